@@ -1,0 +1,142 @@
+/**
+ * Every error meshlimit raises on purpose is a {@link MeshlimitError} with a stable `code`.
+ *
+ * Contract: codes never change meaning once released; each is documented in the README
+ * ("Error codes") and `test/unit/errors.test.ts` checks uniqueness and documentation.
+ * The mapping to gRPC and HTTP status lives here, once. Status numbers are the canonical
+ * gRPC codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html), kept as numbers so the
+ * domain does not import grpc-js.
+ */
+
+/** Canonical gRPC status codes used by meshlimit. */
+export const GrpcCode = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  FAILED_PRECONDITION: 9,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
+
+export interface ErrorCodeInfo {
+  readonly grpc: GrpcCode;
+  readonly http: number;
+  /** Whether retrying later may succeed (drives circuit breaking and failure policy). */
+  readonly transient: boolean;
+  readonly description: string;
+}
+
+/** The registry of codes. Adding a code here requires a README entry (enforced by a test). */
+export const ERROR_CODES = {
+  ML_ERR_CONFIG: {
+    grpc: GrpcCode.FAILED_PRECONDITION,
+    http: 500,
+    transient: false,
+    description: 'A descriptor config file is invalid; the message starts with the file path and names the field.',
+  },
+  ML_ERR_SETTINGS: {
+    grpc: GrpcCode.FAILED_PRECONDITION,
+    http: 500,
+    transient: false,
+    description: 'An environment setting is invalid; start-up stops and the message names the variable.',
+  },
+  ML_ERR_INVALID_REQUEST: {
+    grpc: GrpcCode.INVALID_ARGUMENT,
+    http: 400,
+    transient: false,
+    description: 'A rate-limit request is malformed (empty domain, no descriptors, empty entry key, ...).',
+  },
+  ML_ERR_BACKEND_UNAVAILABLE: {
+    grpc: GrpcCode.UNAVAILABLE,
+    http: 503,
+    transient: true,
+    description: 'The counter store could not be reached in time (connection refused or reset, timeout, failover).',
+  },
+  ML_ERR_BACKEND: {
+    grpc: GrpcCode.INTERNAL,
+    http: 500,
+    transient: false,
+    description: 'The counter store rejected a command for a non-transient reason (script error, wrong type); a bug, never masked.',
+  },
+  ML_ERR_DEADLINE_EXCEEDED: {
+    grpc: GrpcCode.DEADLINE_EXCEEDED,
+    http: 504,
+    transient: true,
+    description: "The caller's deadline passed before a decision was made.",
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base class: a stable code, a transient flag and the mapped statuses. */
+export abstract class MeshlimitError extends Error {
+  abstract readonly code: ErrorCode;
+  get transient(): boolean {
+    return ERROR_CODES[this.code].transient;
+  }
+  get grpcStatus(): GrpcCode {
+    return ERROR_CODES[this.code].grpc;
+  }
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A config file problem. `message` always starts with the file path. */
+export class ConfigError extends MeshlimitError {
+  readonly code = 'ML_ERR_CONFIG' as const;
+  constructor(
+    readonly file: string,
+    /** Dotted path of the offending field, e.g. `descriptors[0].rate_limit.unit`; empty for whole-file errors. */
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(`${file}: ${field ? `${field}: ` : ''}${detail}`);
+  }
+}
+
+/** Several config errors at once (a directory can hold several broken files). */
+export class ConfigErrors extends MeshlimitError {
+  readonly code = 'ML_ERR_CONFIG' as const;
+  constructor(readonly errors: readonly ConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'));
+  }
+}
+
+/** An invalid environment setting. */
+export class SettingsError extends MeshlimitError {
+  readonly code = 'ML_ERR_SETTINGS' as const;
+  constructor(
+    readonly setting: string,
+    detail: string,
+  ) {
+    super(`setting ${setting}: ${detail}`);
+  }
+}
+
+export class InvalidRequestError extends MeshlimitError {
+  readonly code = 'ML_ERR_INVALID_REQUEST' as const;
+}
+
+/** The backend could not answer in time; retrying later may work. */
+export class BackendUnavailableError extends MeshlimitError {
+  readonly code = 'ML_ERR_BACKEND_UNAVAILABLE' as const;
+}
+
+/** The backend answered with a non-transient error (e.g. a Lua error): a bug to surface, not mask. */
+export class BackendError extends MeshlimitError {
+  readonly code = 'ML_ERR_BACKEND' as const;
+}
+
+export class DeadlineExceededError extends MeshlimitError {
+  readonly code = 'ML_ERR_DEADLINE_EXCEEDED' as const;
+}
+
+export function isMeshlimitError(err: unknown): err is MeshlimitError {
+  return err instanceof MeshlimitError;
+}

@@ -1,0 +1,45 @@
+/**
+ * The shape every algorithm's reference math follows. The same math runs in Lua
+ * (`lua/<name>.lua`) against Redis and in TypeScript in the memory backend; property tests check
+ * that both agree with each other and with exact models.
+ *
+ * State is stored as one string per counter key (the format below is shared with Lua), with a TTL
+ * that only serves cleanup: correctness never depends on expiry, so a test clock far from the real
+ * clock still gives exact answers.
+ */
+export interface StepInput {
+  readonly windowMs: number;
+  readonly threshold: number;
+  readonly burst: number;
+  readonly hits: number;
+  /** Charge even when over (envoyproxy/ratelimit behaviour). Token bucket never goes below empty. */
+  readonly chargeOnOver: boolean;
+}
+
+export interface StepResult<S> {
+  readonly over: boolean;
+  /** Whole requests left after this step (0 when over). */
+  readonly remaining: number;
+  /** Integer milliseconds until reset. */
+  readonly resetMs: number;
+  /** The state after this step (charged when allowed, or when chargeOnOver applies). */
+  readonly next: S;
+  /** Cleanup TTL for `next`, integer ms > 0. */
+  readonly ttlMs: number;
+  /** Whether `next` differs from the input state and must be written. */
+  readonly changed: boolean;
+}
+
+export interface AlgorithmMath<S> {
+  /** One-letter code used in the Lua driver's ARGV. */
+  readonly code: 'f' | 's' | 't';
+  step(state: S | undefined, input: StepInput, now: number): StepResult<S>;
+  encode(state: S): string;
+  /** Returns undefined for a missing or unparsable value (treated as a fresh counter). */
+  decode(raw: string | null | undefined): S | undefined;
+}
+
+/** Formats a double so that Lua's `tonumber` and JS `Number` read back the exact same value. */
+export function fmtNum(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toPrecision(17);
+}

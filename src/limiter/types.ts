@@ -1,0 +1,120 @@
+/**
+ * The rate-limit domain: transport-free types shared by config, limiter and backends.
+ * Nothing here imports grpc-js, fastify or generated proto types.
+ */
+
+export const UNITS = ['second', 'minute', 'hour', 'day', 'week', 'month', 'year'] as const;
+export type Unit = (typeof UNITS)[number];
+
+/**
+ * Seconds per unit, with envoyproxy/ratelimit's arithmetic: a month is 30 days and a year 365
+ * days, and windows are aligned to multiples of the window length since the Unix epoch.
+ */
+export const UNIT_SECONDS: Readonly<Record<Unit, number>> = Object.freeze({
+  second: 1,
+  minute: 60,
+  hour: 3600,
+  day: 86_400,
+  week: 604_800,
+  month: 2_592_000,
+  year: 31_536_000,
+});
+
+export const ALGORITHMS = ['fixed_window', 'sliding_window', 'token_bucket'] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+/**
+ * One compiled limit: a threshold on one counter.
+ *
+ * `identity` names the counter and deliberately leaves the threshold out (`requestsPerUnit`,
+ * `burst`), so a hot reload that only changes a threshold keeps the counters.
+ */
+export interface Limit {
+  /** `rate_limit.name`; used by `replaces` and reported in `current_limit.name`. */
+  readonly name: string | undefined;
+  readonly algorithm: Algorithm;
+  readonly unit: Unit;
+  /** Window length = unit x unitMultiplier (our extension; 1 when absent). */
+  readonly unitMultiplier: number;
+  /** Requests admitted per window (fixed/sliding) or refill per window (token bucket). */
+  readonly requestsPerUnit: number;
+  /** Token bucket capacity; defaults to requestsPerUnit. Ignored by the window algorithms. */
+  readonly burst: number;
+  /** unit seconds x unitMultiplier x 1000. */
+  readonly windowMs: number;
+  /** Counter identity: algorithm, unit and multiplier, never the threshold. */
+  readonly identity: string;
+  /** Names of limits this one replaces (envoyproxy/ratelimit `replaces`). */
+  readonly replaces: readonly string[];
+}
+
+/** What a config rule says about a matched request descriptor. */
+export interface Rule {
+  /** The config path of the rule, e.g. `domain.key_value.key2`, for metrics and logs. Never request values. */
+  readonly ruleKey: string;
+  /** Limits to enforce; empty when `unlimited`. */
+  readonly limits: readonly Limit[];
+  readonly unlimited: boolean;
+  readonly shadowMode: boolean;
+  readonly detailedMetric: boolean;
+}
+
+export interface DescriptorEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** A per-descriptor limit override sent by Envoy (`RateLimitDescriptor.limit`). */
+export interface LimitOverride {
+  readonly requestsPerUnit: number;
+  readonly unit: Unit;
+}
+
+export interface RequestDescriptor {
+  readonly entries: readonly DescriptorEntry[];
+  readonly limitOverride?: LimitOverride | undefined;
+  /** Per-descriptor hits_addend when the wrapper was present (0 = check without consuming). */
+  readonly hitsAddend?: number | undefined;
+}
+
+/** A transport-free ShouldRateLimit request. */
+export interface RateLimitCheck {
+  readonly domain: string;
+  readonly descriptors: readonly RequestDescriptor[];
+  /** Request-level hits_addend as sent; 0 means 1. */
+  readonly hitsAddend: number;
+}
+
+export type Verdict = 'OK' | 'OVER_LIMIT';
+
+/** Why an answer is not an exact counter-backed decision. */
+export type DegradedReason = 'circuit_open' | 'backend_error' | 'local_fallback';
+
+export interface DescriptorStatus {
+  readonly code: Verdict;
+  /** The reported limit (closest to exhaustion when several apply); absent when no limit matched. */
+  readonly limit?: {
+    readonly requestsPerUnit: number;
+    readonly unit: Unit;
+    readonly unitMultiplier: number;
+    readonly name: string | undefined;
+  };
+  /** Requests left in the reported limit after this request (0 when over). */
+  readonly remaining: number;
+  /** Milliseconds until the reported limit resets (see algorithm docs for each meaning). */
+  readonly resetMs: number;
+  /** True when this descriptor was over its limit but a shadow-mode rule (or global shadow mode) let it pass. */
+  readonly shadowed: boolean;
+  /** True when the descriptor matched an `unlimited` rule. */
+  readonly unlimited: boolean;
+  /** Rule key for metrics; absent when nothing matched. */
+  readonly ruleKey?: string | undefined;
+  readonly detailedMetric?: boolean | undefined;
+}
+
+export interface Decision {
+  readonly code: Verdict;
+  readonly statuses: readonly DescriptorStatus[];
+  /** Present when the answer did not come from exact shared counters. */
+  readonly degraded?: DegradedReason | undefined;
+}
