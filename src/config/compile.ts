@@ -1,0 +1,309 @@
+import { ConfigError, ConfigErrors } from '../errors.js';
+import { limitIdentity } from '../limiter/keys.js';
+import { UNIT_SECONDS, type DescriptorEntry, type Limit } from '../limiter/types.js';
+import type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
+import { matchRule, type MatchNode, type WildcardChild } from './matcher.js';
+import { checkFile, type DescriptorSpec, type FileSpec, type LimitSpec } from './schema.js';
+import { contentVersion, type ConfigFile } from './version.js';
+import { readYaml } from './yaml-tree.js';
+
+export interface CompileOptions {
+  /**
+   * envoyproxy/ratelimit `MERGE_DOMAIN_CONFIG`: several files may define one domain, their
+   * descriptors are merged (a descriptor defined twice is still an error). Default false: a
+   * domain defined in two files is an error.
+   */
+  readonly mergeDomainConfigs?: boolean;
+  /** Clock for `loadedAt` (tests). */
+  readonly now?: () => number;
+}
+
+/**
+ * Compiles config files into an immutable snapshot. Pure: no I/O, no clock unless `now` is
+ * omitted. Throws a `ConfigError` for a single problem and `ConfigErrors` for several (every file
+ * is checked, so one run reports every broken file). Files are processed in path order, so the
+ * result and the errors do not depend on the order they are passed in.
+ */
+export function compileConfig(files: readonly ConfigFile[], options: CompileOptions = {}): CompiledSnapshot {
+  const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const errors: ConfigError[] = [];
+  const warnings: ConfigWarning[] = [];
+  const specs: FileSpec[] = [];
+
+  for (let i = 0; i < sorted.length; i++) {
+    const f = sorted[i]!;
+    if (i > 0 && sorted[i - 1]!.path === f.path) {
+      errors.push(new ConfigError(f.path, '', 'file listed more than once'));
+      continue;
+    }
+    const spec = parseFile(f, errors, warnings);
+    if (spec !== undefined) specs.push(spec);
+  }
+
+  const builder = new TreeBuilder(options.mergeDomainConfigs ?? false, errors);
+  for (const spec of specs) builder.addFile(spec);
+
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new ConfigErrors(errors);
+
+  return new Snapshot(
+    contentVersion(sorted),
+    (options.now ?? Date.now)(),
+    Object.freeze(sorted.map((f) => f.path)),
+    builder.finish(),
+    Object.freeze(warnings.map((w) => Object.freeze(w))),
+    builder.ruleCount,
+  );
+}
+
+function parseFile(f: ConfigFile, errors: ConfigError[], warnings: ConfigWarning[]): FileSpec | undefined {
+  const warn = (field: string, detail: string): void => {
+    warnings.push({ file: f.path, field, detail, message: new ConfigError(f.path, field, detail).message });
+  };
+  const read = readYaml(f.text);
+  if (!read.ok) {
+    const what = read.syntax ? 'YAML syntax error' : 'YAML document too complex';
+    errors.push(new ConfigError(f.path, '', `${what} at line ${read.line}, column ${read.column}: ${read.message}`));
+    return undefined;
+  }
+  if (read.extraDocuments > 0) warn('', `only the first YAML document is used; ${read.extraDocuments} more ignored`);
+  const result = checkFile(f.path, read.root);
+  for (const w of result.warnings) warn(w.field, w.detail);
+  for (const e of result.errors) errors.push(new ConfigError(f.path, e.field, e.detail));
+  if (result.errors.length === 0 && read.yamlDuplicateKeyLines.length > 0) {
+    // The YAML parser saw a duplicate key the field checks did not reach (defensive).
+    errors.push(new ConfigError(f.path, '', `duplicate mapping key (line ${read.yamlDuplicateKeyLines[0]})`));
+    return undefined;
+  }
+  return result.spec;
+}
+
+interface BuildNode {
+  children: Map<string, BuildNode> | undefined;
+  wildcards: WildcardChild[];
+  rule: CompiledRule | undefined;
+  /** Path of the descriptor that created this node (for duplicate messages). */
+  readonly origin: string;
+}
+
+interface DomainBuild {
+  readonly root: BuildNode;
+  readonly files: string[];
+  readonly dump: DescriptorDump[];
+}
+
+class TreeBuilder {
+  ruleCount = 0;
+  private readonly domains = new Map<string, DomainBuild>();
+  private readonly domainFile = new Map<string, string>();
+
+  constructor(
+    private readonly merge: boolean,
+    private readonly errors: ConfigError[],
+  ) {}
+
+  addFile(spec: FileSpec): void {
+    let d = this.domains.get(spec.domain);
+    if (d !== undefined && !this.merge) {
+      this.errors.push(
+        new ConfigError(
+          spec.file,
+          'domain',
+          `duplicate domain '${spec.domain}' (line ${spec.domainLine}); already defined in ${this.domainFile.get(spec.domain)}`,
+        ),
+      );
+      return;
+    }
+    if (d === undefined) {
+      d = { root: newNode(''), files: [], dump: [] };
+      this.domains.set(spec.domain, d);
+      this.domainFile.set(spec.domain, spec.file);
+    }
+    d.files.push(spec.file);
+    this.addLevel(spec.file, d.root, `${spec.domain}.`, spec.descriptors, [], d.dump);
+  }
+
+  private addLevel(
+    file: string,
+    parent: BuildNode,
+    parentKey: string,
+    descriptors: readonly DescriptorSpec[],
+    shared: readonly (string | undefined)[],
+    dumpOut: DescriptorDump[],
+  ): void {
+    for (const d of descriptors) {
+      const finalKey = d.value === undefined ? d.key : `${d.key}_${d.value}`;
+      const ruleKey = parentKey + finalKey;
+      const children = (parent.children ??= new Map());
+      const existing = children.get(finalKey);
+      if (existing !== undefined) {
+        const where = existing.origin.startsWith(`${file}:`) ? existing.origin.slice(file.length + 1) : existing.origin;
+        this.errors.push(
+          new ConfigError(file, d.path, `duplicate descriptor composite key '${ruleKey}' (line ${d.line}); first defined at ${where}`),
+        );
+        continue;
+      }
+      const isWildcard = finalKey.includes('*');
+      const myShared = [...shared, d.shareThreshold && isWildcard ? (d.value ?? finalKey) : undefined];
+      const node = newNode(`${file}:${d.path}`);
+      node.rule = this.rule(file, ruleKey, d, myShared);
+      children.set(finalKey, node);
+      if (isWildcard) parent.wildcards.push({ pattern: finalKey, parts: Object.freeze(finalKey.split('*')), node: node as MatchNode });
+      const childDump: DescriptorDump[] = [];
+      this.addLevel(file, node, `${ruleKey}.`, d.descriptors, myShared, childDump);
+      dumpOut.push(dumpDescriptor(d, node.rule, childDump));
+    }
+  }
+
+  private rule(file: string, ruleKey: string, d: DescriptorSpec, shared: readonly (string | undefined)[]): CompiledRule | undefined {
+    const spec = d.limits;
+    if (spec.kind === 'none') return undefined;
+    this.ruleCount++;
+    const sharedValues = shared.some((s) => s !== undefined) ? Object.freeze([...shared]) : undefined;
+    const common = {
+      ruleKey,
+      shadowMode: d.shadowMode || d.quotaMode,
+      detailedMetric: d.detailedMetric,
+      file,
+      quotaMode: d.quotaMode,
+      valueToMetric: d.valueToMetric,
+      sharedValues,
+    };
+    if (spec.kind === 'unlimited') {
+      return Object.freeze({
+        ...common,
+        limits: Object.freeze([]),
+        unlimited: true,
+        names: Object.freeze(spec.name === undefined ? [] : [spec.name]),
+        replaces: Object.freeze([...spec.replaces]),
+      });
+    }
+    const limits = spec.limits.map(compileLimit);
+    return Object.freeze({
+      ...common,
+      limits: Object.freeze(limits),
+      unlimited: false,
+      names: Object.freeze(limits.flatMap((l) => (l.name === undefined ? [] : [l.name]))),
+      replaces: Object.freeze([...new Set(limits.flatMap((l) => l.replaces))]),
+    });
+  }
+
+  finish(): ReadonlyMap<string, { root: MatchNode; dump: ConfigDump['domains'][number] }> {
+    const out = new Map<string, { root: MatchNode; dump: ConfigDump['domains'][number] }>();
+    for (const name of [...this.domains.keys()].sort()) {
+      const d = this.domains.get(name)!;
+      out.set(name, {
+        root: freezeNode(d.root),
+        dump: deepFreeze({ domain: name, files: [...d.files], descriptors: d.dump }),
+      });
+    }
+    return out;
+  }
+}
+
+function newNode(origin: string): BuildNode {
+  return { children: undefined, wildcards: [], rule: undefined, origin };
+}
+
+function freezeNode(n: BuildNode): MatchNode {
+  if (n.children !== undefined) for (const c of n.children.values()) freezeNode(c);
+  Object.freeze(n.wildcards);
+  return Object.freeze(n) as MatchNode;
+}
+
+export function compileLimit(l: LimitSpec): Limit {
+  return Object.freeze({
+    name: l.name,
+    algorithm: l.algorithm,
+    unit: l.unit,
+    unitMultiplier: l.unitMultiplier,
+    requestsPerUnit: l.requestsPerUnit,
+    burst: l.burst,
+    windowMs: UNIT_SECONDS[l.unit] * l.unitMultiplier * 1000,
+    identity: limitIdentity(l.algorithm, l.unit, l.unitMultiplier),
+    replaces: Object.freeze([...l.replaces]),
+  });
+}
+
+function dumpLimit(l: Limit): LimitDump {
+  return {
+    name: l.name ?? null,
+    algorithm: l.algorithm,
+    unit: l.unit,
+    unitMultiplier: l.unitMultiplier,
+    requestsPerUnit: l.requestsPerUnit,
+    burst: l.burst,
+    windowMs: l.windowMs,
+    identity: l.identity,
+    replaces: [...l.replaces],
+  };
+}
+
+function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descriptors: DescriptorDump[]): DescriptorDump {
+  return {
+    key: d.key,
+    value: d.value ?? null,
+    ruleKey: rule?.ruleKey ?? null,
+    unlimited: rule?.unlimited ?? false,
+    shadowMode: d.shadowMode,
+    quotaMode: d.quotaMode,
+    detailedMetric: d.detailedMetric,
+    valueToMetric: d.valueToMetric,
+    shareThreshold: d.shareThreshold,
+    limits: rule?.limits.map(dumpLimit) ?? [],
+    descriptors,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+class Snapshot implements CompiledSnapshot {
+  readonly domainNames: readonly string[];
+  readonly #loadedAtMs: number;
+  readonly #roots: ReadonlyMap<string, MatchNode>;
+  readonly #dump: ConfigDump;
+
+  constructor(
+    readonly version: string,
+    loadedAtMs: number,
+    readonly files: readonly string[],
+    domains: ReadonlyMap<string, { root: MatchNode; dump: ConfigDump['domains'][number] }>,
+    readonly warnings: readonly ConfigWarning[],
+    readonly ruleCount: number,
+  ) {
+    this.#loadedAtMs = loadedAtMs;
+    this.domainNames = Object.freeze([...domains.keys()]);
+    this.#roots = new Map([...domains].map(([k, v]) => [k, v.root]));
+    this.#dump = deepFreeze({
+      version,
+      loadedAt: new Date(loadedAtMs).toISOString(),
+      files: [...files],
+      domains: [...domains.values()].map((d) => d.dump),
+    });
+    Object.freeze(this);
+  }
+
+  /** A fresh Date per read, so the snapshot stays immutable. */
+  get loadedAt(): Date {
+    return new Date(this.#loadedAtMs);
+  }
+
+  hasDomain(domain: string): boolean {
+    return this.#roots.has(domain);
+  }
+
+  findRule(domain: string, entries: readonly DescriptorEntry[]): CompiledRule | undefined {
+    const root = this.#roots.get(domain);
+    return root === undefined ? undefined : matchRule(root, entries);
+  }
+
+  dump(): ConfigDump {
+    return this.#dump;
+  }
+}

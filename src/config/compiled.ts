@@ -1,0 +1,82 @@
+import type { DescriptorEntry, Rule } from '../limiter/types.js';
+import type { ConfigSnapshot } from './types.js';
+
+/**
+ * What `compileConfig` returns: the `ConfigSnapshot` contract plus details the contract does not
+ * carry (all optional for consumers; a `ConfigSnapshot` user sees plain `Rule`s).
+ */
+
+/** A `Rule` plus upstream descriptor flags that do not change the limiter's arithmetic. */
+export interface CompiledRule extends Rule {
+  /** File the rule was defined in. */
+  readonly file: string;
+  /**
+   * Names of this rule's limits, and of the `unlimited` rate_limit (whose `limits` is empty but
+   * which upstream still lets be replaced / replace others).
+   */
+  readonly names: readonly string[];
+  /** Union of `replaces` of this rule's limits, including an `unlimited` rate_limit's. */
+  readonly replaces: readonly string[];
+  /** upstream `quota_mode`; such rules also have `shadowMode: true` (over-limit requests pass). */
+  readonly quotaMode: boolean;
+  /** upstream `value_to_metric` (metrics only). */
+  readonly valueToMetric: boolean;
+  /**
+   * upstream `share_threshold`, per request entry index: the wildcard value (e.g. `files/*`) whose
+   * matches all share one counter, or undefined for entries that keep their own value. Undefined
+   * when no level of this rule's path uses share_threshold. To honour it, a limiter builds the
+   * counter key from entries whose value is replaced by this pattern.
+   */
+  readonly sharedValues: readonly (string | undefined)[] | undefined;
+}
+
+/** A non-fatal finding: something upstream accepts but that is probably not what was meant. */
+export interface ConfigWarning {
+  readonly file: string;
+  readonly field: string;
+  readonly detail: string;
+  /** `file: field: detail`, formatted like `ConfigError.message`. */
+  readonly message: string;
+}
+
+export interface CompiledSnapshot extends ConfigSnapshot {
+  readonly warnings: readonly ConfigWarning[];
+  /** Number of descriptors that carry a rule (limits or unlimited). */
+  readonly ruleCount: number;
+  findRule(domain: string, entries: readonly DescriptorEntry[]): CompiledRule | undefined;
+  dump(): ConfigDump;
+}
+
+export interface LimitDump {
+  readonly name: string | null;
+  readonly algorithm: string;
+  readonly unit: string;
+  readonly unitMultiplier: number;
+  readonly requestsPerUnit: number;
+  readonly burst: number;
+  readonly windowMs: number;
+  readonly identity: string;
+  readonly replaces: readonly string[];
+}
+
+export interface DescriptorDump {
+  readonly key: string;
+  readonly value: string | null;
+  /** Present when this descriptor carries a rule. */
+  readonly ruleKey: string | null;
+  readonly unlimited: boolean;
+  readonly shadowMode: boolean;
+  readonly quotaMode: boolean;
+  readonly detailedMetric: boolean;
+  readonly valueToMetric: boolean;
+  readonly shareThreshold: boolean;
+  readonly limits: readonly LimitDump[];
+  readonly descriptors: readonly DescriptorDump[];
+}
+
+export interface ConfigDump {
+  readonly version: string;
+  readonly loadedAt: string;
+  readonly files: readonly string[];
+  readonly domains: readonly { readonly domain: string; readonly files: readonly string[]; readonly descriptors: readonly DescriptorDump[] }[];
+}

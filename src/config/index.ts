@@ -1,0 +1,16 @@
+/** The descriptor config pipeline: parse, check, compile, store, watch. */
+export type { ConfigSnapshot, ConfigSource } from './types.js';
+export type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
+export { compileConfig, type CompileOptions } from './compile.js';
+export { contentVersion, type ConfigFile } from './version.js';
+export { loadConfigDir, readConfigDir, type ReadDirResult } from './loader.js';
+export { ConfigStore, type ConfigChangeListener, type ConfigStoreOptions } from './store.js';
+export {
+  ConfigWatcher,
+  type ConfigWatcherOptions,
+  type ReloadEvent,
+  type ReloadTrigger,
+  type SwappableStore,
+  type WatcherLogger,
+} from './watcher.js';
+export { checkConfigDir, configErrorList, type CheckResult } from './check.js';

@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../../src/cli.js';
+import { checkConfigDir } from '../../../src/config/check.js';
+import { fixture } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe('meshlimit check-config', () => {
+  it('exit 0 and a summary for a valid directory', async () => {
+    const r = await run('check-config', fixture('upstream_readme'));
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('config OK: 10 files, 10 domains, 27 rules (version ');
+    expect(r.stdout).toContain('\n  messaging.message_type_marketing.to_number: 5 per day, fixed_window\n');
+    expect(r.stdout).toContain('\n  internal.ldap: unlimited\n');
+    expect(r.stdout).toContain('\n  example6.service.user_user-a: 10 per second, fixed_window [shadow_mode]\n');
+    expect(r.stdout).toContain('\n  test-domain.multi: 20 per 5 minutes, fixed_window\n');
+    expect(r.stdout).toContain('\nwarning: ');
+  });
+
+  it('exit 1 and every error for an invalid directory', async () => {
+    const r = await run('check-config', fixture('several_broken_files'));
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      [
+        'config invalid: 2 errors',
+        `  ${fixture('several_broken_files', 'a.yaml')}: descriptors[0].rate_limit.unit: invalid rate limit unit 'century' (line 5); expected one of second, minute, hour, day, week, month, year`,
+        `  ${fixture('several_broken_files', 'b.yaml')}: descriptors[0].key: descriptor has empty key (line 3)`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('exit 1 for a missing directory', async () => {
+    const r = await run('check-config', fixture('no_such_dir'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`config invalid: 1 error\n  ${fixture('no_such_dir')}: cannot read config directory: it does not exist\n`);
+  });
+
+  it('exit 2 on usage errors', async () => {
+    expect((await run()).code).toBe(2);
+    expect((await run('check-config')).code).toBe(2);
+    expect((await run('check-config', 'a', 'b')).code).toBe(2);
+    const unknown = await run('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.startsWith("meshlimit: unknown command 'frobnicate'\n\nusage: meshlimit check-config DIR\n")).toBe(true);
+  });
+
+  it('--help exits 0 with usage on stdout', async () => {
+    const r = await run('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout.startsWith('usage: meshlimit check-config DIR\n')).toBe(true);
+  });
+
+  it('checkConfigDir returns ok/output without throwing for invalid config', async () => {
+    const r = await checkConfigDir(fixture('bad_unit'));
+    expect(r.ok).toBe(false);
+    expect(r.output.split('\n')[0]).toBe('config invalid: 1 error');
+  });
+
+  it('as a real process: src/cli.ts sets the exit code', () => {
+    const node = (args: string[]): { status: number | null; stdout: string; stderr: string } => {
+      const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+      return { status: p.status, stdout: p.stdout, stderr: p.stderr };
+    };
+    const ok = node(['check-config', 'config']);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.startsWith('config OK: 2 files, 2 domains, 10 rules')).toBe(true);
+    expect(node(['check-config', fixture('bad_unit')]).status).toBe(1);
+    expect(node([]).status).toBe(2);
+  });
+});
