@@ -59,6 +59,12 @@ export const ERROR_CODES = {
     transient: false,
     description: 'The counter store rejected a command for a non-transient reason (script error, wrong type); a bug, never masked.',
   },
+  ML_ERR_INTERNAL: {
+    grpc: GrpcCode.INTERNAL,
+    http: 500,
+    transient: false,
+    description: 'An unexpected error inside meshlimit (a bug); logged with its stack, answered without details.',
+  },
   ML_ERR_DEADLINE_EXCEEDED: {
     grpc: GrpcCode.DEADLINE_EXCEEDED,
     http: 504,
@@ -131,6 +137,11 @@ export class BackendUnavailableError extends MeshlimitError {
 /** The backend answered with a non-transient error (e.g. a Lua error): a bug to surface, not mask. */
 export class BackendError extends MeshlimitError {
   readonly code = 'ML_ERR_BACKEND' as const;
+}
+
+/** An unexpected failure (a bug); wraps the original as `cause`. */
+export class InternalError extends MeshlimitError {
+  readonly code = 'ML_ERR_INTERNAL' as const;
 }
 
 export class DeadlineExceededError extends MeshlimitError {

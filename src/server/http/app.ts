@@ -1,0 +1,132 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { isMeshlimitError } from '../../errors.js';
+import type { Logger } from '../../telemetry/logger.js';
+
+/**
+ * The HTTP admin app (fastify), with envoyproxy/ratelimit's HTTP endpoints:
+ *
+ * - `GET /healthcheck`: `200 OK` (text) when ready, `500` with an empty body otherwise, as
+ *   envoyproxy/ratelimit.
+ * - `POST /json`: the HTTP twin of ShouldRateLimit. The body is parsed as JSON whatever its
+ *   Content-Type (envoyproxy/ratelimit's documented `curl --data` sends form-urlencoded), then
+ *   handed to `deps.check`, whose status and body are sent as they are (200 OK, 429 OVER_LIMIT,
+ *   400 bad request: the JSON adapter decides).
+ * - `GET /rlconfig`: the loaded config. envoyproxy/ratelimit serves it as text on its debug port
+ *   (6070); meshlimit has no debug port and serves `deps.configDump()` as JSON on this port.
+ * - `GET /metrics`: Prometheus text exposition.
+ *
+ * Errors: a body that is not JSON gives `400 {code: 'ML_ERR_INVALID_REQUEST', message}`; a body
+ * over {@link BODY_LIMIT_BYTES} gives 413 with the same code; a {@link MeshlimitError} gives its
+ * `httpStatus` and `{code, message}`; anything else is logged and gives
+ * `500 {code: 'ML_ERR_INTERNAL', message: 'internal error'}` (the cause is never sent).
+ *
+ * Requests are not logged (fastify's request logging is off): `/json` is a hot path and its
+ * bodies carry descriptor values.
+ */
+
+/** Largest accepted request body. A RateLimitRequest is a few hundred bytes; 1 MiB is generous. */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface CheckResult {
+  readonly httpStatus: number;
+  readonly body: unknown;
+}
+
+export interface HttpAppDeps {
+  /** Decides a parsed `/json` body; may throw a MeshlimitError (mapped by its httpStatus). */
+  readonly check: (body: unknown) => Promise<CheckResult>;
+  /** Readiness for `/healthcheck`: config loaded, backend usable, not shutting down. */
+  readonly isReady: () => boolean;
+  /** A JSON-serialisable view of the loaded config for `/rlconfig`. */
+  readonly configDump: () => unknown;
+  readonly metrics: { readonly contentType: string; render(): Promise<string> };
+  /** Receives unexpected errors (never request bodies). Silent when absent. */
+  readonly logger?: Logger | undefined;
+}
+
+/** The admin app and its lifecycle. */
+export interface HttpApp {
+  /** The fastify instance; tests call `fastify.inject()` without a socket. */
+  readonly fastify: FastifyInstance;
+  /** Binds and starts serving; resolves with the bound address (port 0 picks a free port). */
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  /** Stops accepting connections, closes idle keep-alive ones, waits for in-flight requests. */
+  close(): Promise<void>;
+}
+
+const INTERNAL_BODY = Object.freeze({ code: 'ML_ERR_INTERNAL', message: 'internal error' });
+
+export function buildHttpApp(deps: HttpAppDeps): HttpApp {
+  const logger = deps.logger;
+  const fastify: FastifyInstance = Fastify({
+    bodyLimit: BODY_LIMIT_BYTES,
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+  });
+
+  // Every Content-Type is read as text; `/json` parses it itself so the error is ours and the
+  // media type does not matter (see module doc). GET routes never read a body.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  fastify.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (isMeshlimitError(err)) return sendJson(reply, err.httpStatus, { code: err.code, message: err.message });
+    // fastify's own client errors (body too large, bad framing): a 4xx with a safe message.
+    const status = err.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than ${BODY_LIMIT_BYTES} bytes` : err.message;
+      return sendJson(reply, status, { code: 'ML_ERR_INVALID_REQUEST', message });
+    }
+    logger?.error({ err }, 'unexpected error in HTTP handler');
+    return sendJson(reply, 500, INTERNAL_BODY);
+  });
+
+  fastify.get('/healthcheck', async (_req, reply) => {
+    if (deps.isReady()) return reply.code(200).type('text/plain; charset=utf-8').send('OK');
+    return reply.code(500).send();
+  });
+
+  fastify.post('/json', async (req, reply) => {
+    const raw = req.body;
+    if (typeof raw !== 'string' || raw.trim() === '') {
+      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: 'request body is empty; expected a JSON RateLimitRequest' });
+    }
+    let body: unknown;
+    try {
+      // Plain JSON.parse: a "__proto__" key becomes an own property, never the prototype, and
+      // the JSON adapter validates the shape.
+      body = JSON.parse(raw);
+    } catch (err) {
+      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: `request body is not valid JSON: ${(err as Error).message}` });
+    }
+    const result = await deps.check(body);
+    return sendJson(reply, result.httpStatus, result.body);
+  });
+
+  fastify.get('/rlconfig', async (_req, reply) => sendJson(reply, 200, deps.configDump()));
+
+  fastify.get('/metrics', async (_req, reply) => {
+    const text = await deps.metrics.render();
+    return reply.code(200).type(deps.metrics.contentType).send(text);
+  });
+
+  return {
+    fastify,
+    async listen(host, port) {
+      await fastify.listen({ host, port });
+      const address = fastify.server.address();
+      if (address === null || typeof address === 'string') return { host, port };
+      return { host: address.address, port: address.port };
+    },
+    close: () => fastify.close(),
+  };
+}
+
+/** Sends a value as JSON with an explicit status (serialised here, so strings stay JSON too). */
+function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  const payload = JSON.stringify(body);
+  if (!Number.isInteger(status) || status < 100 || status > 599 || payload === undefined) {
+    throw new Error(`invalid HTTP response from handler (status ${String(status)})`);
+  }
+  return reply.code(status).type('application/json; charset=utf-8').send(payload);
+}

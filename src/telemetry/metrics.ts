@@ -1,0 +1,243 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { DegradedReason } from '../limiter/types.js';
+
+/**
+ * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
+ * Registry (never prom-client's global one, so tests and embedders get isolated instances).
+ *
+ * Cardinality contract: labels take values from small fixed sets or from the config, never from
+ * requests. `domain` is one of the configured domains or `_unknown_`; `rule` is a config rule key
+ * (`Rule.ruleKey`, built from config keys and values, never request values) or `_none_` when no
+ * rule matched; and at most {@link MAX_DECISION_RULES} distinct rules per domain get their own
+ * series, the rest share `_other_` (a config with thousands of values must not explode a scrape).
+ *
+ * Process metrics: prom-client's default collectors (`process_*`, `nodejs_*`) are registered
+ * *without* a prefix, so the standard Node.js dashboards and alerts work unchanged.
+ *
+ * Hot path: {@link Metrics.recordDecision} and {@link Metrics.observeRequest} reuse label
+ * children cached in nested Maps (no per-call label objects or string building on our side); what
+ * remains per call is prom-client's own label hashing and the add.
+ */
+
+export const DECISION_RESULTS = ['ok', 'over_limit', 'shadow_over_limit', 'unlimited', 'no_rule', 'error'] as const;
+/** Outcome of one descriptor. */
+export type DecisionResult = (typeof DECISION_RESULTS)[number];
+
+export const REQUEST_RESULTS = ['ok', 'over_limit', 'error'] as const;
+/** Outcome of one whole request, for the latency histogram. */
+export type RequestResult = (typeof REQUEST_RESULTS)[number];
+
+export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'] as const;
+/** gRPC/HTTP outcome of one request. */
+export type RequestCode = (typeof REQUEST_CODES)[number];
+
+export const BACKEND_ERROR_KINDS = ['transient', 'permanent'] as const;
+export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
+
+export const DEGRADED_REASONS = ['circuit_open', 'backend_error', 'local_fallback'] as const satisfies readonly DegradedReason[];
+
+/** Label value for a domain that is not in the loaded config. */
+export const UNKNOWN_DOMAIN = '_unknown_';
+/** Label value for a descriptor that matched no rule. */
+export const NO_RULE = '_none_';
+/** Label value shared by the rules of a domain beyond {@link MAX_DECISION_RULES}. */
+export const OTHER_RULE = '_other_';
+/** Distinct `rule` label values per domain before further rules are folded into `_other_`. */
+export const MAX_DECISION_RULES = 1000;
+
+/** Latency buckets in seconds: 0.1 ms (memory backend) .. 1 s (a struggling Redis). */
+export const DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** The metric names, for documentation and tests. */
+export const METRIC_NAMES = [
+  'meshlimit_decisions_total',
+  'meshlimit_request_duration_seconds',
+  'meshlimit_requests_total',
+  'meshlimit_config_reloads_total',
+  'meshlimit_config_last_reload_success',
+  'meshlimit_config_last_reload_timestamp_seconds',
+  'meshlimit_config_rules',
+  'meshlimit_backend_errors_total',
+  'meshlimit_degraded_answers_total',
+] as const;
+
+/** What a successful config (re)load reports. */
+export interface LoadedConfigInfo {
+  /** Number of rules (descriptors with a rate limit or `unlimited`) in the new config. */
+  readonly rules: number;
+  /** The configured domains: the only values the `domain` label takes besides `_unknown_`. */
+  readonly domains: readonly string[];
+}
+
+/** The metrics API the limiter, adapters and config store call. */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Content-Type of {@link render}'s output (Prometheus text exposition format). */
+  readonly contentType: string;
+  /** The exposition text, for `GET /metrics`. */
+  render(): Promise<string>;
+  /** Counts one descriptor decision. `ruleKey` undefined means no rule matched. */
+  recordDecision(domain: string, ruleKey: string | undefined, result: DecisionResult): void;
+  /** Observes one request's latency in seconds. */
+  observeRequest(seconds: number, result: RequestResult): void;
+  /** Counts one request by its gRPC/HTTP outcome. */
+  countRequest(code: RequestCode): void;
+  /**
+   * Records a config (re)load attempt. On success pass the new config's info: the rule gauge,
+   * the known-domain set and the success timestamp follow it. On failure the old config stays in
+   * use, so only the failure counter and the success gauge change.
+   */
+  configReload(ok: true, info: LoadedConfigInfo): void;
+  configReload(ok: false): void;
+  /** Counts one failed backend call. */
+  backendError(kind: BackendErrorKind): void;
+  /** Counts one answer that did not come from exact shared counters. */
+  degradedAnswer(reason: DegradedReason): void;
+}
+
+export interface MetricsOptions {
+  /** Register prom-client's default process/Node.js collectors (default true). */
+  readonly collectDefault?: boolean | undefined;
+  /** Clock for the reload timestamp; for tests. */
+  readonly now?: (() => number) | undefined;
+}
+
+type Child = { inc(value?: number): void };
+type HistogramChild = { observe(value: number): void };
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const now = options.now ?? Date.now;
+  const registry = new Registry();
+  if (options.collectDefault ?? true) collectDefaultMetrics({ register: registry });
+
+  const decisions = new Counter({
+    name: 'meshlimit_decisions_total',
+    help: 'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
+    labelNames: ['domain', 'rule', 'result'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'meshlimit_request_duration_seconds',
+    help: 'Time to decide one rate-limit request, in seconds, by result (ok, over_limit, error).',
+    labelNames: ['result'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: 'meshlimit_requests_total',
+    help: 'Rate-limit requests (gRPC and HTTP /json) by outcome code.',
+    labelNames: ['code'] as const,
+    registers: [registry],
+  });
+  const reloads = new Counter({
+    name: 'meshlimit_config_reloads_total',
+    help: 'Config (re)load attempts by result (success, failure); a failed reload keeps the previous config.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const lastReloadSuccess = new Gauge({
+    name: 'meshlimit_config_last_reload_success',
+    help: '1 when the last config (re)load succeeded, 0 when it failed (the previous config is still in use).',
+    registers: [registry],
+  });
+  const lastReloadTimestamp = new Gauge({
+    name: 'meshlimit_config_last_reload_timestamp_seconds',
+    help: 'Unix time of the last successful config (re)load, i.e. when the config in use was loaded.',
+    registers: [registry],
+  });
+  const rules = new Gauge({
+    name: 'meshlimit_config_rules',
+    help: 'Number of rules in the config in use.',
+    registers: [registry],
+  });
+  const backendErrors = new Counter({
+    name: 'meshlimit_backend_errors_total',
+    help: 'Failed backend calls by kind: transient (timeout, connection) or permanent (script error, a bug).',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const degraded = new Counter({
+    name: 'meshlimit_degraded_answers_total',
+    help: 'Answers that did not come from exact shared counters, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+
+  // Fixed label sets are created up front: every series exists (at 0) from the first scrape, so
+  // rate() and absent() work, and the hot path never builds a child.
+  const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r) as HistogramChild);
+  const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c) as Child);
+  const reloadSuccess = reloads.labels('success');
+  const reloadFailure = reloads.labels('failure');
+  const backendChildren = childrenOf(BACKEND_ERROR_KINDS, (k) => backendErrors.labels(k) as Child);
+  const degradedChildren = childrenOf(DEGRADED_REASONS, (r) => degraded.labels(r) as Child);
+  for (const c of [...Object.values(requestChildren), reloadSuccess, reloadFailure, ...Object.values(backendChildren), ...Object.values(degradedChildren)]) c.inc(0);
+  for (const r of REQUEST_RESULTS) duration.zero({ result: r });
+  lastReloadSuccess.set(0);
+  rules.set(0);
+
+  let knownDomains: ReadonlySet<string> = new Set();
+  // domain label -> rule label -> result -> child
+  const decisionChildren = new Map<string, Map<string, Record<DecisionResult, Child>>>();
+
+  function decisionChild(domain: string, rule: string, result: DecisionResult): Child {
+    let byRule = decisionChildren.get(domain);
+    if (byRule === undefined) {
+      byRule = new Map();
+      decisionChildren.set(domain, byRule);
+    }
+    let byResult = byRule.get(rule);
+    if (byResult === undefined) {
+      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return decisionChild(domain, OTHER_RULE, result);
+      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r) as Child);
+      byRule.set(rule, byResult);
+    }
+    return byResult[result];
+  }
+
+  function configReload(ok: boolean, info?: LoadedConfigInfo): void {
+    if (ok && info !== undefined) {
+      reloadSuccess.inc();
+      lastReloadSuccess.set(1);
+      lastReloadTimestamp.set(now() / 1000);
+      rules.set(info.rules);
+      knownDomains = new Set(info.domains);
+    } else {
+      reloadFailure.inc();
+      lastReloadSuccess.set(0);
+    }
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    recordDecision(domain, ruleKey, result) {
+      if (!knownDomains.has(domain)) {
+        // A rule key cannot belong to a domain the config does not have.
+        decisionChild(UNKNOWN_DOMAIN, NO_RULE, result).inc();
+        return;
+      }
+      decisionChild(domain, ruleKey ?? NO_RULE, result).inc();
+    },
+    observeRequest(seconds, result) {
+      durationChildren[result].observe(seconds);
+    },
+    countRequest(code) {
+      requestChildren[code].inc();
+    },
+    configReload: configReload as Metrics['configReload'],
+    backendError(kind) {
+      backendChildren[kind].inc();
+    },
+    degradedAnswer(reason) {
+      degradedChildren[reason].inc();
+    },
+  };
+}
+
+function childrenOf<K extends string, C>(keys: readonly K[], make: (key: K) => C): Record<K, C> {
+  const out = {} as Record<K, C>;
+  for (const k of keys) out[k] = make(k);
+  return out;
+}
