@@ -1,0 +1,244 @@
+/**
+ * The one translation between the RLS v3 wire messages and the domain
+ * (`src/limiter/types.ts`). The gRPC handler and the JSON endpoint (`../proto-json.ts`) both use
+ * it, so a field means the same thing on both.
+ *
+ * Wire shapes are the objects @grpc/proto-loader produces with `SERVER_LOADER_OPTIONS`
+ * (`protos.ts`): camelCase names, enum numbers, 64-bit integers as strings, absent messages as
+ * null. Encoding goes through protobufjs `fromObject`, which accepts the same shapes.
+ *
+ * Response fidelity with envoyproxy/ratelimit (src/service/ratelimit.go, src/limiter/base_limiter.go):
+ * - a descriptor with a limit: code, current_limit {requests_per_unit, unit, name},
+ *   limit_remaining, duration_until_reset in whole seconds (Envoy reads only `.seconds()`);
+ * - no rule matched: code OK, no current_limit, limit_remaining as reported (0), no duration;
+ * - unlimited rule: code OK, limit_remaining = 2^32-1, no current_limit, no duration;
+ * - response headers (LIMIT_RESPONSE_HEADERS_ENABLED): taken from the descriptor closest to its
+ *   limit, see {@link decisionToResponse}.
+ */
+import { InvalidRequestError } from '../../errors.js';
+import type { Decision, DescriptorStatus, LimitOverride, RateLimitCheck, RequestDescriptor, Unit } from '../../limiter/types.js';
+
+/** `envoy.service.ratelimit.v3.RateLimitResponse.Code`. */
+export const WireCode = { UNKNOWN: 0, OK: 1, OVER_LIMIT: 2 } as const;
+export type WireCode = (typeof WireCode)[keyof typeof WireCode];
+
+/**
+ * `envoy.type.v3.RateLimitUnit` (request overrides) by enum number. Index 0 (UNKNOWN) and
+ * numbers past the table have no domain unit.
+ */
+const OVERRIDE_UNITS: readonly (Unit | undefined)[] = [undefined, 'second', 'minute', 'hour', 'day', 'month', 'year', 'week'];
+
+/** Domain unit -> `RateLimitResponse.RateLimit.Unit` number (same numbering as RateLimitUnit). */
+export const RESPONSE_UNIT: Readonly<Record<Unit, number>> = Object.freeze({
+  second: 1,
+  minute: 2,
+  hour: 3,
+  day: 4,
+  month: 5,
+  year: 6,
+  week: 7,
+});
+
+export const MAX_UINT32 = 4_294_967_295;
+
+/** Metadata key carrying `Decision.degraded` in `RateLimitResponse.dynamic_metadata`. */
+export const DEGRADED_METADATA_KEY = 'meshlimit.degraded';
+
+// ---- request (wire -> domain) --------------------------------------------------------------
+
+export interface WireEntry {
+  key: string;
+  value: string;
+}
+
+export interface WireRateLimitOverride {
+  requestsPerUnit: number;
+  /** `envoy.type.v3.RateLimitUnit` number. */
+  unit: number;
+}
+
+export interface WireDescriptor {
+  entries: WireEntry[];
+  limit: WireRateLimitOverride | null;
+  /** google.protobuf.UInt64Value; null when absent. `value` is a decimal string (or a number from JSON). */
+  hitsAddend: { value: string | number } | null;
+}
+
+/** `RateLimitRequest` as decoded with `SERVER_LOADER_OPTIONS`. */
+export interface WireRateLimitRequest {
+  domain: string;
+  descriptors: WireDescriptor[];
+  hitsAddend: number;
+}
+
+/**
+ * Translates a decoded request. Structural checks that need the wire (unit numbers, 64-bit
+ * ranges) throw {@link InvalidRequestError} here; the limiter validates the rest (empty domain,
+ * no descriptors, empty keys, sizes).
+ *
+ * Entry objects are passed through, not copied: proto-loader builds exactly `{ key, value }`.
+ */
+export function requestToCheck(req: WireRateLimitRequest): RateLimitCheck {
+  const wire = req.descriptors;
+  const descriptors = new Array<RequestDescriptor>(wire.length);
+  for (let i = 0; i < wire.length; i++) {
+    const d = wire[i]!;
+    descriptors[i] = {
+      entries: d.entries,
+      limitOverride: d.limit == null ? undefined : overrideFromWire(d.limit, i),
+      hitsAddend: d.hitsAddend == null ? undefined : uint64FromWire(d.hitsAddend.value, i),
+    };
+  }
+  return { domain: req.domain, descriptors, hitsAddend: req.hitsAddend };
+}
+
+function overrideFromWire(limit: WireRateLimitOverride, i: number): LimitOverride {
+  const unit = OVERRIDE_UNITS[limit.unit];
+  if (unit === undefined) {
+    throw new InvalidRequestError(`descriptors[${i}].limit.unit must be a known RateLimitUnit, got ${String(limit.unit)}`);
+  }
+  return { requestsPerUnit: limit.requestsPerUnit, unit };
+}
+
+/** A uint64 from the wire as a safe integer; larger values cannot be counted exactly. */
+function uint64FromWire(value: string | number, i: number): number {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new InvalidRequestError(
+      `descriptors[${i}].hits_addend must be an integer between 0 and ${Number.MAX_SAFE_INTEGER}, got ${String(value)}`,
+    );
+  }
+  return n;
+}
+
+// ---- response (domain -> wire) -------------------------------------------------------------
+
+export interface WireRateLimit {
+  name: string;
+  requestsPerUnit: number;
+  /** `RateLimitResponse.RateLimit.Unit` number. */
+  unit: number;
+}
+
+/** google.protobuf.Duration; `seconds` is an int64 (a number here: always small). */
+export interface WireDuration {
+  seconds: number;
+  nanos?: number;
+}
+
+export interface WireDescriptorStatus {
+  code: WireCode;
+  currentLimit: WireRateLimit | undefined;
+  limitRemaining: number;
+  durationUntilReset: WireDuration | undefined;
+}
+
+export interface WireHeaderValue {
+  key: string;
+  value: string;
+}
+
+/** google.protobuf.Value restricted to what meshlimit sends. */
+export interface WireStructValue {
+  stringValue: string;
+}
+
+export interface WireStruct {
+  fields: Record<string, WireStructValue>;
+}
+
+/** `RateLimitResponse` in the shape protobufjs `fromObject` encodes. */
+export interface WireRateLimitResponse {
+  overallCode: WireCode;
+  statuses: WireDescriptorStatus[];
+  responseHeadersToAdd: WireHeaderValue[] | undefined;
+  dynamicMetadata: WireStruct | undefined;
+}
+
+/**
+ * Names of the rate-limit response headers (envoyproxy/ratelimit LIMIT_RESPONSE_HEADERS_ENABLED,
+ * defaults `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset`).
+ */
+export interface ResponseHeaderNames {
+  readonly limit: string;
+  readonly remaining: string;
+  readonly reset: string;
+}
+
+/**
+ * Translates a decision. With `headers`, adds the three rate-limit headers exactly as
+ * envoyproxy/ratelimit does: the reported descriptor is the last OVER_LIMIT one if any, else the
+ * first with the fewest `limit_remaining` among those with a current limit (strictly below
+ * 2^32-1); none when no descriptor has a limit. Values: requests_per_unit, limit_remaining, and
+ * seconds until reset (upstream recomputes them from the unit and its clock; we use the
+ * status's own reset, which is the same number for a plain fixed window and the true one for
+ * the other algorithms and custom windows).
+ */
+export function decisionToResponse(decision: Decision, headers?: ResponseHeaderNames): WireRateLimitResponse {
+  const n = decision.statuses.length;
+  const statuses = new Array<WireDescriptorStatus>(n);
+  let reported: WireDescriptorStatus | undefined;
+  let minRemaining = MAX_UINT32;
+  for (let i = 0; i < n; i++) {
+    const wire = statusToWire(decision.statuses[i]!);
+    statuses[i] = wire;
+    if (headers !== undefined && wire.currentLimit !== undefined) {
+      if (wire.code === WireCode.OVER_LIMIT) {
+        reported = wire;
+        minRemaining = 0;
+      } else if (wire.limitRemaining < minRemaining) {
+        reported = wire;
+        minRemaining = wire.limitRemaining;
+      }
+    }
+  }
+  return {
+    overallCode: decision.code === 'OVER_LIMIT' ? WireCode.OVER_LIMIT : WireCode.OK,
+    statuses,
+    responseHeadersToAdd: reported === undefined ? undefined : rateLimitHeaders(reported, headers!),
+    dynamicMetadata:
+      decision.degraded === undefined ? undefined : { fields: { [DEGRADED_METADATA_KEY]: { stringValue: decision.degraded } } },
+  };
+}
+
+/** One descriptor status on the wire; see the module comment for the three shapes. */
+export function statusToWire(s: DescriptorStatus): WireDescriptorStatus {
+  if (s.unlimited) {
+    return { code: WireCode.OK, currentLimit: undefined, limitRemaining: MAX_UINT32, durationUntilReset: undefined };
+  }
+  const code = s.code === 'OVER_LIMIT' ? WireCode.OVER_LIMIT : WireCode.OK;
+  const limit = s.limit;
+  if (limit === undefined) {
+    return { code, currentLimit: undefined, limitRemaining: toUint32(s.remaining), durationUntilReset: undefined };
+  }
+  return {
+    code,
+    // unitMultiplier has no field in RLS v3 (upstream proposals add one); the base unit is sent.
+    currentLimit: { name: limit.name ?? '', requestsPerUnit: toUint32(limit.requestsPerUnit), unit: RESPONSE_UNIT[limit.unit] },
+    limitRemaining: toUint32(s.remaining),
+    durationUntilReset: resetDuration(s.resetMs),
+  };
+}
+
+/**
+ * `duration_until_reset` from milliseconds: whole seconds rounded up, no nanos. This is what
+ * envoyproxy/ratelimit sends (`window - now % window` in whole seconds) and what Envoy reads
+ * (`duration_until_reset().seconds()` for X-RateLimit-Reset); rounding down would announce a
+ * reset up to a second early.
+ */
+export function resetDuration(resetMs: number): WireDuration {
+  return { seconds: resetMs > 0 ? Math.ceil(resetMs / 1000) : 0 };
+}
+
+function rateLimitHeaders(s: WireDescriptorStatus, names: ResponseHeaderNames): WireHeaderValue[] {
+  return [
+    { key: names.limit, value: String(s.currentLimit!.requestsPerUnit) },
+    { key: names.remaining, value: String(s.limitRemaining) },
+    { key: names.reset, value: String(s.durationUntilReset?.seconds ?? 0) },
+  ];
+}
+
+/** Clamps to the uint32 range of the wire fields (protobufjs would otherwise wrap around). */
+function toUint32(n: number): number {
+  return n >= MAX_UINT32 ? MAX_UINT32 : n > 0 ? Math.floor(n) : 0;
+}

@@ -1,0 +1,172 @@
+/**
+ * The gRPC front door: `envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit` and
+ * `grpc.health.v1.Health` on one grpc-js server.
+ *
+ * Failure contract (Envoy's `failure_mode_deny` decides what a failed call means):
+ * - `MeshlimitError` -> its `grpcStatus` (src/errors.ts) with its message as details and its
+ *   code in the `meshlimit-error-code` trailer: a backend outage is UNAVAILABLE, a malformed
+ *   request INVALID_ARGUMENT, a passed deadline DEADLINE_EXCEEDED;
+ * - anything else -> INTERNAL 'internal error' (logged; details never leak internals);
+ * - never OK with code UNKNOWN.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { DeadlineExceededError, GrpcCode, isMeshlimitError } from '../../errors.js';
+import type { Decision, RateLimitCheck } from '../../limiter/types.js';
+import { createHealthService, type HealthState } from './health.js';
+import {
+  decisionToResponse,
+  requestToCheck,
+  type ResponseHeaderNames,
+  type WireRateLimitRequest,
+  type WireRateLimitResponse,
+} from './mapping.js';
+import { HEALTH_SERVICE, loadServerPackage, RLS_SERVICE, serviceDefinition } from './protos.js';
+
+/** What the handler needs from the limiter (src/limiter/limiter.ts, wrapped by the composition root). */
+export interface RateLimitService {
+  /**
+   * @param opts.deadline Unix ms after which the caller has stopped waiting (the gRPC deadline);
+   *   undefined when the caller set none.
+   */
+  shouldRateLimit(check: RateLimitCheck, opts: { deadline?: number | undefined }): Promise<Decision>;
+}
+
+/** The subset of a pino logger the adapter uses. */
+export interface GrpcLogger {
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** envoyproxy/ratelimit LIMIT_RESPONSE_HEADERS_ENABLED and LIMIT_*_HEADER settings. */
+export interface GrpcHeaderOptions {
+  readonly enabled: boolean;
+  readonly limitHeader: string;
+  readonly remainingHeader: string;
+  readonly resetHeader: string;
+}
+
+export interface ShouldRateLimitHandlerOptions {
+  readonly limiter: RateLimitService;
+  readonly headers?: GrpcHeaderOptions | undefined;
+  readonly logger?: GrpcLogger | undefined;
+  /** Called once per failed call with the error and the status sent (for metrics). */
+  readonly onError?: ((err: unknown, code: number) => void) | undefined;
+}
+
+export interface GrpcServerOptions extends ShouldRateLimitHandlerOptions {
+  readonly health: HealthState;
+  /** grpc-js server options, merged over {@link DEFAULT_SERVER_OPTIONS}. */
+  readonly serverOptions?: grpc.ServerOptions | undefined;
+}
+
+export interface GrpcServer {
+  readonly server: grpc.Server;
+  /** Binds `host:port` (0 picks a free port) and starts serving; resolves with the bound port. */
+  listen(host: string, port: number, credentials?: grpc.ServerCredentials): Promise<number>;
+  /**
+   * Marks every health service NOT_SERVING, ends Watch streams, lets in-flight calls finish for
+   * up to `graceMs` (tryShutdown), then cuts the rest (forceShutdown).
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * Defaults sized for Envoy as the only client: RLS messages are small (the limiter accepts at
+ * most 64 descriptors of 32 entries), so 1 MiB is generous. Envoy's HTTP/2 keepalive PINGs are
+ * answered by Node's http2 layer and grpc-js enforces no ping policy, so they are always
+ * accepted; our own PINGs (every 60 s, 20 s to answer) drop connections to vanished peers.
+ */
+export const DEFAULT_SERVER_OPTIONS: Readonly<grpc.ServerOptions> = Object.freeze({
+  'grpc.max_receive_message_length': 1024 * 1024,
+  'grpc.max_send_message_length': 4 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 60_000,
+  'grpc.keepalive_timeout_ms': 20_000,
+});
+
+const ERROR_CODE_TRAILER = 'meshlimit-error-code';
+
+/**
+ * The ShouldRateLimit handler, exported so it can be tested without a socket. Hot path: one
+ * async call per request, no per-request logging, no closures beyond the promise.
+ */
+export function createShouldRateLimitHandler(
+  opts: ShouldRateLimitHandlerOptions,
+): grpc.handleUnaryCall<WireRateLimitRequest, WireRateLimitResponse> {
+  const { limiter, logger, onError } = opts;
+  const h = opts.headers;
+  const headers: ResponseHeaderNames | undefined =
+    h?.enabled === true ? { limit: h.limitHeader, remaining: h.remainingHeader, reset: h.resetHeader } : undefined;
+
+  return async function shouldRateLimit(call, callback): Promise<void> {
+    let response: WireRateLimitResponse;
+    try {
+      const deadline = deadlineMs(call.getDeadline());
+      // Nobody waits for an answer any more: do not charge counters for it.
+      if (call.cancelled || (deadline !== undefined && Date.now() >= deadline)) {
+        throw new DeadlineExceededError('deadline exceeded before the request was evaluated');
+      }
+      const decision = await limiter.shouldRateLimit(requestToCheck(call.request), { deadline });
+      response = decisionToResponse(decision, headers);
+    } catch (err) {
+      const status = errorToStatus(err, logger);
+      callback(status);
+      onError?.(err, status.code);
+      return;
+    }
+    callback(null, response);
+  };
+}
+
+/** A gRPC status for a failed call; see the module comment. */
+export function errorToStatus(err: unknown, logger?: GrpcLogger): { code: number; details: string; metadata?: grpc.Metadata } {
+  if (isMeshlimitError(err)) {
+    const code = err.grpcStatus;
+    // INTERNAL means a bug (e.g. a Lua error): always visible. The others are expected under
+    // load or outages and are counted by onError, not logged per call.
+    if (code === GrpcCode.INTERNAL) logger?.error({ err, code: err.code }, 'ShouldRateLimit failed');
+    else logger?.debug({ err, code: err.code }, 'ShouldRateLimit failed');
+    const metadata = new grpc.Metadata();
+    metadata.set(ERROR_CODE_TRAILER, err.code);
+    return { code, details: err.message, metadata };
+  }
+  logger?.error({ err }, 'ShouldRateLimit: unexpected error');
+  return { code: grpc.status.INTERNAL, details: 'internal error' };
+}
+
+/** grpc-js reports "no deadline" as Infinity. */
+function deadlineMs(deadline: grpc.Deadline): number | undefined {
+  const ms = typeof deadline === 'number' ? deadline : deadline.getTime();
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
+  const pkg = loadServerPackage();
+  const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS, ...opts.serverOptions });
+  server.addService(serviceDefinition(pkg, RLS_SERVICE), { ShouldRateLimit: createShouldRateLimitHandler(opts) });
+  const health = createHealthService(opts.health);
+  server.addService(serviceDefinition(pkg, HEALTH_SERVICE), health.implementation);
+
+  return {
+    server,
+    listen(host, port, credentials = grpc.ServerCredentials.createInsecure()) {
+      const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+      return new Promise<number>((resolve, reject) => {
+        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+      });
+    },
+    close(graceMs) {
+      opts.health.setServing(false);
+      health.endWatches();
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
