@@ -50,7 +50,7 @@ export interface EvaluateResult {
 
 /**
  * A counter store. Implementations: memory (in-process) and Redis. All of them pass
- * `test/integration/backend-conformance.ts`.
+ * `test/integration/backend/conformance.ts`.
  *
  * Semantics (exact, see src/limiter/algorithms/evaluate.ts for the reference): ops are evaluated
  * in order against a working copy of state (so two ops on the same key see each other), then the

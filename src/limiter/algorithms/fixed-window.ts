@@ -24,7 +24,7 @@ export const fixedWindow: AlgorithmMath<FixedWindowState> = {
     const resetMs = start + windowMs - now;
     return {
       over,
-      remaining: over ? 0 : threshold - after,
+      remaining: over ? 0 : Math.floor(threshold - after),
       resetMs,
       next: charge ? { start, count: after } : { start, count },
       ttlMs: resetMs,

@@ -12,6 +12,7 @@ import { fmtNum, type AlgorithmMath, type StepInput, type StepResult } from './a
  * Bound: over any span of d ms, admitted <= burst + floor(d x threshold / windowMs).
  * Reset = milliseconds until the bucket is full again (ceil).
  * A fresh (or expired) key starts full. If the clock goes backwards, no refill happens.
+ * requests_per_unit 0 blocks every request (hits > 0), like the window algorithms.
  *
  * State string: `<level>:<lastMs>`. Lua twin: lua/token-bucket.lua.
  */
@@ -24,6 +25,11 @@ export const tokenBucket: AlgorithmMath<TokenBucketState> = {
   code: 't',
   step(state, input: StepInput, now): StepResult<TokenBucketState> {
     const { windowMs, threshold, burst, hits } = input;
+    // requests_per_unit 0 blocks every request, as for the window algorithms (a bucket that
+    // never refilled would otherwise depend on key expiry to come back).
+    if (threshold === 0) {
+      return { over: hits > 0, remaining: 0, resetMs: 0, next: state ?? { level: 0, last: now }, ttlMs: 1, changed: false };
+    }
     const cap = burst * windowMs;
     let level = cap;
     if (state !== undefined) {

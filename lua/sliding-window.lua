@@ -1,0 +1,69 @@
+--[[
+sliding-window.lua -- one sliding-window (weighted two-window) counter step. Twin of
+src/limiter/algorithms/sliding-window.ts: same arithmetic in the same order, same state string.
+
+Contract (one counter, as sliced by lua/evaluate.lua)
+  KEYS slice: 1 key, the counter: "<currentStart>:<cur>:<prev>" (integers: Unix ms, hits, hits).
+  ARGV slice: 's', windowMs (ms, integer > 0), threshold (hits per window), burst (unused),
+              hits (>= 0; 0 checks without consuming), enforce ('1' | '0', read by the driver).
+  Module: wrapped by the assembler as `(function(N) <this file> end)(N)` (N: lua/number.lua)
+  and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
+    -> over, remaining, resetMs, value (the new state string, nil when unchanged), ttlMs
+  `raw` is the stored string (false or nil when missing); a missing or unparsable value is a
+  fresh counter.
+  estimate = prev * (windowMs - elapsed) / windowMs + cur; over when estimate + hits > threshold.
+  Reset = ms until the current aligned window ends; TTL = reset + windowMs (the state is still
+  needed as `prev` during the next window).
+
+Why atomic
+  As for the fixed window: reading the estimate and charging must not interleave with another
+  request's; the driver runs all steps of one request inside one script.
+]]
+-- Hot path notes: as in fixed-window.lua (library functions looked up where used; our own
+-- "digits:digits:digits" strings are read and written without lua/number.lua).
+return function(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
+  local start = math.floor(now / windowMs) * windowMs
+  local cur, prev = 0, 0
+  if raw then
+    -- decode, exactly as slidingWindow.decode: split(':') gives three parts, each a finite Number
+    local s, c, p
+    local a, b, d = string.match(raw, '^(%d+):(%d+):(%d+)$')
+    if a then
+      s, c, p = tonumber(a), tonumber(b), tonumber(d)
+      if s == math.huge or c == math.huge or p == math.huge then s = nil end
+    else
+      a, b, d = string.match(raw, '^([^:]*):([^:]*):([^:]*)$')
+      if a then
+        local num = N().num
+        s, c, p = num(a), num(b), num(d)
+        if c == nil or p == nil then s = nil end
+      end
+    end
+    if s ~= nil then
+      if s == start then
+        cur, prev = c, p
+      elseif s == start - windowMs then
+        prev = c
+      end
+    end
+  end
+  local elapsed = now - start
+  local estimate = prev * (windowMs - elapsed) / windowMs + cur
+  local over = estimate + hits > threshold
+  local remaining = 0
+  if not over then remaining = math.floor(threshold - estimate - hits) end
+  local resetMs = start + windowMs - now
+  if hits > 0 and (not over or chargeOnOver) then
+    local nextCur = cur + hits
+    local value
+    if start % 1 == 0 and nextCur % 1 == 0 and prev % 1 == 0 and start < 9007199254740992 and start > -9007199254740992
+      and nextCur < 9007199254740992 and nextCur > -9007199254740992 and prev < 9007199254740992 and prev > -9007199254740992 then
+      value = string.format('%d:%d:%d', start, nextCur, prev)
+    else
+      local str = N().str
+      value = str(start) .. ':' .. str(nextCur) .. ':' .. str(prev)
+    end
+    return over, remaining, resetMs, value, resetMs + windowMs
+  end
+  return over, remaining, resetMs, nil, resetMs + windowMs
+end

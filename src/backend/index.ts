@@ -1,0 +1,35 @@
+import type { Backend } from './backend.js';
+import { MemoryBackend, type MemoryBackendOptions } from './memory.js';
+import { normalizeRedisType } from './redis/connection.js';
+import { RedisBackend, type RedisBackendOptions } from './redis/backend.js';
+
+/**
+ * Which counter store to build; the composition root maps environment settings onto this
+ * (BACKEND_TYPE, REDIS_URL, REDIS_TYPE, REDIS_AUTH, REDIS_TLS, ...).
+ */
+export interface BackendOptions {
+  readonly type: 'memory' | 'redis';
+  readonly memory?: MemoryBackendOptions;
+  /** Required when `type` is 'redis'. `redis.type` accepts 'single' (any case). */
+  readonly redis?: RedisBackendOptions;
+}
+
+export function createBackend(options: BackendOptions): Backend {
+  switch (options.type) {
+    case 'memory':
+      return new MemoryBackend(options.memory);
+    case 'redis': {
+      if (!options.redis) throw new TypeError("createBackend: type 'redis' needs a 'redis' options object");
+      normalizeRedisType(options.redis.type);
+      return new RedisBackend(options.redis);
+    }
+    default:
+      throw new TypeError(`createBackend: unknown backend type '${String((options as { type: unknown }).type)}'`);
+  }
+}
+
+export type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from './backend.js';
+export { MemoryBackend, type MemoryBackendOptions } from './memory.js';
+export { RedisBackend, type RedisBackendOptions, type RedisStateChange } from './redis/backend.js';
+export type { RedisConnectionOptions } from './redis/connection.js';
+export { validateOps } from './ops.js';

@@ -1,0 +1,133 @@
+import { BackendUnavailableError } from '../errors.js';
+import { evaluateOps } from '../limiter/algorithms/evaluate.js';
+import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from './backend.js';
+import { effectiveNow, validateOps } from './ops.js';
+
+/** Options of the in-process backend. */
+export interface MemoryBackendOptions {
+  /**
+   * Wall clock in Unix ms (default `Date.now`). Drives expiry, and the algorithms when a call
+   * passes no `now`; inject one in tests to make expiry exact.
+   */
+  readonly clock?: () => number;
+  /**
+   * Most counters kept (default 1,000,000; a counter costs a few hundred bytes). When full,
+   * the least recently used counter is dropped, which forgets its hits: that key starts fresh
+   * and may admit up to one extra window's (or burst's) worth of requests. A cap that the live
+   * key set never reaches keeps the backend exact.
+   */
+  readonly maxKeys?: number;
+  /** Period of the sweep that drops expired counters (default 10,000 ms; 0 disables it). */
+  readonly sweepIntervalMs?: number;
+}
+
+interface Entry {
+  value: string;
+  /** Wall-clock ms after which the entry is gone (Redis PX semantics: alive while now <= expiresAt). */
+  expiresAt: number;
+}
+
+/**
+ * Counters in this process's memory, with exactly the semantics of `evaluateOps` (the reference
+ * the Lua scripts mirror) and the same stored strings as Redis, so both pass one conformance
+ * suite. For a single replica or development: counters are not shared between processes and are
+ * lost on restart.
+ *
+ * Entries keep Redis's TTL behaviour: an expired entry is invisible (checked lazily on read) and
+ * removed by a periodic sweep on an unref'd timer. The Map's insertion order doubles as the LRU
+ * order (every read or write re-inserts the key), so eviction under `maxKeys` is O(1).
+ */
+export class MemoryBackend implements Backend {
+  readonly kind = 'memory';
+  private readonly entries = new Map<string, Entry>();
+  private readonly clock: () => number;
+  private readonly maxKeys: number;
+  private readonly sweepTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    this.clock = options.clock ?? Date.now;
+    this.maxKeys = options.maxKeys ?? 1_000_000;
+    if (!Number.isSafeInteger(this.maxKeys) || this.maxKeys < 1) {
+      throw new RangeError(`MemoryBackend maxKeys must be a positive integer, got ${options.maxKeys}`);
+    }
+    const every = options.sweepIntervalMs ?? 10_000;
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => this.sweep(), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
+    if (this.closed) return Promise.reject(new BackendUnavailableError('memory backend is closed'));
+    try {
+      validateOps(ops);
+      const wall = this.clock();
+      const now = effectiveNow(options.now, () => wall);
+      const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key) => this.read(key, wall));
+      for (const [key, w] of writes) this.write(key, w.value, wall + w.ttlMs);
+      return Promise.resolve(result);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  isReady(): boolean {
+    return !this.closed;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.entries.clear();
+    return Promise.resolve();
+  }
+
+  /** Drops every expired counter now; returns how many were dropped. */
+  sweep(): number {
+    const wall = this.clock();
+    let dropped = 0;
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt < wall) {
+        this.entries.delete(key);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  /** Number of stored counters, expired ones not yet swept included. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The stored string of a live counter (tests and debugging; does not touch the LRU order). */
+  getRaw(key: string): string | undefined {
+    const entry = this.entries.get(key);
+    return entry !== undefined && entry.expiresAt >= this.clock() ? entry.value : undefined;
+  }
+
+  /** Stores a raw string as a counter's state (tests: corrupted or foreign values). */
+  setRaw(key: string, value: string, ttlMs = 3_600_000): void {
+    this.write(key, value, this.clock() + ttlMs);
+  }
+
+  private read(key: string, wall: number): string | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    this.entries.delete(key);
+    if (entry.expiresAt < wall) return undefined;
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  private write(key: string, value: string, expiresAt: number): void {
+    this.entries.delete(key);
+    this.entries.set(key, { value, expiresAt });
+    while (this.entries.size > this.maxKeys) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done) break;
+      this.entries.delete(oldest.value);
+    }
+  }
+}

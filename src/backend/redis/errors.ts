@@ -1,0 +1,57 @@
+import { BackendError, BackendUnavailableError } from '../../errors.js';
+
+/**
+ * Maps whatever ioredis or the network throws to meshlimit's two backend errors, once.
+ *
+ * Transient (BackendUnavailableError, gRPC UNAVAILABLE, counts against the circuit breaker):
+ * the server could not answer now but may later. Connection refused/reset/closed, timeouts, a
+ * disabled offline queue while reconnecting, and Redis replies that mean "not now": LOADING,
+ * BUSY, CLUSTERDOWN, TRYAGAIN, MOVED/ASK (a slot moving), READONLY and MASTERDOWN (failover),
+ * NOREPLICAS, OOM (maxmemory reached).
+ *
+ * Not transient (BackendError, gRPC INTERNAL): Redis understood and refused, so retrying cannot
+ * help and the bug must surface: script errors, WRONGTYPE, authentication and ACL errors,
+ * unexpected replies, and anything unrecognised.
+ *
+ * A timed-out command may still have run on the server: the request gets UNAVAILABLE but its
+ * hits may have been counted. Nothing is retried automatically (a retry could count twice).
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|READONLY|MASTERDOWN|NOREPLICAS|OOM)\b/;
+
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENOENT', // unix socket path missing (server not started yet)
+]);
+
+const TRANSIENT_MESSAGE =
+  /Command timed out|Stream isn't writeable|Connection is closed|Reached the max retries per request limit|socket hang up|write after end|connect ETIMEDOUT/i;
+
+export function toBackendError(err: unknown): BackendError | BackendUnavailableError {
+  if (err instanceof BackendError || err instanceof BackendUnavailableError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (e.name === 'ReplyError') {
+    return TRANSIENT_REPLY.test(e.message)
+      ? new BackendUnavailableError(`redis: ${e.message}`, { cause: e })
+      : new BackendError(`redis: ${e.message}`, { cause: e });
+  }
+  const code = (e as NodeJS.ErrnoException).code;
+  if (
+    (code !== undefined && TRANSIENT_CODES.has(code)) ||
+    e.name === 'AbortError' ||
+    e.name === 'MaxRetriesPerRequestError' ||
+    TRANSIENT_MESSAGE.test(e.message)
+  ) {
+    return new BackendUnavailableError(`redis unavailable: ${e.message}`, { cause: e });
+  }
+  return new BackendError(`redis: ${e.message}`, { cause: e });
+}

@@ -1,0 +1,339 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Backend, CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import type { Algorithm } from '../../../src/limiter/types.js';
+
+/**
+ * One conformance suite for every Backend (memory, Redis standalone, later Redis Cluster): the
+ * same scenarios with a fixed clock passed as `EvaluateOptions.now`, so every expectation is an
+ * exact number. Register it from a `*.test.ts` file:
+ *
+ *   defineBackendSuite('memory', async () => { ... return { backend, cleanup, raw }; });
+ *
+ * `makeBackend` runs before each test; every test uses its own key prefix, so a shared store is
+ * fine. `raw` reads and writes the stored state string of a key (to plant corrupted values and to
+ * prove that a denied request changed nothing).
+ *
+ * Stores expire keys on their real clock, not on the test clock. Scenarios therefore only write
+ * state whose TTL is at least several seconds (no write in a window's last milliseconds, token
+ * refills of at least 10 s per token), so no expiry can happen mid-scenario, even on a loaded
+ * CI machine; the exact TTLs are tested separately.
+ */
+export interface BackendUnderTest {
+  readonly backend: Backend;
+  cleanup(): Promise<void>;
+  readonly raw: {
+    get(key: string): Promise<string | null>;
+    set(key: string, value: string): Promise<void>;
+  };
+}
+
+/** A minute-aligned instant: 1_700_000_040_000 = 28_333_334 x 60_000. */
+export const T0 = 1_700_000_040_000;
+const MINUTE = 60_000;
+
+export function defineBackendSuite(name: string, makeBackend: () => Promise<BackendUnderTest>): void {
+  describe(`backend conformance: ${name}`, () => {
+    let sut: BackendUnderTest;
+    let prefix: string;
+    beforeEach(async () => {
+      sut = await makeBackend();
+      prefix = `conf:${randomBytes(6).toString('hex')}:{t}:`;
+    });
+    afterEach(async () => {
+      await sut.cleanup();
+    });
+
+    const key = (s: string): string => prefix + s;
+    const op = (
+      k: string,
+      algorithm: Algorithm,
+      threshold: number,
+      o: { hits?: number; windowMs?: number; burst?: number; enforce?: boolean } = {},
+    ): CounterOp => ({
+      key: key(k),
+      algorithm,
+      windowMs: o.windowMs ?? MINUTE,
+      threshold,
+      burst: o.burst ?? threshold,
+      hits: o.hits ?? 1,
+      enforce: o.enforce ?? true,
+    });
+    const run = (ops: CounterOp[], now: number, chargeOnDeny = false): Promise<EvaluateResult> =>
+      sut.backend.evaluate(ops, { now, chargeOnDeny });
+    /** One op; returns [over, remaining, resetMs] and checks denied == over (the op is enforced). */
+    const one = async (o: CounterOp, now: number, chargeOnDeny = false): Promise<[boolean, number, number]> => {
+      const r = await run([o], now, chargeOnDeny);
+      expect(r.outcomes).toHaveLength(1);
+      const out = r.outcomes[0]!;
+      expect(r.denied).toBe(o.enforce && out.overLimit);
+      return [out.overLimit, out.remaining, out.resetMs];
+    };
+
+    describe('fixed window', () => {
+      it('counts down to the threshold, denies after it, and reports ms to the window end', async () => {
+        const o = op('fw', 'fixed_window', 3);
+        expect(await one(o, T0 + 1_000)).toEqual([false, 2, 59_000]);
+        expect(await one(o, T0 + 2_000)).toEqual([false, 1, 58_000]);
+        expect(await one(o, T0 + 3_000)).toEqual([false, 0, 57_000]);
+        expect(await one(o, T0 + 4_000)).toEqual([true, 0, 56_000]);
+        expect(await one(o, T0 + 59_999)).toEqual([true, 0, 1]);
+        expect(await sut.raw.get(o.key)).toBe(`${T0}:3`);
+      });
+
+      it('rolls over exactly at the aligned window boundary', async () => {
+        const o = op('fw', 'fixed_window', 2);
+        expect(await one(o, T0 + 1_000)).toEqual([false, 1, 59_000]);
+        expect(await one(o, T0 + 2_000)).toEqual([false, 0, 58_000]);
+        expect(await one({ ...o, hits: 0 }, T0 + 59_999)).toEqual([false, 0, 1]);
+        expect(await one(o, T0 + 59_999)).toEqual([true, 0, 1]);
+        expect(await one(o, T0 + 60_000)).toEqual([false, 1, 60_000]);
+        expect(await sut.raw.get(o.key)).toBe(`${T0 + MINUTE}:1`);
+      });
+
+      it('aligns custom windows (unit x multiplier) to multiples of their length since the epoch', async () => {
+        // 5 minutes: T0 = 5_666_666 x 300_000 + 240_000, so the window started at T0 - 240_000.
+        const o = op('fw5', 'fixed_window', 10, { windowMs: 300_000 });
+        expect(await one(o, T0)).toEqual([false, 9, 60_000]);
+        expect(await sut.raw.get(o.key)).toBe(`${T0 - 240_000}:1`);
+        expect(await one(o, T0 + 60_000)).toEqual([false, 9, 300_000]);
+      });
+
+      it('charges hits > 1 as a whole and only when they all fit', async () => {
+        const o = (hits: number) => op('fw', 'fixed_window', 10, { hits });
+        expect(await one(o(4), T0)).toEqual([false, 6, 60_000]);
+        expect(await one(o(7), T0)).toEqual([true, 0, 60_000]);
+        expect(await one(o(6), T0)).toEqual([false, 0, 60_000]);
+        expect(await sut.raw.get(key('fw'))).toBe(`${T0}:10`);
+      });
+
+      it('hits 0 checks without writing', async () => {
+        const check = op('fw', 'fixed_window', 5, { hits: 0 });
+        expect(await one(check, T0 + 10)).toEqual([false, 5, 59_990]);
+        expect(await sut.raw.get(check.key)).toBeNull();
+        await one(op('fw', 'fixed_window', 5, { hits: 2 }), T0 + 20);
+        expect(await one(check, T0 + 30)).toEqual([false, 3, 59_970]);
+        expect(await sut.raw.get(check.key)).toBe(`${T0}:2`);
+      });
+    });
+
+    describe('sliding window', () => {
+      it('weights the previous window by the share still inside the sliding window', async () => {
+        const o = (hits: number) => op('sw', 'sliding_window', 10, { hits });
+        expect(await one(o(8), T0 + 30_000)).toEqual([false, 2, 30_000]);
+        expect(await sut.raw.get(key('sw'))).toBe(`${T0}:8:0`);
+        // 25% into the next window: 8 x 0.75 = 6 carried over, 6 + 1 = 7.
+        expect(await one(o(1), T0 + MINUTE + 15_000)).toEqual([false, 3, 45_000]);
+        expect(await sut.raw.get(key('sw'))).toBe(`${T0 + MINUTE}:1:8`);
+        // 50%: 8 x 0.5 + 1 = 5; 5 more fit exactly.
+        expect(await one(o(5), T0 + MINUTE + 30_000)).toEqual([false, 0, 30_000]);
+        expect(await one(o(1), T0 + MINUTE + 30_000)).toEqual([true, 0, 30_000]);
+        // 2/3 in: 8 x 20_000 / 60_000 = 2.666..., + 6 = 8.666...; 1 fits (remaining floor(0.333...) = 0), 2 do not.
+        expect(await one(o(1), T0 + MINUTE + 40_000)).toEqual([false, 0, 20_000]);
+        expect(await one(o(2), T0 + MINUTE + 40_000)).toEqual([true, 0, 20_000]);
+        // 75%: 8 x 0.25 + 7 = 9.
+        expect(await one(o(1), T0 + MINUTE + 45_000)).toEqual([false, 0, 15_000]);
+        expect(await sut.raw.get(key('sw'))).toBe(`${T0 + MINUTE}:8:8`);
+      });
+
+      it('forgets the previous window after two window lengths', async () => {
+        const o = op('sw', 'sliding_window', 10, { hits: 10 });
+        expect(await one(o, T0)).toEqual([false, 0, 60_000]);
+        expect(await one(op('sw', 'sliding_window', 10), T0 + MINUTE)).toEqual([true, 0, 60_000]);
+        expect(await one(op('sw', 'sliding_window', 10), T0 + 2 * MINUTE)).toEqual([false, 9, 60_000]);
+        expect(await sut.raw.get(key('sw'))).toBe(`${T0 + 2 * MINUTE}:1:0`);
+      });
+
+      it('hits 0 checks without writing', async () => {
+        await one(op('sw', 'sliding_window', 10, { hits: 4 }), T0);
+        const before = await sut.raw.get(key('sw'));
+        expect(await one(op('sw', 'sliding_window', 10, { hits: 0 }), T0 + MINUTE + 30_000)).toEqual([false, 8, 30_000]);
+        expect(await sut.raw.get(key('sw'))).toBe(before);
+      });
+    });
+
+    describe('token bucket', () => {
+      // 6 per minute = one token per 10 s; capacity 10 (600_000 token-ms).
+      const tb = (hits = 1, burst = 10) => op('tb', 'token_bucket', 6, { hits, burst });
+
+      it('starts full, drains, and refills one token per 10,000 ms exactly', async () => {
+        expect(await one(tb(1), T0)).toEqual([false, 9, 10_000]);
+        expect(await sut.raw.get(key('tb'))).toBe(`540000:${T0}`);
+        expect(await one(tb(9), T0)).toEqual([false, 0, 100_000]);
+        expect(await one(tb(1), T0)).toEqual([true, 0, 100_000]);
+        expect(await one(tb(1), T0 + 9_999)).toEqual([true, 0, 90_001]);
+        expect(await one(tb(1), T0 + 10_000)).toEqual([false, 0, 100_000]);
+        // 45 s later: 4.5 tokens; take 1, 3.5 left: remaining 3, full again in 65 s.
+        expect(await one(tb(1), T0 + 55_000)).toEqual([false, 3, 65_000]);
+        expect(await sut.raw.get(key('tb'))).toBe(`210000:${T0 + 55_000}`);
+      });
+
+      it('caps the level at burst after a long idle period', async () => {
+        expect(await one(tb(10, 20), T0)).toEqual([false, 10, 100_000]);
+        expect(await one(tb(20, 20), T0 + 3_600_000)).toEqual([false, 0, 200_000]);
+        expect(await one(tb(1, 20), T0 + 3_600_000)).toEqual([true, 0, 200_000]);
+      });
+
+      it('a burst above the refill rate admits the burst, then the steady rate', async () => {
+        // 6 per minute (one per 10 s), capacity 3.
+        const o = op('tb6', 'token_bucket', 6, { burst: 3 });
+        expect(await one(o, T0)).toEqual([false, 2, 10_000]);
+        expect(await one(o, T0)).toEqual([false, 1, 20_000]);
+        expect(await one(o, T0)).toEqual([false, 0, 30_000]);
+        expect(await one(o, T0 + 9_999)).toEqual([true, 0, 20_001]);
+        expect(await one(o, T0 + 10_000)).toEqual([false, 0, 30_000]);
+      });
+
+      it('hits 0 checks without writing and a fresh bucket reports full', async () => {
+        expect(await one(tb(0), T0)).toEqual([false, 10, 0]);
+        expect(await sut.raw.get(key('tb'))).toBeNull();
+        await one(tb(4), T0);
+        expect(await one(tb(0), T0 + 500)).toEqual([false, 6, 39_500]);
+        expect(await sut.raw.get(key('tb'))).toBe(`360000:${T0}`);
+      });
+
+      it('never charges an over-limit take, even with chargeOnDeny', async () => {
+        await one(tb(10), T0);
+        expect(await one(tb(1), T0 + 500, true)).toEqual([true, 0, 99_500]);
+        expect(await sut.raw.get(key('tb'))).toBe(`0:${T0}`);
+      });
+    });
+
+    describe('several ops in one call', () => {
+      it('evaluates every op and reports each outcome in order', async () => {
+        const ops = [op('a', 'fixed_window', 5), op('b', 'sliding_window', 3, { hits: 2 }), op('c', 'token_bucket', 6, { burst: 4 })];
+        const r = await run(ops, T0 + 1_000);
+        expect(r).toEqual({
+          denied: false,
+          outcomes: [
+            { overLimit: false, remaining: 4, resetMs: 59_000 },
+            { overLimit: false, remaining: 1, resetMs: 59_000 },
+            { overLimit: false, remaining: 3, resetMs: 10_000 },
+          ],
+        });
+        expect(await sut.raw.get(key('a'))).toBe(`${T0}:1`);
+        expect(await sut.raw.get(key('b'))).toBe(`${T0}:2:0`);
+        expect(await sut.raw.get(key('c'))).toBe(`180000:${T0 + 1_000}`);
+      });
+
+      it('two ops on the same key see each other', async () => {
+        const r = await run([op('same', 'fixed_window', 5), op('same', 'fixed_window', 5, { hits: 2 })], T0);
+        expect(r.outcomes.map((o) => o.remaining)).toEqual([4, 2]);
+        expect(await sut.raw.get(key('same'))).toBe(`${T0}:3`);
+        const tb = await run([op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 })], T0);
+        expect(tb.denied).toBe(true);
+        expect(tb.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 1], [false, 0], [true, 0]]);
+        expect(await sut.raw.get(key('t'))).toBeNull();
+      });
+
+      it('a denied request charges nothing, proven by a follow-up check', async () => {
+        await one(op('full', 'fixed_window', 1), T0);
+        const r = await run([op('x', 'fixed_window', 10), op('y', 'sliding_window', 10), op('z', 'token_bucket', 1, { burst: 10 }), op('full', 'fixed_window', 1)], T0 + 5);
+        expect(r.denied).toBe(true);
+        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 9], [false, 9], [true, 0]]);
+        for (const k of ['x', 'y', 'z']) expect(await sut.raw.get(key(k))).toBeNull();
+        expect(await sut.raw.get(key('full'))).toBe(`${T0}:1`);
+        const check = await run([op('x', 'fixed_window', 10, { hits: 0 }), op('y', 'sliding_window', 10, { hits: 0 }), op('z', 'token_bucket', 10, { hits: 0 })], T0 + 6);
+        expect(check.outcomes.map((o) => o.remaining)).toEqual([10, 10, 10]);
+      });
+
+      it('chargeOnDeny charges the window ops of a denied request (envoyproxy/ratelimit behaviour)', async () => {
+        await one(op('full', 'fixed_window', 1), T0);
+        const r = await run([op('x', 'fixed_window', 10), op('y', 'sliding_window', 10), op('z', 'token_bucket', 1, { burst: 10 }), op('full', 'fixed_window', 1)], T0 + 5, true);
+        expect(r.denied).toBe(true);
+        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 9], [false, 9], [true, 0]]);
+        expect(await sut.raw.get(key('x'))).toBe(`${T0}:1`);
+        expect(await sut.raw.get(key('y'))).toBe(`${T0}:1:0`);
+        // The token bucket op fitted, so it is charged as well; the over-limit window op is charged too.
+        expect(await sut.raw.get(key('z'))).toBe(`540000:${T0 + 5}`);
+        expect(await sut.raw.get(key('full'))).toBe(`${T0}:2`);
+      });
+
+      it('a shadow (enforce=false) op over its limit neither denies nor blocks the others', async () => {
+        await one(op('shadow', 'fixed_window', 1), T0);
+        const r = await run([op('shadow', 'fixed_window', 1, { enforce: false }), op('real', 'sliding_window', 5)], T0 + 1);
+        expect(r).toEqual({
+          denied: false,
+          outcomes: [
+            { overLimit: true, remaining: 0, resetMs: 59_999 },
+            { overLimit: false, remaining: 4, resetMs: 59_999 },
+          ],
+        });
+        expect(await sut.raw.get(key('real'))).toBe(`${T0}:1:0`);
+        // Over-limit shadow counters are not charged (as if enforced).
+        expect(await sut.raw.get(key('shadow'))).toBe(`${T0}:1`);
+      });
+
+      it('an empty op list is an admitted request with no outcomes', async () => {
+        expect(await run([], T0)).toEqual({ denied: false, outcomes: [] });
+      });
+    });
+
+    describe('counters survive threshold changes (hot reload)', () => {
+      it('fixed window: the same key keeps its count under a new threshold', async () => {
+        for (let i = 0; i < 3; i++) await one(op('k', 'fixed_window', 5), T0);
+        expect(await one(op('k', 'fixed_window', 4), T0)).toEqual([false, 0, 60_000]);
+        expect(await one(op('k', 'fixed_window', 4), T0)).toEqual([true, 0, 60_000]);
+        expect(await one(op('k', 'fixed_window', 10), T0)).toEqual([false, 5, 60_000]);
+      });
+
+      it('sliding window: current and previous counts carry over', async () => {
+        await one(op('k', 'sliding_window', 10, { hits: 6 }), T0);
+        await one(op('k', 'sliding_window', 10, { hits: 2 }), T0 + MINUTE);
+        // 50% in: 6 x 0.5 + 2 = 5 under a threshold lowered to 6: one more fits, then none.
+        expect(await one(op('k', 'sliding_window', 6), T0 + MINUTE + 30_000)).toEqual([false, 0, 30_000]);
+        expect(await one(op('k', 'sliding_window', 6), T0 + MINUTE + 30_000)).toEqual([true, 0, 30_000]);
+        expect(await sut.raw.get(key('k'))).toBe(`${T0 + MINUTE}:3:6`);
+      });
+
+      it('token bucket: the level carries over and is capped by the new burst', async () => {
+        await one(op('k', 'token_bucket', 6, { hits: 2, burst: 10 }), T0);
+        expect(await one(op('k', 'token_bucket', 6, { burst: 5 }), T0)).toEqual([false, 4, 10_000]);
+        expect(await sut.raw.get(key('k'))).toBe(`240000:${T0}`);
+      });
+    });
+
+    describe('stored values it did not write', () => {
+      it.each([
+        ['fixed_window', ['garbage', '', ':', ':5', '5', `${T0}:x`, `${T0}:1:2`, `${T0}:Infinity`, `${T0}:NaN`, `${T0}:-0x5`]],
+        ['sliding_window', ['garbage', '', '::', `${T0}:1`, `${T0}:1:2:3`, `${T0}:x:0`, `${T0}:1:inf`]],
+        ['token_bucket', ['garbage', '', ':', `:${T0}`, 'x:1', `1e400:${T0}`, `nan:${T0}`]],
+      ] as const)('%s: unparsable values are a fresh counter', async (algorithm, values) => {
+        for (const [i, v] of values.entries()) {
+          const k = `g${i}`;
+          await sut.raw.set(key(k), v);
+          const fresh = algorithm === 'token_bucket' ? [false, 9, 10_000] : [false, 9, 60_000];
+          expect(await one(op(k, algorithm, algorithm === 'token_bucket' ? 6 : 10, { burst: 10 }), T0), `value ${JSON.stringify(v)}`).toEqual(fresh);
+        }
+      });
+
+      it('numbers in other spellings are read as JavaScript Number() reads them', async () => {
+        const cases: Array<[string, Algorithm, string, [boolean, number, number], string | null]> = [
+          ['ws', 'fixed_window', `${T0}: 3 `, [false, 6, 60_000], `${T0}:4`],
+          ['hex', 'fixed_window', `${T0}:0x3`, [false, 6, 60_000], `${T0}:4`],
+          ['bin', 'fixed_window', `${T0}:0b11`, [false, 6, 60_000], `${T0}:4`],
+          ['exp', 'fixed_window', `${T0 / 1000}e3:3`, [false, 6, 60_000], `${T0}:4`],
+          ['empty-count', 'fixed_window', `${T0}:`, [false, 9, 60_000], `${T0}:1`],
+          ['sw-space', 'sliding_window', `${T0}:\t2:\u00a01`, [false, 6, 60_000], `${T0}:3:1`],
+          ['tb-frac', 'token_bucket', `59999.5:${T0}`, [true, 0, 90_001], null],
+          ['tb-dec', 'token_bucket', `120000.0:${T0}`, [false, 1, 90_000], `60000:${T0}`],
+        ];
+        for (const [k, algorithm, stored, expected, after] of cases) {
+          await sut.raw.set(key(k), stored);
+          expect(await one(op(k, algorithm, algorithm === 'token_bucket' ? 6 : 10, { burst: 10 }), T0), k).toEqual(expected);
+          expect(await sut.raw.get(key(k)), k).toBe(after ?? stored);
+        }
+      });
+    });
+
+    describe('concurrency', () => {
+      it('2,000 concurrent calls on one key (100 per minute) admit exactly 100', async () => {
+        const o = op('hot', 'fixed_window', 100);
+        const results = await Promise.all(Array.from({ length: 2_000 }, () => run([o], T0 + 123)));
+        expect(results.filter((r) => !r.denied)).toHaveLength(100);
+        expect(new Set(results.filter((r) => !r.denied).map((r) => r.outcomes[0]!.remaining)).size).toBe(100);
+        expect(await sut.raw.get(o.key)).toBe(`${T0}:100`);
+      });
+    });
+  });
+}

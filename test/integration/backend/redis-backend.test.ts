@@ -1,0 +1,306 @@
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
+import { assembleEvaluateScript } from '../../../src/backend/redis/scripts.js';
+import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
+import type { Algorithm } from '../../../src/limiter/types.js';
+import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
+import { T0 } from './conformance.js';
+
+/** Redis-only behaviour: script caching, failures and their mapping, Redis's own clock. */
+
+let redis: RedisInstance;
+let admin: Redis;
+const opened: RedisBackend[] = [];
+let n = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  admin = redis.client();
+});
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((b) => b.close()));
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+async function backendOn(
+  instance: RedisInstance,
+  extra: { commandTimeoutMs?: number; onStateChange?: (c: RedisStateChange) => void } = {},
+): Promise<RedisBackend> {
+  const b = new RedisBackend({ url: instance.url, type: 'single', ...extra });
+  opened.push(b);
+  await b.waitReady();
+  return b;
+}
+
+function op(algorithm: Algorithm, threshold: number, o: { key?: string; hits?: number; windowMs?: number } = {}): CounterOp {
+  return {
+    key: o.key ?? `rb:${++n}:{t}:${algorithm}`,
+    algorithm,
+    windowMs: o.windowMs ?? 60_000,
+    threshold,
+    burst: threshold,
+    hits: o.hits ?? 1,
+    enforce: true,
+  };
+}
+
+async function commandCalls(): Promise<Record<string, number>> {
+  const info = await admin.info('commandstats');
+  const calls: Record<string, number> = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[m[1]!] = Number(m[2]);
+  return calls;
+}
+
+async function redisNowMs(): Promise<number> {
+  const [s, us] = (await admin.time()) as [number | string, number | string];
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+describe('redis backend: script loading', () => {
+  it('keeps answering, with the same counters, after SCRIPT FLUSH', async () => {
+    const b = await backendOn(redis);
+    const o = op('fixed_window', 10);
+    for (let i = 1; i <= 3; i++) {
+      expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).outcomes[0]!.remaining).toBe(10 - i);
+    }
+    const sha = assembleEvaluateScript().sha1;
+    expect(await admin.script('EXISTS', sha)).toEqual([1]);
+    await admin.script('FLUSH');
+    expect(await admin.script('EXISTS', sha)).toEqual([0]);
+    expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).outcomes[0]!.remaining).toBe(6);
+    expect(await admin.script('EXISTS', sha)).toEqual([1]);
+    expect(await admin.get(o.key)).toBe(`${T0}:4`);
+  });
+
+  it('computes the script hash from the files, and the script is what Redis runs', async () => {
+    const s = assembleEvaluateScript();
+    expect(await admin.script('LOAD', s.source)).toBe(s.sha1);
+  });
+});
+
+describe('redis backend: one round trip, minimal Redis work', () => {
+  it('one script call per request: GET + SET for one op; MGET + one SET per changed key for several', async () => {
+    const b = await backendOn(redis);
+    await b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false }); // loads the script on this socket
+
+    await admin.config('RESETSTAT');
+    await b.evaluate([op('sliding_window', 5)], { now: T0, chargeOnDeny: false });
+    let calls = await commandCalls();
+    expect((calls.evalsha ?? 0) + (calls.eval ?? 0)).toBe(1);
+    expect(calls.get).toBe(1);
+    expect(calls.set).toBe(1);
+    expect(calls.mget).toBeUndefined();
+
+    const same = op('fixed_window', 5);
+    await admin.config('RESETSTAT');
+    await b.evaluate([op('fixed_window', 5), same, { ...same, hits: 2 }, op('token_bucket', 5)], { now: T0, chargeOnDeny: false });
+    calls = await commandCalls();
+    expect((calls.evalsha ?? 0) + (calls.eval ?? 0)).toBe(1);
+    expect(calls.mget).toBe(1);
+    expect(calls.set).toBe(3);
+    expect(calls.get).toBeUndefined();
+    expect(calls.time).toBeUndefined();
+  });
+
+  it('a denied request reads and writes nothing else; the Redis clock costs one TIME', async () => {
+    const b = await backendOn(redis);
+    const full = op('fixed_window', 0);
+    await b.evaluate([op('fixed_window', 1)], { now: T0, chargeOnDeny: false });
+    await admin.config('RESETSTAT');
+    const r = await b.evaluate([op('fixed_window', 5), full], { now: undefined, chargeOnDeny: false });
+    expect(r.denied).toBe(true);
+    const calls = await commandCalls();
+    expect(calls.mget).toBe(1);
+    expect(calls.time).toBe(1);
+    expect(calls.set).toBeUndefined();
+  });
+});
+
+describe('redis backend: TTLs', () => {
+  it("writes each key with its algorithm's TTL (PX), running on Redis's real clock", async () => {
+    const b = await backendOn(redis);
+    const cases: Array<[CounterOp, number]> = [
+      [op('fixed_window', 5), 30_000], // ms to the window end
+      [op('sliding_window', 5), 90_000], // ms to the window end + one window
+      [{ ...op('token_bucket', 6), burst: 10 }, 10_000], // ms until full again
+    ];
+    for (const [o, ttl] of cases) {
+      const before = performance.now();
+      await b.evaluate([o], { now: T0 + 30_000, chargeOnDeny: false });
+      const pttl = await admin.pttl(o.key);
+      const elapsed = Math.ceil(performance.now() - before);
+      expect(pttl).toBeLessThanOrEqual(ttl);
+      expect(pttl).toBeGreaterThanOrEqual(ttl - elapsed - 1);
+    }
+  });
+});
+
+describe('redis backend: Redis is the clock when `now` is undefined', () => {
+  /** Waits (rarely) so that the next 5 s stay inside one aligned minute of Redis's clock. */
+  async function awayFromMinuteEdge(): Promise<void> {
+    const inMinute = (await redisNowMs()) % 60_000;
+    if (inMinute > 55_000) await new Promise((r) => setTimeout(r, 60_000 - inMinute + 10));
+  }
+
+  it.each(['fixed_window', 'sliding_window'] as const)(
+    '%s: 2,000 concurrent calls on one key, 100 per minute, admit exactly 100',
+    async (algorithm) => {
+      const b = await backendOn(redis, { commandTimeoutMs: 5_000 });
+      const o = op(algorithm, 100);
+      await awayFromMinuteEdge();
+      const results = await Promise.all(Array.from({ length: 2_000 }, () => b.evaluate([o], { chargeOnDeny: false })));
+      expect(results.filter((r) => !r.denied)).toHaveLength(100);
+      const state = (await admin.get(o.key))!;
+      const start = Number(state.split(':')[0]);
+      expect(start % 60_000).toBe(0);
+      // All 2,000 ran in the one window the state names, which then holds exactly 100 hits.
+      expect(state).toBe(algorithm === 'fixed_window' ? `${start}:100` : `${start}:100:0`);
+      const ttl = await admin.pttl(o.key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(algorithm === 'fixed_window' ? 60_000 : 120_000);
+    },
+  );
+
+  it('token_bucket: 2,000 concurrent calls admit burst + the refill of the elapsed Redis time, at most', async () => {
+    const b = await backendOn(redis, { commandTimeoutMs: 5_000 });
+    const o = op('token_bucket', 100);
+    const t1 = await redisNowMs();
+    const results = await Promise.all(Array.from({ length: 2_000 }, () => b.evaluate([o], { chargeOnDeny: false })));
+    const t2 = await redisNowMs();
+    const admitted = results.filter((r) => !r.denied).length;
+    expect(admitted).toBeGreaterThanOrEqual(100);
+    expect(admitted).toBeLessThanOrEqual(100 + Math.floor(((t2 - t1) * 100) / 60_000));
+  });
+
+  it('two clients interleaved see one shared counter', async () => {
+    const a = await backendOn(redis);
+    const c = await backendOn(redis);
+    const o = op('fixed_window', 3);
+    const seen: EvaluateResult[] = [];
+    for (const b of [a, c, a, c]) seen.push(await b.evaluate([o], { now: T0, chargeOnDeny: false }));
+    expect(seen.map((r) => [r.denied, r.outcomes[0]!.remaining])).toEqual([[false, 2], [false, 1], [false, 0], [true, 0]]);
+  });
+});
+
+describe('redis backend: failures map to the right errors', () => {
+  it('a Lua runtime error (WRONGTYPE inside the script) is a non-transient BackendError', async () => {
+    const b = await backendOn(redis);
+    const o = op('fixed_window', 5);
+    await admin.hset(o.key, 'f', '1');
+    const err = await b.evaluate([o], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as BackendError).transient).toBe(false);
+    expect((err as Error).message).toMatch(/WRONGTYPE/);
+    expect(b.isReady()).toBe(true);
+  });
+
+  it('a script argument error (unknown algorithm code) is a BackendError', async () => {
+    class Raw extends RedisBackend {
+      call(keys: string[], argv: string[]): Promise<unknown> {
+        return this.runScript(keys, argv);
+      }
+    }
+    const b = new Raw({ url: redis.url });
+    opened.push(b);
+    await b.waitReady();
+    const err = await b.call(['rb:{t}:x'], [String(T0), '0', 'z', '60000', '5', '5', '1', '1']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/unknown algorithm code z/);
+  });
+
+  it('invalid ops are rejected before Redis is asked', async () => {
+    const b = await backendOn(redis);
+    await expect(b.evaluate([{ ...op('fixed_window', 5), windowMs: 0 }], { now: T0, chargeOnDeny: false })).rejects.toThrow(BackendError);
+    const k = op('fixed_window', 5);
+    await expect(
+      b.evaluate([k, { ...k, algorithm: 'token_bucket' }], { now: T0, chargeOnDeny: false }),
+    ).rejects.toThrow(/used with both fixed_window and token_bucket/);
+  });
+
+  it('a stalled Redis (CLIENT PAUSE) fails within the command timeout; the late command still ran', async () => {
+    const b = await backendOn(redis, { commandTimeoutMs: 50 });
+    const o = op('fixed_window', 10);
+    await b.evaluate([o], { now: T0, chargeOnDeny: false });
+    await redis.pause(400);
+    const started = performance.now();
+    const err = await b.evaluate([o], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);
+    const elapsed = performance.now() - started;
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as BackendUnavailableError).transient).toBe(true);
+    expect((err as Error).message).toMatch(/timed out/);
+    expect(elapsed).toBeLessThan(1_000);
+    await admin.ping(); // blocks until the pause ends
+    // Documented trade-off: the timed-out call was executed once Redis resumed (never resent).
+    const r = await b.evaluate([{ ...o, hits: 0 }], { now: T0, chargeOnDeny: false });
+    expect(r.outcomes[0]!.remaining).toBe(8);
+  });
+
+  it('Redis killed: BackendUnavailableError at once, not ready, and it recovers when Redis returns', async () => {
+    const own = await startRedis();
+    try {
+      const changes: RedisStateChange[] = [];
+      let onChange = (): void => undefined;
+      const changeCount = (k: number): Promise<void> =>
+        new Promise((resolve) => {
+          const check = (): void => (changes.length >= k ? resolve() : void (onChange = check));
+          check();
+        });
+      const b = await backendOn(own, {
+        commandTimeoutMs: 50,
+        onStateChange: (c) => {
+          changes.push(c);
+          onChange();
+        },
+      });
+      const o = op('fixed_window', 10);
+      expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).denied).toBe(false);
+      expect(b.isReady()).toBe(true);
+      await own.kill();
+      const started = performance.now();
+      const err = await b.evaluate([o], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(err).toBeInstanceOf(BackendUnavailableError);
+      expect(b.isReady()).toBe(false);
+      await changeCount(2);
+      expect(changes.map((c) => c.ready)).toEqual([true, false]);
+
+      const again = await startRedis({ port: own.port });
+      try {
+        await b.waitReady(5_000);
+        expect(b.isReady()).toBe(true);
+        await changeCount(3);
+        expect(changes.map((c) => c.ready)).toEqual([true, false, true]);
+        // A new server has no script cached: ioredis loads it again; the counter starts fresh.
+        expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).outcomes[0]!.remaining).toBe(9);
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('nothing listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
+    const port = await freePort();
+    const b = new RedisBackend({ url: `127.0.0.1:${port}`, commandTimeoutMs: 50 });
+    opened.push(b);
+    const started = performance.now();
+    const err = await b.evaluate([op('fixed_window', 1)], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect(b.isReady()).toBe(false);
+    await expect(b.waitReady(100)).rejects.toThrow(BackendUnavailableError);
+  });
+
+  it('after close(): not ready, and evaluate fails as unavailable', async () => {
+    const b = await backendOn(redis);
+    await b.close();
+    expect(b.isReady()).toBe(false);
+    await expect(b.evaluate([op('fixed_window', 1)], { now: T0, chargeOnDeny: false })).rejects.toThrow(BackendUnavailableError);
+    await b.close();
+  });
+});
