@@ -1,0 +1,187 @@
+import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../backend.js';
+import type { DegradedReason } from '../../limiter/types.js';
+import { isCircuitOpenError, isTransientFailure } from './circuit-breaker.js';
+import { scaleOpsForReplicas } from './local-limits.js';
+
+/**
+ * What to answer when the counter backend fails TRANSIENTLY (timeout, connection loss, failover,
+ * open circuit). Non-transient errors (script or argument bugs) are never masked by any policy.
+ *
+ * - `deny`: rethrow the transient error; the gRPC layer answers UNAVAILABLE and Envoy's
+ *   `failure_mode_deny` decides (envoyproxy/ratelimit's behaviour on a Redis error).
+ * - `allow`: answer every op as allowed with its full quota, `degraded: 'circuit_open'` when the
+ *   breaker failed fast, else `'backend_error'`.
+ * - `local`: evaluate on the in-process fallback with per-replica thresholds
+ *   ({@link perReplicaShare}), `degraded: 'local_fallback'`.
+ */
+export type FailurePolicy = 'deny' | 'allow' | 'local';
+export const FAILURE_POLICIES: readonly FailurePolicy[] = Object.freeze(['deny', 'allow', 'local'] as const);
+
+/**
+ * An {@link EvaluateResult} that may say it is not an exact, shared-counter answer.
+ * `degraded` is absent (undefined) on a normal answer; the limiter copies it into
+ * `Decision.degraded` unchanged.
+ */
+export interface ResilientResult extends EvaluateResult {
+  readonly degraded?: DegradedReason | undefined;
+}
+
+/** What kind of backend error reached the policy. `circuit_open`: the breaker failed fast, the backend was not called. */
+export type BackendErrorKind = 'transient' | 'permanent' | 'circuit_open';
+
+export interface FailurePolicyOptions {
+  /** Default policy, used by `evaluate` and for domains `perDomain` says nothing about. */
+  readonly policy: FailurePolicy;
+  /** Per-domain override; undefined falls back to `policy`. Called once per failed request only. */
+  readonly perDomain?: ((domain: string) => FailurePolicy | undefined) | undefined;
+  /** In-process backend (the memory backend) for the `local` policy. Owned: closed by `close()`. */
+  readonly localFallback: Backend;
+  /** Number of meshlimit replicas sharing the global limits (integer >= 1); divides thresholds for `local`. */
+  readonly replicaCount: number;
+}
+
+/** Telemetry callbacks. They must not throw; if one does, the error is swallowed so telemetry can never change a decision. */
+export interface FailurePolicyHooks {
+  /** Once per degraded answer, with the policy that produced it. */
+  onDegraded?(reason: DegradedReason, policy: FailurePolicy): void;
+  /** Once per error that reached this wrapper, whatever the policy then does with it. */
+  onError?(kind: BackendErrorKind, error: unknown): void;
+}
+
+/** A backend that can apply a per-domain failure policy; see {@link FailurePolicyBackend.evaluateForDomain}. */
+export interface PolicyAwareBackend extends Backend {
+  evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult>;
+  evaluateForDomain(domain: string, ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult>;
+}
+
+export function isPolicyAware(backend: Backend): backend is PolicyAwareBackend {
+  return typeof (backend as Partial<PolicyAwareBackend>).evaluateForDomain === 'function';
+}
+
+/**
+ * A {@link Backend} decorator applying an explicit {@link FailurePolicy} to transient failures of
+ * `inner` (typically a CircuitBreakerBackend around the Redis backend).
+ *
+ * The Backend interface carries no domain, so the policy is chosen in one of three ways:
+ * `evaluate` uses the default policy; `evaluateForDomain(domain, ...)` resolves
+ * `perDomain(domain) ?? policy`; `evaluateWithPolicy(..., policy)` takes it explicitly.
+ * A successful inner call returns the inner result object untouched (no `degraded`).
+ *
+ * Readiness follows the DEFAULT policy: `deny` is ready when `inner` is; `allow` is always ready
+ * (it can always answer); `local` when either `inner` or the local fallback is. Reporting not
+ * ready under `allow`/`local` would pull every replica out of the load balancer during an
+ * outage and hand the decision to Envoy's failure_mode_deny, defeating the configured policy.
+ *
+ * `kind` is the inner backend's kind. `close()` closes both `inner` and `localFallback`.
+ */
+export class FailurePolicyBackend implements PolicyAwareBackend {
+  readonly kind: string;
+
+  constructor(
+    private readonly inner: Backend,
+    private readonly opts: FailurePolicyOptions,
+    private readonly hooks: FailurePolicyHooks = {},
+  ) {
+    if (!FAILURE_POLICIES.includes(opts.policy)) throw new RangeError(`policy must be one of ${FAILURE_POLICIES.join(', ')}, got ${String(opts.policy)}`);
+    if (!Number.isInteger(opts.replicaCount) || opts.replicaCount < 1) {
+      throw new RangeError(`replicaCount must be an integer >= 1, got ${opts.replicaCount}`);
+    }
+    this.kind = inner.kind;
+  }
+
+  /** Evaluates with the default policy. */
+  evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult> {
+    return this.run(ops, options, undefined, this.opts.policy);
+  }
+
+  /**
+   * Evaluates with `perDomain(domain) ?? policy`. The override is looked up only when the inner
+   * call fails, so it costs nothing on the happy path.
+   */
+  evaluateForDomain(domain: string, ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult> {
+    return this.run(ops, options, domain, undefined);
+  }
+
+  /** Evaluates with an explicit policy. */
+  evaluateWithPolicy(ops: readonly CounterOp[], options: EvaluateOptions, policy: FailurePolicy): Promise<ResilientResult> {
+    return this.run(ops, options, undefined, policy);
+  }
+
+  /**
+   * The policy applied to `domain`: its override, else the default. An override that is not a
+   * known policy (a config bug the config schema should have caught) also yields the default.
+   */
+  policyFor(domain: string): FailurePolicy {
+    const override = this.opts.perDomain?.(domain);
+    return override !== undefined && FAILURE_POLICIES.includes(override) ? override : this.opts.policy;
+  }
+
+  isReady(): boolean {
+    switch (this.opts.policy) {
+      case 'deny':
+        return this.inner.isReady();
+      case 'allow':
+        return true;
+      case 'local':
+        return this.inner.isReady() || this.opts.localFallback.isReady();
+    }
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([this.inner.close(), this.opts.localFallback.close()]);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
+  }
+
+  /** Exactly one of `domain` / `policy` is defined. */
+  private async run(
+    ops: readonly CounterOp[],
+    options: EvaluateOptions,
+    domain: string | undefined,
+    policy: FailurePolicy | undefined,
+  ): Promise<ResilientResult> {
+    try {
+      return await this.inner.evaluate(ops, options);
+    } catch (err) {
+      return this.onFailure(err, ops, options, policy ?? this.policyFor(domain as string));
+    }
+  }
+
+  private async onFailure(err: unknown, ops: readonly CounterOp[], options: EvaluateOptions, policy: FailurePolicy): Promise<ResilientResult> {
+    if (!isTransientFailure(err)) {
+      this.report(() => this.hooks.onError?.('permanent', err));
+      throw err;
+    }
+    const circuitOpen = isCircuitOpenError(err);
+    this.report(() => this.hooks.onError?.(circuitOpen ? 'circuit_open' : 'transient', err));
+    switch (policy) {
+      case 'deny':
+        throw err;
+      case 'allow': {
+        const reason: DegradedReason = circuitOpen ? 'circuit_open' : 'backend_error';
+        this.report(() => this.hooks.onDegraded?.(reason, policy));
+        return { denied: false, outcomes: ops.map(allowAll), degraded: reason };
+      }
+      case 'local': {
+        const local = await this.opts.localFallback.evaluate(scaleOpsForReplicas(ops, this.opts.replicaCount), options);
+        this.report(() => this.hooks.onDegraded?.('local_fallback', policy));
+        return { denied: local.denied, outcomes: local.outcomes, degraded: 'local_fallback' };
+      }
+    }
+  }
+
+  private report(call: () => void): void {
+    try {
+      call();
+    } catch {
+      // Telemetry must not change a decision (see FailurePolicyHooks).
+    }
+  }
+}
+
+/**
+ * The `allow` answer for one op: not over, full quota, no reset. "Full quota" is `burst`, which
+ * equals the threshold for the window algorithms and is the bucket capacity for token bucket.
+ */
+function allowAll(op: CounterOp): CounterOutcome {
+  return { overLimit: false, remaining: op.burst, resetMs: 0 };
+}
