@@ -13,11 +13,15 @@ export interface CliIo {
 }
 
 const USAGE = `usage: meshlimit check-config DIR
+       meshlimit ask [--addr HOST:PORT] [--hits N] DOMAIN KEY=VALUE[,KEY=VALUE...] ...
 
 commands:
   check-config DIR   load and validate every *.yaml / *.yml file in DIR exactly as the service
                      would; print each error, or a summary of domains and rules.
                      exit 0 when valid, 1 when invalid, 2 on a usage error.
+  ask DOMAIN DESC..  send one ShouldRateLimit call over gRPC (default --addr 127.0.0.1:8081) and
+                     print the response as JSON. Each DESC is one descriptor, its entries
+                     separated by commas. exit 0 for OK, 3 for OVER_LIMIT, 1 on an error.
 `;
 
 const defaultIo: CliIo = {
@@ -40,8 +44,49 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     (result.ok ? io.stdout : io.stderr)(result.output);
     return result.ok ? 0 : 1;
   }
+  if (command === 'ask') return ask(rest, io);
   io.stderr(command === undefined ? USAGE : `meshlimit: unknown command '${command}'\n\n${USAGE}`);
   return 2;
+}
+
+/** `meshlimit ask`: one ShouldRateLimit call, for tours and debugging. */
+async function ask(args: readonly string[], io: CliIo): Promise<number> {
+  let addr = '127.0.0.1:8081';
+  let hits: number | undefined;
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--addr') addr = args[++i] ?? '';
+    else if (a === '--hits') hits = Number(args[++i]);
+    else positional.push(a);
+  }
+  const [domain, ...descs] = positional;
+  const entries = descs.map((d) => d.split(',').map((kv) => kv.split('=')));
+  if (domain === undefined || descs.length === 0 || entries.some((e) => e.some((kv) => kv.length !== 2)) || (hits !== undefined && !Number.isInteger(hits))) {
+    io.stderr(`meshlimit ask: expected DOMAIN and at least one KEY=VALUE descriptor\n\n${USAGE}`);
+    return 2;
+  }
+  const { createRlsClient } = await import('./client/rls-client.js');
+  const client = createRlsClient(addr, { defaultDeadlineMs: 3000 });
+  try {
+    const res = await client.shouldRateLimit({
+      domain,
+      hitsAddend: hits,
+      descriptors: entries.map((e) => ({ entries: e.map(([key, value]) => ({ key: key!, value: value! })) })),
+    });
+    const statuses = res.statuses.map((s) => ({
+      code: s.code,
+      ...(s.currentLimit ? { limit: `${s.currentLimit.requestsPerUnit}/${s.currentLimit.unit}`, remaining: s.limitRemaining, resetSeconds: s.durationUntilReset?.seconds ?? 0 } : {}),
+    }));
+    io.stdout(`${JSON.stringify({ overallCode: res.overallCode, statuses })}\n`);
+    return res.overallCode === 'OVER_LIMIT' ? 3 : 0;
+  } catch (err) {
+    const e = err as { code?: number; details?: string; message?: string };
+    io.stderr(`meshlimit ask: ${e.details ?? e.message ?? String(err)} (gRPC status ${String(e.code)})\n`);
+    return 1;
+  } finally {
+    client.close();
+  }
 }
 
 function isEntryPoint(): boolean {

@@ -57,6 +57,12 @@ export interface Rule {
   readonly unlimited: boolean;
   readonly shadowMode: boolean;
   readonly detailedMetric: boolean;
+  /**
+   * envoyproxy/ratelimit `share_threshold`: per request entry index, the wildcard pattern whose
+   * matching values all share one counter (the key is built with the pattern instead of the
+   * request's value), or undefined for entries that count per value. Absent when unused.
+   */
+  readonly sharedValues?: readonly (string | undefined)[] | undefined;
 }
 
 export interface DescriptorEntry {

@@ -1,0 +1,213 @@
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createBackend, type BackendOptions, type RedisStateChange } from './backend/index.js';
+import type { Backend } from './backend/backend.js';
+import { ConfigStore, ConfigWatcher, loadConfigDir, type CompiledSnapshot, type ReloadEvent } from './config/index.js';
+import { isMeshlimitError } from './errors.js';
+import { RateLimiter, type LimiterObserver } from './limiter/limiter.js';
+import type { Decision, DescriptorStatus, RateLimitCheck } from './limiter/types.js';
+import { createGrpcServer, type GrpcServer } from './server/grpc/server.js';
+import { HealthState } from './server/grpc/health.js';
+import type { ResponseHeaderNames } from './server/grpc/mapping.js';
+import { buildHttpApp, type HttpApp } from './server/http/app.js';
+import { decisionToJson, jsonToCheck } from './server/proto-json.js';
+import type { Settings } from './settings.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { createMetrics, type DecisionResult, type Metrics, type RequestCode } from './telemetry/metrics.js';
+
+/**
+ * The wiring of one meshlimit process: settings in, running servers out. No rate-limit logic
+ * lives here; it only connects config, backend, limiter, adapters and telemetry.
+ */
+export interface ServiceHandle {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly store: ConfigStore<CompiledSnapshot>;
+  readonly watcher: ConfigWatcher;
+  readonly limiter: RateLimiter;
+  readonly backend: Backend;
+  readonly metrics: Metrics;
+  readonly health: HealthState;
+  /** Stops serving: health NOT_SERVING, drain in-flight calls (up to the grace period), close the backend. */
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  readonly logger?: Logger;
+  /** Test-only clock override forwarded to the backend (Unix ms). */
+  readonly now?: () => number | undefined;
+  /** Poll interval of the config watcher (ms); tests shorten it. */
+  readonly configPollMs?: number;
+}
+
+const GRPC_CODE_NAMES: Readonly<Record<number, RequestCode>> = { 3: 'invalid_argument', 4: 'deadline_exceeded', 14: 'unavailable' };
+
+export function backendOptionsFromSettings(settings: Settings): BackendOptions {
+  if (settings.backend.type === 'memory') return { type: 'memory', memory: { maxKeys: settings.backend.memoryMaxKeys } };
+  const r = settings.redis;
+  const node = r.nodes[0];
+  const url = r.socketType === 'unix' ? (r.path ?? '') : `${node?.host ?? '127.0.0.1'}:${node?.port ?? 6379}`;
+  const auth = r.password === undefined ? undefined : r.username === undefined ? r.password : `${r.username}:${r.password}`;
+  return {
+    type: 'redis',
+    redis: {
+      url,
+      type: r.type,
+      socketType: r.socketType,
+      auth,
+      tls: r.tls,
+      db: r.db,
+      commandTimeoutMs: r.commandTimeoutMs,
+      connectTimeoutMs: r.connectTimeoutMs,
+    },
+  };
+}
+
+function decisionResult(s: DescriptorStatus, known: boolean): DecisionResult {
+  if (!known || s.ruleKey === undefined) return 'no_rule';
+  if (s.unlimited) return 'unlimited';
+  if (s.code === 'OVER_LIMIT') return 'over_limit';
+  return s.shadowed ? 'shadow_over_limit' : 'ok';
+}
+
+export async function startService(settings: Settings, overrides: ServiceOverrides = {}): Promise<ServiceHandle> {
+  const logger = overrides.logger ?? createLogger({ level: settings.log.level, format: settings.log.format });
+  const metrics = createMetrics();
+  const configDir = path.resolve(settings.config.dir);
+
+  const initial = await loadConfigDir(configDir);
+  metrics.configReload(true, { rules: initial.ruleCount, domains: initial.domainNames });
+  const store = new ConfigStore<CompiledSnapshot>(initial);
+  logger.info({ dir: configDir, version: initial.version, domains: initial.domainNames.length, rules: initial.ruleCount }, 'config loaded');
+  const watcher = new ConfigWatcher({
+    dir: configDir,
+    store,
+    debounceMs: settings.config.reloadDebounceMs,
+    pollIntervalMs: overrides.configPollMs ?? 2000,
+    logger,
+    onReload: (e: ReloadEvent) => {
+      if (e.ok) {
+        if (!e.changed) return;
+        const snap = store.current() as CompiledSnapshot;
+        metrics.configReload(true, { rules: snap.ruleCount, domains: snap.domainNames });
+        logger.info({ version: e.version, previous: e.previousVersion, trigger: e.trigger }, 'config reloaded');
+      } else {
+        metrics.configReload(false);
+        logger.error({ keptVersion: e.keptVersion, trigger: e.trigger, error: e.error.message }, 'config reload rejected; keeping the last good config');
+      }
+    },
+  });
+
+  const health = new HealthState(false);
+  let shuttingDown = false;
+  const base = backendOptionsFromSettings(settings);
+  const backendOptions: BackendOptions = base.redis
+    ? {
+        ...base,
+        redis: {
+          ...base.redis,
+          // Transitions only (never per call): log once and flip readiness.
+          onStateChange: (change: RedisStateChange) => {
+            if (change.ready) logger.info({ backend: 'redis' }, 'redis connection ready');
+            else logger.warn({ backend: 'redis', error: change.error?.message }, 'redis connection lost');
+            health.setServing(change.ready && !shuttingDown);
+          },
+        },
+      }
+    : base;
+  const backend = createBackend(backendOptions);
+
+  const observer: LimiterObserver = {
+    onStatus: (domain, status, known, descriptor) => {
+      // detailed_metric (upstream semantics): the rule opted in to per-value series, labelled
+      // `domain.key_value...` like upstream's stats key; bounded by the metrics module's per-domain cap.
+      const rule =
+        status.detailedMetric === true && status.ruleKey !== undefined
+          ? `${domain}.${descriptor.entries.map((e) => `${e.key}_${e.value}`).join('.')}`
+          : status.ruleKey;
+      metrics.recordDecision(domain, rule, decisionResult(status, known));
+    },
+  };
+  const limiter = new RateLimiter(
+    store,
+    backend,
+    { keyPrefix: settings.backend.cacheKeyPrefix, shadowMode: settings.limiter.shadowMode, chargeOnDeny: settings.limiter.chargeOnDeny, now: overrides.now },
+    observer,
+  );
+
+  const timed = async (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => {
+    const t0 = performance.now();
+    try {
+      const d = await limiter.shouldRateLimit(check, deadline);
+      const over = d.code === 'OVER_LIMIT';
+      metrics.observeRequest((performance.now() - t0) / 1000, over ? 'over_limit' : 'ok');
+      metrics.countRequest(over ? 'over_limit' : 'ok');
+      return d;
+    } catch (err) {
+      metrics.observeRequest((performance.now() - t0) / 1000, 'error');
+      if (isMeshlimitError(err) && (err.code === 'ML_ERR_BACKEND_UNAVAILABLE' || err.code === 'ML_ERR_BACKEND')) {
+        metrics.backendError(err.transient ? 'transient' : 'permanent');
+      }
+      throw err;
+    }
+  };
+
+  const headerNames: ResponseHeaderNames | undefined = settings.headers.enabled
+    ? { limit: settings.headers.limit, remaining: settings.headers.remaining, reset: settings.headers.reset }
+    : undefined;
+
+  const grpc: GrpcServer = createGrpcServer({
+    limiter: { shouldRateLimit: (check, opts) => timed(check, opts.deadline) },
+    health,
+    headers: headerNames
+      ? { enabled: true, limitHeader: headerNames.limit, remainingHeader: headerNames.remaining, resetHeader: headerNames.reset }
+      : undefined,
+    logger,
+    onError: (_err, code) => metrics.countRequest(GRPC_CODE_NAMES[code] ?? 'internal'),
+  });
+
+  const isReady = (): boolean => !shuttingDown && backend.isReady();
+  const http: HttpApp = buildHttpApp({
+    check: async (body) => {
+      let check: RateLimitCheck;
+      try {
+        check = jsonToCheck(body);
+      } catch (err) {
+        metrics.countRequest('invalid_argument');
+        throw err;
+      }
+      const decision = await timed(check, undefined);
+      return { httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200, body: decisionToJson(decision, headerNames) };
+    },
+    isReady,
+    configDump: () => store.current().dump(),
+    metrics,
+    logger,
+  });
+
+  let grpcPort: number;
+  let httpPort: number;
+  try {
+    grpcPort = await grpc.listen(settings.grpc.host, settings.grpc.port);
+    httpPort = (await http.listen(settings.http.host, settings.http.port)).port;
+  } catch (err) {
+    await Promise.allSettled([grpc.close(0), http.close(), backend.close()]);
+    throw err;
+  }
+  watcher.start();
+  health.setServing(backend.isReady());
+  logger.info({ grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: backend.kind }, 'meshlimit serving');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      health.setServing(false);
+      await watcher.close();
+      await Promise.allSettled([grpc.close(settings.lifecycle.gracefulShutdownMs), http.close()]);
+      await backend.close();
+      logger.info({}, 'meshlimit stopped');
+    })());
+
+  return { grpcPort, httpPort, store, watcher, limiter, backend, metrics, health, close };
+}

@@ -1,0 +1,225 @@
+import type { Backend, CounterOp, CounterOutcome } from '../backend/backend.js';
+import type { ConfigSnapshot, ConfigSource } from '../config/types.js';
+import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
+import { counterKey, descriptorTag, limitIdentity } from './keys.js';
+import { UNIT_SECONDS, type Decision, type DescriptorEntry, type DescriptorStatus, type Limit, type RateLimitCheck, type RequestDescriptor, type Rule } from './types.js';
+
+/** Behaviour switches of the limiter (from settings). */
+export interface LimiterOptions {
+  /** CACHE_KEY_PREFIX: prepended to every counter key. */
+  readonly keyPrefix: string;
+  /** SHADOW_MODE: every over-limit answer becomes OK (still counted and reported as shadowed). */
+  readonly shadowMode: boolean;
+  /**
+   * CHARGE_ON_DENY: false (default) means a denied request consumes nothing on any descriptor;
+   * true restores envoyproxy/ratelimit's behaviour of charging every descriptor.
+   */
+  readonly chargeOnDeny: boolean;
+  /** Test-only clock override in Unix ms, forwarded to the backend; undefined in production (Redis TIME). */
+  readonly now?: (() => number | undefined) | undefined;
+}
+
+/** Hook for telemetry; the limiter itself stays free of prom-client. */
+export interface LimiterObserver {
+  /**
+   * Called once per descriptor status of a completed decision. `knownDomain` is false for
+   * unknown domains. `descriptor` carries request values: an observer must not turn them into
+   * labels unless the rule opted in (`status.detailedMetric`).
+   */
+  onStatus(domain: string, status: DescriptorStatus, knownDomain: boolean, descriptor: RequestDescriptor): void;
+}
+
+/** Limits on requests accepted before any work is done (bounded work per request). */
+export const REQUEST_LIMITS = Object.freeze({ maxDescriptors: 64, maxEntries: 32 });
+
+const OK_NO_LIMIT: DescriptorStatus = Object.freeze({ code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false });
+
+interface Planned {
+  readonly rule: Rule | undefined;
+  readonly limits: readonly Limit[];
+  readonly hits: number;
+  /** Index of this descriptor's first op in the ops array. */
+  readonly firstOp: number;
+  readonly enforce: boolean;
+}
+
+/**
+ * Turns a request into counter operations, runs them on the backend in one call, and turns the
+ * outcomes into a decision. Reads one config snapshot per request.
+ */
+export class RateLimiter {
+  constructor(
+    private readonly config: ConfigSource,
+    private readonly backend: Backend,
+    private readonly options: LimiterOptions,
+    private readonly observer?: LimiterObserver,
+  ) {}
+
+  /**
+   * @param deadline Unix ms after which the caller no longer waits (from the gRPC deadline).
+   * @throws InvalidRequestError for malformed requests, DeadlineExceededError when the deadline
+   *   has passed, BackendUnavailableError / BackendError from the backend.
+   */
+  async shouldRateLimit(check: RateLimitCheck, deadline?: number): Promise<Decision> {
+    validate(check);
+    const snapshot = this.config.current();
+    const domain = check.domain;
+    if (!snapshot.hasDomain(domain)) {
+      const statuses = check.descriptors.map(() => OK_NO_LIMIT);
+      this.observe(check, statuses, false);
+      return { code: 'OK', statuses };
+    }
+    const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
+    const plans = this.plan(snapshot, check, requestHits);
+    const ops: CounterOp[] = [];
+    for (let i = 0; i < plans.length; i++) {
+      const p = plans[i]!;
+      if (p.limits.length === 0) continue;
+      const tag = descriptorTag(domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
+      for (const limit of p.limits) {
+        ops.push({
+          key: counterKey(this.options.keyPrefix, tag, limit.identity),
+          algorithm: limit.algorithm,
+          windowMs: limit.windowMs,
+          threshold: limit.requestsPerUnit,
+          burst: limit.burst,
+          hits: p.hits,
+          enforce: p.enforce,
+        });
+      }
+    }
+    let outcomes: readonly CounterOutcome[] = [];
+    if (ops.length > 0) {
+      if (deadline !== undefined && Date.now() >= deadline) {
+        throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
+      }
+      const result = await this.backend.evaluate(ops, { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now?.() });
+      outcomes = result.outcomes;
+    }
+    let code: Decision['code'] = 'OK';
+    const statuses = plans.map((p): DescriptorStatus => {
+      if (p.rule === undefined) return OK_NO_LIMIT;
+      if (p.limits.length === 0) {
+        return p.rule.unlimited
+          ? { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: true, ruleKey: p.rule.ruleKey, detailedMetric: p.rule.detailedMetric }
+          : { ...OK_NO_LIMIT, ruleKey: p.rule.ruleKey, detailedMetric: p.rule.detailedMetric };
+      }
+      // Report the limit closest to exhaustion: over first, then fewest remaining, then longest reset.
+      let best = 0;
+      for (let j = 1; j < p.limits.length; j++) {
+        const a = outcomes[p.firstOp + j]!;
+        const b = outcomes[p.firstOp + best]!;
+        if (
+          (a.overLimit && !b.overLimit) ||
+          (a.overLimit === b.overLimit && (a.remaining < b.remaining || (a.remaining === b.remaining && a.resetMs > b.resetMs)))
+        ) {
+          best = j;
+        }
+      }
+      const outcome = outcomes[p.firstOp + best]!;
+      const limit = p.limits[best]!;
+      const over = outcome.overLimit;
+      const blocked = over && p.enforce;
+      if (blocked) code = 'OVER_LIMIT';
+      return {
+        code: blocked ? 'OVER_LIMIT' : 'OK',
+        limit: { requestsPerUnit: limit.requestsPerUnit, unit: limit.unit, unitMultiplier: limit.unitMultiplier, name: limit.name },
+        remaining: outcome.remaining,
+        resetMs: outcome.resetMs,
+        shadowed: over && !p.enforce,
+        unlimited: false,
+        ruleKey: p.rule.ruleKey,
+        detailedMetric: p.rule.detailedMetric,
+      };
+    });
+    this.observe(check, statuses, true);
+    return { code, statuses };
+  }
+
+  private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
+    const plans: Planned[] = [];
+    let replaced: Set<string> | undefined;
+    let opIndex = 0;
+    for (const d of check.descriptors) {
+      const hits = d.hitsAddend ?? requestHits;
+      let rule: Rule | undefined;
+      let limits: readonly Limit[];
+      if (d.limitOverride !== undefined) {
+        // As envoyproxy/ratelimit: an override from Envoy applies whenever the domain is known,
+        // as a fixed window, never in shadow mode (the global SHADOW_MODE still applies).
+        const { unit, requestsPerUnit } = d.limitOverride;
+        const identity = `ovr:${limitIdentity('fixed_window', unit, 1)}`;
+        const limit: Limit = {
+          name: undefined,
+          algorithm: 'fixed_window',
+          unit,
+          unitMultiplier: 1,
+          requestsPerUnit,
+          burst: requestsPerUnit,
+          windowMs: UNIT_SECONDS[unit] * 1000,
+          identity,
+          replaces: [],
+        };
+        const matched = snapshot.findRule(check.domain, d.entries);
+        rule = { ruleKey: matched?.ruleKey ?? `${check.domain}._override_`, limits: [limit], unlimited: false, shadowMode: false, detailedMetric: matched?.detailedMetric ?? false };
+        limits = rule.limits;
+      } else {
+        rule = snapshot.findRule(check.domain, d.entries);
+        limits = rule === undefined || rule.unlimited ? [] : rule.limits;
+      }
+      for (const l of limits) {
+        for (const name of l.replaces) (replaced ??= new Set()).add(name);
+      }
+      plans.push({ rule, limits, hits, firstOp: 0, enforce: !(this.options.shadowMode || (rule?.shadowMode ?? false)) });
+    }
+    // envoyproxy/ratelimit `replaces`: a limit named by any matched limit's `replaces` is dropped.
+    for (let i = 0; i < plans.length; i++) {
+      const p = plans[i]!;
+      const limits = replaced === undefined ? p.limits : p.limits.filter((l) => l.name === undefined || !replaced!.has(l.name));
+      plans[i] = { ...p, limits, firstOp: opIndex };
+      opIndex += limits.length;
+    }
+    return plans;
+  }
+
+  private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
+    if (this.observer === undefined) return;
+    for (let i = 0; i < statuses.length; i++) this.observer.onStatus(check.domain, statuses[i]!, known, check.descriptors[i]!);
+  }
+}
+
+/** The entries a counter key is built from: the request's, with `share_threshold` patterns substituted. */
+function counterEntries(entries: readonly DescriptorEntry[], shared: Rule['sharedValues']): readonly DescriptorEntry[] {
+  if (shared === undefined) return entries;
+  return entries.map((e, i) => (shared[i] === undefined ? e : { key: e.key, value: shared[i]! }));
+}
+
+function validate(check: RateLimitCheck): void {
+  if (typeof check.domain !== 'string' || check.domain.length === 0) {
+    throw new InvalidRequestError('rate limit domain must not be empty');
+  }
+  const n = check.descriptors.length;
+  if (n === 0) throw new InvalidRequestError('rate limit descriptor list must not be empty');
+  if (n > REQUEST_LIMITS.maxDescriptors) {
+    throw new InvalidRequestError(`too many descriptors: ${n} (at most ${REQUEST_LIMITS.maxDescriptors})`);
+  }
+  if (!Number.isSafeInteger(check.hitsAddend) || check.hitsAddend < 0) {
+    throw new InvalidRequestError(`hits_addend must be a non-negative integer, got ${String(check.hitsAddend)}`);
+  }
+  for (let i = 0; i < n; i++) {
+    const d = check.descriptors[i]!;
+    if (d.entries.length === 0) throw new InvalidRequestError(`descriptors[${i}] has no entries`);
+    if (d.entries.length > REQUEST_LIMITS.maxEntries) {
+      throw new InvalidRequestError(`descriptors[${i}] has ${d.entries.length} entries (at most ${REQUEST_LIMITS.maxEntries})`);
+    }
+    for (let j = 0; j < d.entries.length; j++) {
+      if (d.entries[j]!.key.length === 0) throw new InvalidRequestError(`descriptors[${i}].entries[${j}].key must not be empty`);
+    }
+    if (d.hitsAddend !== undefined && (!Number.isSafeInteger(d.hitsAddend) || d.hitsAddend < 0)) {
+      throw new InvalidRequestError(`descriptors[${i}].hits_addend must be a non-negative integer`);
+    }
+    if (d.limitOverride !== undefined && (!Number.isSafeInteger(d.limitOverride.requestsPerUnit) || d.limitOverride.requestsPerUnit < 0)) {
+      throw new InvalidRequestError(`descriptors[${i}].limit.requests_per_unit must be a non-negative integer`);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Process entry point: read settings, start the service, stop on SIGTERM/SIGINT.
+ * Wiring lives in app.ts; nothing here decides anything about rate limits.
+ */
+import { startService } from './app.js';
+import { isMeshlimitError } from './errors.js';
+import { loadSettings, redactedSettings } from './settings.js';
+import { createLogger } from './telemetry/logger.js';
+
+async function main(): Promise<void> {
+  let settings;
+  try {
+    settings = loadSettings();
+  } catch (err) {
+    process.stderr.write(`meshlimit: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger({ level: settings.log.level, format: settings.log.format });
+  logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
+  let service;
+  try {
+    service = await startService(settings, { logger });
+  } catch (err) {
+    const code = isMeshlimitError(err) ? err.code : 'ML_ERR_INTERNAL';
+    logger.fatal({ code, error: err instanceof Error ? err.message : String(err) }, 'meshlimit could not start');
+    process.exit(1);
+  }
+  const stop = (signal: string): void => {
+    logger.info({ signal }, 'shutting down');
+    service.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ error: String(err) }, 'error during shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,115 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRlsClient } from '../../src/client/rls-client.js';
+import { freePort, startRedis, type RedisInstance } from '../support/redis.js';
+
+/**
+ * The service as a user runs it: `npm start` builds to dist/ and runs `node dist/main.js` with
+ * the example config. Here: build once, then start real processes with environment settings.
+ */
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const children = new Set<ChildProcess>();
+let redis: RedisInstance;
+
+beforeAll(async () => {
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' });
+  expect(build.status, build.stderr + build.stdout).toBe(0);
+  redis = await startRedis();
+}, 120_000);
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await redis?.stop();
+});
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(env: Record<string, string>, args = ['dist/main.js']): Running {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
+  return { child, output: () => out, exited };
+}
+
+async function waitFor(r: Running, text: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!r.output().includes(text)) {
+    if (Date.now() > end || r.child.exitCode !== null) throw new Error(`no "${text}" in output:\n${r.output()}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+describe.each([
+  { backend: 'memory', env: (): Record<string, string> => ({}) },
+  { backend: 'redis', env: (): Record<string, string> => ({ BACKEND_TYPE: 'redis', REDIS_URL: `127.0.0.1:${redis.port}` }) },
+])('node dist/main.js with the example config ($backend)', ({ env }) => {
+  it('serves gRPC and HTTP, enforces the example limits, and exits 0 on SIGTERM', async () => {
+    const [http, grpcPort] = [await freePort(), await freePort()];
+    const r = run({ PORT: String(http), GRPC_PORT: String(grpcPort), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1', ...env() });
+    await waitFor(r, 'meshlimit serving');
+    expect(await (await fetch(`http://127.0.0.1:${http}/healthcheck`)).text()).toBe('OK');
+    const client = createRlsClient(`127.0.0.1:${grpcPort}`);
+    try {
+      // config/gateway.yaml blocks 203.0.113.7 outright (requests_per_unit: 0) and exempts /healthz
+      const res = await client.shouldRateLimit({
+        domain: 'edge',
+        descriptors: [{ entries: [{ key: 'remote_address', value: '203.0.113.7' }] }, { entries: [{ key: 'path', value: '/healthz' }] }],
+      });
+      expect(res.overallCode).toBe('OVER_LIMIT');
+      expect(res.statuses.map((s) => s.code)).toEqual(['OVER_LIMIT', 'OK']);
+      expect(res.statuses[1]!.limitRemaining).toBe(4294967295);
+    } finally {
+      client.close();
+    }
+    r.child.kill('SIGTERM');
+    expect(await r.exited).toBe(0);
+    expect(r.output()).toContain('meshlimit stopped');
+  });
+});
+
+describe('start-up errors name what is wrong', () => {
+  it('a bad setting stops start-up with exit code 2 and names the variable', async () => {
+    const r = run({ GRPC_PORT: 'eighty', LOG_FORMAT: 'xml' });
+    expect(await r.exited).toBe(2);
+    expect(r.output()).toContain('GRPC_PORT');
+    expect(r.output()).toContain('LOG_FORMAT');
+  });
+
+  it('a broken config directory stops start-up with exit code 1 and names the file and field', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-bad-'));
+    try {
+      writeFileSync(path.join(dir, 'bad.yaml'), 'domain: x\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n');
+      const r = run({ CONFIG_DIR: dir, PORT: '0', GRPC_PORT: '0' });
+      expect(await r.exited).toBe(1);
+      expect(r.output()).toContain(path.join(dir, 'bad.yaml'));
+      expect(r.output()).toContain('descriptors[0].rate_limit.unit');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('BACKEND_TYPE=memcache (an upstream value we do not support) is rejected naming the setting', async () => {
+    const r = run({ BACKEND_TYPE: 'memcache' });
+    expect(await r.exited).toBe(2);
+    expect(r.output()).toContain('BACKEND_TYPE');
+  });
+});
+
+describe('meshlimit check-config', () => {
+  it('accepts the example config and rejects a broken one', async () => {
+    const ok = spawnSync(process.execPath, ['bin/meshlimit.js', 'check-config', 'config'], { cwd: ROOT, encoding: 'utf8' });
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    const bad = spawnSync(process.execPath, ['bin/meshlimit.js', 'check-config', 'test/fixtures/config/bad_unit'], { cwd: ROOT, encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stdout + bad.stderr).toContain('rate_limit.unit');
+  });
+});

@@ -1,0 +1,64 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { counterKey, descriptorTag, limitIdentity } from '../../../src/limiter/keys.js';
+
+/** Cluster slot of a key, per the Redis Cluster spec (CRC16/XMODEM of the hash tag). */
+function crc16(buf: Buffer): number {
+  let crc = 0;
+  for (const byte of buf) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  if (close < 0 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
+const slot = (key: string) => crc16(Buffer.from(hashTagOf(key))) % 16384;
+
+describe('counter keys', () => {
+  it('puts every limit of one descriptor on one cluster slot', () => {
+    const tag = descriptorTag('edge', [{ key: 'company_id', value: '42' }]);
+    const keys = ['fw', 'sw', 'tb'].map((a) => counterKey('ml:', tag, `${a}:second:1`));
+    expect(new Set(keys.map(slot)).size).toBe(1);
+  });
+
+  it('cannot be broken or made to collide by descriptor values (property)', () => {
+    const entry = fc.record({ key: fc.string({ minLength: 1 }), value: fc.string() });
+    fc.assert(
+      fc.property(fc.string(), fc.array(entry, { minLength: 1, maxLength: 4 }), fc.string(), fc.array(entry, { minLength: 1, maxLength: 4 }), (d1, e1, d2, e2) => {
+        const k1 = counterKey('p:', descriptorTag(d1, e1), 'fw:minute:1');
+        const k2 = counterKey('p:', descriptorTag(d2, e2), 'fw:minute:1');
+        const same = d1 === d2 && JSON.stringify(e1) === JSON.stringify(e2);
+        expect(k1 === k2).toBe(same);
+        // the hash tag is exactly the digest: values never reach the key
+        expect(hashTagOf(k1)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps hostile values out of the key: braces, colons, separators that would shift boundaries', () => {
+    const a = descriptorTag('d', [{ key: 'a', value: 'b|1:c=d' }]);
+    const b = descriptorTag('d', [{ key: 'a', value: 'b' }, { key: 'c', value: 'd' }]);
+    const c = descriptorTag('d', [{ key: 'a', value: '}{x}' }]);
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(counterKey('', c, 'fw:second:1')).toMatch(/^\{[A-Za-z0-9_-]{22}\}:fw:second:1$/);
+  });
+
+  it('bounds key size whatever the value size (a 4 MiB value)', () => {
+    const huge = 'x'.repeat(4 * 1024 * 1024);
+    const key = counterKey('prefix:', descriptorTag('d', [{ key: 'k', value: huge }]), limitIdentity('token_bucket', 'minute', 1));
+    expect(key.length).toBeLessThan(64);
+  });
+
+  it('leaves the threshold out of the counter identity', () => {
+    expect(limitIdentity('fixed_window', 'minute', 1)).toBe('fw:minute:1');
+    expect(limitIdentity('sliding_window', 'second', 30)).toBe('sw:second:30');
+    expect(limitIdentity('token_bucket', 'hour', 1)).toBe('tb:hour:1');
+  });
+});
