@@ -3,7 +3,7 @@ import { limitIdentity } from '../limiter/keys.js';
 import { UNIT_SECONDS, type DescriptorEntry, type Limit } from '../limiter/types.js';
 import type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
 import { matchRule, type MatchNode, type WildcardChild } from './matcher.js';
-import { checkFile, type DescriptorSpec, type FileSpec, type LimitSpec } from './schema.js';
+import { checkFile, type DescriptorSpec, type DomainOptions, type FileSpec, type LimitSpec } from './schema.js';
 import { contentVersion, type ConfigFile } from './version.js';
 import { readYaml } from './yaml-tree.js';
 
@@ -87,6 +87,7 @@ interface BuildNode {
 }
 
 interface DomainBuild {
+  options: DomainOptions;
   readonly root: BuildNode;
   readonly files: string[];
   readonly dump: DescriptorDump[];
@@ -114,8 +115,17 @@ class TreeBuilder {
       );
       return;
     }
+    if (d !== undefined && spec.options.failureMode !== undefined) {
+      if (d.options.failureMode !== undefined && d.options.failureMode !== spec.options.failureMode) {
+        this.errors.push(
+          new ConfigError(spec.file, 'failure_mode', `'${spec.options.failureMode}' conflicts with '${d.options.failureMode}' set for domain '${spec.domain}' in ${this.domainFile.get(spec.domain)}`),
+        );
+        return;
+      }
+      d.options = spec.options;
+    }
     if (d === undefined) {
-      d = { root: newNode(''), files: [], dump: [] };
+      d = { options: spec.options, root: newNode(''), files: [], dump: [] };
       this.domains.set(spec.domain, d);
       this.domainFile.set(spec.domain, spec.file);
     }
@@ -188,13 +198,14 @@ class TreeBuilder {
     });
   }
 
-  finish(): ReadonlyMap<string, { root: MatchNode; dump: ConfigDump['domains'][number] }> {
-    const out = new Map<string, { root: MatchNode; dump: ConfigDump['domains'][number] }>();
+  finish(): ReadonlyMap<string, { root: MatchNode; options: DomainOptions; dump: ConfigDump['domains'][number] }> {
+    const out = new Map<string, { root: MatchNode; options: DomainOptions; dump: ConfigDump['domains'][number] }>();
     for (const name of [...this.domains.keys()].sort()) {
       const d = this.domains.get(name)!;
       out.set(name, {
         root: freezeNode(d.root),
-        dump: deepFreeze({ domain: name, files: [...d.files], descriptors: d.dump }),
+        options: deepFreeze({ ...d.options }),
+        dump: deepFreeze({ domain: name, files: [...d.files], ...(d.options.failureMode ? { failureMode: d.options.failureMode } : {}), descriptors: d.dump }),
       });
     }
     return out;
@@ -267,19 +278,21 @@ class Snapshot implements CompiledSnapshot {
   readonly domainNames: readonly string[];
   readonly #loadedAtMs: number;
   readonly #roots: ReadonlyMap<string, MatchNode>;
+  readonly #options: ReadonlyMap<string, DomainOptions>;
   readonly #dump: ConfigDump;
 
   constructor(
     readonly version: string,
     loadedAtMs: number,
     readonly files: readonly string[],
-    domains: ReadonlyMap<string, { root: MatchNode; dump: ConfigDump['domains'][number] }>,
+    domains: ReadonlyMap<string, { root: MatchNode; options: DomainOptions; dump: ConfigDump['domains'][number] }>,
     readonly warnings: readonly ConfigWarning[],
     readonly ruleCount: number,
   ) {
     this.#loadedAtMs = loadedAtMs;
     this.domainNames = Object.freeze([...domains.keys()]);
     this.#roots = new Map([...domains].map(([k, v]) => [k, v.root]));
+    this.#options = new Map([...domains].map(([k, v]) => [k, v.options]));
     this.#dump = deepFreeze({
       version,
       loadedAt: new Date(loadedAtMs).toISOString(),
@@ -305,5 +318,9 @@ class Snapshot implements CompiledSnapshot {
 
   dump(): ConfigDump {
     return this.#dump;
+  }
+
+  domainOptions(domain: string): DomainOptions | undefined {
+    return this.#options.get(domain);
   }
 }

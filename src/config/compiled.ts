@@ -1,4 +1,5 @@
 import type { DescriptorEntry, Rule } from '../limiter/types.js';
+import type { DomainOptions } from './schema.js';
 import type { ConfigSnapshot } from './types.js';
 
 /**
@@ -45,6 +46,8 @@ export interface CompiledSnapshot extends ConfigSnapshot {
   readonly ruleCount: number;
   findRule(domain: string, entries: readonly DescriptorEntry[]): CompiledRule | undefined;
   dump(): ConfigDump;
+  /** Domain-level meshlimit extensions (e.g. `failure_mode`); undefined for an unknown domain. */
+  domainOptions(domain: string): DomainOptions | undefined;
 }
 
 export interface LimitDump {
@@ -78,5 +81,10 @@ export interface ConfigDump {
   readonly version: string;
   readonly loadedAt: string;
   readonly files: readonly string[];
-  readonly domains: readonly { readonly domain: string; readonly files: readonly string[]; readonly descriptors: readonly DescriptorDump[] }[];
+  readonly domains: readonly {
+    readonly domain: string;
+    readonly files: readonly string[];
+    readonly failureMode?: string;
+    readonly descriptors: readonly DescriptorDump[];
+  }[];
 }

@@ -14,3 +14,4 @@ export {
   type WatcherLogger,
 } from './watcher.js';
 export { checkConfigDir, configErrorList, type CheckResult } from './check.js';
+export { FAILURE_MODES, type DomainOptions, type FailureMode } from './schema.js';

@@ -15,7 +15,16 @@ import type { YMap, YNode, YScalar } from './yaml-tree.js';
  *   upstream loads also loads here unchanged.
  */
 
-export const ROOT_KEYS = ['domain', 'descriptors'] as const;
+export const ROOT_KEYS = ['domain', 'descriptors', 'failure_mode'] as const;
+
+/** meshlimit extension, domain level: what to answer when the counter store fails (overrides FAILURE_POLICY). */
+export const FAILURE_MODES = ['deny', 'allow', 'local'] as const;
+export type FailureMode = (typeof FAILURE_MODES)[number];
+
+/** Domain-level options (meshlimit extensions at the top of a file). */
+export interface DomainOptions {
+  readonly failureMode?: FailureMode | undefined;
+}
 export const DESCRIPTOR_KEYS = [
   'key',
   'value',
@@ -79,6 +88,7 @@ export interface FileSpec {
   readonly file: string;
   readonly domain: string;
   readonly domainLine: number;
+  readonly options: DomainOptions;
   readonly descriptors: readonly DescriptorSpec[];
 }
 
@@ -207,8 +217,18 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
     else if (s !== undefined) domain = s;
   }
 
+  let failureMode: FailureMode | undefined;
+  const fm = root.entries.get('failure_mode');
+  if (fm !== undefined) {
+    const s = c.str(fm.value, 'failure_mode');
+    if (s !== undefined) {
+      failureMode = FAILURE_MODES.find((m) => m === s.toLowerCase());
+      if (failureMode === undefined) c.error('failure_mode', `invalid failure mode ${q(s)}${at(fm.keyLine)}; expected one of ${FAILURE_MODES.join(', ')}`);
+    }
+  }
+
   const descriptors = checkDescriptorList(c, root.entries.get('descriptors')?.value, 'descriptors');
-  const spec = c.errors.length === 0 ? { file, domain, domainLine, descriptors } : undefined;
+  const spec = c.errors.length === 0 ? { file, domain, domainLine, options: { failureMode }, descriptors } : undefined;
   return { spec, errors: c.errors, warnings: c.warnings };
 }
 

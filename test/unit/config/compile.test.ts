@@ -273,3 +273,16 @@ describe('mergeDomainConfigs (upstream MERGE_DOMAIN_CONFIG)', () => {
     ]);
   });
 });
+
+describe('failure_mode (meshlimit extension, domain level)', () => {
+  it('is exposed per domain and absent when not set', async () => {
+    const { compileConfig } = await import('../../../src/config/compile.js');
+    const s = compileConfig([
+      { path: 'a.yaml', text: 'domain: a\nfailure_mode: LOCAL\ndescriptors: []\n' },
+      { path: 'b.yaml', text: 'domain: b\ndescriptors: []\n' },
+    ]);
+    expect(s.domainOptions('a')).toEqual({ failureMode: 'local' });
+    expect(s.domainOptions('b')).toEqual({ failureMode: undefined });
+    expect(s.domainOptions('c')).toBeUndefined();
+  });
+});

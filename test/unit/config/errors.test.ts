@@ -25,6 +25,12 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     detail: "unknown key 'requestsperunit' (line 6); allowed here: unit, requests_per_unit, unlimited, name, replaces, algorithm, burst, unit_multiplier",
   },
   {
+    dir: 'bad_failure_mode',
+    file: 'config.yaml',
+    field: 'failure_mode',
+    detail: "invalid failure mode 'maybe' (line 2); expected one of deny, allow, local",
+  },
+  {
     dir: 'bad_unit',
     file: 'config.yaml',
     field: 'descriptors[0].descriptors[0].rate_limit.unit',
@@ -235,7 +241,7 @@ describe('config errors: one fixture per error, exact message', () => {
     };
 
     it('unknown top-level key', async () => {
-      expect(await one('domain: d\ndescriptor: []\n')).toBe("x.yaml: descriptor: unknown key 'descriptor' (line 2); allowed here: domain, descriptors");
+      expect(await one('domain: d\ndescriptor: []\n')).toBe("x.yaml: descriptor: unknown key 'descriptor' (line 2); allowed here: domain, descriptors, failure_mode");
     });
 
     it('unknown key inside a replaces entry', async () => {
