@@ -2,8 +2,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBackend, type BackendOptions, type RedisStateChange } from './backend/index.js';
 import type { Backend } from './backend/backend.js';
+import { InstrumentedBackend } from './backend/instrumented.js';
+import { MemoryBackend } from './backend/memory.js';
+import { CircuitBreakerBackend } from './backend/resilience/circuit-breaker.js';
+import { FailurePolicyBackend } from './backend/resilience/failure-policy.js';
 import { ConfigStore, ConfigWatcher, loadConfigDir, type CompiledSnapshot, type ReloadEvent } from './config/index.js';
-import { isMeshlimitError } from './errors.js';
 import { RateLimiter, type LimiterObserver } from './limiter/limiter.js';
 import type { Decision, DescriptorStatus, RateLimitCheck } from './limiter/types.js';
 import { createGrpcServer, type GrpcServer } from './server/grpc/server.js';
@@ -110,12 +113,54 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
           onStateChange: (change: RedisStateChange) => {
             if (change.ready) logger.info({ backend: 'redis' }, 'redis connection ready');
             else logger.warn({ backend: 'redis', error: change.error?.message }, 'redis connection lost');
-            health.setServing(change.ready && !shuttingDown);
+            refreshHealth();
           },
         },
       }
     : base;
-  const backend = createBackend(backendOptions);
+  const counterStore = createBackend(backendOptions);
+  const refreshHealth = (): void => health.setServing(!shuttingDown && backend.isReady());
+  let backend: Backend = counterStore;
+  if (settings.backend.type === 'redis') {
+    // Redis: time every round trip, trip a breaker on transient failures, and answer by the
+    // failure policy (per domain: the config's failure_mode) when Redis cannot.
+    const r = settings.resilience;
+    const timedStore = new InstrumentedBackend(counterStore, (seconds, ok) => metrics.observeRedis(seconds, ok));
+    let guarded: Backend = timedStore;
+    if (r.breaker.enabled) {
+      guarded = new CircuitBreakerBackend(
+        timedStore,
+        {
+          failureThreshold: r.breaker.failureRatio,
+          minimumCalls: r.breaker.minimumCalls,
+          windowMs: r.breaker.windowMs,
+          openMs: r.breaker.openMs,
+          halfOpenProbes: r.breaker.halfOpenProbes,
+        },
+        {
+          onStateChange: (from, to, reason) => {
+            (to === 'open' ? logger.warn : logger.info).call(logger, { from, to, reason }, `circuit breaker ${to}`);
+            metrics.breakerTransition(from, to);
+            refreshHealth();
+          },
+        },
+      );
+      metrics.setBreakerState('closed');
+    }
+    backend = new FailurePolicyBackend(
+      guarded,
+      {
+        policy: r.failurePolicy,
+        perDomain: (domain) => store.current().domainOptions(domain)?.failureMode,
+        localFallback: new MemoryBackend({ maxKeys: settings.backend.memoryMaxKeys }),
+        replicaCount: r.localFallbackReplicas,
+      },
+      {
+        onDegraded: (reason) => metrics.degradedAnswer(reason),
+        onError: (kind) => metrics.backendError(kind),
+      },
+    );
+  }
 
   const observer: LimiterObserver = {
     onStatus: (domain, status, known, descriptor) => {
@@ -145,9 +190,6 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       return d;
     } catch (err) {
       metrics.observeRequest((performance.now() - t0) / 1000, 'error');
-      if (isMeshlimitError(err) && (err.code === 'ML_ERR_BACKEND_UNAVAILABLE' || err.code === 'ML_ERR_BACKEND')) {
-        metrics.backendError(err.transient ? 'transient' : 'permanent');
-      }
       throw err;
     }
   };
@@ -163,6 +205,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       ? { enabled: true, limitHeader: headerNames.limit, remainingHeader: headerNames.remaining, resetHeader: headerNames.reset }
       : undefined,
     logger,
+    degradedHeader: settings.resilience.degradedHeader,
     onError: (_err, code) => metrics.countRequest(GRPC_CODE_NAMES[code] ?? 'internal'),
   });
 
@@ -177,7 +220,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
         throw err;
       }
       const decision = await timed(check, undefined);
-      return { httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200, body: decisionToJson(decision, headerNames) };
+      return { httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200, body: decisionToJson(decision, headerNames, settings.resilience.degradedHeader) };
     },
     isReady,
     configDump: () => store.current().dump(),
@@ -195,13 +238,17 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     throw err;
   }
   watcher.start();
-  health.setServing(backend.isReady());
+  refreshHealth();
+  // Readiness also follows lazy transitions (e.g. the breaker going half-open on its own clock).
+  const healthTimer = setInterval(refreshHealth, 1000);
+  healthTimer.unref();
   logger.info({ grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: backend.kind }, 'meshlimit serving');
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
       shuttingDown = true;
+      clearInterval(healthTimer);
       health.setServing(false);
       await watcher.close();
       await Promise.allSettled([grpc.close(settings.lifecycle.gracefulShutdownMs), http.close()]);

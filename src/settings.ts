@@ -17,7 +17,7 @@ import { SettingsError } from './errors.js';
  * - Variables not in the table are ignored (the environment holds many unrelated ones).
  */
 
-export const SETTING_GROUPS = ['http', 'grpc', 'config', 'backend', 'redis', 'limiter', 'headers', 'log', 'lifecycle'] as const;
+export const SETTING_GROUPS = ['http', 'grpc', 'config', 'backend', 'redis', 'resilience', 'limiter', 'headers', 'log', 'lifecycle'] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -26,6 +26,7 @@ export type LogFormat = 'text' | 'json';
 export type BackendType = 'memory' | 'redis';
 export type RedisType = 'single' | 'cluster' | 'sentinel';
 export type RedisSocketType = 'tcp' | 'unix';
+export type FailurePolicyName = 'deny' | 'allow' | 'local';
 
 /** One declared environment variable. */
 export interface SettingSpec<T = unknown> {
@@ -107,6 +108,12 @@ function headerName(raw: string): string {
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) {
     throw new InvalidValue(`expected an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(raw)}`);
   }
+  return v;
+}
+
+function ratio(raw: string): number {
+  const v = Number(raw.trim());
+  if (!Number.isFinite(v) || v <= 0 || v > 1) throw new InvalidValue(`expected a number with 0 < r <= 1, got ${JSON.stringify(raw)}`);
   return v;
 }
 
@@ -251,6 +258,39 @@ const DEFS = {
     description: 'Milliseconds a Redis call may take before the request is answered as backend-unavailable (gRPC `UNAVAILABLE`, so Envoy\'s `failure_mode_deny` decides).',
   }),
   REDIS_CONNECT_TIMEOUT_MS: setting({ group: 'redis', default: '1000', parse: integer(1, 600_000), description: 'Milliseconds to wait for a Redis connection to open.' }),
+  // resilience
+  FAILURE_POLICY: setting({
+    group: 'resilience',
+    default: 'deny',
+    parse: oneOf<FailurePolicyName>(['deny', 'allow', 'local']),
+    description:
+      'What to answer when Redis fails or the circuit breaker is open: `deny` answers gRPC `UNAVAILABLE` so Envoy\'s `failure_mode_deny` decides (and readiness turns NOT_SERVING while the breaker is open); `allow` answers `OK`, marked degraded; `local` keeps enforcing with in-process counters at each limit divided by `LOCAL_FALLBACK_REPLICAS`, marked degraded. A domain\'s `failure_mode` in the config overrides it.',
+  }),
+  LOCAL_FALLBACK_REPLICAS: setting({
+    group: 'resilience',
+    default: '1',
+    parse: integer(1, 10_000),
+    description:
+      'With the `local` policy, the number of meshlimit replicas sharing the traffic: each replica enforces ceil(limit / replicas) on its own while Redis is away.',
+  }),
+  BREAKER_ENABLED: setting({ group: 'resilience', default: 'true', parse: parseBool, description: 'Put a circuit breaker around the Redis backend (ignored for `memory`).' }),
+  BREAKER_FAILURE_RATIO: setting({
+    group: 'resilience',
+    default: '0.5',
+    parse: ratio,
+    description: 'The breaker opens when at least this share (0 < r <= 1) of the calls in `BREAKER_WINDOW_MS` failed with a transient error (timeout, connection refused/reset, CLUSTERDOWN, TRYAGAIN, LOADING, failover). Script and argument errors never count.',
+  }),
+  BREAKER_MINIMUM_CALLS: setting({ group: 'resilience', default: '10', parse: integer(1, 1_000_000), description: 'Calls needed in the window before the failure ratio is judged.' }),
+  BREAKER_WINDOW_MS: setting({ group: 'resilience', default: '10000', parse: integer(100, 3_600_000), description: 'Sliding window (ms) over which failures are counted.' }),
+  BREAKER_OPEN_MS: setting({ group: 'resilience', default: '2000', parse: integer(10, 3_600_000), description: 'How long (ms) the breaker stays open, answering by the failure policy without touching Redis, before it lets probes through.' }),
+  BREAKER_HALF_OPEN_PROBES: setting({ group: 'resilience', default: '3', parse: integer(1, 1000), description: 'Trial calls let through when half-open: all succeeding closes the breaker, one transient failure reopens it.' }),
+  DEGRADED_HEADER: setting({
+    group: 'resilience',
+    default: undefined,
+    parse: headerName,
+    description:
+      'When set, degraded answers (policy `allow` or `local`) carry this response header with the reason (`circuit_open`, `backend_error`, `local_fallback`). Degraded answers always carry `dynamic_metadata` `meshlimit.degraded`.',
+  }),
   // limiter
   SHADOW_MODE: setting({
     group: 'limiter',
@@ -359,6 +399,19 @@ export interface Settings {
   };
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
+  readonly resilience: {
+    readonly failurePolicy: FailurePolicyName;
+    readonly localFallbackReplicas: number;
+    readonly breaker: {
+      readonly enabled: boolean;
+      readonly failureRatio: number;
+      readonly minimumCalls: number;
+      readonly windowMs: number;
+      readonly openMs: number;
+      readonly halfOpenProbes: number;
+    };
+    readonly degradedHeader: string | undefined;
+  };
   readonly limiter: { readonly shadowMode: boolean; readonly chargeOnDeny: boolean };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
@@ -413,6 +466,19 @@ export function loadSettings(env: Env = process.env): Settings {
     },
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
     redis,
+    resilience: {
+      failurePolicy: p.FAILURE_POLICY,
+      localFallbackReplicas: p.LOCAL_FALLBACK_REPLICAS,
+      breaker: {
+        enabled: p.BREAKER_ENABLED,
+        failureRatio: p.BREAKER_FAILURE_RATIO,
+        minimumCalls: p.BREAKER_MINIMUM_CALLS,
+        windowMs: p.BREAKER_WINDOW_MS,
+        openMs: p.BREAKER_OPEN_MS,
+        halfOpenProbes: p.BREAKER_HALF_OPEN_PROBES,
+      },
+      degradedHeader: p.DEGRADED_HEADER,
+    },
     limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY },
     headers: { enabled: p.LIMIT_RESPONSE_HEADERS_ENABLED, limit: p.LIMIT_LIMIT_HEADER, remaining: p.LIMIT_REMAINING_HEADER, reset: p.LIMIT_RESET_HEADER },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },

@@ -1,8 +1,9 @@
 import type { Backend, CounterOp, CounterOutcome } from '../backend/backend.js';
+import { isPolicyAware, type ResilientResult } from '../backend/resilience/failure-policy.js';
 import type { ConfigSnapshot, ConfigSource } from '../config/types.js';
 import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
-import { UNIT_SECONDS, type Decision, type DescriptorEntry, type DescriptorStatus, type Limit, type RateLimitCheck, type RequestDescriptor, type Rule } from './types.js';
+import { UNIT_SECONDS, type Decision, type DegradedReason, type DescriptorEntry, type DescriptorStatus, type Limit, type RateLimitCheck, type RequestDescriptor, type Rule } from './types.js';
 
 /** Behaviour switches of the limiter (from settings). */
 export interface LimiterOptions {
@@ -89,12 +90,18 @@ export class RateLimiter {
       }
     }
     let outcomes: readonly CounterOutcome[] = [];
+    let degraded: DegradedReason | undefined;
     if (ops.length > 0) {
       if (deadline !== undefined && Date.now() >= deadline) {
         throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
       }
-      const result = await this.backend.evaluate(ops, { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now?.() });
+      const options = { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now?.() };
+      // A policy-aware backend (failure policy wrapper) applies the domain's failure_mode and may
+      // answer degraded; the reason travels into the decision so adapters and metrics say so.
+      const backend = this.backend;
+      const result: ResilientResult = isPolicyAware(backend) ? await backend.evaluateForDomain(domain, ops, options) : await backend.evaluate(ops, options);
       outcomes = result.outcomes;
+      degraded = result.degraded;
     }
     let code: Decision['code'] = 'OK';
     const statuses = plans.map((p): DescriptorStatus => {
@@ -133,7 +140,7 @@ export class RateLimiter {
       };
     });
     this.observe(check, statuses, true);
-    return { code, statuses };
+    return degraded === undefined ? { code, statuses } : { code, statuses, degraded };
   }
 
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {

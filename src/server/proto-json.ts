@@ -60,8 +60,8 @@ export function jsonToCheck(body: unknown): RateLimitCheck {
 }
 
 /** Serialises a decision as envoyproxy/ratelimit's `/json` endpoint does. */
-export function decisionToJson(decision: Decision, headers?: ResponseHeaderNames): ProtoJsonResponse {
-  return responseToJson(decisionToResponse(decision, headers));
+export function decisionToJson(decision: Decision, headers?: ResponseHeaderNames, degradedHeader?: string): ProtoJsonResponse {
+  return responseToJson(decisionToResponse(decision, headers, degradedHeader));
 }
 
 // ---- request ------------------------------------------------------------------------------

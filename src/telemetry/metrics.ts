@@ -31,7 +31,7 @@ export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailab
 /** gRPC/HTTP outcome of one request. */
 export type RequestCode = (typeof REQUEST_CODES)[number];
 
-export const BACKEND_ERROR_KINDS = ['transient', 'permanent'] as const;
+export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open'] as const;
 export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
 
 export const DEGRADED_REASONS = ['circuit_open', 'backend_error', 'local_fallback'] as const satisfies readonly DegradedReason[];
@@ -59,7 +59,13 @@ export const METRIC_NAMES = [
   'meshlimit_config_rules',
   'meshlimit_backend_errors_total',
   'meshlimit_degraded_answers_total',
+  'meshlimit_breaker_state',
+  'meshlimit_breaker_transitions_total',
+  'meshlimit_redis_command_duration_seconds',
 ] as const;
+
+export const BREAKER_STATES = ['closed', 'half_open', 'open'] as const;
+export type BreakerState = (typeof BREAKER_STATES)[number];
 
 /** What a successful config (re)load reports. */
 export interface LoadedConfigInfo {
@@ -93,6 +99,12 @@ export interface Metrics {
   backendError(kind: BackendErrorKind): void;
   /** Counts one answer that did not come from exact shared counters. */
   degradedAnswer(reason: DegradedReason): void;
+  /** Records a circuit-breaker transition (called once per transition, never per call). */
+  breakerTransition(from: BreakerState, to: BreakerState): void;
+  /** Sets the breaker state gauge without counting a transition (at start-up). */
+  setBreakerState(state: BreakerState): void;
+  /** Observes one Redis round trip (a script call) in seconds. */
+  observeRedis(seconds: number, ok: boolean): void;
 }
 
 export interface MetricsOptions {
@@ -152,7 +164,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const backendErrors = new Counter({
     name: 'meshlimit_backend_errors_total',
-    help: 'Failed backend calls by kind: transient (timeout, connection) or permanent (script error, a bug).',
+    help: 'Failed backend calls by kind: transient (timeout, connection, failover), permanent (script error, a bug) or circuit_open (failed fast by the breaker).',
     labelNames: ['kind'] as const,
     registers: [registry],
   });
@@ -162,6 +174,28 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
+
+  const breakerState = new Gauge({
+    name: 'meshlimit_breaker_state',
+    help: 'Circuit breaker around Redis: 1 for the current state (closed, half_open, open), 0 for the others. Absent with the memory backend.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const breakerTransitions = new Counter({
+    name: 'meshlimit_breaker_transitions_total',
+    help: 'Circuit breaker state changes, by from and to state.',
+    labelNames: ['from', 'to'] as const,
+    registers: [registry],
+  });
+  const redisDuration = new Histogram({
+    name: 'meshlimit_redis_command_duration_seconds',
+    help: 'Duration of Redis script calls (one per request on standalone Redis), by result (ok, error).',
+    labelNames: ['result'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const redisOk = redisDuration.labels('ok') as HistogramChild;
+  const redisError = redisDuration.labels('error') as HistogramChild;
 
   // Fixed label sets are created up front: every series exists (at 0) from the first scrape, so
   // rate() and absent() work, and the hot path never builds a child.
@@ -232,6 +266,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     degradedAnswer(reason) {
       degradedChildren[reason].inc();
+    },
+    breakerTransition(from, to) {
+      for (const st of BREAKER_STATES) breakerState.set({ state: st }, st === to ? 1 : 0);
+      breakerTransitions.inc({ from, to });
+    },
+    setBreakerState(state) {
+      for (const st of BREAKER_STATES) breakerState.set({ state: st }, st === state ? 1 : 0);
+    },
+    observeRedis(seconds, ok) {
+      (ok ? redisOk : redisError).observe(seconds);
     },
   };
 }

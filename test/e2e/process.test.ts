@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient } from '../../src/client/rls-client.js';
 import { freePort, startRedis, type RedisInstance } from '../support/redis.js';
+import { eventually } from '../support/service.js';
 
 /**
  * The service as a user runs it: `npm start` builds to dist/ and runs `node dist/main.js` with
@@ -56,6 +57,8 @@ describe.each([
     const [http, grpcPort] = [await freePort(), await freePort()];
     const r = run({ PORT: String(http), GRPC_PORT: String(grpcPort), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1', ...env() });
     await waitFor(r, 'meshlimit serving');
+    // Ready (200 OK) once the backend is connected, as a Kubernetes readiness probe would wait.
+    await eventually(async () => (await fetch(`http://127.0.0.1:${http}/healthcheck`)).status === 200, 10_000, 50);
     expect(await (await fetch(`http://127.0.0.1:${http}/healthcheck`)).text()).toBe('OK');
     const client = createRlsClient(`127.0.0.1:${grpcPort}`);
     try {

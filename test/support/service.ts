@@ -52,6 +52,8 @@ export async function bootService(opts: BootOptions = {}): Promise<BootedService
     now: opts.now,
     configPollMs: opts.configPollMs ?? 500,
   });
+  // As a readiness probe would: wait until the backend is connected before sending traffic.
+  await eventually(async () => handle.backend.isReady(), 10_000, 20);
   const client = createRlsClient(`127.0.0.1:${handle.grpcPort}`);
   return {
     handle,

@@ -174,7 +174,7 @@ export interface ResponseHeaderNames {
  * status's own reset, which is the same number for a plain fixed window and the true one for
  * the other algorithms and custom windows).
  */
-export function decisionToResponse(decision: Decision, headers?: ResponseHeaderNames): WireRateLimitResponse {
+export function decisionToResponse(decision: Decision, headers?: ResponseHeaderNames, degradedHeader?: string): WireRateLimitResponse {
   const n = decision.statuses.length;
   const statuses = new Array<WireDescriptorStatus>(n);
   let reported: WireDescriptorStatus | undefined;
@@ -192,10 +192,15 @@ export function decisionToResponse(decision: Decision, headers?: ResponseHeaderN
       }
     }
   }
+  let responseHeadersToAdd = reported === undefined ? undefined : rateLimitHeaders(reported, headers!);
+  if (degradedHeader !== undefined && decision.degraded !== undefined) {
+    // DEGRADED_HEADER: tells the client (and logs at the edge) this answer was not an exact, shared-counter one.
+    responseHeadersToAdd = [...(responseHeadersToAdd ?? []), { key: degradedHeader, value: decision.degraded }];
+  }
   return {
     overallCode: decision.code === 'OVER_LIMIT' ? WireCode.OVER_LIMIT : WireCode.OK,
     statuses,
-    responseHeadersToAdd: reported === undefined ? undefined : rateLimitHeaders(reported, headers!),
+    responseHeadersToAdd,
     dynamicMetadata:
       decision.degraded === undefined ? undefined : { fields: { [DEGRADED_METADATA_KEY]: { stringValue: decision.degraded } } },
   };

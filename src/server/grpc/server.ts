@@ -48,6 +48,8 @@ export interface GrpcHeaderOptions {
 export interface ShouldRateLimitHandlerOptions {
   readonly limiter: RateLimitService;
   readonly headers?: GrpcHeaderOptions | undefined;
+  /** DEGRADED_HEADER: response header naming the reason of a degraded answer; none when undefined. */
+  readonly degradedHeader?: string | undefined;
   readonly logger?: GrpcLogger | undefined;
   /** Called once per failed call with the error and the status sent (for metrics). */
   readonly onError?: ((err: unknown, code: number) => void) | undefined;
@@ -106,7 +108,7 @@ export function createShouldRateLimitHandler(
         throw new DeadlineExceededError('deadline exceeded before the request was evaluated');
       }
       const decision = await limiter.shouldRateLimit(requestToCheck(call.request), { deadline });
-      response = decisionToResponse(decision, headers);
+      response = decisionToResponse(decision, headers, opts.degradedHeader);
     } catch (err) {
       const status = errorToStatus(err, logger);
       callback(status);

@@ -43,11 +43,25 @@ describe('defaults', () => {
         commandTimeoutMs: 50,
         connectTimeoutMs: 1000,
       },
+      resilience: {
+        failurePolicy: 'deny',
+        localFallbackReplicas: 1,
+        breaker: { enabled: true, failureRatio: 0.5, minimumCalls: 10, windowMs: 10_000, openMs: 2000, halfOpenProbes: 3 },
+        degradedHeader: undefined,
+      },
       limiter: { shadowMode: false, chargeOnDeny: false },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
       lifecycle: { gracefulShutdownMs: 10_000 },
     } satisfies Settings);
+  });
+
+  it('reads the resilience settings and rejects bad ones by name', () => {
+    const s = loadSettings({ FAILURE_POLICY: 'LOCAL', LOCAL_FALLBACK_REPLICAS: '4', BREAKER_FAILURE_RATIO: '0.25', DEGRADED_HEADER: 'x-ratelimit-degraded' });
+    expect(s.resilience).toMatchObject({ failurePolicy: 'local', localFallbackReplicas: 4, degradedHeader: 'x-ratelimit-degraded' });
+    expect(s.resilience.breaker.failureRatio).toBe(0.25);
+    expect(() => loadSettings({ FAILURE_POLICY: 'maybe' })).toThrow(/FAILURE_POLICY/);
+    expect(() => loadSettings({ BREAKER_FAILURE_RATIO: '1.5' })).toThrow(/BREAKER_FAILURE_RATIO: expected a number with 0 < r <= 1/);
   });
 
   it('an empty variable counts as unset', () => {

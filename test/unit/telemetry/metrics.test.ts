@@ -48,6 +48,7 @@ describe('declaration', () => {
     expect(await samples(metrics, 'meshlimit_backend_errors_total')).toEqual([
       { labels: { kind: 'transient' }, value: 0 },
       { labels: { kind: 'permanent' }, value: 0 },
+      { labels: { kind: 'circuit_open' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_degraded_answers_total')).toEqual([
       { labels: { reason: 'circuit_open' }, value: 0 },
@@ -188,5 +189,24 @@ describe('backend', () => {
     expect(await value(metrics, 'meshlimit_backend_errors_total', { kind: 'permanent' })).toBe(1);
     expect(await value(metrics, 'meshlimit_degraded_answers_total', { reason: 'circuit_open' })).toBe(1);
     expect(await value(metrics, 'meshlimit_degraded_answers_total', { reason: 'backend_error' })).toBe(0);
+  });
+});
+
+describe('breaker and redis metrics', () => {
+  it('tracks the breaker state as one-hot, counts transitions, and observes Redis round trips', async () => {
+    const metrics = createMetrics({ collectDefault: false });
+    metrics.setBreakerState('closed');
+    metrics.breakerTransition('closed', 'open');
+    metrics.breakerTransition('open', 'half_open');
+    const text = await metrics.render();
+    expect(text).toContain('meshlimit_breaker_state{state="half_open"} 1');
+    expect(text).toContain('meshlimit_breaker_state{state="open"} 0');
+    expect(text).toContain('meshlimit_breaker_state{state="closed"} 0');
+    expect(text).toContain('meshlimit_breaker_transitions_total{from="closed",to="open"} 1');
+    metrics.observeRedis(0.0004, true);
+    metrics.observeRedis(0.05, false);
+    const after = await metrics.render();
+    expect(after).toContain('meshlimit_redis_command_duration_seconds_count{result="ok"} 1');
+    expect(after).toContain('meshlimit_redis_command_duration_seconds_count{result="error"} 1');
   });
 });
