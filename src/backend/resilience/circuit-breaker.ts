@@ -4,7 +4,7 @@ import { FailureWindow } from './failure-window.js';
 
 /*
  * Why a small state machine and not cockatiel 3.2.1 (installed). Measured with
- * `npx tsx test/unit/resilience/measure-overhead.ts` (Node 20.20, 2-core box under load from
+ * `npx tsx benchmarks/breaker/measure-overhead.ts` (Node 20.20, 2-core box under load from
  * other jobs, 1e6 sequential calls around an async no-op backend, median of 5-9 rounds, ranges
  * over 3 runs; a direct call costs ~55 ns):
  *

@@ -1,14 +1,14 @@
 /**
  * Per-call overhead of the circuit breaker, measured rather than guessed (not a test; run with
- * `npx tsx test/unit/resilience/measure-overhead.ts`). Compares, for N sequential calls around an
+ * `npx tsx benchmarks/breaker/measure-overhead.ts`). Compares, for N sequential calls around an
  * async no-op backend: a direct call, CircuitBreakerBackend (closed, and open = fast fail), and
  * cockatiel 3.2.1's circuitBreaker with SamplingBreaker / ConsecutiveBreaker (closed, and open).
  * Each variant runs ROUNDS times interleaved; the median ns/call is printed.
  */
 import { BrokenCircuitError, ConsecutiveBreaker, SamplingBreaker, circuitBreaker, handleWhen } from 'cockatiel';
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../../../src/backend/backend.js';
-import { BackendUnavailableError } from '../../../src/errors.js';
-import { CircuitBreakerBackend, isTransientFailure } from '../../../src/backend/resilience/circuit-breaker.js';
+import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../../src/backend/backend.js';
+import { BackendUnavailableError } from '../../src/errors.js';
+import { CircuitBreakerBackend, isTransientFailure } from '../../src/backend/resilience/circuit-breaker.js';
 
 const N = Number(process.env.N ?? 1_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
