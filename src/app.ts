@@ -7,8 +7,10 @@ import { MemoryBackend } from './backend/memory.js';
 import { CircuitBreakerBackend } from './backend/resilience/circuit-breaker.js';
 import { FailurePolicyBackend } from './backend/resilience/failure-policy.js';
 import { ConfigStore, ConfigWatcher, loadConfigDir, type CompiledSnapshot, type ReloadEvent } from './config/index.js';
+import { ConfigError, ConfigErrors } from './errors.js';
 import { RateLimiter, type LimiterObserver } from './limiter/limiter.js';
 import type { Decision, DescriptorStatus, RateLimitCheck } from './limiter/types.js';
+import { DescriptorResolver } from './resolve/index.js';
 import { createGrpcServer, type GrpcServer } from './server/grpc/server.js';
 import { HealthState } from './server/grpc/health.js';
 import type { ResponseHeaderNames } from './server/grpc/mapping.js';
@@ -41,6 +43,8 @@ export interface ServiceOverrides {
   readonly now?: () => number | undefined;
   /** Poll interval of the config watcher (ms); tests shorten it. */
   readonly configPollMs?: number;
+  /** Renders `/metrics` instead of this process's registry (WORKERS > 1: the pod-wide sum). */
+  readonly metricsRender?: (metrics: Metrics) => () => Promise<string>;
 }
 
 const GRPC_CODE_NAMES: Readonly<Record<number, RequestCode>> = { 3: 'invalid_argument', 4: 'deadline_exceeded', 14: 'unavailable' };
@@ -82,6 +86,33 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   metrics.configReload(true, { rules: initial.ruleCount, domains: initial.domainNames });
   const store = new ConfigStore<CompiledSnapshot>(initial);
   logger.info({ dir: configDir, version: initial.version, domains: initial.domainNames.length, rules: initial.ruleCount }, 'config loaded');
+
+  // --- Descriptor resolution (src/resolve) -------------------------------------------------
+  // For domains with a `resolution:` block: a bearer-token entry becomes the verified claim
+  // (company_id), else the client address. Runs before the limiter for gRPC and /json alike.
+  // A domain that can never verify a token (HS256 secret variable unset, broken JWKS file)
+  // stops start-up; after a reload the same problem is logged and that domain limits by address.
+  const resolver = new DescriptorResolver({
+    config: store,
+    logger,
+    observer: {
+      onResolution: (domain, outcome) => metrics.resolution(domain, outcome),
+      onCacheLookup: (domain, hit) => metrics.resolutionCacheLookup(domain, hit),
+      onJwksRefresh: (domain, ok) => metrics.jwksRefresh(domain, ok),
+    },
+  });
+  const resolutionProblems = await resolver.prepare(initial);
+  if (resolutionProblems.length > 0) {
+    resolver.close();
+    const errs = resolutionProblems.map((p) => new ConfigError(p.file, p.field, p.detail));
+    throw errs.length === 1 ? errs[0]! : new ConfigErrors(errs);
+  }
+  store.onChange((next) => {
+    void resolver.prepare(next).then((problems) => {
+      for (const p of problems) logger.error({ domain: p.domain, error: p.message }, 'descriptor resolution cannot verify tokens; this domain limits every caller by client address');
+    });
+  });
+  // --- end of descriptor resolution ----------------------------------------------------------
   const watcher = new ConfigWatcher({
     dir: configDir,
     store,
@@ -183,7 +214,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const timed = async (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => {
     const t0 = performance.now();
     try {
-      const d = await limiter.shouldRateLimit(check, deadline);
+      const d = await limiter.shouldRateLimit(await resolver.resolve(check), deadline);
       const over = d.code === 'OVER_LIMIT';
       metrics.observeRequest((performance.now() - t0) / 1000, over ? 'over_limit' : 'ok');
       metrics.countRequest(over ? 'over_limit' : 'ok');
@@ -224,7 +255,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     },
     isReady,
     configDump: () => store.current().dump(),
-    metrics,
+    metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
     logger,
   });
 
@@ -251,6 +282,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       clearInterval(healthTimer);
       health.setServing(false);
       await watcher.close();
+      resolver.close();
       await Promise.allSettled([grpc.close(settings.lifecycle.gracefulShutdownMs), http.close()]);
       await backend.close();
       logger.info({}, 'meshlimit stopped');

@@ -3,6 +3,7 @@
  * Wiring lives in app.ts; nothing here decides anything about rate limits.
  */
 import { startService } from './app.js';
+import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from './cluster.js';
 import { isMeshlimitError } from './errors.js';
 import { loadSettings, redactedSettings } from './settings.js';
 import { createLogger } from './telemetry/logger.js';
@@ -16,10 +17,15 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: settings.log.level, format: settings.log.format });
-  logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
+  if (isPrimaryOfWorkers(settings.lifecycle.workers)) {
+    logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
+    runPrimary({ workers: settings.lifecycle.workers, logger, gracefulShutdownMs: settings.lifecycle.gracefulShutdownMs });
+    return;
+  }
+  if (!isWorker()) logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
   let service;
   try {
-    service = await startService(settings, { logger });
+    service = await startService(settings, { logger, metricsRender: isWorker() ? (m) => workerMetricsRenderer(m.registry) : undefined });
   } catch (err) {
     const code = isMeshlimitError(err) ? err.code : 'ML_ERR_INTERNAL';
     logger.fatal({ code, error: err instanceof Error ? err.message : String(err) }, 'meshlimit could not start');

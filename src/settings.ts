@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { SettingsError } from './errors.js';
 
@@ -109,6 +110,13 @@ function headerName(raw: string): string {
     throw new InvalidValue(`expected an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(raw)}`);
   }
   return v;
+}
+
+function workers(raw: string): number {
+  const v = raw.trim().toLowerCase();
+  if (v === 'auto') return Math.max(1, availableParallelism());
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256) throw new InvalidValue(`expected an integer from 1 to 256 or "auto", got ${JSON.stringify(raw)}`);
+  return Number(v);
 }
 
 function ratio(raw: string): number {
@@ -330,6 +338,13 @@ const DEFS = {
     description: '`text` (one `key=value` line per event) or `json` (one JSON object per line, for log collectors).',
   }),
   // lifecycle
+  WORKERS: setting({
+    group: 'lifecycle',
+    default: '1',
+    parse: workers,
+    description:
+      'Processes serving the same ports (Node cluster), so one pod can use every core: an integer, or `auto` for one per CPU. More than 1 requires `BACKEND_TYPE=redis` (memory counters are per process). `/metrics` then reports the sum over all workers.',
+  }),
   GRACEFUL_SHUTDOWN_MS: setting({
     group: 'lifecycle',
     default: '10000',
@@ -415,7 +430,7 @@ export interface Settings {
   readonly limiter: { readonly shadowMode: boolean; readonly chargeOnDeny: boolean };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
-  readonly lifecycle: { readonly gracefulShutdownMs: number };
+  readonly lifecycle: { readonly gracefulShutdownMs: number; readonly workers: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -449,6 +464,9 @@ export function loadSettings(env: Env = process.env): Settings {
   const p = parsed as Parsed;
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedis(p, errors) : undefined;
+  if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
+    errors.push(new SettingsError('WORKERS', `${p.WORKERS} workers need BACKEND_TYPE=redis: the memory backend's counters are per process, so each worker would admit the full limit`));
+  }
   if (errors.length > 0 || redis === undefined) throw combine(errors);
 
   const runtime: RuntimeLayout | undefined =
@@ -482,7 +500,7 @@ export function loadSettings(env: Env = process.env): Settings {
     limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY },
     headers: { enabled: p.LIMIT_RESPONSE_HEADERS_ENABLED, limit: p.LIMIT_LIMIT_HEADER, remaining: p.LIMIT_REMAINING_HEADER, reset: p.LIMIT_RESET_HEADER },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
-    lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS },
+    lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS },
   };
   return deepFreeze(settings);
 }

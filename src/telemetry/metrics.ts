@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DegradedReason } from '../limiter/types.js';
+import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
 
 /**
  * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
@@ -59,6 +60,9 @@ export const METRIC_NAMES = [
   'meshlimit_config_rules',
   'meshlimit_backend_errors_total',
   'meshlimit_degraded_answers_total',
+  'meshlimit_resolutions_total',
+  'meshlimit_resolution_cache_lookups_total',
+  'meshlimit_jwks_refreshes_total',
   'meshlimit_breaker_state',
   'meshlimit_breaker_transitions_total',
   'meshlimit_redis_command_duration_seconds',
@@ -105,6 +109,12 @@ export interface Metrics {
   setBreakerState(state: BreakerState): void;
   /** Observes one Redis round trip (a script call) in seconds. */
   observeRedis(seconds: number, ok: boolean): void;
+  /** Counts one resolved descriptor (src/resolve) of a domain with a resolution block, by outcome. */
+  resolution(domain: string, outcome: ResolutionOutcome): void;
+  /** Counts one lookup in a domain's verified-token cache. */
+  resolutionCacheLookup(domain: string, hit: boolean): void;
+  /** Counts one JWKS load attempt (URL or file) of a domain's resolution. */
+  jwksRefresh(domain: string, ok: boolean): void;
 }
 
 export interface MetricsOptions {
@@ -149,16 +159,22 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const lastReloadSuccess = new Gauge({
     name: 'meshlimit_config_last_reload_success',
+    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
+    aggregator: 'min',
     help: '1 when the last config (re)load succeeded, 0 when it failed (the previous config is still in use).',
     registers: [registry],
   });
   const lastReloadTimestamp = new Gauge({
     name: 'meshlimit_config_last_reload_timestamp_seconds',
+    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
+    aggregator: 'min',
     help: 'Unix time of the last successful config (re)load, i.e. when the config in use was loaded.',
     registers: [registry],
   });
   const rules = new Gauge({
     name: 'meshlimit_config_rules',
+    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
+    aggregator: 'max',
     help: 'Number of rules in the config in use.',
     registers: [registry],
   });
@@ -177,6 +193,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const breakerState = new Gauge({
     name: 'meshlimit_breaker_state',
+    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
+    aggregator: 'max',
     help: 'Circuit breaker around Redis: 1 for the current state (closed, half_open, open), 0 for the others. Absent with the memory backend.',
     labelNames: ['state'] as const,
     registers: [registry],
@@ -196,6 +214,38 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const redisOk = redisDuration.labels('ok') as HistogramChild;
   const redisError = redisDuration.labels('error') as HistogramChild;
+
+  // Descriptor resolution (src/resolve). `domain` takes only domains that have a resolution block
+  // in the config (the resolver never reports others), so it is bounded by the config.
+  const resolutions = new Counter({
+    name: 'meshlimit_resolutions_total',
+    help: 'Descriptors resolved from a bearer token, by domain and outcome (verified, or why the client address was used instead).',
+    labelNames: ['domain', 'outcome'] as const,
+    registers: [registry],
+  });
+  const resolutionCache = new Counter({
+    name: 'meshlimit_resolution_cache_lookups_total',
+    help: 'Lookups of a token in the verified-token cache, by domain and result (hit, miss); a miss costs one signature verification.',
+    labelNames: ['domain', 'result'] as const,
+    registers: [registry],
+  });
+  const jwksRefreshes = new Counter({
+    name: 'meshlimit_jwks_refreshes_total',
+    help: 'JWKS load attempts (jwks_url or jwks_file) by domain and result (success, failure); on failure the cached keys stay in use.',
+    labelNames: ['domain', 'result'] as const,
+    registers: [registry],
+  });
+  const resolutionChildren = new Map<string, Record<ResolutionOutcome, Child>>();
+  const cacheChildren = new Map<string, { hit: Child; miss: Child }>();
+  const jwksChildren = new Map<string, { success: Child; failure: Child }>();
+  const perDomain = <T>(map: Map<string, T>, domain: string, make: () => T): T => {
+    let v = map.get(domain);
+    if (v === undefined) {
+      v = make();
+      map.set(domain, v);
+    }
+    return v;
+  };
 
   // Fixed label sets are created up front: every series exists (at 0) from the first scrape, so
   // rate() and absent() work, and the hot path never builds a child.
@@ -276,6 +326,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     observeRedis(seconds, ok) {
       (ok ? redisOk : redisError).observe(seconds);
+    },
+    resolution(domain, outcome) {
+      perDomain(resolutionChildren, domain, () => childrenOf(RESOLUTION_OUTCOMES, (o) => resolutions.labels(domain, o) as Child))[outcome].inc();
+    },
+    resolutionCacheLookup(domain, hit) {
+      const c = perDomain(cacheChildren, domain, () => ({ hit: resolutionCache.labels(domain, 'hit') as Child, miss: resolutionCache.labels(domain, 'miss') as Child }));
+      (hit ? c.hit : c.miss).inc();
+    },
+    jwksRefresh(domain, ok) {
+      const c = perDomain(jwksChildren, domain, () => ({ success: jwksRefreshes.labels(domain, 'success') as Child, failure: jwksRefreshes.labels(domain, 'failure') as Child }));
+      (ok ? c.success : c.failure).inc();
     },
   };
 }

@@ -52,7 +52,7 @@ describe('defaults', () => {
       limiter: { shadowMode: false, chargeOnDeny: false },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
-      lifecycle: { gracefulShutdownMs: 10_000 },
+      lifecycle: { gracefulShutdownMs: 10_000, workers: 1 },
     } satisfies Settings);
   });
 
@@ -62,6 +62,13 @@ describe('defaults', () => {
     expect(s.resilience.breaker.failureRatio).toBe(0.25);
     expect(() => loadSettings({ FAILURE_POLICY: 'maybe' })).toThrow(/FAILURE_POLICY/);
     expect(() => loadSettings({ BREAKER_FAILURE_RATIO: '1.5' })).toThrow(/BREAKER_FAILURE_RATIO: expected a number with 0 < r <= 1/);
+  });
+
+  it('WORKERS: an integer or auto, and more than one only with Redis', () => {
+    expect(loadSettings({ WORKERS: '3', BACKEND_TYPE: 'redis' }).lifecycle.workers).toBe(3);
+    expect(loadSettings({ WORKERS: 'auto', BACKEND_TYPE: 'redis' }).lifecycle.workers).toBeGreaterThanOrEqual(1);
+    expect(() => loadSettings({ WORKERS: '2' })).toThrow(/WORKERS: 2 workers need BACKEND_TYPE=redis/);
+    expect(() => loadSettings({ WORKERS: '0', BACKEND_TYPE: 'redis' })).toThrow(/WORKERS: expected an integer from 1 to 256/);
   });
 
   it('an empty variable counts as unset', () => {
