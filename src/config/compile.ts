@@ -122,7 +122,17 @@ class TreeBuilder {
         );
         return;
       }
-      d.options = spec.options;
+      d.options = { ...d.options, failureMode: spec.options.failureMode };
+    }
+    if (d !== undefined && spec.options.resolution !== undefined) {
+      // Two resolution blocks for one domain cannot be merged meaningfully: one file owns it.
+      if (d.options.resolution !== undefined) {
+        this.errors.push(
+          new ConfigError(spec.file, 'resolution', `is already set for domain '${spec.domain}' in ${d.options.resolution.file}; define it in one file only`),
+        );
+        return;
+      }
+      d.options = { ...d.options, resolution: spec.options.resolution };
     }
     if (d === undefined) {
       d = { options: spec.options, root: newNode(''), files: [], dump: [] };
@@ -205,7 +215,13 @@ class TreeBuilder {
       out.set(name, {
         root: freezeNode(d.root),
         options: deepFreeze({ ...d.options }),
-        dump: deepFreeze({ domain: name, files: [...d.files], ...(d.options.failureMode ? { failureMode: d.options.failureMode } : {}), descriptors: d.dump }),
+        dump: deepFreeze({
+          domain: name,
+          files: [...d.files],
+          ...(d.options.failureMode ? { failureMode: d.options.failureMode } : {}),
+          ...(d.options.resolution ? { resolution: structuredClone(d.options.resolution) } : {}),
+          descriptors: d.dump,
+        }),
       });
     }
     return out;

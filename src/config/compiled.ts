@@ -85,6 +85,8 @@ export interface ConfigDump {
     readonly domain: string;
     readonly files: readonly string[];
     readonly failureMode?: string;
+    /** Descriptor resolution as configured (names the HS256 secret's variable, never the secret). */
+    readonly resolution?: DomainOptions['resolution'];
     readonly descriptors: readonly DescriptorDump[];
   }[];
 }

@@ -1,4 +1,5 @@
 import { ALGORITHMS, UNITS, UNIT_SECONDS, type Algorithm, type Unit } from '../limiter/types.js';
+import { checkResolution, type ResolutionOptions } from '../resolve/schema.js';
 import type { YMap, YNode, YScalar } from './yaml-tree.js';
 
 /**
@@ -15,7 +16,7 @@ import type { YMap, YNode, YScalar } from './yaml-tree.js';
  *   upstream loads also loads here unchanged.
  */
 
-export const ROOT_KEYS = ['domain', 'descriptors', 'failure_mode'] as const;
+export const ROOT_KEYS = ['domain', 'descriptors', 'failure_mode', 'resolution'] as const;
 
 /** meshlimit extension, domain level: what to answer when the counter store fails (overrides FAILURE_POLICY). */
 export const FAILURE_MODES = ['deny', 'allow', 'local'] as const;
@@ -24,6 +25,8 @@ export type FailureMode = (typeof FAILURE_MODES)[number];
 /** Domain-level options (meshlimit extensions at the top of a file). */
 export interface DomainOptions {
   readonly failureMode?: FailureMode | undefined;
+  /** Descriptor resolution (verified JWT claim, else client address); see src/resolve/schema.ts. */
+  readonly resolution?: ResolutionOptions | undefined;
 }
 export const DESCRIPTOR_KEYS = [
   'key',
@@ -227,8 +230,13 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
     }
   }
 
+  let resolution: ResolutionOptions | undefined;
+  const rs = root.entries.get('resolution');
+  if (rs !== undefined) resolution = checkResolution(rs.value, rs.keyLine, file, (field, detail) => c.error(field, detail));
+
   const descriptors = checkDescriptorList(c, root.entries.get('descriptors')?.value, 'descriptors');
-  const spec = c.errors.length === 0 ? { file, domain, domainLine, options: { failureMode }, descriptors } : undefined;
+  const options: DomainOptions = resolution === undefined ? { failureMode } : { failureMode, resolution };
+  const spec = c.errors.length === 0 ? { file, domain, domainLine, options, descriptors } : undefined;
   return { spec, errors: c.errors, warnings: c.warnings };
 }
 

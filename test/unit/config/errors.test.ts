@@ -241,7 +241,7 @@ describe('config errors: one fixture per error, exact message', () => {
     };
 
     it('unknown top-level key', async () => {
-      expect(await one('domain: d\ndescriptor: []\n')).toBe("x.yaml: descriptor: unknown key 'descriptor' (line 2); allowed here: domain, descriptors, failure_mode");
+      expect(await one('domain: d\ndescriptor: []\n')).toBe("x.yaml: descriptor: unknown key 'descriptor' (line 2); allowed here: domain, descriptors, failure_mode, resolution");
     });
 
     it('unknown key inside a replaces entry', async () => {
