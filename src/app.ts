@@ -18,6 +18,7 @@ import { buildHttpApp, type HttpApp } from './server/http/app.js';
 import { decisionToJson, jsonToCheck } from './server/proto-json.js';
 import type { Settings } from './settings.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
+import { extractContext, inSpan, SpanKind, tracingEnabled } from './telemetry/tracing.js';
 import { createMetrics, type DecisionResult, type Metrics, type RequestCode } from './telemetry/metrics.js';
 
 /**
@@ -30,7 +31,10 @@ export interface ServiceHandle {
   readonly store: ConfigStore<CompiledSnapshot>;
   readonly watcher: ConfigWatcher;
   readonly limiter: RateLimiter;
+  /** What the limiter calls: the store wrapped in instrumentation, breaker and failure policy. */
   readonly backend: Backend;
+  /** The counter store itself (memory or Redis). */
+  readonly counterStore: Backend;
   readonly metrics: Metrics;
   readonly health: HealthState;
   /** Stops serving: health NOT_SERVING, drain in-flight calls (up to the grace period), close the backend. */
@@ -151,7 +155,8 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     : base;
   const counterStore = createBackend(backendOptions);
   const refreshHealth = (): void => health.setServing(!shuttingDown && backend.isReady());
-  let backend: Backend = counterStore;
+  // Memory: only the (tracing) instrumentation; Redis gets latency metrics, breaker and policy below.
+  let backend: Backend = settings.backend.type === 'memory' ? new InstrumentedBackend(counterStore, () => {}) : counterStore;
   if (settings.backend.type === 'redis') {
     // Redis: time every round trip, trip a breaker on transient failures, and answer by the
     // failure policy (per domain: the config's failure_mode) when Redis cannot.
@@ -211,10 +216,32 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     observer,
   );
 
-  const timed = async (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => {
+  const resolve = (check: RateLimitCheck): RateLimitCheck | Promise<RateLimitCheck> =>
+    tracingEnabled() ? inSpan('meshlimit.resolve', { 'meshlimit.domain': check.domain }, async () => resolver.resolve(check)) : resolver.resolve(check);
+  const decide = async (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => limiter.shouldRateLimit(await resolve(check), deadline);
+  // One span per request when tracing is on: domain, descriptor count and verdict, never values.
+  const traced = (check: RateLimitCheck, deadline: number | undefined, carrier: Record<string, unknown> | undefined): Promise<Decision> =>
+    inSpan(
+      'ShouldRateLimit',
+      {
+        'rpc.system': 'grpc',
+        'rpc.service': 'envoy.service.ratelimit.v3.RateLimitService',
+        'rpc.method': 'ShouldRateLimit',
+        'meshlimit.domain': check.domain,
+        'meshlimit.descriptors': check.descriptors.length,
+      },
+      async (span) => {
+        const d = await decide(check, deadline);
+        span.setAttribute('meshlimit.verdict', d.code);
+        if (d.degraded !== undefined) span.setAttribute('meshlimit.degraded', d.degraded);
+        return d;
+      },
+      { parent: carrier === undefined ? undefined : extractContext(carrier), kind: SpanKind.SERVER },
+    );
+  const timed = async (check: RateLimitCheck, deadline: number | undefined, carrier?: Record<string, unknown>): Promise<Decision> => {
     const t0 = performance.now();
     try {
-      const d = await limiter.shouldRateLimit(await resolver.resolve(check), deadline);
+      const d = await (tracingEnabled() ? traced(check, deadline, carrier) : decide(check, deadline));
       const over = d.code === 'OVER_LIMIT';
       metrics.observeRequest((performance.now() - t0) / 1000, over ? 'over_limit' : 'ok');
       metrics.countRequest(over ? 'over_limit' : 'ok');
@@ -230,7 +257,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     : undefined;
 
   const grpc: GrpcServer = createGrpcServer({
-    limiter: { shouldRateLimit: (check, opts) => timed(check, opts.deadline) },
+    limiter: { shouldRateLimit: (check, opts) => timed(check, opts.deadline, opts.traceCarrier) },
     health,
     headers: headerNames
       ? { enabled: true, limitHeader: headerNames.limit, remainingHeader: headerNames.remaining, resetHeader: headerNames.reset }
@@ -288,5 +315,5 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       logger.info({}, 'meshlimit stopped');
     })());
 
-  return { grpcPort, httpPort, store, watcher, limiter, backend, metrics, health, close };
+  return { grpcPort, httpPort, store, watcher, limiter, backend, counterStore, metrics, health, close };
 }

@@ -7,6 +7,7 @@ import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from 
 import { isMeshlimitError } from './errors.js';
 import { loadSettings, redactedSettings } from './settings.js';
 import { createLogger } from './telemetry/logger.js';
+import { startTracing } from './telemetry/tracing.js';
 
 async function main(): Promise<void> {
   let settings;
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
   }
   if (!isWorker()) logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
   let service;
+  const tracing = await startTracing();
+  if (tracing.enabled) logger.info({ exporter: process.env.OTEL_TRACES_EXPORTER }, 'tracing enabled');
   try {
     service = await startService(settings, { logger, metricsRender: isWorker() ? (m) => workerMetricsRenderer(m.registry) : undefined });
   } catch (err) {
@@ -33,7 +36,10 @@ async function main(): Promise<void> {
   }
   const stop = (signal: string): void => {
     logger.info({ signal }, 'shutting down');
-    service.close().then(
+    service
+      .close()
+      .then(() => tracing.shutdown())
+      .then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ error: String(err) }, 'error during shutdown');

@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
+import { inSpan, tracingEnabled } from '../telemetry/tracing.js';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from './backend.js';
 
 /**
- * Times every call of a backend (for the Redis latency histogram) without changing what it
- * answers. Sits directly around the store, inside the circuit breaker, so it measures real
- * round trips, not fail-fast answers.
+ * Times every call of a backend (for the Redis latency histogram) and, when tracing is on,
+ * wraps it in a `meshlimit.backend` span, without changing what it answers. Sits directly around
+ * the store, inside the circuit breaker, so it measures real round trips, not fail-fast answers.
  */
 export class InstrumentedBackend implements Backend {
   readonly kind: string;
@@ -15,7 +16,14 @@ export class InstrumentedBackend implements Backend {
     this.kind = inner.kind;
   }
 
-  async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
+  evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
+    if (!tracingEnabled()) return this.timed(ops, options);
+    return inSpan('meshlimit.backend', { 'db.system': this.kind === 'memory' ? 'memory' : 'redis', 'meshlimit.counters': ops.length }, () =>
+      this.timed(ops, options),
+    );
+  }
+
+  private async timed(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
     const t0 = performance.now();
     try {
       const r = await this.inner.evaluate(ops, options);

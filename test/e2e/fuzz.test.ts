@@ -95,7 +95,7 @@ describe('malformed and random requests', () => {
   });
 
   it('keeps the memory backend bounded under a flood of distinct descriptor values', async () => {
-    const backend = svc.handle.backend as MemoryBackend;
+    const backend = svc.handle.counterStore as MemoryBackend;
     for (let batch = 0; batch < 20; batch++) {
       await Promise.all(
         Array.from({ length: 100 }, (_, i) =>

@@ -21,14 +21,17 @@ import {
   type WireRateLimitResponse,
 } from './mapping.js';
 import { HEALTH_SERVICE, loadServerPackage, RLS_SERVICE, serviceDefinition } from './protos.js';
+import { tracingEnabled } from '../../telemetry/tracing.js';
 
 /** What the handler needs from the limiter (src/limiter/limiter.ts, wrapped by the composition root). */
 export interface RateLimitService {
   /**
    * @param opts.deadline Unix ms after which the caller has stopped waiting (the gRPC deadline);
    *   undefined when the caller set none.
+   * @param opts.traceCarrier the request metadata (W3C `traceparent`/`tracestate`), only when
+   *   tracing is enabled.
    */
-  shouldRateLimit(check: RateLimitCheck, opts: { deadline?: number | undefined }): Promise<Decision>;
+  shouldRateLimit(check: RateLimitCheck, opts: { deadline?: number | undefined; traceCarrier?: Record<string, unknown> | undefined }): Promise<Decision>;
 }
 
 /** The subset of a pino logger the adapter uses. */
@@ -107,7 +110,10 @@ export function createShouldRateLimitHandler(
       if (call.cancelled || (deadline !== undefined && Date.now() >= deadline)) {
         throw new DeadlineExceededError('deadline exceeded before the request was evaluated');
       }
-      const decision = await limiter.shouldRateLimit(requestToCheck(call.request), { deadline });
+      const decision = await limiter.shouldRateLimit(requestToCheck(call.request), {
+        deadline,
+        traceCarrier: tracingEnabled() ? call.metadata.getMap() : undefined,
+      });
       response = decisionToResponse(decision, headers, opts.degradedHeader);
     } catch (err) {
       const status = errorToStatus(err, logger);
