@@ -15,7 +15,10 @@ Contract
   ARGV[3 + 6(i-1) .. 8 + 6(i-1)]   op i, 6 values:
             code ('f' fixed window | 's' sliding window | 't' token bucket), windowMs (ms),
             threshold, burst (token bucket capacity), hits (>= 0), enforce ('1' | '0' = shadow).
-  Reply     flat integer array: { denied (1|0), then per op: over (1|0), remaining, resetMs }.
+  Reply     flat integer array: { denied (1|0), then per op: over (1|0), remaining, resetMs,
+            then now (the Unix ms the ops were evaluated at) }. `now` lets a caller that split
+            one request over several calls (Redis Cluster: one call per hash slot) undo exactly
+            what this call charged, with lua/refund.lua, when another call denied the request.
   Redis calls: one GET (one op) or one MGET (several ops, distinct keys once), then one
   SET key value PX ttl per changed key, only when the request is admitted or chargeOnDeny is set.
   Nothing else (TIME when ARGV[1] is '').
@@ -26,7 +29,8 @@ Why atomic
   every counter exactly as it was.
 
 Assembly (src/backend/redis/scripts.ts): `N` (lua/number.lua, built lazily), then the three
-algorithm modules bound to FIXED, SLIDING and TOKEN, each a step function
+algorithm modules (assembled with REFUND = false) bound to FIXED, SLIDING and TOKEN, each a step
+function
   step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
     -> over, remaining, resetMs, new state string or nil when unchanged, ttlMs
 The working copy of a key is its state string: a step always decodes its input, and
@@ -59,7 +63,7 @@ if n == 1 then
   if value and (chargeOnDeny or not denied) then
     redis.call('SET', key, value, 'PX', string.format('%d', ttl))
   end
-  return { denied and 1 or 0, over and 1 or 0, remaining, resetMs }
+  return { denied and 1 or 0, over and 1 or 0, remaining, resetMs, now }
 end
 
 -- Several ops: read every distinct key once; `value[key]` is then the working copy.
@@ -94,6 +98,7 @@ for i = 1, n do
   a = a + 6
 end
 
+reply[3 * n + 2] = now
 if denied then
   reply[1] = 1
   if not chargeOnDeny then return reply end

@@ -7,9 +7,13 @@ Contract (one counter, as sliced by lua/evaluate.lua)
   KEYS slice: 1 key, the counter: "<windowStart>:<count>" (integers: Unix ms, hits).
   ARGV slice: 'f', windowMs (ms, integer > 0), threshold (hits per window), burst (unused),
               hits (>= 0; 0 checks without consuming), enforce ('1' | '0', read by the driver).
-  Module: wrapped by the assembler as `(function(N) <this file> end)(N)` (N: lua/number.lua)
-  and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
+  Module: wrapped by the assembler as `(function(N, REFUND) <this file> end)(N, REFUND)`
+  (N: lua/number.lua) and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
     -> over, remaining, resetMs, value (the new state string, nil when unchanged), ttlMs
+  or, when REFUND is true (lua/refund.lua), refund(raw, windowMs, threshold, burst, hits, chargeNow)
+    -> value (the state string with `hits` given back, nil when there is nothing to give back):
+  if the stored window is the one `chargeNow` falls in, count = max(0, count - hits); a window
+  that has rolled over since the charge took the charge with it.
   `raw` is the stored string (false or nil when missing); a missing or unparsable value is a
   fresh counter. Windows are aligned to multiples of windowMs since the Unix epoch; a hit is over
   when the count after it exceeds the threshold; reset = ms until the window ends = the TTL.
@@ -22,6 +26,33 @@ Why atomic
 -- Hot path notes: library functions are looked up where used (each is used once per call, so
 -- caching them in locals would only add work); state strings our encoder wrote ("digits:digits",
 -- integers below 2^53) are read and written without lua/number.lua.
+if REFUND then
+  return function(raw, windowMs, threshold, burst, hits, now)
+    if not raw then return nil end
+    local s, c
+    local a, b = string.match(raw, '^(%d+):(%d+)$')
+    if a then
+      s, c = tonumber(a), tonumber(b)
+      if s == math.huge or c == math.huge then s = nil end
+    else
+      local i = string.find(raw, ':', 1, true)
+      if i and i > 1 then
+        local num = N().num
+        s, c = num(string.sub(raw, 1, i - 1)), num(string.sub(raw, i + 1))
+        if c == nil then s = nil end
+      end
+    end
+    local start = math.floor(now / windowMs) * windowMs
+    if s == nil or s ~= start then return nil end
+    local after = c - hits
+    if after < 0 then after = 0 end
+    if start % 1 == 0 and after % 1 == 0 and start < 9007199254740992 and start > -9007199254740992 and after < 9007199254740992 and after > -9007199254740992 then
+      return string.format('%d:%d', start, after)
+    end
+    local str = N().str
+    return str(start) .. ':' .. str(after)
+  end
+end
 return function(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
   local start = math.floor(now / windowMs) * windowMs
   local count = 0

@@ -6,9 +6,13 @@ Contract (one counter, as sliced by lua/evaluate.lua)
   KEYS slice: 1 key, the counter: "<currentStart>:<cur>:<prev>" (integers: Unix ms, hits, hits).
   ARGV slice: 's', windowMs (ms, integer > 0), threshold (hits per window), burst (unused),
               hits (>= 0; 0 checks without consuming), enforce ('1' | '0', read by the driver).
-  Module: wrapped by the assembler as `(function(N) <this file> end)(N)` (N: lua/number.lua)
-  and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
+  Module: wrapped by the assembler as `(function(N, REFUND) <this file> end)(N, REFUND)`
+  (N: lua/number.lua) and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
     -> over, remaining, resetMs, value (the new state string, nil when unchanged), ttlMs
+  or, when REFUND is true (lua/refund.lua), refund(raw, windowMs, threshold, burst, hits, chargeNow)
+    -> value (the state string with `hits` given back, nil when there is nothing to give back):
+  cur = max(0, cur - hits) while the stored window is still the charge's; prev = max(0, prev - hits)
+  once it has rolled over exactly once (the charge is now the previous window's); later, nothing.
   `raw` is the stored string (false or nil when missing); a missing or unparsable value is a
   fresh counter.
   estimate = prev * (windowMs - elapsed) / windowMs + cur; over when estimate + hits > threshold.
@@ -21,6 +25,41 @@ Why atomic
 ]]
 -- Hot path notes: as in fixed-window.lua (library functions looked up where used; our own
 -- "digits:digits:digits" strings are read and written without lua/number.lua).
+if REFUND then
+  return function(raw, windowMs, threshold, burst, hits, now)
+    if not raw then return nil end
+    local s, c, p
+    local a, b, d = string.match(raw, '^(%d+):(%d+):(%d+)$')
+    if a then
+      s, c, p = tonumber(a), tonumber(b), tonumber(d)
+      if s == math.huge or c == math.huge or p == math.huge then s = nil end
+    else
+      a, b, d = string.match(raw, '^([^:]*):([^:]*):([^:]*)$')
+      if a then
+        local num = N().num
+        s, c, p = num(a), num(b), num(d)
+        if c == nil or p == nil then s = nil end
+      end
+    end
+    if s == nil then return nil end
+    local start = math.floor(now / windowMs) * windowMs
+    if s == start then
+      c = c - hits
+      if c < 0 then c = 0 end
+    elseif s == start + windowMs then
+      p = p - hits
+      if p < 0 then p = 0 end
+    else
+      return nil
+    end
+    if s % 1 == 0 and c % 1 == 0 and p % 1 == 0 and s < 9007199254740992 and s > -9007199254740992
+      and c < 9007199254740992 and c > -9007199254740992 and p < 9007199254740992 and p > -9007199254740992 then
+      return string.format('%d:%d:%d', s, c, p)
+    end
+    local str = N().str
+    return str(s) .. ':' .. str(c) .. ':' .. str(p)
+  end
+end
 return function(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
   local start = math.floor(now / windowMs) * windowMs
   local cur, prev = 0, 0

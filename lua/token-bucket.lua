@@ -7,9 +7,16 @@ Contract (one counter, as sliced by lua/evaluate.lua)
   ARGV slice: 't', windowMs (ms, integer > 0), threshold (tokens refilled per window),
               burst (capacity in tokens), hits (tokens to take, >= 0; 0 checks without
               consuming), enforce ('1' | '0', read by the driver).
-  Module: wrapped by the assembler as `(function(N) <this file> end)(N)` (N: lua/number.lua)
-  and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
+  Module: wrapped by the assembler as `(function(N, REFUND) <this file> end)(N, REFUND)`
+  (N: lua/number.lua) and returns step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
     -> over, remaining, resetMs, value (the new state string, nil when unchanged), ttlMs
+  or, when REFUND is true (lua/refund.lua), refund(raw, windowMs, threshold, burst, hits, chargeNow)
+    -> value (the state string with the tokens given back, nil when there is nothing to give back):
+  give = hits x windowMs - (last - chargeNow) x threshold, level = min(cap, level + give), `last`
+  kept. With last = chargeNow (no take since ours) that is exact; a later take may have come
+  after the bucket refilled part of our hole up to the cap, which the refill bound covers, so a
+  refund never gives back more than the charge left missing. last < chargeNow (a clock that went
+  back) or give <= 0 gives nothing.
   `raw` is the stored string (false or nil when missing); a missing or unparsable value is a
   full bucket.
   The level is kept in tokens x windowMs, so the refill per ms is `threshold` and every quantity
@@ -24,6 +31,33 @@ Why atomic
 ]]
 -- Hot path notes: as in fixed-window.lua (library functions looked up where used; our own
 -- integer "level:last" strings are read and written without lua/number.lua).
+if REFUND then
+  return function(raw, windowMs, threshold, burst, hits, now)
+    if not raw then return nil end
+    local l, t
+    local a, b = string.match(raw, '^(%d+):(%d+)$')
+    if a then
+      l, t = tonumber(a), tonumber(b)
+      if l == math.huge or t == math.huge then l = nil end
+    else
+      local i = string.find(raw, ':', 1, true)
+      if i and i > 1 then
+        local num = N().num
+        l, t = num(string.sub(raw, 1, i - 1)), num(string.sub(raw, i + 1))
+        if t == nil then l = nil end
+      end
+    end
+    if l == nil or t < now then return nil end
+    local give = hits * windowMs - (t - now) * threshold
+    if not (give > 0) then return nil end
+    local level = math.min(burst * windowMs, l + give)
+    if level % 1 == 0 and t % 1 == 0 and level < 9007199254740992 and level > -9007199254740992 and t < 9007199254740992 and t > -9007199254740992 then
+      return string.format('%d:%d', level, t)
+    end
+    local n = N()
+    return n.fmt(level) .. ':' .. n.str(t)
+  end
+end
 return function(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
   -- requests_per_unit 0 blocks every request, as for the window algorithms (a bucket that never
   -- refilled would otherwise depend on key expiry to come back).

@@ -1,17 +1,22 @@
 import type { Backend } from './backend.js';
 import { MemoryBackend, type MemoryBackendOptions } from './memory.js';
+import { RedisClusterBackend, type RedisClusterBackendOptions } from './redis/cluster-backend.js';
 import { normalizeRedisType } from './redis/connection.js';
-import { RedisBackend, type RedisBackendOptions } from './redis/backend.js';
+import { RedisBackend } from './redis/backend.js';
 
 /**
  * Which counter store to build; the composition root maps environment settings onto this
- * (BACKEND_TYPE, REDIS_URL, REDIS_TYPE, REDIS_AUTH, REDIS_TLS, ...).
+ * (BACKEND_TYPE, REDIS_URL, REDIS_TYPE, REDIS_AUTH, REDIS_SENTINEL_AUTH, REDIS_TLS, ...).
  */
 export interface BackendOptions {
   readonly type: 'memory' | 'redis';
   readonly memory?: MemoryBackendOptions;
-  /** Required when `type` is 'redis'. `redis.type` accepts 'single' (any case). */
-  readonly redis?: RedisBackendOptions;
+  /**
+   * Required when `type` is 'redis'. `redis.type` (any case): 'single' (default) and 'sentinel'
+   * build a {@link RedisBackend}, 'cluster' a {@link RedisClusterBackend}. The cluster-only
+   * fields (`onRefundError`, `refundScript`, `cluster*`) are ignored for the others.
+   */
+  readonly redis?: RedisClusterBackendOptions;
 }
 
 export function createBackend(options: BackendOptions): Backend {
@@ -20,8 +25,7 @@ export function createBackend(options: BackendOptions): Backend {
       return new MemoryBackend(options.memory);
     case 'redis': {
       if (!options.redis) throw new TypeError("createBackend: type 'redis' needs a 'redis' options object");
-      normalizeRedisType(options.redis.type);
-      return new RedisBackend(options.redis);
+      return normalizeRedisType(options.redis.type) === 'cluster' ? new RedisClusterBackend(options.redis) : new RedisBackend(options.redis);
     }
     default:
       throw new TypeError(`createBackend: unknown backend type '${String((options as { type: unknown }).type)}'`);
@@ -31,5 +35,6 @@ export function createBackend(options: BackendOptions): Backend {
 export type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from './backend.js';
 export { MemoryBackend, type MemoryBackendOptions } from './memory.js';
 export { RedisBackend, type RedisBackendOptions, type RedisStateChange } from './redis/backend.js';
-export type { RedisConnectionOptions } from './redis/connection.js';
+export { RedisClusterBackend, type RedisClusterBackendOptions } from './redis/cluster-backend.js';
+export type { RedisConnectionOptions, RedisType } from './redis/connection.js';
 export { validateOps } from './ops.js';

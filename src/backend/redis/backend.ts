@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
-import { BackendUnavailableError } from '../../errors.js';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
-import { createRedisClient, type RedisConnectionOptions } from './connection.js';
+import { createRedisClient, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
+import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import {
   assembleEvaluateScript,
   EVALUATE_COMMAND,
@@ -14,62 +14,49 @@ import {
   type EvaluateCommand,
 } from './scripts.js';
 
-/** A connectivity transition, for logs and gauges (reported once per change, not per call). */
-export interface RedisStateChange {
-  readonly ready: boolean;
-  /** The last connection error seen, when the backend became unready. */
-  readonly error?: Error | undefined;
-}
+export type { RedisStateChange } from './readiness.js';
 
 export interface RedisBackendOptions extends RedisConnectionOptions {
-  /** Called when the connection becomes ready or stops being ready. */
+  /** Called when the connection becomes ready or stops being ready (once per transition). */
   readonly onStateChange?: (change: RedisStateChange) => void;
-  /** The assembled script (default: read from lua/ once per process). */
+  /** The assembled evaluate script (default: read from lua/ once per process). */
   readonly script?: AssembledScript;
 }
 
 let sharedScript: AssembledScript | undefined;
 
+/** The evaluate script, read from lua/ once per process. */
+export function defaultEvaluateScript(): AssembledScript {
+  return (sharedScript ??= assembleEvaluateScript());
+}
+
 /**
- * Counters in a standalone Redis. One request = one script call (EVALSHA, one round trip) with
- * all of its ops, whatever their number; the script (lua/evaluate.lua) decides and charges
- * atomically, using Redis's clock unless the call passes `now`.
+ * Counters in a standalone Redis (REDIS_TYPE=single) or a Sentinel-managed primary
+ * (REDIS_TYPE=sentinel). One request = one script call (EVALSHA, one round trip) with all of its
+ * ops, whatever their number; the script (lua/evaluate.lua) decides and charges atomically, using
+ * Redis's clock unless the call passes `now`. A request is therefore exact, denied requests
+ * included, with no refund step (contrast RedisClusterBackend, which must split requests by hash
+ * slot).
  *
- * Cluster later: keys.ts already gives every key of one descriptor one hash tag, so a cluster
- * backend can group a request's ops by slot and run this same script once per group in
- * parallel. Across groups the "denied charges nothing" rule then needs a second step (check all
- * groups with hits 0, then charge), which is why `runScript` is the one place that talks to
- * Redis: a subclass or sibling can replace the single call with a per-node plan.
+ * Sentinel: ioredis finds the primary through the sentinels and, after a failover, reconnects to
+ * the new one (see sentinelClientOptions); meanwhile calls fail fast as unavailable. Writes the
+ * old primary acknowledged but had not replicated are lost in a failover (Redis replication is
+ * asynchronous): counters can briefly read lower than they were, never higher.
  */
 export class RedisBackend implements Backend {
   readonly kind = 'redis';
+  readonly redisType: Exclude<RedisType, 'cluster'>;
   readonly client: Redis & EvaluateCommand;
-  private wasReady = false;
-  private lastError: Error | undefined;
+  private readonly readiness: ReadinessTracker;
   private closing = false;
 
   constructor(options: RedisBackendOptions) {
-    const script = options.script ?? (sharedScript ??= assembleEvaluateScript());
+    const type = normalizeRedisType(options.type);
+    if (type === 'cluster') throw new TypeError("RedisBackend: use RedisClusterBackend (or createBackend) for REDIS_TYPE 'cluster'");
+    this.redisType = type;
     const client = createRedisClient(options);
-    this.client = registerEvaluateScript(client, script);
-    const notify = options.onStateChange;
-    client.on('error', (err: Error) => {
-      this.lastError = err;
-    });
-    client.on('ready', () => {
-      if (!this.wasReady) {
-        this.wasReady = true;
-        notify?.({ ready: true });
-      }
-    });
-    const down = (): void => {
-      if (this.wasReady) {
-        this.wasReady = false;
-        notify?.({ ready: false, error: this.lastError });
-      }
-    };
-    client.on('close', down);
-    client.on('end', down);
+    this.client = registerEvaluateScript(client, options.script ?? defaultEvaluateScript());
+    this.readiness = new ReadinessTracker(client, options.onStateChange);
   }
 
   async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
@@ -77,7 +64,7 @@ export class RedisBackend implements Backend {
     validateOps(ops);
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     const { keys, argv } = marshalEvaluate(ops, now, options.chargeOnDeny);
-    return parseEvaluateReply(await this.runScript(keys, argv), ops.length);
+    return parseEvaluateReply(await this.runScript(keys, argv), ops.length).result;
   }
 
   /** The one Redis round trip of a request. */
@@ -99,34 +86,22 @@ export class RedisBackend implements Backend {
    * after `timeoutMs`. For start-up and tests: `evaluate` never waits for a connection.
    */
   waitReady(timeoutMs = 5_000): Promise<void> {
-    if (this.client.status === 'ready') return Promise.resolve();
-    if (this.client.status === 'wait') this.client.connect().catch(() => undefined);
-    return new Promise((resolve, reject) => {
-      const onReady = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.client.off('ready', onReady);
-        const why = this.lastError ? `: ${this.lastError.message}` : '';
-        reject(new BackendUnavailableError(`redis not ready after ${timeoutMs} ms${why}`, { cause: this.lastError }));
-      }, timeoutMs);
-      this.client.once('ready', onReady);
-    });
+    return this.readiness.waitReady(timeoutMs, this.redisType === 'sentinel' ? 'redis (sentinel)' : 'redis');
   }
 
-  /** QUIT (lets in-flight replies arrive), or drops the socket if that fails. Idempotent. */
+  /**
+   * QUIT (lets in-flight replies arrive), or drops the socket if that fails. Idempotent. Always
+   * ends with `disconnect()`, which is what releases the connector: with Sentinel, ioredis' QUIT
+   * leaves the failover detector's sentinel subscriptions open (they would reconnect forever).
+   */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.client.status === 'end') return;
-    if (this.client.status !== 'ready') {
-      this.client.disconnect(); // never connected, or reconnecting: nothing to flush
-      return;
-    }
     try {
-      await this.client.quit();
+      if (this.client.status === 'ready') await this.client.quit();
     } catch {
+      // dropped below
+    } finally {
       this.client.disconnect();
     }
   }

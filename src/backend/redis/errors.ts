@@ -6,8 +6,11 @@ import { BackendError, BackendUnavailableError } from '../../errors.js';
  * Transient (BackendUnavailableError, gRPC UNAVAILABLE, counts against the circuit breaker):
  * the server could not answer now but may later. Connection refused/reset/closed, timeouts, a
  * disabled offline queue while reconnecting, and Redis replies that mean "not now": LOADING,
- * BUSY, CLUSTERDOWN, TRYAGAIN, MOVED/ASK (a slot moving), READONLY and MASTERDOWN (failover),
- * NOREPLICAS, OOM (maxmemory reached).
+ * BUSY, CLUSTERDOWN, TRYAGAIN (after the bounded retries), MOVED/ASK (a slot moving),
+ * READONLY and MASTERDOWN (failover), NOREPLICAS, OOM (maxmemory reached). Cluster and Sentinel
+ * client conditions too: no slot map yet or any more ("Failed to refresh slots cache", "None of
+ * startup nodes is available", "Cluster isn't ready"), a MOVED loop ("Too many Cluster
+ * redirections"), "All sentinels are unreachable", a cluster client being shut down.
  *
  * Not transient (BackendError, gRPC INTERNAL): Redis understood and refused, so retrying cannot
  * help and the bug must surface: script errors, WRONGTYPE, authentication and ACL errors,
@@ -33,8 +36,28 @@ const TRANSIENT_CODES = new Set([
   'ENOENT', // unix socket path missing (server not started yet)
 ]);
 
-const TRANSIENT_MESSAGE =
-  /Command timed out|Stream isn't writeable|Connection is closed|Reached the max retries per request limit|socket hang up|write after end|connect ETIMEDOUT/i;
+const TRANSIENT_MESSAGE = new RegExp(
+  [
+    'Command timed out',
+    "Stream isn't writeable",
+    'Connection is closed',
+    'Reached the max retries per request limit',
+    'socket hang up',
+    'write after end',
+    'connect ETIMEDOUT',
+    // Redis Cluster (ioredis Cluster)
+    'Failed to refresh slots cache',
+    'None of startup nodes is available',
+    "Cluster isn't ready",
+    'Too many Cluster redirections',
+    'Cluster is ended',
+    'Connection is (?:aborted|discarded)',
+    'All keys in the pipeline should belong to the same slots allocation group', // slot map changed under a batch
+    // Sentinel
+    'All sentinels are unreachable',
+  ].join('|'),
+  'i',
+);
 
 export function toBackendError(err: unknown): BackendError | BackendUnavailableError {
   if (err instanceof BackendError || err instanceof BackendUnavailableError) return err;

@@ -8,9 +8,10 @@ import { BackendError } from '../../errors.js';
 import { ALGORITHM_MATH } from '../../limiter/algorithms/index.js';
 
 /**
- * The Lua side of the Redis backend: reading and assembling `lua/*.lua`, registering the script
- * with ioredis, marshalling KEYS/ARGV and parsing the reply. The contract of the script itself is
- * the header of `lua/evaluate.lua`.
+ * The Lua side of the Redis backends: reading and assembling `lua/*.lua` into two scripts (evaluate,
+ * and refund for the cluster backend), registering the evaluate script with ioredis, marshalling
+ * KEYS/ARGV and parsing the replies. The contracts of the scripts themselves are the headers of
+ * `lua/evaluate.lua` and `lua/refund.lua`.
  */
 
 /** Values per op in ARGV (see lua/evaluate.lua). */
@@ -54,28 +55,38 @@ export interface AssembledScript {
 }
 
 /** Wraps a module file as a function body (its locals stay private) and calls it. */
-function wrapModule(source: string, params: string): string {
-  return `(function(${params})\n${source}\nend)(${params})`;
+function wrapModule(source: string, params: string, args: string): string {
+  return `(function(${params})\n${source}\nend)(${args})`;
 }
 
 /**
- * Builds the evaluate script from disk: `N`, a function building lua/number.lua on its first call
+ * Builds a driver script from disk: `N`, a function building lua/number.lua on its first call
  * (only corrupted or non-integer state needs it), the three algorithm modules bound to `FIXED`,
- * `SLIDING`, `TOKEN` (each a step function), then lua/evaluate.lua, the driver. Read once at
- * start-up.
+ * `SLIDING`, `TOKEN` (each module assembled with `REFUND` = `refund`: a step function for
+ * evaluate.lua, a refund function for refund.lua), then the driver. Read once at start-up.
  */
-export function assembleEvaluateScript(luaDir: string = findLuaDir()): AssembledScript {
+function assembleDriver(driver: 'evaluate.lua' | 'refund.lua', refund: boolean, luaDir: string): AssembledScript {
   const read = (file: string): string => readFileSync(join(luaDir, file), 'utf8');
   const parts = [
-    '-- meshlimit evaluate script, assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts',
+    `-- meshlimit ${driver.slice(0, -4)} script, assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`,
     lazyNumberModule(read('number.lua')),
   ];
   for (const [name, file] of ALGORITHM_MODULES) {
-    parts.push(`local ${name} = ${wrapModule(read(file), 'N')}`);
+    parts.push(`local ${name} = ${wrapModule(read(file), 'N, REFUND', `N, ${refund ? 'true' : 'false'}`)}`);
   }
-  parts.push(read('evaluate.lua'));
+  parts.push(read(driver));
   const source = parts.join('\n');
   return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+/** The evaluate script (lua/evaluate.lua and the step functions). */
+export function assembleEvaluateScript(luaDir: string = findLuaDir()): AssembledScript {
+  return assembleDriver('evaluate.lua', false, luaDir);
+}
+
+/** The refund script (lua/refund.lua and the refund functions); only the cluster backend runs it. */
+export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledScript {
+  return assembleDriver('refund.lua', true, luaDir);
 }
 
 /** `local N`: a function that instantiates lua/number.lua once, on first use, and returns it. */
@@ -136,9 +147,13 @@ export function marshalEvaluate(
   return { keys, argv };
 }
 
-/** Parses the script's flat integer reply; a malformed reply is a bug, hence a BackendError. */
-export function parseEvaluateReply(reply: unknown, opCount: number): EvaluateResult {
-  if (!Array.isArray(reply) || reply.length !== 1 + 3 * opCount) {
+/**
+ * Parses evaluate.lua's flat integer reply: the result, and the `now` (Unix ms) the script
+ * evaluated at, which a refund of this call's charges needs. A malformed reply is a bug, hence a
+ * BackendError.
+ */
+export function parseEvaluateReply(reply: unknown, opCount: number): { result: EvaluateResult; now: number } {
+  if (!Array.isArray(reply) || reply.length !== 2 + 3 * opCount) {
     throw new BackendError(`unexpected evaluate script reply: ${describe(reply)} for ${opCount} ops`);
   }
   for (const v of reply) {
@@ -151,7 +166,36 @@ export function parseEvaluateReply(reply: unknown, opCount: number): EvaluateRes
   for (let i = 0, j = 1; i < opCount; i++, j += 3) {
     outcomes[i] = { overLimit: r[j] === 1, remaining: r[j + 1]!, resetMs: r[j + 2]! };
   }
-  return { denied: r[0] === 1, outcomes };
+  return { result: { denied: r[0] === 1, outcomes }, now: r[1 + 3 * opCount]! };
+}
+
+/** Values per op in the refund script's ARGV (see lua/refund.lua). */
+export const REFUND_ARGV_PER_OP = 5;
+
+/** KEYS and ARGV for lua/refund.lua: the charged ops and the `now` their charge used. */
+export function marshalRefund(ops: readonly CounterOp[], chargeNow: number): { keys: string[]; argv: string[] } {
+  const keys = new Array<string>(ops.length);
+  const argv = new Array<string>(1 + ops.length * REFUND_ARGV_PER_OP);
+  argv[0] = String(chargeNow);
+  let a = 1;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    keys[i] = op.key;
+    argv[a++] = ALGORITHM_MATH[op.algorithm].code;
+    argv[a++] = String(op.windowMs);
+    argv[a++] = String(op.threshold);
+    argv[a++] = String(op.burst);
+    argv[a++] = String(op.hits);
+  }
+  return { keys, argv };
+}
+
+/** The refund script's reply: the number of keys it rewrote. */
+export function parseRefundReply(reply: unknown): number {
+  if (typeof reply !== 'number' || !Number.isInteger(reply) || reply < 0) {
+    throw new BackendError(`unexpected refund script reply: ${describe(reply)}`);
+  }
+  return reply;
 }
 
 function describe(v: unknown): string {

@@ -30,10 +30,31 @@ export interface StepResult<S> {
   readonly changed: boolean;
 }
 
+/** What a refund gives back: the charge's parameters (see {@link AlgorithmMath.refund}). */
+export interface RefundInput {
+  readonly windowMs: number;
+  readonly threshold: number;
+  readonly burst: number;
+  /** The hits the charge took (> 0). */
+  readonly hits: number;
+}
+
 export interface AlgorithmMath<S> {
   /** One-letter code used in the Lua driver's ARGV. */
   readonly code: 'f' | 's' | 't';
   step(state: S | undefined, input: StepInput, now: number): StepResult<S>;
+  /**
+   * Gives back a charge of `input.hits` made by {@link step} at `chargeNow`, on the state as it
+   * is now (other requests may have charged since). Returns the new state, or undefined when
+   * there is nothing to give back (no state, or the charge has expired with its window).
+   *
+   * Contract: never gives back more than the charge still holds, so a refund can leave a counter
+   * higher than "as if the charge never happened" (a transient under-admission) but never lower.
+   * Used only where one request's evaluation is split over several atomic calls (Redis Cluster,
+   * one call per hash slot, lua/refund.lua); the memory backend evaluates atomically and never
+   * refunds.
+   */
+  refund(state: S | undefined, input: RefundInput, chargeNow: number): S | undefined;
   encode(state: S): string;
   /** Returns undefined for a missing or unparsable value (treated as a fresh counter). */
   decode(raw: string | null | undefined): S | undefined;

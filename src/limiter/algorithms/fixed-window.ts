@@ -1,4 +1,4 @@
-import type { AlgorithmMath, StepInput, StepResult } from './algorithm.js';
+import type { AlgorithmMath, RefundInput, StepInput, StepResult } from './algorithm.js';
 
 /**
  * Fixed window, envoyproxy/ratelimit's arithmetic: windows aligned to multiples of the window
@@ -30,6 +30,13 @@ export const fixedWindow: AlgorithmMath<FixedWindowState> = {
       ttlMs: resetMs,
       changed: charge,
     };
+  },
+  /** Same window as the charge: count - hits (at least 0). A rolled-over window took the charge with it. */
+  refund(state, input: RefundInput, chargeNow): FixedWindowState | undefined {
+    if (state === undefined) return undefined;
+    const start = Math.floor(chargeNow / input.windowMs) * input.windowMs;
+    if (state.start !== start) return undefined;
+    return { start, count: Math.max(0, state.count - input.hits) };
   },
   encode: (s) => `${s.start}:${s.count}`,
   decode(raw) {

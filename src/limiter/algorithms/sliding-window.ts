@@ -1,4 +1,4 @@
-import { fmtNum, type AlgorithmMath, type StepInput, type StepResult } from './algorithm.js';
+import { fmtNum, type AlgorithmMath, type RefundInput, type StepInput, type StepResult } from './algorithm.js';
 
 /**
  * Sliding window, the weighted two-window counter: the previous window's count is weighted by the
@@ -48,6 +48,17 @@ export const slidingWindow: AlgorithmMath<SlidingWindowState> = {
       ttlMs: resetMs + windowMs,
       changed: charge,
     };
+  },
+  /**
+   * Still the charge's window: cur - hits; rolled over exactly once: the charge now sits in prev,
+   * prev - hits; later: nothing is left to give back. Counts never go below 0.
+   */
+  refund(state, input: RefundInput, chargeNow): SlidingWindowState | undefined {
+    if (state === undefined) return undefined;
+    const start = Math.floor(chargeNow / input.windowMs) * input.windowMs;
+    if (state.start === start) return { start: state.start, cur: Math.max(0, state.cur - input.hits), prev: state.prev };
+    if (state.start === start + input.windowMs) return { start: state.start, cur: state.cur, prev: Math.max(0, state.prev - input.hits) };
+    return undefined;
   },
   encode: (s) => `${s.start}:${s.cur}:${s.prev}`,
   decode(raw) {

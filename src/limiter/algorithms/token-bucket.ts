@@ -1,4 +1,4 @@
-import { fmtNum, type AlgorithmMath, type StepInput, type StepResult } from './algorithm.js';
+import { fmtNum, type AlgorithmMath, type RefundInput, type StepInput, type StepResult } from './algorithm.js';
 
 /**
  * Token bucket with continuous refill: capacity `burst` tokens, refilled at `threshold` tokens
@@ -49,6 +49,22 @@ export const tokenBucket: AlgorithmMath<TokenBucketState> = {
       ttlMs: Math.max(1, resetMs),
       changed: charge,
     };
+  },
+  /**
+   * Puts the taken tokens back: level + give, capped at the capacity, `last` kept, where
+   *   give = hits x windowMs - (last - chargeNow) x threshold.
+   * With last = chargeNow (nothing taken since ours) the hole our take left is exactly
+   * hits x windowMs and the refund is exact: the state is then equivalent, at every later time, to
+   * the one the take replaced. A later take (last > chargeNow) may have happened after the refill
+   * reached the cap, which fills part of our hole for free; that part is at most the refill since
+   * the charge, hence the subtraction: the refund may give back less than exact, never more.
+   * last < chargeNow (clocks went back) gives nothing.
+   */
+  refund(state, input: RefundInput, chargeNow): TokenBucketState | undefined {
+    if (state === undefined || state.last < chargeNow) return undefined;
+    const give = input.hits * input.windowMs - (state.last - chargeNow) * input.threshold;
+    if (!(give > 0)) return undefined;
+    return { level: Math.min(input.burst * input.windowMs, state.level + give), last: state.last };
   },
   encode: (s) => `${fmtNum(s.level)}:${s.last}`,
   decode(raw) {

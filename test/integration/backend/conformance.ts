@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend, CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import { keySlot } from '../../../src/backend/redis/slot.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 
 /**
- * One conformance suite for every Backend (memory, Redis standalone, later Redis Cluster): the
- * same scenarios with a fixed clock passed as `EvaluateOptions.now`, so every expectation is an
- * exact number. Register it from a `*.test.ts` file:
+ * One conformance suite for every Backend (memory, Redis standalone, Redis Cluster, Redis
+ * Sentinel): the same scenarios with a fixed clock passed as `EvaluateOptions.now`, so every
+ * expectation is an exact number. Register it from a `*.test.ts` file:
  *
  *   defineBackendSuite('memory', async () => { ... return { backend, cleanup, raw }; });
  *
@@ -32,26 +33,40 @@ export interface BackendUnderTest {
 export const T0 = 1_700_000_040_000;
 const MINUTE = 60_000;
 
+/**
+ * Three hash tags whose slots fall in the first, middle and last third of the 16384 slots: on a
+ * cluster made by `redis-cli --cluster create` with three primaries (the test harness), each is
+ * served by a different primary. Other backends ignore tags.
+ */
+export const NODE_TAGS: readonly [string, string, string] = (() => {
+  const third = (t: string): number => Math.floor(keySlot(`{${t}}`) / 5462);
+  const pick = (want: number): string => {
+    for (let i = 0; ; i++) if (third(`d${i}`) === want) return `d${i}`;
+  };
+  return [pick(0), pick(1), pick(2)];
+})();
+
 export function defineBackendSuite(name: string, makeBackend: () => Promise<BackendUnderTest>): void {
   describe(`backend conformance: ${name}`, () => {
     let sut: BackendUnderTest;
     let prefix: string;
     beforeEach(async () => {
       sut = await makeBackend();
-      prefix = `conf:${randomBytes(6).toString('hex')}:{t}:`;
+      prefix = `conf:${randomBytes(6).toString('hex')}:`;
     });
     afterEach(async () => {
       await sut.cleanup();
     });
 
-    const key = (s: string): string => prefix + s;
+    /** One descriptor's key: every key of a test without `tag` shares one hash tag (one slot). */
+    const key = (s: string, tag = 't'): string => `${prefix}{${tag}}:${s}`;
     const op = (
       k: string,
       algorithm: Algorithm,
       threshold: number,
-      o: { hits?: number; windowMs?: number; burst?: number; enforce?: boolean } = {},
+      o: { hits?: number; windowMs?: number; burst?: number; enforce?: boolean; tag?: string } = {},
     ): CounterOp => ({
-      key: key(k),
+      key: key(k, o.tag),
       algorithm,
       windowMs: o.windowMs ?? MINUTE,
       threshold,
@@ -266,6 +281,70 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
 
       it('an empty op list is an admitted request with no outcomes', async () => {
         expect(await run([], T0)).toEqual({ denied: false, outcomes: [] });
+      });
+    });
+
+    describe('ops on several descriptors (hash tags served by different cluster nodes)', () => {
+      const [A, B, C] = NODE_TAGS;
+
+      it('reports every outcome in request order, whichever node holds each descriptor', async () => {
+        const ops = [op('x', 'fixed_window', 5, { tag: A }), op('y', 'sliding_window', 3, { tag: B, hits: 2 }), op('x2', 'fixed_window', 4, { tag: A, hits: 3 }), op('z', 'token_bucket', 6, { tag: C, burst: 4 })];
+        expect(await run(ops, T0 + 1_000)).toEqual({
+          denied: false,
+          outcomes: [
+            { overLimit: false, remaining: 4, resetMs: 59_000 },
+            { overLimit: false, remaining: 1, resetMs: 59_000 },
+            { overLimit: false, remaining: 1, resetMs: 59_000 },
+            { overLimit: false, remaining: 3, resetMs: 10_000 },
+          ],
+        });
+        expect(await sut.raw.get(key('x', A))).toBe(`${T0}:1`);
+        expect(await sut.raw.get(key('y', B))).toBe(`${T0}:2:0`);
+        expect(await sut.raw.get(key('z', C))).toBe(`180000:${T0 + 1_000}`);
+      });
+
+      it('a request denied by one descriptor charges none of the others (exact follow-up check)', async () => {
+        await one(op('full', 'fixed_window', 1, { tag: B }), T0);
+        const ops = [
+          op('x', 'fixed_window', 10, { tag: A }),
+          op('y', 'sliding_window', 10, { tag: A, hits: 3 }),
+          op('full', 'fixed_window', 1, { tag: B }),
+          op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 4 }),
+        ];
+        const r = await run(ops, T0 + 5);
+        expect(r.denied).toBe(true);
+        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 7], [true, 0], [false, 6]]);
+        const check = await run(
+          [op('x', 'fixed_window', 10, { tag: A, hits: 0 }), op('y', 'sliding_window', 10, { tag: A, hits: 0 }), op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 0 })],
+          T0 + 6,
+        );
+        // Nothing charged: full counts left and a full bucket (reset 0).
+        expect(check.outcomes).toEqual([
+          { overLimit: false, remaining: 10, resetMs: 59_994 },
+          { overLimit: false, remaining: 10, resetMs: 59_994 },
+          { overLimit: false, remaining: 10, resetMs: 0 },
+        ]);
+        expect(await sut.raw.get(key('full', B))).toBe(`${T0}:1`);
+        // And the next admitted request counts from there.
+        const next = await run([op('x', 'fixed_window', 10, { tag: A }), op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 4 })], T0 + 7);
+        expect(next.outcomes.map((o) => o.remaining)).toEqual([9, 6]);
+      });
+
+      it('chargeOnDeny charges every window op on every descriptor', async () => {
+        await one(op('full', 'fixed_window', 1, { tag: C }), T0);
+        const r = await run([op('x', 'fixed_window', 10, { tag: A }), op('y', 'sliding_window', 10, { tag: B }), op('full', 'fixed_window', 1, { tag: C })], T0 + 5, true);
+        expect(r.denied).toBe(true);
+        expect(await sut.raw.get(key('x', A))).toBe(`${T0}:1`);
+        expect(await sut.raw.get(key('y', B))).toBe(`${T0}:1:0`);
+        expect(await sut.raw.get(key('full', C))).toBe(`${T0}:2`);
+      });
+
+      it('300 concurrent requests on two descriptors (1000 and 100 per minute) admit exactly 100 and charge the other exactly 100', async () => {
+        const ops = [op('wide', 'fixed_window', 1_000, { tag: A }), op('narrow', 'fixed_window', 100, { tag: C })];
+        const results = await Promise.all(Array.from({ length: 300 }, () => run(ops, T0 + 123)));
+        expect(results.filter((r) => !r.denied)).toHaveLength(100);
+        const check = await run([op('wide', 'fixed_window', 1_000, { tag: A, hits: 0 }), op('narrow', 'fixed_window', 100, { tag: C, hits: 0 })], T0 + 124);
+        expect(check.outcomes.map((o) => o.remaining)).toEqual([900, 0]);
       });
     });
 

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { RedisBackend } from '../../../src/backend/redis/backend.js';
+import { assembleRefundScript, marshalRefund, parseRefundReply } from '../../../src/backend/redis/scripts.js';
+import { refundOps } from '../../../src/limiter/algorithms/refund.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { startRedis, type RedisInstance } from '../../support/redis.js';
 import { T0 } from './conformance.js';
@@ -131,6 +133,19 @@ async function states(read: (key: string) => Promise<string | null>, prefix: str
 const memRead = (m: MemoryBackend) => async (key: string) => m.getRaw(key) ?? null;
 const redisRead = async (key: string) => admin.get(key);
 
+const refundScript = assembleRefundScript();
+/** Runs lua/refund.lua on the standalone test server (it only needs its keys to share a slot on a cluster). */
+async function luaRefund(ops: readonly CounterOp[], chargeNow: number): Promise<number> {
+  const { keys, argv } = marshalRefund(ops, chargeNow);
+  return parseRefundReply(await admin.eval(refundScript.source, keys.length, ...keys, ...argv));
+}
+/** The TypeScript reference refund applied to the memory backend's stored strings. */
+function tsRefund(mem: MemoryBackend, ops: readonly CounterOp[], chargeNow: number): number {
+  const writes = refundOps(ops, chargeNow, (k) => mem.getRaw(k));
+  for (const [k, v] of writes) mem.setRaw(k, v);
+  return writes.size;
+}
+
 describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
   it('identical outcomes and stored state for random request sequences', async () => {
     await fc.assert(
@@ -153,6 +168,53 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('refunds: lua/refund.lua writes the same state strings as refundOps, after random histories', async () => {
+    let refunds = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario(20), fc.array(fc.boolean(), { minLength: 20, maxLength: 20 }), async ({ keys, start, steps }, refundIt) => {
+        const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+        const prefix = `r:${randomBytes(6).toString('hex')}:`;
+        let now = T0 + start;
+        try {
+          for (const [i, s] of steps.entries()) {
+            now = advanceTo(keys, now, s.advance);
+            const ops = opsAt(keys, prefix, s, now);
+            const opts = { now, chargeOnDeny: s.chargeOnDeny };
+            const [fromLua, fromTs] = await Promise.all([lua.evaluate(ops, opts), mem.evaluate(ops, opts)]);
+            expect(fromLua).toEqual(fromTs);
+            // Refund what an admitted request charged, at its `now`, as the cluster backend does
+            // when another slot group denied the request.
+            const charged = ops.filter((o, k) => o.hits > 0 && !fromLua.outcomes[k]!.overLimit);
+            if (refundIt[i] && !fromLua.denied && charged.length > 0) {
+              refunds++;
+              expect(await luaRefund(charged, now)).toBe(tsRefund(mem, charged, now));
+            }
+            expect(await states(redisRead, prefix, keys.length)).toEqual(await states(memRead(mem), prefix, keys.length));
+          }
+        } finally {
+          await mem.close();
+        }
+      }),
+      { numRuns: 50 },
+    );
+    // Not vacuous: typically 40 to 70 refunds over the runs.
+    expect(refunds).toBeGreaterThan(20);
+  });
+
+  it('refunds keep the TTL the charge wrote and never create a key', async () => {
+    const k = `ttl:${randomBytes(6).toString('hex')}:{p}`;
+    const ops: CounterOp[] = [{ key: k, algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits: 2, enforce: true }];
+    await lua.evaluate(ops, { now: T0 + 30_000, chargeOnDeny: false }); // TTL 30 s: to the window end
+    expect(await luaRefund(ops, T0 + 30_000)).toBe(1);
+    expect(await admin.get(k)).toBe(`${T0}:0`);
+    const ttl = await admin.pttl(k);
+    expect(ttl).toBeGreaterThan(25_000);
+    expect(ttl).toBeLessThanOrEqual(30_000);
+    const missing = `ttl:${randomBytes(6).toString('hex')}:{p}`;
+    expect(await luaRefund([{ ...ops[0]!, key: missing }], T0)).toBe(0);
+    expect(await admin.exists(missing)).toBe(0);
   });
 
   it('a denied request leaves every stored state string unchanged (unless chargeOnDeny)', async () => {
@@ -238,6 +300,39 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
         );
     }
   };
+
+  it('refunds: identical state strings from corrupted or foreign values', async () => {
+    const arb = fc
+      .record({ algorithm: fc.constantFrom<Algorithm>('fixed_window', 'sliding_window', 'token_bucket'), windowMs: fc.constantFrom(...WINDOWS) })
+      .chain(({ algorithm, windowMs }) =>
+        fc.record({
+          algorithm: fc.constant(algorithm),
+          windowMs: fc.constant(windowMs),
+          value: stored(algorithm, windowMs),
+          threshold: fc.integer({ min: 1, max: 10 }),
+          burst: fc.integer({ min: 1, max: 12 }),
+          hits: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 1, maxLength: 2 }),
+          // The charge's now: the stored window, the one before it, or a few ms around the stored `last`.
+          chargeNow: fc.constantFrom(T0, T0 - windowMs, T0 - 1_000, T0 + 5, T0 - 5),
+        }),
+      );
+    await fc.assert(
+      fc.asyncProperty(arb, async ({ algorithm, windowMs, value, threshold, burst, hits, chargeNow }) => {
+        const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+        const key = `gr:${randomBytes(6).toString('hex')}:{p}`;
+        try {
+          mem.setRaw(key, value);
+          await admin.set(key, value, 'PX', 3_600_000);
+          const ops: CounterOp[] = hits.map((h) => ({ key, algorithm, windowMs, threshold, burst: algorithm === 'token_bucket' ? burst : threshold, hits: h, enforce: true }));
+          expect(await luaRefund(ops, chargeNow)).toBe(tsRefund(mem, ops, chargeNow));
+          expect(await admin.get(key)).toEqual(mem.getRaw(key) ?? null);
+        } finally {
+          await mem.close();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
 
   it('identical outcomes and written state from corrupted or foreign values', async () => {
     const arb = fc

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createBackend, MemoryBackend, RedisBackend } from '../../../src/backend/index.js';
+import { createBackend, MemoryBackend, RedisBackend, RedisClusterBackend } from '../../../src/backend/index.js';
 import { SettingsError } from '../../../src/errors.js';
 
 describe('createBackend', () => {
@@ -20,8 +20,21 @@ describe('createBackend', () => {
     }
   });
 
-  it('refuses unsupported Redis types and missing options', () => {
-    expect(() => createBackend({ type: 'redis', redis: { url: 'h:1', type: 'cluster', lazyConnect: true } })).toThrow(SettingsError);
+  it("builds a Sentinel-backed RedisBackend for 'sentinel' and a RedisClusterBackend for 'cluster' (any case), lazily", async () => {
+    const s = createBackend({ type: 'redis', redis: { url: 'mymaster,127.0.0.1:1', type: 'SENTINEL', lazyConnect: true } });
+    expect(s).toBeInstanceOf(RedisBackend);
+    expect((s as RedisBackend).redisType).toBe('sentinel');
+    expect(s.isReady()).toBe(false);
+    await s.close();
+    const c = createBackend({ type: 'redis', redis: { url: '127.0.0.1:1,127.0.0.1:2', type: 'Cluster', lazyConnect: true } });
+    expect(c).toBeInstanceOf(RedisClusterBackend);
+    expect(c.kind).toBe('redis');
+    expect(c.isReady()).toBe(false);
+    await c.close();
+  });
+
+  it('refuses unknown Redis types and missing options', () => {
+    expect(() => createBackend({ type: 'redis', redis: { url: 'h:1', type: 'memcache', lazyConnect: true } })).toThrow(SettingsError);
     expect(() => createBackend({ type: 'redis' })).toThrow(/needs a 'redis' options object/);
     expect(() => createBackend({ type: 'disk' as 'memory' })).toThrow(/unknown backend type 'disk'/);
   });

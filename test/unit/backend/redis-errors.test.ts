@@ -29,6 +29,19 @@ describe('ioredis and network errors -> backend errors', () => {
     new Error("Stream isn't writeable and enableOfflineQueue options is false"),
     new Error('Connection is closed.'),
     Object.assign(new Error('Reached the max retries per request limit (which is 0).'), { name: 'MaxRetriesPerRequestError' }),
+    // Redis Cluster and Sentinel conditions, as ioredis reports them
+    reply('CLUSTERDOWN Hash slot not served'),
+    reply('TRYAGAIN Multiple keys request during rehashing of slot'),
+    reply('ASK 866 127.0.0.1:30002'),
+    reply("READONLY You can't write against a read only replica."),
+    new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 866 127.0.0.1:30002'),
+    new Error('Failed to refresh slots cache.'),
+    new Error('None of startup nodes is available'),
+    new Error("Cluster isn't ready and enableOfflineQueue options is false"),
+    Object.assign(new Error('Cluster is ended.'), { name: 'AbortError' }),
+    new Error('All sentinels are unreachable. Retrying from scratch after 50ms. Last error: connect ECONNREFUSED 127.0.0.1:26379'),
+    new Error('All sentinels are unreachable and retry is disabled.'),
+    new Error('All keys in the pipeline should belong to the same slots allocation group'),
   ])('transient: %s', (err) => {
     const mapped = toBackendError(err);
     expect(mapped).toBeInstanceOf(BackendUnavailableError);
@@ -43,6 +56,8 @@ describe('ioredis and network errors -> backend errors', () => {
     reply('WRONGTYPE Operation against a key holding the wrong kind of value'),
     reply('NOAUTH Authentication required.'),
     reply('WRONGPASS invalid username-password pair or user is disabled.'),
+    reply("CROSSSLOT Keys in request don't hash to the same slot"),
+    reply('NOSCRIPT No matching script. Please use EVAL.'),
     new TypeError('x is not a function'),
   ])('not transient: %s', (err) => {
     const mapped = toBackendError(err);

@@ -1,0 +1,72 @@
+--[[
+refund.lua -- gives back what lua/evaluate.lua charged, for a request that was split over several
+script calls and denied by another of them. Mirrors refundOps() in
+src/limiter/algorithms/refund.ts exactly.
+
+When it runs
+  On Redis Cluster one request's ops are grouped by hash slot and each group is one evaluate
+  call (a script can only touch keys of one slot). A group that fits is charged at once; when
+  another group denies the request (and chargeOnDeny is off), the backend calls this script once
+  per charged group, with the ops that group charged (not over, hits > 0) and the `now` that
+  group's evaluate call returned. Standalone Redis and Sentinel never need it: there one call
+  evaluates the whole request.
+
+Contract
+  KEYS[i]   counter key of op i (n = #KEYS ops; all in one hash slot, as for evaluate.lua). Keys
+            may repeat: each op gives back its own hits, on the working copy of its key.
+  ARGV[1]   chargeNow: the Unix ms the charge was evaluated at (evaluate.lua's reply), integer.
+  ARGV[2 + 5(i-1) .. 6 + 5(i-1)]   op i, 5 values, as in evaluate.lua without `enforce`:
+            code ('f' | 's' | 't'), windowMs (ms), threshold, burst, hits (> 0).
+  Reply     integer: the number of keys written.
+  Redis calls: one GET per distinct key, then one SET key value KEEPTTL per changed key (Redis
+  >= 6.0). A missing key is left missing: its charge expired with it. KEEPTTL is right for all
+  three algorithms: giving back only makes a state reach its "fresh" meaning sooner, and a key
+  read after that point already means fresh (an old window, a full bucket), so a TTL longer than
+  needed only delays cleanup.
+
+What it guarantees (best effort, documented in README "Redis Cluster")
+  Between the charge and this refund other requests see the charge, so the service can briefly
+  under-admit; a refund never gives back more than the charge still holds (window counts are
+  additive; the token bucket gives back at most the hole the charge left, see
+  lua/token-bucket.lua), so it never over-admits. A refund that fails (a timeout, a failover)
+  leaves the charge in place: under-admission again, never over-admission.
+
+Why atomic
+  The read of the current state and the write of the given-back state must not interleave with a
+  concurrent charge on the same key, or that charge would be lost (over-admission).
+
+Assembly (src/backend/redis/scripts.ts): `N`, then the three algorithm modules assembled with
+REFUND = true, bound to FIXED, SLIDING and TOKEN, each a refund function
+  refund(raw, windowMs, threshold, burst, hits, chargeNow) -> new state string or nil
+]]
+local now = tonumber(ARGV[1])
+local value, changed, order = {}, {}, {}
+local a = 2
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local raw = value[key]
+  if raw == nil then
+    raw = redis.call('GET', key)
+    value[key] = raw
+  end
+  local code = ARGV[a]
+  local refund
+  if code == 'f' then refund = FIXED
+  elseif code == 's' then refund = SLIDING
+  elseif code == 't' then refund = TOKEN
+  else return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) }) end
+  local nextValue = refund(raw, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), now)
+  if nextValue then
+    if not changed[key] then
+      changed[key] = true
+      order[#order + 1] = key
+    end
+    value[key] = nextValue
+  end
+  a = a + 5
+end
+for i = 1, #order do
+  local key = order[i]
+  redis.call('SET', key, value[key], 'KEEPTTL')
+end
+return #order

@@ -1,0 +1,261 @@
+import { Command, type Cluster } from 'ioredis';
+import { BackendError, BackendUnavailableError } from '../../errors.js';
+import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../backend.js';
+import { validateOps } from '../ops.js';
+import { defaultEvaluateScript } from './backend.js';
+import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
+import { toBackendError } from './errors.js';
+import { ReadinessTracker, type RedisStateChange } from './readiness.js';
+import {
+  assembleRefundScript,
+  marshalEvaluate,
+  marshalRefund,
+  parseEvaluateReply,
+  parseRefundReply,
+  type AssembledScript,
+} from './scripts.js';
+import { keySlot } from './slot.js';
+
+export interface RedisClusterBackendOptions extends RedisConnectionOptions {
+  /** Called when the cluster client becomes ready or stops being ready (once per transition). */
+  readonly onStateChange?: (change: RedisStateChange) => void;
+  /**
+   * Called when a refund (see {@link RedisClusterBackend}) failed; the request's answer is not
+   * affected, its charge stays (under-admission until the window or bucket moves on). For a log
+   * line or a counter; never throws into the request.
+   */
+  readonly onRefundError?: (error: BackendError | BackendUnavailableError) => void;
+  /** The assembled evaluate script (default: read from lua/ once per process). */
+  readonly script?: AssembledScript;
+  /** The assembled refund script (default: read from lua/ once per process). */
+  readonly refundScript?: AssembledScript;
+}
+
+let sharedRefundScript: AssembledScript | undefined;
+
+/** Ops of one request that share a hash slot, with their positions in the request. */
+interface SlotGroup {
+  readonly indices: number[];
+  readonly ops: CounterOp[];
+}
+
+/** Groups ops by hash slot, in order of first appearance; order inside a group is kept. */
+export function groupBySlot(ops: readonly CounterOp[]): SlotGroup[] {
+  const bySlot = new Map<number, SlotGroup>();
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const slot = keySlot(op.key);
+    let g = bySlot.get(slot);
+    if (g === undefined) bySlot.set(slot, (g = { indices: [], ops: [] }));
+    g.indices.push(i);
+    g.ops.push(op);
+  }
+  return [...bySlot.values()];
+}
+
+type Charged = { readonly group: SlotGroup; readonly result: EvaluateResult; readonly now: number };
+
+/**
+ * Errors that mean "the call was not run": a redirection reply, or ioredis refusing an
+ * auto-pipelined batch whose slots the map (refreshed meanwhile) now puts on different nodes.
+ * Safe to send again.
+ */
+const NOT_RUN = /^(?:MOVED|ASK|TRYAGAIN) |^All keys in the pipeline should belong to the same slots allocation group/;
+
+/**
+ * Counters in a Redis Cluster (REDIS_TYPE=cluster).
+ *
+ * A script may only touch keys of one hash slot, and keys.ts gives every key of one descriptor
+ * the same `{tag}`, so a request is split into one script call per slot it touches (usually one
+ * per descriptor). All calls of a request are issued in the same event-loop tick; with ioredis
+ * auto-pipelining the calls (of this and concurrent requests) bound for one node leave as one
+ * write, so a request costs one round trip per node, in parallel, never one per descriptor in
+ * series. A request whose ops share a slot is one call, exact like standalone Redis.
+ *
+ * Denied requests consume nothing, across slots: every group is evaluated and charged at once
+ * (each group alone is atomic and exact); when any group denies the request (and chargeOnDeny is
+ * off), or a group failed, each group that charged is refunded with lua/refund.lua, using the
+ * `now` its charge ran at. Best effort by design (the price of not holding a lock across nodes):
+ * - between charge and refund other requests see the charge, so the service can briefly
+ *   under-admit; a refund never gives back more than the charge still holds, so it never
+ *   over-admits (see AlgorithmMath.refund);
+ * - a refund that fails (timeout, failover) leaves the charge: under-admission until the window or
+ *   bucket moves on; `onRefundError` reports it;
+ * - a denied multi-slot request costs a second round trip (the refund), awaited before the
+ *   answer so that a follow-up request sees the refunded counters.
+ *
+ * Redirections: MOVED and ASK are followed by ioredis. An auto-pipelined batch in which only some
+ * calls were redirected is not retried by ioredis; such a call (MOVED, ASK or TRYAGAIN: it did not
+ * run), or one of a batch ioredis refused because the slot map changed under it, is sent again
+ * once on its own, where ioredis follows redirections and retries TRYAGAIN (bounded, see
+ * clusterPlan). NOSCRIPT (a flushed or fresh node) falls back to EVAL once. Nothing
+ * that may have run is ever resent: a connection closed mid-call, CLUSTERDOWN and timeouts are
+ * BackendUnavailableError (gRPC UNAVAILABLE). As on standalone Redis, a call that timed out may
+ * still run later (its hits then count although the request got UNAVAILABLE).
+ */
+export class RedisClusterBackend implements Backend {
+  readonly kind = 'redis';
+  readonly redisType = 'cluster' as const;
+  readonly client: Cluster;
+  private readonly script: AssembledScript;
+  private readonly refundScript: AssembledScript;
+  private readonly onRefundError: ((error: BackendError | BackendUnavailableError) => void) | undefined;
+  private readonly readiness: ReadinessTracker;
+  private readonly deadlineMs: number;
+  private closing = false;
+
+  constructor(options: RedisClusterBackendOptions) {
+    this.deadlineMs = 2 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.script = options.script ?? defaultEvaluateScript();
+    this.refundScript = options.refundScript ?? (sharedRefundScript ??= assembleRefundScript());
+    this.onRefundError = options.onRefundError;
+    this.client = createClusterClient(options);
+    this.readiness = new ReadinessTracker(this.client, options.onStateChange);
+  }
+
+  async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
+    if (ops.length === 0) return { denied: false, outcomes: [] };
+    validateOps(ops);
+    // Not ready (starting, reconnecting after losing every node, closed): fail now. ioredis would
+    // otherwise hold an auto-pipelined call until the cluster is ready, however long that takes.
+    if (!this.isReady()) throw this.unavailable();
+    const now = options.now === undefined ? undefined : Math.floor(options.now);
+    const groups = groupBySlot(ops);
+    if (groups.length === 1) {
+      const { keys, argv } = marshalEvaluate(ops, now, options.chargeOnDeny);
+      return parseEvaluateReply(await this.call(this.script, keys, argv), ops.length).result;
+    }
+    // Issue every group's call in this tick (no await before the last one): auto-pipelining then
+    // sends the calls for one node together.
+    const settled = await Promise.allSettled(
+      groups.map(async (group): Promise<Charged> => {
+        const { keys, argv } = marshalEvaluate(group.ops, now, options.chargeOnDeny);
+        const reply = await this.call(this.script, keys, argv);
+        return { group, ...parseEvaluateReply(reply, group.ops.length) };
+      }),
+    );
+    const outcomes = new Array<CounterOutcome>(ops.length);
+    let denied = false;
+    let failure: BackendError | BackendUnavailableError | undefined;
+    const charged: Charged[] = [];
+    for (const s of settled) {
+      if (s.status === 'rejected') {
+        const err = toBackendError(s.reason);
+        // A non-transient error is a bug: it wins over "unavailable" so that it surfaces.
+        if (failure === undefined || (failure instanceof BackendUnavailableError && err instanceof BackendError)) failure = err;
+        continue;
+      }
+      const { group, result } = s.value;
+      if (result.denied) denied = true;
+      else charged.push(s.value);
+      group.indices.forEach((index, k) => (outcomes[index] = result.outcomes[k]!));
+    }
+    if ((denied || failure !== undefined) && !options.chargeOnDeny) await this.refund(charged);
+    if (failure !== undefined) throw failure;
+    return { denied, outcomes };
+  }
+
+  /** Gives back what each admitted group charged (ops not over, hits > 0), all groups in parallel. */
+  private async refund(charged: readonly Charged[]): Promise<void> {
+    const calls: Promise<unknown>[] = [];
+    for (const { group, result, now } of charged) {
+      const ops = group.ops.filter((op, k) => op.hits > 0 && !result.outcomes[k]!.overLimit);
+      if (ops.length === 0) continue;
+      const { keys, argv } = marshalRefund(ops, now);
+      calls.push(
+        this.call(this.refundScript, keys, argv)
+          .then(parseRefundReply)
+          .catch((err: unknown) => {
+            try {
+              this.onRefundError?.(toBackendError(err));
+            } catch {
+              // a reporting hook must never fail the request
+            }
+          }),
+      );
+    }
+    await Promise.all(calls);
+  }
+
+  /**
+   * One script call, answered or failed within 2 x the command timeout. ioredis arms the command
+   * timeout on each send to a node; this deadline also covers what it does not: a call waiting in
+   * the cluster client's queue for the client to be ready again (a race with our readiness check;
+   * such a call may still run later, like any timed-out call), plus one resend.
+   */
+  private call(script: AssembledScript, keys: string[], argv: string[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new BackendUnavailableError(`redis cluster: no answer within ${this.deadlineMs} ms`)),
+        this.deadlineMs,
+      );
+      this.send(script, keys, argv).then(
+        (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * EVALSHA through auto-pipelining; once more on its own after a redirection the batch could not
+   * follow (ioredis then follows MOVED/ASK and retries TRYAGAIN itself); once more as EVAL after
+   * NOSCRIPT. At most three sends, each of which provably did not run before.
+   */
+  private async send(script: AssembledScript, keys: string[], argv: string[]): Promise<unknown> {
+    let useEval = false;
+    let direct = false;
+    for (;;) {
+      try {
+        const head = useEval ? script.source : script.sha1;
+        if (!direct) {
+          return await (useEval ? this.client.eval(head, keys.length, ...keys, ...argv) : this.client.evalsha(head, keys.length, ...keys, ...argv));
+        }
+        const command = new Command(useEval ? 'eval' : 'evalsha', [head, keys.length, ...keys, ...argv], { replyEncoding: 'utf8' });
+        return await this.client.sendCommand(command);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : '';
+        if (!useEval && message.startsWith('NOSCRIPT')) useEval = true;
+        else if (!direct && NOT_RUN.test(message)) direct = true;
+        else throw toBackendError(err);
+      }
+    }
+  }
+
+  private unavailable(): BackendUnavailableError {
+    if (this.closing) return new BackendUnavailableError('redis cluster backend is closed');
+    const why = this.readiness.lastError ? `: ${this.readiness.lastError.message}` : '';
+    return new BackendUnavailableError(`redis cluster is not ready (${this.client.status})${why}`, { cause: this.readiness.lastError });
+  }
+
+  /** The cluster client is ready: connected, slot map loaded, CLUSTER INFO state ok at connect. */
+  isReady(): boolean {
+    return !this.closing && this.client.status === 'ready';
+  }
+
+  /** Resolves once the cluster client is ready; rejects with BackendUnavailableError after `timeoutMs`. */
+  waitReady(timeoutMs = 5_000): Promise<void> {
+    return this.readiness.waitReady(timeoutMs, 'redis cluster');
+  }
+
+  /** QUIT on every node (lets in-flight replies arrive), or drops the sockets. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.client.status === 'end') return;
+    if (this.client.status !== 'ready') {
+      this.client.disconnect();
+      return;
+    }
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}
