@@ -64,6 +64,10 @@ export function backendOptionsFromSettings(settings: Settings): BackendOptions {
     redis: {
       url,
       type: r.type,
+      // cluster: the seed nodes; sentinel: the sentinels (REDIS_URL's other items).
+      nodes: r.type === 'single' ? undefined : r.nodes,
+      sentinelMasterName: r.sentinelMasterName,
+      sentinelAuth: r.sentinelAuth,
       socketType: r.socketType,
       auth,
       tls: r.tls,

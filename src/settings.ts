@@ -258,6 +258,13 @@ const DEFS = {
     secret: true,
     description: 'Redis credentials: `password`, or `username:password` for a Redis 6 ACL user.',
   }),
+  REDIS_SENTINEL_AUTH: setting({
+    group: 'redis',
+    default: undefined,
+    parse: text,
+    secret: true,
+    description: 'With `REDIS_TYPE=sentinel`: credentials for the sentinels themselves (`password` or `username:password`), as in envoyproxy/ratelimit. Unset: sentinels are asked without AUTH; `REDIS_AUTH` is for the data nodes.',
+  }),
   REDIS_TLS: setting({ group: 'redis', default: 'false', parse: parseBool, description: 'Connect to Redis over TLS (also implied by a `rediss://` URL).' }),
   REDIS_COMMAND_TIMEOUT_MS: setting({
     group: 'redis',
@@ -381,6 +388,8 @@ export interface RedisSettings {
   readonly path: string | undefined;
   /** The master name when `type` is `sentinel`. */
   readonly sentinelMasterName: string | undefined;
+  /** REDIS_SENTINEL_AUTH, for the sentinels themselves. A secret. */
+  readonly sentinelAuth: string | undefined;
   /** From REDIS_AUTH or the URL. */
   readonly username: string | undefined;
   /** From REDIS_AUTH or the URL. A secret: see {@link redactedSettings}. */
@@ -585,7 +594,7 @@ function composeRedis(p: Parsed, errors: SettingsError[]): RedisSettings | undef
   if (p.REDIS_SOCKET_TYPE === 'unix') {
     if (p.REDIS_TYPE !== 'single') return fail('REDIS_SOCKET_TYPE', `unix sockets work only with REDIS_TYPE=single, got REDIS_TYPE=${p.REDIS_TYPE}`);
     if (raw.includes(',') || raw.includes('://')) return fail('REDIS_URL', `with REDIS_SOCKET_TYPE=unix, expected a socket path, got ${JSON.stringify(redactRedisUrl(raw))}`);
-    return { ...base, nodes: [], path: raw, sentinelMasterName: undefined, username: auth?.username, password: auth?.password, db: 0, tls: p.REDIS_TLS };
+    return { ...base, nodes: [], path: raw, sentinelMasterName: undefined, sentinelAuth: undefined, username: auth?.username, password: auth?.password, db: 0, tls: p.REDIS_TLS };
   }
 
   const items = raw.split(',').map((s) => s.trim());
@@ -621,6 +630,7 @@ function composeRedis(p: Parsed, errors: SettingsError[]): RedisSettings | undef
     nodes: endpoints.map((e) => e.node),
     path: undefined,
     sentinelMasterName,
+    sentinelAuth: p.REDIS_SENTINEL_AUTH,
     username: auth ? auth.username : first.username,
     password: auth ? auth.password : first.password,
     db: first.db,
@@ -643,7 +653,12 @@ function deepFreeze<T>(value: T): T {
 export function redactedSettings(settings: Settings): Settings {
   const copy: Settings = {
     ...settings,
-    redis: { ...settings.redis, password: settings.redis.password === undefined ? undefined : REDACTED, url: redactRedisUrl(settings.redis.url) },
+    redis: {
+      ...settings.redis,
+      password: settings.redis.password === undefined ? undefined : REDACTED,
+      sentinelAuth: settings.redis.sentinelAuth === undefined ? undefined : REDACTED,
+      url: redactRedisUrl(settings.redis.url),
+    },
   };
   return deepFreeze(structuredClone(copy));
 }

@@ -36,6 +36,7 @@ describe('defaults', () => {
         nodes: [{ host: '127.0.0.1', port: 6379 }],
         path: undefined,
         sentinelMasterName: undefined,
+        sentinelAuth: undefined,
         username: undefined,
         password: undefined,
         db: 0,
@@ -69,6 +70,12 @@ describe('defaults', () => {
     expect(loadSettings({ WORKERS: 'auto', BACKEND_TYPE: 'redis' }).lifecycle.workers).toBeGreaterThanOrEqual(1);
     expect(() => loadSettings({ WORKERS: '2' })).toThrow(/WORKERS: 2 workers need BACKEND_TYPE=redis/);
     expect(() => loadSettings({ WORKERS: '0', BACKEND_TYPE: 'redis' })).toThrow(/WORKERS: expected an integer from 1 to 256/);
+  });
+
+  it('REDIS_SENTINEL_AUTH is carried for sentinel and redacted in logs', () => {
+    const s = loadSettings({ REDIS_TYPE: 'sentinel', REDIS_URL: 'mymaster,10.0.0.1:26379,10.0.0.2:26379', REDIS_SENTINEL_AUTH: 's3cret' });
+    expect(s.redis).toMatchObject({ sentinelMasterName: 'mymaster', sentinelAuth: 's3cret', nodes: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }] });
+    expect(JSON.stringify(redactedSettings(s))).not.toContain('s3cret');
   });
 
   it('an empty variable counts as unset', () => {
@@ -113,8 +120,8 @@ describe('the table', () => {
     }
   });
 
-  it('marks REDIS_AUTH, and only it, as secret', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['REDIS_AUTH']);
+  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH), and only them, as secret', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['REDIS_AUTH', 'REDIS_SENTINEL_AUTH']);
   });
 
   it('keeps envoyproxy/ratelimit names and defaults where they exist', () => {
