@@ -23,10 +23,12 @@ export interface StartUserServiceOptions {
   /** Descriptor config domain of the app-level limits (default `users-app`). */
   readonly limitDomain?: string | undefined;
   readonly tokenTtlSeconds?: number | undefined;
+  /** PKCS#8 PEM file with the ES256 signing key (a mounted Secret); absent = a key generated in memory. */
+  readonly signingKeyFile?: string | undefined;
 }
 
 export async function startUserService(opts: StartUserServiceOptions = {}): Promise<RunningUserService> {
-  const issuer = await createTokenIssuer({ issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE, ttlSeconds: opts.tokenTtlSeconds });
+  const issuer = await createTokenIssuer({ issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE, ttlSeconds: opts.tokenTtlSeconds, signingKeyFile: opts.signingKeyFile });
   const domain = opts.limitDomain ?? 'users-app';
   let guard: RateLimitGuard | undefined = opts.meshlimitGrpc === undefined ? undefined : createRateLimitGuard({ address: opts.meshlimitGrpc, domain });
   const app = buildUserService({ issuer, guard: () => guard });

@@ -1,8 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createPublicKey, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import {
+  calculateJwkThumbprint,
   createLocalJWKSet,
   exportJWK,
   generateKeyPair,
+  importPKCS8,
   jwtVerify,
   SignJWT,
   type CryptoKey,
@@ -11,9 +14,12 @@ import {
 } from 'jose';
 
 /**
- * The sample service's token issuer: an ES256 key pair generated at start-up (never written to
- * disk), tokens carrying `company_id`, and a JWKS that publishes the public keys, which is what
- * meshlimit's `resolution.jwt.jwks_url` points at.
+ * The sample service's token issuer: an ES256 key pair, either loaded from a PKCS#8 PEM file
+ * (`signingKeyFile`, e.g. a Kubernetes Secret mounted as a file, so every replica and every
+ * restart signs with the same key) or generated at start-up and never written anywhere; tokens
+ * carrying `company_id`, and a JWKS that publishes the public keys, which is what meshlimit's
+ * `resolution.jwt.jwks_url` points at. A loaded key's `kid` is its RFC 7638 thumbprint, so it is
+ * the same in every replica.
  *
  * `rotate()` starts signing with a new key and keeps the previous public key in the JWKS, so
  * tokens issued before a rotation stay valid until they expire (the usual overlap).
@@ -37,6 +43,8 @@ export interface TokenIssuerOptions {
   readonly ttlSeconds?: number | undefined;
   /** Public keys kept in the JWKS (current + previous ones), default 2. */
   readonly keepKeys?: number | undefined;
+  /** PKCS#8 PEM file holding the ES256 (P-256) private key; absent = generate one in memory. */
+  readonly signingKeyFile?: string | undefined;
 }
 
 interface SigningKey {
@@ -51,10 +59,30 @@ async function newKey(): Promise<SigningKey> {
   return { kid, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
 }
 
+/** Loads an ES256 signing key from a PKCS#8 PEM file; the error names the file, never the key. */
+async function keyFromFile(file: string): Promise<SigningKey> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`signing key file ${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let privateKey: CryptoKey;
+  let publicJwk: JWK;
+  try {
+    privateKey = await importPKCS8(pem, 'ES256');
+    publicJwk = await exportJWK(createPublicKey(pem));
+  } catch {
+    throw new Error(`signing key file ${file}: not a PKCS#8 PEM ES256 (P-256) private key`);
+  }
+  const kid = await calculateJwkThumbprint(publicJwk);
+  return { kid, privateKey, publicJwk: { ...publicJwk, kid, alg: 'ES256', use: 'sig' } };
+}
+
 export async function createTokenIssuer(options: TokenIssuerOptions): Promise<TokenIssuer> {
   const ttl = options.ttlSeconds ?? 900;
   const keep = options.keepKeys ?? 2;
-  let keys: SigningKey[] = [await newKey()];
+  let keys: SigningKey[] = [options.signingKeyFile === undefined ? await newKey() : await keyFromFile(options.signingKeyFile)];
   let localSet = createLocalJWKSet({ keys: keys.map((k) => k.publicJwk) });
   return {
     issuer: options.issuer,
