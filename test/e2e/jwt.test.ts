@@ -24,6 +24,7 @@ resolution:
     audience: ${DEMO_AUDIENCE}
     algorithms: [ES256]
     jwks_url: ${TEMPLATE_JWKS_URL}
+    jwks_timeout_ms: 3000
 descriptors:
   - key: company_id
     rate_limit: { unit: minute, requests_per_unit: 10 }
