@@ -6,7 +6,7 @@
 #
 # The same image runs the sample user service: `node dist/sample/user-service/main.js`.
 #
-# Node: 26, the active LTS line since October 2026; package.json requires >= 20.11 and CI tests
+# Node: 26, the active LTS line since October 2026; package.json requires >= 20.12 and CI tests
 # on Node 20 (the machine's). `--build-arg NODE_VERSION=24` builds on the previous LTS. Pin the
 # base by digest in production (docker buildx imagetools inspect).
 ARG NODE_VERSION=26

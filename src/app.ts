@@ -9,6 +9,7 @@ import { FailurePolicyBackend } from './backend/resilience/failure-policy.js';
 import { ConfigStore, ConfigWatcher, loadConfigDir, type CompiledSnapshot, type ReloadEvent } from './config/index.js';
 import { ConfigError, ConfigErrors } from './errors.js';
 import { RateLimiter, type LimiterObserver } from './limiter/limiter.js';
+import { OverLimitCache } from './limiter/over-limit-cache.js';
 import type { Decision, DescriptorStatus, RateLimitCheck } from './limiter/types.js';
 import { DescriptorResolver } from './resolve/index.js';
 import { createGrpcServer, type GrpcServer } from './server/grpc/server.js';
@@ -213,10 +214,19 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       metrics.recordDecision(domain, rule, decisionResult(status, known));
     },
   };
+  // LOCAL_CACHE_SIZE: a reload may raise a limit, so cached denials go with the old config.
+  const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
+  store.onChange(() => overLimitCache.clear());
   const limiter = new RateLimiter(
     store,
     backend,
-    { keyPrefix: settings.backend.cacheKeyPrefix, shadowMode: settings.limiter.shadowMode, chargeOnDeny: settings.limiter.chargeOnDeny, now: overrides.now },
+    {
+      keyPrefix: settings.backend.cacheKeyPrefix,
+      shadowMode: settings.limiter.shadowMode,
+      chargeOnDeny: settings.limiter.chargeOnDeny,
+      now: overrides.now,
+      overLimitCache,
+    },
     observer,
   );
 

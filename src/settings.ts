@@ -330,6 +330,13 @@ const DEFS = {
   LIMIT_LIMIT_HEADER: setting({ group: 'headers', default: 'RateLimit-Limit', parse: headerName, description: 'Name of the header carrying the limit of the descriptor closest to its limit.' }),
   LIMIT_REMAINING_HEADER: setting({ group: 'headers', default: 'RateLimit-Remaining', parse: headerName, description: 'Name of the header carrying the requests left in that limit.' }),
   LIMIT_RESET_HEADER: setting({ group: 'headers', default: 'RateLimit-Reset', parse: headerName, description: 'Name of the header carrying the seconds until that limit resets.' }),
+  LOCAL_CACHE_SIZE: setting({
+    group: 'limiter',
+    default: '0',
+    parse: integer(0, 10_000_000),
+    description:
+      'Fixed-window counters remembered in-process as over their limit until their window ends, so a hot key that keeps being denied costs no Redis round trip (0 = off; envoyproxy/ratelimit has LOCAL_CACHE_SIZE_IN_BYTES). Exact for fixed windows (a count never goes down within a window; cleared on every config reload); sliding windows and token buckets are never cached. With `CHARGE_ON_DENY=true`, cached denials are not counted, as upstream.',
+  }),
   // log
   LOG_LEVEL: setting({
     group: 'log',
@@ -436,7 +443,7 @@ export interface Settings {
     };
     readonly degradedHeader: string | undefined;
   };
-  readonly limiter: { readonly shadowMode: boolean; readonly chargeOnDeny: boolean };
+  readonly limiter: { readonly shadowMode: boolean; readonly chargeOnDeny: boolean; readonly localCacheSize: number };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly lifecycle: { readonly gracefulShutdownMs: number; readonly workers: number };
@@ -506,7 +513,7 @@ export function loadSettings(env: Env = process.env): Settings {
       },
       degradedHeader: p.DEGRADED_HEADER,
     },
-    limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY },
+    limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY, localCacheSize: p.LOCAL_CACHE_SIZE },
     headers: { enabled: p.LIMIT_RESPONSE_HEADERS_ENABLED, limit: p.LIMIT_LIMIT_HEADER, remaining: p.LIMIT_REMAINING_HEADER, reset: p.LIMIT_RESET_HEADER },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS },

@@ -3,6 +3,7 @@ import { isPolicyAware, type ResilientResult } from '../backend/resilience/failu
 import type { ConfigSnapshot, ConfigSource } from '../config/types.js';
 import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
+import type { OverLimitCache } from './over-limit-cache.js';
 import { UNIT_SECONDS, type Decision, type DegradedReason, type DescriptorEntry, type DescriptorStatus, type Limit, type RateLimitCheck, type RequestDescriptor, type Rule } from './types.js';
 
 /** Behaviour switches of the limiter (from settings). */
@@ -18,6 +19,8 @@ export interface LimiterOptions {
   readonly chargeOnDeny: boolean;
   /** Test-only clock override in Unix ms, forwarded to the backend; undefined in production (Redis TIME). */
   readonly now?: (() => number | undefined) | undefined;
+  /** LOCAL_CACHE_SIZE: fixed-window counters known to be over their limit (see over-limit-cache.ts). */
+  readonly overLimitCache?: OverLimitCache | undefined;
 }
 
 /** Hook for telemetry; the limiter itself stays free of prom-client. */
@@ -91,17 +94,24 @@ export class RateLimiter {
     }
     let outcomes: readonly CounterOutcome[] = [];
     let degraded: DegradedReason | undefined;
+    const cache = this.options.overLimitCache;
     if (ops.length > 0) {
-      if (deadline !== undefined && Date.now() >= deadline) {
-        throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
+      const fromCache = cache?.enabled === true ? cachedDenial(cache, ops, this.options.now?.() ?? Date.now()) : undefined;
+      if (fromCache !== undefined) {
+        outcomes = fromCache;
+      } else {
+        if (deadline !== undefined && Date.now() >= deadline) {
+          throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
+        }
+        const options = { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now?.() };
+        // A policy-aware backend (failure policy wrapper) applies the domain's failure_mode and may
+        // answer degraded; the reason travels into the decision so adapters and metrics say so.
+        const backend = this.backend;
+        const result: ResilientResult = isPolicyAware(backend) ? await backend.evaluateForDomain(domain, ops, options) : await backend.evaluate(ops, options);
+        outcomes = result.outcomes;
+        degraded = result.degraded;
+        if (cache?.enabled === true && degraded === undefined) rememberDenials(cache, ops, outcomes, this.options.now?.() ?? Date.now());
       }
-      const options = { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now?.() };
-      // A policy-aware backend (failure policy wrapper) applies the domain's failure_mode and may
-      // answer degraded; the reason travels into the decision so adapters and metrics say so.
-      const backend = this.backend;
-      const result: ResilientResult = isPolicyAware(backend) ? await backend.evaluateForDomain(domain, ops, options) : await backend.evaluate(ops, options);
-      outcomes = result.outcomes;
-      degraded = result.degraded;
     }
     let code: Decision['code'] = 'OK';
     const statuses = plans.map((p): DescriptorStatus => {
@@ -192,6 +202,31 @@ export class RateLimiter {
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
     if (this.observer === undefined) return;
     for (let i = 0; i < statuses.length; i++) this.observer.onStatus(check.domain, statuses[i]!, known, check.descriptors[i]!);
+  }
+}
+
+/**
+ * Outcomes straight from the over-limit cache when every op of the request is an enforced fixed
+ * window cached as over (the request is then denied, and a denied request charges nothing, so
+ * Redis has nothing to do). Undefined when any op must be asked.
+ */
+function cachedDenial(cache: OverLimitCache, ops: readonly CounterOp[], now: number): CounterOutcome[] | undefined {
+  const out: CounterOutcome[] = [];
+  for (const op of ops) {
+    if (op.algorithm !== 'fixed_window' || !op.enforce) return undefined;
+    const ms = cache.remainingMs(op.key, now);
+    if (ms === 0) return undefined;
+    out.push({ overLimit: true, remaining: 0, resetMs: ms });
+  }
+  return out;
+}
+
+/** Caches fixed-window counters that a one-hit request would find over (count >= threshold). */
+function rememberDenials(cache: OverLimitCache, ops: readonly CounterOp[], outcomes: readonly CounterOutcome[], now: number): void {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const o = outcomes[i]!;
+    if (o.overLimit && op.algorithm === 'fixed_window' && op.enforce && op.hits <= 1) cache.add(op.key, now, o.resetMs);
   }
 }
 

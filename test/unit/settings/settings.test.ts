@@ -50,7 +50,7 @@ describe('defaults', () => {
         breaker: { enabled: true, failureRatio: 0.5, minimumCalls: 10, windowMs: 10_000, openMs: 2000, halfOpenProbes: 3 },
         degradedHeader: undefined,
       },
-      limiter: { shadowMode: false, chargeOnDeny: false },
+      limiter: { shadowMode: false, chargeOnDeny: false, localCacheSize: 0 },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1 },
