@@ -15,7 +15,8 @@ Contract
   KEYS[i]   counter key of op i (n = #KEYS ops; all in one hash slot, as for evaluate.lua). Keys
             may repeat: each op gives back its own hits, on the working copy of its key.
   ARGV[1]   chargeNow: the Unix ms the charge was evaluated at (evaluate.lua's reply), integer.
-  ARGV[2 + 5(i-1) .. 6 + 5(i-1)]   op i, 5 values, as in evaluate.lua without `enforce`:
+  ARGV[2 + 5(i-1) .. 6 + 5(i-1)]   op i, 5 decimal strings (refunds are rare, so they keep the
+            plain layout rather than evaluate.lua's packed one):
             code ('f' | 's' | 't'), windowMs (ms), threshold, burst, hits (> 0).
   Reply     integer: the number of keys written.
   Redis calls: one GET per distinct key, then one SET key value KEEPTTL per changed key (Redis
@@ -35,8 +36,8 @@ Why atomic
   The read of the current state and the write of the given-back state must not interleave with a
   concurrent charge on the same key, or that charge would be lost (over-admission).
 
-Assembly (src/backend/redis/scripts.ts): `N`, then the three algorithm modules assembled with
-REFUND = true, bound to FIXED, SLIDING and TOKEN, each a refund function
+Assembly (src/backend/redis/scripts.ts): `N`, then the three algorithm modules (each in its own
+block, REFUND = true) bound to FIXED, SLIDING and TOKEN, each a refund function
   refund(raw, windowMs, threshold, burst, hits, chargeNow) -> new state string or nil
 ]]
 local now = tonumber(ARGV[1])

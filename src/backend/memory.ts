@@ -65,7 +65,7 @@ export class MemoryBackend implements Backend {
       const wall = this.clock();
       const now = effectiveNow(options.now, () => wall);
       const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key) => this.read(key, wall));
-      for (const [key, w] of writes) this.write(key, w.value, wall + w.ttlMs);
+      for (const [key, w] of writes) this.write(key, w.value, wall + w.ttlMs, w.keepTtl);
       return Promise.resolve(result);
     } catch (err) {
       return Promise.reject(err);
@@ -121,9 +121,11 @@ export class MemoryBackend implements Backend {
     return entry.value;
   }
 
-  private write(key: string, value: string, expiresAt: number): void {
+  /** `keepTtl`: keep the entry's expiry when it has one (Redis `SET ... KEEPTTL`), as the Lua scripts do. */
+  private write(key: string, value: string, expiresAt: number, keepTtl = false): void {
+    const kept = keepTtl ? this.entries.get(key)?.expiresAt : undefined;
     this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt });
+    this.entries.set(key, { value, expiresAt: kept ?? expiresAt });
     while (this.entries.size > this.maxKeys) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;

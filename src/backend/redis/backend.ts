@@ -5,13 +5,14 @@ import { createRedisClient, normalizeRedisType, type RedisConnectionOptions, typ
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import {
-  assembleEvaluateScript,
-  EVALUATE_COMMAND,
+  assembleEvaluateScripts,
+  evaluateCommandFor,
   marshalEvaluate,
+  parseEvaluateOneReply,
   parseEvaluateReply,
-  registerEvaluateScript,
-  type AssembledScript,
-  type EvaluateCommand,
+  registerEvaluateScripts,
+  runEvaluateCommand,
+  type EvaluateScripts,
 } from './scripts.js';
 
 export type { RedisStateChange } from './readiness.js';
@@ -19,22 +20,23 @@ export type { RedisStateChange } from './readiness.js';
 export interface RedisBackendOptions extends RedisConnectionOptions {
   /** Called when the connection becomes ready or stops being ready (once per transition). */
   readonly onStateChange?: (change: RedisStateChange) => void;
-  /** The assembled evaluate script (default: read from lua/ once per process). */
-  readonly script?: AssembledScript;
+  /** The assembled evaluate scripts (default: read from lua/ once per process). */
+  readonly scripts?: EvaluateScripts;
 }
 
-let sharedScript: AssembledScript | undefined;
+let sharedScripts: EvaluateScripts | undefined;
 
-/** The evaluate script, read from lua/ once per process. */
-export function defaultEvaluateScript(): AssembledScript {
-  return (sharedScript ??= assembleEvaluateScript());
+/** The evaluate scripts, read from lua/ once per process. */
+export function defaultEvaluateScripts(): EvaluateScripts {
+  return (sharedScripts ??= assembleEvaluateScripts());
 }
 
 /**
  * Counters in a standalone Redis (REDIS_TYPE=single) or a Sentinel-managed primary
  * (REDIS_TYPE=sentinel). One request = one script call (EVALSHA, one round trip) with all of its
- * ops, whatever their number; the script (lua/evaluate.lua) decides and charges atomically, using
- * Redis's clock unless the call passes `now`. A request is therefore exact, denied requests
+ * ops, whatever their number; the script decides and charges atomically, using Redis's clock
+ * unless the call passes `now`: lua/evaluate-one.lua (the script of the op's algorithm) for the
+ * common one-op request, lua/evaluate.lua for several ops. A request is therefore exact, denied requests
  * included, with no refund step (contrast RedisClusterBackend, which must split requests by hash
  * slot).
  *
@@ -46,7 +48,7 @@ export function defaultEvaluateScript(): AssembledScript {
 export class RedisBackend implements Backend {
   readonly kind = 'redis';
   readonly redisType: Exclude<RedisType, 'cluster'>;
-  readonly client: Redis & EvaluateCommand;
+  readonly client: Redis;
   private readonly readiness: ReadinessTracker;
   private closing = false;
 
@@ -55,7 +57,8 @@ export class RedisBackend implements Backend {
     if (type === 'cluster') throw new TypeError("RedisBackend: use RedisClusterBackend (or createBackend) for REDIS_TYPE 'cluster'");
     this.redisType = type;
     const client = createRedisClient(options);
-    this.client = registerEvaluateScript(client, options.script ?? defaultEvaluateScript());
+    registerEvaluateScripts(client, options.scripts ?? defaultEvaluateScripts());
+    this.client = client;
     this.readiness = new ReadinessTracker(client, options.onStateChange);
   }
 
@@ -63,14 +66,15 @@ export class RedisBackend implements Backend {
     if (ops.length === 0) return { denied: false, outcomes: [] };
     validateOps(ops);
     const now = options.now === undefined ? undefined : Math.floor(options.now);
-    const { keys, argv } = marshalEvaluate(ops, now, options.chargeOnDeny);
-    return parseEvaluateReply(await this.runScript(keys, argv), ops.length).result;
+    const { keys, args } = marshalEvaluate(ops, now, options.chargeOnDeny);
+    const reply = await this.runScript(evaluateCommandFor(ops), keys, args);
+    return ops.length === 1 ? parseEvaluateOneReply(reply, ops[0]!) : parseEvaluateReply(reply, ops.length).result;
   }
 
-  /** The one Redis round trip of a request. */
-  protected async runScript(keys: string[], argv: string[]): Promise<unknown> {
+  /** The one Redis round trip of a request: `command` is a registered evaluate script. */
+  protected async runScript(command: string, keys: string[], args: Buffer): Promise<unknown> {
     try {
-      return await this.client[EVALUATE_COMMAND](keys.length, ...keys, ...argv);
+      return await runEvaluateCommand(this.client, command, keys, args);
     } catch (err) {
       throw toBackendError(err);
     }

@@ -2,17 +2,20 @@ import { Command, type Cluster } from 'ioredis';
 import { BackendError, BackendUnavailableError } from '../../errors.js';
 import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
-import { defaultEvaluateScript } from './backend.js';
+import { defaultEvaluateScripts } from './backend.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import {
   assembleRefundScript,
+  evaluateScriptFor,
   marshalEvaluate,
   marshalRefund,
+  parseEvaluateOneReply,
   parseEvaluateReply,
   parseRefundReply,
   type AssembledScript,
+  type EvaluateScripts,
 } from './scripts.js';
 import { keySlot } from './slot.js';
 
@@ -25,8 +28,8 @@ export interface RedisClusterBackendOptions extends RedisConnectionOptions {
    * line or a counter; never throws into the request.
    */
   readonly onRefundError?: (error: BackendError | BackendUnavailableError) => void;
-  /** The assembled evaluate script (default: read from lua/ once per process). */
-  readonly script?: AssembledScript;
+  /** The assembled evaluate scripts (default: read from lua/ once per process). */
+  readonly scripts?: EvaluateScripts;
   /** The assembled refund script (default: read from lua/ once per process). */
   readonly refundScript?: AssembledScript;
 }
@@ -97,7 +100,7 @@ export class RedisClusterBackend implements Backend {
   readonly kind = 'redis';
   readonly redisType = 'cluster' as const;
   readonly client: Cluster;
-  private readonly script: AssembledScript;
+  private readonly scripts: EvaluateScripts;
   private readonly refundScript: AssembledScript;
   private readonly onRefundError: ((error: BackendError | BackendUnavailableError) => void) | undefined;
   private readonly readiness: ReadinessTracker;
@@ -106,7 +109,7 @@ export class RedisClusterBackend implements Backend {
 
   constructor(options: RedisClusterBackendOptions) {
     this.deadlineMs = 2 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    this.script = options.script ?? defaultEvaluateScript();
+    this.scripts = options.scripts ?? defaultEvaluateScripts();
     this.refundScript = options.refundScript ?? (sharedRefundScript ??= assembleRefundScript());
     this.onRefundError = options.onRefundError;
     this.client = createClusterClient(options);
@@ -122,15 +125,18 @@ export class RedisClusterBackend implements Backend {
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     const groups = groupBySlot(ops);
     if (groups.length === 1) {
-      const { keys, argv } = marshalEvaluate(ops, now, options.chargeOnDeny);
-      return parseEvaluateReply(await this.call(this.script, keys, argv), ops.length).result;
+      // One slot: one exact call, with the one-op script when the request is one op.
+      const { keys, args } = marshalEvaluate(ops, now, options.chargeOnDeny);
+      const reply = await this.call(evaluateScriptFor(this.scripts, ops), keys, [args]);
+      return ops.length === 1 ? parseEvaluateOneReply(reply, ops[0]!) : parseEvaluateReply(reply, ops.length).result;
     }
     // Issue every group's call in this tick (no await before the last one): auto-pipelining then
-    // sends the calls for one node together.
+    // sends the calls for one node together. Every group runs the several-ops script, whose reply
+    // carries the `now` a refund needs.
     const settled = await Promise.allSettled(
       groups.map(async (group): Promise<Charged> => {
-        const { keys, argv } = marshalEvaluate(group.ops, now, options.chargeOnDeny);
-        const reply = await this.call(this.script, keys, argv);
+        const { keys, args } = marshalEvaluate(group.ops, now, options.chargeOnDeny);
+        const reply = await this.call(this.scripts.multi, keys, [args]);
         return { group, ...parseEvaluateReply(reply, group.ops.length) };
       }),
     );
@@ -183,7 +189,7 @@ export class RedisClusterBackend implements Backend {
    * the cluster client's queue for the client to be ready again (a race with our readiness check;
    * such a call may still run later, like any timed-out call), plus one resend.
    */
-  private call(script: AssembledScript, keys: string[], argv: string[]): Promise<unknown> {
+  private call(script: AssembledScript, keys: string[], argv: Array<string | Buffer>): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new BackendUnavailableError(`redis cluster: no answer within ${this.deadlineMs} ms`)),
@@ -207,7 +213,7 @@ export class RedisClusterBackend implements Backend {
    * follow (ioredis then follows MOVED/ASK and retries TRYAGAIN itself); once more as EVAL after
    * NOSCRIPT. At most three sends, each of which provably did not run before.
    */
-  private async send(script: AssembledScript, keys: string[], argv: string[]): Promise<unknown> {
+  private async send(script: AssembledScript, keys: string[], argv: Array<string | Buffer>): Promise<unknown> {
     let useEval = false;
     let direct = false;
     for (;;) {

@@ -6,21 +6,42 @@ import type { Redis } from 'ioredis';
 import type { CounterOp, CounterOutcome, EvaluateResult } from '../backend.js';
 import { BackendError } from '../../errors.js';
 import { ALGORITHM_MATH } from '../../limiter/algorithms/index.js';
+import type { Algorithm } from '../../limiter/types.js';
 
 /**
- * The Lua side of the Redis backends: reading and assembling `lua/*.lua` into two scripts (evaluate,
- * and refund for the cluster backend), registering the evaluate script with ioredis, marshalling
- * KEYS/ARGV and parsing the replies. The contracts of the scripts themselves are the headers of
- * `lua/evaluate.lua` and `lua/refund.lua`.
+ * The Lua side of the Redis backends: reading and assembling `lua/*.lua` into the scripts
+ * (evaluate for several ops, evaluate-one per algorithm for a single op, and refund for the
+ * cluster backend), registering the evaluate scripts with ioredis, marshalling KEYS/ARGV and
+ * parsing the replies. The contracts of the scripts themselves are the headers of
+ * `lua/evaluate.lua`, `lua/evaluate-one.lua` and `lua/refund.lua`.
+ *
+ * Why several scripts: Redis CPU per decision is the cost that scales with traffic, and a script
+ * pays on every call for every closure it creates and every argument it is sent. The common
+ * request (one descriptor, one limit) runs a script holding only its algorithm's module; the
+ * math still lives once, in `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
  */
 
-/** Values per op in ARGV (see lua/evaluate.lua). */
-export const ARGV_PER_OP = 6;
-/** Leading ARGV values before the per-op slices: now, chargeOnDeny. */
-export const ARGV_HEADER = 2;
+/** Doubles in the packed ARGV[1] before the per-op slices: now, chargeOnDeny. */
+export const ARGV_HEADER_DOUBLES = 2;
+/** Doubles per op in the packed ARGV[1]: code, windowMs, threshold, burst, hits, enforce. */
+export const ARGV_OP_DOUBLES = 6;
 
-/** The ioredis command name the script is registered under. */
+/** The algorithm codes the evaluate scripts read from ARGV (`code` in their contracts). */
+export const SCRIPT_CODE: Readonly<Record<Algorithm, 1 | 2 | 3>> = Object.freeze({
+  fixed_window: 1,
+  sliding_window: 2,
+  token_bucket: 3,
+});
+
+/** The ioredis command the several-ops script (lua/evaluate.lua) is registered under. */
 export const EVALUATE_COMMAND = 'meshlimitEvaluate';
+
+/** The ioredis commands the one-op scripts (lua/evaluate-one.lua per algorithm) are registered under. */
+export const EVALUATE_ONE_COMMAND: Readonly<Record<Algorithm, string>> = Object.freeze({
+  fixed_window: 'meshlimitEvaluateFixedWindow',
+  sliding_window: 'meshlimitEvaluateSlidingWindow',
+  token_bucket: 'meshlimitEvaluateTokenBucket',
+});
 
 /**
  * Finds the `lua/` directory: walks up from this module (src/backend/redis under tsx and vitest,
@@ -41,11 +62,11 @@ export function findLuaDir(from: string = dirname(fileURLToPath(import.meta.url)
   }
 }
 
-/** The algorithm modules and the local each is bound to in the assembled script. */
+/** The algorithm modules and the local each is bound to in the several-ops scripts. */
 const ALGORITHM_MODULES = [
-  ['FIXED', 'fixed-window.lua'],
-  ['SLIDING', 'sliding-window.lua'],
-  ['TOKEN', 'token-bucket.lua'],
+  ['FIXED', 'fixed-window.lua', 'fixed_window'],
+  ['SLIDING', 'sliding-window.lua', 'sliding_window'],
+  ['TOKEN', 'token-bucket.lua', 'token_bucket'],
 ] as const;
 
 export interface AssembledScript {
@@ -54,34 +75,87 @@ export interface AssembledScript {
   readonly sha1: string;
 }
 
-/** Wraps a module file as a function body (its locals stay private) and calls it. */
-function wrapModule(source: string, params: string, args: string): string {
-  return `(function(${params})\n${source}\nend)(${args})`;
+/** Every evaluate script: one per algorithm for single-op requests, one for several ops. */
+export interface EvaluateScripts {
+  /** lua/evaluate.lua with the three modules: several ops, and every cluster call of a split request. */
+  readonly multi: AssembledScript;
+  /** lua/evaluate-one.lua with one module: a request of exactly one op. */
+  readonly one: Readonly<Record<Algorithm, AssembledScript>>;
 }
 
 /**
- * Builds a driver script from disk: `N`, a function building lua/number.lua on its first call
- * (only corrupted or non-integer state needs it), the three algorithm modules bound to `FIXED`,
- * `SLIDING`, `TOKEN` (each module assembled with `REFUND` = `refund`: a step function for
- * evaluate.lua, a refund function for refund.lua), then the driver. Read once at start-up.
+ * Places an algorithm module in a `do` block (its locals stay private) that declares what the
+ * module expects (`STEP`, which it assigns, and `REFUND`) and hands STEP to `bind`. A block, not a
+ * function wrapper: every closure a script creates is paid for on every call, so a module costs
+ * exactly one (its step or refund function).
  */
-function assembleDriver(driver: 'evaluate.lua' | 'refund.lua', refund: boolean, luaDir: string): AssembledScript {
-  const read = (file: string): string => readFileSync(join(luaDir, file), 'utf8');
-  const parts = [
-    `-- meshlimit ${driver.slice(0, -4)} script, assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`,
-    lazyNumberModule(read('number.lua')),
-  ];
-  for (const [name, file] of ALGORITHM_MODULES) {
-    parts.push(`local ${name} = ${wrapModule(read(file), 'N, REFUND', `N, ${refund ? 'true' : 'false'}`)}`);
-  }
-  parts.push(read(driver));
+function moduleBlock(source: string, refund: boolean, bind: string): string {
+  const flag = `local REFUND = ${refund ? 'true' : 'false'}`;
+  // Bound to STEP itself (the one-op script): the module assigns the outer local directly.
+  if (bind === 'STEP') return `do\n  ${flag}\n${source}\nend`;
+  return `do\n  local STEP\n  ${flag}\n${source}\n  ${bind} = STEP\nend`;
+}
+
+function assembled(parts: string[]): AssembledScript {
   const source = parts.join('\n');
   return { source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 
-/** The evaluate script (lua/evaluate.lua and the step functions). */
+function reader(luaDir: string): (file: string) => string {
+  return (file) => readFileSync(join(luaDir, file), 'utf8');
+}
+
+/**
+ * Builds a several-ops driver script from disk: `N`, a function building lua/number.lua on its
+ * first call (only corrupted or non-integer state needs it), the three algorithm modules bound to
+ * `FIXED`, `SLIDING`, `TOKEN` (each module assembled with `REFUND` = `refund`: a step function
+ * for evaluate.lua, a refund function for refund.lua), then the driver. Read once at start-up.
+ */
+function assembleDriver(driver: 'evaluate.lua' | 'refund.lua', refund: boolean, luaDir: string): AssembledScript {
+  const read = reader(luaDir);
+  const parts = [
+    `-- meshlimit ${driver.slice(0, -4)} script, assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`,
+    lazyNumberModule(read('number.lua')),
+  ];
+  parts.push(`local ${ALGORITHM_MODULES.map((m) => m[0]).join(', ')}`);
+  for (const [name, file] of ALGORITHM_MODULES) parts.push(moduleBlock(read(file), refund, name));
+  parts.push(read(driver));
+  return assembled(parts);
+}
+
+/** The several-ops evaluate script (lua/evaluate.lua and the three step functions). */
 export function assembleEvaluateScript(luaDir: string = findLuaDir()): AssembledScript {
   return assembleDriver('evaluate.lua', false, luaDir);
+}
+
+/**
+ * The one-op evaluate script of `algorithm`: `N`, that algorithm's module bound to `STEP` (its
+ * code to `CODE`), then lua/evaluate-one.lua. The module text is the same file the several-ops
+ * script includes, so the math exists once.
+ */
+export function assembleEvaluateOneScript(algorithm: Algorithm, luaDir: string = findLuaDir()): AssembledScript {
+  const read = reader(luaDir);
+  const file = ALGORITHM_MODULES.find((m) => m[2] === algorithm)![1];
+  return assembled([
+    `-- meshlimit evaluate-one script (${algorithm}), assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`,
+    lazyNumberModule(read('number.lua')),
+    `local CODE = ${SCRIPT_CODE[algorithm]}`,
+    'local STEP',
+    moduleBlock(read(file), false, 'STEP'),
+    read('evaluate-one.lua'),
+  ]);
+}
+
+/** Every evaluate script, read from `luaDir`. */
+export function assembleEvaluateScripts(luaDir: string = findLuaDir()): EvaluateScripts {
+  return {
+    multi: assembleEvaluateScript(luaDir),
+    one: {
+      fixed_window: assembleEvaluateOneScript('fixed_window', luaDir),
+      sliding_window: assembleEvaluateOneScript('sliding_window', luaDir),
+      token_bucket: assembleEvaluateOneScript('token_bucket', luaDir),
+    },
+  };
 }
 
 /** The refund script (lua/refund.lua and the refund functions); only the cluster backend runs it. */
@@ -102,49 +176,103 @@ export function assembleNumberScript(body: string, luaDir: string = findLuaDir()
   return `${lazyNumberModule(readFileSync(join(luaDir, 'number.lua'), 'utf8'))}\n${body}`;
 }
 
-/** What a client gets once the script is registered. */
-export interface EvaluateCommand {
-  [EVALUATE_COMMAND](numKeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+/** The name of the registered command that evaluates `ops` (one-op script or several-ops script). */
+export function evaluateCommandFor(ops: readonly CounterOp[]): string {
+  return ops.length === 1 ? EVALUATE_ONE_COMMAND[ops[0]!.algorithm] : EVALUATE_COMMAND;
+}
+
+/** The script that evaluates `ops` in one call: the one-op script of its algorithm, or the several-ops script. */
+export function evaluateScriptFor(scripts: EvaluateScripts, ops: readonly CounterOp[]): AssembledScript {
+  return ops.length === 1 ? scripts.one[ops[0]!.algorithm] : scripts.multi;
+}
+
+/** What ioredis `defineCommand` adds to a client: one method per registered script. */
+type RegisteredCommands = Record<string, ((numKeys: number, ...keysAndArgs: Array<string | Buffer>) => Promise<unknown>) | undefined>;
+
+/**
+ * Registers every evaluate script on a client with ioredis `defineCommand`: ioredis sends EVALSHA
+ * and falls back to EVAL on NOSCRIPT (after SCRIPT FLUSH, a restart or a failover to a replica
+ * that never saw the script), so a flushed script costs one extra round trip, never a failed
+ * request. Idempotent.
+ */
+export function registerEvaluateScripts(client: Redis, scripts: EvaluateScripts): void {
+  const define = (name: string, script: AssembledScript): void => {
+    if (typeof (client as unknown as RegisteredCommands)[name] !== 'function') client.defineCommand(name, { lua: script.source });
+  };
+  define(EVALUATE_COMMAND, scripts.multi);
+  for (const algorithm of Object.keys(EVALUATE_ONE_COMMAND) as Algorithm[]) define(EVALUATE_ONE_COMMAND[algorithm], scripts.one[algorithm]);
+}
+
+/** Runs a registered evaluate script (`command`: see {@link evaluateCommandFor}) on `client`. */
+export function runEvaluateCommand(client: Redis, command: string, keys: readonly string[], args: Buffer): Promise<unknown> {
+  const run = (client as unknown as RegisteredCommands)[command];
+  if (run === undefined) return Promise.reject(new BackendError(`evaluate script ${command} is not registered on this client`));
+  return run.call(client, keys.length, ...keys, args);
 }
 
 /**
- * Registers the script on a client with ioredis `defineCommand`: ioredis sends EVALSHA and falls
- * back to EVAL on NOSCRIPT (after SCRIPT FLUSH, a restart or a failover to a replica that never
- * saw the script), so a flushed script costs one extra round trip, never a failed request.
+ * KEYS and the packed ARGV[1] for one evaluate call (either script: the one-op script reads the
+ * same layout for its single op). `now` must be an integer (the backend floors overrides) or
+ * undefined for the Redis clock (sent as NaN). Every value is an integer below 2^53 (validateOps),
+ * exact as a double.
  */
-export function registerEvaluateScript(client: Redis, script: AssembledScript): Redis & EvaluateCommand {
-  if (typeof (client as Partial<EvaluateCommand>)[EVALUATE_COMMAND] !== 'function') {
-    client.defineCommand(EVALUATE_COMMAND, { lua: script.source });
-  }
-  return client as Redis & EvaluateCommand;
-}
-
-/**
- * KEYS and ARGV for one script call. `now` must be an integer (the backend floors overrides) or
- * undefined for the Redis clock. Numbers are sent with `String(n)`, which Lua's `tonumber` reads
- * back as the same double.
- */
-export function marshalEvaluate(
-  ops: readonly CounterOp[],
-  now: number | undefined,
-  chargeOnDeny: boolean,
-): { keys: string[]; argv: string[] } {
+export function marshalEvaluate(ops: readonly CounterOp[], now: number | undefined, chargeOnDeny: boolean): { keys: string[]; args: Buffer } {
   const keys = new Array<string>(ops.length);
-  const argv = new Array<string>(ARGV_HEADER + ops.length * ARGV_PER_OP);
-  argv[0] = now === undefined ? '' : String(now);
-  argv[1] = chargeOnDeny ? '1' : '0';
-  let a = ARGV_HEADER;
+  const args = Buffer.allocUnsafe(8 * (ARGV_HEADER_DOUBLES + ops.length * ARGV_OP_DOUBLES));
+  args.writeDoubleLE(now === undefined ? Number.NaN : now, 0);
+  args.writeDoubleLE(chargeOnDeny ? 1 : 0, 8);
+  let at = 16;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     keys[i] = op.key;
-    argv[a++] = ALGORITHM_MATH[op.algorithm].code;
-    argv[a++] = String(op.windowMs);
-    argv[a++] = String(op.threshold);
-    argv[a++] = String(op.burst);
-    argv[a++] = String(op.hits);
-    argv[a++] = op.enforce ? '1' : '0';
+    args.writeDoubleLE(SCRIPT_CODE[op.algorithm], at);
+    args.writeDoubleLE(op.windowMs, at + 8);
+    args.writeDoubleLE(op.threshold, at + 16);
+    args.writeDoubleLE(op.burst, at + 24);
+    args.writeDoubleLE(op.hits, at + 32);
+    args.writeDoubleLE(op.enforce ? 1 : 0, at + 40);
+    at += 48;
   }
-  return { keys, argv };
+  return { keys, args };
+}
+
+/** Reads a packed ARGV[1] back (tests, debugging a captured MONITOR line). */
+export function unmarshalEvaluateArgs(args: Buffer): { now: number; chargeOnDeny: number; ops: number[][] } {
+  const ops: number[][] = [];
+  for (let at = 16; at + 48 <= args.length; at += 48) {
+    ops.push(Array.from({ length: ARGV_OP_DOUBLES }, (_, k) => args.readDoubleLE(at + 8 * k)));
+  }
+  return { now: args.readDoubleLE(0), chargeOnDeny: args.readDoubleLE(8), ops };
+}
+
+/**
+ * Parses lua/evaluate-one.lua's reply for `op`: the integer encoding (see the script header), or
+ * the array form it falls back to. A malformed reply is a bug, hence a BackendError.
+ */
+export function parseEvaluateOneReply(reply: unknown, op: CounterOp): EvaluateResult {
+  let overLimit: boolean;
+  let remaining: number;
+  let resetMs: number;
+  if (typeof reply === 'number' && Number.isSafeInteger(reply)) {
+    if (reply < 0) {
+      overLimit = true;
+      remaining = 0;
+      resetMs = -1 - reply;
+    } else {
+      const m = op.burst + 1;
+      overLimit = false;
+      remaining = reply % m;
+      resetMs = (reply - remaining) / m;
+    }
+  } else if (Array.isArray(reply) && reply.length === 3 && reply.every((v) => typeof v === 'number' && Number.isInteger(v)) && (reply[0] === 0 || reply[0] === 1)) {
+    const r = reply as number[];
+    overLimit = r[0] === 1;
+    remaining = r[1]!;
+    resetMs = r[2]!;
+  } else {
+    throw new BackendError(`unexpected evaluate-one script reply: ${describe(reply)}`);
+  }
+  return { denied: overLimit && op.enforce, outcomes: [{ overLimit, remaining, resetMs }] };
 }
 
 /**

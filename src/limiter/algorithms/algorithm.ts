@@ -28,6 +28,13 @@ export interface StepResult<S> {
   readonly ttlMs: number;
   /** Whether `next` differs from the input state and must be written. */
   readonly changed: boolean;
+  /**
+   * The input state was stored and already belongs to the current window, so the TTL its writer
+   * set (to this window's end, or one window later for the sliding window) is still right: a write
+   * may keep it instead of setting `ttlMs` again (Redis `SET ... KEEPTTL`, cheaper than `PX`).
+   * Always false for the token bucket, whose "full again" moment moves with every take.
+   */
+  readonly keepTtl: boolean;
 }
 
 /** What a refund gives back: the charge's parameters (see {@link AlgorithmMath.refund}). */
@@ -40,7 +47,10 @@ export interface RefundInput {
 }
 
 export interface AlgorithmMath<S> {
-  /** One-letter code used in the Lua driver's ARGV. */
+  /**
+   * One-letter code in lua/refund.lua's ARGV. (The evaluate scripts take a numeric code in their
+   * packed ARGV: SCRIPT_CODE in src/backend/redis/scripts.ts.)
+   */
   readonly code: 'f' | 's' | 't';
   step(state: S | undefined, input: StepInput, now: number): StepResult<S>;
   /**

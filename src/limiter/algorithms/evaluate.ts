@@ -10,17 +10,22 @@ import { ALGORITHM_MATH } from './index.js';
  *    window counters are charged anyway, as envoyproxy/ratelimit does).
  * 3. The request is denied when any op with `enforce` is over its limit.
  * 4. Denied and not chargeOnDeny: nothing is written. Otherwise every changed key is written.
+ * 5. A written key keeps its stored TTL (`keepTtl`) when every step that changed it said its
+ *    input was stored in the current window (StepResult.keepTtl); otherwise it gets the TTL of
+ *    the last step that changed it. (A second step on a key sees the first step's working copy,
+ *    never stored, hence the AND: one step on a stale window re-arms the TTL.)
  *
- * `read` returns the stored string for a key; `write` receives (key, encoded state, ttlMs).
+ * `read` returns the stored string for a key; `writes` maps each key to write to its encoded
+ * state, its TTL and whether the stored TTL is kept instead.
  */
 export function evaluateOps(
   ops: readonly CounterOp[],
   now: number,
   chargeOnDeny: boolean,
   read: (key: string) => string | null | undefined,
-): { result: EvaluateResult; writes: Map<string, { value: string; ttlMs: number }> } {
+): { result: EvaluateResult; writes: Map<string, { value: string; ttlMs: number; keepTtl: boolean }> } {
   const working = new Map<string, unknown>();
-  const writes = new Map<string, { value: string; ttlMs: number }>();
+  const writes = new Map<string, { value: string; ttlMs: number; keepTtl: boolean }>();
   const outcomes: CounterOutcome[] = [];
   let denied = false;
   for (const op of ops) {
@@ -34,7 +39,8 @@ export function evaluateOps(
     if (r.over && op.enforce) denied = true;
     if (r.changed) {
       working.set(op.key, r.next);
-      writes.set(op.key, { value: math.encode(r.next), ttlMs: r.ttlMs });
+      const earlier = writes.get(op.key);
+      writes.set(op.key, { value: math.encode(r.next), ttlMs: r.ttlMs, keepTtl: r.keepTtl && (earlier === undefined || earlier.keepTtl) });
     }
     outcomes.push({ overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs });
   }

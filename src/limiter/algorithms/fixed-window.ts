@@ -17,7 +17,8 @@ export const fixedWindow: AlgorithmMath<FixedWindowState> = {
   step(state, input: StepInput, now): StepResult<FixedWindowState> {
     const { windowMs, threshold, hits } = input;
     const start = Math.floor(now / windowMs) * windowMs;
-    const count = state !== undefined && state.start === start ? state.count : 0;
+    const current = state !== undefined && state.start === start;
+    const count = current ? state.count : 0;
     const after = count + hits;
     const over = after > threshold;
     const charge = hits > 0 && (!over || input.chargeOnOver);
@@ -29,6 +30,7 @@ export const fixedWindow: AlgorithmMath<FixedWindowState> = {
       next: charge ? { start, count: after } : { start, count },
       ttlMs: resetMs,
       changed: charge,
+      keepTtl: current,
     };
   },
   /** Same window as the charge: count - hits (at least 0). A rolled-over window took the charge with it. */

@@ -26,8 +26,9 @@ export const slidingWindow: AlgorithmMath<SlidingWindowState> = {
     const start = Math.floor(now / windowMs) * windowMs;
     let cur = 0;
     let prev = 0;
+    const current = state !== undefined && state.start === start;
     if (state !== undefined) {
-      if (state.start === start) {
+      if (current) {
         cur = state.cur;
         prev = state.prev;
       } else if (state.start === start - windowMs) {
@@ -47,6 +48,7 @@ export const slidingWindow: AlgorithmMath<SlidingWindowState> = {
       next: { start, cur: nextCur, prev },
       ttlMs: resetMs + windowMs,
       changed: charge,
+      keepTtl: current,
     };
   },
   /**

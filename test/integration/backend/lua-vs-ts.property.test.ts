@@ -133,6 +133,28 @@ async function states(read: (key: string) => Promise<string | null>, prefix: str
 const memRead = (m: MemoryBackend) => async (key: string) => m.getRaw(key) ?? null;
 const redisRead = async (key: string) => admin.get(key);
 
+/**
+ * Both stores count TTLs on the real clock from the moment of the write, and the two writes of a
+ * step are issued together, so a key's remaining TTL must agree within the time a step takes to
+ * settle (bounded generously for a loaded machine). A wrong keep/re-arm decision (SET ... KEEPTTL
+ * against PX) shows as a gap of at least the test-clock time between the two writes, mostly
+ * seconds to minutes in these scenarios.
+ */
+const TTL_SLACK_MS = 250;
+async function expectSameTtls(mem: MemoryBackend, prefix: string, n: number): Promise<void> {
+  const entries = (mem as unknown as { entries: Map<string, { expiresAt: number }> }).entries;
+  for (let i = 0; i < n; i++) {
+    const key = `${prefix}{p}:k${i}`;
+    const [pttl, entry] = [await admin.pttl(key), entries.get(key)];
+    if (entry === undefined) {
+      expect(pttl).toBe(-2);
+      continue;
+    }
+    const memTtl = entry.expiresAt - Date.now();
+    expect(Math.abs(pttl - memTtl), `${key}: redis ${pttl} ms, memory ${memTtl} ms`).toBeLessThanOrEqual(TTL_SLACK_MS);
+  }
+}
+
 const refundScript = assembleRefundScript();
 /** Runs lua/refund.lua on the standalone test server (it only needs its keys to share a slot on a cluster). */
 async function luaRefund(ops: readonly CounterOp[], chargeNow: number): Promise<number> {
@@ -147,7 +169,7 @@ function tsRefund(mem: MemoryBackend, ops: readonly CounterOp[], chargeNow: numb
 }
 
 describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
-  it('identical outcomes and stored state for random request sequences', async () => {
+  it('identical outcomes, stored state and TTLs (kept or set again) for random request sequences', async () => {
     await fc.assert(
       fc.asyncProperty(scenario(25), async ({ keys, start, steps }) => {
         const mem = new MemoryBackend({ sweepIntervalMs: 0 });
@@ -161,6 +183,7 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
             const [fromLua, fromTs] = await Promise.all([lua.evaluate(ops, opts), mem.evaluate(ops, opts)]);
             expect(fromLua).toEqual(fromTs);
             expect(await states(redisRead, prefix, keys.length)).toEqual(await states(memRead(mem), prefix, keys.length));
+            await expectSameTtls(mem, prefix, keys.length);
           }
         } finally {
           await mem.close();

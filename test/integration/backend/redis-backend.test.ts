@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
 import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
-import { assembleEvaluateScript } from '../../../src/backend/redis/scripts.js';
+import { MemoryBackend } from '../../../src/backend/memory.js';
+import { assembleEvaluateScripts, EVALUATE_COMMAND, EVALUATE_ONE_COMMAND, marshalEvaluate } from '../../../src/backend/redis/scripts.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
@@ -67,18 +68,25 @@ describe('redis backend: script loading', () => {
     for (let i = 1; i <= 3; i++) {
       expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).outcomes[0]!.remaining).toBe(10 - i);
     }
-    const sha = assembleEvaluateScript().sha1;
+    const scripts = assembleEvaluateScripts();
+    const sha = scripts.one.fixed_window.sha1;
     expect(await admin.script('EXISTS', sha)).toEqual([1]);
     await admin.script('FLUSH');
     expect(await admin.script('EXISTS', sha)).toEqual([0]);
     expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).outcomes[0]!.remaining).toBe(6);
     expect(await admin.script('EXISTS', sha)).toEqual([1]);
     expect(await admin.get(o.key)).toBe(`${T0}:4`);
+    // The several-ops script too.
+    await admin.script('FLUSH');
+    const r = await b.evaluate([o, { ...o, hits: 2 }], { now: T0, chargeOnDeny: false });
+    expect(r.outcomes.map((x) => x.remaining)).toEqual([5, 3]);
+    expect(await admin.script('EXISTS', scripts.multi.sha1)).toEqual([1]);
+    expect(await admin.get(o.key)).toBe(`${T0}:7`);
   });
 
-  it('computes the script hash from the files, and the script is what Redis runs', async () => {
-    const s = assembleEvaluateScript();
-    expect(await admin.script('LOAD', s.source)).toBe(s.sha1);
+  it('computes the script hashes from the files, and the scripts are what Redis runs', async () => {
+    const s = assembleEvaluateScripts();
+    for (const script of [s.multi, ...Object.values(s.one)]) expect(await admin.script('LOAD', script.source)).toBe(script.sha1);
   });
 });
 
@@ -136,6 +144,106 @@ describe('redis backend: TTLs', () => {
       expect(pttl).toBeLessThanOrEqual(ttl);
       expect(pttl).toBeGreaterThanOrEqual(ttl - elapsed - 1);
     }
+  });
+});
+
+describe('redis backend: TTLs kept within a window (SET ... KEEPTTL), as the memory backend does', () => {
+  /** The memory backend on a wall clock that does not move: its expiries are its TTLs. */
+  function memoryTtl(): { backend: MemoryBackend; ttl: (key: string) => number | undefined } {
+    const backend = new MemoryBackend({ clock: () => 0, sweepIntervalMs: 0 });
+    const entries = (backend as unknown as { entries: Map<string, { expiresAt: number }> }).entries;
+    return { backend, ttl: (key) => entries.get(key)?.expiresAt };
+  }
+
+  async function pttlNear(key: string, expected: number, started: number): Promise<void> {
+    const pttl = await admin.pttl(key);
+    expect(pttl).toBeLessThanOrEqual(expected);
+    expect(pttl).toBeGreaterThanOrEqual(expected - Math.ceil(performance.now() - started) - 1);
+  }
+
+  it.each(['fixed_window', 'sliding_window'] as const)(
+    '%s: a later write in the same window keeps the TTL the window\'s first write set; a new window sets it again',
+    async (algorithm) => {
+      const b = await backendOn(redis);
+      const mem = memoryTtl();
+      const o = op(algorithm, 10);
+      const extra = algorithm === 'sliding_window' ? 60_000 : 0; // sliding state outlives its window by one window
+      const started = performance.now();
+      for (const [now, ttl] of [
+        [T0 + 30_000, 30_000 + extra], // opens the window: PX
+        [T0 + 50_000, 30_000 + extra], // same window: KEEPTTL (PX would have made it 10,000)
+        [T0 + 70_000, 50_000 + extra], // next window: PX again
+        [T0 + 110_000, 50_000 + extra],
+      ] as const) {
+        const opts = { now, chargeOnDeny: false };
+        expect(await b.evaluate([o], opts)).toEqual(await mem.backend.evaluate([o], opts));
+        await pttlNear(o.key, ttl, started);
+        expect(mem.ttl(o.key)).toBe(ttl);
+      }
+      await mem.backend.close();
+    },
+  );
+
+  it('several ops on one key: the TTL is kept only when every write on it was in the stored window', async () => {
+    const b = await backendOn(redis);
+    const mem = memoryTtl();
+    const o = op('fixed_window', 10);
+    const started = performance.now();
+    const run = async (now: number): Promise<void> => {
+      const opts = { now, chargeOnDeny: false };
+      expect(await b.evaluate([o, { ...o, hits: 2 }], opts)).toEqual(await mem.backend.evaluate([o, { ...o, hits: 2 }], opts));
+    };
+    await run(T0 + 30_000); // fresh key: PX 30,000
+    await pttlNear(o.key, 30_000, started);
+    await run(T0 + 40_000); // both ops in the stored window: KEEPTTL
+    await pttlNear(o.key, 30_000, started);
+    expect(mem.ttl(o.key)).toBe(30_000);
+    // Next window: the first op sees the stored (old) window, the second the first op's working
+    // copy (the new window); one re-arm is enough to make the write a PX.
+    await run(T0 + 65_000);
+    await pttlNear(o.key, 55_000, started);
+    expect(mem.ttl(o.key)).toBe(55_000);
+    expect(await admin.get(o.key)).toBe(`${T0 + 60_000}:3`);
+    await mem.backend.close();
+  });
+
+  it('token bucket: every write sets the TTL again (the full-again moment moves with each take)', async () => {
+    const b = await backendOn(redis);
+    const o = { ...op('token_bucket', 6), burst: 10 };
+    const started = performance.now();
+    await b.evaluate([o], { now: T0, chargeOnDeny: false });
+    await pttlNear(o.key, 10_000, started);
+    await b.evaluate([o], { now: T0, chargeOnDeny: false });
+    await pttlNear(o.key, 20_000, started);
+  });
+});
+
+describe('redis backend: the one-op reply', () => {
+  it('falls back to the array reply when the integer would pass 2^53, with the same answers as the memory backend', async () => {
+    const b = await backendOn(redis);
+    const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+    const year = 365 * 86_400_000;
+    for (const algorithm of ['fixed_window', 'sliding_window', 'token_bucket'] as const) {
+      // resetMs x (burst + 1) is far above 2^53 here.
+      const o: CounterOp = { ...op(algorithm, 2 ** 40, { windowMs: year }), burst: 2 ** 41 };
+      for (const hits of [1, 2 ** 40, 0]) {
+        const opts = { now: T0 + 12_345, chargeOnDeny: false };
+        const r = await b.evaluate([{ ...o, hits }], opts);
+        expect(r).toEqual(await mem.evaluate([{ ...o, hits }], opts));
+      }
+      expect(await admin.get(o.key)).toBe(mem.getRaw(o.key) ?? null);
+    }
+    await mem.close();
+  });
+
+  it('a negative `now` is a clock like any other, not a request for the Redis clock', async () => {
+    const b = await backendOn(redis);
+    const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+    const o = op('fixed_window', 5);
+    const opts = { now: -90_000, chargeOnDeny: false };
+    expect(await b.evaluate([o], opts)).toEqual(await mem.evaluate([o], opts));
+    expect(await admin.get(o.key)).toBe('-120000:1');
+    await mem.close();
   });
 });
 
@@ -198,18 +306,25 @@ describe('redis backend: failures map to the right errors', () => {
     expect(b.isReady()).toBe(true);
   });
 
-  it('a script argument error (unknown algorithm code) is a BackendError', async () => {
+  it('a script argument error (unknown algorithm code, or an op sent to another algorithm\'s script) is a BackendError', async () => {
     class Raw extends RedisBackend {
-      call(keys: string[], argv: string[]): Promise<unknown> {
-        return this.runScript(keys, argv);
+      call(command: string, keys: string[], args: Buffer): Promise<unknown> {
+        return this.runScript(command, keys, args);
       }
     }
     const b = new Raw({ url: redis.url });
     opened.push(b);
     await b.waitReady();
-    const err = await b.call(['rb:{t}:x'], [String(T0), '0', 'z', '60000', '5', '5', '1', '1']).catch((e: unknown) => e);
+    const o = op('fixed_window', 5);
+    const args = marshalEvaluate([o, o], T0, false).args;
+    args.writeDoubleLE(7, 16); // op 1's code
+    let err = await b.call(EVALUATE_COMMAND, [o.key, o.key], args).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as Error).message).toMatch(/unknown algorithm code z/);
+    expect((err as Error).message).toMatch(/unknown algorithm code 7/);
+    err = await b.call(EVALUATE_ONE_COMMAND.token_bucket, [o.key], marshalEvaluate([o], T0, false).args).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect((err as Error).message).toMatch(/algorithm code 1 sent to the script for code 3/);
+    expect(await admin.exists(o.key)).toBe(0);
   });
 
   it('invalid ops are rejected before Redis is asked', async () => {

@@ -3,6 +3,7 @@ import { ReplyError } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
 import { RedisClusterBackend } from '../../../src/backend/redis/cluster-backend.js';
+import { assembleEvaluateScripts } from '../../../src/backend/redis/scripts.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 
 /**
@@ -16,7 +17,8 @@ type Send = { via: 'auto' | 'direct'; name: 'evalsha' | 'eval'; head: string };
 
 const reply = (m: string): Error => new (ReplyError as unknown as new (m: string) => Error)(m);
 const T0 = 1_700_000_040_000;
-const OK_REPLY = [0, 0, 4, 60_000, T0];
+/** lua/evaluate-one.lua's integer reply for `op`: not over, 4 left, reset in 60,000 ms (60_000 x (burst + 1) + 4). */
+const OK_REPLY = 60_000 * 6 + 4;
 const op: CounterOp = { key: 'k{a}', algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits: 1, enforce: true };
 
 /** A send that never settles (e.g. a call held in the cluster client's queue). */
@@ -53,8 +55,22 @@ const shape = (sends: Send[]) => sends.map((s) => `${s.via}:${s.name}:${s.head.l
 describe('cluster script calls: what is sent again, and how', () => {
   it('one auto-pipelined EVALSHA when all goes well', async () => {
     const { backend, sends } = scripted([OK_REPLY]);
-    expect((await evaluate(backend)).outcomes[0]!.remaining).toBe(4);
+    expect(await evaluate(backend)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 4, resetMs: 60_000 }] });
     expect(shape(sends)).toEqual(['auto:evalsha:sha']);
+  });
+
+  it('a one-op request runs the one-op script of its algorithm; a split request the several-ops script per slot', async () => {
+    const scripts = assembleEvaluateScripts();
+    const one = scripted([OK_REPLY]);
+    await evaluate(one.backend);
+    expect(one.sends.map((s) => s.head)).toEqual([scripts.one.fixed_window.sha1]);
+    const other = { ...op, key: 'k{b}' }; // another slot than k{a}
+    const split = scripted([
+      [0, 0, 4, 60_000, T0],
+      [0, 0, 4, 60_000, T0],
+    ]);
+    expect((await split.backend.evaluate([op, other], { now: T0, chargeOnDeny: false })).outcomes.map((o) => o.remaining)).toEqual([4, 4]);
+    expect(split.sends.map((s) => s.head)).toEqual([scripts.multi.sha1, scripts.multi.sha1]);
   });
 
   it('NOSCRIPT: EVAL with the source, still auto-pipelined', async () => {

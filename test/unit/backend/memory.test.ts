@@ -66,6 +66,34 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     expect(backend.getRaw('t')).toBeUndefined();
   });
 
+  it('a later write in the same window keeps the expiry the window\'s first write set (Redis SET ... KEEPTTL)', async () => {
+    const { backend, set } = clocked(T0 + 10_000);
+    await backend.evaluate([op('k')], { chargeOnDeny: false }); // opens the window: ttl 50000
+    set(T0 + 40_000);
+    await backend.evaluate([op('k')], { now: T0 + 59_000, chargeOnDeny: false }); // same window: ttl kept (not 1000 from here)
+    set(T0 + 60_000);
+    expect(backend.getRaw('k')).toBe(`${T0}:2`);
+    set(T0 + 60_001);
+    expect(backend.getRaw('k')).toBeUndefined();
+    // A write in a new window sets it again.
+    await backend.evaluate([op('k')], { now: T0 + 61_000, chargeOnDeny: false });
+    set(T0 + 60_001 + 59_000);
+    expect(backend.getRaw('k')).toBe(`${T0 + 60_000}:1`);
+    set(T0 + 60_001 + 59_001);
+    expect(backend.getRaw('k')).toBeUndefined();
+  });
+
+  it('a token bucket write always sets the expiry again', async () => {
+    const { backend, set } = clocked(T0);
+    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { chargeOnDeny: false }); // full again in 3000 ms
+    set(T0 + 1_000);
+    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { now: T0, chargeOnDeny: false }); // 6 taken at T0: full in 6000 ms from now
+    set(T0 + 7_000);
+    expect(backend.getRaw('t')).toBe(`3240000:${T0}`);
+    set(T0 + 7_001);
+    expect(backend.getRaw('t')).toBeUndefined();
+  });
+
   it('expiry follows the wall clock, not the `now` override (as Redis TTLs do)', async () => {
     const { backend, set } = clocked(T0);
     await backend.evaluate([op('k')], { now: 5, chargeOnDeny: false }); // window [0, 60000): ttl 59995 from wall T0

@@ -3,14 +3,25 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { CounterOp } from '../../../src/backend/backend.js';
 import {
+  assembleEvaluateOneScript,
   assembleEvaluateScript,
+  assembleEvaluateScripts,
   assembleRefundScript,
+  evaluateCommandFor,
+  evaluateScriptFor,
+  EVALUATE_COMMAND,
+  EVALUATE_ONE_COMMAND,
   findLuaDir,
   marshalEvaluate,
   marshalRefund,
+  parseEvaluateOneReply,
   parseEvaluateReply,
   parseRefundReply,
+  registerEvaluateScripts,
+  runEvaluateCommand,
+  unmarshalEvaluateArgs,
 } from '../../../src/backend/redis/scripts.js';
 import { BackendError } from '../../../src/errors.js';
 
@@ -43,14 +54,65 @@ describe('lua/ discovery and script assembly', () => {
     }
     expect(r.source).not.toContain(readFileSync(join(root, 'lua', 'evaluate.lua'), 'utf8'));
     expect(e.source).not.toContain(readFileSync(join(root, 'lua', 'refund.lua'), 'utf8'));
-    expect(e.source.match(/end\)\(N, false\)/g)).toHaveLength(3);
-    expect(r.source.match(/end\)\(N, true\)/g)).toHaveLength(3);
+    expect(e.source.match(/local REFUND = false/g)).toHaveLength(3);
+    expect(r.source.match(/local REFUND = true/g)).toHaveLength(3);
     expect(r.sha1).toBe(createHash('sha1').update(r.source).digest('hex'));
     expect(r.sha1).not.toBe(e.sha1);
   });
 
+  it('builds one one-op script per algorithm from that algorithm module alone, and the driver', () => {
+    const modules = { fixed_window: 'fixed-window.lua', sliding_window: 'sliding-window.lua', token_bucket: 'token-bucket.lua' } as const;
+    const all = assembleEvaluateScripts();
+    for (const [algorithm, file] of Object.entries(modules) as Array<[keyof typeof modules, string]>) {
+      const s = assembleEvaluateOneScript(algorithm);
+      expect(all.one[algorithm]).toEqual(s);
+      for (const f of ['number.lua', file, 'evaluate-one.lua']) expect(s.source).toContain(readFileSync(join(root, 'lua', f), 'utf8'));
+      for (const other of Object.values(modules).filter((f) => f !== file)) {
+        expect(s.source).not.toContain(readFileSync(join(root, 'lua', other), 'utf8'));
+      }
+      expect(s.source).not.toContain(readFileSync(join(root, 'lua', 'evaluate.lua'), 'utf8'));
+      expect(s.source.match(/local REFUND = false/g)).toHaveLength(1);
+      expect(s.source).not.toMatch(/local REFUND = true/);
+      expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
+    }
+    expect(new Set([all.multi.sha1, ...Object.values(all.one).map((s) => s.sha1)]).size).toBe(4);
+    expect(all.multi).toEqual(assembleEvaluateScript());
+  });
+
+  it('picks the one-op script (and command) of the algorithm for one op, the several-ops script otherwise', () => {
+    const all = assembleEvaluateScripts();
+    const o: CounterOp = { key: 'a', algorithm: 'sliding_window', windowMs: 1_000, threshold: 1, burst: 1, hits: 1, enforce: true };
+    expect(evaluateScriptFor(all, [o])).toBe(all.one.sliding_window);
+    expect(evaluateCommandFor([o])).toBe(EVALUATE_ONE_COMMAND.sliding_window);
+    expect(evaluateScriptFor(all, [o, o])).toBe(all.multi);
+    expect(evaluateCommandFor([o, o])).toBe(EVALUATE_COMMAND);
+  });
+
+  it('registers one ioredis command per script (idempotently) and runs them by name', async () => {
+    const all = assembleEvaluateScripts();
+    const defined: Array<[string, string]> = [];
+    const client = {
+      defineCommand(name: string, def: { lua: string }) {
+        defined.push([name, def.lua]);
+        (this as Record<string, unknown>)[name] = (...a: unknown[]) => Promise.resolve([name, ...a]);
+      },
+    };
+    const redis = client as unknown as Parameters<typeof registerEvaluateScripts>[0];
+    registerEvaluateScripts(redis, all);
+    registerEvaluateScripts(redis, all);
+    expect(defined).toEqual([
+      [EVALUATE_COMMAND, all.multi.source],
+      [EVALUATE_ONE_COMMAND.fixed_window, all.one.fixed_window.source],
+      [EVALUATE_ONE_COMMAND.sliding_window, all.one.sliding_window.source],
+      [EVALUATE_ONE_COMMAND.token_bucket, all.one.token_bucket.source],
+    ]);
+    const args = Buffer.alloc(8);
+    expect(await runEvaluateCommand(redis, EVALUATE_ONE_COMMAND.token_bucket, ['k'], args)).toEqual([EVALUATE_ONE_COMMAND.token_bucket, 1, 'k', args]);
+    await expect(runEvaluateCommand(redis, 'nope', ['k'], args)).rejects.toThrow(BackendError);
+  });
+
   it('every Lua file opens with its contract header (KEYS/ARGV or module contract, and why atomic where it runs)', () => {
-    for (const f of ['fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'evaluate.lua', 'refund.lua']) {
+    for (const f of ['fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'evaluate.lua', 'evaluate-one.lua', 'refund.lua']) {
       const text = readFileSync(join(root, 'lua', f), 'utf8');
       expect(text.startsWith('--[[')).toBe(true);
       expect(text).toMatch(/KEYS/);
@@ -62,7 +124,7 @@ describe('lua/ discovery and script assembly', () => {
 });
 
 describe('ARGV marshalling and reply parsing', () => {
-  it('lays out KEYS and ARGV as lua/evaluate.lua reads them', () => {
+  it('packs ARGV as lua/evaluate.lua and lua/evaluate-one.lua read it: one buffer of little-endian doubles', () => {
     const m = marshalEvaluate(
       [
         { key: 'a', algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits: 1, enforce: true },
@@ -73,8 +135,41 @@ describe('ARGV marshalling and reply parsing', () => {
       true,
     );
     expect(m.keys).toEqual(['a', 'b', 'a']);
-    expect(m.argv).toEqual(['1700000000123', '1', 'f', '60000', '5', '5', '1', '1', 't', '1000', '2', '7', '0', '0', 's', '3600000', '0', '0', '3', '1']);
-    expect(marshalEvaluate([], undefined, false).argv).toEqual(['', '0']);
+    expect(m.args).toHaveLength(8 * (2 + 3 * 6));
+    expect(m.args.readDoubleLE(0)).toBe(1_700_000_000_123);
+    expect(unmarshalEvaluateArgs(m.args)).toEqual({
+      now: 1_700_000_000_123,
+      chargeOnDeny: 1,
+      ops: [
+        [1, 60_000, 5, 5, 1, 1],
+        [3, 1_000, 2, 7, 0, 0],
+        [2, 3_600_000, 0, 0, 3, 1],
+      ],
+    });
+    // The Redis clock is asked for with NaN (any real number, even a negative one, is a test clock).
+    const empty = marshalEvaluate([], undefined, false);
+    expect(empty.keys).toEqual([]);
+    expect(Number.isNaN(unmarshalEvaluateArgs(empty.args).now)).toBe(true);
+    expect(unmarshalEvaluateArgs(empty.args)).toMatchObject({ chargeOnDeny: 0, ops: [] });
+  });
+
+  it('decodes the one-op integer reply with burst + 1 as the radix, and its array fallback', () => {
+    const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
+    expect(parseEvaluateOneReply(59_000 * 10 + 3, o)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 3, resetMs: 59_000 }] });
+    expect(parseEvaluateOneReply(0, o)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 0, resetMs: 0 }] });
+    expect(parseEvaluateOneReply(-1 - 42, o)).toEqual({ denied: true, outcomes: [{ overLimit: true, remaining: 0, resetMs: 42 }] });
+    // Over a shadow (enforce false) limit: over, but the request is not denied.
+    expect(parseEvaluateOneReply(-1, { ...o, enforce: false })).toEqual({ denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 0 }] });
+    // The token bucket's radix is its burst, whatever the refill.
+    const tb: CounterOp = { ...o, algorithm: 'token_bucket', threshold: 1, burst: 99 };
+    expect(parseEvaluateOneReply(7 * 100 + 99, tb).outcomes[0]).toEqual({ overLimit: false, remaining: 99, resetMs: 7 });
+    // The array form, when the integer would not fit (or a foreign state made remaining > burst).
+    expect(parseEvaluateOneReply([0, 12, 60_000], o)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 12, resetMs: 60_000 }] });
+  });
+
+  it.each([[null], ['OK'], [1.5], [2 ** 53], [[0, 1]], [[2, 1, 1]], [[0, '1', 2]], [[0, 1, 2.5]], [Number.NaN]])('a malformed one-op reply %j is a BackendError', (reply) => {
+    const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
+    expect(() => parseEvaluateOneReply(reply, o)).toThrow(BackendError);
   });
 
   it('parses the flat integer reply: the result, then the now the script evaluated at', () => {
