@@ -16,7 +16,7 @@ const shared = {
 export default defineConfig({
   test: {
     projects: [
-      { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { ...shared, name: 'unit', include: ['test/unit/**/*.test.ts', 'benchmarks/test/**/*.test.ts'] } },
       {
         test: {
           ...shared,

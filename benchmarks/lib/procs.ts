@@ -1,0 +1,202 @@
+/**
+ * Child processes under test (meshlimit and the echo baseline) and what the harness reads from
+ * /proc about them: CPU time and resident memory, summed over the process and its descendants
+ * (so a multi-worker meshlimit is measured whole).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
+
+/** True when `taskset` (util-linux) can pin processes. */
+export function hasTaskset(): boolean {
+  const r = spawnSync('taskset', ['--version'], { encoding: 'utf8' });
+  return r.error === undefined && r.status === 0;
+}
+
+/** [command, args] with a `taskset -c cpus` prefix when cpus is set. */
+export function pinned(cpus: string | undefined, cmd: string, args: readonly string[]): [string, string[]] {
+  return cpus === undefined ? [cmd, [...args]] : ['taskset', ['-c', cpus, cmd, ...args]];
+}
+
+/** Pins a running process (all its threads) to `cpus`; no-op when cpus is undefined. */
+export function pinPid(pid: number, cpus: string | undefined): void {
+  if (cpus === undefined) return;
+  spawnSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+function procStat(pid: number): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** `pid` and every live descendant of it. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const st = procStat(Number(entry));
+    if (st === undefined) continue;
+    const ppid = Number(st[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(entry));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const walk = (p: number): void => {
+    out.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  return out;
+}
+
+/** User + system CPU time of `pid` and its descendants, in milliseconds (clock-tick resolution). */
+export function cpuTimeMs(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    const st = procStat(p);
+    if (st !== undefined) ticks += Number(st[11]) + Number(st[12]);
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
+
+/**
+ * Nanoseconds the main threads of `pid` and its descendants spent runnable but waiting for a
+ * CPU (second field of /proc/<pid>/schedstat): time another process held the CPU the service
+ * wanted. 0 when schedstat is unavailable.
+ */
+export function runQueueWaitNs(pid: number): number {
+  let ns = 0;
+  for (const p of processTree(pid)) {
+    try {
+      ns += Number(readFileSync(`/proc/${p}/schedstat`, 'latin1').split(' ')[1]);
+    } catch {
+      // exited, or no schedstat
+    }
+  }
+  return ns;
+}
+
+/** Resident set size (VmRSS) of `pid` and its descendants, in MiB. */
+export function rssMiB(pid: number): number {
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'latin1'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return Math.round((kb / 1024) * 10) / 10;
+}
+
+export interface Child {
+  readonly name: string;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Last few KB of stdout+stderr, for error messages. */
+  output(): string;
+  /** Resolves with the exit code once the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
+/** Spawns a child with piped output, tracked so it dies with the harness. */
+export function spawnChild(name: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Child {
+  hookExit();
+  const child = spawn(cmd, [...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  let out = '';
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-8000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+    child.once('error', () => {
+      live.delete(child);
+      resolve(-1);
+    });
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    name,
+    pid: child.pid ?? -1,
+    child,
+    output: () => out,
+    exited,
+    stop(graceMs = 3000) {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(t);
+      })();
+      return stopping;
+    },
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How meshlimit is run: `dist` = the harness's own build (see {@link buildSnapshot});
+ * `tsx` = from src/ with tsx (no build).
+ */
+export type RunMode = 'dist' | 'tsx';
+
+/** Where {@link buildSnapshot} puts its build: a private copy, not the repository's dist/. */
+export const SNAPSHOT_DIR = path.join(ROOT, 'benchmarks/.work/build');
+
+export function meshlimitCommand(mode: RunMode): string[] {
+  return mode === 'dist' ? ['node', path.join(SNAPSHOT_DIR, 'dist/main.js')] : ['node', '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
+}
+
+/**
+ * Compiles src/ (tsconfig.build.json) into benchmarks/.work/build/dist and copies next to it
+ * what the build reads at run time: lua/, proto/ and package.json (the Lua loader looks for the
+ * first directory above it holding package.json and lua/; the proto loader reads ../../../proto
+ * from dist/server/grpc). A private snapshot, because other work on the same checkout may
+ * rebuild dist/ or edit lua/ while a long run is still starting processes: every process of one
+ * run must run the same code. Packages still resolve from the repository's node_modules.
+ */
+export function buildSnapshot(): void {
+  rmSync(SNAPSHOT_DIR, { recursive: true, force: true });
+  mkdirSync(SNAPSHOT_DIR, { recursive: true });
+  const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+  const r = spawnSync('node', [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(SNAPSHOT_DIR, 'dist')], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`building meshlimit failed (tsc -p tsconfig.build.json):\n${r.stdout}${r.stderr}`);
+  for (const dir of ['lua', 'proto']) cpSync(path.join(ROOT, dir), path.join(SNAPSHOT_DIR, dir), { recursive: true });
+  cpSync(path.join(ROOT, 'package.json'), path.join(SNAPSHOT_DIR, 'package.json'));
+}
