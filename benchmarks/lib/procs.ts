@@ -3,10 +3,11 @@
  * /proc about them: CPU time and resident memory, summed over the process and its descendants
  * (so a multi-worker meshlimit is measured whole).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnTracked, type TrackedChild } from '../../test/support/child.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -105,67 +106,11 @@ export function rssMiB(pid: number): number {
   return Math.round((kb / 1024) * 10) / 10;
 }
 
-export interface Child {
-  readonly name: string;
-  readonly pid: number;
-  readonly child: ChildProcess;
-  /** Last few KB of stdout+stderr, for error messages. */
-  output(): string;
-  /** Resolves with the exit code once the process has exited. */
-  readonly exited: Promise<number | null>;
-  /** SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
-  stop(graceMs?: number): Promise<void>;
-}
+export type Child = TrackedChild;
 
-const live = new Set<ChildProcess>();
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
-}
-
-/** Spawns a child with piped output, tracked so it dies with the harness. */
+/** Spawns a child in the repository root with piped output, tracked so it dies with the harness. */
 export function spawnChild(name: string, cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Child {
-  hookExit();
-  const child = spawn(cmd, [...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  let out = '';
-  const keep = (d: Buffer): void => {
-    out = (out + d.toString()).slice(-8000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
-      live.delete(child);
-      resolve(code);
-    });
-    child.once('error', () => {
-      live.delete(child);
-      resolve(-1);
-    });
-  });
-  let stopping: Promise<void> | undefined;
-  return {
-    name,
-    pid: child.pid ?? -1,
-    child,
-    output: () => out,
-    exited,
-    stop(graceMs = 3000) {
-      stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        await exited;
-        clearTimeout(t);
-      })();
-      return stopping;
-    },
-  };
+  return spawnTracked(cmd, args, { name, cwd: ROOT, env, keepBytes: 8000 });
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

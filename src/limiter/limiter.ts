@@ -40,10 +40,11 @@ const OK_NO_LIMIT: DescriptorStatus = Object.freeze({ code: 'OK', remaining: 0, 
 
 interface Planned {
   readonly rule: Rule | undefined;
-  readonly limits: readonly Limit[];
+  /** After `replaces` is applied. */
+  limits: readonly Limit[];
   readonly hits: number;
-  /** Index of this descriptor's first op in the ops array. */
-  readonly firstOp: number;
+  /** Index of this descriptor's first op in the ops array (set while the ops are built). */
+  firstOp: number;
   readonly enforce: boolean;
 }
 
@@ -78,6 +79,7 @@ export class RateLimiter {
     const ops: CounterOp[] = [];
     for (let i = 0; i < plans.length; i++) {
       const p = plans[i]!;
+      p.firstOp = ops.length;
       if (p.limits.length === 0) continue;
       const tag = descriptorTag(domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
       for (const limit of p.limits) {
@@ -156,7 +158,6 @@ export class RateLimiter {
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
     const plans: Planned[] = [];
     let replaced: Set<string> | undefined;
-    let opIndex = 0;
     for (const d of check.descriptors) {
       const hits = d.hitsAddend ?? requestHits;
       let rule: Rule | undefined;
@@ -190,11 +191,8 @@ export class RateLimiter {
       plans.push({ rule, limits, hits, firstOp: 0, enforce: !(this.options.shadowMode || (rule?.shadowMode ?? false)) });
     }
     // envoyproxy/ratelimit `replaces`: a limit named by any matched limit's `replaces` is dropped.
-    for (let i = 0; i < plans.length; i++) {
-      const p = plans[i]!;
-      const limits = replaced === undefined ? p.limits : p.limits.filter((l) => l.name === undefined || !replaced!.has(l.name));
-      plans[i] = { ...p, limits, firstOp: opIndex };
-      opIndex += limits.length;
+    if (replaced !== undefined) {
+      for (const p of plans) p.limits = p.limits.filter((l) => l.name === undefined || !replaced.has(l.name));
     }
     return plans;
   }

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient, type RlsClient } from '../../src/client/rls-client.js';
+import { spawnTracked, type TrackedChild } from '../support/child.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { freePort } from '../support/redis.js';
 import { eventually } from '../support/service.js';
@@ -25,10 +25,9 @@ descriptors:
 const OPEN_MS = 1000;
 
 interface Proc {
-  child: ChildProcess;
+  process: TrackedChild;
   client: RlsClient;
   httpPort: number;
-  out: () => string;
 }
 
 let cluster: RedisCluster;
@@ -37,7 +36,7 @@ const procs: Proc[] = [];
 
 async function startProcess(env: Record<string, string>): Promise<Proc> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const proc = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
@@ -54,15 +53,11 @@ async function startProcess(env: Record<string, string>): Promise<Proc> {
       LOG_LEVEL: 'warn',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
   await eventually(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200, 20_000, 100).catch(() => {
-    throw new Error(`meshlimit did not become ready:\n${out}`);
+    throw new Error(`meshlimit did not become ready:\n${proc.output()}`);
   });
-  return { child, client: createRlsClient(`127.0.0.1:${grpcPort}`), httpPort, out: () => out };
+  return { process: proc, client: createRlsClient(`127.0.0.1:${grpcPort}`), httpPort };
 }
 
 beforeAll(async () => {
@@ -77,7 +72,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs) {
     p.client.close();
-    p.child.kill('SIGKILL');
+    p.process.child.kill('SIGKILL');
   }
   await cluster?.stop();
   rmSync(configDir, { recursive: true, force: true });

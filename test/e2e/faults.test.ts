@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RlsClient } from '../../src/client/rls-client.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
-import { bootService, eventually, type BootedService } from '../support/service.js';
+import { bootService, eventually, metricValue, type BootedService } from '../support/service.js';
 
 /**
  * Redis misbehaving under a running service (standalone Redis; the cluster variants live with
@@ -58,11 +58,6 @@ async function timed<T>(p: Promise<T>): Promise<{ ms: number; value?: T; error?:
   }
 }
 
-const metricValue = async (s: BootedService, line: RegExp): Promise<number> => {
-  const m = line.exec(await (await fetch(`${s.httpUrl}/metrics`)).text());
-  return m ? Number(m[1]) : Number.NaN;
-};
-
 async function boot(env: Record<string, string>, files: Record<string, string> = { 'f.yaml': CONFIG }): Promise<BootedService> {
   redis = await startRedis();
   return bootService({ files, env: { ...BREAKER_ENV, REDIS_URL: `127.0.0.1:${redis.port}`, ...env } });
@@ -82,11 +77,11 @@ describe('FAILURE_POLICY=deny (default)', () => {
       expect(r.error?.code, JSON.stringify(r)).toBe(14); // UNAVAILABLE, never OK with code UNKNOWN
       expect(r.ms).toBeLessThan(COMMAND_TIMEOUT_MS + MARGIN_MS);
     }
-    expect(await metricValue(s, /^meshlimit_breaker_state\{state="open"\} (\d+)$/m)).toBe(1);
-    expect(await metricValue(s, /^meshlimit_backend_errors_total\{kind="circuit_open"\} (\d+)$/m)).toBeGreaterThan(0);
+    expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="open"}')).toBe(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="circuit_open"}')).toBeGreaterThan(0);
     // 1 success + 4 transient failures = 5 calls (BREAKER_MINIMUM_CALLS) at a ratio of 0.8 >= 0.5: open.
-    expect(await metricValue(s, /^meshlimit_backend_errors_total\{kind="transient"\} (\d+)$/m)).toBe(4);
-    expect(await metricValue(s, /^meshlimit_backend_errors_total\{kind="circuit_open"\} (\d+)$/m)).toBe(26);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="transient"}')).toBe(4);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="circuit_open"}')).toBe(26);
     expect((await fetch(`${s.httpUrl}/healthcheck`)).status).toBe(500);
     expect(await s.client.checkHealth()).toBe('NOT_SERVING');
 
@@ -98,8 +93,8 @@ describe('FAILURE_POLICY=deny (default)', () => {
     expect(r.statuses[0]!.limitRemaining).toBe(9);
     expect(r.dynamicMetadata).toBeNull();
     await eventually(async () => (await s.client.checkHealth()) === 'SERVING', 5000, 100);
-    expect(await metricValue(s, /^meshlimit_breaker_state\{state="closed"\} (\d+)$/m)).toBe(1);
-    expect(await metricValue(s, /^meshlimit_breaker_transitions_total\{from="half_open",to="closed"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="closed"}')).toBe(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_breaker_transitions_total{from="half_open",to="closed"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('counts timeouts from a paused Redis and trips the breaker', async () => {
@@ -113,7 +108,7 @@ describe('FAILURE_POLICY=deny (default)', () => {
       expect(r.error?.code).toBe(14);
       expect(r.ms).toBeLessThan(COMMAND_TIMEOUT_MS + MARGIN_MS);
     }
-    expect(await metricValue(s, /^meshlimit_breaker_state\{state="open"\} (\d+)$/m)).toBe(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="open"}')).toBe(1);
   });
 
   it('a domain with failure_mode: allow answers OK (degraded) while others answer UNAVAILABLE', async () => {
@@ -141,8 +136,8 @@ describe('FAILURE_POLICY=allow', () => {
     }
     expect(reasons.slice(0, 5)).toEqual(Array(5).fill('backend_error'));
     expect(reasons.at(-1)).toBe('circuit_open');
-    expect(await metricValue(s, /^meshlimit_degraded_answers_total\{reason="backend_error"\} (\d+)$/m)).toBe(5);
-    expect(await metricValue(s, /^meshlimit_degraded_answers_total\{reason="circuit_open"\} (\d+)$/m)).toBe(15);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="backend_error"}')).toBe(5);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="circuit_open"}')).toBe(15);
     // allow keeps the pod in rotation: the answer is still useful.
     expect(await s.client.checkHealth()).toBe('SERVING');
   });
@@ -161,7 +156,7 @@ describe('FAILURE_POLICY=local', () => {
     }
     // 10 per hour over 2 replicas: this replica admits ceil(10 / 2) = 5.
     expect(codes).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OVER_LIMIT', 'OVER_LIMIT', 'OVER_LIMIT']);
-    expect(await metricValue(s, /^meshlimit_degraded_answers_total\{reason="local_fallback"\} (\d+)$/m)).toBe(8);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="local_fallback"}')).toBe(8);
   });
 });
 
@@ -176,7 +171,7 @@ describe('non-transient backend errors are never masked', () => {
     await client.del(keys[0]!);
     await client.lpush(keys[0]!, 'x'); // WRONGTYPE for GET
     for (let i = 0; i < 12; i++) expect((await timed(ask(s.client, 'faults', 'typed'))).error?.code).toBe(13);
-    expect(await metricValue(s, /^meshlimit_breaker_state\{state="closed"\} (\d+)$/m)).toBe(1);
-    expect(await metricValue(s, /^meshlimit_backend_errors_total\{kind="permanent"\} (\d+)$/m)).toBe(12);
+    expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="closed"}')).toBe(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="permanent"}')).toBe(12);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type RedisInstance } from '../support/redis.js';
-import { bootService, eventually, type BootedService } from '../support/service.js';
+import { bootService, eventually, metricValue, type BootedService } from '../support/service.js';
 
 /**
  * LOCAL_CACHE_SIZE on real Redis: once a fixed-window counter is over, further denials come from
@@ -33,10 +33,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const redisCalls = async (): Promise<number> => {
-  const text = await (await fetch(`${svc.httpUrl}/metrics`)).text();
-  return Number(/^meshlimit_redis_command_duration_seconds_count\{result="ok"\} (\d+)$/m.exec(text)?.[1] ?? 0);
-};
+const redisCalls = (): Promise<number> => metricValue(svc.httpUrl, 'meshlimit_redis_command_duration_seconds_count{result="ok"}');
 const ask = (key: string, value = 'x') => svc.client.shouldRateLimit({ domain: 'hot', descriptors: [{ entries: [{ key, value }] }] });
 
 describe('over-limit cache (LOCAL_CACHE_SIZE)', () => {

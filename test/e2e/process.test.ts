@@ -1,9 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient } from '../../src/client/rls-client.js';
+import { spawnTracked, type TrackedChild } from '../support/child.js';
 import { freePort, startRedis, type RedisInstance } from '../support/redis.js';
 import { eventually } from '../support/service.js';
 
@@ -12,7 +13,7 @@ import { eventually } from '../support/service.js';
  * the example config. Here: build once, then start real processes with environment settings.
  */
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const children = new Set<ChildProcess>();
+const children = new Set<TrackedChild>();
 let redis: RedisInstance;
 
 beforeAll(async () => {
@@ -21,24 +22,17 @@ beforeAll(async () => {
   redis = await startRedis();
 }, 120_000);
 afterAll(async () => {
-  for (const c of children) c.kill('SIGKILL');
+  for (const c of children) c.child.kill('SIGKILL');
   await redis?.stop();
 });
 
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
+type Running = TrackedChild;
 
 function run(env: Record<string, string>, args = ['dist/main.js']): Running {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => (children.delete(child), resolve(code))));
-  return { child, output: () => out, exited };
+  const r = spawnTracked(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } });
+  children.add(r);
+  void r.exited.then(() => children.delete(r));
+  return r;
 }
 
 async function waitFor(r: Running, text: string, ms = 15_000): Promise<void> {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bootService, eventually, type BootedService } from '../support/service.js';
+import { bootService, eventually, metricValue, type BootedService } from '../support/service.js';
 
 /** Hot reload through the running service: good edits apply, bad edits are rejected, symlink swaps work. */
 const config = (limit: number, extra = '') => `
@@ -23,11 +23,6 @@ const limitOf = async (s: BootedService, key = 'k') => {
   const r = await s.client.shouldRateLimit({ domain: 'reload', descriptors: [{ entries: [{ key, value: 'v' }], hitsAddend: 0 }] });
   return r.statuses[0]!.currentLimit?.requestsPerUnit ?? null;
 };
-const metric = async (s: BootedService, re: RegExp) => {
-  const m = re.exec(await (await fetch(`${s.httpUrl}/metrics`)).text());
-  return m ? Number(m[1]) : 0;
-};
-
 describe('config hot reload', () => {
   it('applies a good edit and keeps counters when only the threshold changes', async () => {
     svc = await bootService({ files: { 'r.yaml': config(5) }, now: () => T });
@@ -38,20 +33,20 @@ describe('config hot reload', () => {
     // 3 hits survive the reload: 10 - 3 = 7 left.
     const r = await s.client.shouldRateLimit({ domain: 'reload', descriptors: [{ entries: [{ key: 'k', value: 'v' }], hitsAddend: 0 }] });
     expect(r.statuses[0]!.limitRemaining).toBe(7);
-    expect(await metric(s, /^meshlimit_config_reloads_total\{result="success"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="success"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('rejects a broken edit and keeps answering with the last good config', async () => {
     svc = await bootService({ files: { 'r.yaml': config(5) }, now: () => T });
     const s = svc;
     s.writeConfig('r.yaml', config(7, '  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n'));
-    await eventually(async () => (await metric(s, /^meshlimit_config_reloads_total\{result="failure"\} (\d+)$/m)) >= 1);
+    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="failure"}')) >= 1);
     expect(await limitOf(s)).toBe(5);
-    expect(await metric(s, /^meshlimit_config_last_reload_success (\d+)$/m)).toBe(0);
+    expect(await metricValue(s.httpUrl, 'meshlimit_config_last_reload_success')).toBe(0);
     // A later good edit recovers.
     s.writeConfig('r.yaml', config(8));
     await eventually(async () => (await limitOf(s)) === 8);
-    expect(await metric(s, /^meshlimit_config_last_reload_success (\d+)$/m)).toBe(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_config_last_reload_success')).toBe(1);
   });
 
   it('reloads on a Kubernetes ConfigMap style ..data symlink swap', async () => {

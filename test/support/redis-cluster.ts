@@ -645,10 +645,20 @@ export class RedisCluster {
     return true;
   }
 
-  /** Waits until {@link healthProbe} passes on every running node, then refreshes `nodes`. */
+  /**
+   * Waits until {@link healthProbe} passes on every running node, then until the refreshed view
+   * shows every running primary owning slots. Roles spread after the slot map: right after
+   * start-up (or a failover) a node can still list a replica as a slot-less master, which would
+   * make `primaries()` and `migrateSlot` pick it.
+   */
   async waitForHealthy(timeoutMs = 15_000): Promise<void> {
+    const end = Date.now() + timeoutMs;
     await waitUntil('a healthy cluster', timeoutMs, () => this.healthProbe());
-    await this.refresh();
+    await waitUntil('every node seen in its final role', Math.max(1_000, end - Date.now()), async () => {
+      const running = this.runningPorts();
+      const slotless = (await this.refresh()).filter((n) => n.role === 'primary' && n.slots.length === 0 && running.includes(n.port));
+      return slotless.length === 0 ? true : `slot-less primaries in the view: ${slotless.map((n) => n.port).join(',')}`;
+    });
   }
 
   /** The hash slot of `key` (asked of a running node: CLUSTER KEYSLOT). */

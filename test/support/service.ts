@@ -52,8 +52,10 @@ export async function bootService(opts: BootOptions = {}): Promise<BootedService
     now: opts.now,
     configPollMs: opts.configPollMs ?? 500,
   });
-  // As a readiness probe would: wait until the backend is connected before sending traffic.
-  await eventually(async () => handle.backend.isReady(), 10_000, 20);
+  // Wait until the counter store itself is connected before sending traffic. Not the policy
+  // wrapper's readiness: under FAILURE_POLICY=allow or local that is always true (by design), and
+  // a first request racing the connection would be answered degraded.
+  await eventually(async () => handle.counterStore.isReady(), 10_000, 20);
   const client = createRlsClient(`127.0.0.1:${handle.grpcPort}`);
   return {
     handle,
@@ -77,4 +79,15 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 5000
     if (Date.now() > end) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/**
+ * The value of one series on a service's `/metrics`, e.g.
+ * `meshlimit_breaker_state{state="open"}`; NaN when the series is absent, so an assertion on a
+ * missing series fails instead of passing as 0.
+ */
+export async function metricValue(httpUrl: string, series: string): Promise<number> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
 }

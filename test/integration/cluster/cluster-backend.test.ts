@@ -9,7 +9,7 @@ import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 import { counterKey, descriptorTag } from '../../../src/limiter/keys.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { getFreePort } from '../../support/ports.js';
-import { type RedisCluster, startRedisCluster, waitUntil } from '../../support/redis-cluster.js';
+import { type RedisCluster, startRedisCluster } from '../../support/redis-cluster.js';
 import { defineBackendSuite, NODE_TAGS, T0 } from '../backend/conformance.js';
 import { SLOT_VECTORS } from '../../unit/backend/slot-vectors.js';
 
@@ -28,25 +28,12 @@ const opened: RedisClusterBackend[] = [];
 beforeAll(async () => {
   // No failover is wanted here: a long node timeout keeps a loaded CI machine from causing one.
   cluster = await startRedisCluster({ nodeTimeoutMs: 5_000 });
-  await rolesSettled(cluster);
   admin = cluster.client();
 });
 afterAll(async () => {
   await Promise.all(opened.splice(0).map((b) => b.close()));
   await cluster?.stop();
 });
-
-/**
- * Waits until the harness's view has exactly three primaries. Its health check does not wait for
- * role information to spread: right after start-up a node can still list a replica as a
- * slot-less master, which would make `primaries()` (and `migrateSlot`'s SETSLOT loop) pick it.
- */
-async function rolesSettled(c: RedisCluster): Promise<void> {
-  await waitUntil('every node seen in its final role', 15_000, async () => {
-    const primaries = (await c.refresh()).filter((n) => n.role === 'primary');
-    return primaries.length === 3 && primaries.every((n) => n.slots.length > 0) ? true : `${primaries.length} primaries in the view`;
-  });
-}
 
 async function backend(extra: Partial<RedisClusterBackendOptions> = {}): Promise<RedisClusterBackend> {
   // A generous command timeout: a 2-core CI machine runs six servers and 2,000-call bursts; the

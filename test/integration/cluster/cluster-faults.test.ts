@@ -6,7 +6,7 @@ import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js'
 import { RedisClusterBackend, type RedisClusterBackendOptions } from '../../../src/backend/redis/cluster-backend.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
 import { BackendUnavailableError } from '../../../src/errors.js';
-import { parseInfo, type RedisCluster, sleep, startRedisCluster, waitUntil } from '../../support/redis-cluster.js';
+import { parseInfo, type RedisCluster, sleep, startRedisCluster } from '../../support/redis-cluster.js';
 import { NODE_TAGS, T0 } from '../backend/conformance.js';
 
 /**
@@ -23,25 +23,12 @@ const opened: RedisClusterBackend[] = [];
 
 beforeAll(async () => {
   cluster = await startRedisCluster();
-  await rolesSettled(cluster);
   admin = cluster.client();
 });
 afterAll(async () => {
   await Promise.all(opened.splice(0).map((b) => b.close()));
   await cluster?.stop();
 });
-
-/**
- * Waits until the harness's view has exactly three primaries. Its health check does not wait for
- * role information to spread: right after start-up a node can still list a replica as a
- * slot-less master, which would make `primaries()` (and `migrateSlot`'s SETSLOT loop) pick it.
- */
-async function rolesSettled(c: RedisCluster): Promise<void> {
-  await waitUntil('every node seen in its final role', 15_000, async () => {
-    const primaries = (await c.refresh()).filter((n) => n.role === 'primary');
-    return primaries.length === 3 && primaries.every((n) => n.slots.length > 0) ? true : `${primaries.length} primaries in the view`;
-  });
-}
 
 async function backend(extra: Partial<RedisClusterBackendOptions> = {}): Promise<RedisClusterBackend> {
   const b = new RedisClusterBackend({ url: cluster.seeds, type: 'cluster', commandTimeoutMs: 2_000, ...extra });

@@ -1,0 +1,77 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * A child process for tests and benchmarks: output piped and kept (the tail, for error
+ * messages), exit as a promise, and tracked so it is SIGKILLed if the parent exits first.
+ */
+export interface TrackedChild {
+  readonly name: string;
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** The last `keepBytes` of stdout+stderr. */
+  output(): string;
+  /** Resolves with the exit code once the process has exited (-1 when it could not start). */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  readonly name?: string;
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** How much output to keep (default 64 KiB). */
+  readonly keepBytes?: number;
+}
+
+const live = new Set<ChildProcess>();
+let hooked = false;
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
+export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOptions = {}): TrackedChild {
+  hookExit();
+  const child = spawn(cmd, [...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  const keepBytes = opts.keepBytes ?? 64 * 1024;
+  let out = '';
+  const keep = (d: Buffer): void => {
+    out += d.toString();
+    if (out.length > keepBytes) out = out.slice(-keepBytes);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    });
+    child.once('error', () => {
+      live.delete(child);
+      resolve(-1);
+    });
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    name: opts.name ?? cmd,
+    pid: child.pid ?? -1,
+    child,
+    output: () => out,
+    exited,
+    stop(graceMs = 3000) {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(t);
+      })();
+      return stopping;
+    },
+  };
+}
