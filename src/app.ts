@@ -160,8 +160,9 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     : base;
   const counterStore = createBackend(backendOptions);
   const refreshHealth = (): void => health.setServing(!shuttingDown && backend.isReady());
-  // Memory: only the (tracing) instrumentation; Redis gets latency metrics, breaker and policy below.
-  let backend: Backend = settings.backend.type === 'memory' ? new InstrumentedBackend(counterStore, () => {}) : counterStore;
+  // Memory: wrapped only for its tracing span, and only when tracing is on (startTracing runs
+  // before this); Redis gets latency metrics, breaker and policy below.
+  let backend: Backend = settings.backend.type === 'memory' && tracingEnabled() ? new InstrumentedBackend(counterStore, () => {}) : counterStore;
   if (settings.backend.type === 'redis') {
     // Redis: time every round trip, trip a breaker on transient failures, and answer by the
     // failure policy (per domain: the config's failure_mode) when Redis cannot.
