@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { counterKey, descriptorTag, limitIdentity } from '../../../src/limiter/keys.js';
+import { counterKey, descriptorTag, limitIdentity, TagCache } from '../../../src/limiter/keys.js';
 
 /** Cluster slot of a key, per the Redis Cluster spec (CRC16/XMODEM of the hash tag). */
 function crc16(buf: Buffer): number {
@@ -60,5 +60,30 @@ describe('counter keys', () => {
     expect(limitIdentity('fixed_window', 'minute', 1)).toBe('fw:minute:1');
     expect(limitIdentity('sliding_window', 'second', 30)).toBe('sw:second:30');
     expect(limitIdentity('token_bucket', 'hour', 1)).toBe('tb:hour:1');
+  });
+});
+
+describe('TagCache', () => {
+  it('keeps at most two generations and promotes a hit from the old one', () => {
+    const c = new TagCache(2);
+    c.set('a', 'A');
+    c.set('b', 'B');
+    c.set('c', 'C'); // young {a,b} becomes old; young {c}
+    expect(c.size).toBe(3);
+    expect(c.get('a')).toBe('A'); // promoted into young {c,a}
+    c.set('d', 'D'); // young {c,a} full: old = {c,a}, b is dropped; young {d}
+    expect(c.get('b')).toBeUndefined();
+    expect(c.get('a')).toBe('A');
+    expect(c.get('c')).toBe('C');
+    expect(c.size).toBeLessThanOrEqual(4);
+  });
+
+  it('gives descriptorTag the same tag on a cache hit as on a miss', () => {
+    const entries = [{ key: 'remote_address', value: '203.0.113.9' }];
+    const first = descriptorTag('edge', entries);
+    for (let i = 0; i < 3; i++) expect(descriptorTag('edge', [{ ...entries[0]! }])).toBe(first);
+    // thousands of other descriptors in between push the first out of the cache, same answer
+    for (let i = 0; i < 40_000; i++) descriptorTag('edge', [{ key: 'remote_address', value: `10.0.${i >> 8}.${i & 255}` }]);
+    expect(descriptorTag('edge', entries)).toBe(first);
   });
 });
