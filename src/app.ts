@@ -233,7 +233,12 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
 
   const resolve = (check: RateLimitCheck): RateLimitCheck | Promise<RateLimitCheck> =>
     tracingEnabled() ? inSpan('meshlimit.resolve', { 'meshlimit.domain': check.domain }, async () => resolver.resolve(check)) : resolver.resolve(check);
-  const decide = async (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => limiter.shouldRateLimit(await resolve(check), deadline);
+  // Not async: a check that needs no token verification goes straight to the limiter, so a
+  // request costs no promise beyond the limiter's own (each layer is a promise and a microtask).
+  const decide = (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => {
+    const resolved = resolve(check);
+    return resolved instanceof Promise ? resolved.then((c) => limiter.shouldRateLimit(c, deadline)) : limiter.shouldRateLimit(resolved, deadline);
+  };
   // One span per request when tracing is on: domain, descriptor count and verdict, never values.
   const traced = (check: RateLimitCheck, deadline: number | undefined, carrier: Record<string, unknown> | undefined): Promise<Decision> =>
     inSpan(
@@ -253,16 +258,28 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       },
       { parent: carrier === undefined ? undefined : extractContext(carrier), kind: SpanKind.SERVER },
     );
-  const timed = async (check: RateLimitCheck, deadline: number | undefined, carrier?: Record<string, unknown>): Promise<Decision> => {
-    const t0 = performance.now();
+  const run = (check: RateLimitCheck, deadline: number | undefined, carrier?: Record<string, unknown>): Promise<Decision> =>
+    tracingEnabled() ? traced(check, deadline, carrier) : decide(check, deadline);
+  /** Request duration and count; `decision` undefined for a request the limiter failed. */
+  const recordRequest = (startedAt: number, decision: Decision | undefined): void => {
+    const seconds = (performance.now() - startedAt) / 1000;
+    if (decision === undefined) {
+      metrics.observeRequest(seconds, 'error');
+      return;
+    }
+    const result = decision.code === 'OVER_LIMIT' ? 'over_limit' : 'ok';
+    metrics.observeRequest(seconds, result);
+    metrics.countRequest(result);
+  };
+  // The JSON check endpoint; gRPC times requests inside its handler (onAnswered, onError).
+  const timed = async (check: RateLimitCheck): Promise<Decision> => {
+    const startedAt = performance.now();
     try {
-      const d = await (tracingEnabled() ? traced(check, deadline, carrier) : decide(check, deadline));
-      const over = d.code === 'OVER_LIMIT';
-      metrics.observeRequest((performance.now() - t0) / 1000, over ? 'over_limit' : 'ok');
-      metrics.countRequest(over ? 'over_limit' : 'ok');
+      const d = await run(check, undefined);
+      recordRequest(startedAt, d);
       return d;
     } catch (err) {
-      metrics.observeRequest((performance.now() - t0) / 1000, 'error');
+      recordRequest(startedAt, undefined);
       throw err;
     }
   };
@@ -272,14 +289,18 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     : undefined;
 
   const grpc: GrpcServer = createGrpcServer({
-    limiter: { shouldRateLimit: (check, opts) => timed(check, opts.deadline, opts.traceCarrier) },
+    limiter: { shouldRateLimit: (check, opts) => run(check, opts.deadline, opts.traceCarrier) },
     health,
     headers: headerNames
       ? { enabled: true, limitHeader: headerNames.limit, remainingHeader: headerNames.remaining, resetHeader: headerNames.reset }
       : undefined,
     logger,
     degradedHeader: settings.resilience.degradedHeader,
-    onError: (_err, code) => metrics.countRequest(GRPC_CODE_NAMES[code] ?? 'internal'),
+    onAnswered: recordRequest,
+    onError: (_err, code, startedAt) => {
+      if (startedAt !== undefined) metrics.observeRequest((performance.now() - startedAt) / 1000, 'error');
+      metrics.countRequest(GRPC_CODE_NAMES[code] ?? 'internal');
+    },
   });
 
   const isReady = (): boolean => !shuttingDown && backend.isReady();
@@ -292,7 +313,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
         metrics.countRequest('invalid_argument');
         throw err;
       }
-      const decision = await timed(check, undefined);
+      const decision = await timed(check);
       return { httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200, body: decisionToJson(decision, headerNames, settings.resilience.degradedHeader) };
     },
     isReady,
