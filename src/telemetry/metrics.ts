@@ -1,6 +1,7 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
+import { HotCounter, HotHistogram } from './series.js';
 
 /**
  * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
@@ -15,9 +16,10 @@ import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.
  * Process metrics: prom-client's default collectors (`process_*`, `nodejs_*`) are registered
  * *without* a prefix, so the standard Node.js dashboards and alerts work unchanged.
  *
- * Hot path: {@link Metrics.recordDecision} and {@link Metrics.observeRequest} reuse label
- * children cached in nested Maps (no per-call label objects or string building on our side); what
- * remains per call is prom-client's own label hashing and the add.
+ * Hot path: {@link Metrics.recordDecision}, {@link Metrics.observeRequest},
+ * {@link Metrics.countRequest} and {@link Metrics.observeRedis} update series objects from
+ * ./series.ts, cached in nested Maps (no per-call label objects, string building or hashing):
+ * an update is an add. Everything else uses prom-client's classes.
  */
 
 export const DECISION_RESULTS = ['ok', 'over_limit', 'shadow_over_limit', 'unlimited', 'no_rule', 'error'] as const;
@@ -125,32 +127,27 @@ export interface MetricsOptions {
 }
 
 type Child = { inc(value?: number): void };
-type HistogramChild = { observe(value: number): void };
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const now = options.now ?? Date.now;
   const registry = new Registry();
   if (options.collectDefault ?? true) collectDefaultMetrics({ register: registry });
 
-  const decisions = new Counter({
-    name: 'meshlimit_decisions_total',
-    help: 'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
-    labelNames: ['domain', 'rule', 'result'] as const,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'meshlimit_request_duration_seconds',
-    help: 'Time to decide one rate-limit request, in seconds, by result (ok, over_limit, error).',
-    labelNames: ['result'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  const requests = new Counter({
-    name: 'meshlimit_requests_total',
-    help: 'Rate-limit requests (gRPC and HTTP /json) by outcome code.',
-    labelNames: ['code'] as const,
-    registers: [registry],
-  });
+  // Updated on every request: series.ts's HotCounter/HotHistogram (same exposition, an add per update).
+  const decisions = new HotCounter(
+    'meshlimit_decisions_total',
+    'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
+    ['domain', 'rule', 'result'],
+    [registry],
+  );
+  const duration = new HotHistogram(
+    'meshlimit_request_duration_seconds',
+    'Time to decide one rate-limit request, in seconds, by result (ok, over_limit, error).',
+    ['result'],
+    DURATION_BUCKETS,
+    [registry],
+  );
+  const requests = new HotCounter('meshlimit_requests_total', 'Rate-limit requests (gRPC and HTTP /json) by outcome code.', ['code'], [registry]);
   const reloads = new Counter({
     name: 'meshlimit_config_reloads_total',
     help: 'Config (re)load attempts by result (success, failure); a failed reload keeps the previous config.',
@@ -205,15 +202,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['from', 'to'] as const,
     registers: [registry],
   });
-  const redisDuration = new Histogram({
-    name: 'meshlimit_redis_command_duration_seconds',
-    help: 'Duration of Redis script calls (one per request on standalone Redis), by result (ok, error).',
-    labelNames: ['result'] as const,
-    buckets: DURATION_BUCKETS,
-    registers: [registry],
-  });
-  const redisOk = redisDuration.labels('ok') as HistogramChild;
-  const redisError = redisDuration.labels('error') as HistogramChild;
+  const redisDuration = new HotHistogram(
+    'meshlimit_redis_command_duration_seconds',
+    'Duration of Redis script calls (one per request on standalone Redis), by result (ok, error).',
+    ['result'],
+    DURATION_BUCKETS,
+    [registry],
+  );
+  const redisOk = redisDuration.labels('ok');
+  const redisError = redisDuration.labels('error');
 
   // Descriptor resolution (src/resolve). `domain` takes only domains that have a resolution block
   // in the config (the resolver never reports others), so it is bounded by the config.
@@ -249,14 +246,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   // Fixed label sets are created up front: every series exists (at 0) from the first scrape, so
   // rate() and absent() work, and the hot path never builds a child.
-  const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r) as HistogramChild);
-  const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c) as Child);
+  const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r));
+  const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
   const reloadSuccess = reloads.labels('success');
   const reloadFailure = reloads.labels('failure');
   const backendChildren = childrenOf(BACKEND_ERROR_KINDS, (k) => backendErrors.labels(k) as Child);
   const degradedChildren = childrenOf(DEGRADED_REASONS, (r) => degraded.labels(r) as Child);
   for (const c of [...Object.values(requestChildren), reloadSuccess, reloadFailure, ...Object.values(backendChildren), ...Object.values(degradedChildren)]) c.inc(0);
-  for (const r of REQUEST_RESULTS) duration.zero({ result: r });
+  for (const r of REQUEST_RESULTS) durationChildren[r].touch();
   lastReloadSuccess.set(0);
   rules.set(0);
 
@@ -273,7 +270,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     let byResult = byRule.get(rule);
     if (byResult === undefined) {
       if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return decisionChild(domain, OTHER_RULE, result);
-      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r) as Child);
+      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r));
       byRule.set(rule, byResult);
     }
     return byResult[result];
