@@ -43,4 +43,6 @@ EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
   CMD wget -q -O /dev/null http://127.0.0.1:8080/healthcheck || exit 1
 # node directly as PID 1 (no npm wrapper): it receives SIGTERM and drains (GRACEFUL_SHUTDOWN_MS).
-CMD ["node", "dist/main.js"]
+# The same command as `npm start` (test/deploy/docker.test.ts checks): a 32 MiB young-generation
+# semi-space cuts garbage-collection work per request (benchmarks/README.md).
+CMD ["node", "--max-semi-space-size=32", "dist/main.js"]

@@ -22,7 +22,7 @@ import { burst, slidingPatterns, slidingVsLog, type BurstResult, type SlidingRes
 import { requestFrame } from './lib/frames.js';
 import { h2loadVersion } from './lib/h2load.js';
 import { h2loadRun, varyRun, type LoadShape, type Sample } from './lib/measure.js';
-import { buildSnapshot, hasTaskset, processTree, ROOT, type RunMode } from './lib/procs.js';
+import { buildSnapshot, hasTaskset, processTree, productionNodeFlags, ROOT, type RunMode } from './lib/procs.js';
 import { acceptance, markdownReport, type Report, type ThroughputRow } from './lib/report.js';
 import { HIGH_CARDINALITY, SCENARIOS, type Scenario } from './lib/scenarios.js';
 import { median } from './lib/stats.js';
@@ -418,7 +418,10 @@ async function main(): Promise<void> {
         startedAt: startedAt.toISOString(),
         finishedAt: new Date().toISOString(),
         mode: plan.quick ? 'quick' : 'full',
-        meshlimit: plan.runMode === 'dist' ? 'node benchmarks/.work/build/dist/main.js (tsc -p tsconfig.build.json, a private build)' : 'node --import tsx src/main.ts',
+        meshlimit:
+          plan.runMode === 'dist'
+            ? `node ${productionNodeFlags().join(' ')} benchmarks/.work/build/dist/main.js (the flags of npm start; tsc -p tsconfig.build.json, a private build)`
+            : `node ${productionNodeFlags().join(' ')} --import tsx src/main.ts`,
         node: process.version,
         h2load,
         redis: tool('redis-server', ['--version']),

@@ -124,8 +124,21 @@ export type RunMode = 'dist' | 'tsx';
 /** Where {@link buildSnapshot} puts its build: a private copy, not the repository's dist/. */
 export const SNAPSHOT_DIR = path.join(ROOT, 'benchmarks/.work/build');
 
+/**
+ * The node flags of the production command: `npm start` is `node <flags> dist/main.js` (and the
+ * Dockerfile's CMD is the same, checked by test/deploy/docker.test.ts), so the benchmark runs
+ * meshlimit as it is deployed.
+ */
+export function productionNodeFlags(): string[] {
+  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const words = start.split(/\s+/);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/main.js') throw new Error(`package.json start is not "node [flags] dist/main.js": ${start}`);
+  return words.slice(1, -1);
+}
+
 export function meshlimitCommand(mode: RunMode): string[] {
-  return mode === 'dist' ? ['node', path.join(SNAPSHOT_DIR, 'dist/main.js')] : ['node', '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
+  const flags = productionNodeFlags();
+  return mode === 'dist' ? ['node', ...flags, path.join(SNAPSHOT_DIR, 'dist/main.js')] : ['node', ...flags, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
 }
 
 /**

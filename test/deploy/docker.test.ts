@@ -66,7 +66,10 @@ describe('Dockerfile', () => {
     expect(runs.some((r) => /npm run build/.test(r) && /npm prune --omit=dev/.test(r))).toBe(true);
     expect(runtime.instructions.filter((i) => i.op === 'RUN')).toEqual([]);
     expect(runtime.instructions.find((i) => i.op === 'USER')?.args).toBe('node');
-    expect(runtime.instructions.find((i) => i.op === 'CMD')?.args).toBe('["node", "dist/main.js"]');
+    // The image runs what `npm start` runs (node flags included), without the npm wrapper.
+    const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(start).toMatch(/^node (--[\w-]+=\S+ )*dist\/main\.js$/);
+    expect(runtime.instructions.find((i) => i.op === 'CMD')?.args).toBe(JSON.stringify(start.split(' ')).replaceAll(',', ', '));
     const copies = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/).at(-1));
     expect(copies).toEqual(['./package.json', './node_modules', './dist', './lua', './proto', './config', './bin']);
     const ignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n');
