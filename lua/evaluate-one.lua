@@ -1,8 +1,9 @@
 --[[
 evaluate-one.lua -- the driver for the most common request: exactly one counter op. The assembler
-builds one script per algorithm from this file, so a call runs one algorithm module and nothing
-else. Same semantics as lua/evaluate.lua (and evaluateOps() in src/limiter/algorithms/evaluate.ts)
-for n = 1.
+builds one script per algorithm from this file, with that algorithm's @step section spliced in
+place of the `-- @step` line, so a decision runs its algorithm's arithmetic inline: no closure,
+no Lua function call, no other module. Same semantics as lua/evaluate.lua (and evaluateOps() in
+src/limiter/algorithms/evaluate.ts) for n = 1.
 
 Contract
   KEYS[1]   the counter key.
@@ -22,8 +23,8 @@ Contract
             limits). An integer reply costs Redis a fraction of an array reply. `denied` is not
             in the reply: for one op it is over and enforce, which the caller knows.
   Redis calls: TIME (only when now is NaN), one GET, then at most one SET: `SET key value KEEPTTL`
-  when the stored value already belongs to the current window (its TTL is already right), else
-  `SET key value PX ttl`. No write when nothing changed.
+  when the step says the key's TTL is still right (keep), else `SET key value PX ttl`. No write
+  when nothing changed.
 
 Why `enforce` does not matter here
   With one op the write never depends on it: a value to write exists only when the op is not
@@ -34,19 +35,25 @@ Why atomic
   Read, decide and charge must not interleave with another request on the same key, or two
   requests could both take the last unit. A script runs without interleaving.
 
-Assembly (src/backend/redis/scripts.ts): `N` (lua/number.lua, built lazily), the algorithm's code
-bound to CODE, its module (in a block, REFUND = false) bound to STEP, then this file.
+Assembly (src/backend/redis/scripts.ts): `local CODE = <the algorithm's code>`, then this file
+with the `-- @step` line replaced by the algorithm's @step section in a `do ... end` block (see
+lua/fixed-window.lua for the locals a section reads and assigns).
 ]]
 local now, chargeOnDeny, code, windowMs, threshold, burst, hits = struct.unpack('<ddddddd', ARGV[1])
 if code ~= CODE then
   return error({ err = 'ERR meshlimit: algorithm code ' .. tostring(code) .. ' sent to the script for code ' .. CODE })
 end
 if now ~= now then
+  -- Seconds and microseconds as strings; `+ 0` converts each once, `%` floors without a call.
   local t = redis.call('TIME')
-  now = t[1] * 1000 + math.floor(t[2] / 1000)
+  local us = t[2] + 0
+  now = t[1] * 1000 + (us - us % 1000) / 1000
 end
 local key = KEYS[1]
-local over, remaining, resetMs, value, ttl, keep = STEP(redis.call('GET', key), windowMs, threshold, burst, hits, chargeOnDeny == 1, now)
+local raw = redis.call('GET', key)
+local chargeOnOver = chargeOnDeny == 1
+local over, remaining, resetMs, value, ttl, keep
+-- @step
 if value then
   if keep then
     redis.call('SET', key, value, 'KEEPTTL')

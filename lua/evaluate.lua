@@ -27,7 +27,7 @@ Contract
             what this call charged, with lua/refund.lua, when another call denied the request.
   Redis calls: one GET (one distinct key) or one MGET (several), then one SET per changed key,
   only when the request is admitted or chargeOnDeny is set: `SET key value KEEPTTL` when every
-  step that changed the key reported its stored TTL still right (keepTtl), else
+  step that changed the key reported its stored TTL still right (keep), else
   `SET key value PX ttl`. Nothing else (TIME when now is NaN).
 
 Why atomic
@@ -35,41 +35,42 @@ Why atomic
   request can charge a counter between our read and our write, and a denied request leaves
   every counter exactly as it was.
 
-Assembly (src/backend/redis/scripts.ts): `N` (lua/number.lua, built lazily), then the three
-algorithm modules (each in its own block, REFUND = false) bound to FIXED, SLIDING and TOKEN, each
-a step function
-  step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
-    -> over, remaining, resetMs, new state string or nil when unchanged, ttlMs, keepTtl
-The working copy of a key is its state string: a step always decodes its input, and
+Assembly (src/backend/redis/scripts.ts): this file, with each `-- @step <algorithm>` line
+replaced by that algorithm's @step section (lua/<algorithm>.lua) in a `do ... end` block: no
+closure per call, the math still exists once. A section reads raw (the key's working copy),
+windowMs, threshold, burst, hits, chargeOnOver, now and assigns
+  over, remaining, resetMs, value (new state bytes, nil when unchanged), ttl (ms), keep
+The working copy of a key is its stored value: a step always decodes its input, and
 decode(encode(x)) = x, so this is the same as evaluateOps' working copy of decoded states.
 ]]
 local args = ARGV[1]
 local now, chargeOnDeny = struct.unpack('<dd', args)
 if now ~= now then
   local t = redis.call('TIME')
-  now = t[1] * 1000 + math.floor(t[2] / 1000)
+  local us = t[2] + 0
+  now = t[1] * 1000 + (us - us % 1000) / 1000
 end
-chargeOnDeny = chargeOnDeny == 1
+local chargeOnOver = chargeOnDeny == 1
 local n = #KEYS
 
--- Read every distinct key once; `value[key]` is then the working copy.
-local value, distinct = {}, {}
+-- Read every distinct key once; `working[key]` is then the working copy.
+local working, distinct = {}, {}
 for i = 1, n do
   local k = KEYS[i]
-  if value[k] == nil then
-    value[k] = false
+  if working[k] == nil then
+    working[k] = false
     distinct[#distinct + 1] = k
   end
 end
 if #distinct == 1 then
-  value[distinct[1]] = redis.call('GET', distinct[1])
+  working[distinct[1]] = redis.call('GET', distinct[1])
 else
   local values = redis.call('MGET', unpack(distinct))
-  for i = 1, #distinct do value[distinct[i]] = values[i] end
+  for i = 1, #distinct do working[distinct[i]] = values[i] end
 end
 
--- ttls[key]: nil while unchanged; false while every step that changed the key reported its
--- stored TTL still valid (keepTtl: write with KEEPTTL); else the TTL of the last such step (PX).
+-- ttls[key]: nil while unchanged; false while every step that changed the key said its stored
+-- TTL is still right (keep: write with KEEPTTL); else the TTL of the last such step (PX).
 local ttls, order = {}, {}
 local reply = { 0 }
 local denied = false
@@ -78,18 +79,23 @@ for i = 1, n do
   local key = KEYS[i]
   local code, windowMs, threshold, burst, hits, enforce
   code, windowMs, threshold, burst, hits, enforce, pos = struct.unpack('<dddddd', args, pos)
-  local step
-  if code == 1 then step = FIXED
-  elseif code == 2 then step = SLIDING
-  elseif code == 3 then step = TOKEN
-  else return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) }) end
-  local over, remaining, resetMs, nextValue, ttl, keepTtl = step(value[key], windowMs, threshold, burst, hits, chargeOnDeny, now)
+  local raw = working[key]
+  local over, remaining, resetMs, value, ttl, keep
+  if code == 1 then
+    -- @step fixed-window
+  elseif code == 2 then
+    -- @step sliding-window
+  elseif code == 3 then
+    -- @step token-bucket
+  else
+    return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })
+  end
   if over and enforce == 1 then denied = true end
-  if nextValue then
+  if value then
     local pending = ttls[key]
     if pending == nil then order[#order + 1] = key end
-    if keepTtl and not pending then ttls[key] = false else ttls[key] = ttl end
-    value[key] = nextValue
+    if keep and not pending then ttls[key] = false else ttls[key] = ttl end
+    working[key] = value
   end
   reply[3 * i - 1] = over and 1 or 0
   reply[3 * i] = remaining
@@ -99,15 +105,15 @@ end
 reply[3 * n + 2] = now
 if denied then
   reply[1] = 1
-  if not chargeOnDeny then return reply end
+  if not chargeOnOver then return reply end
 end
 for i = 1, #order do
   local key = order[i]
   local ttl = ttls[key]
   if ttl then
-    redis.call('SET', key, value[key], 'PX', string.format('%d', ttl))
+    redis.call('SET', key, working[key], 'PX', string.format('%d', ttl))
   else
-    redis.call('SET', key, value[key], 'KEEPTTL')
+    redis.call('SET', key, working[key], 'KEEPTTL')
   end
 end
 return reply

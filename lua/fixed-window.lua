@@ -1,101 +1,85 @@
 --[[
-fixed-window.lua -- one fixed-window counter step. Twin of src/limiter/algorithms/fixed-window.ts:
-same arithmetic in the same order, same state string, so Redis and the memory backend agree bit
+fixed-window.lua -- the fixed-window counter math. Twin of src/limiter/algorithms/fixed-window.ts:
+same arithmetic in the same order, same stored bytes, so Redis and the memory backend agree bit
 for bit (checked by test/integration/backend/lua-vs-ts.property.test.ts).
 
-Contract (one counter, as the drivers lua/evaluate.lua and lua/evaluate-one.lua slice a request)
-  KEYS slice: 1 key, the counter: "<windowStart>:<count>" (integers: Unix ms, hits).
+Contract (one counter, as the drivers lua/evaluate.lua, lua/evaluate-one.lua and lua/refund.lua
+slice a request)
+  KEYS slice: 1 key, the counter. Stored value, 17 bytes: struct.pack('<Bdd', 70, start, count)
+              ('F', then little-endian doubles: window start in Unix ms, hits in that window).
+              Also read: "<start>:<count>" in decimal digits, what versions before the binary
+              state wrote (a rolling upgrade keeps its counts). Anything else, or a non-finite
+              count, is a fresh counter.
   ARGV slice: code 1 (evaluate) or 'f' (refund), windowMs (ms, integer > 0), threshold (hits per
               window), burst (unused), hits (>= 0; 0 checks without consuming), enforce (read by
-              the driver); the drivers unpack them and pass numbers.
-  Module: the assembler places this file in a `do` block that declares STEP and the boolean
-  REFUND (`N`, lua/number.lua, is declared before it); the file assigns to STEP
-  step(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
-    -> over, remaining, resetMs, value (the new state string, nil when unchanged), ttlMs, keepTtl
-  keepTtl is true when the stored value already belongs to the current window: its TTL was set
-  (to this window's end) by the write that opened the window, so the driver writes with KEEPTTL
-  and skips re-arming the expiry (a PX costs Redis more than the whole arithmetic here).
-  or, when REFUND is true (lua/refund.lua), refund(raw, windowMs, threshold, burst, hits, chargeNow)
-    -> value (the state string with `hits` given back, nil when there is nothing to give back):
-  if the stored window is the one `chargeNow` falls in, count = max(0, count - hits); a window
-  that has rolled over since the charge took the charge with it.
-  `raw` is the stored string (false or nil when missing); a missing or unparsable value is a
-  fresh counter. Windows are aligned to multiples of windowMs since the Unix epoch; a hit is over
-  when the count after it exceeds the threshold; reset = ms until the window ends = the TTL.
+              the driver); the drivers unpack them into the locals below.
+  Sections: this file is not run as it stands. The assembler (src/backend/redis/scripts.ts) splices
+  each section below, in a `do ... end` block, where a driver has the line `-- @step` or
+  `-- @refund` (so a decision creates no closure and calls no Lua function; the math still exists
+  once, here). A section declares its own locals and touches nothing else than:
+  @step   reads   raw (stored value, false/nil when missing), windowMs, threshold, burst, hits,
+                  chargeOnOver (boolean), now (Unix ms, integer)
+          assigns over (boolean), remaining, resetMs, value (bytes to store, nil when unchanged),
+                  ttl (ms, PX for value), keep (true: write with KEEPTTL instead)
+          keep is true when the stored value already belongs to the current window: the write
+          that opened the window set its TTL (to this window's end), and a PX costs Redis more
+          than the whole arithmetic here.
+  @refund reads   raw, windowMs, threshold, burst, hits, now (= chargeNow, the charge's `now`)
+          assigns value (bytes with `hits` given back, nil when there is nothing to give back):
+          if the stored window is the one chargeNow falls in, count = max(0, count - hits); a
+          window that has rolled over since the charge took the charge with it.
+  Windows are aligned to multiples of windowMs since the Unix epoch; a hit is over when the count
+  after it exceeds the threshold; reset = ms until the window ends = the TTL.
 
 Why atomic
   Read, compare and charge must not interleave with another request's, or two requests could
   both see `threshold - 1` and both be admitted. The driver runs every step of a request inside
   one script, which Redis executes without interleaving.
 ]]
--- Hot path notes: library functions are looked up where used (each is used once per call, so
--- caching them in locals would only add work); state strings our encoder wrote ("digits:digits",
--- integers below 2^53) are read and written without lua/number.lua.
-if REFUND then
-  STEP = function(raw, windowMs, threshold, burst, hits, now)
-    if not raw then return nil end
-    local s, c
+-- @step
+local start = math.floor(now / windowMs) * windowMs
+local count = 0
+keep = false
+if raw then
+  local s, c
+  if #raw == 17 then
+    local m
+    m, s, c = struct.unpack('<Bdd', raw)
+    if m ~= 70 then s = nil end
+  end
+  if s == nil then
     local a, b = string.match(raw, '^(%d+):(%d+)$')
-    if a then
-      s, c = tonumber(a), tonumber(b)
-      if s == math.huge or c == math.huge then s = nil end
-    else
-      local i = string.find(raw, ':', 1, true)
-      if i and i > 1 then
-        local num = N().num
-        s, c = num(string.sub(raw, 1, i - 1)), num(string.sub(raw, i + 1))
-        if c == nil then s = nil end
-      end
-    end
-    local start = math.floor(now / windowMs) * windowMs
-    if s == nil or s ~= start then return nil end
+    if a then s, c = tonumber(a), tonumber(b) end
+  end
+  -- s == start also rules out a non-finite start; c - c == 0 only for a finite c
+  if s == start and c - c == 0 then count, keep = c, true end
+end
+local after = count + hits
+over = after > threshold
+remaining = 0
+if not over then
+  remaining = threshold - after
+  remaining = remaining - remaining % 1 -- floor: only a foreign fractional count makes it matter
+end
+resetMs = start + windowMs - now
+ttl = resetMs
+if hits > 0 and (not over or chargeOnOver) then value = struct.pack('<Bdd', 70, start, after) end
+-- @refund
+if raw then
+  local s, c
+  if #raw == 17 then
+    local m
+    m, s, c = struct.unpack('<Bdd', raw)
+    if m ~= 70 then s = nil end
+  end
+  if s == nil then
+    local a, b = string.match(raw, '^(%d+):(%d+)$')
+    if a then s, c = tonumber(a), tonumber(b) end
+  end
+  local start = math.floor(now / windowMs) * windowMs
+  if s == start and c - c == 0 then
     local after = c - hits
     if after < 0 then after = 0 end
-    if start % 1 == 0 and after % 1 == 0 and start < 9007199254740992 and start > -9007199254740992 and after < 9007199254740992 and after > -9007199254740992 then
-      return string.format('%d:%d', start, after)
-    end
-    local str = N().str
-    return str(start) .. ':' .. str(after)
-  end
-else
-  STEP = function(raw, windowMs, threshold, burst, hits, chargeOnOver, now)
-    local start = math.floor(now / windowMs) * windowMs
-    local count, keep = 0, false
-    if raw then
-      -- decode, exactly as fixedWindow.decode: first ':' at index > 0, both sides finite Numbers
-      local s, c
-      local a, b = string.match(raw, '^(%d+):(%d+)$')
-      if a then
-        s, c = tonumber(a), tonumber(b)
-        if s == math.huge or c == math.huge then s = nil end
-      else
-        local i = string.find(raw, ':', 1, true)
-        if i and i > 1 then
-          local num = N().num
-          s, c = num(string.sub(raw, 1, i - 1)), num(string.sub(raw, i + 1))
-          if c == nil then s = nil end
-        end
-      end
-      if s ~= nil and s == start then count, keep = c, true end
-    end
-    local after = count + hits
-    local over = after > threshold
-    local remaining = 0
-    if not over then
-      remaining = threshold - after
-      remaining = remaining - remaining % 1 -- floor: only a foreign fractional count makes it matter
-    end
-    local resetMs = start + windowMs - now
-    if hits > 0 and (not over or chargeOnOver) then
-      local value
-      if start % 1 == 0 and after % 1 == 0 and start < 9007199254740992 and start > -9007199254740992 and after < 9007199254740992 and after > -9007199254740992 then
-        value = string.format('%d:%d', start, after)
-      else
-        local str = N().str
-        value = str(start) .. ':' .. str(after)
-      end
-      return over, remaining, resetMs, value, resetMs, keep
-    end
-    return over, remaining, resetMs, nil, resetMs, keep
+    value = struct.pack('<Bdd', 70, start, after)
   end
 end

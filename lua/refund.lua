@@ -36,38 +36,44 @@ Why atomic
   The read of the current state and the write of the given-back state must not interleave with a
   concurrent charge on the same key, or that charge would be lost (over-admission).
 
-Assembly (src/backend/redis/scripts.ts): `N`, then the three algorithm modules (each in its own
-block, REFUND = true) bound to FIXED, SLIDING and TOKEN, each a refund function
-  refund(raw, windowMs, threshold, burst, hits, chargeNow) -> new state string or nil
+Assembly (src/backend/redis/scripts.ts): this file, with each `-- @refund <algorithm>` line
+replaced by that algorithm's @refund section (lua/<algorithm>.lua) in a `do ... end` block. A
+section reads raw (the key's working copy), windowMs, threshold, burst, hits and now (here the
+charge's `now`) and assigns value (the new state bytes, nil when there is nothing to give back).
 ]]
 local now = tonumber(ARGV[1])
-local value, changed, order = {}, {}, {}
+local working, changed, order = {}, {}, {}
 local a = 2
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local raw = value[key]
+  local raw = working[key]
   if raw == nil then
     raw = redis.call('GET', key)
-    value[key] = raw
+    working[key] = raw
   end
   local code = ARGV[a]
-  local refund
-  if code == 'f' then refund = FIXED
-  elseif code == 's' then refund = SLIDING
-  elseif code == 't' then refund = TOKEN
-  else return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) }) end
-  local nextValue = refund(raw, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]), now)
-  if nextValue then
+  local windowMs, threshold, burst, hits = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local value
+  if code == 'f' then
+    -- @refund fixed-window
+  elseif code == 's' then
+    -- @refund sliding-window
+  elseif code == 't' then
+    -- @refund token-bucket
+  else
+    return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })
+  end
+  if value then
     if not changed[key] then
       changed[key] = true
       order[#order + 1] = key
     end
-    value[key] = nextValue
+    working[key] = value
   end
   a = a + 5
 end
 for i = 1, #order do
   local key = order[i]
-  redis.call('SET', key, value[key], 'KEEPTTL')
+  redis.call('SET', key, working[key], 'KEEPTTL')
 end
 return #order

@@ -22,20 +22,23 @@
  * With `--floors` it also measures single Redis calls inside a bare script (TIME, GET, INCRBY,
  * SET KEEPTTL, SET PX, TIME + GET, TIME + INCRBY): the cheapest script any decision could be.
  *
- *   npx tsx benchmarks/redis-cpu/bench.ts [--rounds 9] [--calls 20000] [--floors] [--no-rt] [--json]
+ * With `--before REV` (a git revision, e.g. HEAD) it also runs that revision's scripts, in the same
+ * rounds: its lua/ files and its src/backend/redis/scripts.ts (assembler and marshalling) are read
+ * with `git show` into a temporary directory and loaded from there, so a before/after comparison
+ * runs both versions exactly as each would have served.
+ *
+ *   npx tsx benchmarks/redis-cpu/bench.ts [--rounds 9] [--calls 20000] [--floors] [--before REV] [--no-rt] [--json]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import type { CounterOp } from '../../src/backend/backend.js';
-import {
-  assembleEvaluateScripts,
-  evaluateScriptFor,
-  marshalEvaluate,
-  parseEvaluateOneReply,
-  parseEvaluateReply,
-} from '../../src/backend/redis/scripts.js';
+import * as current from '../../src/backend/redis/scripts.js';
 import type { Algorithm } from '../../src/limiter/types.js';
 
 interface Options {
@@ -44,6 +47,7 @@ interface Options {
   realtime: boolean;
   json: boolean;
   floors: boolean;
+  before?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -55,7 +59,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--no-rt') o.realtime = false;
     else if (a === '--json') o.json = true;
     else if (a === '--floors') o.floors = true;
-    else throw new Error(`unknown argument ${a}; usage: bench.ts [--rounds N] [--calls N] [--floors] [--no-rt] [--json]`);
+    else if (a === '--before') o.before = argv[++i];
+    else throw new Error(`unknown argument ${a}; usage: bench.ts [--rounds N] [--calls N] [--floors] [--before REV] [--no-rt] [--json]`);
   }
   if (!(o.rounds >= 1 && o.calls >= 100)) throw new Error('--rounds >= 1 and --calls >= 100');
   return o;
@@ -106,8 +111,67 @@ function floorVariants(): Variant[] {
   ];
 }
 
-function variants(floors: boolean): Variant[] {
-  const scripts = assembleEvaluateScripts();
+/** What the meshlimit rows need from a version of src/backend/redis/scripts.ts. */
+type ScriptsModule = Pick<typeof current, 'assembleEvaluateScripts' | 'evaluateScriptFor' | 'marshalEvaluate' | 'parseEvaluateOneReply' | 'parseEvaluateReply'>;
+
+/**
+ * Loads revision `rev`'s scripts module: its lua/ and scripts.ts from git into a temporary
+ * directory, the module's relative imports pointed back at this checkout (they only bring types,
+ * errors and the algorithm codes).
+ */
+async function scriptsAt(rev: string): Promise<{ mod: ScriptsModule; luaDir: string; cleanup: () => void }> {
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const dir = mkdtempSync(join(tmpdir(), 'meshlimit-redis-cpu-'));
+  mkdirSync(join(dir, 'lua'));
+  for (const file of git('ls-tree', '--name-only', `${rev}:lua`).split('\n').filter((f) => f.endsWith('.lua'))) {
+    writeFileSync(join(dir, 'lua', file), git('show', `${rev}:lua/${file}`));
+  }
+  const from = join(repo, 'src/backend/redis');
+  const source = git('show', `${rev}:src/backend/redis/scripts.ts`).replace(/from '(\.{1,2}\/[^']+)'/g, (_m, p: string) => `from '${pathToFileURL(resolve(from, p)).href}'`);
+  writeFileSync(join(dir, 'scripts.ts'), source);
+  const mod = (await import(pathToFileURL(join(dir, 'scripts.ts')).href)) as ScriptsModule;
+  return { mod, luaDir: join(dir, 'lua'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The production scripts of one version (`label` is appended to the row names, '' for this checkout). */
+function meshlimitVariants(m: ScriptsModule, luaDir: string | undefined, label: string): Variant[] {
+  const scripts = m.assembleEvaluateScripts(luaDir);
+  const suffix = label === '' ? '' : ` [${label}]`;
+  const prefix = label === '' ? '' : label.replace(/[^A-Za-z0-9]/g, '').slice(0, 4);
+  const out: Variant[] = [];
+  for (const algorithm of ['fixed_window', 'sliding_window', 'token_bucket'] as const) {
+    for (const admitted of [true, false]) {
+      const tag = `${prefix}${algorithm.slice(0, 2)}${admitted ? 'a' : 'd'}`;
+      const template = op(algorithm, '', admitted);
+      const { args } = m.marshalEvaluate([template], undefined, false);
+      out.push({
+        name: `${algorithm} (one op, ${admitted ? 'admitted' : 'denied'})${suffix}`,
+        group: 'meshlimit',
+        lua: m.evaluateScriptFor(scripts, [template]).source,
+        args: (i) => [1, keyOf(tag, i), args],
+        check: (reply, i) => {
+          const r = m.parseEvaluateOneReply(reply, { ...template, key: keyOf(tag, i) });
+          if (r.denied === admitted) throw new Error(`${algorithm}${suffix}: expected ${admitted ? 'admitted' : 'denied'}, got ${JSON.stringify(r)}`);
+        },
+      });
+    }
+  }
+  const two = [op('fixed_window', '', true), op('token_bucket', '', true)];
+  const { args: twoArgs } = m.marshalEvaluate(two, undefined, false);
+  out.push({
+    name: `fixed_window + token_bucket (two ops, admitted)${suffix}`,
+    group: 'meshlimit',
+    lua: scripts.multi.source,
+    args: (i) => [2, keyOf(`${prefix}twof`, i), keyOf(`${prefix}twot`, i), twoArgs],
+    check: (reply) => {
+      if (m.parseEvaluateReply(reply, 2).result.denied) throw new Error(`two ops${suffix}: expected admitted`);
+    },
+  });
+  return out;
+}
+
+function variants(floors: boolean, before?: { mod: ScriptsModule; luaDir: string; label: string }): Variant[] {
   const out: Variant[] = [
     ...(floors ? floorVariants() : []),
     { name: 'return 1 (no key)', group: 'baseline', lua: 'return 1', args: () => [0] },
@@ -125,35 +189,11 @@ function variants(floors: boolean): Variant[] {
       args: (i) => [1, keyOf('tgsk', i)],
     },
   ];
-  for (const algorithm of ['fixed_window', 'sliding_window', 'token_bucket'] as const) {
-    for (const admitted of [true, false]) {
-      const tag = `${algorithm.slice(0, 2)}${admitted ? 'a' : 'd'}`;
-      const template = op(algorithm, '', admitted);
-      const { args } = marshalEvaluate([template], undefined, false);
-      out.push({
-        name: `${algorithm} (one op, ${admitted ? 'admitted' : 'denied'})`,
-        group: 'meshlimit',
-        lua: evaluateScriptFor(scripts, [template]).source,
-        args: (i) => [1, keyOf(tag, i), args],
-        check: (reply, i) => {
-          const r = parseEvaluateOneReply(reply, { ...template, key: keyOf(tag, i) });
-          if (r.denied === admitted) throw new Error(`${algorithm}: expected ${admitted ? 'admitted' : 'denied'}, got ${JSON.stringify(r)}`);
-        },
-      });
-    }
-  }
-  const two = [op('fixed_window', '', true), op('token_bucket', '', true)];
-  const { args: twoArgs } = marshalEvaluate(two, undefined, false);
-  out.push({
-    name: 'fixed_window + token_bucket (two ops, admitted)',
-    group: 'meshlimit',
-    lua: scripts.multi.source,
-    args: (i) => [2, keyOf('twof', i), keyOf('twot', i), twoArgs],
-    check: (reply) => {
-      if (parseEvaluateReply(reply, 2).result.denied) throw new Error('two ops: expected admitted');
-    },
-  });
-  return out;
+  const mine = meshlimitVariants(current, undefined, '');
+  if (before === undefined) return [...out, ...mine];
+  // Interleave each row with its `before` twin, so the two face the same moments of load.
+  const theirs = meshlimitVariants(before.mod, before.luaDir, before.label);
+  return [...out, ...mine.flatMap((v, i) => [theirs[i]!, v])];
 }
 
 function freePort(): Promise<number> {
@@ -238,7 +278,9 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const vs = variants(o.floors);
+  const before = o.before === undefined ? undefined : await scriptsAt(o.before);
+  const vs = variants(o.floors, before && { ...before, label: o.before! });
+  before?.cleanup();
   const redis = await startRedis(o.realtime);
   const samples = new Map<string, number[]>(vs.map((v) => [v.name, []]));
   try {

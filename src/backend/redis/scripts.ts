@@ -15,10 +15,11 @@ import type { Algorithm } from '../../limiter/types.js';
  * parsing the replies. The contracts of the scripts themselves are the headers of
  * `lua/evaluate.lua`, `lua/evaluate-one.lua` and `lua/refund.lua`.
  *
- * Why several scripts: Redis CPU per decision is the cost that scales with traffic, and a script
- * pays on every call for every closure it creates and every argument it is sent. The common
- * request (one descriptor, one limit) runs a script holding only its algorithm's module; the
- * math still lives once, in `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
+ * Why several scripts, and splicing: Redis CPU per decision is the cost that scales with traffic,
+ * and a script pays on every call for every closure it creates, every Lua function it calls and
+ * every argument it is sent. The common request (one descriptor, one limit) runs a script holding
+ * only its algorithm's arithmetic, inline; the math still lives once, in the @step and @refund
+ * sections of `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
  */
 
 /** Doubles in the packed ARGV[1] before the per-op slices: now, chargeOnDeny. */
@@ -62,12 +63,12 @@ export function findLuaDir(from: string = dirname(fileURLToPath(import.meta.url)
   }
 }
 
-/** The algorithm modules and the local each is bound to in the several-ops scripts. */
-const ALGORITHM_MODULES = [
-  ['FIXED', 'fixed-window.lua', 'fixed_window'],
-  ['SLIDING', 'sliding-window.lua', 'sliding_window'],
-  ['TOKEN', 'token-bucket.lua', 'token_bucket'],
-] as const;
+/** The file of each algorithm's math (its @step and @refund sections). */
+const ALGORITHM_FILES: Readonly<Record<Algorithm, string>> = Object.freeze({
+  fixed_window: 'fixed-window.lua',
+  sliding_window: 'sliding-window.lua',
+  token_bucket: 'token-bucket.lua',
+});
 
 export interface AssembledScript {
   readonly source: string;
@@ -77,23 +78,54 @@ export interface AssembledScript {
 
 /** Every evaluate script: one per algorithm for single-op requests, one for several ops. */
 export interface EvaluateScripts {
-  /** lua/evaluate.lua with the three modules: several ops, and every cluster call of a split request. */
+  /** lua/evaluate.lua with the three @step sections: several ops, and every cluster call of a split request. */
   readonly multi: AssembledScript;
-  /** lua/evaluate-one.lua with one module: a request of exactly one op. */
+  /** lua/evaluate-one.lua with one @step section: a request of exactly one op. */
   readonly one: Readonly<Record<Algorithm, AssembledScript>>;
 }
 
+type Section = 'step' | 'refund';
+
 /**
- * Places an algorithm module in a `do` block (its locals stay private) that declares what the
- * module expects (`STEP`, which it assigns, and `REFUND`) and hands STEP to `bind`. A block, not a
- * function wrapper: every closure a script creates is paid for on every call, so a module costs
- * exactly one (its step or refund function).
+ * The sections of an algorithm file: the lines after its `-- @step` line up to its `-- @refund`
+ * line, and the lines after that (see the contract in lua/fixed-window.lua).
  */
-function moduleBlock(source: string, refund: boolean, bind: string): string {
-  const flag = `local REFUND = ${refund ? 'true' : 'false'}`;
-  // Bound to STEP itself (the one-op script): the module assigns the outer local directly.
-  if (bind === 'STEP') return `do\n  ${flag}\n${source}\nend`;
-  return `do\n  local STEP\n  ${flag}\n${source}\n  ${bind} = STEP\nend`;
+export function algorithmSections(source: string, file = 'algorithm file'): Readonly<Record<Section, string>> {
+  const lines = source.split('\n');
+  const step = lines.indexOf('-- @step');
+  const refund = lines.indexOf('-- @refund');
+  if (step < 0 || refund < step || lines.lastIndexOf('-- @step') !== step || lines.lastIndexOf('-- @refund') !== refund) {
+    throw new Error(`meshlimit: ${file} needs one "-- @step" line, then one "-- @refund" line`);
+  }
+  return { step: lines.slice(step + 1, refund).join('\n'), refund: lines.slice(refund + 1).join('\n') };
+}
+
+/**
+ * Replaces every splice line of `driver` (`-- @step <algorithm file basename>`, `-- @refund
+ * <basename>`, or a bare `-- @step`, which means `algorithm`) by that section, indented like the
+ * line and wrapped in `do ... end` so its locals stay its own. Splicing instead of binding each
+ * module to a function: a script pays on every call for every closure it creates and every Lua
+ * function it calls.
+ */
+function splice(driver: string, driverFile: string, read: (file: string) => string, algorithm?: Algorithm): string {
+  const cache = new Map<string, Readonly<Record<Section, string>>>();
+  let spliced = 0;
+  const out = driver.replace(/^([ \t]*)-- @(step|refund)(?: ([a-z-]+))?$/gm, (_m, indent: string, section: Section, base: string | undefined) => {
+    const file = base === undefined ? (algorithm === undefined ? undefined : ALGORITHM_FILES[algorithm]) : `${base}.lua`;
+    if (file === undefined || !Object.values(ALGORITHM_FILES).includes(file)) {
+      throw new Error(`meshlimit: ${driverFile}: cannot splice "-- @${section}${base === undefined ? '' : ` ${base}`}"`);
+    }
+    let sections = cache.get(file);
+    if (sections === undefined) cache.set(file, (sections = algorithmSections(read(file), file)));
+    spliced++;
+    const body = sections[section]
+      .split('\n')
+      .map((l) => (l === '' ? l : `${indent}  ${l}`))
+      .join('\n');
+    return `${indent}do -- lua/${file} @${section}\n${body}\n${indent}end`;
+  });
+  if (spliced === 0) throw new Error(`meshlimit: ${driverFile} has no "-- @step" or "-- @refund" line`);
+  return out;
 }
 
 function assembled(parts: string[]): AssembledScript {
@@ -105,45 +137,24 @@ function reader(luaDir: string): (file: string) => string {
   return (file) => readFileSync(join(luaDir, file), 'utf8');
 }
 
-/**
- * Builds a several-ops driver script from disk: `N`, a function building lua/number.lua on its
- * first call (only corrupted or non-integer state needs it), the three algorithm modules bound to
- * `FIXED`, `SLIDING`, `TOKEN` (each module assembled with `REFUND` = `refund`: a step function
- * for evaluate.lua, a refund function for refund.lua), then the driver. Read once at start-up.
- */
-function assembleDriver(driver: 'evaluate.lua' | 'refund.lua', refund: boolean, luaDir: string): AssembledScript {
-  const read = reader(luaDir);
-  const parts = [
-    `-- meshlimit ${driver.slice(0, -4)} script, assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`,
-    lazyNumberModule(read('number.lua')),
-  ];
-  parts.push(`local ${ALGORITHM_MODULES.map((m) => m[0]).join(', ')}`);
-  for (const [name, file] of ALGORITHM_MODULES) parts.push(moduleBlock(read(file), refund, name));
-  parts.push(read(driver));
-  return assembled(parts);
+function banner(what: string): string {
+  return `-- meshlimit ${what} script, assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`;
 }
 
-/** The several-ops evaluate script (lua/evaluate.lua and the three step functions). */
+/** The several-ops evaluate script: lua/evaluate.lua with the three @step sections. Read once at start-up. */
 export function assembleEvaluateScript(luaDir: string = findLuaDir()): AssembledScript {
-  return assembleDriver('evaluate.lua', false, luaDir);
+  const read = reader(luaDir);
+  return assembled([banner('evaluate'), splice(read('evaluate.lua'), 'evaluate.lua', read)]);
 }
 
 /**
- * The one-op evaluate script of `algorithm`: `N`, that algorithm's module bound to `STEP` (its
- * code to `CODE`), then lua/evaluate-one.lua. The module text is the same file the several-ops
- * script includes, so the math exists once.
+ * The one-op evaluate script of `algorithm`: its code bound to `CODE`, then lua/evaluate-one.lua
+ * with that algorithm's @step section. The section is the same text the several-ops script
+ * splices, so the math exists once.
  */
 export function assembleEvaluateOneScript(algorithm: Algorithm, luaDir: string = findLuaDir()): AssembledScript {
   const read = reader(luaDir);
-  const file = ALGORITHM_MODULES.find((m) => m[2] === algorithm)![1];
-  return assembled([
-    `-- meshlimit evaluate-one script (${algorithm}), assembled at start-up from lua/*.lua by src/backend/redis/scripts.ts`,
-    lazyNumberModule(read('number.lua')),
-    `local CODE = ${SCRIPT_CODE[algorithm]}`,
-    'local STEP',
-    moduleBlock(read(file), false, 'STEP'),
-    read('evaluate-one.lua'),
-  ]);
+  return assembled([banner(`evaluate-one (${algorithm})`), `local CODE = ${SCRIPT_CODE[algorithm]}`, splice(read('evaluate-one.lua'), 'evaluate-one.lua', read, algorithm)]);
 }
 
 /** Every evaluate script, read from `luaDir`. */
@@ -158,22 +169,10 @@ export function assembleEvaluateScripts(luaDir: string = findLuaDir()): Evaluate
   };
 }
 
-/** The refund script (lua/refund.lua and the refund functions); only the cluster backend runs it. */
+/** The refund script (lua/refund.lua with the three @refund sections); only the cluster backend runs it. */
 export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledScript {
-  return assembleDriver('refund.lua', true, luaDir);
-}
-
-/** `local N`: a function that instantiates lua/number.lua once, on first use, and returns it. */
-function lazyNumberModule(source: string): string {
-  return `local N\ndo\n  local M\n  N = function()\n    if M == nil then M = (function()\n${source}\nend)() end\n    return M\n  end\nend`;
-}
-
-/**
- * A script that binds `N` as the evaluate script does and then runs `body`; for tests that
- * compare the Lua conversions (`N().num`, `N().str`, `N().fmt`) with JavaScript's.
- */
-export function assembleNumberScript(body: string, luaDir: string = findLuaDir()): string {
-  return `${lazyNumberModule(readFileSync(join(luaDir, 'number.lua'), 'utf8'))}\n${body}`;
+  const read = reader(luaDir);
+  return assembled([banner('refund'), splice(read('refund.lua'), 'refund.lua', read)]);
 }
 
 /** The name of the registered command that evaluates `ops` (one-op script or several-ops script). */

@@ -3,9 +3,10 @@
  * (`lua/<name>.lua`) against Redis and in TypeScript in the memory backend; property tests check
  * that both agree with each other and with exact models.
  *
- * State is stored as one string per counter key (the format below is shared with Lua), with a TTL
- * that only serves cleanup: correctness never depends on expiry, so a test clock far from the real
- * clock still gives exact answers.
+ * State is stored as one byte string per counter key (a tag byte and little-endian doubles, the
+ * same bytes Lua's struct.pack writes: see state-bytes.ts), with a TTL that only serves cleanup:
+ * correctness never depends on expiry, so a test clock far from the real clock still gives exact
+ * answers.
  */
 export interface StepInput {
   readonly windowMs: number;
@@ -29,10 +30,12 @@ export interface StepResult<S> {
   /** Whether `next` differs from the input state and must be written. */
   readonly changed: boolean;
   /**
-   * The input state was stored and already belongs to the current window, so the TTL its writer
-   * set (to this window's end, or one window later for the sliding window) is still right: a write
-   * may keep it instead of setting `ttlMs` again (Redis `SET ... KEEPTTL`, cheaper than `PX`).
-   * Always false for the token bucket, whose "full again" moment moves with every take.
+   * The TTL the input state's writer set is still right, so a write may keep it instead of setting
+   * `ttlMs` again (Redis `SET ... KEEPTTL`, cheaper than `PX`): for the windows, the input was
+   * stored and belongs to the current window (its first write set the TTL to this window's end,
+   * or one window later for the sliding window); for the token bucket, the deadline the state
+   * records as armed is still at or after the moment the bucket is full again. When true,
+   * `ttlMs` is what that kept TTL has left on the algorithm's clock.
    */
   readonly keepTtl: boolean;
 }
@@ -65,12 +68,11 @@ export interface AlgorithmMath<S> {
    * refunds.
    */
   refund(state: S | undefined, input: RefundInput, chargeNow: number): S | undefined;
+  /** The stored byte string (one char per byte, see state-bytes.ts). */
   encode(state: S): string;
-  /** Returns undefined for a missing or unparsable value (treated as a fresh counter). */
+  /**
+   * Reads a stored byte string: this algorithm's binary state, or the decimal text of versions
+   * before it. Returns undefined for a missing or unparsable value (treated as a fresh counter).
+   */
   decode(raw: string | null | undefined): S | undefined;
-}
-
-/** Formats a double so that Lua's `tonumber` and JS `Number` read back the exact same value. */
-export function fmtNum(n: number): string {
-  return Number.isInteger(n) ? String(n) : n.toPrecision(17);
 }

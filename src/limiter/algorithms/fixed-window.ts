@@ -1,16 +1,21 @@
 import type { AlgorithmMath, RefundInput, StepInput, StepResult } from './algorithm.js';
+import { STATE_TAG, legacyFields, packState, unpackState } from './state-bytes.js';
 
 /**
  * Fixed window, envoyproxy/ratelimit's arithmetic: windows aligned to multiples of the window
  * length since the Unix epoch; a hit is over the limit when the count *after* it exceeds the
  * threshold. Reset = time until the window ends.
  *
- * State string: `<windowStart>:<count>` (integers). Lua twin: lua/fixed-window.lua.
+ * Stored state: tag 'F', then the window start (Unix ms) and the count as little-endian doubles
+ * (17 bytes, see state-bytes.ts); the decimal `<windowStart>:<count>` of earlier versions is read
+ * too. Lua twin: lua/fixed-window.lua.
  */
 export interface FixedWindowState {
   readonly start: number;
   readonly count: number;
 }
+
+const TAG = STATE_TAG.fixed_window;
 
 export const fixedWindow: AlgorithmMath<FixedWindowState> = {
   code: 'f',
@@ -38,14 +43,13 @@ export const fixedWindow: AlgorithmMath<FixedWindowState> = {
     if (state === undefined) return undefined;
     const start = Math.floor(chargeNow / input.windowMs) * input.windowMs;
     if (state.start !== start) return undefined;
-    return { start, count: Math.max(0, state.count - input.hits) };
+    const after = state.count - input.hits;
+    return { start, count: after < 0 ? 0 : after };
   },
-  encode: (s) => `${s.start}:${s.count}`,
+  encode: (s) => packState(TAG, s.start, s.count),
   decode(raw) {
     if (!raw) return undefined;
-    const i = raw.indexOf(':');
-    const start = Number(raw.slice(0, i));
-    const count = Number(raw.slice(i + 1));
-    return i > 0 && Number.isFinite(start) && Number.isFinite(count) ? { start, count } : undefined;
+    const f = unpackState(raw, TAG, 2) ?? legacyFields(raw, 2);
+    return f !== undefined && Number.isFinite(f[0]) && Number.isFinite(f[1]) ? { start: f[0]!, count: f[1]! } : undefined;
   },
 };

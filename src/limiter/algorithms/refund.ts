@@ -7,7 +7,7 @@ import { ALGORITHM_MATH } from './index.js';
  * hits > 0; the caller picks them).
  *
  * Ops run in order against a working copy, so two ops on one key each give back their own hits.
- * Returns the changed keys with their new state strings; a refund keeps each key's TTL (the Lua
+ * Returns the changed keys with their new stored states (byte strings); a refund keeps each key's TTL (the Lua
  * twin writes with SET ... KEEPTTL) and never creates a missing key.
  *
  * Only a backend that splits one request over several atomic calls needs this (the Redis

@@ -1,4 +1,5 @@
-import { fmtNum, type AlgorithmMath, type RefundInput, type StepInput, type StepResult } from './algorithm.js';
+import type { AlgorithmMath, RefundInput, StepInput, StepResult } from './algorithm.js';
+import { STATE_TAG, legacyFields, packState, unpackState } from './state-bytes.js';
 
 /**
  * Sliding window, the weighted two-window counter: the previous window's count is weighted by the
@@ -11,13 +12,17 @@ import { fmtNum, type AlgorithmMath, type RefundInput, type StepInput, type Step
  * more than 2 x threshold within any window-length span (the worst case is a previous window whose
  * hits all came at its very end). Reset = time until the current aligned window ends.
  *
- * State string: `<currentStart>:<cur>:<prev>` (integers). Lua twin: lua/sliding-window.lua.
+ * Stored state: tag 'S', then the current window start (Unix ms), cur and prev as little-endian
+ * doubles (25 bytes, see state-bytes.ts); the decimal `<currentStart>:<cur>:<prev>` of earlier
+ * versions is read too. Lua twin: lua/sliding-window.lua.
  */
 export interface SlidingWindowState {
   readonly start: number;
   readonly cur: number;
   readonly prev: number;
 }
+
+const TAG = STATE_TAG.sliding_window;
 
 export const slidingWindow: AlgorithmMath<SlidingWindowState> = {
   code: 's',
@@ -58,18 +63,22 @@ export const slidingWindow: AlgorithmMath<SlidingWindowState> = {
   refund(state, input: RefundInput, chargeNow): SlidingWindowState | undefined {
     if (state === undefined) return undefined;
     const start = Math.floor(chargeNow / input.windowMs) * input.windowMs;
-    if (state.start === start) return { start: state.start, cur: Math.max(0, state.cur - input.hits), prev: state.prev };
-    if (state.start === start + input.windowMs) return { start: state.start, cur: state.cur, prev: Math.max(0, state.prev - input.hits) };
+    // `x < 0 ? 0 : x`, not Math.max: the same -0 as Lua's `if x < 0 then x = 0 end`
+    if (state.start === start) {
+      const cur = state.cur - input.hits;
+      return { start: state.start, cur: cur < 0 ? 0 : cur, prev: state.prev };
+    }
+    if (state.start === start + input.windowMs) {
+      const prev = state.prev - input.hits;
+      return { start: state.start, cur: state.cur, prev: prev < 0 ? 0 : prev };
+    }
     return undefined;
   },
-  encode: (s) => `${s.start}:${s.cur}:${s.prev}`,
+  encode: (s) => packState(TAG, s.start, s.cur, s.prev),
   decode(raw) {
     if (!raw) return undefined;
-    const parts = raw.split(':');
-    if (parts.length !== 3) return undefined;
-    const [start, cur, prev] = parts.map(Number) as [number, number, number];
-    return Number.isFinite(start) && Number.isFinite(cur) && Number.isFinite(prev) ? { start, cur, prev } : undefined;
+    const f = unpackState(raw, TAG, 3) ?? legacyFields(raw, 3);
+    // A non-finite start is kept: it matches neither window, so the step reads it as fresh.
+    return f !== undefined && Number.isFinite(f[1]) && Number.isFinite(f[2]) ? { start: f[0]!, cur: f[1]!, prev: f[2]! } : undefined;
   },
 };
-
-export { fmtNum };

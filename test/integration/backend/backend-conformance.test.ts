@@ -36,9 +36,9 @@ defineBackendSuite('redis standalone', async () => {
     backend,
     cleanup: () => backend.close(),
     raw: {
-      get: (key) => admin.get(key),
+      get: async (key) => (await admin.getBuffer(key))?.toString('latin1') ?? null,
       set: async (key, value) => {
-        await admin.set(key, value, 'PX', 3_600_000);
+        await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
       },
     },
   };

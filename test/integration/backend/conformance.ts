@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend, CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
+import { packState, STATE_TAG, stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 
 /**
@@ -12,8 +13,9 @@ import type { Algorithm } from '../../../src/limiter/types.js';
  *   defineBackendSuite('memory', async () => { ... return { backend, cleanup, raw }; });
  *
  * `makeBackend` runs before each test; every test uses its own key prefix, so a shared store is
- * fine. `raw` reads and writes the stored state string of a key (to plant corrupted values and to
- * prove that a denied request changed nothing).
+ * fine. `raw` reads and writes the stored state of a key as a byte string (one char per byte, see
+ * src/limiter/algorithms/state-bytes.ts; Redis: `getBuffer(key).toString('latin1')`), to plant
+ * corrupted values and to prove that a denied request changed nothing; stateText() shows it.
  *
  * Stores expire keys on their real clock, not on the test clock. Scenarios therefore only write
  * state whose TTL is at least several seconds (no write in a window's last milliseconds, token
@@ -93,7 +95,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await one(o, T0 + 3_000)).toEqual([false, 0, 57_000]);
         expect(await one(o, T0 + 4_000)).toEqual([true, 0, 56_000]);
         expect(await one(o, T0 + 59_999)).toEqual([true, 0, 1]);
-        expect(await sut.raw.get(o.key)).toBe(`${T0}:3`);
+        expect(stateText(await sut.raw.get(o.key))).toBe(`F ${T0}:3`);
       });
 
       it('rolls over exactly at the aligned window boundary', async () => {
@@ -103,14 +105,14 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await one({ ...o, hits: 0 }, T0 + 59_999)).toEqual([false, 0, 1]);
         expect(await one(o, T0 + 59_999)).toEqual([true, 0, 1]);
         expect(await one(o, T0 + 60_000)).toEqual([false, 1, 60_000]);
-        expect(await sut.raw.get(o.key)).toBe(`${T0 + MINUTE}:1`);
+        expect(stateText(await sut.raw.get(o.key))).toBe(`F ${T0 + MINUTE}:1`);
       });
 
       it('aligns custom windows (unit x multiplier) to multiples of their length since the epoch', async () => {
         // 5 minutes: T0 = 5_666_666 x 300_000 + 240_000, so the window started at T0 - 240_000.
         const o = op('fw5', 'fixed_window', 10, { windowMs: 300_000 });
         expect(await one(o, T0)).toEqual([false, 9, 60_000]);
-        expect(await sut.raw.get(o.key)).toBe(`${T0 - 240_000}:1`);
+        expect(stateText(await sut.raw.get(o.key))).toBe(`F ${T0 - 240_000}:1`);
         expect(await one(o, T0 + 60_000)).toEqual([false, 9, 300_000]);
       });
 
@@ -119,7 +121,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await one(o(4), T0)).toEqual([false, 6, 60_000]);
         expect(await one(o(7), T0)).toEqual([true, 0, 60_000]);
         expect(await one(o(6), T0)).toEqual([false, 0, 60_000]);
-        expect(await sut.raw.get(key('fw'))).toBe(`${T0}:10`);
+        expect(stateText(await sut.raw.get(key('fw')))).toBe(`F ${T0}:10`);
       });
 
       it('hits 0 checks without writing', async () => {
@@ -128,7 +130,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await sut.raw.get(check.key)).toBeNull();
         await one(op('fw', 'fixed_window', 5, { hits: 2 }), T0 + 20);
         expect(await one(check, T0 + 30)).toEqual([false, 3, 59_970]);
-        expect(await sut.raw.get(check.key)).toBe(`${T0}:2`);
+        expect(stateText(await sut.raw.get(check.key))).toBe(`F ${T0}:2`);
       });
     });
 
@@ -136,10 +138,10 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
       it('weights the previous window by the share still inside the sliding window', async () => {
         const o = (hits: number) => op('sw', 'sliding_window', 10, { hits });
         expect(await one(o(8), T0 + 30_000)).toEqual([false, 2, 30_000]);
-        expect(await sut.raw.get(key('sw'))).toBe(`${T0}:8:0`);
+        expect(stateText(await sut.raw.get(key('sw')))).toBe(`S ${T0}:8:0`);
         // 25% into the next window: 8 x 0.75 = 6 carried over, 6 + 1 = 7.
         expect(await one(o(1), T0 + MINUTE + 15_000)).toEqual([false, 3, 45_000]);
-        expect(await sut.raw.get(key('sw'))).toBe(`${T0 + MINUTE}:1:8`);
+        expect(stateText(await sut.raw.get(key('sw')))).toBe(`S ${T0 + MINUTE}:1:8`);
         // 50%: 8 x 0.5 + 1 = 5; 5 more fit exactly.
         expect(await one(o(5), T0 + MINUTE + 30_000)).toEqual([false, 0, 30_000]);
         expect(await one(o(1), T0 + MINUTE + 30_000)).toEqual([true, 0, 30_000]);
@@ -148,7 +150,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await one(o(2), T0 + MINUTE + 40_000)).toEqual([true, 0, 20_000]);
         // 75%: 8 x 0.25 + 7 = 9.
         expect(await one(o(1), T0 + MINUTE + 45_000)).toEqual([false, 0, 15_000]);
-        expect(await sut.raw.get(key('sw'))).toBe(`${T0 + MINUTE}:8:8`);
+        expect(stateText(await sut.raw.get(key('sw')))).toBe(`S ${T0 + MINUTE}:8:8`);
       });
 
       it('forgets the previous window after two window lengths', async () => {
@@ -156,7 +158,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await one(o, T0)).toEqual([false, 0, 60_000]);
         expect(await one(op('sw', 'sliding_window', 10), T0 + MINUTE)).toEqual([true, 0, 60_000]);
         expect(await one(op('sw', 'sliding_window', 10), T0 + 2 * MINUTE)).toEqual([false, 9, 60_000]);
-        expect(await sut.raw.get(key('sw'))).toBe(`${T0 + 2 * MINUTE}:1:0`);
+        expect(stateText(await sut.raw.get(key('sw')))).toBe(`S ${T0 + 2 * MINUTE}:1:0`);
       });
 
       it('hits 0 checks without writing', async () => {
@@ -173,14 +175,14 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
 
       it('starts full, drains, and refills one token per 10,000 ms exactly', async () => {
         expect(await one(tb(1), T0)).toEqual([false, 9, 10_000]);
-        expect(await sut.raw.get(key('tb'))).toBe(`540000:${T0}`);
+        expect(stateText(await sut.raw.get(key('tb')))).toBe(`T 540000:${T0}:${T0 + 200_000}`); // armed: 2 x 100 s to full
         expect(await one(tb(9), T0)).toEqual([false, 0, 100_000]);
         expect(await one(tb(1), T0)).toEqual([true, 0, 100_000]);
         expect(await one(tb(1), T0 + 9_999)).toEqual([true, 0, 90_001]);
         expect(await one(tb(1), T0 + 10_000)).toEqual([false, 0, 100_000]);
         // 45 s later: 4.5 tokens; take 1, 3.5 left: remaining 3, full again in 65 s.
         expect(await one(tb(1), T0 + 55_000)).toEqual([false, 3, 65_000]);
-        expect(await sut.raw.get(key('tb'))).toBe(`210000:${T0 + 55_000}`);
+        expect(stateText(await sut.raw.get(key('tb')))).toBe(`T 210000:${T0 + 55_000}:${T0 + 200_000}`); // full again before T0 + 200 s: kept
       });
 
       it('caps the level at burst after a long idle period', async () => {
@@ -204,13 +206,13 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(await sut.raw.get(key('tb'))).toBeNull();
         await one(tb(4), T0);
         expect(await one(tb(0), T0 + 500)).toEqual([false, 6, 39_500]);
-        expect(await sut.raw.get(key('tb'))).toBe(`360000:${T0}`);
+        expect(stateText(await sut.raw.get(key('tb')))).toBe(`T 360000:${T0}:${T0 + 200_000}`);
       });
 
       it('never charges an over-limit take, even with chargeOnDeny', async () => {
         await one(tb(10), T0);
         expect(await one(tb(1), T0 + 500, true)).toEqual([true, 0, 99_500]);
-        expect(await sut.raw.get(key('tb'))).toBe(`0:${T0}`);
+        expect(stateText(await sut.raw.get(key('tb')))).toBe(`T 0:${T0}:${T0 + 200_000}`);
       });
     });
 
@@ -226,15 +228,15 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
             { overLimit: false, remaining: 3, resetMs: 10_000 },
           ],
         });
-        expect(await sut.raw.get(key('a'))).toBe(`${T0}:1`);
-        expect(await sut.raw.get(key('b'))).toBe(`${T0}:2:0`);
-        expect(await sut.raw.get(key('c'))).toBe(`180000:${T0 + 1_000}`);
+        expect(stateText(await sut.raw.get(key('a')))).toBe(`F ${T0}:1`);
+        expect(stateText(await sut.raw.get(key('b')))).toBe(`S ${T0}:2:0`);
+        expect(stateText(await sut.raw.get(key('c')))).toBe(`T 180000:${T0 + 1_000}:${T0 + 81_000}`);
       });
 
       it('two ops on the same key see each other', async () => {
         const r = await run([op('same', 'fixed_window', 5), op('same', 'fixed_window', 5, { hits: 2 })], T0);
         expect(r.outcomes.map((o) => o.remaining)).toEqual([4, 2]);
-        expect(await sut.raw.get(key('same'))).toBe(`${T0}:3`);
+        expect(stateText(await sut.raw.get(key('same')))).toBe(`F ${T0}:3`);
         const tb = await run([op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 })], T0);
         expect(tb.denied).toBe(true);
         expect(tb.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 1], [false, 0], [true, 0]]);
@@ -247,7 +249,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         expect(r.denied).toBe(true);
         expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 9], [false, 9], [true, 0]]);
         for (const k of ['x', 'y', 'z']) expect(await sut.raw.get(key(k))).toBeNull();
-        expect(await sut.raw.get(key('full'))).toBe(`${T0}:1`);
+        expect(stateText(await sut.raw.get(key('full')))).toBe(`F ${T0}:1`);
         const check = await run([op('x', 'fixed_window', 10, { hits: 0 }), op('y', 'sliding_window', 10, { hits: 0 }), op('z', 'token_bucket', 10, { hits: 0 })], T0 + 6);
         expect(check.outcomes.map((o) => o.remaining)).toEqual([10, 10, 10]);
       });
@@ -257,11 +259,11 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         const r = await run([op('x', 'fixed_window', 10), op('y', 'sliding_window', 10), op('z', 'token_bucket', 1, { burst: 10 }), op('full', 'fixed_window', 1)], T0 + 5, true);
         expect(r.denied).toBe(true);
         expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 9], [false, 9], [true, 0]]);
-        expect(await sut.raw.get(key('x'))).toBe(`${T0}:1`);
-        expect(await sut.raw.get(key('y'))).toBe(`${T0}:1:0`);
+        expect(stateText(await sut.raw.get(key('x')))).toBe(`F ${T0}:1`);
+        expect(stateText(await sut.raw.get(key('y')))).toBe(`S ${T0}:1:0`);
         // The token bucket op fitted, so it is charged as well; the over-limit window op is charged too.
-        expect(await sut.raw.get(key('z'))).toBe(`540000:${T0 + 5}`);
-        expect(await sut.raw.get(key('full'))).toBe(`${T0}:2`);
+        expect(stateText(await sut.raw.get(key('z')))).toBe(`T 540000:${T0 + 5}:${T0 + 1_200_005}`);
+        expect(stateText(await sut.raw.get(key('full')))).toBe(`F ${T0}:2`);
       });
 
       it('a shadow (enforce=false) op over its limit neither denies nor blocks the others', async () => {
@@ -274,9 +276,9 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
             { overLimit: false, remaining: 4, resetMs: 59_999 },
           ],
         });
-        expect(await sut.raw.get(key('real'))).toBe(`${T0}:1:0`);
+        expect(stateText(await sut.raw.get(key('real')))).toBe(`S ${T0}:1:0`);
         // Over-limit shadow counters are not charged (as if enforced).
-        expect(await sut.raw.get(key('shadow'))).toBe(`${T0}:1`);
+        expect(stateText(await sut.raw.get(key('shadow')))).toBe(`F ${T0}:1`);
       });
 
       it('an empty op list is an admitted request with no outcomes', async () => {
@@ -298,9 +300,9 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
             { overLimit: false, remaining: 3, resetMs: 10_000 },
           ],
         });
-        expect(await sut.raw.get(key('x', A))).toBe(`${T0}:1`);
-        expect(await sut.raw.get(key('y', B))).toBe(`${T0}:2:0`);
-        expect(await sut.raw.get(key('z', C))).toBe(`180000:${T0 + 1_000}`);
+        expect(stateText(await sut.raw.get(key('x', A)))).toBe(`F ${T0}:1`);
+        expect(stateText(await sut.raw.get(key('y', B)))).toBe(`S ${T0}:2:0`);
+        expect(stateText(await sut.raw.get(key('z', C)))).toBe(`T 180000:${T0 + 1_000}:${T0 + 81_000}`);
       });
 
       it('a request denied by one descriptor charges none of the others (exact follow-up check)', async () => {
@@ -324,7 +326,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
           { overLimit: false, remaining: 10, resetMs: 59_994 },
           { overLimit: false, remaining: 10, resetMs: 0 },
         ]);
-        expect(await sut.raw.get(key('full', B))).toBe(`${T0}:1`);
+        expect(stateText(await sut.raw.get(key('full', B)))).toBe(`F ${T0}:1`);
         // And the next admitted request counts from there.
         const next = await run([op('x', 'fixed_window', 10, { tag: A }), op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 4 })], T0 + 7);
         expect(next.outcomes.map((o) => o.remaining)).toEqual([9, 6]);
@@ -334,9 +336,9 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         await one(op('full', 'fixed_window', 1, { tag: C }), T0);
         const r = await run([op('x', 'fixed_window', 10, { tag: A }), op('y', 'sliding_window', 10, { tag: B }), op('full', 'fixed_window', 1, { tag: C })], T0 + 5, true);
         expect(r.denied).toBe(true);
-        expect(await sut.raw.get(key('x', A))).toBe(`${T0}:1`);
-        expect(await sut.raw.get(key('y', B))).toBe(`${T0}:1:0`);
-        expect(await sut.raw.get(key('full', C))).toBe(`${T0}:2`);
+        expect(stateText(await sut.raw.get(key('x', A)))).toBe(`F ${T0}:1`);
+        expect(stateText(await sut.raw.get(key('y', B)))).toBe(`S ${T0}:1:0`);
+        expect(stateText(await sut.raw.get(key('full', C)))).toBe(`F ${T0}:2`);
       });
 
       it('300 concurrent requests on two descriptors (1000 and 100 per minute) admit exactly 100 and charge the other exactly 100', async () => {
@@ -362,22 +364,28 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         // 50% in: 6 x 0.5 + 2 = 5 under a threshold lowered to 6: one more fits, then none.
         expect(await one(op('k', 'sliding_window', 6), T0 + MINUTE + 30_000)).toEqual([false, 0, 30_000]);
         expect(await one(op('k', 'sliding_window', 6), T0 + MINUTE + 30_000)).toEqual([true, 0, 30_000]);
-        expect(await sut.raw.get(key('k'))).toBe(`${T0 + MINUTE}:3:6`);
+        expect(stateText(await sut.raw.get(key('k')))).toBe(`S ${T0 + MINUTE}:3:6`);
       });
 
       it('token bucket: the level carries over and is capped by the new burst', async () => {
         await one(op('k', 'token_bucket', 6, { hits: 2, burst: 10 }), T0);
         expect(await one(op('k', 'token_bucket', 6, { burst: 5 }), T0)).toEqual([false, 4, 10_000]);
-        expect(await sut.raw.get(key('k'))).toBe(`240000:${T0}`);
+        expect(stateText(await sut.raw.get(key('k')))).toBe(`T 240000:${T0}:${T0 + 200_000}`); // armed by the first take, kept
       });
     });
 
     describe('stored values it did not write', () => {
+      const F = STATE_TAG.fixed_window;
+      const S = STATE_TAG.sliding_window;
+      const T = STATE_TAG.token_bucket;
       it.each([
-        ['fixed_window', ['garbage', '', ':', ':5', '5', `${T0}:x`, `${T0}:1:2`, `${T0}:Infinity`, `${T0}:NaN`, `${T0}:-0x5`]],
-        ['sliding_window', ['garbage', '', '::', `${T0}:1`, `${T0}:1:2:3`, `${T0}:x:0`, `${T0}:1:inf`]],
-        ['token_bucket', ['garbage', '', ':', `:${T0}`, 'x:1', `1e400:${T0}`, `nan:${T0}`]],
-      ] as const)('%s: unparsable values are a fresh counter', async (algorithm, values) => {
+        ['fixed_window', ['garbage', '', ':', ':5', '5', `${T0}:x`, `${T0}:1:2`, `${T0}:Infinity`, `${T0}:NaN`, `${T0}:-0x5`, `${T0}: 3 `, `${T0}:0x3`, `${T0 / 1000}e3:3`, `${T0}:3.0`,
+          packState(F, T0, Number.NaN), packState(F, T0, Infinity), packState(S, T0, 3), packState(F, T0, 3, 0), packState(F, T0, 3).slice(0, 16), `${packState(F, T0, 3)}x`]],
+        ['sliding_window', ['garbage', '', '::', `${T0}:1`, `${T0}:1:2:3`, `${T0}:x:0`, `${T0}:1:inf`, `${T0}:\t2:\u00a01`,
+          packState(S, T0, 3, Number.NaN), packState(S, T0, -Infinity, 0), packState(T, T0, 3, 0), packState(S, T0, 3)]],
+        ['token_bucket', ['garbage', '', ':', `:${T0}`, 'x:1', `1e400:${T0}`, `nan:${T0}`, `59999.5:${T0}`, `120000.0:${T0}`,
+          packState(T, Number.NaN, T0, T0), packState(T, 0, Infinity, T0), packState(S, 0, T0, T0), packState(T, 0, T0)]],
+      ] as const)('%s: unparsable or foreign values (other spellings, another algorithm\'s state, non-finite fields) are a fresh counter', async (algorithm, values) => {
         for (const [i, v] of values.entries()) {
           const k = `g${i}`;
           await sut.raw.set(key(k), v);
@@ -386,21 +394,34 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         }
       });
 
-      it('numbers in other spellings are read as JavaScript Number() reads them', async () => {
+      it('the decimal text of earlier versions is read (a rolling upgrade keeps the counts), and rewritten as binary', async () => {
         const cases: Array<[string, Algorithm, string, [boolean, number, number], string | null]> = [
-          ['ws', 'fixed_window', `${T0}: 3 `, [false, 6, 60_000], `${T0}:4`],
-          ['hex', 'fixed_window', `${T0}:0x3`, [false, 6, 60_000], `${T0}:4`],
-          ['bin', 'fixed_window', `${T0}:0b11`, [false, 6, 60_000], `${T0}:4`],
-          ['exp', 'fixed_window', `${T0 / 1000}e3:3`, [false, 6, 60_000], `${T0}:4`],
-          ['empty-count', 'fixed_window', `${T0}:`, [false, 9, 60_000], `${T0}:1`],
-          ['sw-space', 'sliding_window', `${T0}:\t2:\u00a01`, [false, 6, 60_000], `${T0}:3:1`],
-          ['tb-frac', 'token_bucket', `59999.5:${T0}`, [true, 0, 90_001], null],
-          ['tb-dec', 'token_bucket', `120000.0:${T0}`, [false, 1, 90_000], `60000:${T0}`],
+          ['fw', 'fixed_window', `${T0}:3`, [false, 6, 60_000], `F ${T0}:4`],
+          ['fw-prev', 'fixed_window', `${T0 - 60_000}:3`, [false, 9, 60_000], `F ${T0}:1`],
+          ['fw-17-bytes', 'fixed_window', `${T0}:100`, [true, 0, 60_000], null], // as long as a binary state
+          ['sw', 'sliding_window', `${T0}:2:1`, [false, 6, 60_000], `S ${T0}:3:1`],
+          ['sw-25-bytes', 'sliding_window', `${T0}:123456:1234`, [true, 0, 60_000], null],
+          ['tb', 'token_bucket', `120000:${T0}`, [false, 1, 90_000], `T 60000:${T0}:${T0 + 200_000}`], // not armed: arms
         ];
         for (const [k, algorithm, stored, expected, after] of cases) {
           await sut.raw.set(key(k), stored);
           expect(await one(op(k, algorithm, algorithm === 'token_bucket' ? 6 : 10, { burst: 10 }), T0), k).toEqual(expected);
-          expect(await sut.raw.get(key(k)), k).toBe(after ?? stored);
+          expect(stateText(await sut.raw.get(key(k))), k).toBe(after ?? stored);
+        }
+      });
+
+      it('a binary state with fractional or negative fields is read as it is (the same doubles in every backend)', async () => {
+        const cases: Array<[string, Algorithm, string, [boolean, number, number], string]> = [
+          ['fw-frac', 'fixed_window', packState(F, T0, 2.5), [false, 6, 60_000], `F ${T0}:3.5`],
+          ['fw-neg', 'fixed_window', packState(F, T0, -2), [false, 11, 60_000], `F ${T0}:-1`],
+          ['sw-frac', 'sliding_window', packState(S, T0, 0.25, 1 / 3), [false, 8, 60_000], `S ${T0}:1.25:${1 / 3}`],
+          ['tb-frac', 'token_bucket', packState(T, 120_000.5, T0, T0 + 5), [false, 1, 90_000], `T 60000.5:${T0}:${T0 + 200_000}`],
+          ['tb-armed', 'token_bucket', packState(T, 120_000, T0, T0 + 90_000), [false, 1, 90_000], `T 60000:${T0}:${T0 + 90_000}`],
+        ];
+        for (const [k, algorithm, stored, expected, after] of cases) {
+          await sut.raw.set(key(k), stored);
+          expect(await one(op(k, algorithm, algorithm === 'token_bucket' ? 6 : 10, { burst: 10 }), T0), k).toEqual(expected);
+          expect(stateText(await sut.raw.get(key(k))), k).toBe(after);
         }
       });
     });
@@ -411,7 +432,7 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         const results = await Promise.all(Array.from({ length: 2_000 }, () => run([o], T0 + 123)));
         expect(results.filter((r) => !r.denied)).toHaveLength(100);
         expect(new Set(results.filter((r) => !r.denied).map((r) => r.outcomes[0]!.remaining)).size).toBe(100);
-        expect(await sut.raw.get(o.key)).toBe(`${T0}:100`);
+        expect(stateText(await sut.raw.get(o.key))).toBe(`F ${T0}:100`);
       });
     });
   });

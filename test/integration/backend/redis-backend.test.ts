@@ -5,9 +5,13 @@ import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { assembleEvaluateScripts, EVALUATE_COMMAND, EVALUATE_ONE_COMMAND, marshalEvaluate } from '../../../src/backend/redis/scripts.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
+import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
 import { T0 } from './conformance.js';
+
+/** A stored state as the memory backend holds it: one char per byte. */
+const stored = async (key: string): Promise<string | null> => (await admin.getBuffer(key))?.toString('latin1') ?? null;
 
 /** Redis-only behaviour: script caching, failures and their mapping, Redis's own clock. */
 
@@ -75,13 +79,13 @@ describe('redis backend: script loading', () => {
     expect(await admin.script('EXISTS', sha)).toEqual([0]);
     expect((await b.evaluate([o], { now: T0, chargeOnDeny: false })).outcomes[0]!.remaining).toBe(6);
     expect(await admin.script('EXISTS', sha)).toEqual([1]);
-    expect(await admin.get(o.key)).toBe(`${T0}:4`);
+    expect(stateText(await stored(o.key))).toBe(`F ${T0}:4`);
     // The several-ops script too.
     await admin.script('FLUSH');
     const r = await b.evaluate([o, { ...o, hits: 2 }], { now: T0, chargeOnDeny: false });
     expect(r.outcomes.map((x) => x.remaining)).toEqual([5, 3]);
     expect(await admin.script('EXISTS', scripts.multi.sha1)).toEqual([1]);
-    expect(await admin.get(o.key)).toBe(`${T0}:7`);
+    expect(stateText(await stored(o.key))).toBe(`F ${T0}:7`);
   });
 
   it('computes the script hashes from the files, and the scripts are what Redis runs', async () => {
@@ -134,7 +138,7 @@ describe('redis backend: TTLs', () => {
     const cases: Array<[CounterOp, number]> = [
       [op('fixed_window', 5), 30_000], // ms to the window end
       [op('sliding_window', 5), 90_000], // ms to the window end + one window
-      [{ ...op('token_bucket', 6), burst: 10 }, 10_000], // ms until full again
+      [{ ...op('token_bucket', 6), burst: 10 }, 200_000], // 2 x the full-refill time (100 s), see lua/token-bucket.lua
     ];
     for (const [o, ttl] of cases) {
       const before = performance.now();
@@ -203,18 +207,33 @@ describe('redis backend: TTLs kept within a window (SET ... KEEPTTL), as the mem
     await run(T0 + 65_000);
     await pttlNear(o.key, 55_000, started);
     expect(mem.ttl(o.key)).toBe(55_000);
-    expect(await admin.get(o.key)).toBe(`${T0 + 60_000}:3`);
+    expect(stateText(await stored(o.key))).toBe(`F ${T0 + 60_000}:3`);
     await mem.backend.close();
   });
 
-  it('token bucket: every write sets the TTL again (the full-again moment moves with each take)', async () => {
+  it('token bucket: a take arms the TTL for 2 x the full-refill time; later takes keep it while the bucket is full again by then (KEEPTTL), then re-arm (PX)', async () => {
     const b = await backendOn(redis);
-    const o = { ...op('token_bucket', 6), burst: 10 };
-    const started = performance.now();
-    await b.evaluate([o], { now: T0, chargeOnDeny: false });
-    await pttlNear(o.key, 10_000, started);
-    await b.evaluate([o], { now: T0, chargeOnDeny: false });
-    await pttlNear(o.key, 20_000, started);
+    const mem = memoryTtl();
+    const o = { ...op('token_bucket', 6), burst: 10 }; // full refill 100 s: armed for 200 s
+    const run = async (now: number, hits = 1): Promise<void> => {
+      const opts = { now, chargeOnDeny: false };
+      expect(await b.evaluate([{ ...o, hits }], opts)).toEqual(await mem.backend.evaluate([{ ...o, hits }], opts));
+    };
+    let started = performance.now();
+    await run(T0);
+    await pttlNear(o.key, 200_000, started);
+    expect(mem.ttl(o.key)).toBe(200_000);
+    await new Promise((r) => setTimeout(r, 50));
+    await run(T0 + 1_000); // full again at T0 + 20 s, before T0 + 200 s: kept
+    expect(await admin.pttl(o.key)).toBeLessThanOrEqual(200_000 - 50);
+    expect(mem.ttl(o.key)).toBe(200_000);
+    started = performance.now();
+    await run(T0 + 150_000, 10); // empty: full again at T0 + 250 s, after the armed deadline: armed again
+    await pttlNear(o.key, 200_000, started);
+    expect(mem.ttl(o.key)).toBe(200_000);
+    expect(stateText(await stored(o.key))).toBe(`T 0:${T0 + 150_000}:${T0 + 350_000}`);
+    expect(await stored(o.key)).toBe(mem.backend.getRaw(o.key));
+    await mem.backend.close();
   });
 });
 
@@ -231,7 +250,7 @@ describe('redis backend: the one-op reply', () => {
         const r = await b.evaluate([{ ...o, hits }], opts);
         expect(r).toEqual(await mem.evaluate([{ ...o, hits }], opts));
       }
-      expect(await admin.get(o.key)).toBe(mem.getRaw(o.key) ?? null);
+      expect(await stored(o.key)).toBe(mem.getRaw(o.key) ?? null);
     }
     await mem.close();
   });
@@ -242,7 +261,7 @@ describe('redis backend: the one-op reply', () => {
     const o = op('fixed_window', 5);
     const opts = { now: -90_000, chargeOnDeny: false };
     expect(await b.evaluate([o], opts)).toEqual(await mem.evaluate([o], opts));
-    expect(await admin.get(o.key)).toBe('-120000:1');
+    expect(stateText(await stored(o.key))).toBe('F -120000:1');
     await mem.close();
   });
 });
@@ -262,11 +281,11 @@ describe('redis backend: Redis is the clock when `now` is undefined', () => {
       await awayFromMinuteEdge();
       const results = await Promise.all(Array.from({ length: 2_000 }, () => b.evaluate([o], { chargeOnDeny: false })));
       expect(results.filter((r) => !r.denied)).toHaveLength(100);
-      const state = (await admin.get(o.key))!;
-      const start = Number(state.split(':')[0]);
+      const state = stateText(await stored(o.key))!;
+      const start = Number(state.slice(2).split(':')[0]);
       expect(start % 60_000).toBe(0);
       // All 2,000 ran in the one window the state names, which then holds exactly 100 hits.
-      expect(state).toBe(algorithm === 'fixed_window' ? `${start}:100` : `${start}:100:0`);
+      expect(state).toBe(algorithm === 'fixed_window' ? `F ${start}:100` : `S ${start}:100:0`);
       const ttl = await admin.pttl(o.key);
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(algorithm === 'fixed_window' ? 60_000 : 120_000);

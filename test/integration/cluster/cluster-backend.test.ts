@@ -12,6 +12,7 @@ import { getFreePort } from '../../support/ports.js';
 import { type RedisCluster, startRedisCluster } from '../../support/redis-cluster.js';
 import { defineBackendSuite, NODE_TAGS, T0 } from '../backend/conformance.js';
 import { SLOT_VECTORS } from '../../unit/backend/slot-vectors.js';
+import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 
 /**
  * The Redis Cluster backend on a real cluster (3 primaries x 1 replica), shared by every test of
@@ -23,6 +24,9 @@ import { SLOT_VECTORS } from '../../unit/backend/slot-vectors.js';
 
 let cluster: RedisCluster;
 let admin: Cluster;
+
+/** A key's stored state as a byte string (one char per byte), as stateText() reads it. */
+const stored = async (key: string): Promise<string | null> => (await admin.getBuffer(key))?.toString('latin1') ?? null;
 const opened: RedisClusterBackend[] = [];
 
 beforeAll(async () => {
@@ -51,9 +55,9 @@ defineBackendSuite('redis cluster (3 primaries x 1 replica)', async () => {
     backend: b,
     cleanup: () => b.close(),
     raw: {
-      get: (key) => admin.get(key),
+      get: async (key) => (await admin.getBuffer(key))?.toString('latin1') ?? null,
       set: async (key, value) => {
-        await admin.set(key, value, 'PX', 3_600_000);
+        await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
       },
     },
   };
@@ -187,8 +191,8 @@ describe('round trips: one script call per slot, one write per node, all nodes i
 
     expect(r.denied).toBe(true);
     expect([w.counts.get(pa!), w.counts.get(pb!), w.counts.get(pc!)]).toEqual([2, 1, 2]);
-    expect(await admin.get(`${p}{${A}}:a`)).toBe(`${T0}:0`);
-    expect(await admin.get(`${p}{${C}}:c`)).toBe(`300000:${T0}`);
+    expect(stateText(await stored(`${p}{${A}}:a`))).toBe(`F ${T0}:0`);
+    expect(stateText(await stored(`${p}{${C}}:c`))).toBe(`T 300000:${T0}:${T0 + 120_000}`); // refunded; armed by the charge, kept
   });
 });
 
@@ -209,10 +213,10 @@ describe('denied requests consume nothing across slots, on Redis time', () => {
     await awayFromMinuteEdge();
     const results = await Promise.all(Array.from({ length: 2_000 }, () => b.evaluate([wide, narrow], { chargeOnDeny: false })));
     expect(results.filter((r) => !r.denied)).toHaveLength(100);
-    const narrowState = (await admin.get(narrow.key))!;
-    const start = Number(narrowState.split(':')[0]);
-    expect(narrowState).toBe(`${start}:100`);
-    expect(await admin.get(wide.key)).toBe(`${start}:100:0`);
+    const narrowState = stateText(await stored(narrow.key))!;
+    const start = Number(narrowState.slice(2).split(':')[0]);
+    expect(narrowState).toBe(`F ${start}:100`);
+    expect(stateText(await stored(wide.key))).toBe(`S ${start}:100:0`);
   });
 
   it('a token bucket charged on one node and refunded because another node denied: exactly full again', async () => {
@@ -241,7 +245,7 @@ describe('denied requests consume nothing across slots, on Redis time', () => {
     expect(reported[0]).toBeInstanceOf(BackendError);
     expect(reported[0]!.message).toMatch(/Wrong number of args/);
     // The charge stayed (documented under-admission until the window moves on).
-    expect(await admin.get(`${p}{${A}}:a`)).toBe(`${T0}:1`);
+    expect(stateText(await stored(`${p}{${A}}:a`))).toBe(`F ${T0}:1`);
   });
 });
 
@@ -255,7 +259,7 @@ describe('cluster errors and readiness', () => {
     expect(err).toBeInstanceOf(BackendError);
     expect((err as BackendError).transient).toBe(false);
     expect((err as Error).message).toMatch(/WRONGTYPE/);
-    expect(await admin.get(`${p}{${A}}:a`)).toBe(`${T0}:0`);
+    expect(stateText(await stored(`${p}{${A}}:a`))).toBe(`F ${T0}:0`);
     expect(b.isReady()).toBe(true);
   });
 

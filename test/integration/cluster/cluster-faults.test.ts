@@ -8,6 +8,7 @@ import { keySlot } from '../../../src/backend/redis/slot.js';
 import { BackendUnavailableError } from '../../../src/errors.js';
 import { parseInfo, type RedisCluster, sleep, startRedisCluster } from '../../support/redis-cluster.js';
 import { NODE_TAGS, T0 } from '../backend/conformance.js';
+import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 
 /**
  * The Redis Cluster backend under cluster faults, on one real cluster (3 primaries x 1 replica)
@@ -19,6 +20,9 @@ import { NODE_TAGS, T0 } from '../backend/conformance.js';
 
 let cluster: RedisCluster;
 let admin: Cluster;
+
+/** A key's stored state as a byte string (one char per byte), as stateText() reads it. */
+const stored = async (key: string): Promise<string | null> => (await admin.getBuffer(key))?.toString('latin1') ?? null;
 const opened: RedisClusterBackend[] = [];
 
 beforeAll(async () => {
@@ -88,7 +92,7 @@ describe('cluster faults', () => {
     expect(admittedOf(singles)).toBe(150);
     expect(admittedOf(multis)).toBe(120);
     // The wide descriptor was refunded for every multi request the narrow one denied.
-    expect(await admin.get(`${p}{${B}}:wide`)).toBe(`${T0}:120`);
+    expect(stateText(await stored(`${p}{${B}}:wide`))).toBe(`F ${T0}:120`);
     const errors = await errorCounts();
     console.info(`[cluster] SCRIPT FLUSH x4 under load: 400 requests, 0 failed; NOSCRIPT replies answered by EVAL: ${errors.NOSCRIPT ?? 0}`);
     // At least one per node and flush (the last flush follows the last round: 3 x 3).
@@ -153,8 +157,8 @@ describe('cluster faults', () => {
     expect(failuresOf(freshSettled)).toEqual([]);
     expect(admittedOf(freshSettled)).toBe(fresh.length);
     expect(fresh.length).toBeGreaterThanOrEqual(3);
-    for (let i = 0; i < freshN; i++) expect(await admin.get(`${p}{${T}}:new${i}`)).toBe(`${T0}:1`);
-    expect(await admin.get(`${p}{${T}}:wide`)).toBe(`${T0}:40`);
+    for (let i = 0; i < freshN; i++) expect(stateText(await stored(`${p}{${T}}:new${i}`))).toBe(`F ${T0}:1`);
+    expect(stateText(await stored(`${p}{${T}}:wide`))).toBe(`F ${T0}:40`);
     expect((await cluster.primaryForSlot(slot)).port).toBe(to.port);
     const errors = await errorCounts();
     console.info(
@@ -218,7 +222,7 @@ describe('cluster faults', () => {
     const after: EvaluateResult[] = [];
     for (let i = 0; i < 30; i++) after.push(await b.evaluate(fresh, opts));
     expect(after.filter((r) => !r.denied)).toHaveLength(20);
-    expect(await admin.get(`${q}{${NODE_TAGS[0]}}:after`)).toBe(`${T0}:20`);
+    expect(stateText(await stored(`${q}{${NODE_TAGS[0]}}:after`))).toBe(`F ${T0}:20`);
     expect(b.isReady()).toBe(true);
   });
 });

@@ -33,9 +33,9 @@ defineBackendSuite('redis sentinel (1 primary + 1 replica, 3 sentinels)', async 
     backend: b,
     cleanup: () => b.close(),
     raw: {
-      get: (key) => admin.get(key),
+      get: async (key) => (await admin.getBuffer(key))?.toString('latin1') ?? null,
       set: async (key, value) => {
-        await admin.set(key, value, 'PX', 3_600_000);
+        await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
       },
     },
   };
@@ -43,6 +43,8 @@ defineBackendSuite('redis sentinel (1 primary + 1 replica, 3 sentinels)', async 
 
 const fw = (key: string, threshold: number): CounterOp => ({ key, algorithm: 'fixed_window', windowMs: 60_000, threshold, burst: threshold, hits: 1, enforce: true });
 const opts = { now: T0 + 1_000, chargeOnDeny: false } as const;
+/** A fixed-window state read on one node, shown as stateText() shows it ("F <start>:<count>"). */
+const FW_STATE_TEXT = "local m, s, c = struct.unpack('<Bdd', redis.call('GET', KEYS[1])) return string.char(m) .. ' ' .. string.format('%d:%d', s, c)";
 
 describe('sentinel', () => {
   it('finds the primary by name from explicit nodes and a master name (the settings form)', async () => {
@@ -51,7 +53,7 @@ describe('sentinel', () => {
       await b.waitReady(10_000);
       const key = `sn:${randomBytes(4).toString('hex')}:{a}`;
       expect((await b.evaluate([fw(key, 5)], opts)).outcomes[0]!.remaining).toBe(4);
-      expect(await setup.command(await setup.primaryPort(), 'GET', key)).toBe(`${T0}:1`);
+      expect(await setup.command(await setup.primaryPort(), 'EVAL', FW_STATE_TEXT, 1, key)).toBe(`F ${T0}:1`);
     } finally {
       await b.close();
     }
@@ -110,7 +112,7 @@ describe('sentinel', () => {
       const results: EvaluateResult[] = [];
       for (let i = 0; i < 30; i++) results.push(await b.evaluate([fw(`${p}{after}`, 20)], opts));
       expect(results.filter((r) => !r.denied)).toHaveLength(20);
-      expect(await setup.command(promoted, 'GET', `${p}{after}`)).toBe(`${T0}:20`);
+      expect(await setup.command(promoted, 'EVAL', FW_STATE_TEXT, 1, `${p}{after}`)).toBe(`F ${T0}:20`);
     } finally {
       await b.close();
     }

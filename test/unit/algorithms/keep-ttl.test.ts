@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
 import { evaluateOps } from '../../../src/limiter/algorithms/evaluate.js';
 import { fixedWindow, slidingWindow, tokenBucket } from '../../../src/limiter/algorithms/index.js';
+import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 
 /**
  * keepTtl: a write may keep the stored TTL (Redis SET ... KEEPTTL, cheaper than PX) exactly when
- * the stored state already belongs to the current window, whose first write set the TTL the
- * window needs. The Lua scripts make the same decision (checked against Redis in
+ * that TTL is still right: for the windows, the stored state already belongs to the current
+ * window, whose first write set the TTL the window needs; for the token bucket, the deadline the
+ * state records as armed is not before the moment the bucket is full again. The Lua scripts make the same decision (checked against Redis in
  * test/integration/backend/lua-vs-ts.property.test.ts and redis-backend.test.ts).
  */
 
@@ -26,30 +28,45 @@ describe('StepResult.keepTtl', () => {
     expect(slidingWindow.step({ start: T0 - 60_000, cur: 3, prev: 1 }, input, T0 + 5).keepTtl).toBe(false);
   });
 
-  it('token bucket: never (each take moves the moment the bucket is full again)', () => {
-    expect(tokenBucket.step(undefined, input, T0).keepTtl).toBe(false);
-    expect(tokenBucket.step({ level: 300_000, last: T0 }, input, T0).keepTtl).toBe(false);
-    expect(tokenBucket.step({ level: 300_000, last: T0 }, { ...input, threshold: 0 }, T0).keepTtl).toBe(false);
+  it('token bucket: while the bucket is full again by the armed deadline; arming gives 2 x the full-refill time', () => {
+    // 10 tokens per minute, capacity 10: full refill 60 s, armed for 120 s.
+    const fresh = tokenBucket.step(undefined, input, T0);
+    expect(fresh).toMatchObject({ keepTtl: false, ttlMs: 120_000, next: { level: 540_000, last: T0, armed: T0 + 120_000 } });
+    // Full again at T0 + 12 s, before the armed T0 + 120 s: kept, with what it has left.
+    const kept = tokenBucket.step(fresh.next, input, T0 + 6_000);
+    expect(kept).toMatchObject({ keepTtl: true, ttlMs: 114_000, resetMs: 6_000, next: { armed: T0 + 120_000 } });
+    // Empty at T0 + 100 s: full again at T0 + 160 s, after the armed deadline: armed again from now.
+    const empty = tokenBucket.step({ level: 0, last: T0 + 100_000, armed: T0 + 120_000 }, { ...input, hits: 0 }, T0 + 100_000);
+    expect(empty).toMatchObject({ over: false, changed: false });
+    const rearmed = tokenBucket.step({ level: 60_000, last: T0 + 100_000, armed: T0 + 120_000 }, input, T0 + 100_000);
+    expect(rearmed).toMatchObject({ keepTtl: false, ttlMs: 120_000, resetMs: 60_000, next: { level: 0, armed: T0 + 220_000 } });
+    // The exact boundary: full again exactly at the armed deadline is kept.
+    expect(tokenBucket.step({ level: 60_000, last: T0 + 60_000, armed: T0 + 120_000 }, input, T0 + 60_000)).toMatchObject({ keepTtl: true, ttlMs: 60_000 });
+    // Not armed (a state from an earlier version, or NaN): arms.
+    expect(tokenBucket.step({ level: 300_000, last: T0, armed: -Infinity }, input, T0).keepTtl).toBe(false);
+    expect(tokenBucket.step({ level: 300_000, last: T0, armed: Number.NaN }, input, T0).keepTtl).toBe(false);
+    expect(tokenBucket.step({ level: 300_000, last: T0, armed: T0 + 1e9 }, { ...input, threshold: 0 }, T0).keepTtl).toBe(false);
   });
 });
 
 describe('evaluateOps: the TTL decision per written key', () => {
   const op = (hits = 1): CounterOp => ({ key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 10, burst: 10, hits, enforce: true });
   const stored = (value: string | undefined) => () => value;
+  const shown = (w: { value: string; ttlMs: number; keepTtl: boolean } | undefined) => w && { ...w, value: stateText(w.value) };
 
   it('keeps the TTL when every step that changed the key saw the stored window', () => {
     const { writes } = evaluateOps([op(), op(2)], T0 + 10, false, stored(`${T0}:1`));
-    expect(writes.get('k')).toEqual({ value: `${T0}:4`, ttlMs: 59_990, keepTtl: true });
+    expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:4`, ttlMs: 59_990, keepTtl: true });
   });
 
   it('sets it again when one step opened a new window, even if a later step saw that new window in the working copy', () => {
     const { writes } = evaluateOps([op(), op(2)], T0 + 10, false, stored(`${T0 - 60_000}:5`));
-    expect(writes.get('k')).toEqual({ value: `${T0}:3`, ttlMs: 59_990, keepTtl: false });
-    expect(evaluateOps([op(), op(2)], T0 + 10, false, stored(undefined)).writes.get('k')).toEqual({ value: `${T0}:3`, ttlMs: 59_990, keepTtl: false });
+    expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
+    expect(shown(evaluateOps([op(), op(2)], T0 + 10, false, stored(undefined)).writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
   });
 
   it('a step that changes nothing does not take part', () => {
     const { writes } = evaluateOps([op(0), op(2)], T0 + 10, false, stored(`${T0}:1`));
-    expect(writes.get('k')).toEqual({ value: `${T0}:3`, ttlMs: 59_990, keepTtl: true });
+    expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: true });
   });
 });

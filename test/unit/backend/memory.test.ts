@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
+import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 
 /** What only the memory backend does: expiry on its own clock, LRU eviction, lifecycle. */
@@ -36,9 +37,9 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
   it('a fixed-window counter lives until its window end, inclusive, and is gone 1 ms later', async () => {
     const { backend, set } = clocked(T0 + 59_000);
     await backend.evaluate([op('k')], { chargeOnDeny: false });
-    expect(backend.getRaw('k')).toBe(`${T0}:1`);
+    expect(stateText(backend.getRaw('k'))).toBe(`F ${T0}:1`);
     set(T0 + 60_000); // ttl was 1000 ms: alive while now <= expiresAt
-    expect(backend.getRaw('k')).toBe(`${T0}:1`);
+    expect(stateText(backend.getRaw('k'))).toBe(`F ${T0}:1`);
     set(T0 + 60_001);
     expect(backend.getRaw('k')).toBeUndefined();
     expect(backend.size).toBe(1); // not swept yet
@@ -52,17 +53,17 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     const { backend, set } = clocked(T0 + 10_000);
     await backend.evaluate([op('s', 'sliding_window')], { chargeOnDeny: false });
     set(T0 + 120_000);
-    expect(backend.getRaw('s')).toBe(`${T0}:1:0`);
+    expect(stateText(backend.getRaw('s'))).toBe(`S ${T0}:1:0`);
     set(T0 + 120_001);
     expect(backend.getRaw('s')).toBeUndefined();
   });
 
-  it('a token bucket expires exactly when it would be full again', async () => {
+  it('a token bucket arms its expiry at twice the full-refill time, so it is gone only after it is full again', async () => {
     const { backend, set } = clocked(T0);
-    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { chargeOnDeny: false }); // 3 of 60 tokens at 1/s: full again in 3000 ms
-    set(T0 + 3_000);
-    expect(backend.getRaw('t')).toBe(`3420000:${T0}`);
-    set(T0 + 3_001);
+    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { chargeOnDeny: false }); // 60 tokens at 1/s: full in 60 s, armed for 120 s
+    set(T0 + 120_000);
+    expect(stateText(backend.getRaw('t'))).toBe(`T 3420000:${T0}:${T0 + 120_000}`);
+    set(T0 + 120_001);
     expect(backend.getRaw('t')).toBeUndefined();
   });
 
@@ -72,25 +73,33 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     set(T0 + 40_000);
     await backend.evaluate([op('k')], { now: T0 + 59_000, chargeOnDeny: false }); // same window: ttl kept (not 1000 from here)
     set(T0 + 60_000);
-    expect(backend.getRaw('k')).toBe(`${T0}:2`);
+    expect(stateText(backend.getRaw('k'))).toBe(`F ${T0}:2`);
     set(T0 + 60_001);
     expect(backend.getRaw('k')).toBeUndefined();
     // A write in a new window sets it again.
     await backend.evaluate([op('k')], { now: T0 + 61_000, chargeOnDeny: false });
     set(T0 + 60_001 + 59_000);
-    expect(backend.getRaw('k')).toBe(`${T0 + 60_000}:1`);
+    expect(stateText(backend.getRaw('k'))).toBe(`F ${T0 + 60_000}:1`);
     set(T0 + 60_001 + 59_001);
     expect(backend.getRaw('k')).toBeUndefined();
   });
 
-  it('a token bucket write always sets the expiry again', async () => {
+  it('a token bucket write keeps the armed expiry while the bucket is full again before it, and re-arms once not (Redis SET ... KEEPTTL / PX)', async () => {
     const { backend, set } = clocked(T0);
-    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { chargeOnDeny: false }); // full again in 3000 ms
+    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { chargeOnDeny: false }); // armed until T0 + 120 s
     set(T0 + 1_000);
-    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { now: T0, chargeOnDeny: false }); // 6 taken at T0: full in 6000 ms from now
-    set(T0 + 7_000);
-    expect(backend.getRaw('t')).toBe(`3240000:${T0}`);
-    set(T0 + 7_001);
+    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { now: T0 + 100_000, chargeOnDeny: false }); // full again at T0 + 103 s: kept
+    set(T0 + 120_000);
+    expect(stateText(backend.getRaw('t'))).toBe(`T 3420000:${T0 + 100_000}:${T0 + 120_000}`);
+    set(T0 + 120_001);
+    expect(backend.getRaw('t')).toBeUndefined();
+    // A take whose bucket is full again only after the armed deadline arms it again, from its now.
+    await backend.evaluate([op('t', 'token_bucket', 60, 3)], { now: T0 + 100_000, chargeOnDeny: false }); // fresh: armed until T0 + 220 s
+    set(T0 + 130_001);
+    await backend.evaluate([op('t', 'token_bucket', 60, 60)], { now: T0 + 170_000, chargeOnDeny: false }); // empty: full at T0 + 230 s
+    set(T0 + 130_001 + 120_000);
+    expect(stateText(backend.getRaw('t'))).toBe(`T 0:${T0 + 170_000}:${T0 + 290_000}`);
+    set(T0 + 130_001 + 120_001);
     expect(backend.getRaw('t')).toBeUndefined();
   });
 
@@ -98,7 +107,7 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     const { backend, set } = clocked(T0);
     await backend.evaluate([op('k')], { now: 5, chargeOnDeny: false }); // window [0, 60000): ttl 59995 from wall T0
     set(T0 + 59_995);
-    expect(backend.getRaw('k')).toBe('0:1');
+    expect(stateText(backend.getRaw('k'))).toBe('F 0:1');
     set(T0 + 59_996);
     expect(backend.getRaw('k')).toBeUndefined();
   });
@@ -111,7 +120,7 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     set(T0 + 60_001);
     expect(backend.sweep()).toBe(1);
     expect(backend.size).toBe(1);
-    expect(backend.getRaw('b')).toBe(`${T0}:1:0`);
+    expect(stateText(backend.getRaw('b'))).toBe(`S ${T0}:1:0`);
   });
 
   it('sweeps periodically on a timer that does not keep the process alive, until close()', async () => {
@@ -145,7 +154,7 @@ describe('MemoryBackend size cap', () => {
     await backend.evaluate([op('d')], { chargeOnDeny: false });
     expect(backend.size).toBe(3);
     expect(backend.getRaw('b')).toBeUndefined();
-    expect(['a', 'c', 'd'].map((k) => backend.getRaw(k))).toEqual([`${T0}:1`, `${T0}:1`, `${T0}:1`]);
+    expect(['a', 'c', 'd'].map((k) => stateText(backend.getRaw(k)))).toEqual([`F ${T0}:1`, `F ${T0}:1`, `F ${T0}:1`]);
   });
 
   it('an evicted counter starts fresh (the documented accuracy trade-off)', async () => {
@@ -166,7 +175,7 @@ describe('MemoryBackend contract details', () => {
     const { backend } = clocked();
     const r = await backend.evaluate([op('k')], { now: T0 + 999.9, chargeOnDeny: false });
     expect(r.outcomes[0]!.resetMs).toBe(59_001);
-    expect(backend.getRaw('k')).toBe(`${T0}:1`);
+    expect(stateText(backend.getRaw('k'))).toBe(`F ${T0}:1`);
   });
 
   it('rejects invalid ops with a BackendError and writes nothing', async () => {

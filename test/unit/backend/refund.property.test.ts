@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
 import { evaluateOps } from '../../../src/limiter/algorithms/evaluate.js';
+import { fixedWindow, tokenBucket } from '../../../src/limiter/algorithms/index.js';
 import { refundOps } from '../../../src/limiter/algorithms/refund.js';
+import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 
 /**
@@ -186,22 +188,26 @@ describe('refund reference math', () => {
     const sw: CounterOp = { ...fw, key: 's', algorithm: 'sliding_window' };
     const tb: CounterOp = { ...fw, key: 't', algorithm: 'token_bucket', threshold: 6, burst: 10 };
     const read = (values: Record<string, string>) => (k: string) => values[k];
+    // Stored values below in the decimal text of earlier versions (read too), for legibility; the
+    // refunds write binary states, shown as text by stateText().
+    const refund = (ops: CounterOp[], values: Record<string, string>) => new Map([...refundOps(ops, T0, read(values))].map(([k, v]) => [k, stateText(v)]));
+    const tb2 = (level: number, last: number, armed: number) => tokenBucket.encode({ level, last, armed });
     // Charged at T0 (window T0..T0+60s); the stored state has moved on.
-    expect(refundOps([fw], T0, read({ f: `${T0 + 60_000}:3` }))).toEqual(new Map());
-    expect(refundOps([fw], T0, read({ f: `${T0}:3` }))).toEqual(new Map([['f', `${T0}:1`]]));
-    expect(refundOps([fw], T0, read({ f: `${T0}:1` }))).toEqual(new Map([['f', `${T0}:0`]]));
-    expect(refundOps([sw], T0, read({ s: `${T0}:3:4` }))).toEqual(new Map([['s', `${T0}:1:4`]]));
-    expect(refundOps([sw], T0, read({ s: `${T0 + 60_000}:7:3` }))).toEqual(new Map([['s', `${T0 + 60_000}:7:1`]]));
-    expect(refundOps([sw], T0, read({ s: `${T0 + 120_000}:7:3` }))).toEqual(new Map());
-    // Token bucket: 6 per minute = one token per 10 s; 2 tokens = 120_000 token-ms.
-    expect(refundOps([tb], T0, read({ t: `0:${T0}` }))).toEqual(new Map([['t', `120000:${T0}`]]));
-    expect(refundOps([tb], T0, read({ t: `590000:${T0}` }))).toEqual(new Map([['t', `600000:${T0}`]])); // capped
+    expect(refund([fw], { f: `${T0 + 60_000}:3` })).toEqual(new Map());
+    expect(refund([fw], { f: `${T0}:3` })).toEqual(new Map([['f', `F ${T0}:1`]]));
+    expect(refund([fw], { f: fixedWindow.encode({ start: T0, count: 1 }) })).toEqual(new Map([['f', `F ${T0}:0`]]));
+    expect(refund([sw], { s: `${T0}:3:4` })).toEqual(new Map([['s', `S ${T0}:1:4`]]));
+    expect(refund([sw], { s: `${T0 + 60_000}:7:3` })).toEqual(new Map([['s', `S ${T0 + 60_000}:7:1`]]));
+    expect(refund([sw], { s: `${T0 + 120_000}:7:3` })).toEqual(new Map());
+    // Token bucket: 6 per minute = one token per 10 s; 2 tokens = 120_000 token-ms. `armed` is kept.
+    expect(refund([tb], { t: tb2(0, T0, T0 + 200_000) })).toEqual(new Map([['t', `T 120000:${T0}:${T0 + 200_000}`]]));
+    expect(refund([tb], { t: `590000:${T0}` })).toEqual(new Map([['t', `T 600000:${T0}:-Infinity`]])); // capped
     // A later take at T0 + 4 s: up to 4 s x 6 token-ms/ms of our hole may have been refilled for free.
-    expect(refundOps([tb], T0, read({ t: `0:${T0 + 4_000}` }))).toEqual(new Map([['t', `96000:${T0 + 4_000}`]]));
-    expect(refundOps([tb], T0, read({ t: `0:${T0 + 20_000}` }))).toEqual(new Map());
-    expect(refundOps([tb], T0, read({ t: `0:${T0 - 1}` }))).toEqual(new Map());
+    expect(refund([tb], { t: tb2(0, T0 + 4_000, T0 + 204_000) })).toEqual(new Map([['t', `T 96000:${T0 + 4_000}:${T0 + 204_000}`]]));
+    expect(refund([tb], { t: `0:${T0 + 20_000}` })).toEqual(new Map());
+    expect(refund([tb], { t: `0:${T0 - 1}` })).toEqual(new Map());
     expect(refundOps([fw, sw, tb], T0, read({}))).toEqual(new Map());
     // Two ops on one key each give back their own hits.
-    expect(refundOps([fw, { ...fw, hits: 1 }], T0, read({ f: `${T0}:5` }))).toEqual(new Map([['f', `${T0}:2`]]));
+    expect(refund([fw, { ...fw, hits: 1 }], { f: `${T0}:5` })).toEqual(new Map([['f', `F ${T0}:2`]]));
   });
 });

@@ -8,6 +8,7 @@ import {
   assembleEvaluateOneScript,
   assembleEvaluateScript,
   assembleEvaluateScripts,
+  algorithmSections,
   assembleRefundScript,
   evaluateCommandFor,
   evaluateScriptFor,
@@ -37,46 +38,69 @@ describe('lua/ discovery and script assembly', () => {
     expect(() => findLuaDir('/')).toThrow(/cannot find lua\/evaluate\.lua/);
   });
 
-  it('includes every module verbatim and computes the SHA1 of exactly what it sends', () => {
+  const FILES = { fixed_window: 'fixed-window.lua', sliding_window: 'sliding-window.lua', token_bucket: 'token-bucket.lua' } as const;
+  const sectionsOf = (file: string) => algorithmSections(readFileSync(join(root, 'lua', file), 'utf8'), file);
+  /** The statements of a script: comments dropped, each line trimmed (sections are spliced indented). */
+  const code = (source: string): string =>
+    source
+      .replace(/--\[\[[\s\S]*?\]\]/g, '')
+      .split('\n')
+      .map((l) => l.replace(/--.*$/, '').trim())
+      .filter((l) => l !== '')
+      .join('\n');
+  const trimmed = (text: string): string => code(text);
+
+  it('splices every algorithm\'s @step section into the several-ops driver, and computes the SHA1 of exactly what it sends', () => {
     const s = assembleEvaluateScript();
-    for (const f of ['number.lua', 'fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'evaluate.lua']) {
-      expect(s.source).toContain(readFileSync(join(root, 'lua', f), 'utf8'));
+    const driver = readFileSync(join(root, 'lua', 'evaluate.lua'), 'utf8');
+    for (const file of Object.values(FILES)) {
+      expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
+      expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
     }
+    expect(driver.match(/^\s*-- @step [a-z-]+$/gm)).toHaveLength(3);
+    expect(s.source).not.toMatch(/^\s*-- @(step|refund)/m);
+    // No closure is created per call: no function expression anywhere in the script.
+    expect(code(s.source)).not.toMatch(/\bfunction\b/);
     expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
     expect(assembleEvaluateScript()).toEqual(s);
   });
 
-  it('assembles the refund script from the same modules in refund mode, with its own driver', () => {
+  it('assembles the refund script from the same files\' @refund sections, with its own driver', () => {
     const e = assembleEvaluateScript();
     const r = assembleRefundScript();
-    for (const f of ['number.lua', 'fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'refund.lua']) {
-      expect(r.source).toContain(readFileSync(join(root, 'lua', f), 'utf8'));
+    for (const file of Object.values(FILES)) {
+      expect(code(r.source)).toContain(trimmed(sectionsOf(file).refund));
+      expect(code(r.source)).not.toContain(trimmed(sectionsOf(file).step));
     }
-    expect(r.source).not.toContain(readFileSync(join(root, 'lua', 'evaluate.lua'), 'utf8'));
-    expect(e.source).not.toContain(readFileSync(join(root, 'lua', 'refund.lua'), 'utf8'));
-    expect(e.source.match(/local REFUND = false/g)).toHaveLength(3);
-    expect(r.source.match(/local REFUND = true/g)).toHaveLength(3);
+    expect(r.source).not.toMatch(/^\s*-- @(step|refund)/m);
+    expect(code(r.source)).not.toMatch(/\bfunction\b/);
+    expect(r.source).toContain('meshlimit refund script');
+    expect(e.source).not.toContain('meshlimit refund script');
     expect(r.sha1).toBe(createHash('sha1').update(r.source).digest('hex'));
     expect(r.sha1).not.toBe(e.sha1);
   });
 
-  it('builds one one-op script per algorithm from that algorithm module alone, and the driver', () => {
-    const modules = { fixed_window: 'fixed-window.lua', sliding_window: 'sliding-window.lua', token_bucket: 'token-bucket.lua' } as const;
+  it('builds one one-op script per algorithm from that algorithm\'s @step section alone, inline in the driver', () => {
     const all = assembleEvaluateScripts();
-    for (const [algorithm, file] of Object.entries(modules) as Array<[keyof typeof modules, string]>) {
+    for (const [algorithm, file] of Object.entries(FILES) as Array<[keyof typeof FILES, string]>) {
       const s = assembleEvaluateOneScript(algorithm);
       expect(all.one[algorithm]).toEqual(s);
-      for (const f of ['number.lua', file, 'evaluate-one.lua']) expect(s.source).toContain(readFileSync(join(root, 'lua', f), 'utf8'));
-      for (const other of Object.values(modules).filter((f) => f !== file)) {
-        expect(s.source).not.toContain(readFileSync(join(root, 'lua', other), 'utf8'));
-      }
-      expect(s.source).not.toContain(readFileSync(join(root, 'lua', 'evaluate.lua'), 'utf8'));
-      expect(s.source.match(/local REFUND = false/g)).toHaveLength(1);
-      expect(s.source).not.toMatch(/local REFUND = true/);
+      expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
+      for (const other of Object.values(FILES).filter((f) => f !== file)) expect(code(s.source)).not.toContain(trimmed(sectionsOf(other).step));
+      expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
+      expect(code(s.source)).not.toMatch(/\bfunction\b/);
+      expect(s.source).not.toMatch(/^\s*-- @(step|refund)/m);
       expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
     }
     expect(new Set([all.multi.sha1, ...Object.values(all.one).map((s) => s.sha1)]).size).toBe(4);
     expect(all.multi).toEqual(assembleEvaluateScript());
+  });
+
+  it('an algorithm file must have one @step line, then one @refund line', () => {
+    expect(() => algorithmSections('x = 1\n-- @refund\n-- @step\n', 'bad.lua')).toThrow(/bad\.lua needs one "-- @step" line/);
+    expect(() => algorithmSections('-- @step\nx = 1\n', 'bad.lua')).toThrow(/bad\.lua/);
+    expect(() => algorithmSections('-- @step\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(/bad\.lua/);
+    expect(algorithmSections('--[[ h ]]\n-- @step\na = 1\n-- @refund\nb = 2', 'ok.lua')).toEqual({ step: 'a = 1', refund: 'b = 2' });
   });
 
   it('picks the one-op script (and command) of the algorithm for one op, the several-ops script otherwise', () => {
@@ -119,7 +143,6 @@ describe('lua/ discovery and script assembly', () => {
       expect(text).toMatch(/ARGV/);
       expect(text).toMatch(/Why atomic/);
     }
-    expect(readFileSync(join(root, 'lua', 'number.lua'), 'utf8')).toMatch(/^--\[\[[\s\S]*Contract/);
   });
 });
 
