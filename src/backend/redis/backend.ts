@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
@@ -74,11 +75,40 @@ export class RedisBackend implements Backend {
   /** The one Redis round trip of a request: `command` is a registered evaluate script. */
   protected async runScript(command: string, keys: string[], args: Buffer): Promise<unknown> {
     try {
+      this.batchWrites();
       return await runEvaluateCommand(this.client, command, keys, args);
     } catch (err) {
       throw toBackendError(err);
     }
   }
+
+  /**
+   * Batches the script calls of one burst of requests into one socket write: the first call
+   * corks the socket and a `setImmediate` uncorks it after the event loop's current I/O phase, so
+   * the calls of every request that grpc-js handed over in that phase (each request runs
+   * synchronously up to its Redis call, but each HTTP/2 stream's data arrives in a callback of its
+   * own, so a `process.nextTick` would flush after every request) go out in one writev(2).
+   * Replies and errors stay per call (ioredis matches them in order), and one request alone is
+   * flushed as soon as its I/O phase ends. This is what ioredis' `enableAutoPipelining` does,
+   * minus a Pipeline object and a promise per call. Micro-benchmark (ioredis PING, Node on one
+   * core, two interleaved runs): with 64 calls in flight 2.9 us of Node CPU per call against 5.5-6
+   * with auto-pipelining and 8.9 unbatched; one call at a time, p50 98-104 us against 119-140 with
+   * auto-pipelining and 89-107 unbatched.
+   */
+  private batchWrites(): void {
+    if (this.corked) return;
+    const stream = this.client.stream as Socket | undefined;
+    if (stream === undefined || !stream.writable) return;
+    stream.cork();
+    this.corked = true;
+    setImmediate(this.uncork, stream);
+  }
+
+  private corked = false;
+  private readonly uncork = (stream: Socket): void => {
+    this.corked = false;
+    stream.uncork();
+  };
 
   /** Connected and the socket writable (a peer that just hung up can leave status 'ready' briefly). */
   isReady(): boolean {

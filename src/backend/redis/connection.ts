@@ -173,15 +173,11 @@ function reconnectOnReadOnly(err: Error): 1 | false {
  * - `maxRetriesPerRequest: 0` and `autoResendUnfulfilledCommands: false`: a command in flight
  *   when the connection drops fails instead of being resent, which could count its hits twice.
  * - `commandTimeout`: every command has a deadline.
- * - `enableAutoPipelining: true`: the script calls of all requests that arrive in one event-loop
- *   tick go out in one socket write (and their replies come back in one read). Under load a
- *   tick carries many requests (grpc-js handles every frame of one socket read in one tick):
- *   a profile of one-descriptor traffic on standalone Redis put about 20% of the service's CPU
- *   in one write(2) per call before. Each call keeps its own reply, error and timeout.
+ * (Standalone and Sentinel connections batch writes themselves, see RedisBackend.batchWrites;
+ * the cluster client uses ioredis' auto-pipelining, see clusterPlan.)
  */
 function commonOptions(options: RedisConnectionOptions): RedisOptions {
   return {
-    enableAutoPipelining: true,
     connectTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 0,
@@ -308,10 +304,9 @@ export interface ClusterPlan {
  * - `retryDelayOnFailover: 0` and `retryDelayOnClusterDown: 0`: a call that met a closed
  *   connection (it may have run) or CLUSTERDOWN fails at once rather than being resent, as on
  *   standalone Redis: no hit is ever counted twice, and the failover window is UNAVAILABLE.
- * - `enableAutoPipelining: true` (see {@link commonOptions}): script calls issued in the same
- *   event-loop tick for slots of one node go out as one pipeline, one write (the cluster backend
- *   issues a request's per-slot calls together, so a request costs one round trip per node it
- *   touches, in parallel).
+ * - `enableAutoPipelining: true`: script calls issued in the same event-loop tick for slots of
+ *   one node go out as one pipeline, one write (the cluster backend issues a request's per-slot
+ *   calls together, so a request costs one round trip per node it touches, in parallel).
  * - reconnects (after losing every node) with the capped back-off; the slot map is also refreshed
  *   every `clusterSlotsRefreshIntervalMs`.
  */
@@ -324,8 +319,7 @@ export function clusterPlan(options: RedisConnectionOptions): ClusterPlan {
   if (eps.some((e) => e.db !== undefined && e.db !== 0) || (options.db !== undefined && options.db !== 0)) {
     throw new SettingsError('REDIS_URL', 'Redis Cluster has only database 0');
   }
-  // The cluster pipelines per node itself (enableAutoPipelining below); its node connections don't.
-  const redisOptions: RedisOptions = { ...commonOptions(options), enableAutoPipelining: false };
+  const redisOptions: RedisOptions = { ...commonOptions(options) };
   applyAuth(redisOptions, options.auth, first);
   if (options.tls || eps.some((e) => e.tls)) redisOptions.tls = { ...(options.tlsOptions ?? {}) };
   const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;

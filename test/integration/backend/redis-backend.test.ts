@@ -118,6 +118,35 @@ describe('redis backend: one round trip, minimal Redis work', () => {
     expect(calls.time).toBeUndefined();
   });
 
+  it('the calls of requests issued in one tick go out in one socket write, each with its own answer', async () => {
+    const b = await backendOn(redis);
+    await b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false }); // loads the script on this socket
+    const socket = b.client.stream as unknown as { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown };
+    let writes = 0;
+    const writev = socket._writev!.bind(socket);
+    const write = socket._write.bind(socket);
+    socket._writev = (...a: unknown[]) => (writes++, writev(...a));
+    socket._write = (...a: unknown[]) => (writes++, write(...a));
+    try {
+      // 50 requests on 10 counters with a limit of 3: each counter admits exactly 3 of its 5
+      const ops = Array.from({ length: 50 }, (_, i) => op('fixed_window', 3, { key: `rb:batch:${n}:{${i % 10}}` }));
+      const results = await Promise.all(ops.map((o) => b.evaluate([o], { now: T0, chargeOnDeny: false })));
+      expect(writes).toBe(1);
+      expect(results.filter((r) => !r.denied)).toHaveLength(30);
+      for (let k = 0; k < 10; k++) {
+        const mine = results.filter((_, i) => i % 10 === k);
+        expect(mine.map((r) => r.denied)).toEqual([false, false, false, true, true]);
+        expect(mine.map((r) => r.outcomes[0]!.remaining)).toEqual([2, 1, 0, 0, 0]);
+      }
+      // the next tick's call is written on its own
+      await b.evaluate([op('fixed_window', 3)], { now: T0, chargeOnDeny: false });
+      expect(writes).toBe(2);
+    } finally {
+      socket._writev = writev;
+      socket._write = write;
+    }
+  });
+
   it('a denied request reads and writes nothing else; the Redis clock costs one TIME', async () => {
     const b = await backendOn(redis);
     const full = op('fixed_window', 0);
