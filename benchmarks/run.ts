@@ -213,7 +213,7 @@ async function main(): Promise<void> {
     await guard('calibration', async () => {
       if (single !== undefined) calibration = await calibrateRedis(single);
     });
-    if (calibration) log(`calibration: minimal TIME+GET+SET script ${calibration.minimalScriptUs.toFixed(2)} us per call`);
+    if (calibration) log(`calibration: minimal TIME+GET+SET script ${calibration.minimalScriptUs.toFixed(2)} us, return 1 ${calibration.returnOneUs.toFixed(2)} us per call; PING round trip p50 ${calibration.roundTrip.p50.toFixed(3)} ms`);
 
     // ---- throughput at saturation, interleaved ----
     const samples = new Map<string, Sample[]>(); // `${scenario}/${target}`
@@ -428,7 +428,7 @@ async function main(): Promise<void> {
         cpu: `${os.cpus()[0]?.model ?? 'unknown'} x ${os.cpus().length}`,
         memoryGiB: Math.round(os.totalmem() / 2 ** 30),
         kernel: os.release(),
-        pinning: cpus.note,
+        pinning: `${cpus.note}${[single, cluster].some((d) => d !== undefined) ? `; redis-server ${[single, cluster].every((d) => d === undefined || d.realtime) ? 'under SCHED_FIFO (chrt -f 50), so INFO commandstats counts no preemption' : 'at normal priority (chrt not permitted): INFO commandstats includes preemptions'}` : ''}`,
         reps: plan.reps,
         secondsPerRun: plan.seconds,
         load: `h2load -c ${plan.shape.clients} -m ${plan.shape.streams} -t 1 (one process per request shape, connections split between them), count mode (-n)`,

@@ -28,6 +28,17 @@ export function pinned(cpus: string | undefined, cmd: string, args: readonly str
   return cpus === undefined ? [cmd, [...args]] : ['taskset', ['-c', cpus, cmd, ...args]];
 }
 
+/**
+ * Puts a running process (all its threads) under SCHED_FIFO priority 50 (`chrt -a -f -p`), so
+ * that on a shared core nothing preempts it in the middle of a command; returns false when this
+ * machine does not allow it (needs root or CAP_SYS_NICE, and chrt). Used for redis-server:
+ * `INFO commandstats` measures a command's wall time, and a preemption would be counted as
+ * Redis CPU.
+ */
+export function realtimePid(pid: number): boolean {
+  return spawnSync('chrt', ['-a', '-f', '-p', '50', String(pid)], { stdio: 'ignore' }).status === 0;
+}
+
 /** Pins a running process (all its threads) to `cpus`; no-op when cpus is undefined. */
 export function pinPid(pid: number, cpus: string | undefined): void {
   if (cpus === undefined) return;

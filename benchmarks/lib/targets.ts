@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startRedis, type RedisInstance } from '../../test/support/redis.js';
 import { startRedisCluster, redisCommand, parseInfo, type RedisCluster } from '../../test/support/redis-cluster.js';
 import { getFreePort } from '../../test/support/ports.js';
-import { cpuTimeMs, meshlimitCommand, runQueueWaitNs, pinned, pinPid, rssMiB, ROOT, sleep, spawnChild, type Child, type RunMode } from './procs.js';
+import { cpuTimeMs, meshlimitCommand, runQueueWaitNs, pinned, pinPid, realtimePid, rssMiB, ROOT, sleep, spawnChild, type Child, type RunMode } from './procs.js';
 
 /** Requests a server answered with a decision, and requests it failed, since it started. */
 export interface Counts {
@@ -99,6 +99,8 @@ export interface RedisDeployment {
   /** Ports of the primaries (where scripts run). */
   readonly primaryPorts: readonly number[];
   readonly pids: readonly number[];
+  /** Every redis-server runs under SCHED_FIFO (see procs.realtimePid): commandstats count no preemption. */
+  readonly realtime: boolean;
   stop(): Promise<void>;
 }
 
@@ -110,7 +112,7 @@ export async function startStandaloneRedis(cpus: string | undefined): Promise<Re
   const r: RedisInstance = await startRedis();
   const pid = await redisPid(r.port);
   pinPid(pid, cpus);
-  return { kind: 'single', url: `127.0.0.1:${r.port}`, primaryPorts: [r.port], pids: [pid], stop: () => r.stop() };
+  return { kind: 'single', url: `127.0.0.1:${r.port}`, primaryPorts: [r.port], pids: [pid], realtime: realtimePid(pid), stop: () => r.stop() };
 }
 
 /**
@@ -121,7 +123,8 @@ export async function startClusterRedis(cpus: string | undefined): Promise<Redis
   const c: RedisCluster = await startRedisCluster({ primaries: 3, replicasPerPrimary: 0, nodeTimeoutMs: 15_000 });
   const pids = c.pids();
   for (const pid of pids) pinPid(pid, cpus);
-  return { kind: 'cluster', url: c.seeds, primaryPorts: c.primaries().map((n) => n.port), pids, stop: () => c.stop() };
+  const realtime = pids.map(realtimePid).every(Boolean);
+  return { kind: 'cluster', url: c.seeds, primaryPorts: c.primaries().map((n) => n.port), pids, realtime, stop: () => c.stop() };
 }
 
 async function sumOverPrimaries<T>(ports: readonly number[], section: string, f: (info: string) => T, add: (a: T, b: T) => T, zero: T): Promise<T> {

@@ -9,6 +9,7 @@ import { decodeResponseFrame, encodeRequest, grpcFrame, requestFrame } from '../
 import { h2loadArgs, parseDuration, parseH2loadOutput } from '../lib/h2load.js';
 import { ipFor, IP_SPACE } from '../lib/scenarios.js';
 import { median, percentile, summarizeUs } from '../lib/stats.js';
+import { acceptance, type Report } from '../lib/report.js';
 import { parseRequestCounts, parseScriptStats } from '../lib/targets.js';
 
 // h2load 1.52.0's report, verbatim from a run of this harness.
@@ -145,5 +146,38 @@ describe('high-cardinality IPs', () => {
     expect(seen.size).toBe(200_000);
     expect(ipFor(0)).toBe('10.100.100.100');
     expect(ipFor(IP_SPACE - 1)).toBe('10.255.255.255');
+  });
+});
+
+describe('acceptance', () => {
+  const base = {
+    throughput: [
+      { scenario: 'one-tb', target: 'redis', ratioToEcho: 0.8, redisUsPerDescriptor: 4.5, errors: 0 },
+      { scenario: 'one-fw', target: 'redis', ratioToEcho: 0.8, redisUsPerDescriptor: 2.8, errors: 0 },
+    ],
+    latency: [
+      { scenario: 'one-tb', target: 'echo', p50: 0.2, p99: 0.5, errors: 0 },
+      { scenario: 'one-tb', target: 'redis', p50: 0.31, p99: 0.7, errors: 0 },
+    ],
+    sweep: [],
+    warmupErrors: 0,
+    highCardinality: [],
+    workers: { supported: false, note: 'skipped' },
+    accuracy: { bursts: [], sliding: [] },
+    calibration: { minimalScriptUs: 4, returnOneUs: 1.48, calls: 100_000, roundTrip: { p50: 0.09, p99: 0.2, samples: 5000 } },
+  } as unknown as Report;
+
+  it('judges Redis CPU on the figure measured here and shows the reference-scaled one beside it', () => {
+    const rows = acceptance(base);
+    const tb = rows.find((r) => r.id === 'redis-cpu-tb')!;
+    const fw = rows.find((r) => r.id === 'redis-cpu-fw')!;
+    // 4.5 us here is 2.25 us scaled (0.74 / 1.48 = 0.5): still judged on 4.5
+    expect(tb).toMatchObject({ status: 'FAIL', measured: "4.5 us (x 0.5 on the issue's reference machine: 2.25 us)" });
+    expect(fw.status).toBe('FAIL');
+  });
+
+  it('puts the latency floor (echo + one Redis round trip) next to the latency figures', () => {
+    const p50 = acceptance(base).find((r) => r.id === 'latency-p50')!;
+    expect(p50).toMatchObject({ status: 'FAIL', measured: '0.31 ms (floor here: echo 0.2 + Redis round trip 0.09 = 0.29 ms)' });
   });
 });
