@@ -366,7 +366,7 @@ async function main(): Promise<void> {
         } else if (single === undefined) {
           workers = { supported: true, note: 'not measured: needs the redis target' };
         } else {
-          workers = await measureWorkers(plan, single, configDir, frames.get('one-tb') ?? [], cpus.load);
+          workers = await measureWorkers(plan, single, configDir, frames.get('one-tb') ?? [], cpus.load, cpus.service);
         }
       }
     });
@@ -494,23 +494,30 @@ function sumCodes(list: readonly Readonly<Record<string, number>>[]): Record<str
   return out;
 }
 
-async function measureWorkers(plan: Plan, redis: RedisDeployment, configDir: string, files: string[], loadCpus: string | undefined): Promise<Report['workers']> {
-  // Workers need both CPUs: the service is not pinned in this comparison (WORKERS=1 neither).
-  const runs: Record<'1' | '2', number[]> = { '1': [], '2': [] };
-  const processes: Record<'1' | '2', number> = { '1': 0, '2': 0 };
+async function measureWorkers(plan: Plan, redis: RedisDeployment, configDir: string, files: string[], loadCpus: string | undefined, serviceCpus: string | undefined): Promise<Report['workers']> {
+  // Workers need both CPUs: WORKERS=2 and the judged WORKERS=1 are not pinned (a lone worker then
+  // also gets the other core for V8's GC helper threads). WORKERS=1 pinned to the service CPU
+  // (one worker, one core) is measured too, for context.
+  const names = ['1', '1-pinned', '2'] as const;
+  type Name = (typeof names)[number];
+  const runs: Record<Name, number[]> = { '1': [], '1-pinned': [], '2': [] };
+  const processes: Record<Name, number> = { '1': 0, '1-pinned': 0, '2': 0 };
   const errors: number[] = [];
   const ts: Target[] = [];
   try {
-    for (const w of ['1', '2'] as const) {
-      ts.push(await startMeshlimit({ name: `workers-${w}`, mode: plan.runMode, cpus: undefined, configDir, backend: redis, env: { WORKERS: w }, countsComplete: false }));
+    for (const w of names) {
+      const cpus = w === '1-pinned' ? serviceCpus : undefined;
+      if (w === '1-pinned' && cpus === undefined) continue;
+      ts.push(await startMeshlimit({ name: `workers-${w}`, mode: plan.runMode, cpus, configDir, backend: redis, env: { WORKERS: w === '2' ? '2' : '1' }, countsComplete: false }));
     }
   } catch (e) {
     for (const t of ts) await t.stop();
     return { supported: false, note: `not supported: ${e instanceof Error ? e.message.slice(0, 300) : String(e)}` };
   }
+  const active = names.filter((w) => w !== '1-pinned' || serviceCpus !== undefined);
   try {
     for (let rep = 0; rep < plan.reps; rep++) {
-      for (const [i, w] of (['1', '2'] as const).entries()) {
+      for (const [i, w] of active.entries()) {
         const t = ts[i] as Target;
         if (rep === 0) await h2loadRun(t, files, plan.shape, plan.warmRequests, loadCpus);
         const s = await h2loadRun(t, files, plan.shape, Math.round(15_000 * plan.seconds), loadCpus);
@@ -524,12 +531,15 @@ async function measureWorkers(plan: Plan, redis: RedisDeployment, configDir: str
     for (const t of ts) await t.stop();
   }
   const ratios = runs['2'].map((r, i) => r / (runs['1'][i] as number));
+  const pinnedRatios = runs['2'].map((r, i) => r / (runs['1-pinned'][i] as number)).filter((x) => Number.isFinite(x));
   return {
     supported: true,
-    note: 'one-tb on standalone Redis; meshlimit not pinned (both CPUs), h2load and Redis on the load CPU',
+    note: 'one-tb on standalone Redis; WORKERS=1 and WORKERS=2 not pinned (both CPUs), h2load and Redis on the load CPU',
     rps1: median(runs['1']),
     rps2: median(runs['2']),
     ratio: median(ratios),
+    rps1Pinned: runs['1-pinned'].length > 0 ? median(runs['1-pinned']) : undefined,
+    ratioPinned: pinnedRatios.length > 0 ? median(pinnedRatios) : undefined,
     errors: errors.reduce((a, b) => a + b, 0),
     processes: [processes['1'], processes['2']],
   };

@@ -59,7 +59,18 @@ export interface HighCardRow {
 
 export type WorkersResult =
   | { supported: false; note: string }
-  | { supported: true; note: string; rps1?: number; rps2?: number; ratio?: number; errors?: number; processes?: [number, number] };
+  | {
+      supported: true;
+      note: string;
+      rps1?: number;
+      rps2?: number;
+      ratio?: number;
+      /** WORKERS=1 pinned to the service CPU (one worker, one core), for context. */
+      rps1Pinned?: number | undefined;
+      ratioPinned?: number | undefined;
+      errors?: number;
+      processes?: [number, number];
+    };
 
 export interface AcceptanceRow {
   id: string;
@@ -290,7 +301,7 @@ export function markdownReport(r: Report): string {
   parts.push('### WORKERS');
   parts.push(
     r.workers.supported && r.workers.ratio !== undefined
-      ? `WORKERS=1: ${int(r.workers.rps1)} req/s, WORKERS=2: ${int(r.workers.rps2)} req/s, ratio ${f(r.workers.ratio)}x, errors ${r.workers.errors ?? '-'}; processes in the service's tree: ${r.workers.processes?.join(' and ') ?? '-'} (${r.workers.note}).`
+      ? `WORKERS=1: ${int(r.workers.rps1)} req/s, WORKERS=2: ${int(r.workers.rps2)} req/s, ratio ${f(r.workers.ratio)}x (the acceptance figure); WORKERS=1 pinned to one CPU: ${int(r.workers.rps1Pinned)} req/s, WORKERS=2 against it ${f(r.workers.ratioPinned)}x; errors ${r.workers.errors ?? '-'}; processes in the service's tree: ${r.workers.processes?.join(' and ') ?? '-'} (${r.workers.note}).`
       : r.workers.note,
   );
 
