@@ -16,18 +16,22 @@ const scratch = new DataView(new ArrayBuffer(24));
 /** The tag byte of each algorithm's state ('F', 'S', 'T'): a value of another algorithm is foreign. */
 export const STATE_TAG = Object.freeze({ fixed_window: 0x46, sliding_window: 0x53, token_bucket: 0x54 });
 
-/** `struct.pack('<Bdd[d]', tag, ...fields)` as a byte string. */
+/** Where {@link packState} assembles a state: tag byte + up to three doubles. */
+const packed = Buffer.alloc(25);
+
+/**
+ * `struct.pack('<Bdd[d]', tag, ...fields)` as a byte string. One flat string read out of a
+ * scratch buffer: appending one char per byte would build a chain of 25 cons-strings that V8
+ * keeps until the string is read again (about 0.8 KiB per stored counter in the memory backend,
+ * measured with a million counters).
+ */
 export function packState(tag: number, a: number, b: number, c?: number): string {
-  scratch.setFloat64(0, a, true);
-  scratch.setFloat64(8, b, true);
-  let n = 16;
-  if (c !== undefined) {
-    scratch.setFloat64(16, c, true);
-    n = 24;
-  }
-  let s = String.fromCharCode(tag);
-  for (let i = 0; i < n; i++) s += String.fromCharCode(scratch.getUint8(i));
-  return s;
+  packed[0] = tag;
+  packed.writeDoubleLE(a, 1);
+  packed.writeDoubleLE(b, 9);
+  if (c === undefined) return packed.toString('latin1', 0, 17);
+  packed.writeDoubleLE(c, 17);
+  return packed.toString('latin1', 0, 25);
 }
 
 /**
