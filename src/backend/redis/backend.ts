@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
-import { createRedisClient, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
+import { BackendUnavailableError } from '../../errors.js';
+import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import {
@@ -51,13 +52,18 @@ export class RedisBackend implements Backend {
   readonly redisType: Exclude<RedisType, 'cluster'>;
   readonly client: Redis;
   private readonly readiness: ReadinessTracker;
+  private readonly commandTimeoutMs: number;
   private closing = false;
 
   constructor(options: RedisBackendOptions) {
     const type = normalizeRedisType(options.type);
     if (type === 'cluster') throw new TypeError("RedisBackend: use RedisClusterBackend (or createBackend) for REDIS_TYPE 'cluster'");
     this.redisType = type;
-    const client = createRedisClient(options);
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    // Script calls get their deadline from their batch's write (WriteBatch); ioredis' own
+    // per-command timer, which starts before the write, stays only as a backstop for anything
+    // else this client sends.
+    const client = createRedisClient({ ...options, commandTimeoutMs: Math.max(10 * this.commandTimeoutMs, 1_000) });
     registerEvaluateScripts(client, options.scripts ?? defaultEvaluateScripts());
     this.client = client;
     this.readiness = new ReadinessTracker(client, options.onStateChange);
@@ -75,8 +81,9 @@ export class RedisBackend implements Backend {
   /** The one Redis round trip of a request: `command` is a registered evaluate script. */
   protected async runScript(command: string, keys: string[], args: Buffer): Promise<unknown> {
     try {
-      this.batchWrites();
-      return await runEvaluateCommand(this.client, command, keys, args);
+      const batch = this.currentBatch();
+      const reply = runEvaluateCommand(this.client, command, keys, args);
+      return await (batch === undefined ? reply : batch.guard(reply));
     } catch (err) {
       throw toBackendError(err);
     }
@@ -94,20 +101,26 @@ export class RedisBackend implements Backend {
    * core, two interleaved runs): with 64 calls in flight 2.9 us of Node CPU per call against 5.5-6
    * with auto-pipelining and 8.9 unbatched; one call at a time, p50 98-104 us against 119-140 with
    * auto-pipelining and 89-107 unbatched.
+   *
+   * The batch also owns the calls' timeout (see {@link WriteBatch}). Undefined when the socket
+   * is not writable: the call then fails at once (no offline queue).
    */
-  private batchWrites(): void {
-    if (this.corked) return;
+  private currentBatch(): WriteBatch | undefined {
+    if (this.batch !== undefined) return this.batch;
     const stream = this.client.stream as Socket | undefined;
-    if (stream === undefined || !stream.writable) return;
+    if (stream === undefined || !stream.writable) return undefined;
     stream.cork();
-    this.corked = true;
-    setImmediate(this.uncork, stream);
+    const batch = new WriteBatch(this.commandTimeoutMs);
+    this.batch = batch;
+    setImmediate(this.flush, stream, batch);
+    return batch;
   }
 
-  private corked = false;
-  private readonly uncork = (stream: Socket): void => {
-    this.corked = false;
+  private batch: WriteBatch | undefined;
+  private readonly flush = (stream: Socket, batch: WriteBatch): void => {
+    this.batch = undefined;
     stream.uncork();
+    batch.written();
   };
 
   /** Connected and the socket writable (a peer that just hung up can leave status 'ready' briefly). */
@@ -139,4 +152,63 @@ export class RedisBackend implements Backend {
       this.client.disconnect();
     }
   }
+}
+
+/**
+ * The script calls written in one event-loop turn (RedisBackend.currentBatch) and their timeout:
+ * REDIS_COMMAND_TIMEOUT_MS counted from the write, not from when each call was queued, and a
+ * reply that reached the socket before the deadline is never a timeout. ioredis' own
+ * `commandTimeout` gets both wrong under load: its timer starts when the command is queued
+ * (behind the rest of the turn's requests), and it fires in the timers phase, before the poll
+ * phase reads replies already waiting in the socket, so a service that is merely busy (a long
+ * event-loop turn, a descheduled process) failed requests that Redis had answered in time.
+ * Here the timer fires, then a `setImmediate` (which runs after that turn's poll phase) fails
+ * only the calls still without a reply. One timer per batch, cleared when its last reply comes.
+ */
+class WriteBatch {
+  /** The rejecters of calls still waiting for their reply. */
+  private readonly waiting = new Set<(err: Error) => void>();
+  private timer: NodeJS.Timeout | undefined;
+  private isWritten = false;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /** `reply`, or BackendUnavailableError when it has not come `timeoutMs` after the write. */
+  guard<T>(reply: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.add(reject);
+      reply.then(
+        (value) => {
+          this.settled(reject);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.settled(reject);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** The batch has been handed to the socket: the deadline starts now. */
+  written(): void {
+    this.isWritten = true;
+    if (this.waiting.size > 0) this.timer = setTimeout(this.onTimer, this.timeoutMs);
+  }
+
+  private settled(reject: (err: Error) => void): void {
+    this.waiting.delete(reject);
+    if (this.waiting.size === 0 && this.isWritten && this.timer !== undefined) clearTimeout(this.timer);
+  }
+
+  private readonly onTimer = (): void => {
+    setImmediate(this.expire);
+  };
+
+  private readonly expire = (): void => {
+    if (this.waiting.size === 0) return;
+    const err = new BackendUnavailableError(`redis unavailable: Command timed out (no reply within ${this.timeoutMs} ms of the write)`);
+    for (const reject of this.waiting) reject(err);
+    this.waiting.clear();
+  };
 }

@@ -384,6 +384,24 @@ describe('redis backend: failures map to the right errors', () => {
     ).rejects.toThrow(/used with both fixed_window and token_bucket/);
   });
 
+  it('a busy service is not a slow Redis: the timeout counts from the write, and a reply already received is never a timeout', async () => {
+    const b = await backendOn(redis, { commandTimeoutMs: 50 });
+    const busy = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until); // the event loop is blocked, as by a long turn of work
+    };
+    await b.evaluate([op('fixed_window', 10)], { now: T0, chargeOnDeny: false }); // script loaded
+    // 1. queued, then the process is busy for 3x the timeout before the batch is written
+    const queued = b.evaluate([op('fixed_window', 10)], { now: T0, chargeOnDeny: false });
+    busy(150);
+    await expect(queued).resolves.toMatchObject({ denied: false });
+    // 2. written, then busy for 3x the timeout while Redis's reply waits in the socket
+    const written = b.evaluate([op('fixed_window', 10)], { now: T0, chargeOnDeny: false });
+    await new Promise((r) => setImmediate(r)); // after the batch's own setImmediate: written
+    busy(150);
+    await expect(written).resolves.toMatchObject({ denied: false });
+  });
+
   it('a stalled Redis (CLIENT PAUSE) fails within the command timeout; the late command still ran', async () => {
     const b = await backendOn(redis, { commandTimeoutMs: 50 });
     const o = op('fixed_window', 10);
