@@ -112,7 +112,8 @@ export class RedisClusterBackend implements Backend {
     this.scripts = options.scripts ?? defaultEvaluateScripts();
     this.refundScript = options.refundScript ?? (sharedRefundScript ??= assembleRefundScript());
     this.onRefundError = options.onRefundError;
-    this.client = createClusterClient(options);
+    // Calls get their deadline from `call`; ioredis' per-command timer is only a backstop.
+    this.client = createClusterClient({ ...options, commandTimeoutMs: Math.max(10 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS), 1_000) });
     this.readiness = new ReadinessTracker(this.client, options.onStateChange);
   }
 
@@ -184,25 +185,41 @@ export class RedisClusterBackend implements Backend {
   }
 
   /**
-   * One script call, answered or failed within 2 x the command timeout. ioredis arms the command
-   * timeout on each send to a node; this deadline also covers what it does not: a call waiting in
-   * the cluster client's queue for the client to be ready again (a race with our readiness check;
-   * such a call may still run later, like any timed-out call), plus one resend.
+   * One script call, answered or failed within 2 x the command timeout, counted from when
+   * ioredis writes it: its auto-pipeline flushes in a `setImmediate`, so the clock starts in one
+   * queued after the send. On expiry one more `setImmediate` lets the poll phase read a reply
+   * that is already in a socket, so a busy service (a long event-loop turn) never fails a call
+   * that Redis answered in time (as on standalone Redis, see WriteBatch in backend.ts). The
+   * deadline also covers a call waiting in the cluster client's queue for the client to be ready
+   * again (a race with our readiness check; such a call may still run later, like any timed-out
+   * call), plus one resend. ioredis' own per-command timer, which fires before replies are read,
+   * is only a backstop here (10 x the timeout, see the constructor).
    */
   private call(script: AssembledScript, keys: string[], argv: Array<string | Buffer>): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new BackendUnavailableError(`redis cluster: no answer within ${this.deadlineMs} ms`)),
-        this.deadlineMs,
-      );
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const expire = (): void => {
+        if (done) return;
+        done = true;
+        reject(new BackendUnavailableError(`redis cluster: no answer within ${this.deadlineMs} ms`));
+      };
+      const arm = setImmediate(() => {
+        if (!done) timer = setTimeout(() => setImmediate(expire), this.deadlineMs);
+      });
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        clearImmediate(arm);
+        if (timer !== undefined) clearTimeout(timer);
+        return true;
+      };
       this.send(script, keys, argv).then(
         (reply) => {
-          clearTimeout(timer);
-          resolve(reply);
+          if (finish()) resolve(reply);
         },
         (err: unknown) => {
-          clearTimeout(timer);
-          reject(err);
+          if (finish()) reject(err);
         },
       );
     });

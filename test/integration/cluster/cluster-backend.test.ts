@@ -279,6 +279,25 @@ describe('cluster errors and readiness', () => {
     await b.close();
   });
 
+  it('a busy service is not a slow cluster: a reply already received is never a timeout', async () => {
+    const b = await backend({ commandTimeoutMs: 50 });
+    const busy = (ms: number): void => {
+      const until = performance.now() + ms;
+      while (performance.now() < until); // the event loop is blocked, as by a long turn of work
+    };
+    await b.evaluate([op(`${prefix()}{busy}:w`, 'fixed_window', 10)], { now: T0, chargeOnDeny: false }); // connections and scripts ready
+    // 1. queued, then the process is busy for 3x the deadline (2 x 50 ms) before anything is written
+    const queued = b.evaluate([op(`${prefix()}{busy}:a`, 'fixed_window', 10)], { now: T0, chargeOnDeny: false });
+    busy(300);
+    await expect(queued).resolves.toMatchObject({ denied: false });
+    // 2. written, then busy while the reply waits in the socket
+    const written = b.evaluate([op(`${prefix()}{busy}:b`, 'fixed_window', 10)], { now: T0, chargeOnDeny: false });
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    busy(300);
+    await expect(written).resolves.toMatchObject({ denied: false });
+  });
+
   it('no cluster listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
     const port = await getFreePort();
     const b = new RedisClusterBackend({ url: `127.0.0.1:${port}`, type: 'cluster', commandTimeoutMs: 50, connectTimeoutMs: 200 });
