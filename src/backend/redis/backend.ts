@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
 import { BackendUnavailableError } from '../../errors.js';
+import { WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
@@ -102,7 +103,7 @@ export class RedisBackend implements Backend {
    * with auto-pipelining and 8.9 unbatched; one call at a time, p50 98-104 us against 119-140 with
    * auto-pipelining and 89-107 unbatched.
    *
-   * The batch also owns the calls' timeout (see {@link WriteBatch}). Undefined when the socket
+   * The batch also owns the calls' timeout (see WriteBatch in ./deadline.ts). Undefined when the socket
    * is not writable: the call then fails at once (no offline queue).
    */
   private currentBatch(): WriteBatch | undefined {
@@ -110,7 +111,7 @@ export class RedisBackend implements Backend {
     const stream = this.client.stream as Socket | undefined;
     if (stream === undefined || !stream.writable) return undefined;
     stream.cork();
-    const batch = new WriteBatch(this.commandTimeoutMs);
+    const batch = new WriteBatch(this.commandTimeoutMs, timedOut);
     this.batch = batch;
     setImmediate(this.flush, stream, batch);
     return batch;
@@ -154,61 +155,6 @@ export class RedisBackend implements Backend {
   }
 }
 
-/**
- * The script calls written in one event-loop turn (RedisBackend.currentBatch) and their timeout:
- * REDIS_COMMAND_TIMEOUT_MS counted from the write, not from when each call was queued, and a
- * reply that reached the socket before the deadline is never a timeout. ioredis' own
- * `commandTimeout` gets both wrong under load: its timer starts when the command is queued
- * (behind the rest of the turn's requests), and it fires in the timers phase, before the poll
- * phase reads replies already waiting in the socket, so a service that is merely busy (a long
- * event-loop turn, a descheduled process) failed requests that Redis had answered in time.
- * Here the timer fires, then a `setImmediate` (which runs after that turn's poll phase) fails
- * only the calls still without a reply. One timer per batch, cleared when its last reply comes.
- */
-class WriteBatch {
-  /** The rejecters of calls still waiting for their reply. */
-  private readonly waiting = new Set<(err: Error) => void>();
-  private timer: NodeJS.Timeout | undefined;
-  private isWritten = false;
 
-  constructor(private readonly timeoutMs: number) {}
-
-  /** `reply`, or BackendUnavailableError when it has not come `timeoutMs` after the write. */
-  guard<T>(reply: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.add(reject);
-      reply.then(
-        (value) => {
-          this.settled(reject);
-          resolve(value);
-        },
-        (err: unknown) => {
-          this.settled(reject);
-          reject(err);
-        },
-      );
-    });
-  }
-
-  /** The batch has been handed to the socket: the deadline starts now. */
-  written(): void {
-    this.isWritten = true;
-    if (this.waiting.size > 0) this.timer = setTimeout(this.onTimer, this.timeoutMs);
-  }
-
-  private settled(reject: (err: Error) => void): void {
-    this.waiting.delete(reject);
-    if (this.waiting.size === 0 && this.isWritten && this.timer !== undefined) clearTimeout(this.timer);
-  }
-
-  private readonly onTimer = (): void => {
-    setImmediate(this.expire);
-  };
-
-  private readonly expire = (): void => {
-    if (this.waiting.size === 0) return;
-    const err = new BackendUnavailableError(`redis unavailable: Command timed out (no reply within ${this.timeoutMs} ms of the write)`);
-    for (const reject of this.waiting) reject(err);
-    this.waiting.clear();
-  };
-}
+const timedOut = (ms: number): BackendUnavailableError =>
+  new BackendUnavailableError(`redis unavailable: Command timed out (no reply within ${ms} ms of the write)`);

@@ -4,6 +4,7 @@ import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResul
 import { validateOps } from '../ops.js';
 import { defaultEvaluateScripts } from './backend.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
+import { WriteBatch } from './deadline.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import {
@@ -185,45 +186,28 @@ export class RedisClusterBackend implements Backend {
   }
 
   /**
-   * One script call, answered or failed within 2 x the command timeout, counted from when
-   * ioredis writes it: its auto-pipeline flushes in a `setImmediate`, so the clock starts in one
-   * queued after the send. On expiry one more `setImmediate` lets the poll phase read a reply
-   * that is already in a socket, so a busy service (a long event-loop turn) never fails a call
-   * that Redis answered in time (as on standalone Redis, see WriteBatch in backend.ts). The
-   * deadline also covers a call waiting in the cluster client's queue for the client to be ready
-   * again (a race with our readiness check; such a call may still run later, like any timed-out
-   * call), plus one resend. ioredis' own per-command timer, which fires before replies are read,
-   * is only a backstop here (10 x the timeout, see the constructor).
+   * One script call, answered or failed within 2 x the command timeout counted from the write
+   * of its turn's calls (WriteBatch in ./deadline.ts, as on standalone Redis): ioredis'
+   * auto-pipeline writes in a `setImmediate`, and the batch's own `setImmediate`, queued after
+   * it, starts the clock. The deadline also covers a call waiting in the cluster client's queue
+   * for the client to be ready again (a race with our readiness check; such a call may still run
+   * later, like any timed-out call), plus one resend. ioredis' per-command timer is only a
+   * backstop here (10 x the timeout, see the constructor).
    */
   private call(script: AssembledScript, keys: string[], argv: Array<string | Buffer>): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      let done = false;
-      let timer: NodeJS.Timeout | undefined;
-      const expire = (): void => {
-        if (done) return;
-        done = true;
-        reject(new BackendUnavailableError(`redis cluster: no answer within ${this.deadlineMs} ms`));
-      };
-      const arm = setImmediate(() => {
-        if (!done) timer = setTimeout(() => setImmediate(expire), this.deadlineMs);
-      });
-      const finish = (): boolean => {
-        if (done) return false;
-        done = true;
-        clearImmediate(arm);
-        if (timer !== undefined) clearTimeout(timer);
-        return true;
-      };
-      this.send(script, keys, argv).then(
-        (reply) => {
-          if (finish()) resolve(reply);
-        },
-        (err: unknown) => {
-          if (finish()) reject(err);
-        },
-      );
-    });
+    const first = this.batch === undefined;
+    const batch = (this.batch ??= new WriteBatch(this.deadlineMs, noAnswer));
+    // send() hands the call to ioredis synchronously, which queues its flush first.
+    const reply = batch.guard(this.send(script, keys, argv));
+    if (first) setImmediate(this.written, batch);
+    return reply;
   }
+
+  private batch: WriteBatch | undefined;
+  private readonly written = (batch: WriteBatch): void => {
+    this.batch = undefined;
+    batch.written();
+  };
 
   /**
    * EVALSHA through auto-pipelining; once more on its own after a redirection the batch could not
@@ -282,3 +266,5 @@ export class RedisClusterBackend implements Backend {
     }
   }
 }
+
+const noAnswer = (ms: number): BackendUnavailableError => new BackendUnavailableError(`redis cluster: no answer within ${ms} ms`);
