@@ -298,7 +298,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     degradedHeader: settings.resilience.degradedHeader,
     onAnswered: recordRequest,
     onError: (_err, code, startedAt) => {
-      if (startedAt !== undefined) metrics.observeRequest((performance.now() - startedAt) / 1000, 'error');
+      if (startedAt !== undefined) recordRequest(startedAt, undefined);
       metrics.countRequest(GRPC_CODE_NAMES[code] ?? 'internal');
     },
   });
