@@ -17,6 +17,9 @@ slice a request)
   each section below, in a `do ... end` block, where a driver has the line `-- @step` or
   `-- @refund` (so a decision creates no closure and calls no Lua function; the math still exists
   once, here). A section declares its own locals and touches nothing else than:
+  @decode reads   raw (stored value, false/nil when missing); declares the stored fields as
+                  locals. Never spliced alone: the assembler puts it at the head of both @step
+                  and @refund, so they share one decoder without a Lua function call.
   @step   reads   raw (stored value, false/nil when missing), windowMs, threshold, burst, hits,
                   chargeOnOver (boolean), now (Unix ms, integer)
           assigns over (boolean), remaining, resetMs, value (bytes to store, nil when unchanged),
@@ -36,12 +39,10 @@ Why atomic
   both see `threshold - 1` and both be admitted. The driver runs every step of a request inside
   one script, which Redis executes without interleaving.
 ]]
--- @step
-local start = math.floor(now / windowMs) * windowMs
-local count = 0
-keep = false
+-- @decode
+-- s, c = the stored window's start and count; s is nil when raw is missing or not ours
+local s, c
 if raw then
-  local s, c
   if #raw == 17 then
     local m
     m, s, c = struct.unpack('<Bdd', raw)
@@ -51,9 +52,13 @@ if raw then
     local a, b = string.match(raw, '^(%d+):(%d+)$')
     if a then s, c = tonumber(a), tonumber(b) end
   end
-  -- s == start also rules out a non-finite start; c - c == 0 only for a finite c
-  if s == start and c - c == 0 then count, keep = c, true end
 end
+-- @step
+local start = math.floor(now / windowMs) * windowMs
+local count = 0
+keep = false
+-- s == start also rules out a missing or non-finite start; c - c == 0 only for a finite c
+if s == start and c - c == 0 then count, keep = c, true end
 local after = count + hits
 over = after > threshold
 remaining = 0
@@ -65,21 +70,9 @@ resetMs = start + windowMs - now
 ttl = resetMs
 if hits > 0 and (not over or chargeOnOver) then value = struct.pack('<Bdd', 70, start, after) end
 -- @refund
-if raw then
-  local s, c
-  if #raw == 17 then
-    local m
-    m, s, c = struct.unpack('<Bdd', raw)
-    if m ~= 70 then s = nil end
-  end
-  if s == nil then
-    local a, b = string.match(raw, '^(%d+):(%d+)$')
-    if a then s, c = tonumber(a), tonumber(b) end
-  end
-  local start = math.floor(now / windowMs) * windowMs
-  if s == start and c - c == 0 then
-    local after = c - hits
-    if after < 0 then after = 0 end
-    value = struct.pack('<Bdd', 70, start, after)
-  end
+local start = math.floor(now / windowMs) * windowMs
+if s == start and c - c == 0 then
+  local after = c - hits
+  if after < 0 then after = 0 end
+  value = struct.pack('<Bdd', 70, start, after)
 end

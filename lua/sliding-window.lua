@@ -28,12 +28,11 @@ Why atomic
   As for the fixed window: reading the estimate and charging must not interleave with another
   request's; the driver runs all steps of one request inside one script.
 ]]
--- @step
-local start = math.floor(now / windowMs) * windowMs
-local cur, prev = 0, 0
-keep = false
+-- @decode
+-- s, c, p = the stored window's start, its count and the previous window's count; s is nil
+-- when raw is missing or not ours
+local s, c, p
 if raw then
-  local s, c, p
   if #raw == 25 then
     local m
     m, s, c, p = struct.unpack('<Bddd', raw)
@@ -43,13 +42,17 @@ if raw then
     local a, b, d = string.match(raw, '^(%d+):(%d+):(%d+)$')
     if a then s, c, p = tonumber(a), tonumber(b), tonumber(d) end
   end
-  -- both counts finite (x - x == 0 only for a finite x); a start of neither window means fresh
-  if s and c - c == 0 and p - p == 0 then
-    if s == start then
-      cur, prev, keep = c, p, true
-    elseif s == start - windowMs then
-      prev = c
-    end
+end
+-- @step
+local start = math.floor(now / windowMs) * windowMs
+local cur, prev = 0, 0
+keep = false
+-- both counts finite (x - x == 0 only for a finite x); a start of neither window means fresh
+if s and c - c == 0 and p - p == 0 then
+  if s == start then
+    cur, prev, keep = c, p, true
+  elseif s == start - windowMs then
+    prev = c
   end
 end
 local elapsed = now - start
@@ -61,27 +64,15 @@ resetMs = start + windowMs - now
 ttl = resetMs + windowMs
 if hits > 0 and (not over or chargeOnOver) then value = struct.pack('<Bddd', 83, start, cur + hits, prev) end
 -- @refund
-if raw then
-  local s, c, p
-  if #raw == 25 then
-    local m
-    m, s, c, p = struct.unpack('<Bddd', raw)
-    if m ~= 83 then s = nil end
-  end
-  if s == nil then
-    local a, b, d = string.match(raw, '^(%d+):(%d+):(%d+)$')
-    if a then s, c, p = tonumber(a), tonumber(b), tonumber(d) end
-  end
-  if s and c - c == 0 and p - p == 0 then
-    local start = math.floor(now / windowMs) * windowMs
-    if s == start then
-      c = c - hits
-      if c < 0 then c = 0 end
-      value = struct.pack('<Bddd', 83, s, c, p)
-    elseif s == start + windowMs then
-      p = p - hits
-      if p < 0 then p = 0 end
-      value = struct.pack('<Bddd', 83, s, c, p)
-    end
+if s and c - c == 0 and p - p == 0 then
+  local start = math.floor(now / windowMs) * windowMs
+  if s == start then
+    c = c - hits
+    if c < 0 then c = 0 end
+    value = struct.pack('<Bddd', 83, s, c, p)
+  elseif s == start + windowMs then
+    p = p - hits
+    if p < 0 then p = 0 end
+    value = struct.pack('<Bddd', 83, s, c, p)
   end
 end

@@ -44,6 +44,21 @@ Why atomic
   Refill, compare and take must not interleave with another request's; the driver runs all steps
   of one request inside one script.
 ]]
+-- @decode
+-- l, t, a = the stored level, last take and armed deadline; l is nil when raw is missing or not
+-- ours (the decimal text of earlier versions has no deadline: -infinity re-arms)
+local l, t, a
+if raw then
+  if #raw == 25 then
+    local m
+    m, l, t, a = struct.unpack('<Bddd', raw)
+    if m ~= 84 then l = nil end
+  end
+  if l == nil then
+    local x, y = string.match(raw, '^(%d+):(%d+)$')
+    if x then l, t, a = tonumber(x), tonumber(y), -math.huge end
+  end
+end
 -- @step
 keep = false
 if threshold == 0 then
@@ -53,24 +68,12 @@ if threshold == 0 then
 else
   local cap = burst * windowMs
   local level, armed = cap, -math.huge
-  if raw then
-    local l, t, a
-    if #raw == 25 then
-      local m
-      m, l, t, a = struct.unpack('<Bddd', raw)
-      if m ~= 84 then l = nil end
-    end
-    if l == nil then
-      local x, y = string.match(raw, '^(%d+):(%d+)$')
-      if x then l, t, a = tonumber(x), tonumber(y), -math.huge end
-    end
-    -- x - x == 0 only for a finite x
-    if l and l - l == 0 and t - t == 0 then
-      local elapsed = 0
-      if now > t then elapsed = now - t end
-      level = math.min(cap, l + elapsed * threshold)
-      armed = a
-    end
+  -- x - x == 0 only for a finite x
+  if l and l - l == 0 and t - t == 0 then
+    local elapsed = 0
+    if now > t then elapsed = now - t end
+    level = math.min(cap, l + elapsed * threshold)
+    armed = a
   end
   local cost = hits * windowMs
   over = cost > level
@@ -93,21 +96,9 @@ else
   end
 end
 -- @refund
-if raw then
-  local l, t, a
-  if #raw == 25 then
-    local m
-    m, l, t, a = struct.unpack('<Bddd', raw)
-    if m ~= 84 then l = nil end
-  end
-  if l == nil then
-    local x, y = string.match(raw, '^(%d+):(%d+)$')
-    if x then l, t, a = tonumber(x), tonumber(y), -math.huge end
-  end
-  if l and l - l == 0 and t - t == 0 and t >= now then
-    local give = hits * windowMs - (t - now) * threshold
-    if give > 0 then
-      value = struct.pack('<Bddd', 84, math.min(burst * windowMs, l + give), t, a)
-    end
+if l and l - l == 0 and t - t == 0 and t >= now then
+  local give = hits * windowMs - (t - now) * threshold
+  if give > 0 then
+    value = struct.pack('<Bddd', 84, math.min(burst * windowMs, l + give), t, a)
   end
 end

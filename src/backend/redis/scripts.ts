@@ -88,16 +88,21 @@ type Section = 'step' | 'refund';
 
 /**
  * The sections of an algorithm file: the lines after its `-- @step` line up to its `-- @refund`
- * line, and the lines after that (see the contract in lua/fixed-window.lua).
+ * line, and the lines after that (see the contract in lua/fixed-window.lua). An optional
+ * `-- @decode` section before `-- @step` (reading the stored value into locals) starts both,
+ * so the two share one decoder without a Lua function call.
  */
 export function algorithmSections(source: string, file = 'algorithm file'): Readonly<Record<Section, string>> {
   const lines = source.split('\n');
-  const step = lines.indexOf('-- @step');
-  const refund = lines.indexOf('-- @refund');
-  if (step < 0 || refund < step || lines.lastIndexOf('-- @step') !== step || lines.lastIndexOf('-- @refund') !== refund) {
-    throw new Error(`meshlimit: ${file} needs one "-- @step" line, then one "-- @refund" line`);
+  const once = (marker: string): number => (lines.indexOf(marker) === lines.lastIndexOf(marker) ? lines.indexOf(marker) : -2);
+  const decode = once('-- @decode');
+  const step = once('-- @step');
+  const refund = once('-- @refund');
+  if (step < 0 || refund < step || decode === -2 || decode > step) {
+    throw new Error(`meshlimit: ${file} needs one "-- @step" line, then one "-- @refund" line (and at most one "-- @decode" line before them)`);
   }
-  return { step: lines.slice(step + 1, refund).join('\n'), refund: lines.slice(refund + 1).join('\n') };
+  const head = decode < 0 ? [] : lines.slice(decode + 1, step);
+  return { step: [...head, ...lines.slice(step + 1, refund)].join('\n'), refund: [...head, ...lines.slice(refund + 1)].join('\n') };
 }
 
 /**

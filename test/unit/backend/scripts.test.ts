@@ -101,6 +101,10 @@ describe('lua/ discovery and script assembly', () => {
     expect(() => algorithmSections('-- @step\nx = 1\n', 'bad.lua')).toThrow(/bad\.lua/);
     expect(() => algorithmSections('-- @step\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(/bad\.lua/);
     expect(algorithmSections('--[[ h ]]\n-- @step\na = 1\n-- @refund\nb = 2', 'ok.lua')).toEqual({ step: 'a = 1', refund: 'b = 2' });
+    // an optional @decode section heads both sections
+    expect(algorithmSections('-- @decode\nd = 0\n-- @step\na = 1\n-- @refund\nb = 2', 'ok.lua')).toEqual({ step: 'd = 0\na = 1', refund: 'd = 0\nb = 2' });
+    expect(() => algorithmSections('-- @step\n-- @decode\n-- @refund\n', 'bad.lua')).toThrow(/at most one "-- @decode" line before them/);
+    expect(() => algorithmSections('-- @decode\n-- @decode\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(/bad\.lua/);
   });
 
   it('picks the one-op script (and command) of the algorithm for one op, the several-ops script otherwise', () => {
