@@ -1,6 +1,6 @@
 import { ALGORITHMS, UNITS, UNIT_SECONDS, type Algorithm, type Unit } from '../limiter/types.js';
 import { checkResolution, type ResolutionOptions } from '../resolve/schema.js';
-import type { YMap, YNode, YScalar } from './yaml-tree.js';
+import { describeNode as describe, quoteText as q, type YMap, type YNode, type YScalar } from './yaml-tree.js';
 
 /**
  * Strict schema checks for one descriptor config file (envoyproxy/ratelimit format plus our
@@ -108,16 +108,6 @@ export interface CheckResult {
 
 const at = (line: number): string => ` (line ${line})`;
 
-/** Quotes user text in a message, clipped so a huge value cannot flood logs. */
-const q = (text: string): string => `'${text.length > 60 ? `${text.slice(0, 57)}...` : text}'`;
-
-function describe(node: YNode): string {
-  if (node.kind === 'map') return 'a mapping';
-  if (node.kind === 'seq') return 'a list';
-  if (node.value === null) return 'null';
-  if (node.quoted || typeof node.value === 'string') return `string ${q(node.source)}`;
-  return q(node.source);
-}
 
 const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
 

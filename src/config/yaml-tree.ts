@@ -15,6 +15,18 @@ import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments
 
 export type YNode = YMap | YSeq | YScalar;
 
+/** Quotes user text in an error message, clipped so a huge value cannot flood logs. */
+export const quoteText = (text: string): string => `'${text.length > 60 ? `${text.slice(0, 57)}...` : text}'`;
+
+/** What a node is, for an error message ("a mapping", "string '5'", "'true'", ...). */
+export function describeNode(node: YNode): string {
+  if (node.kind === 'map') return 'a mapping';
+  if (node.kind === 'seq') return 'a list';
+  if (node.value === null) return 'null';
+  if (node.quoted || typeof node.value === 'string') return `string ${quoteText(node.source)}`;
+  return quoteText(node.source);
+}
+
 export interface YMap {
   readonly kind: 'map';
   readonly line: number;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { YMap, YNode, YScalar } from '../config/yaml-tree.js';
+import { describeNode as describe, quoteText as q, type YMap, type YNode, type YScalar } from '../config/yaml-tree.js';
 
 /**
  * The domain-level `resolution:` block of a descriptor config file (meshlimit extension), parsed
@@ -119,16 +119,7 @@ export interface ResolutionOptions {
 export type Report = (field: string, detail: string) => void;
 
 const at = (line: number): string => ` (line ${line})`;
-const q = (text: string): string => `'${text.length > 60 ? `${text.slice(0, 57)}...` : text}'`;
 const join = (p: string, key: string): string => `${p}.${key}`;
-
-function describe(node: YNode): string {
-  if (node.kind === 'map') return 'a mapping';
-  if (node.kind === 'seq') return 'a list';
-  if (node.value === null) return 'null';
-  if (node.quoted || typeof node.value === 'string') return `string ${q(node.source)}`;
-  return q(node.source);
-}
 
 const ENTRY_KEY_RE = /^[^\s]{1,128}$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
