@@ -3,7 +3,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { RedisBackend } from '../../../src/backend/redis/backend.js';
 import { startRedis, type RedisInstance } from '../../support/redis.js';
-import { defineBackendSuite } from './conformance.js';
+import { defineBackendSuite, redisRaw } from './conformance.js';
 
 defineBackendSuite('memory', async () => {
   const backend = new MemoryBackend({ sweepIntervalMs: 0 });
@@ -35,11 +35,6 @@ defineBackendSuite('redis standalone', async () => {
   return {
     backend,
     cleanup: () => backend.close(),
-    raw: {
-      get: async (key) => (await admin.getBuffer(key))?.toString('latin1') ?? null,
-      set: async (key, value) => {
-        await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
-      },
-    },
+    raw: redisRaw(admin),
   };
 });

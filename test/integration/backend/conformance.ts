@@ -31,6 +31,30 @@ export interface BackendUnderTest {
   };
 }
 
+/** What a Redis client must do to read a stored state (ioredis `getBuffer`). */
+interface BufferReader {
+  getBuffer(key: string): Promise<Buffer | null>;
+}
+/** What a Redis client must do to plant a stored state. */
+interface BufferWriter {
+  set(key: string, value: Buffer, px: 'PX', ms: number): Promise<unknown>;
+}
+
+/** The state stored under `key` in Redis as a byte string (one char per byte), null when none. */
+export async function readState(admin: BufferReader, key: string): Promise<string | null> {
+  return (await admin.getBuffer(key))?.toString('latin1') ?? null;
+}
+
+/** `raw` for a Redis-backed BackendUnderTest: reads and writes states through `admin`. */
+export function redisRaw(admin: BufferReader & BufferWriter): BackendUnderTest['raw'] {
+  return {
+    get: (key) => readState(admin, key),
+    set: async (key, value) => {
+      await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
+    },
+  };
+}
+
 /** A minute-aligned instant: 1_700_000_040_000 = 28_333_334 x 60_000. */
 export const T0 = 1_700_000_040_000;
 const MINUTE = 60_000;

@@ -10,7 +10,7 @@ import { refundOps } from '../../../src/limiter/algorithms/refund.js';
 import { packState, STATE_TAG, stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { startRedis, type RedisInstance } from '../../support/redis.js';
-import { T0 } from './conformance.js';
+import { readState, T0 } from './conformance.js';
 
 /**
  * The Lua scripts against the TypeScript reference (through the memory backend), in real Redis:
@@ -133,7 +133,7 @@ async function states(read: (key: string) => Promise<string | null>, prefix: str
 }
 
 const memRead = (m: MemoryBackend) => async (key: string) => m.getRaw(key) ?? null;
-const redisRead = async (key: string) => (await admin.getBuffer(key))?.toString('latin1') ?? null;
+const redisRead = (key: string): Promise<string | null> => readState(admin, key);
 /** Plants the same bytes in Redis as `value` holds in the memory backend (one char per byte). */
 const redisPlant = (key: string, value: string) => admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
 

@@ -8,10 +8,10 @@ import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
-import { T0 } from './conformance.js';
+import { readState, T0 } from './conformance.js';
 
 /** A stored state as the memory backend holds it: one char per byte. */
-const stored = async (key: string): Promise<string | null> => (await admin.getBuffer(key))?.toString('latin1') ?? null;
+const stored = (key: string): Promise<string | null> => readState(admin, key);
 
 /** Redis-only behaviour: script caching, failures and their mapping, Redis's own clock. */
 

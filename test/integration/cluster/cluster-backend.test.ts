@@ -10,7 +10,7 @@ import { counterKey, descriptorTag } from '../../../src/limiter/keys.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { getFreePort } from '../../support/ports.js';
 import { type RedisCluster, startRedisCluster } from '../../support/redis-cluster.js';
-import { defineBackendSuite, NODE_TAGS, T0 } from '../backend/conformance.js';
+import { defineBackendSuite, NODE_TAGS, readState, redisRaw, T0 } from '../backend/conformance.js';
 import { SLOT_VECTORS } from '../../unit/backend/slot-vectors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 
@@ -26,7 +26,7 @@ let cluster: RedisCluster;
 let admin: Cluster;
 
 /** A key's stored state as a byte string (one char per byte), as stateText() reads it. */
-const stored = async (key: string): Promise<string | null> => (await admin.getBuffer(key))?.toString('latin1') ?? null;
+const stored = (key: string): Promise<string | null> => readState(admin, key);
 const opened: RedisClusterBackend[] = [];
 
 beforeAll(async () => {
@@ -54,12 +54,7 @@ defineBackendSuite('redis cluster (3 primaries x 1 replica)', async () => {
   return {
     backend: b,
     cleanup: () => b.close(),
-    raw: {
-      get: async (key) => (await admin.getBuffer(key))?.toString('latin1') ?? null,
-      set: async (key, value) => {
-        await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
-      },
-    },
+    raw: redisRaw(admin),
   };
 });
 

@@ -7,7 +7,7 @@ import { RedisClusterBackend, type RedisClusterBackendOptions } from '../../../s
 import { keySlot } from '../../../src/backend/redis/slot.js';
 import { BackendUnavailableError } from '../../../src/errors.js';
 import { parseInfo, type RedisCluster, sleep, startRedisCluster } from '../../support/redis-cluster.js';
-import { NODE_TAGS, T0 } from '../backend/conformance.js';
+import { NODE_TAGS, readState, T0 } from '../backend/conformance.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 
 /**
@@ -22,7 +22,7 @@ let cluster: RedisCluster;
 let admin: Cluster;
 
 /** A key's stored state as a byte string (one char per byte), as stateText() reads it. */
-const stored = async (key: string): Promise<string | null> => (await admin.getBuffer(key))?.toString('latin1') ?? null;
+const stored = (key: string): Promise<string | null> => readState(admin, key);
 const opened: RedisClusterBackend[] = [];
 
 beforeAll(async () => {

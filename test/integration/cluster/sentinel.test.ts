@@ -7,7 +7,7 @@ import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/
 import { BackendUnavailableError } from '../../../src/errors.js';
 import { sleep } from '../../support/redis-cluster.js';
 import { type RedisSentinelSetup, startRedisSentinel } from '../../support/redis-sentinel.js';
-import { defineBackendSuite, T0 } from '../backend/conformance.js';
+import { defineBackendSuite, redisRaw, T0 } from '../backend/conformance.js';
 
 /**
  * The Redis backend with REDIS_TYPE=sentinel on a real set-up (one primary, one replica, three
@@ -32,12 +32,7 @@ defineBackendSuite('redis sentinel (1 primary + 1 replica, 3 sentinels)', async 
   return {
     backend: b,
     cleanup: () => b.close(),
-    raw: {
-      get: async (key) => (await admin.getBuffer(key))?.toString('latin1') ?? null,
-      set: async (key, value) => {
-        await admin.set(key, Buffer.from(value, 'latin1'), 'PX', 3_600_000);
-      },
-    },
+    raw: redisRaw(admin),
   };
 });
 
