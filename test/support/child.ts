@@ -29,9 +29,24 @@ let hooked = false;
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
+  const killAll = (): void => {
+    for (const c of live) {
+      try {
+        c.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    live.clear();
+  };
+  process.on('exit', killAll);
+  // Ctrl-C or a CI timeout: take the children down, then die of the same signal.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOptions = {}): TrackedChild {

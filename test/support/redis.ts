@@ -1,6 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createConnection, createServer } from 'node:net';
 import { Redis } from 'ioredis';
+import { spawnTracked } from './child.js';
 
 /**
  * Throw-away `redis-server` processes for integration tests.
@@ -28,31 +29,6 @@ export interface StartRedisOptions {
   readonly args?: readonly string[];
   /** A fixed port (e.g. to restart a killed instance where clients expect it); default: a free one. */
   readonly port?: number;
-}
-
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  const killAll = (): void => {
-    for (const child of live) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    live.clear();
-  };
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      killAll();
-      process.kill(process.pid, signal);
-    });
-  }
 }
 
 let checkedBinary = false;
@@ -115,36 +91,17 @@ interface Spawned {
 }
 
 function spawnRedis(port: number, args: readonly string[]): Spawned {
-  const child = spawn(
+  const t = spawnTracked(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { name: `redis-server :${port}`, keepBytes: 4000 },
   );
-  live.add(child);
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => {
-    out = (out + d.toString()).slice(-4000);
-  });
-  child.stderr?.on('data', (d: Buffer) => {
-    out = (out + d.toString()).slice(-4000);
-  });
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => {
-      live.delete(child);
-      resolve(code);
-    });
-    child.once('error', () => {
-      live.delete(child);
-      resolve(-1);
-    });
-  });
-  return { child, exited, output: () => out };
+  return { child: t.child, exited: t.exited, output: t.output };
 }
 
 /** Starts a fresh redis-server on a free port and waits until it answers. */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisInstance> {
   assertRedisInstalled();
-  installExitHook();
   let lastError = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = opts.port ?? (await freePort());
