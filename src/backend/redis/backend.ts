@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
 import { BackendUnavailableError } from '../../errors.js';
-import { WriteBatch } from './deadline.js';
+import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
@@ -64,7 +64,7 @@ export class RedisBackend implements Backend {
     // Script calls get their deadline from their batch's write (WriteBatch); ioredis' own
     // per-command timer, which starts before the write, stays only as a backstop for anything
     // else this client sends.
-    const client = createRedisClient({ ...options, commandTimeoutMs: Math.max(10 * this.commandTimeoutMs, 1_000) });
+    const client = createRedisClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.commandTimeoutMs) });
     registerEvaluateScripts(client, options.scripts ?? defaultEvaluateScripts());
     this.client = client;
     this.readiness = new ReadinessTracker(client, options.onStateChange);

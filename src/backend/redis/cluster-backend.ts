@@ -4,7 +4,7 @@ import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResul
 import { validateOps } from '../ops.js';
 import { defaultEvaluateScripts } from './backend.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
-import { WriteBatch } from './deadline.js';
+import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import {
@@ -114,7 +114,7 @@ export class RedisClusterBackend implements Backend {
     this.refundScript = options.refundScript ?? (sharedRefundScript ??= assembleRefundScript());
     this.onRefundError = options.onRefundError;
     // Calls get their deadline from `call`; ioredis' per-command timer is only a backstop.
-    this.client = createClusterClient({ ...options, commandTimeoutMs: Math.max(10 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS), 1_000) });
+    this.client = createClusterClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.deadlineMs) });
     this.readiness = new ReadinessTracker(this.client, options.onStateChange);
   }
 
@@ -192,7 +192,7 @@ export class RedisClusterBackend implements Backend {
    * it, starts the clock. The deadline also covers a call waiting in the cluster client's queue
    * for the client to be ready again (a race with our readiness check; such a call may still run
    * later, like any timed-out call), plus one resend. ioredis' per-command timer is only a
-   * backstop here (10 x the timeout, see the constructor).
+   * backstop here (backstopTimeoutMs, see the constructor).
    */
   private call(script: AssembledScript, keys: string[], argv: Array<string | Buffer>): Promise<unknown> {
     const first = this.batch === undefined;

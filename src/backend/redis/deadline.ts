@@ -16,6 +16,14 @@ import type { BackendUnavailableError } from '../../errors.js';
  * {@link WriteBatch.guard}, and whoever writes the turn's calls (a `setImmediate` after the
  * writes) calls {@link WriteBatch.written}.
  */
+/**
+ * ioredis' own per-command `commandTimeout` behind a WriteBatch deadline: only a backstop for
+ * commands sent outside a batch (QUIT at close), long enough never to fire before the batch's.
+ */
+export function backstopTimeoutMs(deadlineMs: number): number {
+  return Math.max(10 * deadlineMs, 1_000);
+}
+
 export class WriteBatch {
   /** The rejecters of calls still waiting for their reply. */
   private readonly waiting = new Set<(err: Error) => void>();
