@@ -1,4 +1,4 @@
-import type { Backend, CounterOp, CounterOutcome } from '../backend/backend.js';
+import type { Backend, CounterOp, CounterOutcome, EvaluateOptions } from '../backend/backend.js';
 import { isPolicyAware, type ResilientResult } from '../backend/resilience/failure-policy.js';
 import type { ConfigSnapshot, ConfigSource } from '../config/types.js';
 import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
@@ -53,12 +53,16 @@ interface Planned {
  * outcomes into a decision. Reads one config snapshot per request.
  */
 export class RateLimiter {
+  private readonly evaluateOptions: EvaluateOptions;
+
   constructor(
     private readonly config: ConfigSource,
     private readonly backend: Backend,
     private readonly options: LimiterOptions,
     private readonly observer?: LimiterObserver,
-  ) {}
+  ) {
+    this.evaluateOptions = Object.freeze({ chargeOnDeny: options.chargeOnDeny, now: undefined });
+  }
 
   /**
    * @param deadline Unix ms after which the caller no longer waits (from the gRPC deadline).
@@ -105,7 +109,8 @@ export class RateLimiter {
         if (deadline !== undefined && Date.now() >= deadline) {
           throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
         }
-        const options = { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now?.() };
+        // Production has no clock override (Redis is the clock): one options object for every request.
+        const options = this.options.now === undefined ? this.evaluateOptions : { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now() };
         // A policy-aware backend (failure policy wrapper) applies the domain's failure_mode and may
         // answer degraded; the reason travels into the decision so adapters and metrics say so.
         const backend = this.backend;
