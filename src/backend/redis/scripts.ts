@@ -37,6 +37,9 @@ export const SCRIPT_CODE: Readonly<Record<Algorithm, 1 | 2 | 3>> = Object.freeze
 /** The ioredis command the several-ops script (lua/evaluate.lua) is registered under. */
 export const EVALUATE_COMMAND = 'meshlimitEvaluate';
 
+/** The ioredis command the batch script (lua/evaluate-batch.lua) is registered under. */
+export const EVALUATE_BATCH_COMMAND = 'meshlimitEvaluateBatch';
+
 /** The ioredis commands the one-op scripts (lua/evaluate-one.lua per algorithm) are registered under. */
 export const EVALUATE_ONE_COMMAND: Readonly<Record<Algorithm, string>> = Object.freeze({
   fixed_window: 'meshlimitEvaluateFixedWindow',
@@ -82,6 +85,8 @@ export interface EvaluateScripts {
   readonly multi: AssembledScript;
   /** lua/evaluate-one.lua with one @step section: a request of exactly one op. */
   readonly one: Readonly<Record<Algorithm, AssembledScript>>;
+  /** lua/evaluate-batch.lua with the three @step sections: several requests in one call. */
+  readonly batch: AssembledScript;
 }
 
 type Section = 'step' | 'refund';
@@ -152,6 +157,12 @@ export function assembleEvaluateScript(luaDir: string = findLuaDir()): Assembled
   return assembled([banner('evaluate'), splice(read('evaluate.lua'), 'evaluate.lua', read)]);
 }
 
+/** The batch evaluate script: lua/evaluate-batch.lua with the three @step sections. Read once at start-up. */
+export function assembleEvaluateBatchScript(luaDir: string = findLuaDir()): AssembledScript {
+  const read = reader(luaDir);
+  return assembled([banner('evaluate-batch'), splice(read('evaluate-batch.lua'), 'evaluate-batch.lua', read)]);
+}
+
 /**
  * The one-op evaluate script of `algorithm`: its code bound to `CODE`, then lua/evaluate-one.lua
  * with that algorithm's @step section. The section is the same text the several-ops script
@@ -171,6 +182,7 @@ export function assembleEvaluateScripts(luaDir: string = findLuaDir()): Evaluate
       sliding_window: assembleEvaluateOneScript('sliding_window', luaDir),
       token_bucket: assembleEvaluateOneScript('token_bucket', luaDir),
     },
+    batch: assembleEvaluateBatchScript(luaDir),
   };
 }
 
@@ -204,6 +216,7 @@ export function registerEvaluateScripts(client: Redis, scripts: EvaluateScripts)
     if (typeof (client as unknown as RegisteredCommands)[name] !== 'function') client.defineCommand(name, { lua: script.source });
   };
   define(EVALUATE_COMMAND, scripts.multi);
+  define(EVALUATE_BATCH_COMMAND, scripts.batch);
   for (const algorithm of Object.keys(EVALUATE_ONE_COMMAND) as Algorithm[]) define(EVALUATE_ONE_COMMAND[algorithm], scripts.one[algorithm]);
 }
 
@@ -250,33 +263,109 @@ export function unmarshalEvaluateArgs(args: Buffer): { now: number; chargeOnDeny
 }
 
 /**
+ * One op's outcome in the encoding of lua/evaluate-one.lua (also each element of
+ * lua/evaluate-batch.lua's reply): an integer, or the array form when the integer would not fit.
+ * Undefined when `reply` is neither.
+ */
+function decodeOutcome(reply: unknown, op: CounterOp): CounterOutcome | undefined {
+  if (typeof reply === 'number' && Number.isSafeInteger(reply)) {
+    if (reply < 0) return { overLimit: true, remaining: 0, resetMs: -1 - reply };
+    const m = op.burst + 1;
+    const remaining = reply % m;
+    return { overLimit: false, remaining, resetMs: (reply - remaining) / m };
+  }
+  if (Array.isArray(reply) && reply.length === 3 && reply.every((v) => typeof v === 'number' && Number.isInteger(v)) && (reply[0] === 0 || reply[0] === 1)) {
+    const r = reply as number[];
+    return { overLimit: r[0] === 1, remaining: r[1]!, resetMs: r[2]! };
+  }
+  return undefined;
+}
+
+/**
  * Parses lua/evaluate-one.lua's reply for `op`: the integer encoding (see the script header), or
  * the array form it falls back to. A malformed reply is a bug, hence a BackendError.
  */
 export function parseEvaluateOneReply(reply: unknown, op: CounterOp): EvaluateResult {
-  let overLimit: boolean;
-  let remaining: number;
-  let resetMs: number;
-  if (typeof reply === 'number' && Number.isSafeInteger(reply)) {
-    if (reply < 0) {
-      overLimit = true;
-      remaining = 0;
-      resetMs = -1 - reply;
-    } else {
-      const m = op.burst + 1;
-      overLimit = false;
-      remaining = reply % m;
-      resetMs = (reply - remaining) / m;
+  const outcome = decodeOutcome(reply, op);
+  if (outcome === undefined) throw new BackendError(`unexpected evaluate-one script reply: ${describe(reply)}`);
+  return { denied: outcome.overLimit && op.enforce, outcomes: [outcome] };
+}
+
+/** One request of a batch: its ops and options, as RedisBackend.evaluate received them. */
+export interface BatchRequest {
+  readonly ops: readonly CounterOp[];
+  /** Integer Unix ms, or undefined for the Redis clock. */
+  readonly now: number | undefined;
+  readonly chargeOnDeny: boolean;
+}
+
+/** Doubles per request in lua/evaluate-batch.lua's ARGV[1], before its ops: now, chargeOnDeny, op count. */
+export const BATCH_REQUEST_DOUBLES = 3;
+
+/**
+ * KEYS and the packed ARGV[1] of lua/evaluate-batch.lua for `requests` (see its contract): a
+ * header (the request count), then per request now (NaN for the Redis clock), chargeOnDeny and
+ * its op count, then its ops as {@link marshalEvaluate} packs them.
+ */
+export function marshalEvaluateBatch(requests: readonly BatchRequest[]): { keys: string[]; args: Buffer } {
+  let opCount = 0;
+  for (const r of requests) opCount += r.ops.length;
+  const keys = new Array<string>(opCount);
+  const args = Buffer.allocUnsafe(8 * (1 + BATCH_REQUEST_DOUBLES * requests.length + ARGV_OP_DOUBLES * opCount));
+  args.writeDoubleLE(requests.length, 0);
+  let at = 8;
+  let k = 0;
+  for (const r of requests) {
+    args.writeDoubleLE(r.now === undefined ? Number.NaN : r.now, at);
+    args.writeDoubleLE(r.chargeOnDeny ? 1 : 0, at + 8);
+    args.writeDoubleLE(r.ops.length, at + 16);
+    at += 24;
+    for (const op of r.ops) {
+      keys[k++] = op.key;
+      args.writeDoubleLE(SCRIPT_CODE[op.algorithm], at);
+      args.writeDoubleLE(op.windowMs, at + 8);
+      args.writeDoubleLE(op.threshold, at + 16);
+      args.writeDoubleLE(op.burst, at + 24);
+      args.writeDoubleLE(op.hits, at + 32);
+      args.writeDoubleLE(op.enforce ? 1 : 0, at + 40);
+      at += 48;
     }
-  } else if (Array.isArray(reply) && reply.length === 3 && reply.every((v) => typeof v === 'number' && Number.isInteger(v)) && (reply[0] === 0 || reply[0] === 1)) {
-    const r = reply as number[];
-    overLimit = r[0] === 1;
-    remaining = r[1]!;
-    resetMs = r[2]!;
-  } else {
-    throw new BackendError(`unexpected evaluate-one script reply: ${describe(reply)}`);
   }
-  return { denied: overLimit && op.enforce, outcomes: [{ overLimit, remaining, resetMs }] };
+  return { keys, args };
+}
+
+/**
+ * Parses lua/evaluate-batch.lua's reply: per request its result, or the Redis error its keys
+ * met (a key of another type), as an Error. A reply of the wrong shape is a bug, hence a thrown
+ * BackendError (for the whole batch).
+ */
+export function parseEvaluateBatchReply(reply: unknown, requests: readonly BatchRequest[]): Array<EvaluateResult | Error> {
+  let opCount = 0;
+  for (const r of requests) opCount += r.ops.length;
+  if (!Array.isArray(reply) || reply.length !== opCount) {
+    throw new BackendError(`unexpected evaluate-batch script reply: ${describe(reply)} for ${opCount} ops`);
+  }
+  const results = new Array<EvaluateResult | Error>(requests.length);
+  let j = 0;
+  for (let i = 0; i < requests.length; i++) {
+    const ops = requests[i]!.ops;
+    const first: unknown = reply[j];
+    if (first instanceof Error) {
+      results[i] = first;
+      j += ops.length;
+      continue;
+    }
+    const outcomes = new Array<CounterOutcome>(ops.length);
+    let denied = false;
+    for (let k = 0; k < ops.length; k++, j++) {
+      const outcome = decodeOutcome(reply[j], ops[k]!);
+      if (outcome === undefined) throw new BackendError(`unexpected evaluate-batch script reply element ${j}: ${describe(reply[j])}`);
+      if (outcome.overLimit && ops[k]!.enforce) denied = true;
+      outcomes[k] = outcome;
+    }
+    results[i] = { denied, outcomes };
+  }
+  return results;
 }
 
 /**

@@ -197,6 +197,40 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
     );
   });
 
+  it('batches (the requests of one tick in one lua/evaluate-batch.lua call) = the same requests one by one', async () => {
+    let batched = 0;
+    await fc.assert(
+      fc.asyncProperty(scenario(30), fc.array(fc.nat({ max: 5 }), { minLength: 30, maxLength: 30 }), async ({ keys, start, steps }, sizes) => {
+        const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+        const prefix = `b:${randomBytes(6).toString('hex')}:`;
+        let now = T0 + start;
+        try {
+          // Consecutive steps form one tick of up to 6 requests, each at its own (monotone) test clock.
+          for (let i = 0, g = 0; i < steps.length; g++) {
+            const group = steps.slice(i, i + 1 + sizes[g]!);
+            i += group.length;
+            const requests = group.map((s) => {
+              now = advanceTo(keys, now, s.advance);
+              return { ops: opsAt(keys, prefix, s, now), opts: { now, chargeOnDeny: s.chargeOnDeny } };
+            });
+            const fromLua = Promise.all(requests.map((r) => lua.evaluate(r.ops, r.opts)));
+            const fromTs: Awaited<ReturnType<MemoryBackend['evaluate']>>[] = [];
+            for (const r of requests) fromTs.push(await mem.evaluate(r.ops, r.opts));
+            expect(await fromLua).toEqual(fromTs);
+            if (requests.length > 1) batched++;
+            expect(await states(redisRead, prefix, keys.length)).toEqual(await states(memRead(mem), prefix, keys.length));
+            await expectSameTtls(mem, prefix, keys.length);
+          }
+        } finally {
+          await mem.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+    // Not vacuous: most ticks hold several requests.
+    expect(batched).toBeGreaterThan(40);
+  });
+
   it('refunds: lua/refund.lua writes the same bytes as refundOps, after random histories', async () => {
     let refunds = 0;
     await fc.assert(

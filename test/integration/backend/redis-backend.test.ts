@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
-import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
+import { MAX_BATCH_OPS, RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { assembleEvaluateScripts, EVALUATE_COMMAND, EVALUATE_ONE_COMMAND, marshalEvaluate } from '../../../src/backend/redis/scripts.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
@@ -118,9 +118,10 @@ describe('redis backend: one round trip, minimal Redis work', () => {
     expect(calls.time).toBeUndefined();
   });
 
-  it('the calls of requests issued in one tick go out in one socket write, each with its own answer', async () => {
+  it('the requests issued in one tick go out as one script call in one socket write, each with its own answer', async () => {
     const b = await backendOn(redis);
-    await b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false }); // loads the script on this socket
+    await b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false }); // loads the one-op script
+    await Promise.all([0, 1].map(() => b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false }))); // and the batch script
     const socket = b.client.stream as unknown as { _writev?: (...a: unknown[]) => unknown; _write: (...a: unknown[]) => unknown };
     let writes = 0;
     const writev = socket._writev!.bind(socket);
@@ -130,8 +131,15 @@ describe('redis backend: one round trip, minimal Redis work', () => {
     try {
       // 50 requests on 10 counters with a limit of 3: each counter admits exactly 3 of its 5
       const ops = Array.from({ length: 50 }, (_, i) => op('fixed_window', 3, { key: `rb:batch:${n}:{${i % 10}}` }));
+      await admin.config('RESETSTAT');
       const results = await Promise.all(ops.map((o) => b.evaluate([o], { now: T0, chargeOnDeny: false })));
       expect(writes).toBe(1);
+      // one script call for all 50; each counter read once and written once
+      const calls = await commandCalls();
+      expect(calls.evalsha).toBe(1);
+      expect(calls.eval).toBeUndefined();
+      expect(calls.get).toBe(10);
+      expect(calls.set).toBe(10);
       expect(results.filter((r) => !r.denied)).toHaveLength(30);
       for (let k = 0; k < 10; k++) {
         const mine = results.filter((_, i) => i % 10 === k);
@@ -145,6 +153,85 @@ describe('redis backend: one round trip, minimal Redis work', () => {
       socket._writev = writev;
       socket._write = write;
     }
+  });
+
+  it('a batch answers as the same requests sent one by one: denied requests charge nothing, later ones see earlier charges, TTLs match', async () => {
+    const batched = await backendOn(redis);
+    const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+    try {
+      const keys = (p: string) => ({ fw: `${p}:{b}:fw`, sw: `${p}:{b}:sw`, tb: `${p}:{b}:tb` });
+      const requests = (p: string): Array<[CounterOp[], boolean]> => {
+        const k = keys(p);
+        const fw: CounterOp = { key: k.fw, algorithm: 'fixed_window', windowMs: 60_000, threshold: 4, burst: 4, hits: 1, enforce: true };
+        const sw: CounterOp = { key: k.sw, algorithm: 'sliding_window', windowMs: 60_000, threshold: 3, burst: 3, hits: 1, enforce: true };
+        const tb: CounterOp = { key: k.tb, algorithm: 'token_bucket', windowMs: 60_000, threshold: 5, burst: 5, hits: 2, enforce: true };
+        return [
+          [[fw], false],
+          [[tb, fw], false],
+          [[fw, sw], false],
+          [[sw, tb], false],
+          [[tb, fw, sw], false], // tb now over: denied, fw and sw must not move
+          [[fw, sw], false],
+          [[{ ...fw, enforce: false, hits: 3 }, sw], false], // shadow op over, sw over: denied
+          [[fw, { ...sw, hits: 0 }], true], // chargeOnDeny
+          [[{ ...tb, hits: 0 }], false],
+        ];
+      };
+      const p1 = `rb:seq:${++n}`;
+      const p2 = `rb:bat:${n}`;
+      const one: EvaluateResult[] = [];
+      for (const [ops, chargeOnDeny] of requests(p1)) one.push(await mem.evaluate(ops, { now: T0, chargeOnDeny }));
+      await admin.config('RESETSTAT');
+      const all = await Promise.all(requests(p2).map(([ops, chargeOnDeny]) => batched.evaluate(ops, { now: T0, chargeOnDeny })));
+      const c = await commandCalls();
+      expect((c.evalsha ?? 0) + (c.eval ?? 0)).toBe(1);
+      expect(all).toEqual(one);
+      expect(all.filter((r) => r.denied).length).toBeGreaterThanOrEqual(3);
+      const [k1, k2] = [keys(p1), keys(p2)];
+      for (const a of ['fw', 'sw', 'tb'] as const) {
+        expect(stateText(await stored(k2[a]))).toBe(stateText(mem.getRaw(k1[a]) ?? null));
+        const memTtl = (mem as unknown as { entries: Map<string, { expiresAt: number }> }).entries.get(k1[a])!.expiresAt - Date.now();
+        expect(Math.abs((await admin.pttl(k2[a])) - memTtl)).toBeLessThan(1_000);
+      }
+    } finally {
+      await mem.close();
+    }
+  });
+
+  it('a batch over MAX_BATCH_OPS goes out as several script calls, in order, and stays exact', async () => {
+    const b = await backendOn(redis);
+    const key = `rb:big:${++n}:{t}`;
+    await admin.config('RESETSTAT');
+    const results = await Promise.all(
+      Array.from({ length: 600 }, () => b.evaluate([op('fixed_window', 500, { key })], { now: T0, chargeOnDeny: false })),
+    );
+    const c = await commandCalls();
+    expect((c.evalsha ?? 0) + (c.eval ?? 0)).toBe(Math.ceil(600 / MAX_BATCH_OPS));
+    expect(results.map((r) => r.denied)).toEqual([...Array<boolean>(500).fill(false), ...Array<boolean>(100).fill(true)]);
+    expect(results.slice(0, 500).map((r) => r.outcomes[0]!.remaining)).toEqual(Array.from({ length: 500 }, (_, i) => 499 - i));
+  });
+
+  it('a key of another Redis type fails only the requests of the batch that use it', async () => {
+    const b = await backendOn(redis);
+    const bad = op('fixed_window', 5);
+    const good = op('token_bucket', 5);
+    await admin.hset(bad.key, 'f', '1');
+    const settled = await Promise.allSettled([
+      b.evaluate([good], { now: T0, chargeOnDeny: false }),
+      b.evaluate([good, bad], { now: T0, chargeOnDeny: false }),
+      b.evaluate([bad], { now: T0, chargeOnDeny: false }),
+      b.evaluate([good], { now: T0, chargeOnDeny: false }),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    for (const s of [settled[1], settled[2]]) {
+      const err = (s as PromiseRejectedResult).reason as BackendError;
+      expect(err).toBeInstanceOf(BackendError);
+      expect(err.transient).toBe(false);
+      expect(err.message).toMatch(/WRONGTYPE/);
+    }
+    // The failed request charged nothing: the good counter saw two takes.
+    expect((settled[3] as PromiseFulfilledResult<EvaluateResult>).value.outcomes[0]!.remaining).toBe(3);
+    expect(await admin.type(bad.key)).toBe('hash');
   });
 
   it('a denied request reads and writes nothing else; the Redis clock costs one TIME', async () => {

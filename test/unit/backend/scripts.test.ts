@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
 import {
+  assembleEvaluateBatchScript,
   assembleEvaluateOneScript,
   assembleEvaluateScript,
   assembleEvaluateScripts,
@@ -12,11 +13,14 @@ import {
   assembleRefundScript,
   evaluateCommandFor,
   evaluateScriptFor,
+  EVALUATE_BATCH_COMMAND,
   EVALUATE_COMMAND,
   EVALUATE_ONE_COMMAND,
   findLuaDir,
   marshalEvaluate,
+  marshalEvaluateBatch,
   marshalRefund,
+  parseEvaluateBatchReply,
   parseEvaluateOneReply,
   parseEvaluateReply,
   parseRefundReply,
@@ -50,9 +54,12 @@ describe('lua/ discovery and script assembly', () => {
       .join('\n');
   const trimmed = (text: string): string => code(text);
 
-  it('splices every algorithm\'s @step section into the several-ops driver, and computes the SHA1 of exactly what it sends', () => {
-    const s = assembleEvaluateScript();
-    const driver = readFileSync(join(root, 'lua', 'evaluate.lua'), 'utf8');
+  it.each([
+    ['evaluate.lua', assembleEvaluateScript],
+    ['evaluate-batch.lua', assembleEvaluateBatchScript],
+  ] as const)('splices every algorithm\'s @step section into the driver %s, and computes the SHA1 of exactly what it sends', (file, assemble) => {
+    const s = assemble();
+    const driver = readFileSync(join(root, 'lua', file), 'utf8');
     for (const file of Object.values(FILES)) {
       expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
       expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
@@ -62,7 +69,7 @@ describe('lua/ discovery and script assembly', () => {
     // No closure is created per call: no function expression anywhere in the script.
     expect(code(s.source)).not.toMatch(/\bfunction\b/);
     expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
-    expect(assembleEvaluateScript()).toEqual(s);
+    expect(assemble()).toEqual(s);
   });
 
   it('assembles the refund script from the same files\' @refund sections, with its own driver', () => {
@@ -130,6 +137,7 @@ describe('lua/ discovery and script assembly', () => {
     registerEvaluateScripts(redis, all);
     expect(defined).toEqual([
       [EVALUATE_COMMAND, all.multi.source],
+      [EVALUATE_BATCH_COMMAND, all.batch.source],
       [EVALUATE_ONE_COMMAND.fixed_window, all.one.fixed_window.source],
       [EVALUATE_ONE_COMMAND.sliding_window, all.one.sliding_window.source],
       [EVALUATE_ONE_COMMAND.token_bucket, all.one.token_bucket.source],
@@ -140,7 +148,7 @@ describe('lua/ discovery and script assembly', () => {
   });
 
   it('every Lua file opens with its contract header (KEYS/ARGV or module contract, and why atomic where it runs)', () => {
-    for (const f of ['fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'evaluate.lua', 'evaluate-one.lua', 'refund.lua']) {
+    for (const f of ['fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'evaluate.lua', 'evaluate-one.lua', 'evaluate-batch.lua', 'refund.lua']) {
       const text = readFileSync(join(root, 'lua', f), 'utf8');
       expect(text.startsWith('--[[')).toBe(true);
       expect(text).toMatch(/KEYS/);
@@ -218,6 +226,47 @@ describe('ARGV marshalling and reply parsing', () => {
       expect(() => parseEvaluateReply(reply, 1)).toThrow(BackendError);
     },
   );
+
+  it('packs a batch as lua/evaluate-batch.lua reads it: a request count, then per request now, chargeOnDeny, op count and its ops', () => {
+    const a: CounterOp = { key: 'a', algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits: 1, enforce: true };
+    const b: CounterOp = { key: 'b', algorithm: 'token_bucket', windowMs: 1_000, threshold: 2, burst: 7, hits: 0, enforce: false };
+    const m = marshalEvaluateBatch([
+      { ops: [a], now: undefined, chargeOnDeny: false },
+      { ops: [b, a], now: 1_700_000_000_123, chargeOnDeny: true },
+    ]);
+    expect(m.keys).toEqual(['a', 'b', 'a']);
+    const d = Array.from({ length: m.args.length / 8 }, (_, i) => m.args.readDoubleLE(8 * i));
+    expect(d).toHaveLength(1 + 2 * 3 + 3 * 6);
+    expect(d[0]).toBe(2);
+    expect(Number.isNaN(d[1])).toBe(true);
+    expect(d.slice(2, 10)).toEqual([0, 1, 1, 60_000, 5, 5, 1, 1]);
+    expect(d.slice(10)).toEqual([1_700_000_000_123, 1, 2, 3, 1_000, 2, 7, 0, 0, 1, 60_000, 5, 5, 1, 1]);
+  });
+
+  it('splits a batch reply per request: outcomes in the one-op encoding, denied from enforced ops, a key error for its requests only', () => {
+    const fw: CounterOp = { key: 'a', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
+    const shadow: CounterOp = { ...fw, key: 'b', enforce: false };
+    const wrongType = new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
+    const requests = [
+      { ops: [fw], now: undefined, chargeOnDeny: false },
+      { ops: [shadow, fw], now: undefined, chargeOnDeny: false },
+      { ops: [shadow, shadow], now: undefined, chargeOnDeny: false },
+      { ops: [fw, fw], now: undefined, chargeOnDeny: false },
+    ];
+    const results = parseEvaluateBatchReply([59_000 * 10 + 3, -1 - 5, [0, 12, 60_000], -1, 7, wrongType, wrongType], requests);
+    expect(results).toEqual([
+      { denied: false, outcomes: [{ overLimit: false, remaining: 3, resetMs: 59_000 }] },
+      { denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 5 }, { overLimit: false, remaining: 12, resetMs: 60_000 }] },
+      { denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 0 }, { overLimit: false, remaining: 7, resetMs: 0 }] },
+      wrongType,
+    ]);
+    expect(parseEvaluateBatchReply([-1 - 5, 0], [{ ops: [fw, shadow], now: undefined, chargeOnDeny: false }])[0]).toMatchObject({ denied: true });
+  });
+
+  it.each([[null], ['OK'], [[1]], [[1, 2, 3]], [[1, 'x']], [[1, 1.5]], [[1, [2, 1, 1]]]])('a malformed batch reply %j is a BackendError', (reply) => {
+    const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
+    expect(() => parseEvaluateBatchReply(reply, [{ ops: [o], now: undefined, chargeOnDeny: false }, { ops: [o], now: undefined, chargeOnDeny: false }])).toThrow(BackendError);
+  });
 
   it('lays out the refund KEYS and ARGV as lua/refund.lua reads them (no enforce flag) and parses its reply', () => {
     const m = marshalRefund(

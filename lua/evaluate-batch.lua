@@ -1,0 +1,150 @@
+--[[
+evaluate-batch.lua -- several rate-limit requests in one script call: every request a standalone
+or Sentinel backend received in one event-loop turn (src/backend/redis/backend.ts). Each request
+is evaluated exactly as lua/evaluate.lua evaluates it alone (all of its ops, atomically, denied
+requests charging nothing unless chargeOnDeny), one after another in the order given, so the
+batch gives the same answers and leaves the same state as the requests sent one by one with
+nothing between them. What it saves is the fixed cost of a script call (EVALSHA, the Lua
+call, TIME, one GET and one SET per key per request), which dominates a one-op decision: a hot
+key is read once and written once per batch, however many requests it serves.
+
+Contract
+  KEYS      the counter keys of every op of every request, request after request (request r's
+            ops take the next n_r keys). Keys may repeat, within and across requests. On Redis
+            Cluster all keys of one call must hash to one slot; on standalone Redis any may mix.
+  ARGV[1]   little-endian IEEE-754 doubles (src/backend/redis/scripts.ts marshalEvaluateBatch):
+              header:     request count
+              request r:  now (Unix ms, integer; NaN = Redis TIME truncated to the ms, read at
+                          most once per call), chargeOnDeny (1 | 0), n_r (its op count >= 1),
+                          then per op the 6 doubles of lua/evaluate.lua (code, windowMs,
+                          threshold, burst, hits, enforce)
+  Reply     flat array, one element per op, request after request:
+              an integer r in the encoding of lua/evaluate-one.lua (r < 0: over, resetMs =
+              -1 - r; else remaining = r mod (burst + 1), resetMs = floor(r / (burst + 1))),
+              or { over (1|0), remaining, resetMs } when that integer would not fit,
+              or, for every op of a request one of whose keys holds another Redis type, the
+              WRONGTYPE error (the other requests of the batch are unaffected).
+            A request is denied when one of its enforced ops is over: the caller knows which
+            ops are enforced, so the reply does not repeat it.
+  Redis calls: TIME (when a request sends NaN), one GET per distinct key, then one SET per key
+  that an admitted (or chargeOnDeny) request changed, after all requests: `SET key value KEEPTTL`
+  when every change to the key kept its TTL, else `SET key value PX ttl` with the TTL of the last
+  change that set one. Nothing else.
+
+Why atomic
+  Each request's read, decision and charge must not interleave with another's (two requests could
+  both take the last unit); the whole batch runs without interleaving, requests strictly in order,
+  each seeing the working copies the requests before it left.
+
+Why per-request rollback
+  A denied request must leave every counter as it found it (unless chargeOnDeny), yet its
+  enforced op can come after another op that already changed a working copy. Each change is
+  logged (key, previous working copy, previous TTL state) and undone in reverse order when the
+  request ends denied.
+
+Assembly (src/backend/redis/scripts.ts): as lua/evaluate.lua, each `-- @step <algorithm>` line
+becomes that algorithm's @step section in a `do ... end` block.
+]]
+local args = ARGV[1]
+local requests = struct.unpack('<d', args)
+local pos = 9
+local clock
+-- working[key]: the key's working copy (false = missing); failed[key]: its GET error, if any.
+-- ttls[key]: nil while unchanged; false while every change kept the stored TTL (KEEPTTL); else
+-- the TTL (ms) of the last change that set one (PX).
+local working, failed, ttls, order = {}, {}, {}, {}
+local undoKey, undoValue, undoTtl = {}, {}, {}
+local reply = {}
+local ki = 0
+for _ = 1, requests do
+  local now, chargeOnDeny, n
+  now, chargeOnDeny, n, pos = struct.unpack('<ddd', args, pos)
+  if now ~= now then
+    if clock == nil then
+      local t = redis.call('TIME')
+      local us = t[2] + 0
+      clock = t[1] * 1000 + (us - us % 1000) / 1000
+    end
+    now = clock
+  end
+  local chargeOnOver = chargeOnDeny == 1
+  local err
+  for i = ki + 1, ki + n do
+    local k = KEYS[i]
+    if working[k] == nil then
+      local v = redis.pcall('GET', k)
+      if type(v) == 'table' then
+        failed[k] = v
+        v = false
+      end
+      working[k] = v
+    end
+    if failed[k] then err = failed[k] end
+  end
+  if err then
+    for i = ki + 1, ki + n do reply[i] = err end
+    pos = pos + 48 * n
+  else
+    local denied = false
+    local undo = 0
+    for i = ki + 1, ki + n do
+      local key = KEYS[i]
+      local code, windowMs, threshold, burst, hits, enforce
+      code, windowMs, threshold, burst, hits, enforce, pos = struct.unpack('<dddddd', args, pos)
+      local raw = working[key]
+      local over, remaining, resetMs, value, ttl, keep
+      if code == 1 then
+        -- @step fixed-window
+      elseif code == 2 then
+        -- @step sliding-window
+      elseif code == 3 then
+        -- @step token-bucket
+      else
+        return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })
+      end
+      if over and enforce == 1 then denied = true end
+      if value then
+        local pending = ttls[key]
+        undo = undo + 1
+        undoKey[undo], undoValue[undo], undoTtl[undo] = key, raw, pending
+        if pending == nil then order[#order + 1] = key end
+        if not keep then
+          ttls[key] = ttl
+        elseif pending == nil then
+          ttls[key] = false
+        end
+        working[key] = value
+      end
+      if over then
+        reply[i] = -1 - resetMs
+      else
+        local r = resetMs * (burst + 1) + remaining
+        if remaining >= 0 and remaining <= burst and r < 9007199254740992 then
+          reply[i] = r
+        else
+          reply[i] = { 0, remaining, resetMs }
+        end
+      end
+    end
+    if denied and not chargeOnOver then
+      for u = undo, 1, -1 do
+        local key = undoKey[u]
+        working[key], ttls[key] = undoValue[u], undoTtl[u]
+      end
+    end
+  end
+  ki = ki + n
+end
+
+-- A key rolled back to unchanged (ttls nil) is skipped; a key listed twice is written once.
+for i = 1, #order do
+  local key = order[i]
+  local ttl = ttls[key]
+  if ttl then
+    redis.call('SET', key, working[key], 'PX', string.format('%d', ttl))
+  elseif ttl == false then
+    redis.call('SET', key, working[key], 'KEEPTTL')
+  end
+  ttls[key] = nil
+end
+return reply
