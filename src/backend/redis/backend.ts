@@ -1,4 +1,3 @@
-import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
@@ -7,22 +6,18 @@ import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
+import { sendQueue, type QueuedRequest } from './batching.js';
 import {
   assembleEvaluateScripts,
   EVALUATE_BATCH_COMMAND,
   evaluateCommandFor,
-  marshalEvaluate,
-  marshalEvaluateBatch,
-  parseEvaluateBatchReply,
-  parseEvaluateOneReply,
-  parseEvaluateReply,
   registerEvaluateScripts,
   runEvaluateCommand,
-  type BatchRequest,
   type EvaluateScripts,
 } from './scripts.js';
 
 export type { RedisStateChange } from './readiness.js';
+export { MAX_BATCH_OPS } from './batching.js';
 
 export interface RedisBackendOptions extends RedisConnectionOptions {
   /** Called when the connection becomes ready or stops being ready (once per transition). */
@@ -83,10 +78,8 @@ export class RedisBackend implements Backend {
       return Promise.reject(err);
     }
     const now = options.now === undefined ? undefined : Math.floor(options.now);
-    const stream = this.client.stream as Socket | undefined;
-    if (stream === undefined || !stream.writable) return this.runAlone({ ops, now, chargeOnDeny: options.chargeOnDeny });
     return new Promise<EvaluateResult>((resolve, reject) => {
-      const queued: Queued = { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
+      const queued: QueuedRequest = { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
       if (this.queue.push(queued) === 1) setImmediate(this.flush);
     });
   }
@@ -101,7 +94,7 @@ export class RedisBackend implements Backend {
    * after another exactly as those scripts would, in one EVALSHA: Redis pays a script call's fixed
    * cost (dispatch, Lua call, TIME, and a GET and a SET per key) once per turn instead of once per
    * request, a hot key is read and written once per batch, and the service sends and parses one
-   * command instead of one per request. A batch holds at most {@link MAX_BATCH_OPS} ops (one
+   * command instead of one per request. A batch holds at most MAX_BATCH_OPS ops (./batching.ts) (one
    * script call blocks Redis for about a microsecond per op); a bigger turn is sent as several
    * calls, in order.
    *
@@ -113,37 +106,17 @@ export class RedisBackend implements Backend {
    * connection, a script error) fails the requests of that call, as it would have failed each.
    * The deadline counts from the write (see WriteBatch in ./deadline.ts).
    */
-  private queue: Queued[] = [];
+  private queue: QueuedRequest[] = [];
   private readonly flush = (): void => {
     const queue = this.queue;
     this.queue = [];
     const batch = new WriteBatch(this.commandTimeoutMs, timedOut);
-    let from = 0;
-    while (from < queue.length) {
-      let to = from + 1;
-      let ops = queue[from]!.ops.length;
-      while (to < queue.length && ops + queue[to]!.ops.length <= MAX_BATCH_OPS) ops += queue[to++]!.ops.length;
-      if (to - from === 1) this.sendAlone(queue[from]!, batch);
-      else this.sendBatch(queue.slice(from, to), batch);
-      from = to;
-    }
+    sendQueue(queue, {
+      alone: (request, keys, args) => this.runScript(evaluateCommandFor(request.ops), keys, args, batch),
+      batch: (keys, args) => this.runScript(EVALUATE_BATCH_COMMAND, keys, args, batch),
+    });
     batch.written();
   };
-
-  /** One request in its own call: the one-op script, or lua/evaluate.lua for several ops. */
-  private sendAlone(q: Queued, batch: WriteBatch | undefined): void {
-    const { keys, args } = marshalEvaluate(q.ops, q.now, q.chargeOnDeny);
-    this.runScript(evaluateCommandFor(q.ops), keys, args, batch).then((r) => {
-      let result: EvaluateResult;
-      try {
-        result = q.ops.length === 1 ? parseEvaluateOneReply(r, q.ops[0]!) : parseEvaluateReply(r, q.ops.length).result;
-      } catch (err) {
-        q.reject(toBackendError(err));
-        return;
-      }
-      q.resolve(result);
-    }, q.reject);
-  }
 
   /** One script call (`command`: a registered evaluate script), its errors mapped to backend errors. */
   protected runScript(command: string, keys: string[], args: Buffer, batch?: WriteBatch): Promise<unknown> {
@@ -151,37 +124,6 @@ export class RedisBackend implements Backend {
     return (batch === undefined ? reply : batch.guard(reply)).catch((err: unknown) => {
       throw toBackendError(err);
     });
-  }
-
-  /** Several requests in one call of lua/evaluate-batch.lua. */
-  private sendBatch(queued: readonly Queued[], batch: WriteBatch): void {
-    const { keys, args } = marshalEvaluateBatch(queued);
-    batch.guard(runEvaluateCommand(this.client, EVALUATE_BATCH_COMMAND, keys, args)).then(
-      (reply) => {
-        let results: Array<EvaluateResult | Error>;
-        try {
-          results = parseEvaluateBatchReply(reply, queued);
-        } catch (err) {
-          const e = toBackendError(err);
-          for (const q of queued) q.reject(e);
-          return;
-        }
-        for (let i = 0; i < queued.length; i++) {
-          const r = results[i]!;
-          if (r instanceof Error) queued[i]!.reject(toBackendError(r));
-          else queued[i]!.resolve(r);
-        }
-      },
-      (err: unknown) => {
-        const e = toBackendError(err);
-        for (const q of queued) q.reject(e);
-      },
-    );
-  }
-
-  /** A request while the socket is not writable: sent alone at once, so it fails at once (no offline queue). */
-  private runAlone(request: BatchRequest): Promise<EvaluateResult> {
-    return new Promise<EvaluateResult>((resolve, reject) => this.sendAlone({ ...request, resolve, reject }, undefined));
   }
 
   /** Connected and the socket writable (a peer that just hung up can leave status 'ready' briefly). */
@@ -215,18 +157,6 @@ export class RedisBackend implements Backend {
   }
 }
 
-
-/** One request waiting in the turn's queue (see RedisBackend.flush). */
-interface Queued extends BatchRequest {
-  readonly resolve: (result: EvaluateResult) => void;
-  readonly reject: (err: Error) => void;
-}
-
-/**
- * The most ops one lua/evaluate-batch.lua call carries. The call blocks Redis while it runs
- * (about a microsecond per op), and the batch's saving per request flattens out long before.
- */
-export const MAX_BATCH_OPS = 256;
 
 const timedOut = (ms: number): BackendUnavailableError =>
   new BackendUnavailableError(`redis unavailable: Command timed out (no reply within ${ms} ms of the write)`);

@@ -3,6 +3,7 @@ import { BackendError, BackendUnavailableError } from '../../errors.js';
 import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../backend.js';
 import { validateOps } from '../ops.js';
 import { defaultEvaluateScripts } from './backend.js';
+import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { toBackendError } from './errors.js';
@@ -39,6 +40,7 @@ let sharedRefundScript: AssembledScript | undefined;
 
 /** Ops of one request that share a hash slot, with their positions in the request. */
 interface SlotGroup {
+  readonly slot: number;
   readonly indices: number[];
   readonly ops: CounterOp[];
 }
@@ -50,7 +52,7 @@ export function groupBySlot(ops: readonly CounterOp[]): SlotGroup[] {
     const op = ops[i]!;
     const slot = keySlot(op.key);
     let g = bySlot.get(slot);
-    if (g === undefined) bySlot.set(slot, (g = { indices: [], ops: [] }));
+    if (g === undefined) bySlot.set(slot, (g = { slot, indices: [], ops: [] }));
     g.indices.push(i);
     g.ops.push(op);
   }
@@ -74,7 +76,9 @@ const NOT_RUN = /^(?:MOVED|ASK|TRYAGAIN) |^All keys in the pipeline should belon
  * per descriptor). All calls of a request are issued in the same event-loop tick; with ioredis
  * auto-pipelining the calls (of this and concurrent requests) bound for one node leave as one
  * write, so a request costs one round trip per node, in parallel, never one per descriptor in
- * series. A request whose ops share a slot is one call, exact like standalone Redis.
+ * series. A request whose ops share a slot is exact like standalone Redis, and is batched like
+ * there: the one-slot requests of one event-loop turn on one slot share one script call
+ * (lua/evaluate-batch.lua, see `flush`).
  *
  * Denied requests consume nothing, across slots: every group is evaluated and charged at once
  * (each group alone is atomic and exact); when any group denies the request (and chargeOnDeny is
@@ -127,10 +131,14 @@ export class RedisClusterBackend implements Backend {
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     const groups = groupBySlot(ops);
     if (groups.length === 1) {
-      // One slot: one exact call, with the one-op script when the request is one op.
-      const { keys, args } = marshalEvaluate(ops, now, options.chargeOnDeny);
-      const reply = await this.call(evaluateScriptFor(this.scripts, ops), keys, [args]);
-      return ops.length === 1 ? parseEvaluateOneReply(reply, ops[0]!) : parseEvaluateReply(reply, ops.length).result;
+      // One slot: exact, in one call with the turn's other one-slot requests on that slot.
+      return new Promise<EvaluateResult>((resolve, reject) => {
+        const queued: QueuedRequest = { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
+        const slot = groups[0]!.slot;
+        const q = this.queues.get(slot);
+        if (q !== undefined) q.push(queued);
+        else if (this.queues.set(slot, [queued]).size === 1) setImmediate(this.flush);
+      });
     }
     // Issue every group's call in this tick (no await before the last one): auto-pipelining then
     // sends the calls for one node together. Every group runs the several-ops script, whose reply
@@ -162,6 +170,24 @@ export class RedisClusterBackend implements Backend {
     if (failure !== undefined) throw failure;
     return { denied, outcomes };
   }
+
+  /**
+   * The one-slot requests of this event-loop turn, by slot: each slot's requests go out in one
+   * script call (lua/evaluate-batch.lua; a request alone runs its one-op or several-ops script),
+   * as on standalone Redis (see RedisBackend.flush). A hot key's requests then cost its node one
+   * call per turn, and every call of the turn still leaves through auto-pipelining, one write per
+   * node. Requests that span several slots are not queued: they keep their own calls and refunds.
+   */
+  private queues = new Map<number, QueuedRequest[]>();
+  private readonly flush = (): void => {
+    const queues = this.queues;
+    this.queues = new Map();
+    for (const queue of queues.values()) sendQueue(queue, this.sender);
+  };
+  private readonly sender: ScriptSender = {
+    alone: (request, keys, args) => this.call(evaluateScriptFor(this.scripts, request.ops), keys, [args]),
+    batch: (keys, args) => this.call(this.scripts.batch, keys, [args]),
+  };
 
   /** Gives back what each admitted group charged (ops not over, hits > 0), all groups in parallel. */
   private async refund(charged: readonly Charged[]): Promise<void> {

@@ -170,6 +170,32 @@ describe('round trips: one script call per slot, one write per node, all nodes i
     expect(check.outcomes.map((o) => o.remaining)).toEqual([949, 949, 949]);
   });
 
+  it('one-slot requests of one tick: one script call per slot (lua/evaluate-batch.lua), one write per node, each answered as if alone', async () => {
+    const b = await warmBackend();
+    const p = prefix();
+    // Two slots on the first node, one on each other node; 30 requests per slot, limit 20.
+    const [x1, x2] = tagsInThird(0, 2);
+    const slots = [x1!, x2!, NODE_TAGS[1]!, NODE_TAGS[2]!];
+    const warm = slots.map((t) => op(`${p}{${t}}:warm`, 'fixed_window', 5));
+    await Promise.all([...warm, ...warm].map((o) => b.evaluate([o], { now: T0, chargeOnDeny: false }))); // loads the batch script everywhere
+    await Promise.all(cluster.primaries().map((pr) => cluster.command(pr.port, 'CONFIG', 'RESETSTAT')));
+
+    const w = countWrites(b);
+    const requests = Array.from({ length: 120 }, (_, i) => [op(`${p}{${slots[i % 4]}}:hot`, 'fixed_window', 20)]);
+    const results = await Promise.all(requests.map((ops) => b.evaluate(ops, { now: T0, chargeOnDeny: false })));
+    w.stop();
+
+    for (let s = 0; s < 4; s++) {
+      const mine = results.filter((_, i) => i % 4 === s);
+      expect(mine.map((r) => r.denied)).toEqual([...Array<boolean>(20).fill(false), ...Array<boolean>(10).fill(true)]);
+      expect(mine.slice(0, 20).map((r) => r.outcomes[0]!.remaining)).toEqual(Array.from({ length: 20 }, (_, i) => 19 - i));
+    }
+    expect([...w.counts.values()]).toEqual([1, 1, 1]);
+    const portX = await primaryPortOf(`{${x1}}`);
+    const calls = await evalshaCalls();
+    expect([...calls.entries()].map(([port, c]) => (port === portX ? c === 2 : c === 1))).toEqual([true, true, true]);
+  });
+
   it('a denied request on several nodes costs a second round trip (the refunds), on the charged nodes only', async () => {
     const b = await warmBackend();
     const [A, B, C] = NODE_TAGS;
