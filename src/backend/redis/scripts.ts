@@ -240,17 +240,21 @@ export function marshalEvaluate(ops: readonly CounterOp[], now: number | undefin
   args.writeDoubleLE(chargeOnDeny ? 1 : 0, 8);
   let at = 16;
   for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!;
-    keys[i] = op.key;
-    args.writeDoubleLE(SCRIPT_CODE[op.algorithm], at);
-    args.writeDoubleLE(op.windowMs, at + 8);
-    args.writeDoubleLE(op.threshold, at + 16);
-    args.writeDoubleLE(op.burst, at + 24);
-    args.writeDoubleLE(op.hits, at + 32);
-    args.writeDoubleLE(op.enforce ? 1 : 0, at + 40);
-    at += 48;
+    keys[i] = ops[i]!.key;
+    at = writeOp(args, at, ops[i]!);
   }
   return { keys, args };
+}
+
+/** Writes one op's 6 doubles (code, windowMs, threshold, burst, hits, enforce) at `at`; returns the offset after them. */
+function writeOp(args: Buffer, at: number, op: CounterOp): number {
+  args.writeDoubleLE(SCRIPT_CODE[op.algorithm], at);
+  args.writeDoubleLE(op.windowMs, at + 8);
+  args.writeDoubleLE(op.threshold, at + 16);
+  args.writeDoubleLE(op.burst, at + 24);
+  args.writeDoubleLE(op.hits, at + 32);
+  args.writeDoubleLE(op.enforce ? 1 : 0, at + 40);
+  return at + 48;
 }
 
 /** Reads a packed ARGV[1] back (tests, debugging a captured MONITOR line). */
@@ -322,13 +326,7 @@ export function marshalEvaluateBatch(requests: readonly BatchRequest[]): { keys:
     at += 24;
     for (const op of r.ops) {
       keys[k++] = op.key;
-      args.writeDoubleLE(SCRIPT_CODE[op.algorithm], at);
-      args.writeDoubleLE(op.windowMs, at + 8);
-      args.writeDoubleLE(op.threshold, at + 16);
-      args.writeDoubleLE(op.burst, at + 24);
-      args.writeDoubleLE(op.hits, at + 32);
-      args.writeDoubleLE(op.enforce ? 1 : 0, at + 40);
-      at += 48;
+      at = writeOp(args, at, op);
     }
   }
   return { keys, args };
