@@ -26,6 +26,10 @@ Contract
               WRONGTYPE error (the other requests of the batch are unaffected).
             A request is denied when one of its enforced ops is over: the caller knows which
             ops are enforced, so the reply does not repeat it.
+            Then one last element: the Redis clock (Unix ms) the requests that sent NaN were
+            evaluated at, 0 when none did. With the `now` each request sent, it gives the time
+            every charge ran at, which a refund of that charge needs (the cluster backend
+            refunds the slots of a request that another slot denied, see lua/refund.lua).
   Redis calls: TIME (when a request sends NaN), one GET per distinct key, then one SET per key
   that an admitted (or chargeOnDeny) request changed, after all requests: `SET key value KEEPTTL`
   when every change to the key kept its TTL, else `SET key value PX ttl` with the TTL of the last
@@ -147,4 +151,5 @@ for i = 1, #order do
   end
   ttls[key] = nil
 end
+reply[ki + 1] = clock or 0
 return reply

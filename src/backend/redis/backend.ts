@@ -10,6 +10,7 @@ import { sendQueue, type QueuedRequest } from './batching.js';
 import {
   assembleEvaluateScripts,
   EVALUATE_BATCH_COMMAND,
+  EVALUATE_COMMAND,
   evaluateCommandFor,
   registerEvaluateScripts,
   runEvaluateCommand,
@@ -112,7 +113,7 @@ export class RedisBackend implements Backend {
     this.queue = [];
     const batch = new WriteBatch(this.commandTimeoutMs, timedOut);
     sendQueue(queue, {
-      alone: (request, keys, args) => this.runScript(evaluateCommandFor(request.ops), keys, args, batch),
+      alone: (request, keys, args, several) => this.runScript(several ? EVALUATE_COMMAND : evaluateCommandFor(request.ops), keys, args, batch),
       batch: (keys, args) => this.runScript(EVALUATE_BATCH_COMMAND, keys, args, batch),
     });
     batch.written();

@@ -18,7 +18,13 @@ import {
 
 /** One request waiting in a turn's queue. */
 export interface QueuedRequest extends BatchRequest {
-  readonly resolve: (result: EvaluateResult) => void;
+  /**
+   * The caller needs the time its charge ran at (the cluster backend may refund it): sent alone,
+   * it runs lua/evaluate.lua, whose reply carries that time, even for one op.
+   */
+  readonly needsNow?: boolean;
+  /** `now`: the Unix ms the request was evaluated at (NaN when unknown: a lone one-op request without needsNow). */
+  readonly resolve: (result: EvaluateResult, now: number) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -30,8 +36,8 @@ export const MAX_BATCH_OPS = 256;
 
 /** How a backend sends one script call; a rejection may be any error (mapped with toBackendError). */
 export interface ScriptSender {
-  /** A request alone: KEYS and ARGV of marshalEvaluate, for the one-op or the several-ops script (by `request.ops`). */
-  alone(request: BatchRequest, keys: string[], args: Buffer): Promise<unknown>;
+  /** A request alone: KEYS and ARGV of marshalEvaluate, for the several-ops script (lua/evaluate.lua) when `several`, else the one-op script of its op's algorithm. */
+  alone(request: BatchRequest, keys: string[], args: Buffer, several: boolean): Promise<unknown>;
   /** Several requests: KEYS and ARGV of marshalEvaluateBatch, for lua/evaluate-batch.lua. */
   batch(keys: string[], args: Buffer): Promise<unknown>;
 }
@@ -57,16 +63,19 @@ export function sendQueue(queue: readonly QueuedRequest[], send: ScriptSender): 
 
 function sendAlone(q: QueuedRequest, send: ScriptSender): void {
   const { keys, args } = marshalEvaluate(q.ops, q.now, q.chargeOnDeny);
-  send.alone(q, keys, args).then(
+  const several = q.ops.length > 1 || q.needsNow === true;
+  send.alone(q, keys, args, several).then(
     (reply) => {
       let result: EvaluateResult;
+      let now: number;
       try {
-        result = q.ops.length === 1 ? parseEvaluateOneReply(reply, q.ops[0]!) : parseEvaluateReply(reply, q.ops.length).result;
+        if (several) ({ result, now } = parseEvaluateReply(reply, q.ops.length));
+        else [result, now] = [parseEvaluateOneReply(reply, q.ops[0]!), q.now ?? Number.NaN];
       } catch (err) {
         q.reject(toBackendError(err));
         return;
       }
-      q.resolve(result);
+      q.resolve(result, now);
     },
     (err: unknown) => q.reject(toBackendError(err)),
   );
@@ -79,17 +88,18 @@ function sendBatch(queued: readonly QueuedRequest[], send: ScriptSender): void {
     for (const q of queued) q.reject(e);
   };
   send.batch(keys, args).then((reply) => {
-    let results: Array<EvaluateResult | Error>;
+    let parsed: ReturnType<typeof parseEvaluateBatchReply>;
     try {
-      results = parseEvaluateBatchReply(reply, queued);
+      parsed = parseEvaluateBatchReply(reply, queued);
     } catch (err) {
       rejectAll(err);
       return;
     }
     for (let i = 0; i < queued.length; i++) {
-      const r = results[i]!;
-      if (r instanceof Error) queued[i]!.reject(toBackendError(r));
-      else queued[i]!.resolve(r);
+      const q = queued[i]!;
+      const r = parsed.results[i]!;
+      if (r instanceof Error) q.reject(toBackendError(r));
+      else q.resolve(r, q.now ?? parsed.clock);
     }
   }, rejectAll);
 }

@@ -76,9 +76,10 @@ const NOT_RUN = /^(?:MOVED|ASK|TRYAGAIN) |^All keys in the pipeline should belon
  * per descriptor). All calls of a request are issued in the same event-loop tick; with ioredis
  * auto-pipelining the calls (of this and concurrent requests) bound for one node leave as one
  * write, so a request costs one round trip per node, in parallel, never one per descriptor in
- * series. A request whose ops share a slot is exact like standalone Redis, and is batched like
- * there: the one-slot requests of one event-loop turn on one slot share one script call
- * (lua/evaluate-batch.lua, see `flush`).
+ * series. A request whose ops share a slot is exact like standalone Redis. Calls are batched
+ * like there: the slot groups of every request of one event-loop turn that fall on one slot share
+ * one script call (lua/evaluate-batch.lua, see `flush`), whose reply also gives the time each
+ * group's charge ran at, for refunds.
  *
  * Denied requests consume nothing, across slots: every group is evaluated and charged at once
  * (each group alone is atomic and exact); when any group denies the request (and chargeOnDeny is
@@ -131,24 +132,21 @@ export class RedisClusterBackend implements Backend {
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     const groups = groupBySlot(ops);
     if (groups.length === 1) {
-      // One slot: exact, in one call with the turn's other one-slot requests on that slot.
+      // One slot: exact, in one call with the turn's other slot groups on that slot.
       return new Promise<EvaluateResult>((resolve, reject) => {
-        const queued: QueuedRequest = { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
-        const slot = groups[0]!.slot;
-        const q = this.queues.get(slot);
-        if (q !== undefined) q.push(queued);
-        else if (this.queues.set(slot, [queued]).size === 1) setImmediate(this.flush);
+        this.enqueue(groups[0]!.slot, { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject });
       });
     }
-    // Issue every group's call in this tick (no await before the last one): auto-pipelining then
-    // sends the calls for one node together. Every group runs the several-ops script, whose reply
-    // carries the `now` a refund needs.
+    // Every group joins its slot's queue for this turn, with the time its charge runs at (which a
+    // refund needs); the turn's calls for one node then leave together.
     const settled = await Promise.allSettled(
-      groups.map(async (group): Promise<Charged> => {
-        const { keys, args } = marshalEvaluate(group.ops, now, options.chargeOnDeny);
-        const reply = await this.call(this.scripts.multi, keys, [args]);
-        return { group, ...parseEvaluateReply(reply, group.ops.length) };
-      }),
+      groups.map(
+        (group) =>
+          new Promise<Charged>((resolve, reject) => {
+            const done = (result: EvaluateResult, at: number): void => resolve({ group, result, now: at });
+            this.enqueue(group.slot, { ops: group.ops, now, chargeOnDeny: options.chargeOnDeny, needsNow: true, resolve: done, reject });
+          }),
+      ),
     );
     const outcomes = new Array<CounterOutcome>(ops.length);
     let denied = false;
@@ -172,20 +170,26 @@ export class RedisClusterBackend implements Backend {
   }
 
   /**
-   * The one-slot requests of this event-loop turn, by slot: each slot's requests go out in one
-   * script call (lua/evaluate-batch.lua; a request alone runs its one-op or several-ops script),
-   * as on standalone Redis (see RedisBackend.flush). A hot key's requests then cost its node one
-   * call per turn, and every call of the turn still leaves through auto-pipelining, one write per
-   * node. Requests that span several slots are not queued: they keep their own calls and refunds.
+   * The slot groups of this event-loop turn's requests, by slot: each slot's groups go out in one
+   * script call (lua/evaluate-batch.lua; a group alone runs the one-op script, or lua/evaluate.lua
+   * when it has several ops or belongs to a request spanning several slots, whose refund needs
+   * the `now` that script returns), as on standalone Redis (see RedisBackend.flush). A hot key's
+   * requests then cost its node one call per turn, and every call of the turn still leaves
+   * through auto-pipelining, one write per node.
    */
   private queues = new Map<number, QueuedRequest[]>();
+  private enqueue(slot: number, queued: QueuedRequest): void {
+    const q = this.queues.get(slot);
+    if (q !== undefined) q.push(queued);
+    else if (this.queues.set(slot, [queued]).size === 1) setImmediate(this.flush);
+  }
   private readonly flush = (): void => {
     const queues = this.queues;
     this.queues = new Map();
     for (const queue of queues.values()) sendQueue(queue, this.sender);
   };
   private readonly sender: ScriptSender = {
-    alone: (request, keys, args) => this.call(evaluateScriptFor(this.scripts, request.ops), keys, [args]),
+    alone: (request, keys, args, several) => this.call(several ? this.scripts.multi : evaluateScriptFor(this.scripts, request.ops), keys, [args]),
     batch: (keys, args) => this.call(this.scripts.batch, keys, [args]),
   };
 

@@ -334,13 +334,14 @@ export function marshalEvaluateBatch(requests: readonly BatchRequest[]): { keys:
 
 /**
  * Parses lua/evaluate-batch.lua's reply: per request its result, or the Redis error its keys
- * met (a key of another type), as an Error. A reply of the wrong shape is a bug, hence a thrown
- * BackendError (for the whole batch).
+ * met (a key of another type), as an Error; and the Redis clock the requests without a `now` of
+ * their own were evaluated at (0 when there were none). A reply of the wrong shape is a bug,
+ * hence a thrown BackendError (for the whole batch).
  */
-export function parseEvaluateBatchReply(reply: unknown, requests: readonly BatchRequest[]): Array<EvaluateResult | Error> {
+export function parseEvaluateBatchReply(reply: unknown, requests: readonly BatchRequest[]): { results: Array<EvaluateResult | Error>; clock: number } {
   let opCount = 0;
   for (const r of requests) opCount += r.ops.length;
-  if (!Array.isArray(reply) || reply.length !== opCount) {
+  if (!Array.isArray(reply) || reply.length !== opCount + 1 || !Number.isSafeInteger(reply[opCount])) {
     throw new BackendError(`unexpected evaluate-batch script reply: ${describe(reply)} for ${opCount} ops`);
   }
   const results = new Array<EvaluateResult | Error>(requests.length);
@@ -363,7 +364,7 @@ export function parseEvaluateBatchReply(reply: unknown, requests: readonly Batch
     }
     results[i] = { denied, outcomes };
   }
-  return results;
+  return { results, clock: reply[opCount] as number };
 }
 
 /**

@@ -118,7 +118,15 @@ describe('cluster faults', () => {
     const results: Array<Array<Promise<EvaluateResult>>> = [[], [], []];
     // Each call also gets a no-op handler, so a failure before the awaits below is not "unhandled".
     const track = (call: Promise<EvaluateResult>): Promise<EvaluateResult> => (call.catch(() => undefined), call);
+    // All three kinds in one tick (the one-slot calls share a batch call on slot T) ...
     const fire = (): void => kinds.forEach((ops, k) => results[k]!.push(track(b.evaluate(ops, opts))));
+    // ... and each in a turn of its own (a call of its own: one key alone is what meets ASK).
+    const fireApart = async (): Promise<void> => {
+      for (const [k, ops] of kinds.entries()) {
+        await new Promise((r) => setImmediate(r));
+        results[k]!.push(track(b.evaluate(ops, opts)));
+      }
+    };
     // Two keys of which one is new: while the slot is split, no node holds both, so Redis answers
     // TRYAGAIN until the move completes. Fired during the last batches only, so that the bounded
     // retries (clusterMaxRedirections x clusterRetryDelayOnTryAgainMs) outlast the rest of the move.
@@ -132,6 +140,11 @@ describe('cluster faults', () => {
     const pipe = admin.pipeline();
     for (let i = 0; i < 300; i++) pipe.set(`${p}{${T}}:filler:${i}`, 'x', 'PX', 600_000);
     await pipe.exec();
+    // A counter created after the fillers: a slot's keys migrate newest first, so this one moves in
+    // the first batch and every call on it alone meets ASK (the others move last).
+    const early = [fw(`${p}{${T}}:early`, 1_000_000)];
+    await b.evaluate(early, opts);
+    const asked: Array<Promise<EvaluateResult>> = [];
     await resetStats();
 
     const started = performance.now();
@@ -141,20 +154,28 @@ describe('cluster faults', () => {
       // until the next batch moves, which must not wait for it.
       onBatch: async (movedSoFar) => {
         fire();
-        fire();
+        await fireApart();
+        await new Promise((r) => setImmediate(r));
+        asked.push(track(b.evaluate(early, opts)));
         if (movedSoFar >= 270) fireFresh();
         await sleep(1);
       },
     });
     const migrationMs = Math.round(performance.now() - started);
-    for (let i = 0; i < 20; i++) fire(); // after the move: MOVED, then the new owner
+    for (let i = 0; i < 10; i++) {
+      fire(); // after the move: MOVED, then the new owner
+      await fireApart();
+    }
     const settled = await Promise.all(results.map((r) => Promise.allSettled(r)));
     const freshSettled = await Promise.allSettled(fresh);
 
-    expect(moved).toBe(304); // 300 fillers, one, two-a, two-b, wide
+    expect(moved).toBe(305); // 300 fillers, one, two-a, two-b, wide, early
     expect(settled.map(failuresOf)).toEqual([[], [], []]);
     expect(settled.map(admittedOf)).toEqual([60, 50, 40]);
     expect(failuresOf(freshSettled)).toEqual([]);
+    const askedSettled = await Promise.allSettled(asked);
+    expect(failuresOf(askedSettled)).toEqual([]);
+    expect(admittedOf(askedSettled)).toBe(asked.length);
     expect(admittedOf(freshSettled)).toBe(fresh.length);
     expect(fresh.length).toBeGreaterThanOrEqual(3);
     for (let i = 0; i < freshN; i++) expect(stateText(await stored(`${p}{${T}}:new${i}`))).toBe(`F ${T0}:1`);

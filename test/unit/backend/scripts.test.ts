@@ -243,7 +243,7 @@ describe('ARGV marshalling and reply parsing', () => {
     expect(d.slice(10)).toEqual([1_700_000_000_123, 1, 2, 3, 1_000, 2, 7, 0, 0, 1, 60_000, 5, 5, 1, 1]);
   });
 
-  it('splits a batch reply per request: outcomes in the one-op encoding, denied from enforced ops, a key error for its requests only', () => {
+  it('splits a batch reply per request: outcomes in the one-op encoding, denied from enforced ops, a key error for its requests only; then the clock', () => {
     const fw: CounterOp = { key: 'a', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
     const shadow: CounterOp = { ...fw, key: 'b', enforce: false };
     const wrongType = new Error('WRONGTYPE Operation against a key holding the wrong kind of value');
@@ -253,17 +253,18 @@ describe('ARGV marshalling and reply parsing', () => {
       { ops: [shadow, shadow], now: undefined, chargeOnDeny: false },
       { ops: [fw, fw], now: undefined, chargeOnDeny: false },
     ];
-    const results = parseEvaluateBatchReply([59_000 * 10 + 3, -1 - 5, [0, 12, 60_000], -1, 7, wrongType, wrongType], requests);
+    const { results, clock } = parseEvaluateBatchReply([59_000 * 10 + 3, -1 - 5, [0, 12, 60_000], -1, 7, wrongType, wrongType, 1_700_000_000_123], requests);
+    expect(clock).toBe(1_700_000_000_123);
     expect(results).toEqual([
       { denied: false, outcomes: [{ overLimit: false, remaining: 3, resetMs: 59_000 }] },
       { denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 5 }, { overLimit: false, remaining: 12, resetMs: 60_000 }] },
       { denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 0 }, { overLimit: false, remaining: 7, resetMs: 0 }] },
       wrongType,
     ]);
-    expect(parseEvaluateBatchReply([-1 - 5, 0], [{ ops: [fw, shadow], now: undefined, chargeOnDeny: false }])[0]).toMatchObject({ denied: true });
+    expect(parseEvaluateBatchReply([-1 - 5, 0, 0], [{ ops: [fw, shadow], now: undefined, chargeOnDeny: false }]).results[0]).toMatchObject({ denied: true });
   });
 
-  it.each([[null], ['OK'], [[1]], [[1, 2, 3]], [[1, 'x']], [[1, 1.5]], [[1, [2, 1, 1]]]])('a malformed batch reply %j is a BackendError', (reply) => {
+  it.each([[null], ['OK'], [[1, 2]], [[1, 2, 3, 4]], [[1, 'x', 0]], [[1, 1.5, 0]], [[1, [2, 1, 1], 0]], [[1, 2, 'now']], [[1, 2, 0.5]]])('a malformed batch reply %j is a BackendError', (reply) => {
     const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
     expect(() => parseEvaluateBatchReply(reply, [{ ops: [o], now: undefined, chargeOnDeny: false }, { ops: [o], now: undefined, chargeOnDeny: false }])).toThrow(BackendError);
   });
