@@ -6,11 +6,10 @@ import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
-import { sendQueue, type QueuedRequest } from './batching.js';
+import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import {
   assembleEvaluateScripts,
   EVALUATE_BATCH_COMMAND,
-  EVALUATE_COMMAND,
   evaluateCommandFor,
   registerEvaluateScripts,
   runEvaluateCommand,
@@ -99,8 +98,7 @@ export class RedisBackend implements Backend {
    * script call blocks Redis for about a microsecond per op); a bigger turn is sent as several
    * calls, in order.
    *
-   * One request costs what it did alone: its turn ends, then its call is written, as when every
-   * call was written into a corked socket until the same `setImmediate`.
+   * A lone request waits for nothing extra: its turn's I/O phase ends, then its call is written.
    *
    * Errors stay per request: a key of another Redis type fails only the requests using it (the
    * script's reply holds the WRONGTYPE error in their place), and a failed call (timeout, lost
@@ -108,15 +106,19 @@ export class RedisBackend implements Backend {
    * The deadline counts from the write (see WriteBatch in ./deadline.ts).
    */
   private queue: QueuedRequest[] = [];
+  /** The deadline of the calls the running `flush` sends. */
+  private turn: WriteBatch | undefined;
   private readonly flush = (): void => {
     const queue = this.queue;
     this.queue = [];
-    const batch = new WriteBatch(this.commandTimeoutMs, timedOut);
-    sendQueue(queue, {
-      alone: (request, keys, args, several) => this.runScript(several ? EVALUATE_COMMAND : evaluateCommandFor(request.ops), keys, args, batch),
-      batch: (keys, args) => this.runScript(EVALUATE_BATCH_COMMAND, keys, args, batch),
-    });
-    batch.written();
+    const turn = (this.turn = new WriteBatch(this.commandTimeoutMs, timedOut));
+    sendQueue(queue, this.sender);
+    this.turn = undefined;
+    turn.written();
+  };
+  private readonly sender: ScriptSender = {
+    alone: (request, keys, args, several) => this.runScript(evaluateCommandFor(request.ops, several), keys, args, this.turn),
+    batch: (keys, args) => this.runScript(EVALUATE_BATCH_COMMAND, keys, args, this.turn),
   };
 
   /** One script call (`command`: a registered evaluate script), its errors mapped to backend errors. */

@@ -189,7 +189,7 @@ export class RedisClusterBackend implements Backend {
     for (const queue of queues.values()) sendQueue(queue, this.sender);
   };
   private readonly sender: ScriptSender = {
-    alone: (request, keys, args, several) => this.call(several ? this.scripts.multi : evaluateScriptFor(this.scripts, request.ops), keys, [args]),
+    alone: (request, keys, args, several) => this.call(evaluateScriptFor(this.scripts, request.ops, several), keys, [args]),
     batch: (keys, args) => this.call(this.scripts.batch, keys, [args]),
   };
 

@@ -173,8 +173,8 @@ function reconnectOnReadOnly(err: Error): 1 | false {
  * - `maxRetriesPerRequest: 0` and `autoResendUnfulfilledCommands: false`: a command in flight
  *   when the connection drops fails instead of being resent, which could count its hits twice.
  * - `commandTimeout`: every command has a deadline.
- * (Standalone and Sentinel connections batch writes themselves, see RedisBackend.batchWrites;
- * the cluster client uses ioredis' auto-pipelining, see clusterPlan.)
+ * (Standalone and Sentinel backends send one script call per event-loop turn, see
+ * RedisBackend.flush; the cluster client also uses ioredis' auto-pipelining, see clusterPlan.)
  */
 function commonOptions(options: RedisConnectionOptions): RedisOptions {
   return {

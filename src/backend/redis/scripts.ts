@@ -192,14 +192,18 @@ export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledSc
   return assembled([banner('refund'), splice(read('refund.lua'), 'refund.lua', read)]);
 }
 
-/** The name of the registered command that evaluates `ops` (one-op script or several-ops script). */
-export function evaluateCommandFor(ops: readonly CounterOp[]): string {
-  return ops.length === 1 ? EVALUATE_ONE_COMMAND[ops[0]!.algorithm] : EVALUATE_COMMAND;
+/**
+ * The name of the registered command that evaluates `ops` alone: the one-op script of its
+ * algorithm, or the several-ops script when `several` (default: more than one op; a caller that
+ * needs the `now` in evaluate.lua's reply asks for it for one op too).
+ */
+export function evaluateCommandFor(ops: readonly CounterOp[], several = ops.length !== 1): string {
+  return several ? EVALUATE_COMMAND : EVALUATE_ONE_COMMAND[ops[0]!.algorithm];
 }
 
-/** The script that evaluates `ops` in one call: the one-op script of its algorithm, or the several-ops script. */
-export function evaluateScriptFor(scripts: EvaluateScripts, ops: readonly CounterOp[]): AssembledScript {
-  return ops.length === 1 ? scripts.one[ops[0]!.algorithm] : scripts.multi;
+/** The script that evaluates `ops` in one call: as {@link evaluateCommandFor}, the assembled script itself. */
+export function evaluateScriptFor(scripts: EvaluateScripts, ops: readonly CounterOp[], several = ops.length !== 1): AssembledScript {
+  return several ? scripts.multi : scripts.one[ops[0]!.algorithm];
 }
 
 /** What ioredis `defineCommand` adds to a client: one method per registered script. */
