@@ -107,6 +107,16 @@ export class MemoryBackend implements Backend {
     return entry !== undefined && entry.expiresAt >= this.clock() ? entry.value : undefined;
   }
 
+  /**
+   * Milliseconds until a live counter expires on this backend's clock, or -2 when there is none:
+   * Redis `PTTL` (tests and debugging; does not touch the LRU order).
+   */
+  pttl(key: string): number {
+    const entry = this.entries.get(key);
+    const wall = this.clock();
+    return entry !== undefined && entry.expiresAt >= wall ? entry.expiresAt - wall : -2;
+  }
+
   /** Stores a raw string as a counter's state (tests: corrupted or foreign values). */
   setRaw(key: string, value: string, ttlMs = 3_600_000): void {
     this.write(key, value, this.clock() + ttlMs);

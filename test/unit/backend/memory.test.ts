@@ -38,10 +38,14 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     const { backend, set } = clocked(T0 + 59_000);
     await backend.evaluate([op('k')], { chargeOnDeny: false });
     expect(stateText(backend.getRaw('k'))).toBe(`F ${T0}:1`);
+    expect(backend.pttl('k')).toBe(1_000);
     set(T0 + 60_000); // ttl was 1000 ms: alive while now <= expiresAt
     expect(stateText(backend.getRaw('k'))).toBe(`F ${T0}:1`);
+    expect(backend.pttl('k')).toBe(0);
     set(T0 + 60_001);
     expect(backend.getRaw('k')).toBeUndefined();
+    expect(backend.pttl('k')).toBe(-2);
+    expect(backend.pttl('never')).toBe(-2);
     expect(backend.size).toBe(1); // not swept yet
     // A read removes it lazily.
     const r = await backend.evaluate([op('k', 'fixed_window', 10, 0)], { now: T0 + 30_000, chargeOnDeny: false });
