@@ -6,19 +6,26 @@ requests charging nothing unless chargeOnDeny), one after another in the order g
 batch gives the same answers and leaves the same state as the requests sent one by one with
 nothing between them. What it saves is the fixed cost of a script call (EVALSHA, the Lua
 call, TIME, one GET and one SET per key per request), which dominates a one-op decision: a hot
-key is read once and written once per batch, however many requests it serves.
+key is read once and written once per batch, however many requests it serves. And a run of
+identical one-op requests (one hot descriptor, many requests in one turn) is sent once with a
+count, and evaluated with the key's state decoded once and kept in locals: per request, only the
+algorithm's arithmetic and the reply element remain.
 
 Contract
   KEYS      the counter keys of every op of every request, request after request (request r's
             ops take the next n_r keys). Keys may repeat, within and across requests. On Redis
             Cluster all keys of one call must hash to one slot; on standalone Redis any may mix.
   ARGV[1]   little-endian IEEE-754 doubles (src/backend/redis/scripts.ts marshalEvaluateBatch):
-              header:     request count
-              request r:  now (Unix ms, integer; NaN = Redis TIME truncated to the ms, read at
-                          most once per call), chargeOnDeny (1 | 0), n_r (its op count >= 1),
-                          then per op the 6 doubles of lua/evaluate.lua (code, windowMs,
-                          threshold, burst, hits, enforce)
-  Reply     flat array, one element per op, request after request:
+              header:     entry count
+              an entry:   now (Unix ms, integer; NaN = Redis TIME truncated to the ms, read at
+                          most once per call), chargeOnDeny (1 | 0), then n:
+                          n >= 1: one request of n ops; per op the 6 doubles of
+                            lua/evaluate.lua (code, windowMs, threshold, burst, hits, enforce),
+                            and its n keys in KEYS
+                          n < 0: a run, -n requests each of the one op of the previous entry
+                            (which must be a one-op request or a run), with this entry's now
+                            and chargeOnDeny; no doubles and no KEYS follow
+  Reply     flat array, one element per op, request after request (a run's requests included):
               an integer r in the encoding of lua/evaluate-one.lua (r < 0: over, resetMs =
               -1 - r; else remaining = r mod (burst + 1), resetMs = floor(r / (burst + 1))),
               or { over (1|0), remaining, resetMs } when that integer would not fit,
@@ -46,11 +53,19 @@ Why per-request rollback
   logged (key, previous working copy, previous TTL state) and undone in reverse order when the
   request ends denied.
 
-Assembly (src/backend/redis/scripts.ts): as lua/evaluate.lua, each `-- @step <algorithm>` line
-becomes that algorithm's @step section in a `do ... end` block.
+Why a run needs no undo log
+  A one-op request's op charges only when it is not over, or under chargeOnDeny, so nothing of a
+  denied one-op request is ever rolled back; the run applies its changes to the TTL bookkeeping
+  once, at its end, with the result the changes one by one would have had.
+
+Assembly (src/backend/redis/scripts.ts): each `-- @each-algorithm` ... `-- @end-each-algorithm`
+block becomes an `if code == ...` chain with one copy of the block per algorithm, where its
+`-- @step` line is that algorithm's whole decision (decode, step, encode) in a `do ... end`
+block, and `-- @decode`, `-- @step-only` and `-- @encode` its single sections (see
+lua/fixed-window.lua).
 ]]
 local args = ARGV[1]
-local requests = struct.unpack('<d', args)
+local entries = struct.unpack('<d', args)
 local pos = 9
 local clock
 -- working[key]: the key's working copy (false = missing); failed[key]: its GET error, if any.
@@ -59,8 +74,11 @@ local clock
 local working, failed, ttls, order = {}, {}, {}, {}
 local undoKey, undoValue, undoTtl = {}, {}, {}
 local reply = {}
-local ki = 0
-for _ = 1, requests do
+-- ki: KEYS consumed; ri: reply elements written (a run entry adds replies, not keys)
+local ki, ri = 0, 0
+-- the one op of the previous entry when it was a one-op request (what a run entry repeats)
+local single, rCode, rWindowMs, rThreshold, rBurst, rHits = false
+for _ = 1, entries do
   local now, chargeOnDeny, n
   now, chargeOnDeny, n, pos = struct.unpack('<ddd', args, pos)
   if now ~= now then
@@ -72,72 +90,131 @@ for _ = 1, requests do
     now = clock
   end
   local chargeOnOver = chargeOnDeny == 1
-  local err
-  for i = ki + 1, ki + n do
-    local k = KEYS[i]
-    if working[k] == nil then
-      local v = redis.pcall('GET', k)
-      if type(v) == 'table' then
-        failed[k] = v
-        v = false
-      end
-      working[k] = v
+  if n < 0 then
+    -- A run: -n requests, each the one op of the previous entry. Evaluated one after another
+    -- exactly as that many one-op requests, with the key's state decoded once and kept in
+    -- locals between them, and encoded once at the end. A one-op request never needs the undo
+    -- log: its op charges only when it is not over, or under chargeOnDeny.
+    if not single then
+      return error({ err = 'ERR meshlimit: a run entry must follow a one-op request' })
     end
-    if failed[k] then err = failed[k] end
-  end
-  if err then
-    for i = ki + 1, ki + n do reply[i] = err end
-    pos = pos + 48 * n
-  else
-    local denied = false
-    local undo = 0
-    for i = ki + 1, ki + n do
-      local key = KEYS[i]
-      local code, windowMs, threshold, burst, hits, enforce
-      code, windowMs, threshold, burst, hits, enforce, pos = struct.unpack('<dddddd', args, pos)
-      local raw = working[key]
-      local over, remaining, resetMs, value, ttl, keep
-      if code == 1 then
-        -- @step fixed-window
-      elseif code == 2 then
-        -- @step sliding-window
-      elseif code == 3 then
-        -- @step token-bucket
-      else
-        return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })
+    local key = KEYS[ki]
+    local err = failed[key]
+    if err then
+      for _ = 1, -n do
+        ri = ri + 1
+        reply[ri] = err
       end
-      if over and enforce == 1 then denied = true end
-      if value then
+    else
+      local code, windowMs, threshold, burst, hits = rCode, rWindowMs, rThreshold, rBurst, rHits
+      local raw = working[key]
+      local value, anyChange, lastPx
+      -- @each-algorithm
+      -- @decode
+      for _ = 1, -n do
+        local over, remaining, resetMs, ttl, keep, changed
+        do
+          -- @step-only
+        end
+        if changed then
+          anyChange = true
+          if not keep then lastPx = ttl end
+        end
+        ri = ri + 1
+        if over then
+          reply[ri] = -1 - resetMs
+        else
+          local r = resetMs * (burst + 1) + remaining
+          if remaining >= 0 and remaining <= burst and r < 9007199254740992 then
+            reply[ri] = r
+          else
+            reply[ri] = { 0, remaining, resetMs }
+          end
+        end
+      end
+      if anyChange then
+        -- @encode
+      end
+      -- @end-each-algorithm
+      if anyChange then
+        -- the changes of the run applied to the TTL bookkeeping at once, as one by one would
         local pending = ttls[key]
-        undo = undo + 1
-        undoKey[undo], undoValue[undo], undoTtl[undo] = key, raw, pending
         if pending == nil then order[#order + 1] = key end
-        if not keep then
-          ttls[key] = ttl
+        if lastPx then
+          ttls[key] = lastPx
         elseif pending == nil then
           ttls[key] = false
         end
         working[key] = value
       end
-      if over then
-        reply[i] = -1 - resetMs
-      else
-        local r = resetMs * (burst + 1) + remaining
-        if remaining >= 0 and remaining <= burst and r < 9007199254740992 then
-          reply[i] = r
+    end
+  else
+    local err
+    for i = ki + 1, ki + n do
+      local k = KEYS[i]
+      if working[k] == nil then
+        local v = redis.pcall('GET', k)
+        if type(v) == 'table' then
+          failed[k] = v
+          v = false
+        end
+        working[k] = v
+      end
+      if failed[k] then err = failed[k] end
+    end
+    single = n == 1
+    if err then
+      -- (a run after this request meets the same error through failed[key])
+      for i = 1, n do reply[ri + i] = err end
+      pos = pos + 48 * n
+    else
+      local denied = false
+      local undo = 0
+      for i = ki + 1, ki + n do
+        local key = KEYS[i]
+        local code, windowMs, threshold, burst, hits, enforce
+        code, windowMs, threshold, burst, hits, enforce, pos = struct.unpack('<dddddd', args, pos)
+        rCode, rWindowMs, rThreshold, rBurst, rHits = code, windowMs, threshold, burst, hits
+        local raw = working[key]
+        local over, remaining, resetMs, value, ttl, keep
+        -- @each-algorithm
+        -- @step
+        -- @end-each-algorithm
+        if over and enforce == 1 then denied = true end
+        if value then
+          local pending = ttls[key]
+          undo = undo + 1
+          undoKey[undo], undoValue[undo], undoTtl[undo] = key, raw, pending
+          if pending == nil then order[#order + 1] = key end
+          if not keep then
+            ttls[key] = ttl
+          elseif pending == nil then
+            ttls[key] = false
+          end
+          working[key] = value
+        end
+        local at = ri + i - ki
+        if over then
+          reply[at] = -1 - resetMs
         else
-          reply[i] = { 0, remaining, resetMs }
+          local r = resetMs * (burst + 1) + remaining
+          if remaining >= 0 and remaining <= burst and r < 9007199254740992 then
+            reply[at] = r
+          else
+            reply[at] = { 0, remaining, resetMs }
+          end
+        end
+      end
+      if denied and not chargeOnOver then
+        for u = undo, 1, -1 do
+          local key = undoKey[u]
+          working[key], ttls[key] = undoValue[u], undoTtl[u]
         end
       end
     end
-    if denied and not chargeOnOver then
-      for u = undo, 1, -1 do
-        local key = undoKey[u]
-        working[key], ttls[key] = undoValue[u], undoTtl[u]
-      end
-    end
+    ki = ki + n
+    ri = ri + n
   end
-  ki = ki + n
 end
 
 -- A key rolled back to unchanged (ttls nil) is skipped; a key listed twice is written once.
@@ -151,5 +228,5 @@ for i = 1, #order do
   end
   ttls[key] = nil
 end
-reply[ki + 1] = clock or 0
+reply[ri + 1] = clock or 0
 return reply

@@ -36,8 +36,9 @@ Why atomic
   requests could both take the last unit. A script runs without interleaving.
 
 Assembly (src/backend/redis/scripts.ts): `local CODE = <the algorithm's code>`, then this file
-with the `-- @step` line replaced by the algorithm's @step section in a `do ... end` block (see
-lua/fixed-window.lua for the locals a section reads and assigns).
+with the `-- @step` line replaced by the algorithm's whole decision (its @decode, @step and
+@encode sections) in a `do ... end` block (see lua/fixed-window.lua for the locals they read and
+assign).
 ]]
 local now, chargeOnDeny, code, windowMs, threshold, burst, hits = struct.unpack('<ddddddd', ARGV[1])
 if code ~= CODE then

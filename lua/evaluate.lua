@@ -35,8 +35,9 @@ Why atomic
   request can charge a counter between our read and our write, and a denied request leaves
   every counter exactly as it was.
 
-Assembly (src/backend/redis/scripts.ts): this file, with each `-- @step <algorithm>` line
-replaced by that algorithm's @step section (lua/<algorithm>.lua) in a `do ... end` block: no
+Assembly (src/backend/redis/scripts.ts): this file, with its `-- @each-algorithm` block expanded
+into an `if code == ...` chain, one branch per algorithm, whose `-- @step` line becomes that
+algorithm's decision (lua/<algorithm>.lua: decode, step, encode) in a `do ... end` block: no
 closure per call, the math still exists once. A section reads raw (the key's working copy),
 windowMs, threshold, burst, hits, chargeOnOver, now and assigns
   over, remaining, resetMs, value (new state bytes, nil when unchanged), ttl (ms), keep
@@ -81,15 +82,9 @@ for i = 1, n do
   code, windowMs, threshold, burst, hits, enforce, pos = struct.unpack('<dddddd', args, pos)
   local raw = working[key]
   local over, remaining, resetMs, value, ttl, keep
-  if code == 1 then
-    -- @step fixed-window
-  elseif code == 2 then
-    -- @step sliding-window
-  elseif code == 3 then
-    -- @step token-bucket
-  else
-    return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })
-  end
+  -- @each-algorithm
+  -- @step
+  -- @end-each-algorithm
   if over and enforce == 1 then denied = true end
   if value then
     local pending = ttls[key]

@@ -14,23 +14,31 @@ slice a request)
               window), burst (unused), hits (>= 0; 0 checks without consuming), enforce (read by
               the driver); the drivers unpack them into the locals below.
   Sections: this file is not run as it stands. The assembler (src/backend/redis/scripts.ts) splices
-  each section below, in a `do ... end` block, where a driver has the line `-- @step` or
-  `-- @refund` (so a decision creates no closure and calls no Lua function; the math still exists
-  once, here). A section declares its own locals and touches nothing else than:
-  @decode reads   raw (stored value, false/nil when missing); declares the stored fields as
-                  locals. Never spliced alone: the assembler puts it at the head of both @step
-                  and @refund, so they share one decoder without a Lua function call.
-  @step   reads   raw (stored value, false/nil when missing), windowMs, threshold, burst, hits,
-                  chargeOnOver (boolean), now (Unix ms, integer)
-          assigns over (boolean), remaining, resetMs, value (bytes to store, nil when unchanged),
-                  ttl (ms, PX for value), keep (true: write with KEEPTTL instead)
+  the sections below where a driver asks for them (so a decision creates no closure and calls no
+  Lua function; the math still exists once, here): `-- @step` becomes @decode, @step, then
+  @encode when the step changed the state, in one `do ... end` block (a whole decision from `raw`
+  to `value`); `-- @refund` the same with @refund; `-- @decode`, `-- @step-only` and
+  `-- @encode` one section each, for a driver that keeps the decoded state in locals across
+  several steps on one key (lua/evaluate-batch.lua's runs). A section touches nothing else than:
+  @decode reads   raw (stored value, false/nil when missing); declares the state locals (here s,
+                  c; the state of a missing or foreign value is nil)
+  @step   reads   the state locals, windowMs, threshold, burst, hits, chargeOnOver (boolean), now
+                  (Unix ms, integer)
+          assigns over (boolean), remaining, resetMs, ttl (ms, PX for the new state), keep (true:
+                  write with KEEPTTL instead), and, when it charges, the state locals (the new
+                  state) and changed = true
           keep is true when the stored value already belongs to the current window: the write
           that opened the window set its TTL (to this window's end), and a PX costs Redis more
           than the whole arithmetic here.
-  @refund reads   raw, windowMs, threshold, burst, hits, now (= chargeNow, the charge's `now`)
-          assigns value (bytes with `hits` given back, nil when there is nothing to give back):
-          if the stored window is the one chargeNow falls in, count = max(0, count - hits); a
-          window that has rolled over since the charge took the charge with it.
+  @encode reads   the state locals; assigns value (the bytes to store)
+  @refund reads   the state locals, windowMs, threshold, burst, hits, now (= chargeNow, the
+                  charge's `now`)
+          assigns the state locals with `hits` given back and changed = true (nothing when there
+          is nothing to give back): if the stored window is the one chargeNow falls in, count =
+          max(0, count - hits); a window that has rolled over since the charge took the charge
+          with it.
+  Decoding the bytes @encode wrote gives back exactly the state locals it read (doubles
+  round-trip), so a step on the locals equals a step on the stored bytes.
   Windows are aligned to multiples of windowMs since the Unix epoch; a hit is over when the count
   after it exceeds the threshold; reset = ms until the window ends = the TTL.
 
@@ -68,11 +76,13 @@ if not over then
 end
 resetMs = start + windowMs - now
 ttl = resetMs
-if hits > 0 and (not over or chargeOnOver) then value = struct.pack('<Bdd', 70, start, after) end
+if hits > 0 and (not over or chargeOnOver) then s, c, changed = start, after, true end
+-- @encode
+value = struct.pack('<Bdd', 70, s, c)
 -- @refund
 local start = math.floor(now / windowMs) * windowMs
 if s == start and c - c == 0 then
-  local after = c - hits
-  if after < 0 then after = 0 end
-  value = struct.pack('<Bdd', 70, start, after)
+  c = c - hits
+  if c < 0 then c = 0 end
+  changed = true
 end

@@ -13,7 +13,8 @@ slice a request)
               window), burst (unused), hits (>= 0; 0 checks without consuming), enforce (read by
               the driver); the drivers unpack them into the locals below.
   Sections: spliced by the assembler where a driver says `-- @step` or `-- @refund`, exactly as
-  described in lua/fixed-window.lua (same locals read and assigned).
+  described in lua/fixed-window.lua (same locals read and assigned; the state locals
+  are this file's own, declared by its @decode).
   @step   keep is true when the stored value already belongs to the current window: the write
           that opened the window set its TTL (to one window past its end), so the driver writes
           with KEEPTTL.
@@ -62,17 +63,19 @@ remaining = 0
 if not over then remaining = math.floor(threshold - estimate - hits) end
 resetMs = start + windowMs - now
 ttl = resetMs + windowMs
-if hits > 0 and (not over or chargeOnOver) then value = struct.pack('<Bddd', 83, start, cur + hits, prev) end
+if hits > 0 and (not over or chargeOnOver) then s, c, p, changed = start, cur + hits, prev, true end
+-- @encode
+value = struct.pack('<Bddd', 83, s, c, p)
 -- @refund
 if s and c - c == 0 and p - p == 0 then
   local start = math.floor(now / windowMs) * windowMs
   if s == start then
     c = c - hits
     if c < 0 then c = 0 end
-    value = struct.pack('<Bddd', 83, s, c, p)
+    changed = true
   elseif s == start + windowMs then
     p = p - hits
     if p < 0 then p = 0 end
-    value = struct.pack('<Bddd', 83, s, c, p)
+    changed = true
   end
 end

@@ -16,7 +16,8 @@ slice a request)
               checks without consuming), enforce (read by the driver); the drivers unpack them
               into the locals below.
   Sections: spliced by the assembler where a driver says `-- @step` or `-- @refund`, exactly as
-  described in lua/fixed-window.lua (same locals read and assigned).
+  described in lua/fixed-window.lua (same locals read and assigned; the state locals
+  are this file's own, declared by its @decode).
   @step   The key must live until the bucket is full again (now + resetMs): an expired bucket is
           a full one. Every take moves that moment, but re-arming the TTL on every write (SET
           PX) costs Redis more than the arithmetic, so a write that re-arms gives the key
@@ -92,13 +93,15 @@ else
       ttl = 2 * math.ceil(cap / threshold)
       armed = now + ttl
     end
-    value = struct.pack('<Bddd', 84, after, now, armed)
+    l, t, a, changed = after, now, armed, true
   end
 end
+-- @encode
+value = struct.pack('<Bddd', 84, l, t, a)
 -- @refund
 if l and l - l == 0 and t - t == 0 and t >= now then
   local give = hits * windowMs - (t - now) * threshold
   if give > 0 then
-    value = struct.pack('<Bddd', 84, math.min(burst * windowMs, l + give), t, a)
+    l, changed = math.min(burst * windowMs, l + give), true
   end
 end

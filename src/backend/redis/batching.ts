@@ -1,6 +1,7 @@
 import type { EvaluateResult } from '../backend.js';
 import { toBackendError } from './errors.js';
 import {
+  groupIdenticalRequests,
   marshalEvaluate,
   marshalEvaluateBatch,
   parseEvaluateBatchReply,
@@ -43,13 +44,15 @@ export interface ScriptSender {
 }
 
 /**
- * Sends `queue` in order: consecutive requests of up to {@link MAX_BATCH_OPS} ops in all as one
+ * Sends `turn` in order (after {@link groupIdenticalRequests}, which brings identical one-op
+ * requests together without changing any answer): consecutive requests of up to {@link MAX_BATCH_OPS} ops in all as one
  * lua/evaluate-batch.lua call, a request left alone with its own script (the cheapest call for
  * it), and settles every request from its call's reply. A failed call fails the requests it
  * carried; an error the batch script reports for one request (a key of another Redis type) fails
  * that request only.
  */
-export function sendQueue(queue: readonly QueuedRequest[], send: ScriptSender): void {
+export function sendQueue(turn: readonly QueuedRequest[], send: ScriptSender): void {
+  const queue = groupIdenticalRequests(turn);
   let from = 0;
   while (from < queue.length) {
     let to = from + 1;

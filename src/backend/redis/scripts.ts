@@ -18,8 +18,8 @@ import type { Algorithm } from '../../limiter/types.js';
  * Why several scripts, and splicing: Redis CPU per decision is the cost that scales with traffic,
  * and a script pays on every call for every closure it creates, every Lua function it calls and
  * every argument it is sent. The common request (one descriptor, one limit) runs a script holding
- * only its algorithm's arithmetic, inline; the math still lives once, in the @step and @refund
- * sections of `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
+ * only its algorithm's arithmetic, inline; the math still lives once, in the @decode, @step,
+ * @encode and @refund sections of `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
  */
 
 /** Doubles in the packed ARGV[1] before the per-op slices: now, chargeOnDeny. */
@@ -66,7 +66,7 @@ export function findLuaDir(from: string = dirname(fileURLToPath(import.meta.url)
   }
 }
 
-/** The file of each algorithm's math (its @step and @refund sections). */
+/** The file of each algorithm's math (its @decode, @step, @encode and @refund sections). */
 const ALGORITHM_FILES: Readonly<Record<Algorithm, string>> = Object.freeze({
   fixed_window: 'fixed-window.lua',
   sliding_window: 'sliding-window.lua',
@@ -85,54 +85,86 @@ export interface EvaluateScripts {
   readonly multi: AssembledScript;
   /** lua/evaluate-one.lua with one @step section: a request of exactly one op. */
   readonly one: Readonly<Record<Algorithm, AssembledScript>>;
-  /** lua/evaluate-batch.lua with the three @step sections: several requests in one call. */
+  /** lua/evaluate-batch.lua with the three decisions and the run loops: several requests in one call. */
   readonly batch: AssembledScript;
 }
 
-type Section = 'step' | 'refund';
+/** The sections of an algorithm file, in file order (see the contract in lua/fixed-window.lua). */
+type Section = 'decode' | 'step' | 'encode' | 'refund';
+const SECTIONS: readonly Section[] = ['decode', 'step', 'encode', 'refund'];
 
 /**
- * The sections of an algorithm file: the lines after its `-- @step` line up to its `-- @refund`
- * line, and the lines after that (see the contract in lua/fixed-window.lua). An optional
- * `-- @decode` section before `-- @step` (reading the stored value into locals) starts both,
- * so the two share one decoder without a Lua function call.
+ * The sections of an algorithm file: the lines after each of its `-- @decode`, `-- @step`,
+ * `-- @encode` and `-- @refund` lines, which it must have once each, in that order (see the
+ * contract in lua/fixed-window.lua). Each is returned alone; {@link splice} combines them.
  */
 export function algorithmSections(source: string, file = 'algorithm file'): Readonly<Record<Section, string>> {
   const lines = source.split('\n');
-  const once = (marker: string): number => (lines.indexOf(marker) === lines.lastIndexOf(marker) ? lines.indexOf(marker) : -2);
-  const decode = once('-- @decode');
-  const step = once('-- @step');
-  const refund = once('-- @refund');
-  if (step < 0 || refund < step || decode === -2 || decode > step) {
-    throw new Error(`meshlimit: ${file} needs one "-- @step" line, then one "-- @refund" line (and at most one "-- @decode" line before them)`);
+  const at = SECTIONS.map((name) => {
+    const marker = `-- @${name}`;
+    return lines.indexOf(marker) === lines.lastIndexOf(marker) ? lines.indexOf(marker) : -1;
+  });
+  if (at.some((line, i) => line < 0 || (i > 0 && line < at[i - 1]!))) {
+    throw new Error(`meshlimit: ${file} needs one each of the lines "-- @decode", "-- @step", "-- @encode" and "-- @refund", in that order`);
   }
-  const head = decode < 0 ? [] : lines.slice(decode + 1, step);
-  return { step: [...head, ...lines.slice(step + 1, refund)].join('\n'), refund: [...head, ...lines.slice(refund + 1)].join('\n') };
+  const body = (i: number): string => lines.slice(at[i]! + 1, i + 1 < at.length ? at[i + 1] : lines.length).join('\n');
+  return { decode: body(0), step: body(1), encode: body(2), refund: body(3) };
 }
 
 /**
- * Replaces every splice line of `driver` (`-- @step <algorithm file basename>`, `-- @refund
- * <basename>`, or a bare `-- @step`, which means `algorithm`) by that section, indented like the
- * line and wrapped in `do ... end` so its locals stay its own. Splicing instead of binding each
- * module to a function: a script pays on every call for every closure it creates and every Lua
- * function it calls.
+ * Expands every `-- @each-algorithm` ... `-- @end-each-algorithm` block of `driver` into an
+ * `if code == <code> then <block> elseif ...` chain with one branch per algorithm and an error for
+ * an unknown code: the block's bare splice lines (`-- @step`, `-- @decode`, ...) name the branch's
+ * algorithm. A driver thus writes code that runs per algorithm once, and the algorithm's math
+ * still runs inline, without a Lua function call.
+ */
+function expandEachAlgorithm(driver: string, driverFile: string): string {
+  const out = driver.replace(/^([ \t]*)-- @each-algorithm\n([\s\S]*?)^[ \t]*-- @end-each-algorithm$/gm, (_m, indent: string, block: string) => {
+    const branches = (Object.keys(ALGORITHM_FILES) as Algorithm[]).map((algorithm, i) => {
+      const base = ALGORITHM_FILES[algorithm].replace(/\.lua$/, '');
+      const body = block.replace(/^([ \t]*-- @(?:step|decode|step-only|encode|refund))$/gm, `$1 ${base}`).replace(/\n$/, '');
+      return `${indent}${i === 0 ? 'if' : 'elseif'} code == ${SCRIPT_CODE[algorithm]} then\n${body}`;
+    });
+    return `${branches.join('\n')}\n${indent}else\n${indent}  return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })\n${indent}end`;
+  });
+  if (/^[ \t]*-- @(end-)?each-algorithm$/m.test(out)) throw new Error(`meshlimit: ${driverFile}: unmatched "-- @each-algorithm" or "-- @end-each-algorithm"`);
+  return out;
+}
+
+/**
+ * Replaces every splice line of `driver` by algorithm sections, indented like the line (after
+ * expanding its `-- @each-algorithm` blocks). A line names the algorithm file (`-- @step
+ * fixed-window`), or is bare, which means `algorithm`. The lines:
+ *   - `-- @step <a>`: decode, step and (when the step changed the state) encode, in `do ... end`
+ *     so its locals stay its own: one whole decision, reading `raw` and assigning `value`;
+ *   - `-- @refund <a>`: decode, refund and encode alike;
+ *   - `-- @decode <a>`, `-- @step-only <a>`, `-- @encode <a>`: one section each, as it stands, for
+ *     a driver that keeps the decoded state in locals across several steps of one key.
+ * Splicing instead of binding each module to a function: a script pays on every call for every
+ * closure it creates and every Lua function it calls.
  */
 function splice(driver: string, driverFile: string, read: (file: string) => string, algorithm?: Algorithm): string {
   const cache = new Map<string, Readonly<Record<Section, string>>>();
   let spliced = 0;
-  const out = driver.replace(/^([ \t]*)-- @(step|refund)(?: ([a-z-]+))?$/gm, (_m, indent: string, section: Section, base: string | undefined) => {
+  const out = expandEachAlgorithm(driver, driverFile).replace(/^([ \t]*)-- @(step|refund|decode|step-only|encode)(?: ([a-z-]+))?$/gm, (_m, indent: string, marker: string, base: string | undefined) => {
     const file = base === undefined ? (algorithm === undefined ? undefined : ALGORITHM_FILES[algorithm]) : `${base}.lua`;
     if (file === undefined || !Object.values(ALGORITHM_FILES).includes(file)) {
-      throw new Error(`meshlimit: ${driverFile}: cannot splice "-- @${section}${base === undefined ? '' : ` ${base}`}"`);
+      throw new Error(`meshlimit: ${driverFile}: cannot splice "-- @${marker}${base === undefined ? '' : ` ${base}`}"`);
     }
     let sections = cache.get(file);
     if (sections === undefined) cache.set(file, (sections = algorithmSections(read(file), file)));
     spliced++;
-    const body = sections[section]
-      .split('\n')
-      .map((l) => (l === '' ? l : `${indent}  ${l}`))
-      .join('\n');
-    return `${indent}do -- lua/${file} @${section}\n${body}\n${indent}end`;
+    const indented = (text: string, by: string): string =>
+      text
+        .split('\n')
+        .map((l) => (l === '' ? l : `${by}${l}`))
+        .join('\n');
+    if (marker === 'step' || marker === 'refund') {
+      const body = [sections.decode, sections[marker], 'if changed then', indented(sections.encode, '  '), 'end'].join('\n');
+      return `${indent}do -- lua/${file} @${marker}\n${indent}  local changed\n${indented(body, `${indent}  `)}\n${indent}end`;
+    }
+    const section: Section = marker === 'step-only' ? 'step' : (marker as Section);
+    return `${indent}-- lua/${file} @${section}\n${indented(sections[section], indent)}`;
   });
   if (spliced === 0) throw new Error(`meshlimit: ${driverFile} has no "-- @step" or "-- @refund" line`);
   return out;
@@ -310,30 +342,107 @@ export interface BatchRequest {
 /** Doubles per request in lua/evaluate-batch.lua's ARGV[1], before its ops: now, chargeOnDeny, op count. */
 export const BATCH_REQUEST_DOUBLES = 3;
 
+/** Whether two ops are the same op: same key, algorithm, limit, hits and enforcement. */
+function sameOp(a: CounterOp, b: CounterOp): boolean {
+  return (
+    a === b ||
+    (a.key === b.key &&
+      a.algorithm === b.algorithm &&
+      a.windowMs === b.windowMs &&
+      a.threshold === b.threshold &&
+      a.burst === b.burst &&
+      a.hits === b.hits &&
+      a.enforce === b.enforce)
+  );
+}
+
+/** Whether `b` may join a run after `a`: one op each, the same op, `now` and chargeOnDeny. */
+function sameOneOpRequest(a: BatchRequest, b: BatchRequest): boolean {
+  return a.ops.length === 1 && b.ops.length === 1 && a.now === b.now && a.chargeOnDeny === b.chargeOnDeny && sameOp(a.ops[0]!, b.ops[0]!);
+}
+
+/**
+ * `requests` in an order that gives every request the same answer and leaves the same state as
+ * the order given, with identical one-op requests brought together so that
+ * {@link marshalEvaluateBatch} sends them as runs: a one-op request moves up to the last request
+ * identical to it when no request in between touches its key. It only passes requests on other
+ * keys, and requests on different keys commute (each reads and writes its own keys only; the
+ * Redis clock is one per call). Returns `requests` itself when nothing moves.
+ */
+export function groupIdenticalRequests<T extends BatchRequest>(requests: readonly T[]): readonly T[] {
+  // the group a one-op request on this key may still join (deleted once another request
+  // touches the key)
+  const open = new Map<string, T[]>();
+  const groups: T[][] = [];
+  let moved = false;
+  for (const r of requests) {
+    if (r.ops.length === 1) {
+      const key = r.ops[0]!.key;
+      const group = open.get(key);
+      if (group !== undefined && sameOneOpRequest(group[0]!, r)) {
+        if (group !== groups[groups.length - 1]) moved = true;
+        group.push(r);
+        continue;
+      }
+      const fresh = [r];
+      groups.push(fresh);
+      open.set(key, fresh);
+    } else {
+      groups.push([r]);
+      for (const op of r.ops) open.delete(op.key);
+    }
+  }
+  return moved ? groups.flat() : requests;
+}
+
 /**
  * KEYS and the packed ARGV[1] of lua/evaluate-batch.lua for `requests` (see its contract): a
- * header (the request count), then per request now (NaN for the Redis clock), chargeOnDeny and
- * its op count, then its ops as {@link marshalEvaluate} packs them.
+ * header (the entry count), then per entry now (NaN for the Redis clock), chargeOnDeny and its op
+ * count, then its ops as {@link marshalEvaluate} packs them. Consecutive one-op requests with the
+ * same op, `now` and chargeOnDeny (many requests of one hot descriptor in one event-loop turn)
+ * become one request entry and then one run entry (op count -m: the previous entry's op, m more
+ * times), which the script evaluates with the key's state decoded once. The reply still has one
+ * element per request.
  */
 export function marshalEvaluateBatch(requests: readonly BatchRequest[]): { keys: string[]; args: Buffer } {
   let opCount = 0;
   for (const r of requests) opCount += r.ops.length;
-  const keys = new Array<string>(opCount);
+  const keys: string[] = [];
   const args = Buffer.allocUnsafe(8 * (1 + BATCH_REQUEST_DOUBLES * requests.length + ARGV_OP_DOUBLES * opCount));
-  args.writeDoubleLE(requests.length, 0);
   let at = 8;
-  let k = 0;
+  let entries = 0;
+  // the previous request when it had one op, and the offset of the op count of the run entry
+  // that follows it (-1 while there is none)
+  let single: BatchRequest | undefined;
+  let run = -1;
+  let length = 0;
   for (const r of requests) {
+    if (single !== undefined && sameOneOpRequest(single, r)) {
+      if (run < 0) {
+        args.writeDoubleLE(r.now === undefined ? Number.NaN : r.now, at);
+        args.writeDoubleLE(r.chargeOnDeny ? 1 : 0, at + 8);
+        run = at + 16;
+        length = 0;
+        at += 24;
+        entries++;
+      }
+      args.writeDoubleLE(-++length, run);
+      continue;
+    }
     args.writeDoubleLE(r.now === undefined ? Number.NaN : r.now, at);
     args.writeDoubleLE(r.chargeOnDeny ? 1 : 0, at + 8);
     args.writeDoubleLE(r.ops.length, at + 16);
     at += 24;
+    entries++;
     for (const op of r.ops) {
-      keys[k++] = op.key;
+      keys.push(op.key);
       at = writeOp(args, at, op);
     }
+    single = r.ops.length === 1 ? r : undefined;
+    run = -1;
   }
-  return { keys, args };
+  args.writeDoubleLE(entries, 0);
+  return { keys, args: args.subarray(0, at) };
 }
 
 /**

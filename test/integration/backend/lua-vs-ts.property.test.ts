@@ -197,8 +197,13 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
 
   it('batches (the requests of one tick in one lua/evaluate-batch.lua call) = the same requests one by one', async () => {
     let batched = 0;
+    let runs = 0;
     await fc.assert(
-      fc.asyncProperty(scenario(30), fc.array(fc.nat({ max: 5 }), { minLength: 30, maxLength: 30 }), async ({ keys, start, steps }, sizes) => {
+      fc.asyncProperty(
+        scenario(30),
+        fc.array(fc.nat({ max: 5 }), { minLength: 30, maxLength: 30 }),
+        fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4 })), { minLength: 30, maxLength: 30 }),
+        async ({ keys, start, steps }, sizes, repeats) => {
         const mem = new MemoryBackend({ sweepIntervalMs: 0 });
         const prefix = `b:${randomBytes(6).toString('hex')}:`;
         let now = T0 + start;
@@ -207,10 +212,28 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
           for (let i = 0, g = 0; i < steps.length; g++) {
             const group = steps.slice(i, i + 1 + sizes[g]!);
             i += group.length;
-            const requests = group.map((s) => {
+            // A step may come again at once, at the same clock (as many requests of one hot
+            // descriptor in one turn): one-op repeats become a run entry of the batch script.
+            // Copies of a step come right after it (odd counts) or at the end of the tick (even
+            // counts), where the backend may bring them together only past requests on other keys.
+            const deferred: Array<{ ops: CounterOp[]; opts: { now: number; chargeOnDeny: boolean } }> = [];
+            const requests = group.flatMap((s, j) => {
               now = advanceTo(keys, now, s.advance);
-              return { ops: opsAt(keys, prefix, s, now), opts: { now, chargeOnDeny: s.chargeOnDeny } };
+              const again = repeats[i - group.length + j]!;
+              const ops = opsAt(keys, prefix, s, now);
+              // a repeated step keeps its first op (runs repeat one-op requests; a repeated
+              // several-op request is an ordinary entry each time)
+              const request = { ops: again > 0 && ops.length > 1 && again % 2 === 1 ? ops.slice(0, 1) : ops, opts: { now, chargeOnDeny: s.chargeOnDeny } };
+              if (again > 0 && request.ops.length === 1) runs++;
+              // copies, so that the batch sees equal ops, not the same objects
+              const copies = Array.from({ length: again }, () => ({ ops: request.ops.map((o) => ({ ...o })), opts: { ...request.opts } }));
+              if (again % 2 === 0) {
+                deferred.push(...copies);
+                return [request];
+              }
+              return [request, ...copies];
             });
+            requests.push(...deferred);
             const fromLua = Promise.all(requests.map((r) => lua.evaluate(r.ops, r.opts)));
             const fromTs: Awaited<ReturnType<MemoryBackend['evaluate']>>[] = [];
             for (const r of requests) fromTs.push(await mem.evaluate(r.ops, r.opts));
@@ -222,11 +245,13 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
         } finally {
           await mem.close();
         }
-      }),
+        },
+      ),
       { numRuns: 40 },
     );
-    // Not vacuous: most ticks hold several requests.
+    // Not vacuous: most ticks hold several requests, and many hold runs of one-op repeats.
     expect(batched).toBeGreaterThan(40);
+    expect(runs).toBeGreaterThan(40);
   });
 
   it('refunds: lua/refund.lua writes the same bytes as refundOps, after random histories', async () => {

@@ -17,6 +17,7 @@ import {
   EVALUATE_COMMAND,
   EVALUATE_ONE_COMMAND,
   findLuaDir,
+  groupIdenticalRequests,
   marshalEvaluate,
   marshalEvaluateBatch,
   marshalRefund,
@@ -64,8 +65,11 @@ describe('lua/ discovery and script assembly', () => {
       expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
       expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
     }
-    expect(driver.match(/^\s*-- @step [a-z-]+$/gm)).toHaveLength(3);
-    expect(s.source).not.toMatch(/^\s*-- @(step|refund)/m);
+    // one dispatch per algorithm, written once in the driver and expanded by the assembler
+    expect(driver).toMatch(/^\s*-- @each-algorithm\n\s*-- @step\n\s*-- @end-each-algorithm$/m);
+    for (const code of [1, 2, 3]) expect(s.source).toContain(`code == ${code} then`);
+    expect(s.source).toContain("error({ err = 'ERR meshlimit: unknown algorithm code '");
+    expect(s.source).not.toMatch(/^\s*-- @(step|refund|decode|encode|step-only|each-algorithm|end-each-algorithm)/m);
     // No closure is created per call: no function expression anywhere in the script.
     expect(code(s.source)).not.toMatch(/\bfunction\b/);
     expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
@@ -103,15 +107,28 @@ describe('lua/ discovery and script assembly', () => {
     expect(all.multi).toEqual(assembleEvaluateScript());
   });
 
-  it('an algorithm file must have one @step line, then one @refund line', () => {
-    expect(() => algorithmSections('x = 1\n-- @refund\n-- @step\n', 'bad.lua')).toThrow(/bad\.lua needs one "-- @step" line/);
-    expect(() => algorithmSections('-- @step\nx = 1\n', 'bad.lua')).toThrow(/bad\.lua/);
-    expect(() => algorithmSections('-- @step\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(/bad\.lua/);
-    expect(algorithmSections('--[[ h ]]\n-- @step\na = 1\n-- @refund\nb = 2', 'ok.lua')).toEqual({ step: 'a = 1', refund: 'b = 2' });
-    // an optional @decode section heads both sections
-    expect(algorithmSections('-- @decode\nd = 0\n-- @step\na = 1\n-- @refund\nb = 2', 'ok.lua')).toEqual({ step: 'd = 0\na = 1', refund: 'd = 0\nb = 2' });
-    expect(() => algorithmSections('-- @step\n-- @decode\n-- @refund\n', 'bad.lua')).toThrow(/at most one "-- @decode" line before them/);
-    expect(() => algorithmSections('-- @decode\n-- @decode\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(/bad\.lua/);
+  it('an algorithm file must have one each of @decode, @step, @encode and @refund, in that order', () => {
+    const ok = '--[[ h ]]\n-- @decode\nd = 0\n-- @step\na = 1\n-- @encode\ne = 2\n-- @refund\nb = 2';
+    expect(algorithmSections(ok, 'ok.lua')).toEqual({ decode: 'd = 0', step: 'a = 1', encode: 'e = 2', refund: 'b = 2' });
+    const message = /bad\.lua needs one each of the lines "-- @decode", "-- @step", "-- @encode" and "-- @refund", in that order/;
+    expect(() => algorithmSections('-- @decode\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(message);
+    expect(() => algorithmSections('-- @decode\n-- @encode\n-- @step\n-- @refund\n', 'bad.lua')).toThrow(message);
+    expect(() => algorithmSections('-- @decode\n-- @step\n-- @step\n-- @encode\n-- @refund\n', 'bad.lua')).toThrow(message);
+    expect(() => algorithmSections('-- @step\n-- @decode\n-- @encode\n-- @refund\n', 'bad.lua')).toThrow(message);
+  });
+
+  it('splices one whole decision for @step (decode, step, then encode only when the state changed), and single sections for drivers that keep the state', () => {
+    const sections = sectionsOf('fixed-window.lua');
+    const s = assembleEvaluateOneScript('fixed_window');
+    const decision = code([sections.decode, sections.step, 'if changed then', sections.encode, 'end'].join('\n'));
+    expect(code(s.source)).toContain(`local changed\n${decision}`);
+    // the batch script's run loop: the state decoded once, stepped per request, encoded once
+    const batch = code(assembleEvaluateBatchScript().source);
+    for (const file of Object.values(FILES)) {
+      const f = sectionsOf(file);
+      expect(batch).toContain(`${code(f.decode)}\nfor _ = 1, -n do\nlocal over, remaining, resetMs, ttl, keep, changed\ndo\n${code(f.step)}\nend`);
+      expect(batch).toContain(`if anyChange then\n${code(f.encode)}\nend`);
+    }
   });
 
   it('picks the one-op script (and command) of the algorithm for one op, the several-ops script otherwise', () => {
@@ -241,6 +258,59 @@ describe('ARGV marshalling and reply parsing', () => {
     expect(Number.isNaN(d[1])).toBe(true);
     expect(d.slice(2, 10)).toEqual([0, 1, 1, 60_000, 5, 5, 1, 1]);
     expect(d.slice(10)).toEqual([1_700_000_000_123, 1, 2, 3, 1_000, 2, 7, 0, 0, 1, 60_000, 5, 5, 1, 1]);
+  });
+
+  it('packs consecutive one-op requests with the same op, now and chargeOnDeny as one request entry, then one run entry (op count -m)', () => {
+    const a: CounterOp = { key: 'a', algorithm: 'token_bucket', windowMs: 1_000, threshold: 5, burst: 9, hits: 1, enforce: true };
+    const b: CounterOp = { key: 'b', algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits: 1, enforce: true };
+    const one = (op: CounterOp, now?: number, chargeOnDeny = false) => ({ ops: [op], now, chargeOnDeny });
+    const m = marshalEvaluateBatch([
+      one(a),
+      one({ ...a }), // equal, not the same object
+      one(a),
+      one(a, 1_700_000_000_000), // another now: a new entry
+      one(a, 1_700_000_000_000, true), // another chargeOnDeny: a new entry
+      one({ ...a, hits: 2 }, 1_700_000_000_000, true), // another op: a new entry
+      { ops: [b, b], now: undefined, chargeOnDeny: false }, // two ops: never repeated
+      { ops: [b, b], now: undefined, chargeOnDeny: false },
+      one(b),
+      one(b),
+    ]);
+    expect(m.keys).toEqual(['a', 'a', 'a', 'a', 'b', 'b', 'b', 'b', 'b']);
+    const d = Array.from({ length: m.args.length / 8 }, (_, i) => m.args.readDoubleLE(8 * i));
+    const op = (o: CounterOp) => [o.algorithm === 'token_bucket' ? 3 : 1, o.windowMs, o.threshold, o.burst, o.hits, 1];
+    expect(d[0]).toBe(9);
+    expect(d.slice(1)).toEqual([
+      ...[NaN, 0, 1, ...op(a)],
+      ...[NaN, 0, -2],
+      ...[1_700_000_000_000, 0, 1, ...op(a)],
+      ...[1_700_000_000_000, 1, 1, ...op(a)],
+      ...[1_700_000_000_000, 1, 1, ...op({ ...a, hits: 2 })],
+      ...[NaN, 0, 2, ...op(b), ...op(b)],
+      ...[NaN, 0, 2, ...op(b), ...op(b)],
+      ...[NaN, 0, 1, ...op(b)],
+      ...[NaN, 0, -1],
+    ]);
+  });
+
+  it('brings identical one-op requests of a turn together, never past a request that touches their key', () => {
+    const op = (key: string, hits = 1): CounterOp => ({ key, algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits, enforce: true });
+    const r = (name: string, ...ops: CounterOp[]) => ({ name, ops, now: undefined as number | undefined, chargeOnDeny: false });
+    const names = (rs: ReadonlyArray<{ name: string }>) => rs.map((x) => x.name).join(' ');
+    // a1 and a2 (same op on key a) around b: b is on another key, so a2 moves up to a1
+    expect(names(groupIdenticalRequests([r('a1', op('a')), r('b', op('b')), r('a2', op('a')), r('b2', op('b'))]))).toBe('a1 a2 b b2');
+    // a request of several ops touching a stops a2 (it stays after it) ...
+    expect(names(groupIdenticalRequests([r('a1', op('a')), r('ab', op('b'), op('a')), r('a2', op('a'))]))).toBe('a1 ab a2');
+    // ... so does a different op on a (hits 2), and a2 then joins neither
+    expect(names(groupIdenticalRequests([r('a1', op('a')), r('x', op('a', 2)), r('c', op('c')), r('a2', op('a')), r('x2', op('a', 2))]))).toBe('a1 x c a2 x2');
+    // another now or chargeOnDeny is another request
+    const later = { ...r('a2', op('a')), now: 5 };
+    const charging = { ...r('a3', op('a')), chargeOnDeny: true };
+    expect(names(groupIdenticalRequests([r('a1', op('a')), r('b', op('b')), later, charging]))).toBe('a1 b a2 a3');
+    // several ops on other keys do not stop it; nothing moved returns the same array
+    expect(names(groupIdenticalRequests([r('a1', op('a')), r('bc', op('b'), op('c')), r('a2', op('a'))]))).toBe('a1 a2 bc');
+    const still = [r('a1', op('a')), r('a2', op('a')), r('b', op('b'))];
+    expect(groupIdenticalRequests(still)).toBe(still);
   });
 
   it('splits a batch reply per request: outcomes in the one-op encoding, denied from enforced ops, a key error for its requests only; then the clock', () => {
