@@ -17,12 +17,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SETTINGS } from '../src/settings.js';
-import { calibrateRedis, type Calibration } from './lib/calibrate.js';
+import { calibrateRedis, pingRoundTrip, type Calibration } from './lib/calibrate.js';
 import { burst, slidingPatterns, slidingVsLog, type BurstResult, type SlidingResult } from './lib/accuracy.js';
 import { requestFrame } from './lib/frames.js';
 import { h2loadVersion } from './lib/h2load.js';
 import { h2loadRun, varyRun, type LoadShape, type Sample } from './lib/measure.js';
-import { buildSnapshot, hasTaskset, processTree, productionNodeFlags, ROOT, type RunMode } from './lib/procs.js';
+import { buildSnapshot, hasTaskset, pinPid, processTree, productionNodeFlags, ROOT, type RunMode } from './lib/procs.js';
 import { acceptance, markdownReport, type Report, type ThroughputRow } from './lib/report.js';
 import { HIGH_CARDINALITY, SCENARIOS, type Scenario } from './lib/scenarios.js';
 import { median } from './lib/stats.js';
@@ -128,6 +128,19 @@ function cpuLayout(): { service: string | undefined; load: string | undefined; n
   return { service: '0', load: '1', note: 'service (echo or meshlimit) on CPU 0; h2load, vary-load and every redis-server on CPU 1' };
 }
 
+/**
+ * Runs `fn` with this process pinned to `cpus` (all its threads), then lets it use every CPU
+ * again: a PING round trip measured from the service's CPU is the one the service pays.
+ */
+async function onCpus<T>(cpus: string | undefined, fn: () => Promise<T>): Promise<T> {
+  pinPid(process.pid, cpus);
+  try {
+    return await fn();
+  } finally {
+    if (cpus !== undefined) pinPid(process.pid, `0-${os.cpus().length - 1}`);
+  }
+}
+
 async function main(): Promise<void> {
   const plan = parseArgs(process.argv.slice(2));
   const startedAt = new Date();
@@ -211,7 +224,10 @@ async function main(): Promise<void> {
     };
     let calibration: Calibration | undefined;
     await guard('calibration', async () => {
-      if (single !== undefined) calibration = await calibrateRedis(single);
+      if (single !== undefined) {
+        const dep = single;
+        calibration = await onCpus(cpus.service, () => calibrateRedis(dep));
+      }
     });
     if (calibration) log(`calibration: minimal TIME+GET+SET script ${calibration.minimalScriptUs.toFixed(2)} us, return 1 ${calibration.returnOneUs.toFixed(2)} us per call; PING round trip p50 ${calibration.roundTrip.p50.toFixed(3)} ms`);
 
@@ -286,6 +302,29 @@ async function main(): Promise<void> {
             if (l === undefined) continue;
             latency.push({ scenario: id, target: t.name, ...l, errors: s.errors, errorsByCode: s.errorsByCode, redisUsPerRequest: s.redis?.usPerRequest, command: s.commands[0] ?? '' });
             log(`latency ${id} ${t.name}: p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`);
+          }
+        }
+        // The second layout: standalone Redis moved to the service's CPU. One request at a time,
+        // every hop between the two CPUs wakes an idle vCPU (tens of microseconds here): with
+        // Redis beside h2load a request crosses CPUs four times, the echo server's twice. Beside
+        // the service, Redis costs what it costs, not two more wake-ups (see README).
+        const redisTarget = targets.find((t) => t.name === 'redis');
+        if (single !== undefined && redisTarget !== undefined && cpus.service !== undefined && cpus.load !== undefined && cpus.service !== cpus.load) {
+          const dep = single;
+          for (const pid of dep.pids) pinPid(pid, cpus.service);
+          try {
+            for (const id of plan.latencyScenarios) {
+              const files = frames.get(id);
+              if (files === undefined) continue;
+              const s = await h2loadRun(redisTarget, files.slice(0, 1), { clients: 1, streams: 1 }, plan.latencyRequests, cpus.load, logDir);
+              const l = s.latency;
+              if (l === undefined) continue;
+              latency.push({ scenario: id, target: 'redis', redisOnServiceCpu: true, ...l, errors: s.errors, errorsByCode: s.errorsByCode, redisUsPerRequest: s.redis?.usPerRequest, command: s.commands[0] ?? '' });
+              log(`latency ${id} redis (Redis on the service CPU): p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`);
+            }
+            if (calibration !== undefined) calibration.roundTripRedisOnServiceCpu = await onCpus(cpus.service, () => pingRoundTrip(dep.primaryPorts[0] as number));
+          } finally {
+            for (const pid of dep.pids) pinPid(pid, cpus.load);
           }
         }
       }

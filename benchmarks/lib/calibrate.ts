@@ -8,7 +8,8 @@
  *   us for it on its reference machine, so `0.74 / returnOneUs` scales a figure from this
  *   machine to that one (an estimate: it assumes every Redis code path slows down alike);
  * - `roundTrip`: p50 and p99 of one PING at a time from Node (ioredis) to this Redis: what
- *   Redis adds to a request's latency before any script runs.
+ *   Redis adds to a request's latency before any script runs. The harness measures it from the
+ *   service's CPU (see run.ts), once per placement of Redis ({@link pingRoundTrip}).
  *
  * Runs before any meshlimit load, so the EVALSHA deltas are the calibration scripts alone.
  */
@@ -25,8 +26,34 @@ export interface Calibration {
   /** Redis time per call of `return 1` with one key (microseconds). */
   readonly returnOneUs: number;
   readonly calls: number;
-  /** One PING at a time from ioredis, milliseconds. */
-  readonly roundTrip: { readonly p50: number; readonly p99: number; readonly samples: number };
+  /** One PING at a time from ioredis, milliseconds (Redis where the throughput runs have it). */
+  readonly roundTrip: RoundTrip;
+  /** The same with Redis moved to the service's CPU (the second latency layout), when measured. */
+  roundTripRedisOnServiceCpu?: RoundTrip;
+}
+
+export interface RoundTrip {
+  readonly p50: number;
+  readonly p99: number;
+  readonly samples: number;
+}
+
+/** p50 and p99 (ms) of `pings` PINGs one at a time from this process to 127.0.0.1:`port`. */
+export async function pingRoundTrip(port: number, pings = 5_000): Promise<RoundTrip> {
+  const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: true });
+  try {
+    await redis.connect();
+    const ms: number[] = [];
+    for (let i = 0; i < pings + 500; i++) {
+      const t0 = process.hrtime.bigint();
+      await redis.ping();
+      if (i >= 500) ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    ms.sort((a, b) => a - b);
+    return { p50: percentile(ms, 50), p99: percentile(ms, 99), samples: ms.length };
+  } finally {
+    redis.disconnect();
+  }
 }
 
 const MINIMAL = `local t = redis.call('TIME')
@@ -56,19 +83,7 @@ export async function calibrateRedis(dep: RedisDeployment, calls = 100_000, ping
     await redis.connect();
     const minimal = await scriptUs(redis, MINIMAL, calls);
     const one = await scriptUs(redis, RETURN_ONE, calls);
-    const ms: number[] = [];
-    for (let i = 0; i < pings + 500; i++) {
-      const t0 = process.hrtime.bigint();
-      await redis.ping();
-      if (i >= 500) ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    ms.sort((a, b) => a - b);
-    return {
-      minimalScriptUs: minimal.us,
-      returnOneUs: one.us,
-      calls: minimal.calls,
-      roundTrip: { p50: percentile(ms, 50), p99: percentile(ms, 99), samples: ms.length },
-    };
+    return { minimalScriptUs: minimal.us, returnOneUs: one.us, calls: minimal.calls, roundTrip: await pingRoundTrip(port, pings) };
   } finally {
     redis.disconnect();
   }

@@ -40,6 +40,8 @@ export interface LatencyRow extends LatencySummary {
   errorsByCode: Readonly<Record<string, number>>;
   /** Redis script time per request during this run (one request at a time: cold caches, see README). */
   redisUsPerRequest: number | undefined;
+  /** Standalone Redis moved to the service's CPU for this run (otherwise it shares the load CPU). */
+  redisOnServiceCpu?: boolean;
   command: string;
 }
 
@@ -134,14 +136,25 @@ export function acceptance(r: Report): AcceptanceRow[] {
   };
   judge('ratio-redis', 'one-tb, standalone Redis, one process: >= 0.75x echo req/s', tp('one-tb', 'redis')?.ratioToEcho, (v) => v >= 0.75, (v) => `${f(v)}x`);
   judge('ratio-memory', 'one-tb, memory backend: >= 0.9x echo req/s', tp('one-tb', 'memory')?.ratioToEcho, (v) => v >= 0.9, (v) => `${f(v)}x`);
-  const lat = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'redis');
+  // Judged with Redis on the service's CPU when that layout ran (the request then crosses CPUs as
+  // often as the echo server's does); the figure with Redis beside h2load is shown with it.
+  const onService = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'redis' && x.redisOnServiceCpu === true);
+  const onLoad = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'redis' && x.redisOnServiceCpu !== true);
+  const lat = onService ?? onLoad;
   const echoLat = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'echo');
-  const rtt = r.calibration?.roundTrip;
-  // What this machine allows: the echo server's own latency plus one Redis round trip.
-  const floor = (p: 'p50' | 'p99'): string =>
-    echoLat === undefined || rtt === undefined ? '' : ` (floor here: echo ${f(echoLat[p], 3)} + Redis round trip ${f(rtt[p], 3)} = ${f(echoLat[p] + rtt[p], 3)} ms)`;
-  judge('latency-p50', 'one-tb, standalone Redis, h2load -c1 -m1: p50 <= 0.3 ms', lat?.p50, (v) => v <= 0.3, (v) => `${f(v, 3)} ms${floor('p50')}`);
-  judge('latency-p99', 'one-tb, standalone Redis, h2load -c1 -m1: p99 <= 0.6 ms', lat?.p99, (v) => v <= 0.6, (v) => `${f(v, 3)} ms${floor('p99')}`);
+  const rttOf = (row: LatencyRow | undefined) => (row === onService ? r.calibration?.roundTripRedisOnServiceCpu : r.calibration?.roundTrip);
+  // What this machine allows: the echo server's own latency plus one Redis round trip (PING from the service's CPU).
+  const floor = (row: LatencyRow | undefined, p: 'p50' | 'p99'): string => {
+    const rtt = rttOf(row);
+    return echoLat === undefined || rtt === undefined ? '' : `floor here: echo ${f(echoLat[p], 3)} + Redis round trip ${f(rtt[p], 3)} = ${f(echoLat[p] + rtt[p], 3)} ms`;
+  };
+  const show = (p: 'p50' | 'p99') => (v: number): string => {
+    const where = onService === undefined ? '' : 'Redis on the service CPU, ';
+    const other = onService !== undefined && onLoad !== undefined ? `; with Redis on the load CPU ${f(onLoad[p], 3)} ms (${floor(onLoad, p)})` : '';
+    return `${f(v, 3)} ms (${where}${floor(lat, p)})${other}`;
+  };
+  judge('latency-p50', 'one-tb, standalone Redis, h2load -c1 -m1: p50 <= 0.3 ms', lat?.p50, (v) => v <= 0.3, show('p50'));
+  judge('latency-p99', 'one-tb, standalone Redis, h2load -c1 -m1: p99 <= 0.6 ms', lat?.p99, (v) => v <= 0.6, show('p99'));
   // Judged on the figure measured here; the reference-scaled one is shown for comparison only.
   const cal = r.calibration;
   const scaled = (v: number): string =>
@@ -231,7 +244,7 @@ export function markdownReport(r: Report): string {
   parts.push(
     [
       cal
-        ? `Redis on this machine, before any meshlimit load: a minimal \`TIME; GET; SET PX\` script takes ${f(cal.minimalScriptUs)} us per call and \`return 1\` ${f(cal.returnOneUs)} us (pipelined, ${int(cal.calls)} calls each; the issue's reference machine: 0.74 us for \`return 1\`); one PING at a time from Node takes p50 ${f(cal.roundTrip.p50, 3)} ms, p99 ${f(cal.roundTrip.p99, 3)} ms.`
+        ? `Redis on this machine, before any meshlimit load: a minimal \`TIME; GET; SET PX\` script takes ${f(cal.minimalScriptUs)} us per call and \`return 1\` ${f(cal.returnOneUs)} us (pipelined, ${int(cal.calls)} calls each; the issue's reference machine: 0.74 us for \`return 1\`); one PING at a time from Node on the service's CPU takes p50 ${f(cal.roundTrip.p50, 3)} ms, p99 ${f(cal.roundTrip.p99, 3)} ms${cal.roundTripRedisOnServiceCpu === undefined ? '' : ` (with Redis moved to the service's CPU: p50 ${f(cal.roundTripRedisOnServiceCpu.p50, 3)} ms, p99 ${f(cal.roundTripRedisOnServiceCpu.p99, 3)} ms)`}.`
         : '',
       `Errors during untimed warm-up runs: ${r.warmupErrors}.`,
     ]
@@ -246,7 +259,7 @@ export function markdownReport(r: Report): string {
         ['scenario', 'target', 'samples', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'Redis us/request', 'errors'],
         r.latency.map((x) => [
           x.scenario,
-          x.target,
+          x.redisOnServiceCpu === true ? `${x.target} (Redis on the service CPU)` : x.target,
           String(x.samples),
           f(x.p50, 3),
           f(x.p90, 3),
