@@ -103,6 +103,18 @@ export function runQueueWaitNs(pid: number): number {
   return ns;
 }
 
+/**
+ * The whole machine's CPU time from /proc/stat's `cpu` line, in ticks: `idle` (idle + iowait)
+ * and `total` (every column but guest time, which user time already counts). Two readings give
+ * the share of the machine left idle between them: a saturation run should leave next to none.
+ */
+export function machineCpuTicks(): { idle: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0);
+  return { idle, total: v.reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0) };
+}
+
 /** Resident set size (VmRSS) of `pid` and its descendants, in MiB. */
 export function rssMiB(pid: number): number {
   let kb = 0;

@@ -67,6 +67,8 @@ export type WorkersResult =
       rps1?: number;
       rps2?: number;
       ratio?: number;
+      /** WORKERS=2 / WORKERS=1 per repetition (runs back to back); `ratio` is their median. */
+      ratios?: number[];
       /** WORKERS=1 pinned to the service CPU (one worker, one core), for context. */
       rps1Pinned?: number | undefined;
       ratioPinned?: number | undefined;
@@ -314,7 +316,7 @@ export function markdownReport(r: Report): string {
   parts.push('### WORKERS');
   parts.push(
     r.workers.supported && r.workers.ratio !== undefined
-      ? `WORKERS=1: ${int(r.workers.rps1)} req/s, WORKERS=2: ${int(r.workers.rps2)} req/s, ratio ${f(r.workers.ratio)}x (the acceptance figure); WORKERS=1 pinned to one CPU: ${int(r.workers.rps1Pinned)} req/s, WORKERS=2 against it ${f(r.workers.ratioPinned)}x; errors ${r.workers.errors ?? '-'}; processes in the service's tree: ${r.workers.processes?.join(' and ') ?? '-'} (${r.workers.note}).`
+      ? `WORKERS=1: ${int(r.workers.rps1)} req/s, WORKERS=2: ${int(r.workers.rps2)} req/s, ratio ${f(r.workers.ratio)}x (the acceptance figure: the median of the per-repetition ratios ${(r.workers.ratios ?? []).map((x) => f(x)).join(', ')}); WORKERS=1 pinned to one CPU: ${int(r.workers.rps1Pinned)} req/s, WORKERS=2 against it ${f(r.workers.ratioPinned)}x; errors ${r.workers.errors ?? '-'}; processes in the service's tree: ${r.workers.processes?.join(' and ') ?? '-'} (${r.workers.note}).`
       : r.workers.note,
   );
 
