@@ -566,10 +566,15 @@ async function measureWorkers(plan: Plan, redis: RedisDeployment, configDir: str
   const active = names.filter((w) => w !== '1-pinned' || serviceCpus !== undefined);
   const shape = plan.workersShape;
   try {
+    for (const [i] of active.entries()) await h2loadRun(ts[i] as Target, files, shape, plan.warmRequests, loadCpus);
     for (let rep = 0; rep < plan.reps; rep++) {
-      for (const [i, w] of active.entries()) {
+      // The order alternates (1, 1-pinned, 2, then 2, 1-pinned, 1, ...): this VM's speed drifts
+      // by tens of percent within a minute, and a fixed order would turn the drift into a bias
+      // of every ratio; alternating cancels a steady drift over each pair of repetitions.
+      const order = [...active.entries()];
+      if (rep % 2 === 1) order.reverse();
+      for (const [i, w] of order) {
         const t = ts[i] as Target;
-        if (rep === 0) await h2loadRun(t, files, shape, plan.warmRequests, loadCpus);
         const before = machineCpuTicks();
         const s = await h2loadRun(t, files, shape, Math.round(25_000 * plan.seconds), loadCpus);
         const after = machineCpuTicks();
