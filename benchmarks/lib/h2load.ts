@@ -129,7 +129,8 @@ export function runH2load(o: H2loadOptions): Promise<H2loadResult> {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', (e) => reject(e.message.includes('ENOENT') ? new Error(H2LOAD_INSTALL_HINT) : e));
-    child.once('exit', (code) => {
+    // 'close', not 'exit': 'exit' may come before the report's last lines have been read.
+    child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`${command} exited with ${code}:\n${out.slice(-2000)}`));
       try {
         const parsed = parseH2loadOutput(out);

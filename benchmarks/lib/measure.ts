@@ -187,7 +187,8 @@ export async function varyRun(t: Target, o: VaryLoadOptions, cpus: string | unde
     child.stdout.on('data', (d: Buffer) => (text += d.toString()));
     child.stderr.on('data', (d: Buffer) => (text += d.toString()));
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': 'exit' may come before the JSON line has been read.
+    child.once('close', (code) => {
       const line = text.split('\n').find((l) => l.startsWith('{'));
       if (code !== 0 || line === undefined) reject(new Error(`vary-load exited with ${code}:\n${text.slice(-2000)}`));
       else resolve(JSON.parse(line) as VaryOut);

@@ -49,6 +49,25 @@ function hookExit(): void {
   }
 }
 
+/** Resolves once stdout and stderr have both closed, or after `ms`, whichever comes first. */
+function outputEnded(child: ChildProcess, ms: number): Promise<void> {
+  const streams = [child.stdout, child.stderr].filter((s): s is NonNullable<typeof s> => s !== null && !s.closed);
+  if (streams.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let open = streams.length;
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    for (const s of streams) {
+      s.once('close', () => {
+        if (--open === 0) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    }
+  });
+}
+
 export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOptions = {}): TrackedChild {
   hookExit();
   const child = spawn(cmd, [...args], { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -64,7 +83,10 @@ export function spawnTracked(cmd: string, args: readonly string[], opts: SpawnOp
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
       live.delete(child);
-      resolve(code);
+      // 'exit' can come before the last output has been read from the pipes: wait for both to
+      // end, so output() holds everything the process wrote (bounded: a grandchild that kept a
+      // pipe open must not hold the caller up).
+      void outputEnded(child, 2_000).then(() => resolve(code));
     });
     child.once('error', () => {
       live.delete(child);
