@@ -76,8 +76,9 @@ local undoKey, undoValue, undoTtl = {}, {}, {}
 local reply = {}
 -- ki: KEYS consumed; ri: reply elements written (a run entry adds replies, not keys)
 local ki, ri = 0, 0
--- the one op of the previous entry when it was a one-op request (what a run entry repeats)
-local single, rCode, rWindowMs, rThreshold, rBurst, rHits = false
+-- where in ARGV[1] the op of the previous entry starts when that entry was a one-op request or a
+-- run (what a run entry repeats), else false
+local singleAt = false
 for _ = 1, entries do
   local now, chargeOnDeny, n
   now, chargeOnDeny, n, pos = struct.unpack('<ddd', args, pos)
@@ -95,7 +96,7 @@ for _ = 1, entries do
     -- exactly as that many one-op requests, with the key's state decoded once and kept in
     -- locals between them, and encoded once at the end. A one-op request never needs the undo
     -- log: its op charges only when it is not over, or under chargeOnDeny.
-    if not single then
+    if not singleAt then
       return error({ err = 'ERR meshlimit: a run entry must follow a one-op request' })
     end
     local key = KEYS[ki]
@@ -106,7 +107,7 @@ for _ = 1, entries do
         reply[ri] = err
       end
     else
-      local code, windowMs, threshold, burst, hits = rCode, rWindowMs, rThreshold, rBurst, rHits
+      local code, windowMs, threshold, burst, hits = struct.unpack('<ddddd', args, singleAt)
       local raw = working[key]
       local value, anyChange, lastPx
       -- @each-algorithm
@@ -162,7 +163,7 @@ for _ = 1, entries do
       end
       if failed[k] then err = failed[k] end
     end
-    single = n == 1
+    singleAt = n == 1 and pos
     if err then
       -- (a run after this request meets the same error through failed[key])
       for i = 1, n do reply[ri + i] = err end
@@ -174,7 +175,6 @@ for _ = 1, entries do
         local key = KEYS[i]
         local code, windowMs, threshold, burst, hits, enforce
         code, windowMs, threshold, burst, hits, enforce, pos = struct.unpack('<dddddd', args, pos)
-        rCode, rWindowMs, rThreshold, rBurst, rHits = code, windowMs, threshold, burst, hits
         local raw = working[key]
         local over, remaining, resetMs, value, ttl, keep
         -- @each-algorithm

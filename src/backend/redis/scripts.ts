@@ -370,6 +370,9 @@ function sameOneOpRequest(a: BatchRequest, b: BatchRequest): boolean {
  * Redis clock is one per call). Returns `requests` itself when nothing moves.
  */
 export function groupIdenticalRequests<T extends BatchRequest>(requests: readonly T[]): readonly T[] {
+  // A request moves only past another one, to join a third: a lone request (every
+  // request of a quiet service) or a pair costs no Map.
+  if (requests.length < 3) return requests;
   // the group a one-op request on this key may still join (deleted once another request
   // touches the key)
   const open = new Map<string, T[]>();
