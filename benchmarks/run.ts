@@ -302,16 +302,18 @@ async function main(): Promise<void> {
     const latency: Report['latency'] = [];
     await guard('latency', async () => {
       if (!plan.skip.has('latency')) {
-        for (const id of plan.latencyScenarios) {
+        // One h2load -c1 -m1 run of scenario `id` against `t`, recorded as a latency row.
+        const measure = async (id: string, t: Target, redisOnServiceCpu: boolean): Promise<void> => {
           const files = frames.get(id);
-          if (files === undefined) continue;
-          for (const t of targets) {
-            const s = await h2loadRun(t, files.slice(0, 1), { clients: 1, streams: 1 }, plan.latencyRequests, cpus.load, logDir);
-            const l = s.latency;
-            if (l === undefined) continue;
-            latency.push({ scenario: id, target: t.name, ...l, errors: s.errors, errorsByCode: s.errorsByCode, redisUsPerRequest: s.redis?.usPerRequest, command: s.commands[0] ?? '' });
-            log(`latency ${id} ${t.name}: p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`);
-          }
+          if (files === undefined) return;
+          const s = await h2loadRun(t, files.slice(0, 1), { clients: 1, streams: 1 }, plan.latencyRequests, cpus.load, logDir);
+          const l = s.latency;
+          if (l === undefined) return;
+          latency.push({ scenario: id, target: t.name, ...(redisOnServiceCpu ? { redisOnServiceCpu } : {}), ...l, errors: s.errors, errorsByCode: s.errorsByCode, redisUsPerRequest: s.redis?.usPerRequest, command: s.commands[0] ?? '' });
+          log(`latency ${id} ${t.name}${redisOnServiceCpu ? ' (Redis on the service CPU)' : ''}: p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`);
+        };
+        for (const id of plan.latencyScenarios) {
+          for (const t of targets) await measure(id, t, false);
         }
         // The second layout: standalone Redis moved to the service's CPU. One request at a time,
         // every hop between the two CPUs wakes an idle vCPU (tens of microseconds here): with
@@ -322,15 +324,7 @@ async function main(): Promise<void> {
           const dep = single;
           for (const pid of dep.pids) pinPid(pid, cpus.service);
           try {
-            for (const id of plan.latencyScenarios) {
-              const files = frames.get(id);
-              if (files === undefined) continue;
-              const s = await h2loadRun(redisTarget, files.slice(0, 1), { clients: 1, streams: 1 }, plan.latencyRequests, cpus.load, logDir);
-              const l = s.latency;
-              if (l === undefined) continue;
-              latency.push({ scenario: id, target: 'redis', redisOnServiceCpu: true, ...l, errors: s.errors, errorsByCode: s.errorsByCode, redisUsPerRequest: s.redis?.usPerRequest, command: s.commands[0] ?? '' });
-              log(`latency ${id} redis (Redis on the service CPU): p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`);
-            }
+            for (const id of plan.latencyScenarios) await measure(id, redisTarget, true);
             if (calibration !== undefined) calibration.roundTripRedisOnServiceCpu = await onCpus(cpus.service, () => pingRoundTrip(dep.primaryPorts[0] as number));
           } finally {
             for (const pid of dep.pids) pinPid(pid, cpus.load);

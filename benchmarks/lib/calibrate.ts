@@ -38,22 +38,32 @@ export interface RoundTrip {
   readonly samples: number;
 }
 
-/** p50 and p99 (ms) of `pings` PINGs one at a time from this process to 127.0.0.1:`port`. */
-export async function pingRoundTrip(port: number, pings = 5_000): Promise<RoundTrip> {
+/** A connected ioredis client to 127.0.0.1:`port`, for `fn`, disconnected after it. */
+async function withRedis<T>(port: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: true });
   try {
     await redis.connect();
-    const ms: number[] = [];
-    for (let i = 0; i < pings + 500; i++) {
-      const t0 = process.hrtime.bigint();
-      await redis.ping();
-      if (i >= 500) ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    }
-    ms.sort((a, b) => a - b);
-    return { p50: percentile(ms, 50), p99: percentile(ms, 99), samples: ms.length };
+    return await fn(redis);
   } finally {
     redis.disconnect();
   }
+}
+
+/** p50 and p99 (ms) of `pings` PINGs one at a time on `redis` (after 500 untimed ones). */
+async function pings(redis: Redis, count: number): Promise<RoundTrip> {
+  const ms: number[] = [];
+  for (let i = 0; i < count + 500; i++) {
+    const t0 = process.hrtime.bigint();
+    await redis.ping();
+    if (i >= 500) ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: percentile(ms, 50), p99: percentile(ms, 99), samples: ms.length };
+}
+
+/** p50 and p99 (ms) of `count` PINGs one at a time from this process to 127.0.0.1:`port`. */
+export function pingRoundTrip(port: number, count = 5_000): Promise<RoundTrip> {
+  return withRedis(port, (redis) => pings(redis, count));
 }
 
 const MINIMAL = `local t = redis.call('TIME')
@@ -76,15 +86,10 @@ async function scriptUs(redis: Redis, lua: string, calls: number): Promise<{ us:
   return { us: (after.usec - before.usec) / n, calls: n };
 }
 
-export async function calibrateRedis(dep: RedisDeployment, calls = 100_000, pings = 5_000): Promise<Calibration> {
-  const port = dep.primaryPorts[0] as number;
-  const redis = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: true });
-  try {
-    await redis.connect();
+export function calibrateRedis(dep: RedisDeployment, calls = 100_000, pingCount = 5_000): Promise<Calibration> {
+  return withRedis(dep.primaryPorts[0] as number, async (redis) => {
     const minimal = await scriptUs(redis, MINIMAL, calls);
     const one = await scriptUs(redis, RETURN_ONE, calls);
-    return { minimalScriptUs: minimal.us, returnOneUs: one.us, calls: minimal.calls, roundTrip: await pingRoundTrip(port, pings) };
-  } finally {
-    redis.disconnect();
-  }
+    return { minimalScriptUs: minimal.us, returnOneUs: one.us, calls: minimal.calls, roundTrip: await pings(redis, pingCount) };
+  });
 }

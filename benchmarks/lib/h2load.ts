@@ -11,10 +11,11 @@
  * stops with requests in flight). Latency percentiles come from `--log-file` (one row per
  * request: start time, HTTP status, microseconds to the end of the response).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { RLS_PATH } from './frames.js';
-import { ROOT } from './procs.js';
+import { spawnTracked } from '../../test/support/child.js';
+import { pinned, ROOT } from './procs.js';
 
 export const H2LOAD_INSTALL_HINT =
   'h2load is not installed or not on PATH. It ships with nghttp2: `apt-get install -y nghttp2-client` (Debian/Ubuntu), ' +
@@ -118,31 +119,21 @@ export function readLatencyLog(file: string): Float64Array {
 }
 
 /** Runs h2load once; rejects if it exits non-zero or prints no report. */
-export function runH2load(o: H2loadOptions): Promise<H2loadResult> {
-  const args = h2loadArgs(o);
-  const [cmd, argv] = o.cpus !== undefined ? ['taskset', ['-c', o.cpus, 'h2load', ...args]] : ['h2load', args];
+export async function runH2load(o: H2loadOptions): Promise<H2loadResult> {
+  const [cmd, argv] = pinned(o.cpus, 'h2load', h2loadArgs(o));
   // Paths relative to the repository, so the command reads the same on any checkout.
   const command = [cmd, ...argv].map((a) => quote(a.startsWith(ROOT) ? a.slice(ROOT.length) : a)).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd as string, argv as string[], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', (e) => reject(e.message.includes('ENOENT') ? new Error(H2LOAD_INSTALL_HINT) : e));
-    // 'close', not 'exit': 'exit' may come before the report's last lines have been read.
-    child.once('close', (code) => {
-      if (code !== 0) return reject(new Error(`${command} exited with ${code}:\n${out.slice(-2000)}`));
-      try {
-        const parsed = parseH2loadOutput(out);
-        let latenciesUs: Float64Array | undefined;
-        if (o.logFile !== undefined) {
-          latenciesUs = readLatencyLog(o.logFile);
-          rmSync(o.logFile, { force: true });
-        }
-        resolve({ command, ...parsed, latenciesUs });
-      } catch (e) {
-        reject(e);
-      }
-    });
-  });
+  // spawnTracked's exit waits for the pipes to end, so the report's last lines are all read.
+  const child = spawnTracked(cmd, argv, { name: 'h2load' });
+  const code = await child.exited;
+  const out = child.output();
+  if (code === -1) throw new Error(H2LOAD_INSTALL_HINT);
+  if (code !== 0) throw new Error(`${command} exited with ${code}:\n${out.slice(-2000)}`);
+  const parsed = parseH2loadOutput(out);
+  let latenciesUs: Float64Array | undefined;
+  if (o.logFile !== undefined) {
+    latenciesUs = readLatencyLog(o.logFile);
+    rmSync(o.logFile, { force: true });
+  }
+  return { command, ...parsed, latenciesUs };
 }

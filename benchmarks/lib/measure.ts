@@ -3,8 +3,8 @@
  * counters (answers, errors), Redis commandstats and /proc (CPU time, RSS), so every figure of
  * a run comes from the same window of time.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { spawnTracked } from '../../test/support/child.js';
 import { runH2load, type H2loadResult } from './h2load.js';
 import { pinned, ROOT } from './procs.js';
 import { summarizeUs, type LatencySummary } from './stats.js';
@@ -181,19 +181,13 @@ export async function varyRun(t: Target, o: VaryLoadOptions, cpus: string | unde
   const arg = JSON.stringify({ port: t.grpcPort, connections: o.connections, streams: o.streams, requests: o.requests, start: o.start });
   const [cmd, args] = pinned(cpus, 'node', ['--import', 'tsx', path.join(ROOT, 'benchmarks/vary-load.ts'), arg]);
   const before = await snapshot(t);
-  const out = await new Promise<VaryOut>((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-    child.once('error', reject);
-    // 'close', not 'exit': 'exit' may come before the JSON line has been read.
-    child.once('close', (code) => {
-      const line = text.split('\n').find((l) => l.startsWith('{'));
-      if (code !== 0 || line === undefined) reject(new Error(`vary-load exited with ${code}:\n${text.slice(-2000)}`));
-      else resolve(JSON.parse(line) as VaryOut);
-    });
-  });
+  // spawnTracked's exit waits for the pipes to end, so the JSON line is read whole.
+  const child = spawnTracked(cmd, args, { name: 'vary-load', cwd: ROOT });
+  const code = await child.exited;
+  const text = child.output();
+  const line = text.split('\n').find((l) => l.startsWith('{'));
+  if (code !== 0 || line === undefined) throw new Error(`vary-load exited with ${code}:\n${text.slice(-2000)}`);
+  const out = JSON.parse(line) as VaryOut;
   const shown = args.map((a) => (a.startsWith(ROOT) ? a.slice(ROOT.length) : a.startsWith('{') ? `'${a}'` : a));
   const sample = await close(t, before, o.requests, out.seconds, out.failed + (o.requests - out.completed), [`${cmd} ${shown.join(' ')}`]);
   return { ...sample, latency: out.latency };
