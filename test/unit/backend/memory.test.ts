@@ -161,6 +161,28 @@ describe('MemoryBackend size cap', () => {
     expect(['a', 'c', 'd'].map((k) => stateText(backend.getRaw(k)))).toEqual([`F ${T0}:1`, `F ${T0}:1`, `F ${T0}:1`]);
   });
 
+  it('keeps the LRU order when the same key is used again and again, and after a sweep', async () => {
+    const { backend, set } = clocked(T0, { maxKeys: 3 });
+    for (const k of ['a', 'b', 'c']) await backend.evaluate([op(k)], { chargeOnDeny: false });
+    // `c` is already the most recently used: using it again keeps the order a, b, c.
+    for (let i = 0; i < 3; i++) await backend.evaluate([op('c')], { chargeOnDeny: false });
+    await backend.evaluate([op('a')], { chargeOnDeny: false }); // order: b, c, a
+    await backend.evaluate([op('d')], { chargeOnDeny: false }); // evicts b
+    expect(backend.getRaw('b')).toBeUndefined();
+    expect(['a', 'c', 'd'].map((k) => stateText(backend.getRaw(k)))).toEqual([`F ${T0}:2`, `F ${T0}:4`, `F ${T0}:1`]);
+    // Every key expires and is swept; the keys come back in the order c, a, d (then d again),
+    // so `c`, the least recently used, is the one evicted next.
+    set(T0 + 60_001);
+    expect(backend.sweep()).toBe(3);
+    const t1 = T0 + 60_001;
+    for (const k of ['c', 'a', 'd']) await backend.evaluate([op(k)], { now: t1, chargeOnDeny: false });
+    await backend.evaluate([op('d')], { now: t1, chargeOnDeny: false });
+    await backend.evaluate([op('e')], { now: t1, chargeOnDeny: false }); // evicts c
+    expect(backend.getRaw('c')).toBeUndefined();
+    const window = T0 + 60_000; // the fixed window (one minute) that t1 falls in
+    expect(['a', 'd', 'e'].map((k) => stateText(backend.getRaw(k)))).toEqual([`F ${window}:1`, `F ${window}:2`, `F ${window}:1`]);
+  });
+
   it('an evicted counter starts fresh (the documented accuracy trade-off)', async () => {
     const { backend } = clocked(T0, { maxKeys: 1 });
     await backend.evaluate([op('a', 'fixed_window', 1)], { chargeOnDeny: false });
