@@ -3,7 +3,7 @@
  * Markdown rendering that goes into benchmarks/results/results.md and the README.
  */
 import type { BurstResult, SlidingResult } from './accuracy.js';
-import { round, type LatencySummary } from './stats.js';
+import { round, type LatencySummary, type MedianInterval } from './stats.js';
 import { REFERENCE_RETURN_ONE_US, type Calibration } from './calibrate.js';
 import type { SweepPoint } from './svg.js';
 
@@ -16,6 +16,10 @@ export interface ThroughputRow {
   rpsRuns: number[];
   /** Median over repetitions of (target req/s / echo req/s in the same repetition). */
   ratioToEcho: number;
+  /** Those per-repetition ratios (not for echo). */
+  ratioRuns?: number[] | undefined;
+  /** 95% interval of that median (stats.ts medianInterval); undefined with fewer than 6 repetitions. */
+  ratioInterval?: MedianInterval | undefined;
   okShare: number;
   errors: number;
   /** Server-side errors by gRPC outcome code, summed over repetitions. */
@@ -69,6 +73,8 @@ export type WorkersResult =
       ratio?: number;
       /** WORKERS=2 / WORKERS=1 per repetition (runs back to back); `ratio` is their median. */
       ratios?: number[];
+      /** 95% interval of `ratio` (stats.ts medianInterval). */
+      ratioInterval?: MedianInterval | undefined;
       /** WORKERS=1 pinned to the service CPU (one worker, one core), for context. */
       rps1Pinned?: number | undefined;
       ratioPinned?: number | undefined;
@@ -97,6 +103,8 @@ export interface Report {
     kernel: string;
     pinning: string;
     reps: number;
+    /** Repetitions of one-tb and of the WORKERS phase (the judged ratios); older results lack it. */
+    judgedReps?: number;
     secondsPerRun: number;
     load: string;
     shape: { clients: number; streams: number };
@@ -128,6 +136,18 @@ const errs = (n: number, byCode: Readonly<Record<string, number>> | undefined): 
 };
 const int = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.round(x).toLocaleString('en-US'));
 
+/**
+ * How sure a median ratio is: its 95% interval, and whether the line lies inside it (then this
+ * run alone cannot tell which side the service is on; more repetitions or more runs can).
+ */
+function intervalNote(i: MedianInterval | undefined, line: number): string {
+  if (i === undefined) return '';
+  const spans = i.low < line && line <= i.high;
+  return ` (95% interval of the median ${f(i.low)}-${f(i.high)}${spans ? `, which spans the ${line} line: within this run's noise` : ''})`;
+}
+
+const ratioShown = (row: ThroughputRow | undefined, line: number) => (v: number): string => `${f(v)}x${intervalNote(row?.ratioInterval, line)}`;
+
 /** The acceptance figures of the benchmark issue, judged on this report. */
 export function acceptance(r: Report): AcceptanceRow[] {
   const out: AcceptanceRow[] = [];
@@ -136,8 +156,8 @@ export function acceptance(r: Report): AcceptanceRow[] {
     if (value === undefined || !Number.isFinite(value)) out.push({ id, check, measured: '-', status: 'not measured' });
     else out.push({ id, check, measured: show(value), status: ok(value) ? 'pass' : 'FAIL' });
   };
-  judge('ratio-redis', 'one-tb, standalone Redis, one process: >= 0.75x echo req/s', tp('one-tb', 'redis')?.ratioToEcho, (v) => v >= 0.75, (v) => `${f(v)}x`);
-  judge('ratio-memory', 'one-tb, memory backend: >= 0.9x echo req/s', tp('one-tb', 'memory')?.ratioToEcho, (v) => v >= 0.9, (v) => `${f(v)}x`);
+  judge('ratio-redis', 'one-tb, standalone Redis, one process: >= 0.75x echo req/s', tp('one-tb', 'redis')?.ratioToEcho, (v) => v >= 0.75, ratioShown(tp('one-tb', 'redis'), 0.75));
+  judge('ratio-memory', 'one-tb, memory backend: >= 0.9x echo req/s', tp('one-tb', 'memory')?.ratioToEcho, (v) => v >= 0.9, ratioShown(tp('one-tb', 'memory'), 0.9));
   // Judged with Redis on the service's CPU when that layout ran (the request then crosses CPUs as
   // often as the echo server's does); the figure with Redis beside h2load is shown with it.
   const onService = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'redis' && x.redisOnServiceCpu === true);
@@ -167,7 +187,8 @@ export function acceptance(r: Report): AcceptanceRow[] {
   if (!r.workers.supported) {
     out.push({ id: 'workers', check: 'WORKERS=2: >= 1.4x WORKERS=1', measured: r.workers.note, status: r.workers.note === 'skipped' ? 'not measured' : 'not supported' });
   } else {
-    judge('workers', 'WORKERS=2: >= 1.4x WORKERS=1', r.workers.ratio, (v) => v >= 1.4, (v) => `${f(v)}x`);
+    const interval = r.workers.ratioInterval;
+    judge('workers', 'WORKERS=2: >= 1.4x WORKERS=1', r.workers.ratio, (v) => v >= 1.4, (v) => `${f(v)}x${intervalNote(interval, 1.4)}`);
   }
   for (const algorithm of ['fixed_window', 'token_bucket'] as const) {
     const b = r.accuracy.bursts.find((x) => x.backend === 'redis' && x.algorithm === algorithm);
@@ -212,7 +233,7 @@ export function markdownReport(r: Report): string {
     [
       `- machine: ${m.cpu}, ${m.memoryGiB} GiB, Linux ${m.kernel}; ${m.node}; ${m.h2load}; ${m.redis.replace(/ sha=.*/, '')}`,
       `- CPUs: ${m.pinning}`,
-      `- meshlimit: ${m.meshlimit}, LOG_LEVEL=error; saturation load: ${m.load}; ${m.reps} repetition(s) of about ${m.secondsPerRun} s per target, interleaved`,
+      `- meshlimit: ${m.meshlimit}, LOG_LEVEL=error; saturation load: ${m.load}; ${m.reps} repetition(s) of about ${m.secondsPerRun} s per target, interleaved${m.judgedReps !== undefined && m.judgedReps > m.reps ? ` (one-tb, whose ratios are judged, and the WORKERS phase: ${m.judgedReps})` : ''}`,
       `- command: \`${m.command}\``,
       ...Object.entries(m.unsupported).map(([t, why]) => `- **${t}: not supported by this build** (${why})`),
     ].join('\n'),

@@ -8,7 +8,7 @@ import { exactSlidingLog, maxInWindow } from '../lib/accuracy.js';
 import { decodeResponseFrame, encodeRequest, grpcFrame, requestFrame } from '../lib/frames.js';
 import { h2loadArgs, parseDuration, parseH2loadOutput } from '../lib/h2load.js';
 import { ipFor, IP_SPACE } from '../lib/scenarios.js';
-import { median, percentile, summarizeUs } from '../lib/stats.js';
+import { median, medianInterval, percentile, summarizeUs } from '../lib/stats.js';
 import { acceptance, type Report } from '../lib/report.js';
 import { parseRequestCounts, parseScriptStats } from '../lib/targets.js';
 
@@ -73,6 +73,23 @@ describe('statistics', () => {
   it('summarizes microseconds as milliseconds', () => {
     const s = summarizeUs([300, 100, 200, 400]);
     expect(s).toEqual({ samples: 4, p50: 0.2, p90: 0.4, p99: 0.4, p999: 0.4, max: 0.4 });
+  });
+
+  it('gives a distribution-free interval for the median from order statistics', () => {
+    // 5 values: even the whole range covers only 1 - 2/32 = 93.75% < 95%.
+    expect(medianInterval([1, 2, 3, 4, 5])).toBeUndefined();
+    expect(medianInterval([1, 2, 3, 4, 5], 0.9)).toEqual({ low: 1, high: 5, coverage: 1 - 2 / 32 });
+    // 7 values: the range (98.4%); [x(2), x(6)] would cover only 1 - 2 * 8/128 = 87.5%.
+    expect(medianInterval([7, 1, 6, 2, 5, 3, 4])).toEqual({ low: 1, high: 7, coverage: 1 - 2 / 128 });
+    // 9 values: [x(2), x(8)] covers 1 - 2 * 10/512 = 96.1%; [x(3), x(7)] only 82%.
+    expect(medianInterval([9, 8, 7, 6, 5, 4, 3, 2, 1])).toEqual({ low: 2, high: 8, coverage: 1 - 20 / 512 });
+    // Non-finite values (a failed run) are left out, as median() does.
+    expect(medianInterval([1, 2, 3, 4, 5, 6, Number.NaN])?.coverage).toBeCloseTo(1 - 2 / 64, 12);
+    // A large sample narrows it around the middle: 101 values 0..100, 95% -> ranks 41..61.
+    const i = medianInterval(Array.from({ length: 101 }, (_, k) => k));
+    expect(i?.low).toBe(40);
+    expect(i?.high).toBe(60);
+    expect(i?.coverage).toBeGreaterThanOrEqual(0.95);
   });
 
   it('takes medians of odd and even counts', () => {
@@ -174,6 +191,24 @@ describe('acceptance', () => {
     // 4.5 us here is 2.25 us scaled (0.74 / 1.48 = 0.5): still judged on 4.5
     expect(tb).toMatchObject({ status: 'FAIL', measured: "4.5 us (x 0.5 on the issue's reference machine: 2.25 us)" });
     expect(fw.status).toBe('FAIL');
+  });
+
+  it("shows a ratio's 95% interval and says when the line lies inside it", () => {
+    const runs = [0.8, 0.85, 0.88, 0.92, 0.95, 1.0, 1.05];
+    const report = {
+      ...base,
+      throughput: [
+        { scenario: 'one-tb', target: 'memory', ratioToEcho: 0.92, ratioRuns: runs, ratioInterval: medianInterval(runs), errors: 0 },
+        { scenario: 'one-tb', target: 'redis', ratioToEcho: 0.92, ratioRuns: runs, ratioInterval: medianInterval(runs), errors: 0 },
+      ],
+    } as unknown as Report;
+    const rows = acceptance(report);
+    expect(rows.find((r) => r.id === 'ratio-memory')).toMatchObject({
+      status: 'pass',
+      measured: '0.92x (95% interval of the median 0.8-1.05, which spans the 0.9 line: within this run\'s noise)',
+    });
+    // 0.75 lies below the interval: the pass is clear, and no caveat is added.
+    expect(rows.find((r) => r.id === 'ratio-redis')).toMatchObject({ status: 'pass', measured: '0.92x (95% interval of the median 0.8-1.05)' });
   });
 
   it('puts the latency floor (echo + one Redis round trip) next to the latency figures', () => {
