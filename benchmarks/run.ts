@@ -101,14 +101,15 @@ function parseArgs(argv: readonly string[]): Plan {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
     return n;
   };
+  const reps = num('reps', quick ? 1 : 5);
   return {
     quick,
     runMode: argv.includes('--no-build') || quick ? 'tsx' : 'dist',
     targets,
     scenarios,
     skip,
-    reps: num('reps', quick ? 1 : 5),
-    judgedReps: Math.max(num('reps', quick ? 1 : 5), num('judged-reps', quick ? 1 : 21)),
+    reps,
+    judgedReps: Math.max(reps, num('judged-reps', quick ? 1 : 21)),
     seconds: num('seconds', quick ? 1.2 : 3),
     warmRequests: quick ? 2000 : 8000,
     shape: { clients: num('clients', 8), streams: num('streams', 8) },
@@ -256,8 +257,9 @@ async function main(): Promise<void> {
     const rates = new Map<string, number>();
     let warmupErrors = 0;
     await guard('throughput', async () => {
+      const repsOf = (sc: Scenario): number => (JUDGED_SCENARIOS.includes(sc.id) ? plan.judgedReps : plan.reps);
       for (let rep = 0; rep < plan.judgedReps; rep++) {
-        for (const sc of rep < plan.reps ? plan.scenarios : plan.scenarios.filter((x) => JUDGED_SCENARIOS.includes(x.id))) {
+        for (const sc of plan.scenarios.filter((x) => rep < repsOf(x))) {
           const files = frames.get(sc.id) as string[];
           for (const t of targets) {
             const key = `${sc.id}/${t.name}`;
@@ -272,7 +274,7 @@ async function main(): Promise<void> {
             rates.set(key, s.rps);
             samples.set(key, [...(samples.get(key) ?? []), s]);
             log(
-              `rep ${rep + 1}/${JUDGED_SCENARIOS.includes(sc.id) ? plan.judgedReps : plan.reps} ${sc.id} ${t.name}: ${Math.round(s.rps)} req/s, cpu wait ${(s.cpuWaitShare * 100).toFixed(1)}%${s.redisCpuWaitShare === undefined ? '' : ` (redis ${(s.redisCpuWaitShare * 100).toFixed(1)}%)`}, errors ${s.errors}${s.errors > 0 ? ` ${JSON.stringify(s.errorsByCode)}` : ''}${s.redis ? `, redis ${s.redis.usPerRequest.toFixed(2)} us/req` : ''}`,
+              `rep ${rep + 1}/${repsOf(sc)} ${sc.id} ${t.name}: ${Math.round(s.rps)} req/s, cpu wait ${(s.cpuWaitShare * 100).toFixed(1)}%${s.redisCpuWaitShare === undefined ? '' : ` (redis ${(s.redisCpuWaitShare * 100).toFixed(1)}%)`}, errors ${s.errors}${s.errors > 0 ? ` ${JSON.stringify(s.errorsByCode)}` : ''}${s.redis ? `, redis ${s.redis.usPerRequest.toFixed(2)} us/req` : ''}`,
             );
           }
         }

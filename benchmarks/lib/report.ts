@@ -146,7 +146,8 @@ function intervalNote(i: MedianInterval | undefined, line: number): string {
   return ` (95% interval of the median ${f(i.low)}-${f(i.high)}${spans ? `, which spans the ${line} line: within this run's noise` : ''})`;
 }
 
-const ratioShown = (row: ThroughputRow | undefined, line: number) => (v: number): string => `${f(v)}x${intervalNote(row?.ratioInterval, line)}`;
+/** Shows a judged ratio with its interval (see intervalNote). */
+const ratioShown = (interval: MedianInterval | undefined, line: number) => (v: number): string => `${f(v)}x${intervalNote(interval, line)}`;
 
 /** The acceptance figures of the benchmark issue, judged on this report. */
 export function acceptance(r: Report): AcceptanceRow[] {
@@ -156,8 +157,10 @@ export function acceptance(r: Report): AcceptanceRow[] {
     if (value === undefined || !Number.isFinite(value)) out.push({ id, check, measured: '-', status: 'not measured' });
     else out.push({ id, check, measured: show(value), status: ok(value) ? 'pass' : 'FAIL' });
   };
-  judge('ratio-redis', 'one-tb, standalone Redis, one process: >= 0.75x echo req/s', tp('one-tb', 'redis')?.ratioToEcho, (v) => v >= 0.75, ratioShown(tp('one-tb', 'redis'), 0.75));
-  judge('ratio-memory', 'one-tb, memory backend: >= 0.9x echo req/s', tp('one-tb', 'memory')?.ratioToEcho, (v) => v >= 0.9, ratioShown(tp('one-tb', 'memory'), 0.9));
+  const redis = tp('one-tb', 'redis');
+  const memory = tp('one-tb', 'memory');
+  judge('ratio-redis', 'one-tb, standalone Redis, one process: >= 0.75x echo req/s', redis?.ratioToEcho, (v) => v >= 0.75, ratioShown(redis?.ratioInterval, 0.75));
+  judge('ratio-memory', 'one-tb, memory backend: >= 0.9x echo req/s', memory?.ratioToEcho, (v) => v >= 0.9, ratioShown(memory?.ratioInterval, 0.9));
   // Judged with Redis on the service's CPU when that layout ran (the request then crosses CPUs as
   // often as the echo server's does); the figure with Redis beside h2load is shown with it.
   const onService = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'redis' && x.redisOnServiceCpu === true);
@@ -187,8 +190,7 @@ export function acceptance(r: Report): AcceptanceRow[] {
   if (!r.workers.supported) {
     out.push({ id: 'workers', check: 'WORKERS=2: >= 1.4x WORKERS=1', measured: r.workers.note, status: r.workers.note === 'skipped' ? 'not measured' : 'not supported' });
   } else {
-    const interval = r.workers.ratioInterval;
-    judge('workers', 'WORKERS=2: >= 1.4x WORKERS=1', r.workers.ratio, (v) => v >= 1.4, (v) => `${f(v)}x${intervalNote(interval, 1.4)}`);
+    judge('workers', 'WORKERS=2: >= 1.4x WORKERS=1', r.workers.ratio, (v) => v >= 1.4, ratioShown(r.workers.ratioInterval, 1.4));
   }
   for (const algorithm of ['fixed_window', 'token_bucket'] as const) {
     const b = r.accuracy.bursts.find((x) => x.backend === 'redis' && x.algorithm === algorithm);

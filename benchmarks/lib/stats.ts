@@ -23,6 +23,13 @@ export function median(values: readonly number[]): number {
   return n % 2 === 1 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
 }
 
+/** A median's confidence interval: see {@link medianInterval}. */
+export interface MedianInterval {
+  readonly low: number;
+  readonly high: number;
+  readonly coverage: number;
+}
+
 /**
  * A distribution-free confidence interval for the median of `values`: the order statistics
  * [x(r), x(n+1-r)] (1-based, ascending) for the largest r whose chance of missing the true
@@ -31,12 +38,6 @@ export function median(values: readonly number[]): number {
  * interval's actual confidence (at least `confidence`). Undefined when even the whole range falls
  * short (at 95%: fewer than 6 values; 5 values give 93.75%).
  */
-export interface MedianInterval {
-  readonly low: number;
-  readonly high: number;
-  readonly coverage: number;
-}
-
 export function medianInterval(values: readonly number[], confidence = 0.95): MedianInterval | undefined {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   const n = v.length;
