@@ -1,4 +1,5 @@
 import { BackendUnavailableError } from '../errors.js';
+import type { AlgorithmMath } from '../limiter/algorithms/algorithm.js';
 import { evaluateOps } from '../limiter/algorithms/evaluate.js';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from './backend.js';
 import { effectiveNow, validateOps } from './ops.js';
@@ -21,16 +22,25 @@ export interface MemoryBackendOptions {
   readonly sweepIntervalMs?: number;
 }
 
+/**
+ * A stored counter. Evaluation writes the decoded state object its algorithm's `step` returned
+ * (`math` says which algorithm), so the hot path never packs or parses the stored string; the
+ * string is made only when asked for (`getRaw`). `setRaw` stores a string as it is (`math`
+ * undefined), decoded when an op first reads it, exactly as Redis's value would be.
+ */
 interface Entry {
-  value: string;
+  state: unknown;
+  math: AlgorithmMath<unknown> | undefined;
+  /** The stored string when it came from `setRaw`; undefined for an evaluated state. */
+  raw: string | undefined;
   /** Wall-clock ms after which the entry is gone (Redis PX semantics: alive while now <= expiresAt). */
   expiresAt: number;
 }
 
 /**
  * Counters in this process's memory, with exactly the semantics of `evaluateOps` (the reference
- * the Lua scripts mirror) and the same stored strings as Redis, so both pass one conformance
- * suite. For a single replica or development: counters are not shared between processes and are
+ * the Lua scripts mirror) and the same stored strings as Redis (kept decoded, encoded on demand),
+ * so both pass one conformance suite. For a single replica or development: counters are not shared between processes and are
  * lost on restart.
  *
  * Entries keep Redis's TTL behaviour: an expired entry is invisible (checked lazily on read) and
@@ -64,8 +74,8 @@ export class MemoryBackend implements Backend {
       validateOps(ops);
       const wall = this.clock();
       const now = effectiveNow(options.now, () => wall);
-      const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key) => this.read(key, wall));
-      for (const [key, w] of writes) this.write(key, w.value, wall + w.ttlMs, w.keepTtl);
+      const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key, math) => this.read(key, math, wall));
+      for (const w of writes) this.write(w.key, w.math, w.state, undefined, wall + w.ttlMs, w.keepTtl);
       return Promise.resolve(result);
     } catch (err) {
       return Promise.reject(err);
@@ -104,7 +114,7 @@ export class MemoryBackend implements Backend {
   /** The stored string of a live counter (tests and debugging; does not touch the LRU order). */
   getRaw(key: string): string | undefined {
     const entry = this.entries.get(key);
-    return entry !== undefined && entry.expiresAt >= this.clock() ? entry.value : undefined;
+    return entry !== undefined && entry.expiresAt >= this.clock() ? rawOf(entry) : undefined;
   }
 
   /**
@@ -119,27 +129,45 @@ export class MemoryBackend implements Backend {
 
   /** Stores a raw string as a counter's state (tests: corrupted or foreign values). */
   setRaw(key: string, value: string, ttlMs = 3_600_000): void {
-    this.write(key, value, this.clock() + ttlMs);
+    this.write(key, undefined, undefined, value, this.clock() + ttlMs);
   }
 
-  private read(key: string, wall: number): string | undefined {
+  /** The decoded state of a live counter for `math`, moving it to the newest end of the LRU order. */
+  private read(key: string, math: AlgorithmMath<unknown>, wall: number): unknown {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     this.entries.delete(key);
     if (entry.expiresAt < wall) return undefined;
     this.entries.set(key, entry);
-    return entry.value;
+    return entry.math === math ? entry.state : math.decode(rawOf(entry));
   }
 
-  /** `keepTtl`: keep the entry's expiry when it has one (Redis `SET ... KEEPTTL`), as the Lua scripts do. */
-  private write(key: string, value: string, expiresAt: number, keepTtl = false): void {
-    const kept = keepTtl ? this.entries.get(key)?.expiresAt : undefined;
+  /**
+   * Stores a state (`math` and `state`) or a raw string (`raw`). `keepTtl`: keep the entry's
+   * expiry when it has one (Redis `SET ... KEEPTTL`), as the Lua scripts do. A key evaluation
+   * writes was read by the same evaluation (every op reads its key first), which made it the
+   * newest entry, so an existing entry is updated in place.
+   */
+  private write(key: string, math: AlgorithmMath<unknown> | undefined, state: unknown, raw: string | undefined, expiresAt: number, keepTtl = false): void {
+    const entry = math === undefined ? undefined : this.entries.get(key);
+    if (entry !== undefined) {
+      entry.state = state;
+      entry.math = math;
+      entry.raw = undefined;
+      if (!keepTtl) entry.expiresAt = expiresAt;
+      return;
+    }
     this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: kept ?? expiresAt });
+    this.entries.set(key, { state, math, raw, expiresAt });
     while (this.entries.size > this.maxKeys) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
       this.entries.delete(oldest.value);
     }
   }
+}
+
+/** The stored string of an entry: as `setRaw` gave it, or its state encoded (what Redis would hold). */
+function rawOf(entry: Entry): string {
+  return entry.raw ?? entry.math!.encode(entry.state);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
-import { evaluateOps } from '../../../src/limiter/algorithms/evaluate.js';
+import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 import { fixedWindow, slidingWindow, tokenBucket } from '../../../src/limiter/algorithms/index.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 
@@ -49,24 +49,24 @@ describe('StepResult.keepTtl', () => {
   });
 });
 
-describe('evaluateOps: the TTL decision per written key', () => {
+describe('evaluateStored: the TTL decision per written key', () => {
   const op = (hits = 1): CounterOp => ({ key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 10, burst: 10, hits, enforce: true });
   const stored = (value: string | undefined) => () => value;
   const shown = (w: { value: string; ttlMs: number; keepTtl: boolean } | undefined) => w && { ...w, value: stateText(w.value) };
 
   it('keeps the TTL when every step that changed the key saw the stored window', () => {
-    const { writes } = evaluateOps([op(), op(2)], T0 + 10, false, stored(`${T0}:1`));
+    const { writes } = evaluateStored([op(), op(2)], T0 + 10, false, stored(`${T0}:1`));
     expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:4`, ttlMs: 59_990, keepTtl: true });
   });
 
   it('sets it again when one step opened a new window, even if a later step saw that new window in the working copy', () => {
-    const { writes } = evaluateOps([op(), op(2)], T0 + 10, false, stored(`${T0 - 60_000}:5`));
+    const { writes } = evaluateStored([op(), op(2)], T0 + 10, false, stored(`${T0 - 60_000}:5`));
     expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
-    expect(shown(evaluateOps([op(), op(2)], T0 + 10, false, stored(undefined)).writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
+    expect(shown(evaluateStored([op(), op(2)], T0 + 10, false, stored(undefined)).writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
   });
 
   it('a step that changes nothing does not take part', () => {
-    const { writes } = evaluateOps([op(0), op(2)], T0 + 10, false, stored(`${T0}:1`));
+    const { writes } = evaluateStored([op(0), op(2)], T0 + 10, false, stored(`${T0}:1`));
     expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: true });
   });
 });

@@ -1,20 +1,20 @@
 import fc from 'fast-check';
 import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
-import { evaluateOps } from '../../../src/limiter/algorithms/evaluate.js';
+import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 
 /**
- * Shared pieces of the algorithm property tests: a pure store driven through evaluateOps (the
+ * Shared pieces of the algorithm property tests: a pure store driven through evaluateStored (the
  * reference semantics), and monotone time sequences that hit window edges and exact fractions.
  */
 
 export const T0 = 1_700_000_040_000;
 
-/** A store of state strings, as the backends keep them, driven by evaluateOps. */
+/** A store of state strings, as the backends keep them, driven by evaluateStored. */
 export class PureStore {
   readonly values = new Map<string, string>();
   evaluate(ops: readonly CounterOp[], now: number, chargeOnDeny = false): EvaluateResult {
-    const { result, writes } = evaluateOps(ops, now, chargeOnDeny, (k) => this.values.get(k));
+    const { result, writes } = evaluateStored(ops, now, chargeOnDeny, (k) => this.values.get(k));
     for (const [k, w] of writes) this.values.set(k, w.value);
     return result;
   }

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/backend/backend.js';
-import { evaluateOps } from '../../../src/limiter/algorithms/evaluate.js';
+import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 import { fixedWindow, tokenBucket } from '../../../src/limiter/algorithms/index.js';
 import { refundOps } from '../../../src/limiter/algorithms/refund.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
@@ -29,7 +29,7 @@ const WINDOWS = [1_000, 60_000, 3_600_000] as const;
 class Store {
   readonly values = new Map<string, string>();
   evaluate(ops: readonly CounterOp[], now: number): { denied: boolean; over: boolean[] } {
-    const { result, writes } = evaluateOps(ops, now, false, (k) => this.values.get(k));
+    const { result, writes } = evaluateStored(ops, now, false, (k) => this.values.get(k));
     for (const [k, w] of writes) this.values.set(k, w.value);
     return { denied: result.denied, over: result.outcomes.map((o) => o.overLimit) };
   }
@@ -85,7 +85,7 @@ function observe(store: Store, keys: readonly KeySpec[], at: number): unknown[] 
     for (const dt of [0, 1, Math.floor(k.windowMs / 3), k.windowMs - 1, k.windowMs, 2 * k.windowMs + 7]) {
       for (const hits of [0, 1]) {
         const probe = store.copy();
-        const { result } = evaluateOps([{ ...opsOf(keys, [{ key: i, hits }])[0]! }], at + dt, false, (key) => probe.values.get(key));
+        const { result } = evaluateStored([{ ...opsOf(keys, [{ key: i, hits }])[0]! }], at + dt, false, (key) => probe.values.get(key));
         seen.push([i, dt, hits, result.outcomes[0]]);
       }
     }
@@ -98,7 +98,7 @@ function remaining(store: Store, keys: readonly KeySpec[], at: number): number[]
   const out: number[] = [];
   for (const [i, k] of keys.entries()) {
     for (const dt of [0, 1, Math.floor(k.windowMs / 3), k.windowMs]) {
-      const { result } = evaluateOps(opsOf(keys, [{ key: i, hits: 0 }]), at + dt, false, (key) => store.values.get(key));
+      const { result } = evaluateStored(opsOf(keys, [{ key: i, hits: 0 }]), at + dt, false, (key) => store.values.get(key));
       out.push(result.outcomes[0]!.remaining);
     }
   }

@@ -3,7 +3,7 @@
  * test scripts. Not a Redis mock: the decorators under test only see the Backend interface.
  */
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../../../src/backend/backend.js';
-import { evaluateOps } from '../../../src/limiter/algorithms/evaluate.js';
+import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 
 export class ManualClock {
   constructor(public t = 0) {}
@@ -80,7 +80,7 @@ export class ReferenceBackend implements Backend {
   async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
     this.received.push(ops);
     this.receivedOptions.push(options);
-    const { result, writes } = evaluateOps(ops, options.now ?? 0, options.chargeOnDeny, (k) => this.store.get(k));
+    const { result, writes } = evaluateStored(ops, options.now ?? 0, options.chargeOnDeny, (k) => this.store.get(k));
     for (const [key, w] of writes) this.store.set(key, w.value);
     return result;
   }
