@@ -234,10 +234,11 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const resolve = (check: RateLimitCheck): RateLimitCheck | Promise<RateLimitCheck> =>
     tracingEnabled() ? inSpan('meshlimit.resolve', { 'meshlimit.domain': check.domain }, async () => resolver.resolve(check)) : resolver.resolve(check);
   // Not async: a check that needs no token verification goes straight to the limiter, so a
-  // request costs no promise beyond the limiter's own (each layer is a promise and a microtask).
-  const decide = (check: RateLimitCheck, deadline: number | undefined): Promise<Decision> => {
+  // request costs no promise beyond the backend's (each layer is a promise and a microtask), and
+  // none at all on the memory backend, which the limiter asks synchronously.
+  const decide = (check: RateLimitCheck, deadline: number | undefined): Decision | Promise<Decision> => {
     const resolved = resolve(check);
-    return resolved instanceof Promise ? resolved.then((c) => limiter.shouldRateLimit(c, deadline)) : limiter.shouldRateLimit(resolved, deadline);
+    return resolved instanceof Promise ? resolved.then((c) => limiter.decide(c, deadline)) : limiter.decide(resolved, deadline);
   };
   // One span per request when tracing is on: domain, descriptor count and verdict, never values.
   const traced = (check: RateLimitCheck, deadline: number | undefined, carrier: Record<string, unknown> | undefined): Promise<Decision> =>
@@ -258,7 +259,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
       },
       { parent: carrier === undefined ? undefined : extractContext(carrier), kind: SpanKind.SERVER },
     );
-  const run = (check: RateLimitCheck, deadline: number | undefined, carrier?: Record<string, unknown>): Promise<Decision> =>
+  const run = (check: RateLimitCheck, deadline: number | undefined, carrier?: Record<string, unknown>): Decision | Promise<Decision> =>
     tracingEnabled() ? traced(check, deadline, carrier) : decide(check, deadline);
   /** Request duration and count; `decision` undefined for a request the limiter failed. */
   const recordRequest = (startedAt: number, decision: Decision | undefined): void => {

@@ -59,6 +59,13 @@ export interface EvaluateResult {
 export interface Backend {
   readonly kind: string;
   evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult>;
+  /**
+   * The same evaluation answered synchronously, for a backend that needs no I/O (the memory
+   * backend): the limiter then decides without a promise. Throws what `evaluate` rejects with.
+   * Wrappers (breaker, failure policy, instrumentation) do not offer it, so a wrapped backend is
+   * always asked through `evaluate`.
+   */
+  evaluateSync?(ops: readonly CounterOp[], options: EvaluateOptions): EvaluateResult;
   /** True when the backend can currently serve requests. */
   isReady(): boolean;
   /** Stops accepting work and releases connections/timers. */

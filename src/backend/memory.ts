@@ -69,17 +69,21 @@ export class MemoryBackend implements Backend {
   }
 
   evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
-    if (this.closed) return Promise.reject(new BackendUnavailableError('memory backend is closed'));
     try {
-      validateOps(ops);
-      const wall = this.clock();
-      const now = effectiveNow(options.now, () => wall);
-      const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key, math) => this.read(key, math, wall));
-      for (const w of writes) this.write(w.key, w.math, w.state, undefined, wall + w.ttlMs, w.keepTtl);
-      return Promise.resolve(result);
+      return Promise.resolve(this.evaluateSync(ops, options));
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  evaluateSync(ops: readonly CounterOp[], options: EvaluateOptions): EvaluateResult {
+    if (this.closed) throw new BackendUnavailableError('memory backend is closed');
+    validateOps(ops);
+    const wall = this.clock();
+    const now = effectiveNow(options.now, () => wall);
+    const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key, math) => this.read(key, math, wall));
+    for (const w of writes) this.write(w.key, w.math, w.state, undefined, wall + w.ttlMs, w.keepTtl);
+    return result;
   }
 
   isReady(): boolean {

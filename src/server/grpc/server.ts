@@ -32,8 +32,13 @@ export interface RateLimitService {
    *   undefined when the caller set none.
    * @param opts.traceCarrier the request metadata (W3C `traceparent`/`tracestate`), only when
    *   tracing is enabled.
+   * @returns the decision, or a promise of it when it needs I/O (a decision the service can make
+   *   in-process is answered without a promise). Failures are thrown or rejected.
    */
-  shouldRateLimit(check: RateLimitCheck, opts: { deadline?: number | undefined; traceCarrier?: Record<string, unknown> | undefined }): Promise<Decision>;
+  shouldRateLimit(
+    check: RateLimitCheck,
+    opts: { deadline?: number | undefined; traceCarrier?: Record<string, unknown> | undefined },
+  ): Decision | Promise<Decision>;
 }
 
 /** The subset of a pino logger the adapter uses. */
@@ -110,8 +115,9 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<grpc.ServerOptions> = Object.freez
 const ERROR_CODE_TRAILER = 'meshlimit-error-code';
 
 /**
- * The ShouldRateLimit handler, exported so it can be tested without a socket. Hot path: one
- * async call per request, no per-request logging, no closures beyond the promise.
+ * The ShouldRateLimit handler, exported so it can be tested without a socket. Hot path: no
+ * per-request logging and no closures; a decision the limiter makes synchronously (the memory
+ * backend) is answered in the same turn without any promise, one that needs Redis with one.
  */
 export function createShouldRateLimitHandler(
   opts: ShouldRateLimitHandlerOptions,
@@ -121,8 +127,25 @@ export function createShouldRateLimitHandler(
   const headers: ResponseHeaderNames | undefined =
     h?.enabled === true ? { limit: h.limitHeader, remaining: h.remainingHeader, reset: h.resetHeader } : undefined;
 
-  return async function shouldRateLimit(call, callback): Promise<void> {
+  const fail = (callback: grpc.sendUnaryData<WireRateLimitResponse>, err: unknown, startedAt: number | undefined): void => {
+    const status = errorToStatus(err, logger);
+    callback(status);
+    onError?.(err, status.code, startedAt);
+  };
+  const answer = (callback: grpc.sendUnaryData<WireRateLimitResponse>, decision: Decision, startedAt: number): void => {
     let response: WireRateLimitResponse;
+    try {
+      onAnswered?.(startedAt, decision);
+      response = decisionToResponse(decision, headers, opts.degradedHeader);
+    } catch (err) {
+      fail(callback, err, startedAt);
+      return;
+    }
+    callback(null, response);
+  };
+
+  return function shouldRateLimit(call, callback): void {
+    let decision: Decision | Promise<Decision>;
     let startedAt: number | undefined;
     try {
       const deadline = deadlineMs(call.getDeadline());
@@ -132,19 +155,23 @@ export function createShouldRateLimitHandler(
       }
       const check = requestToCheck(call.request);
       startedAt = performance.now();
-      const decision = await limiter.shouldRateLimit(check, {
+      decision = limiter.shouldRateLimit(check, {
         deadline,
         traceCarrier: tracingEnabled() ? call.metadata.getMap() : undefined,
       });
-      onAnswered?.(startedAt, decision);
-      response = decisionToResponse(decision, headers, opts.degradedHeader);
     } catch (err) {
-      const status = errorToStatus(err, logger);
-      callback(status);
-      onError?.(err, status.code, startedAt);
+      fail(callback, err, startedAt);
       return;
     }
-    callback(null, response);
+    if (decision instanceof Promise) {
+      const started = startedAt;
+      decision.then(
+        (d) => answer(callback, d, started),
+        (err: unknown) => fail(callback, err, started),
+      );
+    } else {
+      answer(callback, decision, startedAt);
+    }
   };
 }
 

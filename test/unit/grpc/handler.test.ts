@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { BackendError, BackendUnavailableError, DeadlineExceededError, InvalidRequestError } from '../../../src/errors.js';
 import type { Decision, RateLimitCheck } from '../../../src/limiter/types.js';
 import type { WireRateLimitRequest, WireRateLimitResponse } from '../../../src/server/grpc/mapping.js';
@@ -21,7 +21,10 @@ interface Reply {
   value: WireRateLimitResponse | null | undefined;
 }
 
-/** Runs the handler on a fake unary call (no socket) and resolves with what it replied. */
+/**
+ * Runs the handler on a fake unary call (no socket) and resolves with what it replied, once the
+ * event loop has turned (so a second reply would be seen).
+ */
 async function invoke(
   opts: ShouldRateLimitHandlerOptions,
   request: WireRateLimitRequest,
@@ -35,10 +38,11 @@ async function invoke(
   } as unknown as grpc.ServerUnaryCall<WireRateLimitRequest, WireRateLimitResponse>;
   let reply: Reply | undefined;
   let calls = 0;
-  await handler(fakeCall, (err, value) => {
+  void handler(fakeCall, (err, value) => {
     calls++;
     reply = { err: err as Reply['err'], value };
   });
+  await new Promise((resolve) => setImmediate(resolve));
   expect(calls).toBe(1);
   return reply!;
 }
@@ -50,12 +54,23 @@ const OK_DECISION: Decision = {
   ],
 };
 
+/**
+ * How the fake limiter answers: with a promise (a Redis-backed limiter), or synchronously, by
+ * returning the decision or throwing (the memory backend). Every test runs in both modes.
+ */
+type Answering = 'promise' | 'sync';
+let answering: Answering = 'promise';
+
 function fakeLimiter(result: Decision | Error): RateLimitService & { calls: { check: RateLimitCheck; deadline: number | undefined }[] } {
   const calls: { check: RateLimitCheck; deadline: number | undefined }[] = [];
   return {
     calls,
     shouldRateLimit(check, opts) {
       calls.push({ check, deadline: opts.deadline });
+      if (answering === 'sync') {
+        if (result instanceof Error) throw result;
+        return result;
+      }
       return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
     },
   };
@@ -76,7 +91,28 @@ const REQUEST: WireRateLimitRequest = {
   descriptors: [{ entries: [{ key: 'company', value: 'acme' }], limit: null, hitsAddend: null }],
 };
 
-describe('ShouldRateLimit handler', () => {
+describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter answering by %s', (mode) => {
+  beforeEach(() => {
+    answering = mode;
+  });
+
+  it(mode === 'sync' ? 'replies before returning when the limiter answers synchronously' : 'replies once the limiter\'s promise settles', async () => {
+    const handler = createShouldRateLimitHandler({ limiter: fakeLimiter(OK_DECISION) });
+    let replied: unknown;
+    const call = { request: REQUEST, cancelled: false, getDeadline: () => Infinity } as unknown as grpc.ServerUnaryCall<WireRateLimitRequest, WireRateLimitResponse>;
+    void handler(call, (err, value) => {
+      replied = err ?? value;
+    });
+    if (mode === 'sync') {
+      expect(replied).toMatchObject({ overallCode: 1 });
+    } else {
+      expect(replied).toBeUndefined();
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(replied).toMatchObject({ overallCode: 1 });
+    }
+  });
+
   it('maps the request, passes the deadline down and maps the decision back', async () => {
     const limiter = fakeLimiter(OK_DECISION);
     const deadline = new Date(Date.now() + 60_000);
