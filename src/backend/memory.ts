@@ -1,6 +1,6 @@
 import { BackendUnavailableError } from '../errors.js';
 import type { AlgorithmMath } from '../limiter/algorithms/algorithm.js';
-import { evaluateOps } from '../limiter/algorithms/evaluate.js';
+import { evaluateOps, type StateStore } from '../limiter/algorithms/evaluate.js';
 import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from './backend.js';
 import { effectiveNow, validateOps } from './ops.js';
 
@@ -45,7 +45,7 @@ interface Entry {
  *
  * Entries keep Redis's TTL behaviour: an expired entry is invisible (checked lazily on read) and
  * removed by a periodic sweep on an unref'd timer. The Map's insertion order doubles as the LRU
- * order (every read or write re-inserts the key), so eviction under `maxKeys` is O(1).
+ * order (every read re-inserts the key), so eviction under `maxKeys` is O(1).
  */
 export class MemoryBackend implements Backend {
   readonly kind = 'memory';
@@ -54,6 +54,13 @@ export class MemoryBackend implements Backend {
   private readonly maxKeys: number;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The wall clock of the evaluation in progress (read by `store`). */
+  private wall = 0;
+  /** What evaluateOps reads and writes: this backend's entries at `wall`. */
+  private readonly store: StateStore = {
+    read: (key, math) => this.read(key, math, this.wall),
+    write: (key, math, state, ttlMs, keepTtl) => this.write(key, math, state, undefined, this.wall + ttlMs, keepTtl),
+  };
 
   constructor(options: MemoryBackendOptions = {}) {
     this.clock = options.clock ?? Date.now;
@@ -80,10 +87,8 @@ export class MemoryBackend implements Backend {
     if (this.closed) throw new BackendUnavailableError('memory backend is closed');
     validateOps(ops);
     const wall = this.clock();
-    const now = effectiveNow(options.now, () => wall);
-    const { result, writes } = evaluateOps(ops, now, options.chargeOnDeny, (key, math) => this.read(key, math, wall));
-    for (const w of writes) this.write(w.key, w.math, w.state, undefined, wall + w.ttlMs, w.keepTtl);
-    return result;
+    this.wall = wall;
+    return evaluateOps(ops, options.now === undefined ? Math.floor(wall) : effectiveNow(options.now, this.clock), options.chargeOnDeny, this.store);
   }
 
   isReady(): boolean {
@@ -148,9 +153,9 @@ export class MemoryBackend implements Backend {
 
   /**
    * Stores a state (`math` and `state`) or a raw string (`raw`). `keepTtl`: keep the entry's
-   * expiry when it has one (Redis `SET ... KEEPTTL`), as the Lua scripts do. A key evaluation
-   * writes was read by the same evaluation (every op reads its key first), which made it the
-   * newest entry, so an existing entry is updated in place.
+   * expiry when it has one (Redis `SET ... KEEPTTL`), as the Lua scripts do. An evaluation writes
+   * only keys it has read (every op reads its key first), which made each the newest entry, so a
+   * live entry is updated in place.
    */
   private write(key: string, math: AlgorithmMath<unknown> | undefined, state: unknown, raw: string | undefined, expiresAt: number, keepTtl = false): void {
     const entry = math === undefined ? undefined : this.entries.get(key);

@@ -2,26 +2,30 @@ import type { CounterOp, CounterOutcome, EvaluateResult } from '../../backend/ba
 import type { AlgorithmMath } from './algorithm.js';
 import { ALGORITHM_MATH } from './index.js';
 
-/** One key a request changes: its new state (decoded), how to encode it, and its TTL. */
-export interface StateWrite {
+/**
+ * Where {@link evaluateOps} reads state and writes its result: the memory backend's counters,
+ * or a map of stored strings ({@link evaluateStored}).
+ */
+export interface StateStore {
+  /**
+   * The current state of `key` for `math`, decoded: undefined for a missing, expired or
+   * unparsable value (a fresh counter).
+   */
+  read(key: string, math: AlgorithmMath<unknown>): unknown;
+  /**
+   * Stores `key`'s new state (`math.encode(state)` is its stored string) with a TTL of `ttlMs`,
+   * or keeping the key's stored TTL when `keepTtl` (Redis `SET ... KEEPTTL`). Called once per
+   * changed key, after every op has run, in the order of each key's first change.
+   */
+  write(key: string, math: AlgorithmMath<unknown>, state: unknown, ttlMs: number, keepTtl: boolean): void;
+}
+
+interface PendingWrite {
   readonly key: string;
-  /** The algorithm whose state `state` is (`math.encode(state)` is the stored string). */
   readonly math: AlgorithmMath<unknown>;
   state: unknown;
   ttlMs: number;
-  /** Keep the key's stored TTL instead of setting `ttlMs` (Redis `SET ... KEEPTTL`). */
   keepTtl: boolean;
-}
-
-/**
- * Reads the current state of `key` for `math`: the decoded state, or undefined for a missing,
- * expired or unparsable value (a fresh counter).
- */
-export type StateReader = (key: string, math: AlgorithmMath<unknown>) => unknown;
-
-/** A {@link StateReader} over stored strings: `math.decode(read(key))`. */
-export function decodingReader(read: (key: string) => string | null | undefined): StateReader {
-  return (key, math) => math.decode(read(key));
 }
 
 /**
@@ -38,25 +42,19 @@ export function decodingReader(read: (key: string) => string | null | undefined)
  *    the last step that changed it. (A second step on a key sees the first step's working copy,
  *    never stored, hence the AND: one step on a stale window re-arms the TTL.)
  *
- * `read` gives a key's stored state, decoded (see {@link decodingReader} for stored strings);
- * `writes` lists each key to write once, in the order of its first change, with its final state.
- * A request of one op (the common case) allocates no maps.
+ * `store` gives each key's state before the request and takes each changed key's state after
+ * it. A request of one op (the common case) allocates no maps or lists beyond its outcome.
  */
-export function evaluateOps(
-  ops: readonly CounterOp[],
-  now: number,
-  chargeOnDeny: boolean,
-  read: StateReader,
-): { result: EvaluateResult; writes: StateWrite[] } {
-  if (ops.length === 1) return evaluateOne(ops[0]!, now, chargeOnDeny, read);
+export function evaluateOps(ops: readonly CounterOp[], now: number, chargeOnDeny: boolean, store: StateStore): EvaluateResult {
+  if (ops.length === 1) return evaluateOne(ops[0]!, now, chargeOnDeny, store);
   const working = new Map<string, unknown>();
-  const writeOf = new Map<string, StateWrite>();
-  let writes: StateWrite[] = [];
+  const writeOf = new Map<string, PendingWrite>();
+  const writes: PendingWrite[] = [];
   const outcomes: CounterOutcome[] = [];
   let denied = false;
   for (const op of ops) {
     const math = ALGORITHM_MATH[op.algorithm];
-    const state = working.has(op.key) ? working.get(op.key) : read(op.key, math);
+    const state = working.has(op.key) ? working.get(op.key) : store.read(op.key, math);
     const r = math.step(
       state,
       { windowMs: op.windowMs, threshold: op.threshold, burst: op.burst, hits: op.hits, chargeOnOver: chargeOnDeny },
@@ -67,7 +65,7 @@ export function evaluateOps(
       working.set(op.key, r.next);
       const earlier = writeOf.get(op.key);
       if (earlier === undefined) {
-        const w: StateWrite = { key: op.key, math, state: r.next, ttlMs: r.ttlMs, keepTtl: r.keepTtl };
+        const w: PendingWrite = { key: op.key, math, state: r.next, ttlMs: r.ttlMs, keepTtl: r.keepTtl };
         writeOf.set(op.key, w);
         writes.push(w);
       } else {
@@ -78,24 +76,23 @@ export function evaluateOps(
     }
     outcomes.push({ overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs });
   }
-  if (denied && !chargeOnDeny) writes = [];
-  return { result: { denied, outcomes }, writes };
+  if (!denied || chargeOnDeny) {
+    for (const w of writes) store.write(w.key, w.math, w.state, w.ttlMs, w.keepTtl);
+  }
+  return { denied, outcomes };
 }
 
 /** {@link evaluateOps} for one op: the same rules, without the working copy. */
-function evaluateOne(op: CounterOp, now: number, chargeOnDeny: boolean, read: StateReader): { result: EvaluateResult; writes: StateWrite[] } {
+function evaluateOne(op: CounterOp, now: number, chargeOnDeny: boolean, store: StateStore): EvaluateResult {
   const math = ALGORITHM_MATH[op.algorithm];
   const r = math.step(
-    read(op.key, math),
+    store.read(op.key, math),
     { windowMs: op.windowMs, threshold: op.threshold, burst: op.burst, hits: op.hits, chargeOnOver: chargeOnDeny },
     now,
   );
   const denied = r.over && op.enforce;
-  const write = r.changed && (!denied || chargeOnDeny);
-  return {
-    result: { denied, outcomes: [{ overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs }] },
-    writes: write ? [{ key: op.key, math, state: r.next, ttlMs: r.ttlMs, keepTtl: r.keepTtl }] : [],
-  };
+  if (r.changed && (!denied || chargeOnDeny)) store.write(op.key, math, r.next, r.ttlMs, r.keepTtl);
+  return { denied, outcomes: [{ overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs }] };
 }
 
 /**
@@ -108,6 +105,10 @@ export function evaluateStored(
   chargeOnDeny: boolean,
   read: (key: string) => string | null | undefined,
 ): { result: EvaluateResult; writes: Map<string, { value: string; ttlMs: number; keepTtl: boolean }> } {
-  const { result, writes } = evaluateOps(ops, now, chargeOnDeny, decodingReader(read));
-  return { result, writes: new Map(writes.map((w) => [w.key, { value: w.math.encode(w.state), ttlMs: w.ttlMs, keepTtl: w.keepTtl }])) };
+  const writes = new Map<string, { value: string; ttlMs: number; keepTtl: boolean }>();
+  const result = evaluateOps(ops, now, chargeOnDeny, {
+    read: (key, math) => math.decode(read(key)),
+    write: (key, math, state, ttlMs, keepTtl) => writes.set(key, { value: math.encode(state), ttlMs, keepTtl }),
+  });
+  return { result, writes };
 }
