@@ -64,18 +64,42 @@ describe('counter keys', () => {
 });
 
 describe('TagCache', () => {
+  const one = (value: string) => [{ key: 'k', value }];
+
   it('keeps at most two generations and promotes a hit from the old one', () => {
     const c = new TagCache(2);
-    c.set('a', 'A');
-    c.set('b', 'B');
-    c.set('c', 'C'); // young {a,b} becomes old; young {c}
+    c.set('d', one('a'), 'A');
+    c.set('d', one('b'), 'B');
+    c.set('d', one('c'), 'C'); // young {a,b} becomes old; young {c}
     expect(c.size).toBe(3);
-    expect(c.get('a')).toBe('A'); // promoted into young {c,a}
-    c.set('d', 'D'); // young {c,a} full: old = {c,a}, b is dropped; young {d}
-    expect(c.get('b')).toBeUndefined();
-    expect(c.get('a')).toBe('A');
-    expect(c.get('c')).toBe('C');
+    expect(c.get('d', one('a'))).toBe('A'); // promoted into young {c,a}
+    c.set('d', one('d'), 'D'); // young {c,a} full: old = {c,a}, b is dropped; young {d}
+    expect(c.get('d', one('b'))).toBeUndefined();
+    expect(c.get('d', one('a'))).toBe('A');
+    expect(c.get('d', one('c'))).toBe('C');
     expect(c.size).toBeLessThanOrEqual(4);
+  });
+
+  it('tells apart paths that share a prefix or would join to the same string', () => {
+    const c = new TagCache(100);
+    const paths: [string, { key: string; value: string }[]][] = [
+      ['d', [{ key: 'a', value: 'b' }]],
+      ['d', [{ key: 'a', value: 'b' }, { key: 'c', value: 'd' }]],
+      ['d', [{ key: 'a', value: 'bc' }, { key: 'd', value: '' }]],
+      ['d', [{ key: 'ab', value: '' }]],
+      ['da', [{ key: '', value: 'b' }]],
+      ['d', []],
+      ['', [{ key: 'd', value: 'a' }]],
+    ];
+    paths.forEach(([domain, entries], i) => c.set(domain, entries, `T${i}`));
+    expect(c.size).toBe(paths.length);
+    paths.forEach(([domain, entries], i) => expect(c.get(domain, entries.map((e) => ({ ...e })))).toBe(`T${i}`));
+    expect(c.get('d', [{ key: 'a', value: 'x' }])).toBeUndefined();
+    expect(c.get('d', [{ key: 'a', value: 'b' }, { key: 'c', value: 'e' }])).toBeUndefined();
+    // Setting a path again replaces its tag without counting it twice.
+    c.set('d', [{ key: 'a', value: 'b' }], 'again');
+    expect(c.get('d', [{ key: 'a', value: 'b' }])).toBe('again');
+    expect(c.size).toBe(paths.length);
   });
 
   it('gives descriptorTag the same tag on a cache hit as on a miss', () => {
