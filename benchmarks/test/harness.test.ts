@@ -9,7 +9,7 @@ import { decodeResponseFrame, encodeRequest, grpcFrame, requestFrame } from '../
 import { h2loadArgs, parseDuration, parseH2loadOutput } from '../lib/h2load.js';
 import { ipFor, IP_SPACE } from '../lib/scenarios.js';
 import { median, medianInterval, percentile, summarizeUs } from '../lib/stats.js';
-import { acceptance, type Report } from '../lib/report.js';
+import { acceptance, statusText, type Report } from '../lib/report.js';
 import { parseRequestCounts, parseScriptStats } from '../lib/targets.js';
 
 // h2load 1.52.0's report, verbatim from a run of this harness.
@@ -191,6 +191,20 @@ describe('acceptance', () => {
     // 4.5 us here is 2.25 us scaled (0.74 / 1.48 = 0.5): still judged on 4.5
     expect(tb).toMatchObject({ status: 'FAIL', measured: "4.5 us (x 0.5 on the issue's reference machine: 2.25 us)" });
     expect(fw.status).toBe('FAIL');
+  });
+
+  it('marks a speed row below its line as one short sample in a quick run, a failure in a full run; correctness fails in both', () => {
+    const rows = acceptance(base);
+    const tb = rows.find((r) => r.id === 'redis-cpu-tb')!;
+    expect(statusText(tb, 'full')).toBe('**FAIL**');
+    expect(statusText(tb, 'quick')).toBe('below the line (one short sample)');
+    const errors = { id: 'errors', check: 'errors in every run: 0', measured: '3', status: 'FAIL' as const };
+    const accuracy = { id: 'accuracy-token_bucket', check: 'accuracy', measured: '1001 of 1000', status: 'FAIL' as const };
+    for (const mode of ['quick', 'full'] as const) {
+      expect(statusText(errors, mode)).toBe('**FAIL**');
+      expect(statusText(accuracy, mode)).toBe('**FAIL**');
+      expect(statusText({ ...tb, status: 'pass' }, mode)).toBe('pass');
+    }
   });
 
   it("shows a ratio's 95% interval and says when the line lies inside it", () => {
