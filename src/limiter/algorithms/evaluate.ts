@@ -43,56 +43,39 @@ interface PendingWrite {
  *    never stored, hence the AND: one step on a stale window re-arms the TTL.)
  *
  * `store` gives each key's state before the request and takes each changed key's state after
- * it. A request of one op (the common case) allocates no maps or lists beyond its outcome.
+ * it. The pending write of a key changed earlier in the request is also its working copy (rule
+ * 1); a request that changes nothing allocates no map.
  */
 export function evaluateOps(ops: readonly CounterOp[], now: number, chargeOnDeny: boolean, store: StateStore): EvaluateResult {
-  if (ops.length === 1) return evaluateOne(ops[0]!, now, chargeOnDeny, store);
-  const working = new Map<string, unknown>();
-  const writeOf = new Map<string, PendingWrite>();
-  const writes: PendingWrite[] = [];
-  const outcomes: CounterOutcome[] = [];
+  // Insertion order is the order of each key's first change, the order writes are made in.
+  let pending: Map<string, PendingWrite> | undefined;
+  const outcomes = new Array<CounterOutcome>(ops.length);
   let denied = false;
-  for (const op of ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     const math = ALGORITHM_MATH[op.algorithm];
-    const state = working.has(op.key) ? working.get(op.key) : store.read(op.key, math);
+    const earlier = pending?.get(op.key);
     const r = math.step(
-      state,
+      earlier !== undefined ? earlier.state : store.read(op.key, math),
       { windowMs: op.windowMs, threshold: op.threshold, burst: op.burst, hits: op.hits, chargeOnOver: chargeOnDeny },
       now,
     );
     if (r.over && op.enforce) denied = true;
     if (r.changed) {
-      working.set(op.key, r.next);
-      const earlier = writeOf.get(op.key);
       if (earlier === undefined) {
-        const w: PendingWrite = { key: op.key, math, state: r.next, ttlMs: r.ttlMs, keepTtl: r.keepTtl };
-        writeOf.set(op.key, w);
-        writes.push(w);
+        (pending ??= new Map()).set(op.key, { key: op.key, math, state: r.next, ttlMs: r.ttlMs, keepTtl: r.keepTtl });
       } else {
         earlier.state = r.next;
         earlier.ttlMs = r.ttlMs;
         earlier.keepTtl = r.keepTtl && earlier.keepTtl;
       }
     }
-    outcomes.push({ overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs });
+    outcomes[i] = { overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs };
   }
-  if (!denied || chargeOnDeny) {
-    for (const w of writes) store.write(w.key, w.math, w.state, w.ttlMs, w.keepTtl);
+  if (pending !== undefined && (!denied || chargeOnDeny)) {
+    for (const w of pending.values()) store.write(w.key, w.math, w.state, w.ttlMs, w.keepTtl);
   }
   return { denied, outcomes };
-}
-
-/** {@link evaluateOps} for one op: the same rules, without the working copy. */
-function evaluateOne(op: CounterOp, now: number, chargeOnDeny: boolean, store: StateStore): EvaluateResult {
-  const math = ALGORITHM_MATH[op.algorithm];
-  const r = math.step(
-    store.read(op.key, math),
-    { windowMs: op.windowMs, threshold: op.threshold, burst: op.burst, hits: op.hits, chargeOnOver: chargeOnDeny },
-    now,
-  );
-  const denied = r.over && op.enforce;
-  if (r.changed && (!denied || chargeOnDeny)) store.write(op.key, math, r.next, r.ttlMs, r.keepTtl);
-  return { denied, outcomes: [{ overLimit: r.over, remaining: r.remaining, resetMs: r.resetMs }] };
 }
 
 /**
