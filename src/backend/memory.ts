@@ -59,7 +59,7 @@ export class MemoryBackend implements Backend {
   /** What evaluateOps reads and writes: this backend's entries at `wall`. */
   private readonly store: StateStore = {
     read: (key, math) => this.read(key, math, this.wall),
-    write: (key, math, state, ttlMs, keepTtl) => this.write(key, math, state, undefined, this.wall + ttlMs, keepTtl),
+    write: (key, math, state, ttlMs, keepTtl) => this.write(key, math, state, this.wall + ttlMs, keepTtl),
   };
 
   constructor(options: MemoryBackendOptions = {}) {
@@ -88,7 +88,7 @@ export class MemoryBackend implements Backend {
     validateOps(ops);
     const wall = this.clock();
     this.wall = wall;
-    return evaluateOps(ops, options.now === undefined ? Math.floor(wall) : effectiveNow(options.now, this.clock), options.chargeOnDeny, this.store);
+    return evaluateOps(ops, effectiveNow(options.now, wall), options.chargeOnDeny, this.store);
   }
 
   isReady(): boolean {
@@ -138,7 +138,7 @@ export class MemoryBackend implements Backend {
 
   /** Stores a raw string as a counter's state (tests: corrupted or foreign values). */
   setRaw(key: string, value: string, ttlMs = 3_600_000): void {
-    this.write(key, undefined, undefined, value, this.clock() + ttlMs);
+    this.insert(key, { state: undefined, math: undefined, raw: value, expiresAt: this.clock() + ttlMs });
   }
 
   /** The decoded state of a live counter for `math`, moving it to the newest end of the LRU order. */
@@ -152,22 +152,26 @@ export class MemoryBackend implements Backend {
   }
 
   /**
-   * Stores a state (`math` and `state`) or a raw string (`raw`). `keepTtl`: keep the entry's
-   * expiry when it has one (Redis `SET ... KEEPTTL`), as the Lua scripts do. An evaluation writes
-   * only keys it has read (every op reads its key first), which made each the newest entry, so a
-   * live entry is updated in place.
+   * Stores an evaluated state. `keepTtl`: keep the entry's expiry (Redis `SET ... KEEPTTL`), as
+   * the Lua scripts do. Evaluation writes only keys it has read (every op reads its key first),
+   * which made each the newest entry, so a live entry is updated in place.
    */
-  private write(key: string, math: AlgorithmMath<unknown> | undefined, state: unknown, raw: string | undefined, expiresAt: number, keepTtl = false): void {
-    const entry = math === undefined ? undefined : this.entries.get(key);
-    if (entry !== undefined) {
-      entry.state = state;
-      entry.math = math;
-      entry.raw = undefined;
-      if (!keepTtl) entry.expiresAt = expiresAt;
+  private write(key: string, math: AlgorithmMath<unknown>, state: unknown, expiresAt: number, keepTtl: boolean): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) {
+      this.insert(key, { state, math, raw: undefined, expiresAt });
       return;
     }
+    entry.state = state;
+    entry.math = math;
+    entry.raw = undefined;
+    if (!keepTtl) entry.expiresAt = expiresAt;
+  }
+
+  /** Puts `entry` at the newest end, dropping the least recently used entries beyond `maxKeys`. */
+  private insert(key: string, entry: Entry): void {
     this.entries.delete(key);
-    this.entries.set(key, { state, math, raw, expiresAt });
+    this.entries.set(key, entry);
     while (this.entries.size > this.maxKeys) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;

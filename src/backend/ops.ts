@@ -46,10 +46,10 @@ function isCount(n: number): boolean {
 }
 
 /**
- * The clock value a backend evaluates with: the caller's override, or the backend's own clock,
- * truncated to whole milliseconds (the algorithms are exact for integer clocks, and Redis TIME is
- * truncated the same way by lua/evaluate.lua).
+ * The clock value a backend evaluates with: the caller's override, or the backend's own clock
+ * reading `wall`, truncated to whole milliseconds (the algorithms are exact for integer clocks,
+ * and Redis TIME is truncated the same way by lua/evaluate.lua).
  */
-export function effectiveNow(override: number | undefined, clock: () => number): number {
-  return Math.floor(override ?? clock());
+export function effectiveNow(override: number | undefined, wall: number): number {
+  return Math.floor(override ?? wall);
 }
