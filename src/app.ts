@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBackend, type BackendOptions, type RedisStateChange } from './backend/index.js';
-import type { Backend } from './backend/backend.js';
+import type { Backend } from './limiter/ports.js';
 import { InstrumentedBackend } from './backend/instrumented.js';
 import { MemoryBackend } from './backend/memory.js';
 import { CircuitBreakerBackend } from './backend/resilience/circuit-breaker.js';
@@ -162,12 +162,12 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const refreshHealth = (): void => health.setServing(!shuttingDown && backend.isReady());
   // Memory: wrapped only for its tracing span, and only when tracing is on (startTracing runs
   // before this); Redis gets latency metrics, breaker and policy below.
-  let backend: Backend = settings.backend.type === 'memory' && tracingEnabled() ? new InstrumentedBackend(counterStore, () => {}) : counterStore;
+  let backend: Backend = settings.backend.type === 'memory' && tracingEnabled() ? new InstrumentedBackend(counterStore, () => {}, inSpan) : counterStore;
   if (settings.backend.type === 'redis') {
     // Redis: time every round trip, trip a breaker on transient failures, and answer by the
     // failure policy (per domain: the config's failure_mode) when Redis cannot.
     const r = settings.resilience;
-    const timedStore = new InstrumentedBackend(counterStore, (seconds, ok) => metrics.observeRedis(seconds, ok));
+    const timedStore = new InstrumentedBackend(counterStore, (seconds, ok) => metrics.observeRedis(seconds, ok), tracingEnabled() ? inSpan : undefined);
     let guarded: Backend = timedStore;
     if (r.breaker.enabled) {
       guarded = new CircuitBreakerBackend(

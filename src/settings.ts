@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { SettingsError } from './errors.js';
+import { FAILURE_POLICIES, type FailurePolicy } from './limiter/types.js';
 
 /**
  * Settings from the environment, declared once.
@@ -27,7 +28,6 @@ export type LogFormat = 'text' | 'json';
 export type BackendType = 'memory' | 'redis';
 export type RedisType = 'single' | 'cluster' | 'sentinel';
 export type RedisSocketType = 'tcp' | 'unix';
-export type FailurePolicyName = 'deny' | 'allow' | 'local';
 
 /** One declared environment variable. */
 export interface SettingSpec<T = unknown> {
@@ -277,7 +277,7 @@ const DEFS = {
   FAILURE_POLICY: setting({
     group: 'resilience',
     default: 'deny',
-    parse: oneOf<FailurePolicyName>(['deny', 'allow', 'local']),
+    parse: oneOf<FailurePolicy>(FAILURE_POLICIES),
     description:
       'What to answer when Redis fails or the circuit breaker is open: `deny` answers gRPC `UNAVAILABLE` so Envoy\'s `failure_mode_deny` decides (and readiness turns NOT_SERVING while the breaker is open); `allow` answers `OK`, marked degraded; `local` keeps enforcing with in-process counters at each limit divided by `LOCAL_FALLBACK_REPLICAS`, marked degraded. A domain\'s `failure_mode` in the config overrides it.',
   }),
@@ -431,7 +431,7 @@ export interface Settings {
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
   readonly resilience: {
-    readonly failurePolicy: FailurePolicyName;
+    readonly failurePolicy: FailurePolicy;
     readonly localFallbackReplicas: number;
     readonly breaker: {
       readonly enabled: boolean;

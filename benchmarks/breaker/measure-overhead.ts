@@ -6,7 +6,8 @@
  * Each variant runs ROUNDS times interleaved; the median ns/call is printed.
  */
 import { BrokenCircuitError, ConsecutiveBreaker, SamplingBreaker, circuitBreaker, handleWhen } from 'cockatiel';
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../../src/backend/backend.js';
+import type { Backend } from '../../src/limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../src/limiter/types.js';
 import { BackendUnavailableError } from '../../src/errors.js';
 import { CircuitBreakerBackend, isTransientFailure } from '../../src/backend/resilience/circuit-breaker.js';
 

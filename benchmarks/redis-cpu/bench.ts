@@ -37,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
-import type { CounterOp } from '../../src/backend/backend.js';
+import type { CounterOp } from '../../src/limiter/types.js';
 import * as current from '../../src/backend/redis/scripts.js';
 import type { Algorithm } from '../../src/limiter/types.js';
 

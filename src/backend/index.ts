@@ -1,4 +1,4 @@
-import type { Backend } from './backend.js';
+import type { Backend } from '../limiter/ports.js';
 import { MemoryBackend, type MemoryBackendOptions } from './memory.js';
 import { RedisClusterBackend, type RedisClusterBackendOptions } from './redis/cluster-backend.js';
 import { normalizeRedisType } from './redis/connection.js';
@@ -32,9 +32,10 @@ export function createBackend(options: BackendOptions): Backend {
   }
 }
 
-export type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from './backend.js';
+export type { Backend } from '../limiter/ports.js';
+export type { CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
 export { MemoryBackend, type MemoryBackendOptions } from './memory.js';
 export { RedisBackend, type RedisBackendOptions, type RedisStateChange } from './redis/backend.js';
 export { RedisClusterBackend, type RedisClusterBackendOptions } from './redis/cluster-backend.js';
 export type { RedisConnectionOptions, RedisType } from './redis/connection.js';
-export { validateOps } from './ops.js';
+export { validateOps } from '../limiter/ops.js';

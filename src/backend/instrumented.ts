@@ -1,10 +1,16 @@
 import { performance } from 'node:perf_hooks';
-import { inSpan, tracingEnabled } from '../telemetry/tracing.js';
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from './backend.js';
+import type { Backend } from '../limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
+
+/**
+ * Runs `fn` inside a tracing span named `name`; the composition root passes one (telemetry's
+ * `inSpan`) only when tracing is on, so the backend layer never imports telemetry.
+ */
+export type SpanRunner = <T>(name: string, attributes: Readonly<Record<string, string | number>>, fn: () => Promise<T>) => Promise<T>;
 
 /**
  * Times every call of a backend (for the Redis latency histogram) and, when tracing is on,
- * wraps it in a `meshlimit.backend` span, without changing what it answers. Sits directly around
+ * wraps it in a `meshlimit.backend` span (`span`), without changing what it answers. Sits directly around
  * the store, inside the circuit breaker, so it measures real round trips, not fail-fast answers.
  */
 export class InstrumentedBackend implements Backend {
@@ -12,13 +18,14 @@ export class InstrumentedBackend implements Backend {
   constructor(
     private readonly inner: Backend,
     private readonly observe: (seconds: number, ok: boolean) => void,
+    private readonly span?: SpanRunner,
   ) {
     this.kind = inner.kind;
   }
 
   evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
-    if (!tracingEnabled()) return this.timed(ops, options);
-    return inSpan('meshlimit.backend', { 'db.system': this.kind === 'memory' ? 'memory' : 'redis', 'meshlimit.counters': ops.length }, () =>
+    if (this.span === undefined) return this.timed(ops, options);
+    return this.span('meshlimit.backend', { 'db.system': this.kind === 'memory' ? 'memory' : 'redis', 'meshlimit.counters': ops.length }, () =>
       this.timed(ops, options),
     );
   }

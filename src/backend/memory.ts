@@ -1,8 +1,9 @@
 import { BackendUnavailableError } from '../errors.js';
 import type { AlgorithmMath } from '../limiter/algorithms/algorithm.js';
 import { evaluateOps, type StateStore } from '../limiter/algorithms/evaluate.js';
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from './backend.js';
-import { effectiveNow, validateOps } from './ops.js';
+import type { Backend } from '../limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
+import { effectiveNow, validateOps } from '../limiter/ops.js';
 
 /** Options of the in-process backend. */
 export interface MemoryBackendOptions {

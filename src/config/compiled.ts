@@ -1,6 +1,6 @@
 import type { DescriptorEntry, Rule } from '../limiter/types.js';
 import type { DomainOptions } from './schema.js';
-import type { ConfigSnapshot } from './types.js';
+import type { ConfigSnapshot } from '../limiter/ports.js';
 
 /**
  * What `compileConfig` returns: the `ConfigSnapshot` contract plus details the contract does not

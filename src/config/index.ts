@@ -1,5 +1,5 @@
 /** The descriptor config pipeline: parse, check, compile, store, watch. */
-export type { ConfigSnapshot, ConfigSource } from './types.js';
+export type { ConfigSnapshot, ConfigSource } from '../limiter/ports.js';
 export type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
 export { compileConfig, type CompileOptions } from './compile.js';
 export { contentVersion, type ConfigFile } from './version.js';
@@ -14,4 +14,4 @@ export {
   type WatcherLogger,
 } from './watcher.js';
 export { checkConfigDir, configErrorList, type CheckResult } from './check.js';
-export { FAILURE_MODES, type DomainOptions, type FailureMode } from './schema.js';
+export type { DomainOptions } from './schema.js';

@@ -1,5 +1,5 @@
-import { ALGORITHMS, UNITS, UNIT_SECONDS, type Algorithm, type Unit } from '../limiter/types.js';
-import { checkResolution, type ResolutionOptions } from '../resolve/schema.js';
+import { ALGORITHMS, FAILURE_POLICIES, UNITS, UNIT_SECONDS, type Algorithm, type FailurePolicy, type Unit } from '../limiter/types.js';
+import { checkResolution, type ResolutionOptions } from './resolution-schema.js';
 import { describeNode as describe, quoteText as q, type YMap, type YNode, type YScalar } from './yaml-tree.js';
 
 /**
@@ -18,14 +18,11 @@ import { describeNode as describe, quoteText as q, type YMap, type YNode, type Y
 
 export const ROOT_KEYS = ['domain', 'descriptors', 'failure_mode', 'resolution'] as const;
 
-/** meshlimit extension, domain level: what to answer when the counter store fails (overrides FAILURE_POLICY). */
-export const FAILURE_MODES = ['deny', 'allow', 'local'] as const;
-export type FailureMode = (typeof FAILURE_MODES)[number];
-
 /** Domain-level options (meshlimit extensions at the top of a file). */
 export interface DomainOptions {
-  readonly failureMode?: FailureMode | undefined;
-  /** Descriptor resolution (verified JWT claim, else client address); see src/resolve/schema.ts. */
+  /** What to answer when the counter store fails (overrides FAILURE_POLICY). */
+  readonly failureMode?: FailurePolicy | undefined;
+  /** Descriptor resolution (verified JWT claim, else client address); see ./resolution-schema.ts. */
   readonly resolution?: ResolutionOptions | undefined;
 }
 export const DESCRIPTOR_KEYS = [
@@ -210,13 +207,13 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
     else if (s !== undefined) domain = s;
   }
 
-  let failureMode: FailureMode | undefined;
+  let failureMode: FailurePolicy | undefined;
   const fm = root.entries.get('failure_mode');
   if (fm !== undefined) {
     const s = c.str(fm.value, 'failure_mode');
     if (s !== undefined) {
-      failureMode = FAILURE_MODES.find((m) => m === s.toLowerCase());
-      if (failureMode === undefined) c.error('failure_mode', `invalid failure mode ${q(s)}${at(fm.keyLine)}; expected one of ${FAILURE_MODES.join(', ')}`);
+      failureMode = FAILURE_POLICIES.find((m) => m === s.toLowerCase());
+      if (failureMode === undefined) c.error('failure_mode', `invalid failure mode ${q(s)}${at(fm.keyLine)}; expected one of ${FAILURE_POLICIES.join(', ')}`);
     }
   }
 

@@ -1,4 +1,4 @@
-import type { ConfigSnapshot, ConfigSource } from './types.js';
+import type { ConfigSnapshot, ConfigSource } from '../limiter/ports.js';
 
 /** Called after a swap with the new and the previous snapshot. */
 export type ConfigChangeListener<S extends ConfigSnapshot = ConfigSnapshot> = (next: S, previous: S) => void;

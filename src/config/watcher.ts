@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { CompiledSnapshot, ConfigWarning } from './compiled.js';
 import { compileConfig, type CompileOptions } from './compile.js';
 import { readConfigDir } from './loader.js';
-import type { ConfigSnapshot } from './types.js';
+import type { ConfigSnapshot } from '../limiter/ports.js';
 import { contentVersion } from './version.js';
 
 /** pino-compatible subset (also satisfied by `console`). */

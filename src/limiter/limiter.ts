@@ -1,10 +1,22 @@
-import type { Backend, CounterOp, CounterOutcome, EvaluateOptions } from '../backend/backend.js';
-import { isPolicyAware, type ResilientResult } from '../backend/resilience/failure-policy.js';
-import type { ConfigSnapshot, ConfigSource } from '../config/types.js';
 import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
-import { UNIT_SECONDS, type Decision, type DegradedReason, type DescriptorEntry, type DescriptorStatus, type Limit, type RateLimitCheck, type RequestDescriptor, type Rule } from './types.js';
+import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
+import {
+  UNIT_SECONDS,
+  type CounterOp,
+  type CounterOutcome,
+  type Decision,
+  type DegradedReason,
+  type DescriptorEntry,
+  type DescriptorStatus,
+  type EvaluateOptions,
+  type EvaluateResult,
+  type Limit,
+  type RateLimitCheck,
+  type RequestDescriptor,
+  type Rule,
+} from './types.js';
 
 /** Behaviour switches of the limiter (from settings). */
 export interface LimiterOptions {
@@ -53,7 +65,12 @@ interface Planned {
  * outcomes into a decision. Reads one config snapshot per request.
  */
 export class RateLimiter {
-  private readonly evaluateOptions: EvaluateOptions;
+  /**
+   * One frozen options object per domain, so a request allocates none (production has no clock
+   * override). Only configured domains reach the backend, so this holds at most every domain
+   * ever configured.
+   */
+  private readonly evaluateOptions = new Map<string, EvaluateOptions>();
 
   constructor(
     private readonly config: ConfigSource,
@@ -61,7 +78,6 @@ export class RateLimiter {
     private readonly options: LimiterOptions,
     private readonly observer?: LimiterObserver,
   ) {
-    this.evaluateOptions = Object.freeze({ chargeOnDeny: options.chargeOnDeny, now: undefined });
   }
 
   /**
@@ -118,17 +134,27 @@ export class RateLimiter {
     if (deadline !== undefined && Date.now() >= deadline) {
       throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
     }
-    // Production has no clock override (Redis is the clock): one options object for every request.
-    const options = this.options.now === undefined ? this.evaluateOptions : { chargeOnDeny: this.options.chargeOnDeny, now: this.options.now() };
+    const options = this.optionsFor(domain);
     const backend = this.backend;
     if (backend.evaluateSync !== undefined) return this.evaluated(check, plans, ops, backend.evaluateSync(ops, options));
-    // A policy-aware backend (failure policy wrapper) applies the domain's failure_mode and may
-    // answer degraded; the reason travels into the decision so adapters and metrics say so.
-    const pending: Promise<ResilientResult> = isPolicyAware(backend) ? backend.evaluateForDomain(domain, ops, options) : backend.evaluate(ops, options);
-    return pending.then((result) => this.evaluated(check, plans, ops, result));
+    // A failure-policy decorator applies the domain's failure_mode and may answer degraded; the
+    // reason travels into the decision so adapters and metrics say so.
+    return backend.evaluate(ops, options).then((result) => this.evaluated(check, plans, ops, result));
   }
 
-  private evaluated(check: RateLimitCheck, plans: readonly Planned[], ops: readonly CounterOp[], result: ResilientResult): Decision {
+  /** The backend call's options for `domain`: cached, except under a test clock. */
+  private optionsFor(domain: string): EvaluateOptions {
+    const now = this.options.now;
+    if (now !== undefined) return { chargeOnDeny: this.options.chargeOnDeny, now: now(), domain };
+    let options = this.evaluateOptions.get(domain);
+    if (options === undefined) {
+      options = Object.freeze({ chargeOnDeny: this.options.chargeOnDeny, now: undefined, domain });
+      this.evaluateOptions.set(domain, options);
+    }
+    return options;
+  }
+
+  private evaluated(check: RateLimitCheck, plans: readonly Planned[], ops: readonly CounterOp[], result: EvaluateResult): Decision {
     const cache = this.options.overLimitCache;
     if (cache?.enabled === true && result.degraded === undefined) rememberDenials(cache, ops, result.outcomes, this.options.now?.() ?? Date.now());
     return this.conclude(check, plans, result.outcomes, result.degraded);

@@ -93,6 +93,15 @@ export interface RateLimitCheck {
 
 export type Verdict = 'OK' | 'OVER_LIMIT';
 
+/**
+ * What to answer when the counter store fails transiently (FAILURE_POLICY, a domain's
+ * `failure_mode`): `deny` answers UNAVAILABLE so Envoy's `failure_mode_deny` decides, `allow`
+ * answers OK (degraded), `local` enforces per-replica shares in process (degraded). Declared once
+ * here; settings, the config schema and the failure-policy decorator all use it.
+ */
+export const FAILURE_POLICIES = ['deny', 'allow', 'local'] as const;
+export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
+
 /** Why an answer is not an exact counter-backed decision. */
 export type DegradedReason = 'circuit_open' | 'backend_error' | 'local_fallback';
 
@@ -123,4 +132,62 @@ export interface Decision {
   readonly statuses: readonly DescriptorStatus[];
   /** Present when the answer did not come from exact shared counters. */
   readonly degraded?: DegradedReason | undefined;
+}
+
+/**
+ * One counter operation inside a request: "charge `hits` against `key` under `limit`, with
+ * this effective `threshold`".
+ */
+export interface CounterOp {
+  /** Full store key, built by `src/limiter/keys.ts` (cluster-safe, injection-safe). */
+  readonly key: string;
+  readonly algorithm: Algorithm;
+  readonly windowMs: number;
+  /** Requests per window (fixed/sliding) or refill per window (token bucket); override-aware. */
+  readonly threshold: number;
+  /** Token bucket capacity; equals threshold for the window algorithms. */
+  readonly burst: number;
+  /** Hits to add; 0 checks without consuming. */
+  readonly hits: number;
+  /**
+   * false for shadow-mode limits: being over them never denies the request and never blocks
+   * other ops from being charged (the shadow counter itself is treated as if enforced).
+   */
+  readonly enforce: boolean;
+}
+
+export interface CounterOutcome {
+  /** This op alone is over its limit. */
+  readonly overLimit: boolean;
+  /** Whole requests left after this op (0 when over). For a denied request: as if admitted. */
+  readonly remaining: number;
+  /** Milliseconds until reset (integer, >= 0). */
+  readonly resetMs: number;
+}
+
+export interface EvaluateOptions {
+  /**
+   * false (default, meshlimit): when any enforced op is over its limit, no op of the request is
+   * charged. true: envoyproxy/ratelimit's behaviour, every window op is charged regardless.
+   */
+  readonly chargeOnDeny: boolean;
+  /** Clock override in Unix milliseconds, for tests only. Undefined: the backend's own clock (Redis TIME). */
+  readonly now?: number | undefined;
+  /**
+   * The request's domain, for decorators that act per domain (the failure policy reads the
+   * domain's `failure_mode`). Counter stores ignore it: keys already carry the domain.
+   */
+  readonly domain?: string | undefined;
+}
+
+export interface EvaluateResult {
+  /** True when some enforced op was over its limit. */
+  readonly denied: boolean;
+  /**
+   * Present when the answer is not an exact, shared-counter answer (a failure policy answered
+   * for an unavailable store); the limiter copies it into `Decision.degraded`.
+   */
+  readonly degraded?: DegradedReason | undefined;
+  /** One outcome per op, in order. */
+  readonly outcomes: readonly CounterOutcome[];
 }

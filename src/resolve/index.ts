@@ -11,7 +11,7 @@ export {
   type ResolverObserver,
 } from './resolver.js';
 export { RESOLUTION_OUTCOMES, type FallbackOutcome, type ResolutionOutcome } from './outcome.js';
-export { RESOLUTION_DEFAULTS, type JwtOptions, type KeySourceSpec, type ResolutionOptions } from './schema.js';
+export { RESOLUTION_DEFAULTS, type JwtOptions, type KeySourceSpec, type ResolutionOptions } from '../config/resolution-schema.js';
 export { maskAddress } from './ip.js';
 export { extractToken, verifyToken, MAX_TOKEN_LENGTH, MAX_CLAIM_LENGTH, type VerifyResult } from './verifier.js';
 export { createKeySource, UnknownKeyError, MIN_SECRET_BYTES, type KeySource } from './key-source.js';

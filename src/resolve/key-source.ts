@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, errors, type CryptoKey, type JSONWebKeySet, type JWSHeaderParameters } from 'jose';
-import type { KeySourceSpec } from './schema.js';
+import type { KeySourceSpec } from '../config/resolution-schema.js';
 
 /**
  * Where verification keys come from: a JWKS over HTTP, a JWKS file, or a shared HS256 secret.

@@ -3,7 +3,7 @@ import type { DescriptorEntry, RateLimitCheck, RequestDescriptor } from '../limi
 import { maskAddress } from './ip.js';
 import { createKeySource, type KeySource } from './key-source.js';
 import type { FallbackOutcome, ResolutionOutcome } from './outcome.js';
-import type { ResolutionOptions } from './schema.js';
+import type { ResolutionOptions } from '../config/resolution-schema.js';
 import { TokenCache, tokenHash } from './token-cache.js';
 import { extractToken, verifyToken, type VerifyResult } from './verifier.js';
 

@@ -1,7 +1,7 @@
 import { errors, jwtVerify, type JWTPayload } from 'jose';
 import { UnknownKeyError, type KeySource } from './key-source.js';
 import type { FallbackOutcome } from './outcome.js';
-import type { JwtOptions } from './schema.js';
+import type { JwtOptions } from '../config/resolution-schema.js';
 
 /**
  * One token in, one classified result out. jose does the cryptography and the claim checks; this

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
-import { validateOps } from '../ops.js';
+import type { Backend } from '../../limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
+import { validateOps } from '../../limiter/ops.js';
 import { BackendUnavailableError } from '../../errors.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';

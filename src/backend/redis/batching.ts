@@ -1,4 +1,4 @@
-import type { EvaluateResult } from '../backend.js';
+import type { EvaluateResult } from '../../limiter/types.js';
 import { toBackendError } from './errors.js';
 import {
   groupIdenticalRequests,

@@ -1,7 +1,8 @@
 import { Command, type Cluster } from 'ioredis';
 import { BackendError, BackendUnavailableError } from '../../errors.js';
-import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../backend.js';
-import { validateOps } from '../ops.js';
+import type { Backend } from '../../limiter/ports.js';
+import type { CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
+import { validateOps } from '../../limiter/ops.js';
 import { defaultEvaluateScripts } from './backend.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';

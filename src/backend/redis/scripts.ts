@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
-import type { CounterOp, CounterOutcome, EvaluateResult } from '../backend.js';
+import type { CounterOp, CounterOutcome, EvaluateResult } from '../../limiter/types.js';
 import { BackendError } from '../../errors.js';
 import { ALGORITHM_MATH } from '../../limiter/algorithms/index.js';
 import type { Algorithm } from '../../limiter/types.js';

@@ -1,4 +1,5 @@
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../backend.js';
+import type { Backend } from '../../limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
 import { BackendUnavailableError, isMeshlimitError } from '../../errors.js';
 import { FailureWindow } from './failure-window.js';
 

@@ -1,5 +1,5 @@
-import type { Backend, CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../backend.js';
-import type { DegradedReason } from '../../limiter/types.js';
+import type { Backend } from '../../limiter/ports.js';
+import { FAILURE_POLICIES, type CounterOp, type CounterOutcome, type DegradedReason, type EvaluateOptions, type EvaluateResult, type FailurePolicy } from '../../limiter/types.js';
 import { isCircuitOpenError, isTransientFailure } from './circuit-breaker.js';
 import { scaleOpsForReplicas } from './local-limits.js';
 
@@ -14,17 +14,7 @@ import { scaleOpsForReplicas } from './local-limits.js';
  * - `local`: evaluate on the in-process fallback with per-replica thresholds
  *   ({@link perReplicaShare}), `degraded: 'local_fallback'`.
  */
-export type FailurePolicy = 'deny' | 'allow' | 'local';
-export const FAILURE_POLICIES: readonly FailurePolicy[] = Object.freeze(['deny', 'allow', 'local'] as const);
-
-/**
- * An {@link EvaluateResult} that may say it is not an exact, shared-counter answer.
- * `degraded` is absent (undefined) on a normal answer; the limiter copies it into
- * `Decision.degraded` unchanged.
- */
-export interface ResilientResult extends EvaluateResult {
-  readonly degraded?: DegradedReason | undefined;
-}
+export { FAILURE_POLICIES, type FailurePolicy };
 
 /** What kind of backend error reached the policy. `circuit_open`: the breaker failed fast, the backend was not called. */
 export type BackendErrorKind = 'transient' | 'permanent' | 'circuit_open';
@@ -48,24 +38,14 @@ export interface FailurePolicyHooks {
   onError?(kind: BackendErrorKind, error: unknown): void;
 }
 
-/** A backend that can apply a per-domain failure policy; see {@link FailurePolicyBackend.evaluateForDomain}. */
-export interface PolicyAwareBackend extends Backend {
-  evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult>;
-  evaluateForDomain(domain: string, ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult>;
-}
-
-export function isPolicyAware(backend: Backend): backend is PolicyAwareBackend {
-  return typeof (backend as Partial<PolicyAwareBackend>).evaluateForDomain === 'function';
-}
-
 /**
  * A {@link Backend} decorator applying an explicit {@link FailurePolicy} to transient failures of
  * `inner` (typically a CircuitBreakerBackend around the Redis backend).
  *
- * The Backend interface carries no domain, so the policy is chosen in one of three ways:
- * `evaluate` uses the default policy; `evaluateForDomain(domain, ...)` resolves
- * `perDomain(domain) ?? policy`; `evaluateWithPolicy(..., policy)` takes it explicitly.
- * A successful inner call returns the inner result object untouched (no `degraded`).
+ * The policy of a call is `perDomain(options.domain) ?? policy`: the limiter passes the request's
+ * domain in {@link EvaluateOptions.domain}, and the override is looked up only when the inner call
+ * fails, so it costs nothing on the happy path. A successful inner call returns the inner result
+ * object untouched (no `degraded`).
  *
  * Readiness follows the DEFAULT policy: `deny` is ready when `inner` is; `allow` is always ready
  * (it can always answer); `local` when either `inner` or the local fallback is. Reporting not
@@ -74,7 +54,7 @@ export function isPolicyAware(backend: Backend): backend is PolicyAwareBackend {
  *
  * `kind` is the inner backend's kind. `close()` closes both `inner` and `localFallback`.
  */
-export class FailurePolicyBackend implements PolicyAwareBackend {
+export class FailurePolicyBackend implements Backend {
   readonly kind: string;
 
   constructor(
@@ -89,22 +69,13 @@ export class FailurePolicyBackend implements PolicyAwareBackend {
     this.kind = inner.kind;
   }
 
-  /** Evaluates with the default policy. */
-  evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult> {
-    return this.run(ops, options, undefined, this.opts.policy);
-  }
-
-  /**
-   * Evaluates with `perDomain(domain) ?? policy`. The override is looked up only when the inner
-   * call fails, so it costs nothing on the happy path.
-   */
-  evaluateForDomain(domain: string, ops: readonly CounterOp[], options: EvaluateOptions): Promise<ResilientResult> {
-    return this.run(ops, options, domain, undefined);
-  }
-
-  /** Evaluates with an explicit policy. */
-  evaluateWithPolicy(ops: readonly CounterOp[], options: EvaluateOptions, policy: FailurePolicy): Promise<ResilientResult> {
-    return this.run(ops, options, undefined, policy);
+  /** Evaluates with the policy of `options.domain` (its `failure_mode`, else the default). */
+  async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
+    try {
+      return await this.inner.evaluate(ops, options);
+    } catch (err) {
+      return this.onFailure(err, ops, options, options.domain === undefined ? this.opts.policy : this.policyFor(options.domain));
+    }
   }
 
   /**
@@ -132,21 +103,7 @@ export class FailurePolicyBackend implements PolicyAwareBackend {
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
-  /** Exactly one of `domain` / `policy` is defined. */
-  private async run(
-    ops: readonly CounterOp[],
-    options: EvaluateOptions,
-    domain: string | undefined,
-    policy: FailurePolicy | undefined,
-  ): Promise<ResilientResult> {
-    try {
-      return await this.inner.evaluate(ops, options);
-    } catch (err) {
-      return this.onFailure(err, ops, options, policy ?? this.policyFor(domain as string));
-    }
-  }
-
-  private async onFailure(err: unknown, ops: readonly CounterOp[], options: EvaluateOptions, policy: FailurePolicy): Promise<ResilientResult> {
+  private async onFailure(err: unknown, ops: readonly CounterOp[], options: EvaluateOptions, policy: FailurePolicy): Promise<EvaluateResult> {
     if (!isTransientFailure(err)) {
       this.report(() => this.hooks.onError?.('permanent', err));
       throw err;

@@ -15,12 +15,9 @@ export {
 export {
   FAILURE_POLICIES,
   FailurePolicyBackend,
-  isPolicyAware,
   type BackendErrorKind,
   type FailurePolicy,
   type FailurePolicyHooks,
   type FailurePolicyOptions,
-  type PolicyAwareBackend,
-  type ResilientResult,
 } from './failure-policy.js';
 export { perReplicaShare, scaleOpsForReplicas } from './local-limits.js';

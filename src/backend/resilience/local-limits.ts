@@ -1,4 +1,4 @@
-import type { CounterOp } from '../backend.js';
+import type { CounterOp } from '../../limiter/types.js';
 
 /**
  * One replica's share of a global limit, for the `local` failure policy: while the shared store is

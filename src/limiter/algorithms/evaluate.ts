@@ -1,4 +1,4 @@
-import type { CounterOp, CounterOutcome, EvaluateResult } from '../../backend/backend.js';
+import type { CounterOp, CounterOutcome, EvaluateResult } from '../types.js';
 import type { AlgorithmMath } from './algorithm.js';
 import { ALGORITHM_MATH } from './index.js';
 

@@ -1,4 +1,4 @@
-import type { CounterOp } from '../../backend/backend.js';
+import type { CounterOp } from '../types.js';
 import { ALGORITHM_MATH } from './index.js';
 
 /**

@@ -2,7 +2,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { CompiledSnapshot, DescriptorDump } from '../../../src/config/index.js';
 import type { DescriptorEntry, RateLimitCheck } from '../../../src/limiter/types.js';
 import { DescriptorResolver } from '../../../src/resolve/index.js';
-import type { ResolutionOptions } from '../../../src/resolve/schema.js';
+import type { ResolutionOptions } from '../../../src/config/resolution-schema.js';
 import type { RateLimitAction, RateLimitEntry } from './envoy-schema.js';
 
 /**

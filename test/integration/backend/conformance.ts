@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend, CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import type { Backend } from '../../../src/limiter/ports.js';
+import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
 import { packState, STATE_TAG, stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { RedisBackend } from '../../../src/backend/redis/backend.js';
 import { assembleRefundScript, marshalRefund, parseRefundReply } from '../../../src/backend/redis/scripts.js';

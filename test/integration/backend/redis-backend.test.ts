@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { MAX_BATCH_OPS, RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { assembleEvaluateScripts, EVALUATE_COMMAND, EVALUATE_ONE_COMMAND, marshalEvaluate } from '../../../src/backend/redis/scripts.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { RedisClusterBackend, type RedisClusterBackendOptions } from '../../../src/backend/redis/cluster-backend.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
 import { BackendUnavailableError } from '../../../src/errors.js';

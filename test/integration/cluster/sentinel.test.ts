@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
 import { BackendUnavailableError } from '../../../src/errors.js';
 import { sleep } from '../../support/redis-cluster.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { nextTime, PureStore, requests, T0, windowMs } from './model.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 import { fixedWindow, slidingWindow, tokenBucket } from '../../../src/limiter/algorithms/index.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { CounterOp, EvaluateResult } from '../../../src/backend/backend.js';
+import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 

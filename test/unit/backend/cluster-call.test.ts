@@ -1,7 +1,7 @@
 import type { Command } from 'ioredis';
 import { ReplyError } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import { RedisClusterBackend } from '../../../src/backend/redis/cluster-backend.js';
 import { assembleEvaluateScripts } from '../../../src/backend/redis/scripts.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 import { fixedWindow, tokenBucket } from '../../../src/limiter/algorithms/index.js';
 import { refundOps } from '../../../src/limiter/algorithms/refund.js';

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import {
   assembleEvaluateBatchScript,
   assembleEvaluateOneScript,

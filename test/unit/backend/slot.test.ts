@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CounterOp } from '../../../src/backend/backend.js';
+import type { CounterOp } from '../../../src/limiter/types.js';
 import { groupBySlot } from '../../../src/backend/redis/cluster-backend.js';
 import { crc16, keySlot } from '../../../src/backend/redis/slot.js';
 import { counterKey, descriptorTag } from '../../../src/limiter/keys.js';

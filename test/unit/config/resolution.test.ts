@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileConfig } from '../../../src/config/compile.js';
 import { loadConfigDir } from '../../../src/config/loader.js';
-import { RESOLUTION_KEYS } from '../../../src/resolve/schema.js';
+import { RESOLUTION_KEYS } from '../../../src/config/resolution-schema.js';
 import { compileText, configErrorsOf, fixture } from './helpers.js';
 
 /**

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../../../src/backend/backend.js';
+import type { Backend } from '../../../src/limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../../src/limiter/types.js';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { compileConfig } from '../../../src/config/compile.js';
 import type { CompiledSnapshot } from '../../../src/config/compiled.js';

@@ -5,7 +5,6 @@ import type { DegradedReason } from '../../../src/limiter/types.js';
 import { CircuitBreakerBackend, CircuitOpenError } from '../../../src/backend/resilience/circuit-breaker.js';
 import {
   FailurePolicyBackend,
-  isPolicyAware,
   type BackendErrorKind,
   type FailurePolicy,
   type FailurePolicyOptions,
@@ -182,7 +181,7 @@ describe('FailurePolicyBackend, non-transient errors are never masked', () => {
 });
 
 describe('FailurePolicyBackend, choosing the policy', () => {
-  it('evaluateForDomain applies the per-domain override, else the default', async () => {
+  it('applies the override of options.domain, else the default', async () => {
     const looked: string[] = [];
     const s = setup({
       policy: 'deny',
@@ -193,15 +192,15 @@ describe('FailurePolicyBackend, choosing the policy', () => {
       },
     });
     s.inner.succeed();
-    await s.backend.evaluateForDomain('public', ops, OPTIONS);
+    await s.backend.evaluate(ops, { ...OPTIONS, domain: 'public' });
     expect(looked).toEqual([]); // no lookup on the happy path
 
     const err = new BackendUnavailableError('down');
     s.inner.fail(err);
-    await expect(s.backend.evaluateForDomain('public', [op()], OPTIONS)).resolves.toMatchObject({ denied: false, degraded: 'backend_error' });
-    await expect(s.backend.evaluateForDomain('edge', [op()], OPTIONS)).resolves.toMatchObject({ denied: false, degraded: 'local_fallback' });
-    await expect(s.backend.evaluateForDomain('internal', [op()], OPTIONS)).rejects.toBe(err);
-    await expect(s.backend.evaluate([op()], OPTIONS)).rejects.toBe(err); // evaluate: default policy
+    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'public' })).resolves.toMatchObject({ denied: false, degraded: 'backend_error' });
+    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'edge' })).resolves.toMatchObject({ denied: false, degraded: 'local_fallback' });
+    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'internal' })).rejects.toBe(err);
+    await expect(s.backend.evaluate([op()], OPTIONS)).rejects.toBe(err); // no domain: default policy
     expect(looked).toEqual(['public', 'edge', 'internal']);
     expect(s.backend.policyFor('public')).toBe('allow');
     expect(s.backend.policyFor('other')).toBe('deny');
@@ -211,20 +210,7 @@ describe('FailurePolicyBackend, choosing the policy', () => {
     const s = setup({ policy: 'allow', perDomain: () => 'permit' as FailurePolicy });
     s.inner.fail(new BackendUnavailableError('down'));
     expect(s.backend.policyFor('x')).toBe('allow');
-    await expect(s.backend.evaluateForDomain('x', [op()], OPTIONS)).resolves.toMatchObject({ degraded: 'backend_error' });
-  });
-
-  it('evaluateWithPolicy takes the policy explicitly, ignoring the default and the overrides', async () => {
-    const s = setup({ policy: 'deny', perDomain: () => 'deny' });
-    s.inner.fail(new BackendUnavailableError('down'));
-    await expect(s.backend.evaluateWithPolicy([op()], OPTIONS, 'allow')).resolves.toMatchObject({ degraded: 'backend_error' });
-    await expect(s.backend.evaluateWithPolicy([op()], OPTIONS, 'local')).resolves.toMatchObject({ degraded: 'local_fallback' });
-  });
-
-  it('is recognised by isPolicyAware; a plain backend is not', () => {
-    const s = setup();
-    expect(isPolicyAware(s.backend)).toBe(true);
-    expect(isPolicyAware(s.inner)).toBe(false);
+    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'x' })).resolves.toMatchObject({ degraded: 'backend_error' });
   });
 });
 

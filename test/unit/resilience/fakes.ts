@@ -2,7 +2,8 @@
  * Test doubles for the resilience unit tests: a manual clock and a backend whose every answer the
  * test scripts. Not a Redis mock: the decorators under test only see the Backend interface.
  */
-import type { Backend, CounterOp, EvaluateOptions, EvaluateResult } from '../../../src/backend/backend.js';
+import type { Backend } from '../../../src/limiter/ports.js';
+import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../../src/limiter/types.js';
 import { evaluateStored } from '../../../src/limiter/algorithms/evaluate.js';
 
 export class ManualClock {

@@ -1,7 +1,7 @@
 import { CompactSign } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createKeySource } from '../../../src/resolve/key-source.js';
-import type { JwtOptions } from '../../../src/resolve/schema.js';
+import type { JwtOptions } from '../../../src/config/resolution-schema.js';
 import { extractToken, MAX_TOKEN_LENGTH, verifyToken } from '../../../src/resolve/verifier.js';
 import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, TEST_SECRET, unsignedToken, withHeader, withPayload, type TestKey } from './tokens.js';
 

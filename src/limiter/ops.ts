@@ -1,6 +1,6 @@
 import { BackendError } from '../errors.js';
-import { ALGORITHM_MATH } from '../limiter/algorithms/index.js';
-import type { CounterOp } from './backend.js';
+import { ALGORITHM_MATH } from './algorithms/index.js';
+import type { CounterOp } from './types.js';
 
 /**
  * Checks a request's counter ops before any backend runs them; shared by every backend so they

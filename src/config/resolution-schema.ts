@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { describeNode as describe, quoteText as q, type YMap, type YNode, type YScalar } from '../config/yaml-tree.js';
+import { describeNode as describe, quoteText as q, type YMap, type YNode, type YScalar } from './yaml-tree.js';
 
 /**
  * The domain-level `resolution:` block of a descriptor config file (meshlimit extension), parsed
