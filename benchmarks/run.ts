@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SETTINGS } from '../src/settings.js';
+import { SETTINGS } from '../src/settings/index.js';
 import { calibrateRedis, pingRoundTrip, type Calibration } from './lib/calibrate.js';
 import { burst, slidingPatterns, slidingVsLog, type BurstResult, type SlidingResult } from './lib/accuracy.js';
 import { requestFrame } from './lib/frames.js';

@@ -5,7 +5,7 @@
 import { startService } from './app.js';
 import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from './cluster.js';
 import { isMeshlimitError } from './errors.js';
-import { loadSettings, redactedSettings } from './settings.js';
+import { loadSettings, redactedSettings } from './settings/index.js';
 import { createLogger } from './telemetry/logger.js';
 import { startTracing } from './telemetry/tracing.js';
 

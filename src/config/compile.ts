@@ -1,4 +1,5 @@
 import { ConfigError, ConfigErrors } from '../errors.js';
+import { deepFreeze } from '../util/deep-freeze.js';
 import { limitIdentity } from '../limiter/keys.js';
 import { UNIT_SECONDS, type DescriptorEntry, type Limit } from '../limiter/types.js';
 import type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
@@ -282,13 +283,6 @@ function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descr
   };
 }
 
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 class Snapshot implements CompiledSnapshot {
   readonly domainNames: readonly string[];

@@ -10,6 +10,7 @@ export {
   type ResolverLogger,
   type ResolverObserver,
 } from './resolver.js';
+export { startResolver, type StartResolverOptions } from './start.js';
 export { RESOLUTION_OUTCOMES, type FallbackOutcome, type ResolutionOutcome } from './outcome.js';
 export { RESOLUTION_DEFAULTS, type JwtOptions, type KeySourceSpec, type ResolutionOptions } from '../config/resolution-schema.js';
 export { maskAddress } from './ip.js';

@@ -1,5 +1,6 @@
 import { REQUEST_LIMITS } from '../limiter/limiter.js';
 import type { DescriptorEntry, RateLimitCheck, RequestDescriptor } from '../limiter/types.js';
+import { redactUrl } from '../util/redact.js';
 import { maskAddress } from './ip.js';
 import { createKeySource, type KeySource } from './key-source.js';
 import type { FallbackOutcome, ResolutionOutcome } from './outcome.js';
@@ -202,15 +203,6 @@ export class DescriptorResolver {
     const p = problem === undefined ? undefined : { domain, file: opts.file, field, detail: problem, message: `${opts.file}: ${field}: ${problem}` };
     return { resolver, problem: p };
   }
-}
-
-/** A URL fit for a log line: credentials and query (which may carry an API key) removed. */
-function redactUrl(url: string): string {
-  const u = new URL(url);
-  u.username = '';
-  u.password = '';
-  u.search = '';
-  return u.href;
 }
 
 function fingerprintOf(domain: string, opts: ResolutionOptions): string {

@@ -1,5 +1,4 @@
 import { pino } from 'pino';
-import type { LogFormat, LogLevel } from '../settings.js';
 
 /**
  * The process logger (pino).
@@ -19,6 +18,13 @@ import type { LogFormat, LogLevel } from '../settings.js';
  *   that is irrelevant at lifecycle volume (and the reason nothing per-request logs at info).
  */
 export type Logger = pino.Logger;
+
+/** LOG_LEVEL's values (settings also accept upstream's `warning` and `panic`). */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+/** LOG_FORMAT's values. */
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Where lines go; defaults to stdout. */
 export interface LogDestination {

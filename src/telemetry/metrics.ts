@@ -1,5 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DegradedReason } from '../limiter/types.js';
+import { CIRCUIT_STATES, type CircuitState } from '../backend/resilience/circuit-breaker.js';
+import { BACKEND_ERROR_KINDS, type BackendErrorKind } from '../backend/resilience/failure-policy.js';
+import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
 import { HotCounter, HotHistogram } from './series.js';
 
@@ -34,10 +36,6 @@ export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailab
 /** gRPC/HTTP outcome of one request. */
 export type RequestCode = (typeof REQUEST_CODES)[number];
 
-export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open'] as const;
-export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
-
-export const DEGRADED_REASONS = ['circuit_open', 'backend_error', 'local_fallback'] as const satisfies readonly DegradedReason[];
 
 /** Label value for a domain that is not in the loaded config. */
 export const UNKNOWN_DOMAIN = '_unknown_';
@@ -70,8 +68,6 @@ export const METRIC_NAMES = [
   'meshlimit_redis_command_duration_seconds',
 ] as const;
 
-export const BREAKER_STATES = ['closed', 'half_open', 'open'] as const;
-export type BreakerState = (typeof BREAKER_STATES)[number];
 
 /** What a successful config (re)load reports. */
 export interface LoadedConfigInfo {
@@ -106,9 +102,9 @@ export interface Metrics {
   /** Counts one answer that did not come from exact shared counters. */
   degradedAnswer(reason: DegradedReason): void;
   /** Records a circuit-breaker transition (called once per transition, never per call). */
-  breakerTransition(from: BreakerState, to: BreakerState): void;
+  breakerTransition(from: CircuitState, to: CircuitState): void;
   /** Sets the breaker state gauge without counting a transition (at start-up). */
-  setBreakerState(state: BreakerState): void;
+  setBreakerState(state: CircuitState): void;
   /** Observes one Redis round trip (a script call) in seconds. */
   observeRedis(seconds: number, ok: boolean): void;
   /** Counts one resolved descriptor (src/resolve) of a domain with a resolution block, by outcome. */
@@ -315,11 +311,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       degradedChildren[reason].inc();
     },
     breakerTransition(from, to) {
-      for (const st of BREAKER_STATES) breakerState.set({ state: st }, st === to ? 1 : 0);
+      for (const st of CIRCUIT_STATES) breakerState.set({ state: st }, st === to ? 1 : 0);
       breakerTransitions.inc({ from, to });
     },
     setBreakerState(state) {
-      for (const st of BREAKER_STATES) breakerState.set({ state: st }, st === state ? 1 : 0);
+      for (const st of CIRCUIT_STATES) breakerState.set({ state: st }, st === state ? 1 : 0);
     },
     observeRedis(seconds, ok) {
       (ok ? redisOk : redisError).observe(seconds);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startService, type ServiceHandle } from '../../src/app.js';
 import { createRlsClient, type RlsClient } from '../../src/client/rls-client.js';
-import { loadSettings } from '../../src/settings.js';
+import { loadSettings } from '../../src/settings/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 
 /**

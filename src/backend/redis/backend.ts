@@ -4,7 +4,7 @@ import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/t
 import { validateOps } from '../../limiter/ops.js';
 import { BackendUnavailableError } from '../../errors.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
-import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, normalizeRedisType, type RedisConnectionOptions, type RedisType } from './connection.js';
+import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
@@ -58,7 +58,7 @@ export class RedisBackend implements Backend {
   private closing = false;
 
   constructor(options: RedisBackendOptions) {
-    const type = normalizeRedisType(options.type);
+    const type = options.type ?? 'single';
     if (type === 'cluster') throw new TypeError("RedisBackend: use RedisClusterBackend (or createBackend) for REDIS_TYPE 'cluster'");
     this.redisType = type;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;

@@ -1,44 +1,51 @@
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import { SettingsError } from '../../errors.js';
+
+/** The Redis deployment shapes meshlimit knows (REDIS_TYPE; settings parse upstream's any-case spelling). */
+export const REDIS_TYPES = ['single', 'cluster', 'sentinel'] as const;
+export type RedisType = (typeof REDIS_TYPES)[number];
+
+/** One Redis (or sentinel) address; `host` is a name or an IP literal without brackets (`::1`). */
+export interface RedisAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** AUTH credentials: a password, with an ACL user name for Redis 6 ACLs (undefined: the default user). */
+export interface RedisCredentials {
+  readonly username: string | undefined;
+  readonly password: string;
+}
 
 /**
- * How to reach Redis. Names follow envoyproxy/ratelimit's settings (REDIS_URL, REDIS_TYPE,
- * REDIS_AUTH, REDIS_SENTINEL_AUTH, REDIS_TLS, REDIS_SOCKET_TYPE); the composition root maps
- * settings onto this. Keys arrive fully built (prefix included) from src/limiter/keys.ts, so no
- * ioredis keyPrefix.
+ * How to reach Redis, as typed fields: settings parse REDIS_URL, REDIS_AUTH and the rest once
+ * (src/settings/redis.ts) and hand them over as they are, so nothing here parses a string again
+ * (a rebuilt `host:port` broke IPv6 literals, a rebuilt `user:password` broke passwords holding
+ * `:`). Keys arrive fully built (prefix included) from src/limiter/keys.ts, so no ioredis keyPrefix.
  */
 export interface RedisConnectionOptions {
+  /** REDIS_TYPE: `single` (default), `cluster` or `sentinel`. */
+  readonly type?: RedisType;
   /**
-   * REDIS_URL. `single`: `host:port` (envoyproxy/ratelimit's form), `redis://[user:password@]host:port[/db]`
-   * or `rediss://...` (TLS), or a socket path with `socketType: 'unix'`. `cluster`: a comma-separated
-   * seed list of those (`host:port,host:port`). `sentinel`: `master-name,host:port[,host:port...]`,
-   * the addresses being the sentinels'. Ignored for cluster and sentinel when `nodes` is given.
+   * `single`: the server (exactly one, unless `path` is given); `cluster`: the seed nodes;
+   * `sentinel`: the sentinels.
    */
-  readonly url: string;
-  /** REDIS_TYPE: `single` (default), `cluster` or `sentinel`, any case (as upstream). */
-  readonly type?: string;
-  /**
-   * Cluster: the seed nodes; sentinel: the sentinels. When given (non-empty), used instead of the
-   * addresses in `url` (settings have already parsed REDIS_URL into `settings.redis.nodes`).
-   */
-  readonly nodes?: readonly { readonly host: string; readonly port: number }[] | undefined;
-  /** Sentinel: the monitored master's name; when given, used instead of the first item of `url`. */
+  readonly nodes?: readonly RedisAddress[] | undefined;
+  /** `single` only: a Unix socket path (REDIS_SOCKET_TYPE=unix), instead of `nodes`. */
+  readonly path?: string | undefined;
+  /** `sentinel` only: the monitored master's name. */
   readonly sentinelMasterName?: string | undefined;
-  /** REDIS_SOCKET_TYPE: `tcp` (default here) or `unix` (single only). */
-  readonly socketType?: 'tcp' | 'unix';
   /**
-   * REDIS_AUTH: `password`, or `user:password` (split at the first colon). Overrides URL
-   * credentials. Used for the data nodes: the server, every cluster node, the sentinel-managed
-   * primary.
+   * Credentials for the data nodes: the server, every cluster node, the sentinel-managed primary
+   * (REDIS_AUTH or the URL's user info).
    */
-  readonly auth?: string | undefined;
+  readonly auth?: RedisCredentials | undefined;
   /**
-   * REDIS_SENTINEL_AUTH (envoyproxy/ratelimit's name): `password` or `user:password` for the
-   * sentinels themselves, which Redis authenticates separately from the data nodes. Unset: the
-   * sentinels are asked without AUTH, as upstream does.
+   * REDIS_SENTINEL_AUTH (envoyproxy/ratelimit's name): credentials for the sentinels themselves,
+   * which Redis authenticates separately from the data nodes. Unset: the sentinels are asked
+   * without AUTH, as upstream does.
    */
-  readonly sentinelAuth?: string | undefined;
+  readonly sentinelAuth?: RedisCredentials | undefined;
   /**
    * REDIS_TLS: connect with TLS (also implied by a `rediss://` URL). Applies to every connection:
    * data nodes, cluster nodes, and sentinels (as upstream, one switch for both).
@@ -58,7 +65,7 @@ export interface RedisConnectionOptions {
   readonly maxReconnectDelayMs?: number;
   /** Do not connect until the first command or `connect()` (default false). */
   readonly lazyConnect?: boolean;
-  /** Database index for standalone Redis and sentinel (default 0, or the URL's path). A cluster has only 0. */
+  /** Database index for standalone Redis and sentinel (default 0). A cluster has only 0. */
   readonly db?: number;
   /** CLIENT SETNAME value (default `meshlimit`), visible in CLIENT LIST. */
   readonly connectionName?: string;
@@ -84,83 +91,23 @@ export const DEFAULT_CLUSTER_RETRY_DELAY_ON_TRYAGAIN_MS = 5;
 export const DEFAULT_CLUSTER_MAX_REDIRECTIONS = 16;
 export const DEFAULT_CLUSTER_SLOTS_REFRESH_INTERVAL_MS = 5_000;
 
-/** The Redis deployment shapes meshlimit knows, as upstream spells them (case-insensitive). */
-export type RedisType = 'single' | 'cluster' | 'sentinel';
-
-export function normalizeRedisType(type: string | undefined): RedisType {
-  const t = (type ?? 'single').toLowerCase();
-  if (t === 'single' || t === 'cluster' || t === 'sentinel') return t;
-  throw new SettingsError('REDIS_TYPE', `unknown value '${type}' (expected 'single', 'cluster' or 'sentinel')`);
-}
-
-interface Endpoint {
-  host?: string;
-  port?: number;
-  path?: string;
-  username?: string;
-  password?: string;
-  db?: number;
-  tls: boolean;
-}
-
-/** Parses REDIS_URL in any of the accepted forms; exported for settings validation and tests. */
-export function parseRedisUrl(url: string, socketType: 'tcp' | 'unix' = 'tcp'): Endpoint {
-  const fail = (detail: string): never => {
-    throw new SettingsError('REDIS_URL', `${detail} (got '${redact(url)}')`);
-  };
-  if (url.trim() === '') fail('must not be empty');
-  if (socketType === 'unix') return { path: url, tls: false };
-  if (/^rediss?:\/\//i.test(url)) {
-    let u: URL;
-    try {
-      u = new URL(url);
-    } catch {
-      return fail('is not a valid redis:// URL');
-    }
-    const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : undefined;
-    if (db !== undefined && !(Number.isSafeInteger(db) && db >= 0)) fail('has an invalid database index');
-    const ep: Endpoint = {
-      host: u.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: u.port ? Number(u.port) : 6379,
-      tls: u.protocol.toLowerCase() === 'rediss:',
-    };
-    if (u.username) ep.username = decodeURIComponent(u.username);
-    if (u.password) ep.password = decodeURIComponent(u.password);
-    if (db !== undefined) ep.db = db;
-    return ep;
-  }
-  if (url.includes(',')) fail('lists several addresses, which only cluster and sentinel types accept');
-  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(url);
-  if (!m) return fail("must be 'host:port', 'redis://...' or 'rediss://...'");
-  const port = m[3] === undefined ? 6379 : Number(m[3]);
-  if (!(port > 0 && port < 65536)) fail('has an invalid port');
-  return { host: m[1] ?? m[2]!, port, tls: false };
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//***@');
-}
-
-/** Splits REDIS_AUTH: `user:password` or a bare password (upstream's rule). */
-export function parseAuth(auth: string): { username?: string; password: string } {
-  const i = auth.indexOf(':');
-  return i < 0 ? { password: auth } : { username: auth.slice(0, i), password: auth.slice(i + 1) };
-}
-
 /** Exponential back-off from 50 ms, capped: reconnects forever so the backend heals by itself. */
 function backoff(maxDelay: number): (times: number) => number {
   return (times: number) => Math.min(50 * 2 ** Math.min(Math.max(times, 1) - 1, 10), maxDelay);
 }
 
-function applyAuth(o: { username?: string; password?: string }, auth: string | undefined, ep: Endpoint): void {
-  if (auth) {
-    const a = parseAuth(auth);
-    if (a.username !== undefined) o.username = a.username;
-    o.password = a.password;
-  } else {
-    if (ep.username !== undefined) o.username = ep.username;
-    if (ep.password !== undefined) o.password = ep.password;
-  }
+/** Sets ioredis' `username`/`password` from `auth` (nothing when undefined). */
+function applyAuth(o: { username?: string; password?: string }, auth: RedisCredentials | undefined): void {
+  if (auth === undefined) return;
+  if (auth.username !== undefined) o.username = auth.username;
+  o.password = auth.password;
+}
+
+/** The nodes of `options`, which must hold at least one (a programming error otherwise: settings check REDIS_URL). */
+function nodesOf(options: RedisConnectionOptions, what: string): readonly RedisAddress[] {
+  const nodes = options.nodes ?? [];
+  if (nodes.length === 0) throw new TypeError(`redis connection: ${what} needs at least one address in 'nodes'`);
+  return nodes;
 }
 
 /** READONLY means the connection reached a demoted primary (a failover we missed): reconnect, never resend. */
@@ -196,9 +143,8 @@ function commonOptions(options: RedisConnectionOptions): RedisOptions {
  *   pointing at a demoted primary) drops the connection so the next one finds the new primary.
  */
 export function redisClientOptions(options: RedisConnectionOptions): RedisOptions {
-  const type = normalizeRedisType(options.type);
+  const type = options.type ?? 'single';
   if (type !== 'single') throw new TypeError(`redisClientOptions is for REDIS_TYPE=single, got ${type}`);
-  const ep = parseRedisUrl(options.url, options.socketType);
   const o: RedisOptions = {
     ...commonOptions(options),
     enableOfflineQueue: false,
@@ -206,21 +152,17 @@ export function redisClientOptions(options: RedisConnectionOptions): RedisOption
     retryStrategy: backoff(options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS),
     reconnectOnError: reconnectOnReadOnly,
   };
-  if (ep.path !== undefined) o.path = ep.path;
+  if (options.path !== undefined) o.path = options.path;
   else {
-    o.host = ep.host!;
-    o.port = ep.port!;
+    const nodes = nodesOf(options, 'REDIS_TYPE=single');
+    if (nodes.length > 1) throw new TypeError(`redis connection: REDIS_TYPE=single takes one address, got ${nodes.length}`);
+    o.host = nodes[0]!.host;
+    o.port = nodes[0]!.port;
   }
-  const db = options.db ?? ep.db;
-  if (db !== undefined) o.db = db;
-  applyAuth(o, options.auth, ep);
-  if (options.tls || ep.tls) o.tls = { ...(options.tlsOptions ?? {}) };
+  if (options.db !== undefined) o.db = options.db;
+  applyAuth(o, options.auth);
+  if (options.tls === true) o.tls = { ...(options.tlsOptions ?? {}) };
   return o;
-}
-
-/** Parses a comma-separated address list; every item in any single-address form (no unix socket). */
-function parseAddressList(items: readonly string[]): Endpoint[] {
-  return items.map((item) => parseRedisUrl(item.trim()));
 }
 
 /**
@@ -234,18 +176,9 @@ function parseAddressList(items: readonly string[]): Endpoint[] {
  * (unset: no AUTH to sentinels), as envoyproxy/ratelimit does. TLS: REDIS_TLS for both.
  */
 export function sentinelClientOptions(options: RedisConnectionOptions): RedisOptions {
-  const items = options.url.split(',').map((s) => s.trim());
-  let name = options.sentinelMasterName;
-  const fromUrl = items.slice(1);
-  if (name === undefined) {
-    name = items[0];
-    if (name === undefined || name === '' || /[\s:/@]/.test(name) || fromUrl.length === 0) {
-      throw new SettingsError('REDIS_URL', "with REDIS_TYPE=sentinel, expected 'master-name,host:port[,host:port...]'");
-    }
-  }
-  const eps = options.nodes !== undefined && options.nodes.length > 0 ? options.nodes.map((n) => ({ host: n.host, port: n.port, tls: false }) as Endpoint) : parseAddressList(fromUrl);
-  if (eps.length === 0) throw new SettingsError('REDIS_URL', 'with REDIS_TYPE=sentinel, at least one sentinel address is needed');
-  const first = eps[0]!;
+  const name = options.sentinelMasterName;
+  if (name === undefined || name === '') throw new TypeError("redis connection: REDIS_TYPE=sentinel needs 'sentinelMasterName'");
+  const sentinels = nodesOf(options, 'REDIS_TYPE=sentinel');
   const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
   const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const o: RedisOptions = {
@@ -254,7 +187,7 @@ export function sentinelClientOptions(options: RedisConnectionOptions): RedisOpt
     lazyConnect: options.lazyConnect ?? false,
     retryStrategy: backoff(maxDelay),
     reconnectOnError: reconnectOnReadOnly,
-    sentinels: eps.map((e) => ({ host: e.host!, port: e.port! })),
+    sentinels: sentinels.map((e) => ({ host: e.host, port: e.port })),
     name,
     role: 'master',
     sentinelRetryStrategy: backoff(maxDelay),
@@ -262,15 +195,13 @@ export function sentinelClientOptions(options: RedisConnectionOptions): RedisOpt
     sentinelCommandTimeout: connectTimeout,
     failoverDetector: true,
   };
-  const db = options.db ?? first.db;
-  if (db !== undefined) o.db = db;
-  applyAuth(o, options.auth, first);
-  if (options.sentinelAuth) {
-    const a = parseAuth(options.sentinelAuth);
-    if (a.username !== undefined) o.sentinelUsername = a.username;
-    o.sentinelPassword = a.password;
+  if (options.db !== undefined) o.db = options.db;
+  applyAuth(o, options.auth);
+  if (options.sentinelAuth !== undefined) {
+    if (options.sentinelAuth.username !== undefined) o.sentinelUsername = options.sentinelAuth.username;
+    o.sentinelPassword = options.sentinelAuth.password;
   }
-  if (options.tls || eps.some((e) => e.tls)) {
+  if (options.tls === true) {
     o.tls = { ...(options.tlsOptions ?? {}) };
     o.enableTLSForSentinelMode = true;
     o.sentinelTLS = { ...(options.tlsOptions ?? {}) };
@@ -311,17 +242,11 @@ export interface ClusterPlan {
  *   every `clusterSlotsRefreshIntervalMs`.
  */
 export function clusterPlan(options: RedisConnectionOptions): ClusterPlan {
-  const eps = options.nodes !== undefined && options.nodes.length > 0
-    ? options.nodes.map((n) => ({ host: n.host, port: n.port, tls: false }) as Endpoint)
-    : parseAddressList(options.url.split(','));
-  if (eps.length === 0) throw new SettingsError('REDIS_URL', 'with REDIS_TYPE=cluster, at least one seed node is needed');
-  const first = eps[0]!;
-  if (eps.some((e) => e.db !== undefined && e.db !== 0) || (options.db !== undefined && options.db !== 0)) {
-    throw new SettingsError('REDIS_URL', 'Redis Cluster has only database 0');
-  }
+  const seeds = nodesOf(options, 'REDIS_TYPE=cluster');
+  if (options.db !== undefined && options.db !== 0) throw new TypeError('redis connection: Redis Cluster has only database 0');
   const redisOptions: RedisOptions = { ...commonOptions(options) };
-  applyAuth(redisOptions, options.auth, first);
-  if (options.tls || eps.some((e) => e.tls)) redisOptions.tls = { ...(options.tlsOptions ?? {}) };
+  applyAuth(redisOptions, options.auth);
+  if (options.tls === true) redisOptions.tls = { ...(options.tlsOptions ?? {}) };
   const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
   const refreshEvery = options.clusterSlotsRefreshIntervalMs ?? DEFAULT_CLUSTER_SLOTS_REFRESH_INTERVAL_MS;
   const clusterOptions: ClusterOptions = {
@@ -340,12 +265,12 @@ export function clusterPlan(options: RedisConnectionOptions): ClusterPlan {
     clusterRetryStrategy: backoff(maxDelay),
   };
   if (refreshEvery > 0) clusterOptions.slotsRefreshInterval = refreshEvery;
-  return { startupNodes: eps.map((e) => ({ host: e.host!, port: e.port! })), options: clusterOptions };
+  return { startupNodes: seeds.map((e) => ({ host: e.host, port: e.port })), options: clusterOptions };
 }
 
 /** A new ioredis client for a standalone Redis or a sentinel-managed primary. */
 export function createRedisClient(options: RedisConnectionOptions): Redis {
-  const type = normalizeRedisType(options.type);
+  const type = options.type ?? 'single';
   if (type === 'cluster') throw new TypeError('createRedisClient: use createClusterClient for REDIS_TYPE=cluster');
   return new Redis(type === 'sentinel' ? sentinelClientOptions(options) : redisClientOptions(options));
 }

@@ -29,7 +29,9 @@ import { FailureWindow } from './failure-window.js';
  * - Its fast-fail path allocates an error with a captured stack (most of the 5 us, see circuitOpen).
  */
 
-export type CircuitState = 'closed' | 'open' | 'half_open';
+/** The breaker's states, in the order dashboards show them (the `state` label of meshlimit_breaker_state). */
+export const CIRCUIT_STATES = ['closed', 'half_open', 'open'] as const;
+export type CircuitState = (typeof CIRCUIT_STATES)[number];
 
 /**
  * Why the breaker changed state:

@@ -17,7 +17,8 @@ import { scaleOpsForReplicas } from './local-limits.js';
 export { FAILURE_POLICIES, type FailurePolicy };
 
 /** What kind of backend error reached the policy. `circuit_open`: the breaker failed fast, the backend was not called. */
-export type BackendErrorKind = 'transient' | 'permanent' | 'circuit_open';
+export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open'] as const;
+export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
 
 export interface FailurePolicyOptions {
   /** Default policy, used by `evaluate` and for domains `perDomain` says nothing about. */

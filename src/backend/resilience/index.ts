@@ -3,6 +3,7 @@
  * `FailurePolicyBackend(CircuitBreakerBackend(redis), { localFallback: memory, ... })`.
  */
 export {
+  CIRCUIT_STATES,
   CircuitBreakerBackend,
   CircuitOpenError,
   isCircuitOpenError,
@@ -13,6 +14,7 @@ export {
   type CircuitState,
 } from './circuit-breaker.js';
 export {
+  BACKEND_ERROR_KINDS,
   FAILURE_POLICIES,
   FailurePolicyBackend,
   type BackendErrorKind,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startService, type ServiceHandle } from '../../app.js';
 import { createRlsClient, type RlsClient } from '../../client/rls-client.js';
-import { loadSettings } from '../../settings.js';
+import { loadSettings } from '../../settings/index.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startUserService, type RunningUserService } from '../user-service/server.js';

@@ -47,17 +47,13 @@ export interface GrpcLogger {
   debug(obj: object, msg: string): void;
 }
 
-/** envoyproxy/ratelimit LIMIT_RESPONSE_HEADERS_ENABLED and LIMIT_*_HEADER settings. */
-export interface GrpcHeaderOptions {
-  readonly enabled: boolean;
-  readonly limitHeader: string;
-  readonly remainingHeader: string;
-  readonly resetHeader: string;
-}
-
 export interface ShouldRateLimitHandlerOptions {
   readonly limiter: RateLimitService;
-  readonly headers?: GrpcHeaderOptions | undefined;
+  /**
+   * LIMIT_RESPONSE_HEADERS_ENABLED and LIMIT_*_HEADER: the names of the rate-limit headers added
+   * to responses; undefined when they are off.
+   */
+  readonly headers?: ResponseHeaderNames | undefined;
   /** DEGRADED_HEADER: response header naming the reason of a degraded answer; none when undefined. */
   readonly degradedHeader?: string | undefined;
   readonly logger?: GrpcLogger | undefined;
@@ -122,10 +118,7 @@ const ERROR_CODE_TRAILER = 'meshlimit-error-code';
 export function createShouldRateLimitHandler(
   opts: ShouldRateLimitHandlerOptions,
 ): grpc.handleUnaryCall<WireRateLimitRequest, WireRateLimitResponse> {
-  const { limiter, logger, onError, onAnswered } = opts;
-  const h = opts.headers;
-  const headers: ResponseHeaderNames | undefined =
-    h?.enabled === true ? { limit: h.limitHeader, remaining: h.remainingHeader, reset: h.resetHeader } : undefined;
+  const { limiter, logger, onError, onAnswered, headers } = opts;
 
   const fail = (callback: grpc.sendUnaryData<WireRateLimitResponse>, err: unknown, startedAt: number | undefined): void => {
     const status = errorToStatus(err, logger);

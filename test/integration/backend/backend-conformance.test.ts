@@ -4,6 +4,7 @@ import { MemoryBackend } from '../../../src/backend/memory.js';
 import { RedisBackend } from '../../../src/backend/redis/backend.js';
 import { startRedis, type RedisInstance } from '../../support/redis.js';
 import { defineBackendSuite, redisRaw } from './conformance.js';
+import { redisNodes } from '../../support/redis-target.js';
 
 defineBackendSuite('memory', async () => {
   const backend = new MemoryBackend({ sweepIntervalMs: 0 });
@@ -30,7 +31,7 @@ afterAll(async () => {
 defineBackendSuite('redis standalone', async () => {
   // A generous command timeout: the concurrency scenario queues 2,000 calls at once on a 2-core
   // CI machine; the 50 ms production default is exercised in redis-backend.test.ts.
-  const backend = new RedisBackend({ url: redis.url, type: 'single', commandTimeoutMs: 5_000 });
+  const backend = new RedisBackend({ nodes: redisNodes(redis.url), type: 'single', commandTimeoutMs: 5_000 });
   await backend.waitReady();
   return {
     backend,

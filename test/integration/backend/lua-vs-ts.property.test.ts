@@ -11,6 +11,7 @@ import { packState, STATE_TAG, stateText } from '../../../src/limiter/algorithms
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { startRedis, type RedisInstance } from '../../support/redis.js';
 import { readState, T0 } from './conformance.js';
+import { redisNodes } from '../../support/redis-target.js';
 
 /**
  * The Lua scripts against the TypeScript reference (through the memory backend), in real Redis:
@@ -31,8 +32,8 @@ let lua2: RedisBackend;
 beforeAll(async () => {
   redis = await startRedis();
   admin = redis.client();
-  lua = new RedisBackend({ url: redis.url, commandTimeoutMs: 5_000 });
-  lua2 = new RedisBackend({ url: redis.url, commandTimeoutMs: 5_000 });
+  lua = new RedisBackend({ nodes: redisNodes(redis.url), commandTimeoutMs: 5_000 });
+  lua2 = new RedisBackend({ nodes: redisNodes(redis.url), commandTimeoutMs: 5_000 });
   await Promise.all([lua.waitReady(), lua2.waitReady()]);
 });
 afterAll(async () => {

@@ -9,6 +9,7 @@ import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
 import { readState, T0 } from './conformance.js';
+import { redisNodes } from '../../support/redis-target.js';
 
 /** A stored state as the memory backend holds it: one char per byte. */
 const stored = (key: string): Promise<string | null> => readState(admin, key);
@@ -35,7 +36,7 @@ async function backendOn(
   instance: RedisInstance,
   extra: { commandTimeoutMs?: number; onStateChange?: (c: RedisStateChange) => void } = {},
 ): Promise<RedisBackend> {
-  const b = new RedisBackend({ url: instance.url, type: 'single', ...extra });
+  const b = new RedisBackend({ nodes: redisNodes(instance.url), type: 'single', ...extra });
   opened.push(b);
   await b.waitReady();
   return b;
@@ -479,7 +480,7 @@ describe('redis backend: failures map to the right errors', () => {
         return this.runScript(command, keys, args);
       }
     }
-    const b = new Raw({ url: redis.url });
+    const b = new Raw({ nodes: redisNodes(redis.url) });
     opened.push(b);
     await b.waitReady();
     const o = op('fixed_window', 5);
@@ -586,7 +587,7 @@ describe('redis backend: failures map to the right errors', () => {
 
   it('nothing listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
     const port = await freePort();
-    const b = new RedisBackend({ url: `127.0.0.1:${port}`, commandTimeoutMs: 50 });
+    const b = new RedisBackend({ nodes: [{ host: '127.0.0.1', port }], commandTimeoutMs: 50 });
     opened.push(b);
     const started = performance.now();
     const err = await b.evaluate([op('fixed_window', 1)], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);

@@ -13,6 +13,7 @@ import { type RedisCluster, startRedisCluster } from '../../support/redis-cluste
 import { defineBackendSuite, NODE_TAGS, readState, redisRaw, T0 } from '../backend/conformance.js';
 import { SLOT_VECTORS } from '../../unit/backend/slot-vectors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
+import { redisNodes } from '../../support/redis-target.js';
 
 /**
  * The Redis Cluster backend on a real cluster (3 primaries x 1 replica), shared by every test of
@@ -42,14 +43,14 @@ afterAll(async () => {
 async function backend(extra: Partial<RedisClusterBackendOptions> = {}): Promise<RedisClusterBackend> {
   // A generous command timeout: a 2-core CI machine runs six servers and 2,000-call bursts; the
   // 50 ms production default is exercised by the fault tests.
-  const b = new RedisClusterBackend({ url: cluster.seeds, type: 'cluster', commandTimeoutMs: 5_000, ...extra });
+  const b = new RedisClusterBackend({ nodes: redisNodes(cluster.seeds), type: 'cluster', commandTimeoutMs: 5_000, ...extra });
   opened.push(b);
   await b.waitReady(10_000);
   return b;
 }
 
 defineBackendSuite('redis cluster (3 primaries x 1 replica)', async () => {
-  const b = new RedisClusterBackend({ url: cluster.seeds, type: 'cluster', commandTimeoutMs: 5_000 });
+  const b = new RedisClusterBackend({ nodes: redisNodes(cluster.seeds), type: 'cluster', commandTimeoutMs: 5_000 });
   await b.waitReady(10_000);
   return {
     backend: b,
@@ -287,7 +288,7 @@ describe('cluster errors and readiness', () => {
 
   it('reports ready once, not ready after close, and then fails fast as unavailable', async () => {
     const changes: RedisStateChange[] = [];
-    const b = new RedisClusterBackend({ url: cluster.seeds, type: 'cluster', onStateChange: (c) => changes.push(c) });
+    const b = new RedisClusterBackend({ nodes: redisNodes(cluster.seeds), type: 'cluster', onStateChange: (c) => changes.push(c) });
     expect(b.isReady()).toBe(false);
     await b.waitReady(10_000);
     await b.evaluate([op(`${prefix()}{x}:a`, 'fixed_window', 5)], { now: T0, chargeOnDeny: false });
@@ -322,7 +323,7 @@ describe('cluster errors and readiness', () => {
 
   it('no cluster listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
     const port = await getFreePort();
-    const b = new RedisClusterBackend({ url: `127.0.0.1:${port}`, type: 'cluster', commandTimeoutMs: 50, connectTimeoutMs: 200 });
+    const b = new RedisClusterBackend({ nodes: [{ host: '127.0.0.1', port }], type: 'cluster', commandTimeoutMs: 50, connectTimeoutMs: 200 });
     opened.push(b);
     const started = performance.now();
     const err = await b.evaluate([op('x{y}', 'fixed_window', 1)], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);

@@ -9,6 +9,7 @@ import { BackendUnavailableError } from '../../../src/errors.js';
 import { parseInfo, type RedisCluster, sleep, startRedisCluster } from '../../support/redis-cluster.js';
 import { NODE_TAGS, readState, T0 } from '../backend/conformance.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
+import { redisNodes } from '../../support/redis-target.js';
 
 /**
  * The Redis Cluster backend under cluster faults, on one real cluster (3 primaries x 1 replica)
@@ -35,7 +36,7 @@ afterAll(async () => {
 });
 
 async function backend(extra: Partial<RedisClusterBackendOptions> = {}): Promise<RedisClusterBackend> {
-  const b = new RedisClusterBackend({ url: cluster.seeds, type: 'cluster', commandTimeoutMs: 2_000, ...extra });
+  const b = new RedisClusterBackend({ nodes: redisNodes(cluster.seeds), type: 'cluster', commandTimeoutMs: 2_000, ...extra });
   opened.push(b);
   await b.waitReady(10_000);
   return b;

@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 defineBackendSuite('redis sentinel (1 primary + 1 replica, 3 sentinels)', async () => {
-  const b = new RedisBackend({ url: setup.redisUrl, type: 'sentinel', commandTimeoutMs: 5_000 });
+  const b = new RedisBackend({ nodes: setup.sentinelAddresses, sentinelMasterName: setup.masterName, type: 'sentinel', commandTimeoutMs: 5_000 });
   await b.waitReady(10_000);
   return {
     backend: b,
@@ -42,8 +42,8 @@ const opts = { now: T0 + 1_000, chargeOnDeny: false } as const;
 const FW_STATE_TEXT = "local m, s, c = struct.unpack('<Bdd', redis.call('GET', KEYS[1])) return string.char(m) .. ' ' .. string.format('%d:%d', s, c)";
 
 describe('sentinel', () => {
-  it('finds the primary by name from explicit nodes and a master name (the settings form)', async () => {
-    const b = new RedisBackend({ url: '', type: 'sentinel', nodes: setup.sentinelAddresses, sentinelMasterName: setup.masterName });
+  it('finds the primary by its master name through the sentinels', async () => {
+    const b = new RedisBackend({ type: 'sentinel', nodes: setup.sentinelAddresses, sentinelMasterName: setup.masterName });
     try {
       await b.waitReady(10_000);
       const key = `sn:${randomBytes(4).toString('hex')}:{a}`;
@@ -56,7 +56,7 @@ describe('sentinel', () => {
 
   it('primary SIGKILLed under load: only BackendUnavailableError until the failover, then the backend answers again, exactly', async () => {
     const changes: RedisStateChange[] = [];
-    const b = new RedisBackend({ url: setup.redisUrl, type: 'sentinel', commandTimeoutMs: 500, onStateChange: (c) => changes.push(c) });
+    const b = new RedisBackend({ nodes: setup.sentinelAddresses, sentinelMasterName: setup.masterName, type: 'sentinel', commandTimeoutMs: 500, onStateChange: (c) => changes.push(c) });
     try {
       await b.waitReady(10_000);
       const p = `sf:${randomBytes(4).toString('hex')}:`;

@@ -5,7 +5,8 @@
 import { InvalidRequestError } from '../../../src/errors.js';
 import type { Decision, RateLimitCheck } from '../../../src/limiter/types.js';
 import { HealthState } from '../../../src/server/grpc/health.js';
-import { createGrpcServer, type GrpcHeaderOptions, type GrpcServer, type RateLimitService } from '../../../src/server/grpc/server.js';
+import type { ResponseHeaderNames } from '../../../src/server/grpc/mapping.js';
+import { createGrpcServer, type GrpcServer, type RateLimitService } from '../../../src/server/grpc/server.js';
 
 export type Behaviour = (check: RateLimitCheck, opts: { deadline?: number | undefined }) => Promise<Decision>;
 
@@ -31,7 +32,7 @@ export const defaultBehaviour: Behaviour = (check) => {
   });
 };
 
-export async function startHarness(opts: { headers?: GrpcHeaderOptions } = {}): Promise<Harness> {
+export async function startHarness(opts: { headers?: ResponseHeaderNames } = {}): Promise<Harness> {
   const calls: Harness['calls'] = [];
   let behaviour = defaultBehaviour;
   const limiter: RateLimitService = {

@@ -13,7 +13,7 @@ import { defaultBehaviour, startHarness, type Harness } from './harness.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.url));
 
-const HEADERS = { enabled: true, limitHeader: 'RateLimit-Limit', remainingHeader: 'RateLimit-Remaining', resetHeader: 'RateLimit-Reset' };
+const HEADERS = { limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' };
 
 const DECISION: Decision = {
   code: 'OVER_LIMIT',

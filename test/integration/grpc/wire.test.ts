@@ -103,7 +103,7 @@ describe('RLS v3 wire format (hand-built bytes)', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({
-      headers: { enabled: true, limitHeader: 'RateLimit-Limit', remainingHeader: 'RateLimit-Remaining', resetHeader: 'RateLimit-Reset' },
+      headers: { limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
     });
   });
   afterEach(() => {

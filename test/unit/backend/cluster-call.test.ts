@@ -30,7 +30,7 @@ afterEach(async () => {
 
 /** A backend whose client answers each send with the next scripted outcome. */
 function scripted(outcomes: Array<unknown | Error>, commandTimeoutMs?: number): { backend: RedisClusterBackend; sends: Send[] } {
-  const backend = new RedisClusterBackend({ url: '127.0.0.1:1', type: 'cluster', lazyConnect: true, commandTimeoutMs });
+  const backend = new RedisClusterBackend({ nodes: [{ host: '127.0.0.1', port: 1 }], type: 'cluster', lazyConnect: true, commandTimeoutMs });
   opened.push(backend);
   const sends: Send[] = [];
   const next = (s: Send): Promise<unknown> => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { createBackend, MemoryBackend, RedisBackend, RedisClusterBackend } from '../../../src/backend/index.js';
-import { SettingsError } from '../../../src/errors.js';
 
 describe('createBackend', () => {
   it('builds a memory backend', async () => {
@@ -10,9 +9,9 @@ describe('createBackend', () => {
     await b.close();
   });
 
-  it("builds a standalone Redis backend for type 'single' (upstream spelling, any case) without connecting when lazy", async () => {
-    for (const type of ['single', 'SINGLE', undefined]) {
-      const b = createBackend({ type: 'redis', redis: { url: '127.0.0.1:1', type, lazyConnect: true } });
+  it("builds a standalone Redis backend for type 'single' (the default) without connecting when lazy", async () => {
+    for (const type of ['single', undefined] as const) {
+      const b = createBackend({ type: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }], type, lazyConnect: true } });
       expect(b).toBeInstanceOf(RedisBackend);
       expect(b.kind).toBe('redis');
       expect(b.isReady()).toBe(false);
@@ -20,21 +19,30 @@ describe('createBackend', () => {
     }
   });
 
-  it("builds a Sentinel-backed RedisBackend for 'sentinel' and a RedisClusterBackend for 'cluster' (any case), lazily", async () => {
-    const s = createBackend({ type: 'redis', redis: { url: 'mymaster,127.0.0.1:1', type: 'SENTINEL', lazyConnect: true } });
+  it("builds a Sentinel-backed RedisBackend for 'sentinel' and a RedisClusterBackend for 'cluster', lazily", async () => {
+    const s = createBackend({ type: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }], sentinelMasterName: 'mymaster', type: 'sentinel', lazyConnect: true } });
     expect(s).toBeInstanceOf(RedisBackend);
     expect((s as RedisBackend).redisType).toBe('sentinel');
     expect(s.isReady()).toBe(false);
     await s.close();
-    const c = createBackend({ type: 'redis', redis: { url: '127.0.0.1:1,127.0.0.1:2', type: 'Cluster', lazyConnect: true } });
+    const c = createBackend({
+      type: 'redis',
+      redis: {
+        nodes: [
+          { host: '127.0.0.1', port: 1 },
+          { host: '127.0.0.1', port: 2 },
+        ],
+        type: 'cluster',
+        lazyConnect: true,
+      },
+    });
     expect(c).toBeInstanceOf(RedisClusterBackend);
     expect(c.kind).toBe('redis');
     expect(c.isReady()).toBe(false);
     await c.close();
   });
 
-  it('refuses unknown Redis types and missing options', () => {
-    expect(() => createBackend({ type: 'redis', redis: { url: 'h:1', type: 'memcache', lazyConnect: true } })).toThrow(SettingsError);
+  it('refuses missing options and unknown backend types', () => {
     expect(() => createBackend({ type: 'redis' })).toThrow(/needs a 'redis' options object/);
     expect(() => createBackend({ type: 'disk' as 'memory' })).toThrow(/unknown backend type 'disk'/);
   });

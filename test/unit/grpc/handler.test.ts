@@ -142,13 +142,13 @@ describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter 
 
   it('adds response headers when enabled, with the configured names', async () => {
     const limiter = fakeLimiter(OK_DECISION);
-    const headers = { enabled: true, limitHeader: 'RateLimit-Limit', remainingHeader: 'RateLimit-Remaining', resetHeader: 'RateLimit-Reset' };
+    const headers = { limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' };
     expect((await invoke({ limiter, headers }, REQUEST)).value!.responseHeadersToAdd).toEqual([
       { key: 'RateLimit-Limit', value: '10' },
       { key: 'RateLimit-Remaining', value: '9' },
       { key: 'RateLimit-Reset', value: '42' },
     ]);
-    expect((await invoke({ limiter, headers: { ...headers, enabled: false } }, REQUEST)).value!.responseHeadersToAdd).toBeUndefined();
+    expect((await invoke({ limiter, headers: undefined }, REQUEST)).value!.responseHeadersToAdd).toBeUndefined();
   });
 
   it('replies DEADLINE_EXCEEDED without evaluating when the deadline has passed', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '../../../src/errors.js';
 import type { Decision } from '../../../src/limiter/types.js';
-import { decisionToJson, durationToJson, jsonToCheck, jsonToWireRequest } from '../../../src/server/proto-json.js';
+import { decisionToJson, durationToJson, jsonToCheck, jsonToWireRequest } from '../../../src/server/http/proto-json.js';
 
 describe('jsonToCheck (protojson.Unmarshal rules)', () => {
   it('reads lowerCamelCase names, enum names and a bare UInt64Value', () => {

@@ -6,11 +6,11 @@ import {
   SettingsErrors,
   loadSettings,
   parseBool,
-  redactRedisUrl,
   redactedSettings,
   settingsMarkdownTable,
   type Settings,
-} from '../../../src/settings.js';
+} from '../../../src/settings/index.js';
+import { redactUrl } from '../../../src/util/redact.js';
 
 function errorOf(env: Record<string, string>): SettingsError {
   try {
@@ -37,8 +37,7 @@ describe('defaults', () => {
         path: undefined,
         sentinelMasterName: undefined,
         sentinelAuth: undefined,
-        username: undefined,
-        password: undefined,
+        auth: undefined,
         db: 0,
         tls: false,
         commandTimeoutMs: 50,
@@ -74,7 +73,7 @@ describe('defaults', () => {
 
   it('REDIS_SENTINEL_AUTH is carried for sentinel and redacted in logs', () => {
     const s = loadSettings({ REDIS_TYPE: 'sentinel', REDIS_URL: 'mymaster,10.0.0.1:26379,10.0.0.2:26379', REDIS_SENTINEL_AUTH: 's3cret' });
-    expect(s.redis).toMatchObject({ sentinelMasterName: 'mymaster', sentinelAuth: 's3cret', nodes: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }] });
+    expect(s.redis).toMatchObject({ sentinelMasterName: 'mymaster', sentinelAuth: { username: undefined, password: 's3cret' }, nodes: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }] });
     expect(JSON.stringify(redactedSettings(s))).not.toContain('s3cret');
   });
 
@@ -283,13 +282,12 @@ describe('redis', () => {
   it('parses redis:// URLs with credentials and database', () => {
     expect(redis({ REDIS_URL: 'redis://app:s%40cret@10.0.0.5:6390/2' })).toMatchObject({
       nodes: [{ host: '10.0.0.5', port: 6390 }],
-      username: 'app',
-      password: 's@cret',
+      auth: { username: 'app', password: 's@cret' },
       db: 2,
       tls: false,
       url: 'redis://app:[REDACTED]@10.0.0.5:6390/2',
     });
-    expect(redis({ REDIS_URL: 'redis://:pw@h' })).toMatchObject({ nodes: [{ host: 'h', port: 6379 }], username: undefined, password: 'pw', url: 'redis://:[REDACTED]@h' });
+    expect(redis({ REDIS_URL: 'redis://:pw@h' })).toMatchObject({ nodes: [{ host: 'h', port: 6379 }], auth: { username: undefined, password: 'pw' }, url: 'redis://:[REDACTED]@h' });
     expect(redis({ REDIS_URL: 'redis://[::1]:7001' }).nodes).toEqual([{ host: '::1', port: 7001 }]);
   });
 
@@ -299,8 +297,8 @@ describe('redis', () => {
   });
 
   it('reads REDIS_AUTH as password or username:password', () => {
-    expect(redis({ REDIS_AUTH: 'pw' })).toMatchObject({ username: undefined, password: 'pw' });
-    expect(redis({ REDIS_AUTH: 'user:pa:ss' })).toMatchObject({ username: 'user', password: 'pa:ss' });
+    expect(redis({ REDIS_AUTH: 'pw' }).auth).toEqual({ username: undefined, password: 'pw' });
+    expect(redis({ REDIS_AUTH: 'user:pa:ss' }).auth).toEqual({ username: 'user', password: 'pa:ss' });
   });
 
   it('never echoes REDIS_AUTH in an error', () => {
@@ -353,12 +351,26 @@ describe('redis', () => {
     );
   });
 
+  it.each(['a:b:c', 'h:70000', 'redis://h/x', 'h1:6379,h2:6379'])('rejects REDIS_URL %j naming the variable', (url) => {
+    expect(errorOf({ REDIS_URL: url }).message).toMatch(/^setting REDIS_URL: /);
+  });
+
+  it('decodes a percent-encoded password holding : and @ (it reaches Redis as one password)', () => {
+    expect(redis({ REDIS_URL: 'redis://:a%3Ab%40c@h:6379' }).auth).toEqual({ username: undefined, password: 'a:b@c' });
+  });
+
+  it('reads REDIS_SENTINEL_AUTH as password or username:password, split at the first colon', () => {
+    const sentinel = (auth: string) => redis({ REDIS_TYPE: 'SENTINEL', REDIS_URL: 'm,s1:26379', REDIS_SENTINEL_AUTH: auth }).sentinelAuth;
+    expect(sentinel('pw')).toEqual({ username: undefined, password: 'pw' });
+    expect(sentinel('watcher:p:w@x')).toEqual({ username: 'watcher', password: 'p:w@x' });
+  });
+
   it('connects to a unix socket path when REDIS_SOCKET_TYPE=unix', () => {
     expect(redis({ REDIS_SOCKET_TYPE: 'unix', REDIS_URL: '/var/run/redis.sock', REDIS_AUTH: 'pw' })).toMatchObject({
       socketType: 'unix',
       path: '/var/run/redis.sock',
       nodes: [],
-      password: 'pw',
+      auth: { username: undefined, password: 'pw' },
     });
     expect(errorOf({ REDIS_SOCKET_TYPE: 'unix', REDIS_TYPE: 'cluster' }).message).toBe(
       'setting REDIS_SOCKET_TYPE: unix sockets work only with REDIS_TYPE=single, got REDIS_TYPE=cluster',
@@ -383,30 +395,32 @@ describe('redis', () => {
 });
 
 describe('redaction', () => {
-  it('redactRedisUrl hides every password in a list', () => {
-    expect(redactRedisUrl('redis://u:p@a:1,rediss://:q@b:2,c:3')).toBe('redis://u:[REDACTED]@a:1,rediss://:[REDACTED]@b:2,c:3');
+  it('hides every password of a REDIS_URL list', () => {
+    expect(loadSettings({ REDIS_TYPE: 'cluster', REDIS_URL: 'redis://u:p@a:1,redis://u:p@b:2' }).redis.url).toBe('redis://u:[REDACTED]@a:1,redis://u:[REDACTED]@b:2');
+    expect(redactUrl('redis://u:p@a:1,rediss://:q@b:2,c:3')).toBe('redis://u:[REDACTED]@a:1,rediss://:[REDACTED]@b:2,c:3');
   });
 
   it('redactedSettings hides the password and leaves everything else', () => {
     const s = loadSettings({ REDIS_URL: 'redis://app:hunter2@h:1', PORT: '9000' });
     const r = redactedSettings(s);
     expect(JSON.stringify(r)).not.toContain('hunter2');
-    expect(r.redis.password).toBe('[REDACTED]');
-    expect(r.redis.username).toBe('app');
+    expect(r.redis.auth).toEqual({ username: 'app', password: '[REDACTED]' });
     expect(r.redis.url).toBe('redis://app:[REDACTED]@h:1');
     expect(r.http.port).toBe(9000);
     expect(Object.isFrozen(r.redis)).toBe(true);
     // The original is untouched.
-    expect(s.redis.password).toBe('hunter2');
+    expect(s.redis.auth?.password).toBe('hunter2');
   });
 
   it('hides REDIS_AUTH too', () => {
-    const r = redactedSettings(loadSettings({ REDIS_AUTH: 'admin:s3cr3t' }));
+    const r = redactedSettings(loadSettings({ REDIS_AUTH: 'admin:s3cr3t', REDIS_TYPE: 'sentinel', REDIS_URL: 'm,h:26379', REDIS_SENTINEL_AUTH: 'sent:in3l' }));
     expect(JSON.stringify(r)).not.toContain('s3cr3t');
-    expect(r.redis.password).toBe('[REDACTED]');
+    expect(JSON.stringify(r)).not.toContain('in3l');
+    expect(r.redis.auth).toEqual({ username: 'admin', password: '[REDACTED]' });
+    expect(r.redis.sentinelAuth).toEqual({ username: 'sent', password: '[REDACTED]' });
   });
 
   it('leaves an absent password absent', () => {
-    expect(redactedSettings(loadSettings({})).redis.password).toBeUndefined();
+    expect(redactedSettings(loadSettings({})).redis.auth).toBeUndefined();
   });
 });

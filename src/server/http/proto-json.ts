@@ -11,8 +11,8 @@
  * Response (protojson.Marshal rules): lowerCamelCase; fields at their default are omitted;
  * enums by name; Duration as `"<seconds>s"`; Struct as a plain JSON object.
  */
-import { InvalidRequestError } from '../errors.js';
-import type { Decision, RateLimitCheck } from '../limiter/types.js';
+import { InvalidRequestError } from '../../errors.js';
+import type { Decision, RateLimitCheck } from '../../limiter/types.js';
 import {
   decisionToResponse,
   MAX_UINT32,
@@ -23,7 +23,7 @@ import {
   type WireEntry,
   type WireRateLimitRequest,
   type WireRateLimitResponse,
-} from './grpc/mapping.js';
+} from '../grpc/mapping.js';
 
 const CODE_NAMES = ['UNKNOWN', 'OK', 'OVER_LIMIT'] as const;
 const UNIT_NAMES = ['UNKNOWN', 'SECOND', 'MINUTE', 'HOUR', 'DAY', 'MONTH', 'YEAR', 'WEEK'] as const;

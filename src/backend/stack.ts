@@ -1,0 +1,104 @@
+import type { Backend } from '../limiter/ports.js';
+import type { DegradedReason, FailurePolicy } from '../limiter/types.js';
+import { createBackend, type BackendType } from './index.js';
+import { InstrumentedBackend, type SpanRunner } from './instrumented.js';
+import { MemoryBackend } from './memory.js';
+import type { RedisConnectionOptions } from './redis/connection.js';
+import type { RedisStateChange } from './redis/readiness.js';
+import { CircuitBreakerBackend, type BreakerTransitionReason, type CircuitState } from './resilience/circuit-breaker.js';
+import { FailurePolicyBackend, type BackendErrorKind } from './resilience/failure-policy.js';
+
+/**
+ * The counter store and the decorators around it, in their one correct order (innermost first):
+ *
+ *   store (memory or Redis)
+ *   -> InstrumentedBackend  times every real round trip and spans it; inside the breaker, so a
+ *                           fail-fast answer is never measured as a Redis call
+ *   -> CircuitBreakerBackend stops calling a Redis that keeps failing (BREAKER_*)
+ *   -> FailurePolicyBackend  answers for an unavailable Redis by the domain's failure_mode or
+ *                           FAILURE_POLICY (deny / allow / local)
+ *
+ * The memory backend cannot be unavailable: it gets no breaker and no policy, and is wrapped only
+ * for its tracing span when tracing is on (an unwrapped memory backend answers synchronously).
+ */
+
+/** What the stack is built from; the settings' `backend`, `redis` and `resilience` groups fit it as they are. */
+export interface BackendStackOptions {
+  readonly type: BackendType;
+  readonly memoryMaxKeys: number;
+  readonly redis: RedisConnectionOptions;
+  readonly resilience: {
+    readonly failurePolicy: FailurePolicy;
+    readonly localFallbackReplicas: number;
+    readonly breaker: {
+      readonly enabled: boolean;
+      readonly failureRatio: number;
+      readonly minimumCalls: number;
+      readonly windowMs: number;
+      readonly openMs: number;
+      readonly halfOpenProbes: number;
+    };
+  };
+  /** A domain's `failure_mode`, read when a call of that domain fails (undefined: FAILURE_POLICY). */
+  readonly domainPolicy: (domain: string) => FailurePolicy | undefined;
+}
+
+/** Telemetry of the stack; every hook is called on events, never per successful call except `observeRedis`. */
+export interface BackendStackHooks {
+  /** The Redis connection became ready or stopped being ready (once per transition). */
+  readonly onRedisState?: (change: RedisStateChange) => void;
+  /** The breaker changed state (once per transition). */
+  readonly onBreakerTransition?: (from: CircuitState, to: CircuitState, reason: BreakerTransitionReason) => void;
+  /** One Redis round trip took `seconds`. */
+  readonly observeRedis?: (seconds: number, ok: boolean) => void;
+  /** A failure policy answered instead of Redis. */
+  readonly onDegraded?: (reason: DegradedReason) => void;
+  /** An error reached the failure policy. */
+  readonly onBackendError?: (kind: BackendErrorKind) => void;
+  /** Spans each store call when tracing is on. */
+  readonly span?: SpanRunner | undefined;
+}
+
+export interface BackendStack {
+  /** The counter store itself (memory or Redis). */
+  readonly store: Backend;
+  /** What the limiter calls: the store inside its decorators. */
+  readonly backend: Backend;
+  /** True when the breaker is there (a Redis store with BREAKER_ENABLED). */
+  readonly hasBreaker: boolean;
+}
+
+export function createBackendStack(options: BackendStackOptions, hooks: BackendStackHooks = {}): BackendStack {
+  if (options.type === 'memory') {
+    const store = createBackend({ type: 'memory', memory: { maxKeys: options.memoryMaxKeys } });
+    const backend = hooks.span === undefined ? store : new InstrumentedBackend(store, () => {}, hooks.span);
+    return { store, backend, hasBreaker: false };
+  }
+  const store = createBackend({ type: 'redis', redis: { ...options.redis, onStateChange: hooks.onRedisState } });
+  const timed = new InstrumentedBackend(store, hooks.observeRedis ?? (() => {}), hooks.span);
+  const r = options.resilience;
+  const guarded = r.breaker.enabled
+    ? new CircuitBreakerBackend(
+        timed,
+        {
+          failureThreshold: r.breaker.failureRatio,
+          minimumCalls: r.breaker.minimumCalls,
+          windowMs: r.breaker.windowMs,
+          openMs: r.breaker.openMs,
+          halfOpenProbes: r.breaker.halfOpenProbes,
+        },
+        { onStateChange: hooks.onBreakerTransition },
+      )
+    : timed;
+  const backend = new FailurePolicyBackend(
+    guarded,
+    {
+      policy: r.failurePolicy,
+      perDomain: options.domainPolicy,
+      localFallback: new MemoryBackend({ maxKeys: options.memoryMaxKeys }),
+      replicaCount: r.localFallbackReplicas,
+    },
+    { onDegraded: hooks.onDegraded, onError: hooks.onBackendError },
+  );
+  return { store, backend, hasBreaker: r.breaker.enabled };
+}

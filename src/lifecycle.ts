@@ -1,0 +1,84 @@
+import type { ConfigWatcher } from './config/index.js';
+import type { Backend } from './limiter/ports.js';
+import type { GrpcServer } from './server/grpc/server.js';
+import type { HealthState } from './server/grpc/health.js';
+import type { HttpApp } from './server/http/app.js';
+import type { Settings } from './settings/index.js';
+import type { Logger } from './telemetry/logger.js';
+
+/**
+ * The running service's lifecycle: readiness (health) that follows the backend, listening on
+ * both ports, and an orderly stop. Stop order: readiness NOT_SERVING first (so load balancers
+ * and Envoy move away), then the config watcher and resolver, then the servers drain in-flight
+ * calls for up to GRACEFUL_SHUTDOWN_MS, and only then the backend closes (a draining call may
+ * still need Redis).
+ */
+export interface Lifecycle {
+  /** True while serving: not shutting down and the backend usable. */
+  isReady(): boolean;
+  /** Re-reads readiness into the gRPC health service (after a backend or breaker transition). */
+  refreshHealth(): void;
+  /**
+   * Binds both ports, starts the watcher and the readiness timer, logs one line. On a bind
+   * failure everything is closed and the error rethrown.
+   */
+  serve(servers: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }>;
+  /** Stops serving (idempotent; see the order above). */
+  close(): Promise<void>;
+}
+
+export interface LifecycleParts {
+  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle'>;
+  readonly health: HealthState;
+  readonly logger: Logger;
+  readonly watcher: ConfigWatcher;
+  /** Read lazily: the backend is built after the lifecycle (its hooks refresh health). */
+  readonly backend: () => Backend;
+  /** Closed with the watcher (the descriptor resolver's JWKS fetches). */
+  readonly onStop: () => void;
+}
+
+export function createLifecycle(parts: LifecycleParts): Lifecycle {
+  const { settings, health, logger, watcher } = parts;
+  let shuttingDown = false;
+  let servers: { grpc: GrpcServer; http: HttpApp } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+  const isReady = (): boolean => !shuttingDown && parts.backend().isReady();
+  const refreshHealth = (): void => health.setServing(isReady());
+
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      clearInterval(timer);
+      health.setServing(false);
+      await watcher.close();
+      parts.onStop();
+      if (servers !== undefined) await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
+      await parts.backend().close();
+      logger.info({}, 'meshlimit stopped');
+    })());
+
+  const serve = async (s: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }> => {
+    servers = s;
+    let grpcPort: number;
+    let httpPort: number;
+    try {
+      grpcPort = await s.grpc.listen(settings.grpc.host, settings.grpc.port);
+      httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
+    } catch (err) {
+      parts.onStop();
+      await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.backend().close()]);
+      throw err;
+    }
+    watcher.start();
+    refreshHealth();
+    // Readiness also follows lazy transitions (e.g. the breaker going half-open on its own clock).
+    timer = setInterval(refreshHealth, 1000);
+    timer.unref();
+    logger.info({ grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.backend().kind }, 'meshlimit serving');
+    return { grpcPort, httpPort };
+  };
+
+  return { isReady, refreshHealth, serve, close };
+}

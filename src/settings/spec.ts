@@ -1,0 +1,133 @@
+import { availableParallelism } from 'node:os';
+import { SettingsError } from '../errors.js';
+
+/**
+ * What a setting is (one row of the table in ./table.ts) and the parsers its rows use. Each
+ * parser returns the typed value or throws {@link InvalidValue} with a detail message, without the
+ * variable name (the loader adds it).
+ */
+
+export const SETTING_GROUPS = ['http', 'grpc', 'config', 'backend', 'redis', 'resilience', 'limiter', 'headers', 'log', 'lifecycle'] as const;
+export type SettingGroup = (typeof SETTING_GROUPS)[number];
+
+/** One declared environment variable. */
+export interface SettingSpec<T = unknown> {
+  readonly name: string;
+  readonly group: SettingGroup;
+  /** The default, written as it would be in the environment; undefined when the setting has none. */
+  readonly default: string | undefined;
+  /** What it does, in README quality: units, accepted values, and how it differs from envoyproxy/ratelimit. */
+  readonly description: string;
+  /** The value is a credential: never echoed in errors, logs or `redactedSettings`. */
+  readonly secret: boolean;
+  /**
+   * Parses a raw value (non-empty when it comes from the environment, possibly empty when it is
+   * the default); throws {@link InvalidValue} with a detail message.
+   */
+  readonly parse: (raw: string) => T;
+}
+
+/** What a parser throws: a detail message, without the variable name (the loader adds it). */
+export class InvalidValue extends Error {}
+
+/** Several invalid settings at once; `errors` holds one {@link SettingsError} per variable, in table order. */
+export class SettingsErrors extends SettingsError {
+  constructor(readonly errors: readonly SettingsError[]) {
+    super(errors[0]?.setting ?? '', '');
+    this.message = errors.map((e) => e.message).join('\n');
+  }
+}
+
+// Parsers.
+
+const BOOL_TRUE = new Set(['1', 't', 'true', 'y', 'yes', 'on']);
+const BOOL_FALSE = new Set(['0', 'f', 'false', 'n', 'no', 'off']);
+
+/**
+ * Go's strconv.ParseBool set (1, t, true, 0, f, false; envoyproxy/ratelimit uses it) in any case,
+ * plus yes/no, y/n and on/off.
+ */
+export function parseBool(raw: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (BOOL_TRUE.has(v)) return true;
+  if (BOOL_FALSE.has(v)) return false;
+  throw new InvalidValue(`expected a boolean (true/false, 1/0, t/f, yes/no, y/n, on/off; any case), got ${JSON.stringify(raw)}`);
+}
+
+export function integer(min: number, max: number): (raw: string) => number {
+  return (raw) => {
+    const v = raw.trim();
+    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidValue(`expected an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+}
+
+export const port = integer(0, 65_535);
+
+export function host(raw: string): string {
+  const v = raw.trim();
+  if (/[\s/]/.test(v)) throw new InvalidValue(`expected a host name or IP address, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+export function oneOf<T extends string>(values: readonly T[], aliases: Readonly<Record<string, T>> = {}): (raw: string) => T {
+  return (raw) => {
+    const v = raw.trim().toLowerCase();
+    if ((values as readonly string[]).includes(v)) return v as T;
+    const alias = aliases[v];
+    if (alias !== undefined) return alias;
+    throw new InvalidValue(`expected one of ${values.join(', ')} (any case), got ${JSON.stringify(raw)}`);
+  };
+}
+
+/** RFC 9110 field-name: a token. */
+export function headerName(raw: string): string {
+  const v = raw.trim();
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v)) {
+    throw new InvalidValue(`expected an HTTP header name (letters, digits and !#$%&'*+-.^_\`|~), got ${JSON.stringify(raw)}`);
+  }
+  return v;
+}
+
+export function workers(raw: string): number {
+  const v = raw.trim().toLowerCase();
+  if (v === 'auto') return Math.max(1, availableParallelism());
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256) throw new InvalidValue(`expected an integer from 1 to 256 or "auto", got ${JSON.stringify(raw)}`);
+  return Number(v);
+}
+
+export function ratio(raw: string): number {
+  const v = Number(raw.trim());
+  if (!Number.isFinite(v) || v <= 0 || v > 1) throw new InvalidValue(`expected a number with 0 < r <= 1, got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+export function text(raw: string): string {
+  return raw;
+}
+
+export function keyPrefix(raw: string): string {
+  // Keys are `<prefix>{<tag>}:...`: a brace in the prefix would become the Redis Cluster hash tag
+  // and send every counter to one slot (src/limiter/keys.ts).
+  if (/[{}]/.test(raw)) throw new InvalidValue(`must not contain "{" or "}" (they would change the Redis Cluster hash tag), got ${JSON.stringify(raw)}`);
+  if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue(`must not contain whitespace or control characters, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+/**
+ * Builds one row of the table: everything but the name (the table's key), `secret` false unless
+ * said otherwise, and the default kept as a literal type so a setting without one types as
+ * possibly undefined.
+ */
+export function setting<T, D extends string | undefined>(spec: {
+  group: SettingGroup;
+  default: D;
+  description: string;
+  parse: (raw: string) => T;
+  secret?: boolean;
+}): Omit<SettingSpec<T>, 'name' | 'default'> & { readonly default: D } {
+  return { secret: false, ...spec };
+}
