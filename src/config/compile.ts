@@ -4,7 +4,8 @@ import { limitIdentity } from '../limiter/keys.js';
 import { UNIT_SECONDS, type DescriptorEntry, type Limit } from '../limiter/types.js';
 import type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
 import { matchRule, type MatchNode, type WildcardChild } from './matcher.js';
-import { checkFile, type DescriptorSpec, type DomainOptions, type FileSpec, type LimitSpec } from './schema.js';
+import type { LimitSpec } from './limit-schema.js';
+import { checkFile, type DescriptorSpec, type DomainOptions, type FileSpec } from './schema.js';
 import { contentVersion, type ConfigFile } from './version.js';
 import { readYaml } from './yaml-tree.js';
 

@@ -181,10 +181,11 @@ export function checkResolution(node: YNode, keyLine: number, file: string, repo
   return { file, line: keyLine, tokenEntry, claim, resolvedEntry, fallbackEntry, ipv4Prefix, ipv6Prefix, cacheSize, cacheTtlSeconds, jwt };
 }
 
+const JWT = 'resolution.jwt';
+
 function checkJwt(node: YNode, file: string, err: Report): JwtOptions | undefined {
-  const P = 'resolution.jwt';
   if (node.kind !== 'map') {
-    err(P, `must be a mapping, got ${describe(node)}${at(node.line)}`);
+    err(JWT, `must be a mapping, got ${describe(node)}${at(node.line)}`);
     return undefined;
   }
   let failed = false;
@@ -192,105 +193,122 @@ function checkJwt(node: YNode, file: string, err: Report): JwtOptions | undefine
     failed = true;
     err(f, d);
   };
-  keys(node, P, JWT_KEYS, e2);
-  const e = node.entries;
-
-  let issuer = '';
-  const iss = e.get('issuer');
-  if (iss === undefined) e2(join(P, 'issuer'), `missing${at(node.line)}; tokens from any issuer would be accepted`);
-  else {
-    const s = str(iss.value, join(P, 'issuer'), e2);
-    if (s === '') e2(join(P, 'issuer'), `must not be empty${at(iss.keyLine)}`);
-    else if (s !== undefined) issuer = s;
-  }
-
-  const audience: string[] = [];
-  const aud = e.get('audience');
-  if (aud === undefined) e2(join(P, 'audience'), `missing${at(node.line)}; tokens for any audience would be accepted`);
-  else {
-    const items = aud.value.kind === 'seq' ? aud.value.items : [aud.value];
-    items.forEach((item, i) => {
-      const f = aud.value.kind === 'seq' ? `${join(P, 'audience')}[${i}]` : join(P, 'audience');
-      const s = str(item, f, e2);
-      if (s === '') e2(f, `must not be empty${at(item.line)}`);
-      else if (s !== undefined) audience.push(s);
-    });
-    if (aud.value.kind === 'seq' && items.length === 0) e2(join(P, 'audience'), `must list at least one audience${at(aud.keyLine)}`);
-  }
-
-  // The key source: exactly one.
-  const sources = (['jwks_url', 'jwks_file', 'hs256_secret_env'] as const).filter((k) => e.has(k));
-  let keySource: KeySourceSpec | undefined;
+  keys(node, JWT, JWT_KEYS, e2);
+  const issuer = checkIssuer(node, e2);
+  const audience = checkAudience(node, e2);
   const num = (name: string, min: number, max: number, def: number): number => {
-    const x = e.get(name);
-    return x === undefined ? def : (int(x.value, join(P, name), min, max, e2) ?? def);
+    const x = node.entries.get(name);
+    return x === undefined ? def : (int(x.value, join(JWT, name), min, max, e2) ?? def);
   };
+  const clockToleranceSeconds = num('clock_tolerance_seconds', 0, 300, RESOLUTION_DEFAULTS.clockToleranceSeconds);
+  const keySource = checkKeySource(node, file, num, e2);
+  const secret = keySource?.kind === 'hs256_secret_env' || (keySource === undefined && node.entries.has('hs256_secret_env') && !node.entries.has('jwks_url') && !node.entries.has('jwks_file'));
+  const algorithms = checkAlgorithms(node, secret, e2);
+  if (failed || keySource === undefined) return undefined;
+  return { issuer, audience, algorithms, clockToleranceSeconds, keys: keySource };
+}
+
+function checkIssuer(node: YMap, err: Report): string {
+  const iss = node.entries.get('issuer');
+  if (iss === undefined) {
+    err(join(JWT, 'issuer'), `missing${at(node.line)}; tokens from any issuer would be accepted`);
+    return '';
+  }
+  const s = str(iss.value, join(JWT, 'issuer'), err);
+  if (s === '') err(join(JWT, 'issuer'), `must not be empty${at(iss.keyLine)}`);
+  return s ?? '';
+}
+
+function checkAudience(node: YMap, err: Report): string[] {
+  const audience: string[] = [];
+  const aud = node.entries.get('audience');
+  if (aud === undefined) {
+    err(join(JWT, 'audience'), `missing${at(node.line)}; tokens for any audience would be accepted`);
+    return audience;
+  }
+  const items = aud.value.kind === 'seq' ? aud.value.items : [aud.value];
+  items.forEach((item, i) => {
+    const f = aud.value.kind === 'seq' ? `${join(JWT, 'audience')}[${i}]` : join(JWT, 'audience');
+    const s = str(item, f, err);
+    if (s === '') err(f, `must not be empty${at(item.line)}`);
+    else if (s !== undefined) audience.push(s);
+  });
+  if (aud.value.kind === 'seq' && items.length === 0) err(join(JWT, 'audience'), `must list at least one audience${at(aud.keyLine)}`);
+  return audience;
+}
+
+/** The key source: exactly one of jwks_url, jwks_file, hs256_secret_env, with the timings that apply to it. */
+function checkKeySource(node: YMap, file: string, num: (name: string, min: number, max: number, def: number) => number, err: Report): KeySourceSpec | undefined {
+  const e = node.entries;
+  const sources = (['jwks_url', 'jwks_file', 'hs256_secret_env'] as const).filter((k) => e.has(k));
   const timeoutMs = num('jwks_timeout_ms', 1, 10_000, RESOLUTION_DEFAULTS.jwksTimeoutMs);
   const refreshSeconds = num('jwks_refresh_seconds', 1, 86_400, RESOLUTION_DEFAULTS.jwksRefreshSeconds);
   const cooldownSeconds = num('jwks_cooldown_seconds', 0, 3600, RESOLUTION_DEFAULTS.jwksCooldownSeconds);
-  const clockToleranceSeconds = num('clock_tolerance_seconds', 0, 300, RESOLUTION_DEFAULTS.clockToleranceSeconds);
-
   if (sources.length !== 1) {
     const which = sources.length === 0 ? 'none is set' : `found ${sources.join(' and ')}`;
-    e2(P, `needs exactly one key source (jwks_url, jwks_file or hs256_secret_env); ${which}${at(node.line)}`);
-  } else {
-    const kind = sources[0]!;
-    const entry = e.get(kind)!;
-    const s = str(entry.value, join(P, kind), e2);
-    if (s !== undefined) {
-      if (kind === 'jwks_url') {
-        let url: URL | undefined;
-        try {
-          url = new URL(s);
-        } catch {
-          url = undefined;
-        }
-        if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-          e2(join(P, kind), `must be an http:// or https:// URL, got ${q(s)}${at(entry.keyLine)}`);
-        } else keySource = { kind, url: url.href, timeoutMs, refreshSeconds, cooldownSeconds };
-      } else if (kind === 'jwks_file') {
-        if (s === '') e2(join(P, kind), `must not be empty${at(entry.keyLine)}`);
-        else keySource = { kind, path: path.resolve(path.dirname(file), s), refreshSeconds, cooldownSeconds };
-      } else if (!ENV_NAME_RE.test(s)) {
-        e2(join(P, kind), `must name an environment variable (letters, digits, '_'), got ${q(s)}${at(entry.keyLine)}; the secret itself never goes in a config file`);
-      } else keySource = { kind, env: s };
-    }
-    if (kind !== 'jwks_url' && e.has('jwks_timeout_ms')) e2(join(P, 'jwks_timeout_ms'), `is only valid with jwks_url${at(e.get('jwks_timeout_ms')!.keyLine)}`);
-    if (kind === 'hs256_secret_env') {
-      for (const k of ['jwks_refresh_seconds', 'jwks_cooldown_seconds'] as const) {
-        if (e.has(k)) e2(join(P, k), `is only valid with jwks_url or jwks_file${at(e.get(k)!.keyLine)}`);
-      }
+    err(JWT, `needs exactly one key source (jwks_url, jwks_file or hs256_secret_env); ${which}${at(node.line)}`);
+    return undefined;
+  }
+  const kind = sources[0]!;
+  const entry = e.get(kind)!;
+  if (kind !== 'jwks_url' && e.has('jwks_timeout_ms')) err(join(JWT, 'jwks_timeout_ms'), `is only valid with jwks_url${at(e.get('jwks_timeout_ms')!.keyLine)}`);
+  if (kind === 'hs256_secret_env') {
+    for (const k of ['jwks_refresh_seconds', 'jwks_cooldown_seconds'] as const) {
+      if (e.has(k)) err(join(JWT, k), `is only valid with jwks_url or jwks_file${at(e.get(k)!.keyLine)}`);
     }
   }
+  const s = str(entry.value, join(JWT, kind), err);
+  if (s === undefined) return undefined;
+  if (kind === 'jwks_url') {
+    let url: URL | undefined;
+    try {
+      url = new URL(s);
+    } catch {
+      url = undefined;
+    }
+    if (url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:')) return { kind, url: url.href, timeoutMs, refreshSeconds, cooldownSeconds };
+    err(join(JWT, kind), `must be an http:// or https:// URL, got ${q(s)}${at(entry.keyLine)}`);
+    return undefined;
+  }
+  if (kind === 'jwks_file') {
+    if (s !== '') return { kind, path: path.resolve(path.dirname(file), s), refreshSeconds, cooldownSeconds };
+    err(join(JWT, kind), `must not be empty${at(entry.keyLine)}`);
+    return undefined;
+  }
+  if (ENV_NAME_RE.test(s)) return { kind, env: s };
+  err(join(JWT, kind), `must name an environment variable (letters, digits, '_'), got ${q(s)}${at(entry.keyLine)}; the secret itself never goes in a config file`);
+  return undefined;
+}
 
-  const secret = sources.length === 1 && sources[0] === 'hs256_secret_env';
+/** The allowed algorithms: HS256 only for a shared secret, asymmetric ones for a JWKS; never `none`. */
+function checkAlgorithms(node: YMap, secret: boolean, err: Report): string[] {
   const allowed: readonly string[] = secret ? SECRET_ALGORITHMS : ASYMMETRIC_ALGORITHMS;
-  let algorithms: string[] = secret ? [...SECRET_ALGORITHMS] : [...RESOLUTION_DEFAULTS.jwksAlgorithms];
-  const algs = e.get('algorithms');
-  if (algs !== undefined) {
-    const f = join(P, 'algorithms');
-    if (algs.value.kind !== 'seq') e2(f, `must be a list of algorithm names, got ${describe(algs.value)}${at(algs.value.line)}`);
-    else if (algs.value.items.length === 0) e2(f, `must list at least one algorithm${at(algs.keyLine)}`);
-    else {
-      algorithms = [];
-      algs.value.items.forEach((item, i) => {
-        const s = str(item, `${f}[${i}]`, e2);
-        if (s === undefined) return;
-        if (s.toLowerCase() === 'none') e2(`${f}[${i}]`, `'none' (unsigned tokens) is never accepted${at(item.line)}`);
-        else if (!allowed.includes(s)) {
-          const why = secret
-            ? 'hs256_secret_env verifies HS256 only'
-            : (SECRET_ALGORITHMS as readonly string[]).includes(s)
-              ? 'a JWKS holds public keys; use hs256_secret_env for HS256'
-              : `expected one of ${allowed.join(', ')}`;
-          e2(`${f}[${i}]`, `algorithm ${q(s)} is not allowed here (line ${item.line}); ${why}`);
-        } else if (!algorithms.includes(s)) algorithms.push(s);
-      });
-    }
+  const algs = node.entries.get('algorithms');
+  if (algs === undefined) return secret ? [...SECRET_ALGORITHMS] : [...RESOLUTION_DEFAULTS.jwksAlgorithms];
+  const f = join(JWT, 'algorithms');
+  if (algs.value.kind !== 'seq') {
+    err(f, `must be a list of algorithm names, got ${describe(algs.value)}${at(algs.value.line)}`);
+    return [];
   }
-
-  if (failed || keySource === undefined) return undefined;
-  return { issuer, audience, algorithms, clockToleranceSeconds, keys: keySource };
+  if (algs.value.items.length === 0) {
+    err(f, `must list at least one algorithm${at(algs.keyLine)}`);
+    return [];
+  }
+  const algorithms: string[] = [];
+  algs.value.items.forEach((item, i) => {
+    const s = str(item, `${f}[${i}]`, err);
+    if (s === undefined) return;
+    if (s.toLowerCase() === 'none') err(`${f}[${i}]`, `'none' (unsigned tokens) is never accepted${at(item.line)}`);
+    else if (!allowed.includes(s)) {
+      const why = secret
+        ? 'hs256_secret_env verifies HS256 only'
+        : (SECRET_ALGORITHMS as readonly string[]).includes(s)
+          ? 'a JWKS holds public keys; use hs256_secret_env for HS256'
+          : `expected one of ${allowed.join(', ')}`;
+      err(`${f}[${i}]`, `algorithm ${q(s)} is not allowed here (line ${item.line}); ${why}`);
+    } else if (!algorithms.includes(s)) algorithms.push(s);
+  });
+  return algorithms;
 }
 
 function keys(map: YMap, p: string, allowed: readonly string[], err: Report): void {

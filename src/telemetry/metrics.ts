@@ -125,11 +125,30 @@ export interface MetricsOptions {
 type Child = { inc(value?: number): void };
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
-  const now = options.now ?? Date.now;
   const registry = new Registry();
   if (options.collectDefault ?? true) collectDefaultMetrics({ register: registry });
+  // The configured domains: the only values the `domain` label of decisions takes besides _unknown_.
+  const domains: KnownDomains = { current: new Set() };
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    ...requestMetrics(registry, domains),
+    ...configMetrics(registry, domains, options.now ?? Date.now),
+    ...backendMetrics(registry),
+    ...resolutionMetrics(registry),
+  };
+}
 
-  // Updated on every request: series.ts's HotCounter/HotHistogram (same exposition, an add per update).
+interface KnownDomains {
+  current: ReadonlySet<string>;
+}
+
+// Fixed label sets are created up front in each group below: every series exists (at 0) from
+// the first scrape, so rate() and absent() work, and the hot path never builds a child.
+
+/** Per request (series.ts's HotCounter/HotHistogram: same exposition, an add per update). */
+function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics, 'recordDecision' | 'observeRequest' | 'countRequest'> {
   const decisions = new HotCounter(
     'meshlimit_decisions_total',
     'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
@@ -144,6 +163,43 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     [registry],
   );
   const requests = new HotCounter('meshlimit_requests_total', 'Rate-limit requests (gRPC and HTTP /json) by outcome code.', ['code'], [registry]);
+  const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r));
+  const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
+  for (const c of Object.values(requestChildren)) c.inc(0);
+  for (const r of REQUEST_RESULTS) durationChildren[r].touch();
+  // domain label -> rule label -> result -> child
+  const decisionChildren = new Map<string, Map<string, Record<DecisionResult, Child>>>();
+  const decisionChild = (domain: string, rule: string, result: DecisionResult): Child => {
+    let byRule = decisionChildren.get(domain);
+    if (byRule === undefined) {
+      byRule = new Map();
+      decisionChildren.set(domain, byRule);
+    }
+    let byResult = byRule.get(rule);
+    if (byResult === undefined) {
+      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return decisionChild(domain, OTHER_RULE, result);
+      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r));
+      byRule.set(rule, byResult);
+    }
+    return byResult[result];
+  };
+  return {
+    recordDecision(domain, ruleKey, result) {
+      // A rule key cannot belong to a domain the config does not have.
+      if (!domains.current.has(domain)) decisionChild(UNKNOWN_DOMAIN, NO_RULE, result).inc();
+      else decisionChild(domain, ruleKey ?? NO_RULE, result).inc();
+    },
+    observeRequest(seconds, result) {
+      durationChildren[result].observe(seconds);
+    },
+    countRequest(code) {
+      requestChildren[code].inc();
+    },
+  };
+}
+
+/** Config (re)loads. `aggregator`: how the per-process values combine in the WORKERS > 1 /metrics. */
+function configMetrics(registry: Registry, domains: KnownDomains, now: () => number): Pick<Metrics, 'configReload'> {
   const reloads = new Counter({
     name: 'meshlimit_config_reloads_total',
     help: 'Config (re)load attempts by result (success, failure); a failed reload keeps the previous config.',
@@ -152,25 +208,40 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const lastReloadSuccess = new Gauge({
     name: 'meshlimit_config_last_reload_success',
-    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
     aggregator: 'min',
     help: '1 when the last config (re)load succeeded, 0 when it failed (the previous config is still in use).',
     registers: [registry],
   });
   const lastReloadTimestamp = new Gauge({
     name: 'meshlimit_config_last_reload_timestamp_seconds',
-    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
     aggregator: 'min',
     help: 'Unix time of the last successful config (re)load, i.e. when the config in use was loaded.',
     registers: [registry],
   });
-  const rules = new Gauge({
-    name: 'meshlimit_config_rules',
-    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
-    aggregator: 'max',
-    help: 'Number of rules in the config in use.',
-    registers: [registry],
-  });
+  const rules = new Gauge({ name: 'meshlimit_config_rules', aggregator: 'max', help: 'Number of rules in the config in use.', registers: [registry] });
+  const reloadSuccess = reloads.labels('success');
+  const reloadFailure = reloads.labels('failure');
+  reloadSuccess.inc(0);
+  reloadFailure.inc(0);
+  lastReloadSuccess.set(0);
+  rules.set(0);
+  function configReload(ok: boolean, info?: LoadedConfigInfo): void {
+    if (ok && info !== undefined) {
+      reloadSuccess.inc();
+      lastReloadSuccess.set(1);
+      lastReloadTimestamp.set(now() / 1000);
+      rules.set(info.rules);
+      domains.current = new Set(info.domains);
+    } else {
+      reloadFailure.inc();
+      lastReloadSuccess.set(0);
+    }
+  }
+  return { configReload: configReload as Metrics['configReload'] };
+}
+
+/** The counter store: errors, degraded answers, the breaker and Redis round trips. */
+function backendMetrics(registry: Registry): Pick<Metrics, 'backendError' | 'degradedAnswer' | 'breakerTransition' | 'setBreakerState' | 'observeRedis'> {
   const backendErrors = new Counter({
     name: 'meshlimit_backend_errors_total',
     help: 'Failed backend calls by kind: transient (timeout, connection, failover), permanent (script error, a bug) or circuit_open (failed fast by the breaker).',
@@ -183,10 +254,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-
   const breakerState = new Gauge({
     name: 'meshlimit_breaker_state',
-    // WORKERS > 1: how the per-process values combine in the aggregated /metrics.
     aggregator: 'max',
     help: 'Circuit breaker around Redis: 1 for the current state (closed, half_open, open), 0 for the others. Absent with the memory backend.',
     labelNames: ['state'] as const,
@@ -207,9 +276,29 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   );
   const redisOk = redisDuration.labels('ok');
   const redisError = redisDuration.labels('error');
+  const backendChildren = childrenOf(BACKEND_ERROR_KINDS, (k) => backendErrors.labels(k) as Child);
+  const degradedChildren = childrenOf(DEGRADED_REASONS, (r) => degraded.labels(r) as Child);
+  for (const c of [...Object.values(backendChildren), ...Object.values(degradedChildren)]) c.inc(0);
+  const setState = (state: CircuitState): void => {
+    for (const st of CIRCUIT_STATES) breakerState.set({ state: st }, st === state ? 1 : 0);
+  };
+  return {
+    backendError: (kind) => backendChildren[kind].inc(),
+    degradedAnswer: (reason) => degradedChildren[reason].inc(),
+    breakerTransition(from, to) {
+      setState(to);
+      breakerTransitions.inc({ from, to });
+    },
+    setBreakerState: setState,
+    observeRedis: (seconds, ok) => (ok ? redisOk : redisError).observe(seconds),
+  };
+}
 
-  // Descriptor resolution (src/resolve). `domain` takes only domains that have a resolution block
-  // in the config (the resolver never reports others), so it is bounded by the config.
+/**
+ * Descriptor resolution (src/resolve). `domain` takes only domains that have a resolution block
+ * in the config (the resolver never reports others), so it is bounded by the config.
+ */
+function resolutionMetrics(registry: Registry): Pick<Metrics, 'resolution' | 'resolutionCacheLookup' | 'jwksRefresh'> {
   const resolutions = new Counter({
     name: 'meshlimit_resolutions_total',
     help: 'Descriptors resolved from a bearer token, by domain and outcome (verified, or why the client address was used instead).',
@@ -231,95 +320,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const resolutionChildren = new Map<string, Record<ResolutionOutcome, Child>>();
   const cacheChildren = new Map<string, { hit: Child; miss: Child }>();
   const jwksChildren = new Map<string, { success: Child; failure: Child }>();
-  const perDomain = <T>(map: Map<string, T>, domain: string, make: () => T): T => {
-    let v = map.get(domain);
-    if (v === undefined) {
-      v = make();
-      map.set(domain, v);
-    }
-    return v;
-  };
-
-  // Fixed label sets are created up front: every series exists (at 0) from the first scrape, so
-  // rate() and absent() work, and the hot path never builds a child.
-  const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r));
-  const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
-  const reloadSuccess = reloads.labels('success');
-  const reloadFailure = reloads.labels('failure');
-  const backendChildren = childrenOf(BACKEND_ERROR_KINDS, (k) => backendErrors.labels(k) as Child);
-  const degradedChildren = childrenOf(DEGRADED_REASONS, (r) => degraded.labels(r) as Child);
-  for (const c of [...Object.values(requestChildren), reloadSuccess, reloadFailure, ...Object.values(backendChildren), ...Object.values(degradedChildren)]) c.inc(0);
-  for (const r of REQUEST_RESULTS) durationChildren[r].touch();
-  lastReloadSuccess.set(0);
-  rules.set(0);
-
-  let knownDomains: ReadonlySet<string> = new Set();
-  // domain label -> rule label -> result -> child
-  const decisionChildren = new Map<string, Map<string, Record<DecisionResult, Child>>>();
-
-  function decisionChild(domain: string, rule: string, result: DecisionResult): Child {
-    let byRule = decisionChildren.get(domain);
-    if (byRule === undefined) {
-      byRule = new Map();
-      decisionChildren.set(domain, byRule);
-    }
-    let byResult = byRule.get(rule);
-    if (byResult === undefined) {
-      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return decisionChild(domain, OTHER_RULE, result);
-      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r));
-      byRule.set(rule, byResult);
-    }
-    return byResult[result];
-  }
-
-  function configReload(ok: boolean, info?: LoadedConfigInfo): void {
-    if (ok && info !== undefined) {
-      reloadSuccess.inc();
-      lastReloadSuccess.set(1);
-      lastReloadTimestamp.set(now() / 1000);
-      rules.set(info.rules);
-      knownDomains = new Set(info.domains);
-    } else {
-      reloadFailure.inc();
-      lastReloadSuccess.set(0);
-    }
-  }
-
   return {
-    registry,
-    contentType: registry.contentType,
-    render: () => registry.metrics(),
-    recordDecision(domain, ruleKey, result) {
-      if (!knownDomains.has(domain)) {
-        // A rule key cannot belong to a domain the config does not have.
-        decisionChild(UNKNOWN_DOMAIN, NO_RULE, result).inc();
-        return;
-      }
-      decisionChild(domain, ruleKey ?? NO_RULE, result).inc();
-    },
-    observeRequest(seconds, result) {
-      durationChildren[result].observe(seconds);
-    },
-    countRequest(code) {
-      requestChildren[code].inc();
-    },
-    configReload: configReload as Metrics['configReload'],
-    backendError(kind) {
-      backendChildren[kind].inc();
-    },
-    degradedAnswer(reason) {
-      degradedChildren[reason].inc();
-    },
-    breakerTransition(from, to) {
-      for (const st of CIRCUIT_STATES) breakerState.set({ state: st }, st === to ? 1 : 0);
-      breakerTransitions.inc({ from, to });
-    },
-    setBreakerState(state) {
-      for (const st of CIRCUIT_STATES) breakerState.set({ state: st }, st === state ? 1 : 0);
-    },
-    observeRedis(seconds, ok) {
-      (ok ? redisOk : redisError).observe(seconds);
-    },
     resolution(domain, outcome) {
       perDomain(resolutionChildren, domain, () => childrenOf(RESOLUTION_OUTCOMES, (o) => resolutions.labels(domain, o) as Child))[outcome].inc();
     },
@@ -332,6 +333,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       (ok ? c.success : c.failure).inc();
     },
   };
+}
+
+function perDomain<T>(map: Map<string, T>, domain: string, make: () => T): T {
+  let v = map.get(domain);
+  if (v === undefined) {
+    v = make();
+    map.set(domain, v);
+  }
+  return v;
 }
 
 function childrenOf<K extends string, C>(keys: readonly K[], make: (key: K) => C): Record<K, C> {

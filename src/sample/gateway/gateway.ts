@@ -62,23 +62,13 @@ export function createGateway(opts: GatewayOptions): Gateway {
     });
   });
 
-  function clientAddress(req: IncomingMessage): string {
-    if (opts.clientAddressHeader !== undefined) {
-      const h = req.headers[opts.clientAddressHeader.toLowerCase()];
-      const first = (Array.isArray(h) ? h[0] : h)?.split(',')[0]?.trim();
-      if (first) return first;
-    }
-    const a = req.socket.remoteAddress ?? '';
-    return a.startsWith('::ffff:') ? a.slice(7) : a;
-  }
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
     const auth = req.headers.authorization;
     let extraHeaders: Record<string, string> = {};
     try {
       const answer = await opts.rls.shouldRateLimit(
-        { domain: opts.domain, descriptors: gatewayDescriptors(auth, clientAddress(req), url.pathname) },
+        { domain: opts.domain, descriptors: gatewayDescriptors(auth, clientAddress(req, opts.clientAddressHeader), url.pathname) },
         { deadlineMs: opts.deadlineMs ?? 200 },
       );
       extraHeaders = Object.fromEntries(answer.responseHeadersToAdd.map((h) => [h.key, h.value]));
@@ -92,33 +82,7 @@ export function createGateway(opts: GatewayOptions): Gateway {
       // meshlimit unavailable: fail open, as Envoy does unless failure_mode_deny is set.
       extraHeaders = { 'x-ratelimit-status': 'unavailable' };
     }
-
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_BODY) {
-        res.writeHead(413).end();
-        return;
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    const method = req.method ?? 'GET';
-    const up = await fetch(`${upstream}${url.pathname}${url.search}`, {
-      method,
-      headers,
-      body: method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(chunks),
-      redirect: 'manual',
-    });
-    const body = Buffer.from(await up.arrayBuffer());
-    const out: Record<string, string> = {};
-    up.headers.forEach((v, k) => {
-      if (!HOP_BY_HOP.has(k) && k !== 'content-encoding') out[k] = v;
-    });
-    res.writeHead(up.status, { ...out, ...extraHeaders, 'content-length': String(body.length) });
-    res.end(body);
+    await proxy(req, res, `${upstream}${url.pathname}${url.search}`, extraHeaders);
   }
 
   return {
@@ -134,4 +98,45 @@ export function createGateway(opts: GatewayOptions): Gateway {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** The client's address: the first item of `header` when configured and present, else the socket's. */
+function clientAddress(req: IncomingMessage, header: string | undefined): string {
+  if (header !== undefined) {
+    const h = req.headers[header.toLowerCase()];
+    const first = (Array.isArray(h) ? h[0] : h)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  const a = req.socket.remoteAddress ?? '';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+/** Forwards `req` to `target` and its answer back, with `extraHeaders` (the rate-limit headers) added. */
+async function proxy(req: IncomingMessage, res: ServerResponse, target: string, extraHeaders: Record<string, string>): Promise<void> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) {
+      res.writeHead(413).end();
+      return;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  const method = req.method ?? 'GET';
+  const up = await fetch(target, {
+    method,
+    headers,
+    body: method === 'GET' || method === 'HEAD' ? undefined : Buffer.concat(chunks),
+    redirect: 'manual',
+  });
+  const body = Buffer.from(await up.arrayBuffer());
+  const out: Record<string, string> = {};
+  up.headers.forEach((v, k) => {
+    if (!HOP_BY_HOP.has(k) && k !== 'content-encoding') out[k] = v;
+  });
+  res.writeHead(up.status, { ...out, ...extraHeaders, 'content-length': String(body.length) });
+  res.end(body);
 }
