@@ -113,6 +113,7 @@ export function keyPrefix(raw: string): string {
   // Keys are `<prefix>{<tag>}:...`: a brace in the prefix would become the Redis Cluster hash tag
   // and send every counter to one slot (src/limiter/keys.ts).
   if (/[{}]/.test(raw)) throw new InvalidValue(`must not contain "{" or "}" (they would change the Redis Cluster hash tag), got ${JSON.stringify(raw)}`);
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
   if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue(`must not contain whitespace or control characters, got ${JSON.stringify(raw)}`);
   return raw;
 }

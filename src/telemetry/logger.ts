@@ -117,6 +117,7 @@ function flatten(key: string, value: unknown, depth: number, parts: string[]): v
 }
 
 function formatValue(value: unknown): string {
+  // eslint-disable-next-line no-control-regex -- a value holding control characters is quoted
   if (typeof value === 'string') return /^[^\s"=\\\u0000-\u001f\u007f]+$/.test(value) ? value : JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   return JSON.stringify(JSON.stringify(value));

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryBackend } from '../../src/backend/memory.js';
+import { type MemoryBackend } from '../../src/backend/memory.js';
 import type { RlsDescriptorInput } from '../../src/client/rls-client.js';
 import { UNITS } from '../../src/limiter/types.js';
 import { bootService, type BootedService } from '../support/service.js';

@@ -10,7 +10,7 @@ import {
   GrpcCode,
   InternalError,
   InvalidRequestError,
-  MeshlimitError,
+  type MeshlimitError,
   SettingsError,
   isMeshlimitError,
 } from '../../src/errors.js';
