@@ -15,7 +15,7 @@ Contract
   KEYS      the counter keys of every op of every request, request after request (request r's
             ops take the next n_r keys). Keys may repeat, within and across requests. On Redis
             Cluster all keys of one call must hash to one slot; on standalone Redis any may mix.
-  ARGV[1]   little-endian IEEE-754 doubles (src/backend/redis/scripts.ts marshalEvaluateBatch):
+  ARGV[1]   little-endian IEEE-754 doubles (src/backend/redis/batch-format.ts marshalEvaluateBatch):
               header:     entry count
               an entry:   now (Unix ms, integer; NaN = Redis TIME truncated to the ms, read at
                           most once per call), chargeOnDeny (1 | 0), then n:
@@ -58,11 +58,11 @@ Why a run needs no undo log
   denied one-op request is ever rolled back; the run applies its changes to the TTL bookkeeping
   once, at its end, with the result the changes one by one would have had.
 
-Assembly (src/backend/redis/scripts.ts): each `-- @each-algorithm` ... `-- @end-each-algorithm`
-block becomes an `if code == ...` chain with one copy of the block per algorithm, where its
-`-- @step` line is that algorithm's whole decision (decode, step, encode) in a `do ... end`
-block, and `-- @decode`, `-- @step-only` and `-- @encode` its single sections (see
-lua/fixed-window.lua).
+Assembly (src/backend/redis/lua-assembler.ts): each `-- @each-algorithm` ...
+`-- @end-each-algorithm` block becomes an `if code == ...` chain with one copy of the block per
+algorithm, where its `-- @step` line is that algorithm's whole decision (decode, step, encode)
+in a `do ... end` block, and `-- @decode`, `-- @step-only` and `-- @encode` its single sections
+(see lua/fixed-window.lua).
 ]]
 local args = ARGV[1]
 local entries = struct.unpack('<d', args)

@@ -7,8 +7,8 @@ src/limiter/algorithms/evaluate.ts) for n = 1.
 
 Contract
   KEYS[1]   the counter key.
-  ARGV[1]   the parameters, packed as lua/evaluate.lua packs them (src/backend/redis/scripts.ts
-            marshalEvaluate), for one op: 8 little-endian IEEE-754 doubles
+  ARGV[1]   the parameters, packed as lua/evaluate.lua packs them (src/backend/redis/
+            script-format.ts marshalEvaluate), for one op: 8 little-endian IEEE-754 doubles
               now (Unix ms, integer; NaN = use redis.call('TIME') truncated to the ms: Redis is
               the one clock, production always sends NaN, tests send a fixed time),
               chargeOnDeny (1 | 0), code (must be this script's algorithm: 1 fixed window,
@@ -35,8 +35,8 @@ Why atomic
   Read, decide and charge must not interleave with another request on the same key, or two
   requests could both take the last unit. A script runs without interleaving.
 
-Assembly (src/backend/redis/scripts.ts): `local CODE = <the algorithm's code>`, then this file
-with the `-- @step` line replaced by the algorithm's whole decision (its @decode, @step and
+Assembly (src/backend/redis/lua-assembler.ts): `local CODE = <the algorithm's code>`, then this
+file with the `-- @step` line replaced by the algorithm's whole decision (its @decode, @step and
 @encode sections) in a `do ... end` block (see lua/fixed-window.lua for the locals they read and
 assign).
 ]]

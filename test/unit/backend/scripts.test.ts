@@ -4,31 +4,33 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/limiter/types.js';
+import { groupIdenticalRequests, marshalEvaluateBatch, parseEvaluateBatchReply } from '../../../src/backend/redis/batch-format.js';
 import {
+  algorithmSections,
   assembleEvaluateBatchScript,
   assembleEvaluateOneScript,
   assembleEvaluateScript,
   assembleEvaluateScripts,
-  algorithmSections,
   assembleRefundScript,
+  findLuaDir,
+} from '../../../src/backend/redis/lua-assembler.js';
+import {
   evaluateCommandFor,
   evaluateScriptFor,
   EVALUATE_BATCH_COMMAND,
   EVALUATE_COMMAND,
   EVALUATE_ONE_COMMAND,
-  findLuaDir,
-  groupIdenticalRequests,
+  registerEvaluateScripts,
+  runEvaluateCommand,
+} from '../../../src/backend/redis/script-commands.js';
+import {
   marshalEvaluate,
-  marshalEvaluateBatch,
   marshalRefund,
-  parseEvaluateBatchReply,
   parseEvaluateOneReply,
   parseEvaluateReply,
   parseRefundReply,
-  registerEvaluateScripts,
-  runEvaluateCommand,
   unmarshalEvaluateArgs,
-} from '../../../src/backend/redis/scripts.js';
+} from '../../../src/backend/redis/script-format.js';
 import { BackendError } from '../../../src/errors.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
