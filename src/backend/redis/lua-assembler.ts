@@ -18,6 +18,8 @@ import { SCRIPT_CODE } from './script-format.js';
  * every argument it is sent. The common request (one descriptor, one limit) runs a script holding
  * only its algorithm's arithmetic, inline; the math still lives once, in the @decode, @step,
  * @encode and @refund sections of `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
+ * What several drivers share is written once in `lua/includes/` and included textually by an
+ * `-- @include "includes/<name>.lua"` line ({@link expandIncludes}), for the same reason.
  */
 
 /**
@@ -127,11 +129,6 @@ function splice(driver: string, driverFile: string, read: (file: string) => stri
     let sections = cache.get(file);
     if (sections === undefined) cache.set(file, (sections = algorithmSections(read(file), file)));
     spliced++;
-    const indented = (text: string, by: string): string =>
-      text
-        .split('\n')
-        .map((l) => (l === '' ? l : `${by}${l}`))
-        .join('\n');
     if (marker === 'step' || marker === 'refund') {
       const body = [sections.decode, sections[marker], 'if changed then', indented(sections.encode, '  '), 'end'].join('\n');
       return `${indent}do -- lua/${file} @${marker}\n${indent}  local changed\n${indented(body, `${indent}  `)}\n${indent}end`;
@@ -143,13 +140,74 @@ function splice(driver: string, driverFile: string, read: (file: string) => stri
   return out;
 }
 
+/** `text` with `by` before every line that is not empty. */
+function indented(text: string, by: string): string {
+  return text
+    .split('\n')
+    .map((l) => (l === '' ? l : `${by}${l}`))
+    .join('\n');
+}
+
+/** Reads a file by its path relative to lua/; undefined when there is no such file. */
+export type LuaReader = (file: string) => string | undefined;
+
+/**
+ * Expands the include lines of `text`, the text of `file` (a path relative to lua/). An include
+ * line is
+ *
+ *     -- @include "includes/<name>.lua"
+ *
+ * alone on its line after any indentation, its path relative to lua/ (letters, digits, `_`, `-`
+ * and `/`, no `..`). It becomes a `-- lua/<path>` marker line and the named file's text without
+ * its opening contract comment (`--[[ ... ]]`, which every included file must have), every line
+ * indented like the include line. An included file may include others (expanded first, so their
+ * lines carry both indentations); a file included again inside its own inclusion is a cycle.
+ *
+ * Inclusion is textual, as bullmq's `--- @include`: a fragment costs nothing at run time (no Lua
+ * function call, no closure) and shares the scope of the lines around it, so its contract says
+ * which locals it reads and which it assigns or declares. Includes are expanded before
+ * `-- @each-algorithm` blocks and splice lines, which a fragment may therefore contain. A
+ * missing file, a cycle, a malformed include line or a fragment without its contract is an error
+ * naming the including file.
+ */
+export function expandIncludes(text: string, file: string, read: LuaReader, chain: readonly string[] = [file]): string {
+  const out = text.replace(/^([ \t]*)-- @include "([^"\n]*)"$/gm, (_m, indent: string, path: string) => {
+    if (!/^(?:[A-Za-z0-9_-]+\/)*[A-Za-z0-9_-]+\.lua$/.test(path)) {
+      throw new Error(`meshlimit: ${file}: cannot include "${path}": expected a path relative to lua/ ending in .lua, without ".."`);
+    }
+    if (chain.includes(path)) throw new Error(`meshlimit: ${file}: cyclic include of "${path}" (${[...chain, path].join(' -> ')})`);
+    const included = read(path);
+    if (included === undefined) throw new Error(`meshlimit: ${file}: cannot include "${path}": there is no lua/${path}`);
+    const header = /^--\[\[[\s\S]*?\]\]\n/.exec(included);
+    if (header === null) throw new Error(`meshlimit: ${path} (included by ${file}) must open with its contract, a --[[ ... ]] comment`);
+    const body = expandIncludes(included.slice(header[0].length).replace(/\n$/, ''), path, read, [...chain, path]);
+    return indented(`-- lua/${path}\n${body}`, indent);
+  });
+  const malformed = /^[ \t]*-- @include\b.*$/m.exec(out);
+  if (malformed !== null) throw new Error(`meshlimit: ${file}: malformed include line "${malformed[0].trim()}" (expected: -- @include "includes/<name>.lua")`);
+  return out;
+}
+
 function assembled(parts: string[]): AssembledScript {
   const source = parts.join('\n');
   return { source, sha1: createHash('sha1').update(source).digest('hex') };
 }
 
+/** Reads the files of `luaDir`: the text of one, its include lines expanded ({@link expandIncludes}). */
 function reader(luaDir: string): (file: string) => string {
-  return (file) => readFileSync(join(luaDir, file), 'utf8');
+  const raw: LuaReader = (file) => {
+    try {
+      return readFileSync(join(luaDir, file), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  };
+  return (file) => {
+    const text = raw(file);
+    if (text === undefined) throw new Error(`meshlimit: there is no ${join(luaDir, file)}`);
+    return expandIncludes(text, file, raw);
+  };
 }
 
 function banner(what: string): string {
