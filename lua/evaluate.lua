@@ -43,13 +43,14 @@ windowMs, threshold, burst, hits, chargeOnOver, now and assigns
   over, remaining, resetMs, value (new state bytes, nil when unchanged), ttl (ms), keep
 The working copy of a key is its stored value: a step always decodes its input, and
 decode(encode(x)) = x, so this is the same as evaluateOps' working copy of decoded states.
+Its `-- @include "includes/time-now.lua"` line becomes that file's text (the Redis clock in ms),
+indented like the line: a fragment is included, not copied, and costs no Lua function call
+(expandIncludes in lua-assembler.ts).
 ]]
 local args = ARGV[1]
 local now, chargeOnDeny = struct.unpack('<dd', args)
 if now ~= now then
-  local t = redis.call('TIME')
-  local us = t[2] + 0
-  now = t[1] * 1000 + (us - us % 1000) / 1000
+  -- @include "includes/time-now.lua"
 end
 local chargeOnOver = chargeOnDeny == 1
 local n = #KEYS
