@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Algorithm } from '../../limiter/types.js';
+import { ALGORITHMS, type Algorithm } from '../../limiter/types.js';
 import { SCRIPT_CODE } from './script-format.js';
 
 /**
@@ -20,6 +20,7 @@ import { SCRIPT_CODE } from './script-format.js';
  * @encode and @refund sections of `lua/<algorithm>.lua` (see benchmarks/redis-cpu for the figures).
  * What several drivers share is written once in `lua/includes/` and included textually by an
  * `-- @include "includes/<name>.lua"` line ({@link expandIncludes}), for the same reason.
+ * `npm run -s print-lua -- <script>` prints an assembled script exactly as Redis runs it.
  */
 
 /**
@@ -253,4 +254,19 @@ export function assembleEvaluateScripts(luaDir: string = findLuaDir()): Evaluate
 export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledScript {
   const read = reader(luaDir);
   return assembled([banner('refund'), splice(read('refund.lua'), 'refund.lua', read)]);
+}
+
+/**
+ * Every script the backends run, by the name `meshlimit print-lua` takes: the driver's basename,
+ * and for evaluate-one also the algorithm (`evaluate-one token_bucket`).
+ */
+export const SCRIPT_NAMES: readonly string[] = Object.freeze(['evaluate', ...ALGORITHMS.map((a) => `evaluate-one ${a}`), 'evaluate-batch', 'refund']);
+
+/** The script called `name` in {@link SCRIPT_NAMES}, assembled from `luaDir`; undefined for another name. */
+export function assembleScriptNamed(name: string, luaDir: string = findLuaDir()): AssembledScript | undefined {
+  if (name === 'evaluate') return assembleEvaluateScript(luaDir);
+  if (name === 'evaluate-batch') return assembleEvaluateBatchScript(luaDir);
+  if (name === 'refund') return assembleRefundScript(luaDir);
+  const algorithm = ALGORITHMS.find((a) => name === `evaluate-one ${a}`);
+  return algorithm === undefined ? undefined : assembleEvaluateOneScript(algorithm, luaDir);
 }
