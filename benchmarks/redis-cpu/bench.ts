@@ -28,7 +28,7 @@
  * since) are read with `git show` into a temporary directory and loaded from there, so a
  * before/after comparison runs both versions exactly as each would have served.
  *
- *   npx tsx benchmarks/redis-cpu/bench.ts [--rounds 9] [--calls 20000] [--floors] [--before REV] [--no-rt] [--json]
+ *   npx tsx benchmarks/redis-cpu/bench.ts [--rounds 9] [--calls 20000] [--floors] [--before REV] [--no-rt] [--json] [--help]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -44,7 +44,10 @@ import * as commands from '../../src/backend/redis/script-commands.js';
 import * as format from '../../src/backend/redis/script-format.js';
 import type { Algorithm } from '../../src/limiter/types.js';
 
+const USAGE = 'usage: bench.ts [--rounds N] [--calls N] [--floors] [--before REV] [--no-rt] [--json] [--help]';
+
 interface Options {
+  help: boolean;
   rounds: number;
   calls: number;
   realtime: boolean;
@@ -54,7 +57,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 9, calls: 20_000, realtime: true, json: false, floors: false };
+  const o: Options = { help: false, rounds: 9, calls: 20_000, realtime: true, json: false, floors: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--rounds') o.rounds = Number(argv[++i]);
@@ -63,7 +66,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--json') o.json = true;
     else if (a === '--floors') o.floors = true;
     else if (a === '--before') o.before = argv[++i];
-    else throw new Error(`unknown argument ${a}; usage: bench.ts [--rounds N] [--calls N] [--floors] [--before REV] [--no-rt] [--json]`);
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown argument ${a}; ${USAGE}`);
   }
   if (!(o.rounds >= 1 && o.calls >= 100)) throw new Error('--rounds >= 1 and --calls >= 100');
   return o;
@@ -292,6 +296,10 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  if (o.help) {
+    console.log(`${USAGE}\n(what each option does: benchmarks/redis-cpu/README.md and this file's header)`);
+    return;
+  }
   const before = o.before === undefined ? undefined : await scriptsAt(o.before);
   const vs = variants(o.floors, before && { ...before, label: o.before! });
   before?.cleanup();
