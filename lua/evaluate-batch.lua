@@ -15,7 +15,7 @@ Contract
   KEYS      the counter keys of every op of every request, request after request (request r's
             ops take the next n_r keys). Keys may repeat, within and across requests. On Redis
             Cluster all keys of one call must hash to one slot; on standalone Redis any may mix.
-  ARGV[1]   little-endian IEEE-754 doubles (src/backend/redis/scripts.ts marshalEvaluateBatch):
+  ARGV[1]   little-endian IEEE-754 doubles (src/backend/redis/batch-format.ts marshalEvaluateBatch):
               header:     entry count
               an entry:   now (Unix ms, integer; NaN = Redis TIME truncated to the ms, read at
                           most once per call), chargeOnDeny (1 | 0), then n:
@@ -58,11 +58,15 @@ Why a run needs no undo log
   denied one-op request is ever rolled back; the run applies its changes to the TTL bookkeeping
   once, at its end, with the result the changes one by one would have had.
 
-Assembly (src/backend/redis/scripts.ts): each `-- @each-algorithm` ... `-- @end-each-algorithm`
-block becomes an `if code == ...` chain with one copy of the block per algorithm, where its
-`-- @step` line is that algorithm's whole decision (decode, step, encode) in a `do ... end`
-block, and `-- @decode`, `-- @step-only` and `-- @encode` its single sections (see
-lua/fixed-window.lua).
+Assembly (src/backend/redis/lua-assembler.ts): each `-- @each-algorithm` ...
+`-- @end-each-algorithm` block becomes an `if code == ...` chain with one copy of the block per
+algorithm, where its `-- @step` line is that algorithm's whole decision (decode, step, encode)
+in a `do ... end` block, and `-- @decode`, `-- @step-only` and `-- @encode` its single sections
+(see lua/fixed-window.lua). Each `-- @include "includes/<name>.lua"` line becomes that file's
+text, indented like the line, so what both the run and the one-request path do is written once
+without a Lua function call: lua/includes/time-now.lua (the Redis clock in ms),
+lua/includes/encode-outcome.lua (an op's reply element) and lua/includes/stage-write.lua (a
+changed key's working copy, write order and TTL bookkeeping).
 ]]
 local args = ARGV[1]
 local entries = struct.unpack('<d', args)
@@ -84,11 +88,11 @@ for _ = 1, entries do
   now, chargeOnDeny, n, pos = struct.unpack('<ddd', args, pos)
   if now ~= now then
     if clock == nil then
-      local t = redis.call('TIME')
-      local us = t[2] + 0
-      clock = t[1] * 1000 + (us - us % 1000) / 1000
+      -- @include "includes/time-now.lua"
+      clock = now
+    else
+      now = clock
     end
-    now = clock
   end
   local chargeOnOver = chargeOnDeny == 1
   if n < 0 then
@@ -122,31 +126,19 @@ for _ = 1, entries do
           if not keep then lastPx = ttl end
         end
         ri = ri + 1
-        if over then
-          reply[ri] = -1 - resetMs
-        else
-          local r = resetMs * (burst + 1) + remaining
-          if remaining >= 0 and remaining <= burst and r < 9007199254740992 then
-            reply[ri] = r
-          else
-            reply[ri] = { 0, remaining, resetMs }
-          end
-        end
+        -- @include "includes/encode-outcome.lua"
+        reply[ri] = outcome
       end
       if anyChange then
         -- @encode
       end
       -- @end-each-algorithm
       if anyChange then
-        -- the changes of the run applied to the TTL bookkeeping at once, as one by one would
+        -- the run's changes staged at once, with the result one by one would have had: the
+        -- stored TTL kept unless a change set one, else the last TTL set
         local pending = ttls[key]
-        if pending == nil then order[#order + 1] = key end
-        if lastPx then
-          ttls[key] = lastPx
-        elseif pending == nil then
-          ttls[key] = false
-        end
-        working[key] = value
+        local keep, ttl = not lastPx, lastPx
+        -- @include "includes/stage-write.lua"
       end
     end
   else
@@ -185,25 +177,10 @@ for _ = 1, entries do
           local pending = ttls[key]
           undo = undo + 1
           undoKey[undo], undoValue[undo], undoTtl[undo] = key, raw, pending
-          if pending == nil then order[#order + 1] = key end
-          if not keep then
-            ttls[key] = ttl
-          elseif pending == nil then
-            ttls[key] = false
-          end
-          working[key] = value
+          -- @include "includes/stage-write.lua"
         end
-        local at = ri + i - ki
-        if over then
-          reply[at] = -1 - resetMs
-        else
-          local r = resetMs * (burst + 1) + remaining
-          if remaining >= 0 and remaining <= burst and r < 9007199254740992 then
-            reply[at] = r
-          else
-            reply[at] = { 0, remaining, resetMs }
-          end
-        end
+        -- @include "includes/encode-outcome.lua"
+        reply[ri + i - ki] = outcome
       end
       if denied and not chargeOnOver then
         for u = undo, 1, -1 do

@@ -7,8 +7,8 @@ src/limiter/algorithms/evaluate.ts) for n = 1.
 
 Contract
   KEYS[1]   the counter key.
-  ARGV[1]   the parameters, packed as lua/evaluate.lua packs them (src/backend/redis/scripts.ts
-            marshalEvaluate), for one op: 8 little-endian IEEE-754 doubles
+  ARGV[1]   the parameters, packed as lua/evaluate.lua packs them (src/backend/redis/
+            script-format.ts marshalEvaluate), for one op: 8 little-endian IEEE-754 doubles
               now (Unix ms, integer; NaN = use redis.call('TIME') truncated to the ms: Redis is
               the one clock, production always sends NaN, tests send a fixed time),
               chargeOnDeny (1 | 0), code (must be this script's algorithm: 1 fixed window,
@@ -35,20 +35,19 @@ Why atomic
   Read, decide and charge must not interleave with another request on the same key, or two
   requests could both take the last unit. A script runs without interleaving.
 
-Assembly (src/backend/redis/scripts.ts): `local CODE = <the algorithm's code>`, then this file
-with the `-- @step` line replaced by the algorithm's whole decision (its @decode, @step and
+Assembly (src/backend/redis/lua-assembler.ts): `local CODE = <the algorithm's code>`, then this
+file with the `-- @step` line replaced by the algorithm's whole decision (its @decode, @step and
 @encode sections) in a `do ... end` block (see lua/fixed-window.lua for the locals they read and
-assign).
+assign), and each `-- @include "includes/<name>.lua"` line by that file's text, indented like the
+line (lua/includes/time-now.lua: the Redis clock in ms; lua/includes/encode-outcome.lua: the
+reply above, shared with lua/evaluate-batch.lua). Inclusion is textual: no Lua function call.
 ]]
 local now, chargeOnDeny, code, windowMs, threshold, burst, hits = struct.unpack('<ddddddd', ARGV[1])
 if code ~= CODE then
   return error({ err = 'ERR meshlimit: algorithm code ' .. tostring(code) .. ' sent to the script for code ' .. CODE })
 end
 if now ~= now then
-  -- Seconds and microseconds as strings; `+ 0` converts each once, `%` floors without a call.
-  local t = redis.call('TIME')
-  local us = t[2] + 0
-  now = t[1] * 1000 + (us - us % 1000) / 1000
+  -- @include "includes/time-now.lua"
 end
 local key = KEYS[1]
 local raw = redis.call('GET', key)
@@ -62,7 +61,5 @@ if value then
     redis.call('SET', key, value, 'PX', string.format('%d', ttl))
   end
 end
-if over then return -1 - resetMs end
-local r = resetMs * (burst + 1) + remaining
-if remaining >= 0 and remaining <= burst and r < 9007199254740992 then return r end
-return { 0, remaining, resetMs }
+-- @include "includes/encode-outcome.lua"
+return outcome

@@ -9,7 +9,7 @@ Contract
             other (ops on one key must use one algorithm; the backends check this). On Redis
             Cluster all keys of one call must hash to one slot (keys.ts gives every key of a
             descriptor the same {hash tag}); on standalone Redis any keys may be mixed.
-  ARGV[1]   the parameters, little-endian IEEE-754 doubles (src/backend/redis/scripts.ts
+  ARGV[1]   the parameters, little-endian IEEE-754 doubles (src/backend/redis/script-format.ts
             marshalEvaluate): a header of 2, then 6 per op, 16 + 48 n bytes in all.
               header: now (Unix ms, integer; NaN = use redis.call('TIME') truncated to the ms:
                       Redis is the one clock, production sends NaN, tests a fixed time; TIME
@@ -35,21 +35,22 @@ Why atomic
   request can charge a counter between our read and our write, and a denied request leaves
   every counter exactly as it was.
 
-Assembly (src/backend/redis/scripts.ts): this file, with its `-- @each-algorithm` block expanded
-into an `if code == ...` chain, one branch per algorithm, whose `-- @step` line becomes that
-algorithm's decision (lua/<algorithm>.lua: decode, step, encode) in a `do ... end` block: no
-closure per call, the math still exists once. A section reads raw (the key's working copy),
+Assembly (src/backend/redis/lua-assembler.ts): this file, with its `-- @each-algorithm` block
+expanded into an `if code == ...` chain, one branch per algorithm, whose `-- @step` line becomes
+that algorithm's decision (lua/<algorithm>.lua: decode, step, encode) in a `do ... end` block:
+no closure per call, the math still exists once. A section reads raw (the key's working copy),
 windowMs, threshold, burst, hits, chargeOnOver, now and assigns
   over, remaining, resetMs, value (new state bytes, nil when unchanged), ttl (ms), keep
 The working copy of a key is its stored value: a step always decodes its input, and
 decode(encode(x)) = x, so this is the same as evaluateOps' working copy of decoded states.
+Its `-- @include "includes/time-now.lua"` line becomes that file's text (the Redis clock in ms),
+indented like the line: a fragment is included, not copied, and costs no Lua function call
+(expandIncludes in lua-assembler.ts).
 ]]
 local args = ARGV[1]
 local now, chargeOnDeny = struct.unpack('<dd', args)
 if now ~= now then
-  local t = redis.call('TIME')
-  local us = t[2] + 0
-  now = t[1] * 1000 + (us - us % 1000) / 1000
+  -- @include "includes/time-now.lua"
 end
 local chargeOnOver = chargeOnDeny == 1
 local n = #KEYS

@@ -13,11 +13,11 @@ slice a request)
   ARGV slice: code 1 (evaluate) or 'f' (refund), windowMs (ms, integer > 0), threshold (hits per
               window), burst (unused), hits (>= 0; 0 checks without consuming), enforce (read by
               the driver); the drivers unpack them into the locals below.
-  Sections: this file is not run as it stands. The assembler (src/backend/redis/scripts.ts) splices
-  the sections below where a driver asks for them (so a decision creates no closure and calls no
-  Lua function; the math still exists once, here): `-- @step` becomes @decode, @step, then
-  @encode when the step changed the state, in one `do ... end` block (a whole decision from `raw`
-  to `value`); `-- @refund` the same with @refund; `-- @decode`, `-- @step-only` and
+  Sections: this file is not run as it stands. The assembler (src/backend/redis/lua-assembler.ts)
+  splices the sections below where a driver asks for them (so a decision creates no closure and
+  calls no Lua function; the math still exists once, here): `-- @step` becomes @decode, @step,
+  then @encode when the step changed the state, in one `do ... end` block (a whole decision from
+  `raw` to `value`); `-- @refund` the same with @refund; `-- @decode`, `-- @step-only` and
   `-- @encode` one section each, for a driver that keeps the decoded state in locals across
   several steps on one key (lua/evaluate-batch.lua's runs). A section touches nothing else than:
   @decode reads   raw (stored value, false/nil when missing); declares the state locals (here s,

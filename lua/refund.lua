@@ -36,10 +36,11 @@ Why atomic
   The read of the current state and the write of the given-back state must not interleave with a
   concurrent charge on the same key, or that charge would be lost (over-admission).
 
-Assembly (src/backend/redis/scripts.ts): this file, with each `-- @refund <algorithm>` line
-replaced by that algorithm's @decode, @refund and (when the state changed) @encode sections
-(lua/<algorithm>.lua) in a `do ... end` block. They read raw (the key's working copy), windowMs, threshold, burst, hits and now (here the
-charge's `now`) and assigns value (the new state bytes, nil when there is nothing to give back).
+Assembly (src/backend/redis/lua-assembler.ts): this file, with each `-- @refund <algorithm>`
+line replaced by that algorithm's @decode, @refund and (when the state changed) @encode sections
+(lua/<algorithm>.lua) in a `do ... end` block. They read raw (the key's working copy),
+windowMs, threshold, burst, hits and now (here the charge's `now`) and assign value (the new
+state bytes, nil when there is nothing to give back).
 ]]
 local now = tonumber(ARGV[1])
 local working, changed, order = {}, {}, {}

@@ -1,9 +1,12 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { assembleScriptNamed, SCRIPT_NAMES, type AssembledScript } from './backend/redis/lua-assembler.js';
 import { checkConfigDir } from './config/check.js';
+import { ALGORITHMS } from './limiter/types.js';
 
 /**
- * The `meshlimit` command line. Exit codes: 0 ok, 1 invalid config, 2 usage error.
+ * The `meshlimit` command line. Exit codes: 0 ok, 1 invalid config (or Lua that does not
+ * assemble), 2 usage error.
  * `runCli` never calls `process.exit`, so it can be tested and embedded.
  */
 
@@ -14,6 +17,7 @@ export interface CliIo {
 
 const USAGE = `usage: meshlimit check-config DIR
        meshlimit ask [--addr HOST:PORT] [--hits N] DOMAIN KEY=VALUE[,KEY=VALUE...] ...
+       meshlimit print-lua SCRIPT
 
 commands:
   check-config DIR   load and validate every *.yaml / *.yml file in DIR exactly as the service
@@ -22,6 +26,11 @@ commands:
   ask DOMAIN DESC..  send one ShouldRateLimit call over gRPC (default --addr 127.0.0.1:8081) and
                      print the response as JSON. Each DESC is one descriptor, its entries
                      separated by commas. exit 0 for OK, 3 for OVER_LIMIT, 1 on an error.
+  print-lua SCRIPT   print the exact Lua source Redis runs for SCRIPT, assembled from lua/ as the
+                     service does at start-up, on stdout, and its SHA1 (what EVALSHA sends) on
+                     stderr. SCRIPT is evaluate, evaluate-batch, refund, or evaluate-one and an
+                     algorithm (${ALGORITHMS.join(', ')}).
+                     exit 0, 1 when lua/ does not assemble, 2 for another SCRIPT.
 `;
 
 const defaultIo: CliIo = {
@@ -45,8 +54,32 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
     return result.ok ? 0 : 1;
   }
   if (command === 'ask') return ask(rest, io);
+  if (command === 'print-lua') return printLua(rest, io);
   io.stderr(command === undefined ? USAGE : `meshlimit: unknown command '${command}'\n\n${USAGE}`);
   return 2;
+}
+
+/**
+ * `meshlimit print-lua`: one assembled script, exactly as Redis runs it (stdout holds nothing
+ * else, so `| sha1sum` gives the hash on stderr and `| redis-cli -x SCRIPT LOAD` loads it).
+ */
+function printLua(args: readonly string[], io: CliIo): number {
+  const name = args.join(' ');
+  if (!SCRIPT_NAMES.includes(name)) {
+    const names = SCRIPT_NAMES.map((n) => `  ${n}\n`).join('');
+    io.stderr(`meshlimit print-lua: ${args.length === 0 ? 'expected a script' : `unknown script '${name}'`}; the scripts:\n${names}\n${USAGE}`);
+    return 2;
+  }
+  let script: AssembledScript;
+  try {
+    script = assembleScriptNamed(name)!;
+  } catch (err) {
+    io.stderr(`meshlimit print-lua: ${(err as Error).message}\n`);
+    return 1;
+  }
+  io.stderr(`-- ${name}: sha1 ${script.sha1}, ${Buffer.byteLength(script.source)} bytes\n`);
+  io.stdout(script.source);
+  return 0;
 }
 
 /** `meshlimit ask`: one ShouldRateLimit call, for tours and debugging. */

@@ -23,11 +23,12 @@
  * SET KEEPTTL, SET PX, TIME + GET, TIME + INCRBY): the cheapest script any decision could be.
  *
  * With `--before REV` (a git revision, e.g. HEAD) it also runs that revision's scripts, in the same
- * rounds: its lua/ files and its src/backend/redis/scripts.ts (assembler and marshalling) are read
- * with `git show` into a temporary directory and loaded from there, so a before/after comparison
- * runs both versions exactly as each would have served.
+ * rounds: its lua/ files and its src/backend/redis modules (the assembler and the marshalling:
+ * scripts.ts before they were split, lua-assembler.ts, script-format.ts and script-commands.ts
+ * since) are read with `git show` into a temporary directory and loaded from there, so a
+ * before/after comparison runs both versions exactly as each would have served.
  *
- *   npx tsx benchmarks/redis-cpu/bench.ts [--rounds 9] [--calls 20000] [--floors] [--before REV] [--no-rt] [--json]
+ *   npx tsx benchmarks/redis-cpu/bench.ts [--rounds 9] [--calls 20000] [--floors] [--before REV] [--no-rt] [--json] [--help]
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -38,10 +39,15 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import type { CounterOp } from '../../src/limiter/types.js';
-import * as current from '../../src/backend/redis/scripts.js';
+import * as assembler from '../../src/backend/redis/lua-assembler.js';
+import * as commands from '../../src/backend/redis/script-commands.js';
+import * as format from '../../src/backend/redis/script-format.js';
 import type { Algorithm } from '../../src/limiter/types.js';
 
+const USAGE = 'usage: bench.ts [--rounds N] [--calls N] [--floors] [--before REV] [--no-rt] [--json] [--help]';
+
 interface Options {
+  help: boolean;
   rounds: number;
   calls: number;
   realtime: boolean;
@@ -51,7 +57,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 9, calls: 20_000, realtime: true, json: false, floors: false };
+  const o: Options = { help: false, rounds: 9, calls: 20_000, realtime: true, json: false, floors: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--rounds') o.rounds = Number(argv[++i]);
@@ -60,7 +66,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--json') o.json = true;
     else if (a === '--floors') o.floors = true;
     else if (a === '--before') o.before = argv[++i];
-    else throw new Error(`unknown argument ${a}; usage: bench.ts [--rounds N] [--calls N] [--floors] [--before REV] [--no-rt] [--json]`);
+    else if (a === '--help' || a === '-h') o.help = true;
+    else throw new Error(`unknown argument ${a}; ${USAGE}`);
   }
   if (!(o.rounds >= 1 && o.calls >= 100)) throw new Error('--rounds >= 1 and --calls >= 100');
   return o;
@@ -111,26 +118,37 @@ function floorVariants(): Variant[] {
   ];
 }
 
-/** What the meshlimit rows need from a version of src/backend/redis/scripts.ts. */
+/** This checkout's script modules, as one. */
+const current = { ...assembler, ...commands, ...format };
+
+/** What the meshlimit rows need from a version of the script modules of src/backend/redis. */
 type ScriptsModule = Pick<typeof current, 'assembleEvaluateScripts' | 'evaluateScriptFor' | 'marshalEvaluate' | 'parseEvaluateOneReply' | 'parseEvaluateReply'>;
 
 /**
- * Loads revision `rev`'s scripts module: its lua/ and scripts.ts from git into a temporary
- * directory, the module's relative imports pointed back at this checkout (they only bring types,
- * errors and the algorithm codes).
+ * Loads revision `rev`'s script modules: its lua/ (with subfolders) and the .ts files of its
+ * src/backend/redis from git into a temporary directory. Imports within that folder stay in the
+ * copy, so the revision's own modules load each other; imports out of it are pointed back at this
+ * checkout (they only bring types, errors and the algorithm codes). The entry points are
+ * scripts.ts in revisions before the split, its three parts since.
  */
 async function scriptsAt(rev: string): Promise<{ mod: ScriptsModule; luaDir: string; cleanup: () => void }> {
   const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 26 });
   const dir = mkdtempSync(join(tmpdir(), 'meshlimit-redis-cpu-'));
   mkdirSync(join(dir, 'lua'));
-  for (const file of git('ls-tree', '--name-only', `${rev}:lua`).split('\n').filter((f) => f.endsWith('.lua'))) {
+  for (const file of git('ls-tree', '-r', '--name-only', `${rev}:lua`).split('\n').filter((f) => f.endsWith('.lua'))) {
+    mkdirSync(dirname(join(dir, 'lua', file)), { recursive: true });
     writeFileSync(join(dir, 'lua', file), git('show', `${rev}:lua/${file}`));
   }
   const from = join(repo, 'src/backend/redis');
-  const source = git('show', `${rev}:src/backend/redis/scripts.ts`).replace(/from '(\.{1,2}\/[^']+)'/g, (_m, p: string) => `from '${pathToFileURL(resolve(from, p)).href}'`);
-  writeFileSync(join(dir, 'scripts.ts'), source);
-  const mod = (await import(pathToFileURL(join(dir, 'scripts.ts')).href)) as ScriptsModule;
+  const modules = git('ls-tree', '--name-only', `${rev}:src/backend/redis`).split('\n').filter((f) => f.endsWith('.ts'));
+  for (const file of modules) {
+    const source = git('show', `${rev}:src/backend/redis/${file}`).replace(/from '(\.\.\/[^']+)'/g, (_m, p: string) => `from '${pathToFileURL(resolve(from, p)).href}'`);
+    writeFileSync(join(dir, file), source);
+  }
+  const entries = modules.includes('scripts.ts') ? ['scripts.ts'] : ['lua-assembler.ts', 'script-format.ts', 'script-commands.ts'];
+  const loaded = await Promise.all(entries.map(async (file) => (await import(pathToFileURL(join(dir, file)).href)) as object));
+  const mod = Object.assign({}, ...loaded) as ScriptsModule;
   return { mod, luaDir: join(dir, 'lua'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -278,6 +296,10 @@ const median = (xs: number[]): number => {
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  if (o.help) {
+    console.log(`${USAGE}\n(what each option does: benchmarks/redis-cpu/README.md and this file's header)`);
+    return;
+  }
   const before = o.before === undefined ? undefined : await scriptsAt(o.before);
   const vs = variants(o.floors, before && { ...before, label: o.before! });
   before?.cleanup();

@@ -8,14 +8,8 @@ import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOpti
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
-import {
-  assembleEvaluateScripts,
-  EVALUATE_BATCH_COMMAND,
-  evaluateCommandFor,
-  registerEvaluateScripts,
-  runEvaluateCommand,
-  type EvaluateScripts,
-} from './scripts.js';
+import { assembleEvaluateScripts, type EvaluateScripts } from './lua-assembler.js';
+import { EVALUATE_BATCH_COMMAND, evaluateCommandFor, registerEvaluateScripts, runEvaluateCommand } from './script-commands.js';
 
 export type { RedisStateChange } from './readiness.js';
 export { MAX_BATCH_OPS } from './batching.js';

@@ -1,14 +1,7 @@
 import type { EvaluateResult } from '../../limiter/types.js';
 import { toBackendError } from './errors.js';
-import {
-  groupIdenticalRequests,
-  marshalEvaluate,
-  marshalEvaluateBatch,
-  parseEvaluateBatchReply,
-  parseEvaluateOneReply,
-  parseEvaluateReply,
-  type BatchRequest,
-} from './scripts.js';
+import { groupIdenticalRequests, marshalEvaluateBatch, parseEvaluateBatchReply, type BatchRequest } from './batch-format.js';
+import { marshalEvaluate, parseEvaluateOneReply, parseEvaluateReply } from './script-format.js';
 
 /**
  * Batching the requests of one event-loop turn into one script call, shared by the standalone

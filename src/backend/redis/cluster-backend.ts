@@ -9,17 +9,9 @@ import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOp
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
-import {
-  assembleRefundScript,
-  evaluateScriptFor,
-  marshalEvaluate,
-  marshalRefund,
-  parseEvaluateOneReply,
-  parseEvaluateReply,
-  parseRefundReply,
-  type AssembledScript,
-  type EvaluateScripts,
-} from './scripts.js';
+import { assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
+import { evaluateScriptFor } from './script-commands.js';
+import { marshalEvaluate, marshalRefund, parseEvaluateOneReply, parseEvaluateReply, parseRefundReply } from './script-format.js';
 import { keySlot } from './slot.js';
 
 export interface RedisClusterBackendOptions extends RedisConnectionOptions {

@@ -52,7 +52,7 @@ export interface RefundInput {
 export interface AlgorithmMath<S> {
   /**
    * One-letter code in lua/refund.lua's ARGV. (The evaluate scripts take a numeric code in their
-   * packed ARGV: SCRIPT_CODE in src/backend/redis/scripts.ts.)
+   * packed ARGV: SCRIPT_CODE in src/backend/redis/script-format.ts.)
    */
   readonly code: 'f' | 's' | 't';
   step(state: S | undefined, input: StepInput, now: number): StepResult<S>;

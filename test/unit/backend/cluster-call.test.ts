@@ -3,7 +3,7 @@ import { ReplyError } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/limiter/types.js';
 import { RedisClusterBackend } from '../../../src/backend/redis/cluster-backend.js';
-import { assembleEvaluateScripts } from '../../../src/backend/redis/scripts.js';
+import { assembleEvaluateScripts } from '../../../src/backend/redis/lua-assembler.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 
 /**

@@ -1,34 +1,36 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { CounterOp } from '../../../src/limiter/types.js';
+import { groupIdenticalRequests, marshalEvaluateBatch, parseEvaluateBatchReply } from '../../../src/backend/redis/batch-format.js';
 import {
+  algorithmSections,
   assembleEvaluateBatchScript,
   assembleEvaluateOneScript,
   assembleEvaluateScript,
   assembleEvaluateScripts,
-  algorithmSections,
   assembleRefundScript,
+  findLuaDir,
+} from '../../../src/backend/redis/lua-assembler.js';
+import {
   evaluateCommandFor,
   evaluateScriptFor,
   EVALUATE_BATCH_COMMAND,
   EVALUATE_COMMAND,
   EVALUATE_ONE_COMMAND,
-  findLuaDir,
-  groupIdenticalRequests,
+  registerEvaluateScripts,
+  runEvaluateCommand,
+} from '../../../src/backend/redis/script-commands.js';
+import {
   marshalEvaluate,
-  marshalEvaluateBatch,
   marshalRefund,
-  parseEvaluateBatchReply,
   parseEvaluateOneReply,
   parseEvaluateReply,
   parseRefundReply,
-  registerEvaluateScripts,
-  runEvaluateCommand,
   unmarshalEvaluateArgs,
-} from '../../../src/backend/redis/scripts.js';
+} from '../../../src/backend/redis/script-format.js';
 import { BackendError } from '../../../src/errors.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -172,6 +174,38 @@ describe('lua/ discovery and script assembly', () => {
       expect(text).toMatch(/ARGV/);
       expect(text).toMatch(/Why atomic/);
     }
+  });
+
+  describe('lua/includes: fragments included, not copied', () => {
+    const includes = readdirSync(join(root, 'lua', 'includes')).filter((f) => f.endsWith('.lua'));
+    const drivers = ['evaluate.lua', 'evaluate-one.lua', 'evaluate-batch.lua', 'refund.lua'];
+
+    it('every fragment opens with its contract: what it reads and what it assigns or declares', () => {
+      expect(includes.length).toBeGreaterThan(0);
+      for (const f of includes) {
+        const text = readFileSync(join(root, 'lua', 'includes', f), 'utf8');
+        expect(text.startsWith(`--[[\nincludes/${f} -- `), f).toBe(true);
+        expect(text, f).toMatch(/^ {2}reads /m);
+        expect(text, f).toMatch(/^ {2}(assigns|declares) /m);
+      }
+    });
+
+    it('every fragment is included by a driver, and no driver holds a copy of its code', () => {
+      const driverTexts = drivers.map((d) => readFileSync(join(root, 'lua', d), 'utf8'));
+      for (const f of includes) {
+        const fragment = code(readFileSync(join(root, 'lua', 'includes', f), 'utf8'));
+        expect(driverTexts.some((t) => t.includes(`-- @include "includes/${f}"`)), f).toBe(true);
+        for (const [i, text] of driverTexts.entries()) expect(code(text), `${drivers[i]} copies ${f}`).not.toContain(fragment);
+      }
+    });
+
+    it('every assembled script has its include lines expanded', () => {
+      const all = assembleEvaluateScripts();
+      for (const script of [all.multi, all.batch, ...Object.values(all.one), assembleRefundScript()]) {
+        expect(script.source).not.toMatch(/^\s*-- @include/m);
+      }
+      expect(all.one.token_bucket.source).toContain("  -- lua/includes/time-now.lua\n  local t = redis.call('TIME')\n");
+    });
   });
 });
 
