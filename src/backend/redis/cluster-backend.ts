@@ -11,7 +11,7 @@ import { toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
 import { evaluateScriptFor } from './script-commands.js';
-import { marshalEvaluate, marshalRefund, parseEvaluateOneReply, parseEvaluateReply, parseRefundReply } from './script-format.js';
+import { marshalRefund, parseRefundReply } from './script-format.js';
 import { keySlot } from './slot.js';
 
 export interface RedisClusterBackendOptions extends RedisConnectionOptions {
