@@ -6,7 +6,8 @@ import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { RedisClusterBackend, type RedisClusterBackendOptions } from '../../../src/backend/redis/cluster-backend.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
 import { BackendUnavailableError } from '../../../src/errors.js';
-import { parseInfo, type RedisCluster, sleep, startRedisCluster } from '../../support/redis-cluster.js';
+import { parseInfo, sleep } from '../../support/redis-admin.js';
+import { type RedisCluster, startRedisCluster } from '../../support/redis-cluster.js';
 import { NODE_TAGS, readState, T0 } from '../backend/conformance.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 

@@ -8,7 +8,9 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getFreePort, isPortFree } from '../../support/ports.js';
-import { RedisHarnessError, reapOrphans, startRedisCluster, waitUntil } from '../../support/redis-cluster.js';
+import { RedisHarnessError, waitUntil } from '../../support/redis-admin.js';
+import { reapOrphans } from '../../support/redis-cleanup.js';
+import { startRedisCluster } from '../../support/redis-cluster.js';
 import { startRedisSentinel } from '../../support/redis-sentinel.js';
 
 /** Gone, or a zombie nobody reaps (PID 1 in some containers does not). */
