@@ -7,7 +7,8 @@ import { assembleEvaluateScripts, EVALUATE_COMMAND, EVALUATE_ONE_COMMAND, marsha
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
-import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
+import { getFreePort } from '../../support/ports.js';
+import { startRedis, type RedisInstance } from '../../support/redis.js';
 import { readState, T0 } from './conformance.js';
 
 /** A stored state as the memory backend holds it: one char per byte. */
@@ -585,7 +586,7 @@ describe('redis backend: failures map to the right errors', () => {
   });
 
   it('nothing listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
-    const port = await freePort();
+    const port = await getFreePort();
     const b = new RedisBackend({ url: `127.0.0.1:${port}`, commandTimeoutMs: 50 });
     opened.push(b);
     const started = performance.now();
