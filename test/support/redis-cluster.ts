@@ -2,7 +2,9 @@
  * Test harness: a real Redis Cluster built from `redis-server` processes on free loopback ports.
  *
  * The processes are run by the shared process layer (`redis-process.ts`: ports, spawn, readiness,
- * faults; `redis-cleanup.ts`: exit hooks, temp dirs, orphans; `redis-admin.ts`: commands, waits).
+ * faults; `redis-cleanup.ts`: exit hooks, temp dirs, orphans). This file creates the cluster and
+ * answers questions about it; `redis-cluster-nodes.ts` parses what nodes report and probes health,
+ * `redis-cluster-migrate.ts` moves slots.
  *
  * Timing trade-offs: `cluster-node-timeout` defaults to 1000 ms so a failover completes in about
  * 2-4 s; `cluster-replica-validity-factor 0` lets any replica take over however stale;
@@ -11,11 +13,14 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { Cluster, type ClusterOptions } from 'ioredis';
-import { HOST, RedisHarnessError, errorMessage, parseInfo, redisCommand, sleep, waitUntil } from './redis-admin.js';
+import { HOST, RedisHarnessError, errorMessage, redisCommand, sleep, waitUntil } from './redis-admin.js';
 import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
-import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type ProcessState, type RedisBinaries } from './redis-process.js';
+import { migrateSlot, type MigrateSlotOptions } from './redis-cluster-migrate.js';
+import { clusterHealth, flaggedFailing, viewFrom, type ClusterNodeInfo, type NodesLine } from './redis-cluster-nodes.js';
+import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
 
-const CLUSTER_SLOTS = 16_384;
+export type { ClusterNodeInfo } from './redis-cluster-nodes.js';
+export type { MigrateSlotOptions } from './redis-cluster-migrate.js';
 
 export interface StartRedisClusterOptions {
   /** Primaries; redis-cli needs at least 3. Default 3. */
@@ -29,67 +34,6 @@ export interface StartRedisClusterOptions {
   /** Bound on the whole start-up (spawn, create, converge). Default 30 000 ms. */
   readonly startTimeoutMs?: number;
   readonly binaries?: RedisBinaries;
-}
-
-/** One node as the cluster sees it, plus our process state. */
-export interface ClusterNodeInfo {
-  readonly host: string;
-  readonly port: number;
-  readonly id: string;
-  readonly role: 'primary' | 'replica';
-  /** For a replica, the id of the primary it follows; else null. */
-  readonly primaryId: string | null;
-  /** For a primary, the slot ranges it serves (inclusive); empty for replicas. */
-  readonly slots: readonly (readonly [number, number])[];
-  /** Cluster flags as reported (`master`, `slave`, `fail`, `fail?`, ...), without `myself`. */
-  readonly flags: readonly string[];
-  /** Our view of the process: running, frozen (SIGSTOP) or dead (killed). */
-  readonly process: ProcessState;
-  readonly pid: number | undefined;
-}
-
-interface NodesLine {
-  readonly id: string;
-  readonly port: number;
-  readonly flags: readonly string[];
-  readonly primaryId: string | null;
-  readonly slots: readonly (readonly [number, number])[];
-}
-
-/** Parses `CLUSTER NODES` output (importing/migrating markers `[slot->-id]` are skipped). */
-export function parseClusterNodes(text: string): NodesLine[] {
-  const out: NodesLine[] = [];
-  for (const line of text.split('\n')) {
-    const parts = line.trim().split(' ');
-    const [id, addr, flags, master] = parts;
-    if (id === undefined || addr === undefined || flags === undefined || master === undefined) continue;
-    const port = Number(/:(\d+)@/.exec(addr)?.[1]);
-    const slots: [number, number][] = [];
-    for (const s of parts.slice(8)) {
-      if (s.startsWith('[')) continue;
-      const [a, b] = s.split('-');
-      slots.push([Number(a), Number(b ?? a)]);
-    }
-    out.push({ id, port, flags: flags.split(','), primaryId: master === '-' ? null : master, slots });
-  }
-  return out;
-}
-
-/** Options for {@link RedisCluster.migrateSlot}. */
-export interface MigrateSlotOptions {
-  /** Keys per MIGRATE. Default 100. */
-  readonly batchSize?: number;
-  /** MIGRATE timeout in ms. Default 5000. */
-  readonly migrateTimeoutMs?: number;
-  /** Pass REPLACE to MIGRATE (overwrite keys already on the target). Default false. */
-  readonly replace?: boolean;
-  /**
-   * Called after each batch with the running total of moved keys, while the slot is
-   * MIGRATING/IMPORTING (clients get ASK redirects): the hook for load-during-resharding tests.
-   */
-  readonly onBatch?: (movedSoFar: number) => void | Promise<void>;
-  /** Bound on every node agreeing on the new owner. Default 10 000 ms. */
-  readonly timeoutMs?: number;
 }
 
 /**
@@ -124,6 +68,11 @@ export class RedisCluster {
     return [...this.procs.keys()];
   }
 
+  /** Ports of the nodes whose process runs (not killed, not frozen). */
+  runningPorts(): number[] {
+    return [...this.procs.values()].filter((p) => p.state === 'running').map((p) => p.port);
+  }
+
   /** Every pid this harness ever spawned (restarts included). */
   pids(): number[] {
     return [...this.procs.values()].flatMap((p) => p.pids);
@@ -137,7 +86,7 @@ export class RedisCluster {
 
   /** Primaries in the snapshot that no node flags as failing (`fail` or `fail?`). */
   primaries(): ClusterNodeInfo[] {
-    return this.snapshot.filter((n) => n.role === 'primary' && !n.flags.some((f) => f === 'fail' || f === 'fail?'));
+    return this.snapshot.filter((n) => n.role === 'primary' && !flaggedFailing(n));
   }
 
   replicasOf(primaryPort: number): ClusterNodeInfo[] {
@@ -167,18 +116,10 @@ export class RedisCluster {
     return c;
   }
 
-  private runningPorts(): number[] {
-    return [...this.procs.values()].filter((p) => p.state === 'running').map((p) => p.port);
-  }
-
   private proc(port: number): RedisProcess {
     const p = this.procs.get(port);
     if (p === undefined) throw new RedisHarnessError(`no cluster node on port ${port}`);
     return p;
-  }
-
-  private async viewFrom(port: number): Promise<NodesLine[]> {
-    return parseClusterNodes(String(await redisCommand(port, ['CLUSTER', 'NODES'])));
   }
 
   /** Re-reads `CLUSTER NODES` from the first running node that answers. */
@@ -186,23 +127,9 @@ export class RedisCluster {
     let lastError: unknown = new RedisHarnessError('no running node');
     for (const port of this.runningPorts()) {
       try {
-        const view = await this.viewFrom(port);
-        this.snapshot = view
+        this.snapshot = (await viewFrom(port))
           .filter((l) => this.procs.has(l.port))
-          .map((l): ClusterNodeInfo => {
-            const p = this.proc(l.port);
-            return {
-              host: HOST,
-              port: l.port,
-              id: l.id,
-              role: l.flags.includes('master') ? 'primary' : 'replica',
-              primaryId: l.primaryId,
-              slots: l.slots,
-              flags: l.flags.filter((f) => f !== 'myself'),
-              process: p.state,
-              pid: p.pid,
-            };
-          })
+          .map((l) => this.nodeInfo(l))
           .sort((a, b) => (a.role === b.role ? a.port - b.port : a.role === 'primary' ? -1 : 1));
         return this.snapshot;
       } catch (e) {
@@ -212,51 +139,30 @@ export class RedisCluster {
     throw new RedisHarnessError(`cannot refresh cluster nodes: ${errorMessage(lastError)}`);
   }
 
-  /**
-   * One probe of cluster health over running nodes: every one says `cluster_state:ok`, knows every
-   * node, sees all 16384 slots assigned, reports the same slot owners, flags no running node as
-   * failing; every running replica has `master_link_status:up`. Returns true or what is wrong.
-   */
-  private async healthProbe(): Promise<true | string> {
-    const running = this.runningPorts();
-    let signature: string | undefined;
-    for (const port of running) {
-      const info = parseInfo(String(await redisCommand(port, ['CLUSTER', 'INFO'], { timeoutMs: 1_000 })));
-      if (info.get('cluster_state') !== 'ok') return `${port}: cluster_state:${info.get('cluster_state')}`;
-      if (info.get('cluster_slots_assigned') !== String(CLUSTER_SLOTS)) {
-        return `${port}: cluster_slots_assigned:${info.get('cluster_slots_assigned')}`;
-      }
-      if (info.get('cluster_known_nodes') !== String(this.procs.size)) {
-        return `${port}: cluster_known_nodes:${info.get('cluster_known_nodes')} of ${this.procs.size}`;
-      }
-      const view = await this.viewFrom(port);
-      const sig = view
-        .filter((l) => l.slots.length > 0)
-        .map((l) => `${l.port}=${l.slots.map(([a, b]) => `${a}-${b}`).join(',')}`)
-        .sort()
-        .join(' ');
-      if (signature !== undefined && sig !== signature) return `${port} sees slot owners [${sig}], another node [${signature}]`;
-      signature = sig;
-      const failing = view.filter((l) => running.includes(l.port) && l.flags.some((f) => f === 'fail' || f === 'fail?'));
-      if (failing.length > 0) return `${port} flags running node(s) ${failing.map((l) => l.port).join(',')} as failing`;
-      const me = view.find((l) => l.flags.includes('myself'));
-      if (me?.flags.includes('slave') === true) {
-        const repl = parseInfo(String(await redisCommand(port, ['INFO', 'replication'], { timeoutMs: 1_000 })));
-        if (repl.get('master_link_status') !== 'up') return `replica ${port}: master_link_status:${repl.get('master_link_status')}`;
-      }
-    }
-    return true;
+  private nodeInfo(l: NodesLine): ClusterNodeInfo {
+    const p = this.proc(l.port);
+    return {
+      host: HOST,
+      port: l.port,
+      id: l.id,
+      role: l.flags.includes('master') ? 'primary' : 'replica',
+      primaryId: l.primaryId,
+      slots: l.slots,
+      flags: l.flags.filter((f) => f !== 'myself'),
+      process: p.state,
+      pid: p.pid,
+    };
   }
 
   /**
-   * Waits until {@link healthProbe} passes on every running node, then until the refreshed view
+   * Waits until {@link clusterHealth} passes on every running node, then until the refreshed view
    * shows every running primary owning slots. Roles spread after the slot map: right after
    * start-up (or a failover) a node can still list a replica as a slot-less master, which would
    * make `primaries()` and `migrateSlot` pick it.
    */
   async waitForHealthy(timeoutMs = 15_000): Promise<void> {
     const end = Date.now() + timeoutMs;
-    await waitUntil('a healthy cluster', timeoutMs, () => this.healthProbe());
+    await waitUntil('a healthy cluster', timeoutMs, () => clusterHealth(this.runningPorts(), this.procs.size));
     await waitUntil('every node seen in its final role', Math.max(1_000, end - Date.now()), async () => {
       const running = this.runningPorts();
       const slotless = (await this.refresh()).filter((n) => n.role === 'primary' && n.slots.length === 0 && running.includes(n.port));
@@ -342,65 +248,19 @@ export class RedisCluster {
       promoted = undefined;
       for (const port of candidates) {
         if (this.proc(port).state !== 'running') continue;
-        const me = (await this.viewFrom(port)).find((l) => l.flags.includes('myself'));
+        const me = (await viewFrom(port)).find((l) => l.flags.includes('myself'));
         if (me?.flags.includes('master') === true && me.slots.length > 0) promoted = port;
       }
       if (promoted === undefined) return `no replica of ${oldPrimaryPort} (${candidates.join(',')}) promoted yet`;
-      return this.healthProbe();
+      return clusterHealth(this.runningPorts(), this.procs.size);
     });
     await this.refresh();
     return this.node(promoted as number);
   }
 
-  /**
-   * Moves one slot with its keys from one primary to another, the way `redis-cli --cluster
-   * reshard` does: SETSLOT IMPORTING on the target, MIGRATING on the source, MIGRATE keys in
-   * batches, then SETSLOT NODE on target, source and every other primary; waits until every
-   * running node maps the slot to the target. Returns the number of keys moved.
-   * If a step (or `onBatch`) throws, the slot stays MIGRATING/IMPORTING, as with redis-cli.
-   */
-  async migrateSlot(slot: number, fromPort: number, toPort: number, opts: MigrateSlotOptions = {}): Promise<number> {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= CLUSTER_SLOTS) throw new RedisHarnessError(`migrateSlot: bad slot ${slot}`);
-    await this.refresh();
-    const from = this.node(fromPort);
-    const to = this.node(toPort);
-    if (from.role !== 'primary' || to.role !== 'primary') {
-      throw new RedisHarnessError(`migrateSlot: ${fromPort} and ${toPort} must both be primaries`);
-    }
-    if (!from.slots.some(([a, b]) => slot >= a && slot <= b)) {
-      throw new RedisHarnessError(`migrateSlot: slot ${slot} is not served by ${fromPort}`);
-    }
-    const batch = opts.batchSize ?? 100;
-    const migrateTimeout = opts.migrateTimeoutMs ?? 5_000;
-    const cmdTimeout = { timeoutMs: migrateTimeout + 2_000 };
-    await redisCommand(toPort, ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]);
-    await redisCommand(fromPort, ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]);
-    let moved = 0;
-    for (;;) {
-      const keys = (await redisCommand(fromPort, ['CLUSTER', 'GETKEYSINSLOT', slot, batch])) as string[];
-      if (keys.length === 0) break;
-      const replace = opts.replace === true ? ['REPLACE'] : [];
-      await redisCommand(fromPort, ['MIGRATE', HOST, toPort, '', 0, migrateTimeout, ...replace, 'KEYS', ...keys], cmdTimeout);
-      moved += keys.length;
-      await opts.onBatch?.(moved);
-    }
-    // Target first, so it owns the slot before the source starts redirecting with MOVED.
-    await redisCommand(toPort, ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]);
-    await redisCommand(fromPort, ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]);
-    for (const p of this.primaries()) {
-      if (p.port !== fromPort && p.port !== toPort && this.proc(p.port).state === 'running') {
-        await redisCommand(p.port, ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]);
-      }
-    }
-    await waitUntil(`every node to map slot ${slot} to ${toPort}`, opts.timeoutMs ?? 10_000, async () => {
-      for (const port of this.runningPorts()) {
-        const owner = (await this.viewFrom(port)).find((l) => l.slots.some(([a, b]) => slot >= a && slot <= b));
-        if (owner?.port !== toPort) return `${port} maps slot ${slot} to ${owner?.port ?? 'nobody'}`;
-      }
-      return true;
-    });
-    await this.refresh();
-    return moved;
+  /** Moves one slot with its keys between primaries: see {@link migrateSlot} in redis-cluster-migrate.ts. */
+  migrateSlot(slot: number, fromPort: number, toPort: number, opts: MigrateSlotOptions = {}): Promise<number> {
+    return migrateSlot(this, slot, fromPort, toPort, opts);
   }
 
   /** SCRIPT FLUSH on every running node, replicas included (each keeps its own script cache). */
@@ -446,6 +306,20 @@ function runCli(bin: string, args: string[], timeoutMs: number): Promise<string>
   });
 }
 
+/** The arguments of one cluster node: its own nodes file, the harness's timings, then `extra`. */
+function nodeArgs(dir: string, port: number, nodeTimeoutMs: number, extra: readonly string[]): string[] {
+  return [
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout', String(nodeTimeoutMs),
+    '--cluster-announce-ip', HOST,
+    '--cluster-replica-validity-factor', '0',
+    ...NO_PERSISTENCE,
+    '--repl-diskless-sync-delay', '0',
+    ...extra,
+  ];
+}
+
 /**
  * Starts `primaries * (1 + replicasPerPrimary)` nodes, creates the cluster with
  * `redis-cli --cluster create` and waits until it is healthy (see {@link RedisCluster.waitForHealthy}).
@@ -474,21 +348,7 @@ export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Pr
   const cluster = new RedisCluster(root, procs, nodeTimeout);
   const make = (port: number): RedisProcess => {
     const dir = join(root, `node-${port}`);
-    return new RedisProcess({
-      bin: serverBin,
-      port,
-      dir,
-      args: [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', String(nodeTimeout),
-        '--cluster-announce-ip', HOST,
-        '--cluster-replica-validity-factor', '0',
-        ...NO_PERSISTENCE,
-        '--repl-diskless-sync-delay', '0',
-        ...(opts.args ?? []),
-      ],
-    });
+    return new RedisProcess({ bin: serverBin, port, dir, args: nodeArgs(dir, port, nodeTimeout, opts.args ?? []) });
   };
 
   try {
