@@ -9,7 +9,7 @@
  *   machine to that one (an estimate: it assumes every Redis code path slows down alike);
  * - `roundTrip`: p50 and p99 of one PING at a time from Node (ioredis) to this Redis: what
  *   Redis adds to a request's latency before any script runs. The harness measures it from the
- *   service's CPU (see run.ts), once per placement of Redis ({@link pingRoundTrip}).
+ *   service's CPU (phases/calibration.ts, phases/latency.ts), once per placement of Redis ({@link pingRoundTrip}).
  *
  * Runs before any meshlimit load, so the EVALSHA deltas are the calibration scripts alone.
  */

@@ -4,7 +4,7 @@
  * h2load knows HTTP, not gRPC: it posts the prebuilt gRPC frame in `dataFile` on every request
  * and counts HTTP statuses. A gRPC error is an HTTP 200 whose `grpc-status` trailer is not 0, so
  * h2load's "succeeded" is necessary but not sufficient: the harness checks the server's own
- * counters as well (see run.ts, `errors`).
+ * counters as well (see measure.ts, `Sample.errors`).
  *
  * Count mode only (`-n`): every run sends exactly `requests` requests and waits for all of them,
  * so server-side counters can be compared with h2load's numbers exactly (a `-D` duration run

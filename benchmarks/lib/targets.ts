@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import { startRedis, type RedisInstance } from '../../test/support/redis.js';
-import { startRedisCluster, redisCommand, parseInfo, type RedisCluster } from '../../test/support/redis-cluster.js';
+import { parseInfo, redisCommand } from '../../test/support/redis-admin.js';
+import { startRedisCluster, type RedisCluster } from '../../test/support/redis-cluster.js';
 import { getFreePort } from '../../test/support/ports.js';
 import { cpuTimeMs, meshlimitCommand, runQueueWaitNs, pinned, pinPid, realtimePid, rssMiB, ROOT, sleep, spawnChild, type Child, type RunMode } from './procs.js';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { freePort } from '../support/redis.js';
+import { getFreePort } from '../support/ports.js';
 import { eventually } from '../support/service.js';
 import { ROOT } from './lib/manifests.js';
 
@@ -149,7 +149,7 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
   }
 
   it('CMD node dist/main.js serves the example config and drains on SIGTERM', async () => {
-    const [http, grpc] = [await freePort(), await freePort()];
+    const [http, grpc] = [await getFreePort(), await getFreePort()];
     const r = run(['dist/main.js'], { PORT: String(http), GRPC_PORT: String(grpc), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1' });
     await eventually(async () => (await fetch(`http://127.0.0.1:${http}/healthcheck`).catch(() => undefined))?.status === 200, 15_000, 100).catch(() => {
       throw new Error(`meshlimit did not become ready from the image layout:\n${r.output()}`);
@@ -167,7 +167,7 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
   });
 
   it('node dist/sample/user-service/main.js (the user-service Deployment command) serves its JWKS', async () => {
-    const port = await freePort();
+    const port = await getFreePort();
     const r = run(['dist/sample/user-service/main.js'], { USER_SERVICE_HOST: '127.0.0.1', USER_SERVICE_PORT: String(port) });
     let body: { keys?: unknown[] } = {};
     await eventually(

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient, type RlsClient } from '../../src/client/rls-client.js';
 import { spawnTracked, type TrackedChild } from '../support/child.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
-import { freePort } from '../support/redis.js';
+import { getFreePort } from '../support/ports.js';
 import { eventually } from '../support/service.js';
 
 /**
@@ -35,7 +35,7 @@ let configDir: string;
 const procs: Proc[] = [];
 
 async function startProcess(env: Record<string, string>): Promise<Proc> {
-  const [httpPort, grpcPort] = [await freePort(), await freePort()];
+  const [httpPort, grpcPort] = [await getFreePort(), await getFreePort()];
   const proc = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {

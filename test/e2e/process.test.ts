@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient } from '../../src/client/rls-client.js';
 import { spawnTracked, type TrackedChild } from '../support/child.js';
-import { freePort, startRedis, type RedisInstance } from '../support/redis.js';
+import { getFreePort } from '../support/ports.js';
+import { startRedis, type RedisInstance } from '../support/redis.js';
 import { eventually } from '../support/service.js';
 
 /**
@@ -48,7 +49,7 @@ describe.each([
   { backend: 'redis', env: (): Record<string, string> => ({ BACKEND_TYPE: 'redis', REDIS_URL: `127.0.0.1:${redis.port}` }) },
 ])('node dist/main.js with the example config ($backend)', ({ env }) => {
   it('serves gRPC and HTTP, enforces the example limits, and exits 0 on SIGTERM', async () => {
-    const [http, grpcPort] = [await freePort(), await freePort()];
+    const [http, grpcPort] = [await getFreePort(), await getFreePort()];
     const r = run({ PORT: String(http), GRPC_PORT: String(grpcPort), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1', ...env() });
     await waitFor(r, 'meshlimit serving');
     // Ready (200 OK) once the backend is connected, as a Kubernetes readiness probe would wait.
@@ -84,7 +85,7 @@ describe('WORKERS=2 (Node cluster) on Redis', () => {
       path.join(dir, 'workers.yaml'),
       'domain: workers\ndescriptors:\n  - key: tenant\n    rate_limit: { algorithm: token_bucket, unit: hour, requests_per_unit: 10 }\n',
     );
-    const [http, grpcPort] = [await freePort(), await freePort()];
+    const [http, grpcPort] = [await getFreePort(), await getFreePort()];
     const r = run({ CONFIG_DIR: dir, PORT: String(http), GRPC_PORT: String(grpcPort), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1', WORKERS: '2', BACKEND_TYPE: 'redis', REDIS_URL: `127.0.0.1:${redis.port}` });
     // Separate connections get spread over the workers by the primary; the limit is shared.
     const clients: ReturnType<typeof createRlsClient>[] = [];

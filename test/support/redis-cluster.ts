@@ -1,418 +1,26 @@
 /**
  * Test harness: a real Redis Cluster built from `redis-server` processes on free loopback ports.
  *
- * The file has two parts:
- * 1. The process layer (`RedisProcess`, `redisCommand`, `waitUntil`, orphan reaping). It is shared
- *    with `redis-sentinel.ts`. It lives here only because the harness owns these two files; it is
- *    a candidate for its own module (`redis-process.ts`).
- * 2. The cluster (`startRedisCluster`, `RedisCluster`).
- *
- * Cleanup contract: every spawned `redis-server` is tracked in a module-level set and SIGKILLed
- * by `stop()`, by a synchronous `process.on('exit')` hook and by SIGINT/SIGTERM/SIGHUP hooks; the
- * temp directories go with them. A test process that is itself SIGKILLed cannot run hooks, so each
- * harness start first reaps what a dead test process left behind (`reapOrphans`): it only kills a
- * process whose pid file sits in a dead owner's temp dir *and* whose cwd is that dir.
+ * The processes are run by the shared process layer (`redis-process.ts`: ports, spawn, readiness,
+ * faults; `redis-cleanup.ts`: exit hooks, temp dirs, orphans). This file creates the cluster and
+ * answers questions about it; `redis-cluster-nodes.ts` parses what nodes report and probes health,
+ * `redis-cluster-migrate.ts` moves slots.
  *
  * Timing trade-offs: `cluster-node-timeout` defaults to 1000 ms so a failover completes in about
  * 2-4 s; `cluster-replica-validity-factor 0` lets any replica take over however stale;
  * `repl-diskless-sync-delay 0` removes the default 5 s wait before a replica's first sync.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { Cluster, type ClusterOptions, Redis } from 'ioredis';
-import { CLUSTER_BUS_OFFSET, getFreePort } from './ports.js';
+import { Cluster, type ClusterOptions } from 'ioredis';
+import { HOST, RedisHarnessError, errorMessage, redisCommand, sleep, waitUntil } from './redis-admin.js';
+import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
+import { migrateSlot, type MigrateSlotOptions } from './redis-cluster-migrate.js';
+import { clusterHealth, flaggedFailing, viewFrom, type ClusterNodeInfo, type NodesLine } from './redis-cluster-nodes.js';
+import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
 
-// ---------------------------------------------------------------------------------------------
-// Process layer
-// ---------------------------------------------------------------------------------------------
-
-/** Any failure of the harness itself (missing binary, timeout, process died early). */
-export class RedisHarnessError extends Error {
-  override name = 'RedisHarnessError';
-}
-
-/** The server could not bind its port (or cluster bus port): pick another port and retry. */
-export class PortInUseError extends RedisHarnessError {
-  override name = 'PortInUseError';
-}
-
-/** Paths of the Redis binaries; by default looked up on PATH. */
-export interface RedisBinaries {
-  readonly server?: string;
-  readonly cli?: string;
-}
-
-export const HOST = '127.0.0.1';
-const DIR_PREFIX = 'meshlimit-redis-';
-const PID_FILE = 'harness.pid';
-const INSTALL_HINT = 'install them: apt-get install redis-server (it ships redis-server and redis-cli)';
-
-const checkedBinaries = new Set<string>();
-
-/** Throws a clear error when `bin` cannot be executed. Cached per binary path. */
-export function assertBinary(bin: string, what: 'redis-server' | 'redis-cli'): void {
-  if (checkedBinaries.has(bin)) return;
-  const res = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 5_000 });
-  if (res.error !== undefined || res.status !== 0) {
-    const why = res.error !== undefined ? res.error.message : `exit status ${String(res.status)}: ${res.stderr}`;
-    throw new RedisHarnessError(`${what} is not runnable (tried "${bin}": ${why}); ${INSTALL_HINT}`);
-  }
-  checkedBinaries.add(bin);
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/**
- * Polls `probe` until it returns `true`; any other return value (or a thrown error) is the reason
- * it is not done yet, quoted in the timeout error so a failed wait says what it last saw.
- */
-export async function waitUntil(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<true | string>,
-  intervalMs = 50,
-): Promise<void> {
-  const started = Date.now();
-  let last = 'not probed yet';
-  for (;;) {
-    try {
-      const r = await probe();
-      if (r === true) return;
-      last = r;
-    } catch (e) {
-      last = errorMessage(e);
-    }
-    if (Date.now() - started >= timeoutMs) {
-      throw new RedisHarnessError(`timed out after ${timeoutMs} ms waiting for ${what}; last state: ${last}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-/**
- * One command on a fresh, non-retrying connection (closed afterwards). Used for administration
- * and polling: a dead or frozen node fails fast with a timeout instead of hanging or queueing.
- */
-export async function redisCommand(
-  port: number,
-  args: readonly (string | number)[],
-  opts: { timeoutMs?: number } = {},
-): Promise<unknown> {
-  const timeoutMs = opts.timeoutMs ?? 2_000;
-  const [name, ...rest] = args;
-  if (name === undefined) throw new RedisHarnessError('redisCommand: empty command');
-  const conn = new Redis({
-    host: HOST,
-    port,
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableReadyCheck: false,
-    enableOfflineQueue: false,
-    disableClientInfo: true,
-  });
-  conn.on('error', () => {}); // the awaited promise carries the error
-  try {
-    await conn.connect();
-    return await conn.call(String(name), rest);
-  } finally {
-    conn.disconnect();
-  }
-}
-
-/** Parses `INFO` / `CLUSTER INFO` text into a map. */
-export function parseInfo(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split(/\r?\n/)) {
-    const i = line.indexOf(':');
-    if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return out;
-}
-
-export type ProcessState = 'idle' | 'running' | 'frozen' | 'dead';
-
-/** How to run one server. `dir` is its own directory (and cwd); it holds the log and pid file. */
-export interface RedisProcessSpec {
-  readonly bin: string;
-  readonly port: number;
-  readonly dir: string;
-  /** Extra arguments after the common ones (`--port --bind --dir --logfile --daemonize`). */
-  readonly args: readonly string[];
-  /** Passed first (a sentinel needs a writable config file). */
-  readonly configFile?: string;
-  readonly sentinel?: boolean;
-}
-
-const tracked = new Set<RedisProcess>();
-const trackedDirs = new Set<string>();
-let hooksInstalled = false;
-
-function killAllSync(): void {
-  for (const p of tracked) p.killSync();
-  for (const d of trackedDirs) rmSync(d, { recursive: true, force: true });
-}
-
-/** Installed on first spawn, so importing this module has no side effects. */
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on('exit', killAllSync);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    const onSignal = (): void => {
-      killAllSync();
-      process.off(sig, onSignal);
-      // Listening to a signal disables Node's default exit; restore it unless someone else decides.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
-}
-
-/** A temp root for one harness; removed by `removeTempRoot` or the exit hook. */
-export function makeTempRoot(): string {
-  const root = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
-  trackedDirs.add(root);
-  return root;
-}
-
-export function removeTempRoot(root: string): void {
-  rmSync(root, { recursive: true, force: true });
-  trackedDirs.delete(root);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Kills servers left by test processes that died without running their exit hooks (SIGKILL,
- * OOM) and removes their temp dirs. Safe to run concurrently from several workers.
- */
-export function reapOrphans(): void {
-  const base = tmpdir();
-  const pattern = new RegExp(`^${DIR_PREFIX}(\\d+)-`);
-  let entries: string[];
-  try {
-    entries = readdirSync(base);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const owner = pattern.exec(entry)?.[1];
-    if (owner === undefined || Number(owner) === process.pid || isAlive(Number(owner))) continue;
-    const root = join(base, entry);
-    try {
-      for (const sub of readdirSync(root)) {
-        const dir = join(root, sub);
-        const pidFile = join(dir, PID_FILE);
-        if (!existsSync(pidFile)) continue;
-        const pid = Number(readFileSync(pidFile, 'utf8'));
-        if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) continue;
-        let cwd = '';
-        try {
-          cwd = readlinkSync(`/proc/${pid}/cwd`);
-        } catch {
-          continue;
-        }
-        if (cwd === dir) process.kill(pid, 'SIGKILL');
-      }
-    } catch {
-      // another worker is reaping the same dir
-    }
-    rmSync(root, { recursive: true, force: true });
-  }
-}
-
-function logTail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
-/**
- * One `redis-server` child. `start()` resolves once the server answers `INFO` with *its own*
- * pid (so a foreign server that grabbed the port is never mistaken for ours); it can be called
- * again after the process died, with the same port, dir and config (a restart).
- */
-export class RedisProcess {
-  state: ProcessState = 'idle';
-  /** Every pid this process has had (restarts append). */
-  readonly pids: number[] = [];
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private exitInfo = '';
-
-  constructor(readonly spec: RedisProcessSpec) {}
-
-  get port(): number {
-    return this.spec.port;
-  }
-
-  get pid(): number | undefined {
-    return this.state === 'running' || this.state === 'frozen' ? this.child?.pid : undefined;
-  }
-
-  get logFile(): string {
-    return join(this.spec.dir, 'redis.log');
-  }
-
-  async start(timeoutMs = 10_000): Promise<void> {
-    if (this.state === 'running' || this.state === 'frozen') {
-      throw new RedisHarnessError(`redis-server on port ${this.port} is already running`);
-    }
-    installExitHooks();
-    const { spec } = this;
-    mkdirSync(spec.dir, { recursive: true });
-    const argv = [
-      ...(spec.configFile !== undefined ? [spec.configFile] : []),
-      ...(spec.sentinel === true ? ['--sentinel'] : []),
-      '--port', String(spec.port),
-      '--bind', HOST,
-      '--dir', spec.dir,
-      '--logfile', this.logFile,
-      '--daemonize', 'no',
-      ...spec.args,
-    ];
-    const child = spawn(spec.bin, argv, { cwd: spec.dir, stdio: 'ignore' });
-    this.child = child;
-    this.state = 'running';
-    this.exitInfo = '';
-    tracked.add(this);
-    this.exited = new Promise<void>((resolve) => {
-      const done = (info: string): void => {
-        if (this.child !== child) return resolve();
-        this.state = 'dead';
-        this.exitInfo = info;
-        tracked.delete(this);
-        resolve();
-      };
-      child.once('exit', (code, signal) => done(signal !== null ? `signal ${signal}` : `exit code ${String(code)}`));
-      child.once('error', (err) => done(`spawn error: ${err.message}`));
-    });
-    if (child.pid !== undefined) {
-      this.pids.push(child.pid);
-      writeFileSync(join(spec.dir, PID_FILE), String(child.pid));
-    }
-    await this.waitReady(child, timeoutMs);
-  }
-
-  private async waitReady(child: ChildProcess, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.child !== child || this.state === 'dead') {
-        const tail = logTail(this.logFile);
-        if (/Address already in use/i.test(tail)) {
-          throw new PortInUseError(`port ${this.port} (or its cluster bus port) is in use`);
-        }
-        throw new RedisHarnessError(
-          `redis-server on port ${this.port} exited (${this.exitInfo}) before accepting connections; log tail:\n${tail}`,
-        );
-      }
-      let info = '';
-      try {
-        info = String(await redisCommand(this.port, ['INFO', 'server'], { timeoutMs: 500 }));
-      } catch {
-        // not listening yet
-      }
-      const pid = /process_id:(\d+)/.exec(info)?.[1];
-      if (pid !== undefined && Number(pid) === child.pid) return;
-      if (pid !== undefined) {
-        await this.kill();
-        throw new PortInUseError(`port ${this.port} is held by another redis-server (pid ${pid})`);
-      }
-      if (Date.now() > deadline) {
-        await this.kill();
-        throw new RedisHarnessError(
-          `redis-server on port ${this.port} did not accept connections within ${timeoutMs} ms; log tail:\n${logTail(this.logFile)}`,
-        );
-      }
-      await sleep(20);
-    }
-  }
-
-  /** SIGKILL; resolves once the process has been reaped (so `kill(pid, 0)` throws ESRCH). */
-  async kill(): Promise<void> {
-    if (this.state === 'running' || this.state === 'frozen') this.child?.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** For exit hooks: signal only, no waiting. */
-  killSync(): void {
-    if (this.state === 'running' || this.state === 'frozen') this.child?.kill('SIGKILL');
-  }
-
-  /** SIGSTOP: the process keeps its sockets but answers nothing, like a stalled VM. */
-  freeze(): void {
-    if (this.state !== 'running') throw new RedisHarnessError(`cannot freeze port ${this.port}: it is ${this.state}`);
-    this.child?.kill('SIGSTOP');
-    this.state = 'frozen';
-  }
-
-  /** SIGCONT after `freeze()`. */
-  thaw(): void {
-    if (this.state !== 'frozen') throw new RedisHarnessError(`cannot thaw port ${this.port}: it is ${this.state}`);
-    this.child?.kill('SIGCONT');
-    this.state = 'running';
-  }
-}
-
-const pickLocks = new WeakMap<Set<number>, Promise<unknown>>();
-
-/** Picks ports for one set-up one at a time, so parallel starts never pick the same one. */
-function reservePort(used: Set<number>, withClusterBus: boolean): Promise<number> {
-  const pick = (pickLocks.get(used) ?? Promise.resolve())
-    .catch(() => {})
-    .then(async () => {
-      const port = await getFreePort({ withClusterBus, exclude: used });
-      used.add(port);
-      used.add(port + CLUSTER_BUS_OFFSET);
-      return port;
-    });
-  pickLocks.set(used, pick);
-  return pick;
-}
-
-/**
- * Picks a free port, builds the process with `make(port)` and starts it; when the port turns out
- * to be taken (a race with another worker), tries another one. `used` collects the ports handed out.
- */
-export async function startOnFreePort(
-  make: (port: number) => RedisProcess,
-  used: Set<number>,
-  opts: { withClusterBus: boolean; timeoutMs: number },
-): Promise<RedisProcess> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await reservePort(used, opts.withClusterBus);
-    const proc = make(port);
-    try {
-      await proc.start(opts.timeoutMs);
-      return proc;
-    } catch (e) {
-      rmSync(proc.spec.dir, { recursive: true, force: true });
-      if (!(e instanceof PortInUseError) || attempt >= 5) throw e;
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cluster
-// ---------------------------------------------------------------------------------------------
-
-const CLUSTER_SLOTS = 16_384;
+export type { ClusterNodeInfo } from './redis-cluster-nodes.js';
+export type { MigrateSlotOptions } from './redis-cluster-migrate.js';
 
 export interface StartRedisClusterOptions {
   /** Primaries; redis-cli needs at least 3. Default 3. */
@@ -426,67 +34,6 @@ export interface StartRedisClusterOptions {
   /** Bound on the whole start-up (spawn, create, converge). Default 30 000 ms. */
   readonly startTimeoutMs?: number;
   readonly binaries?: RedisBinaries;
-}
-
-/** One node as the cluster sees it, plus our process state. */
-export interface ClusterNodeInfo {
-  readonly host: string;
-  readonly port: number;
-  readonly id: string;
-  readonly role: 'primary' | 'replica';
-  /** For a replica, the id of the primary it follows; else null. */
-  readonly primaryId: string | null;
-  /** For a primary, the slot ranges it serves (inclusive); empty for replicas. */
-  readonly slots: readonly (readonly [number, number])[];
-  /** Cluster flags as reported (`master`, `slave`, `fail`, `fail?`, ...), without `myself`. */
-  readonly flags: readonly string[];
-  /** Our view of the process: running, frozen (SIGSTOP) or dead (killed). */
-  readonly process: ProcessState;
-  readonly pid: number | undefined;
-}
-
-interface NodesLine {
-  readonly id: string;
-  readonly port: number;
-  readonly flags: readonly string[];
-  readonly primaryId: string | null;
-  readonly slots: readonly (readonly [number, number])[];
-}
-
-/** Parses `CLUSTER NODES` output (importing/migrating markers `[slot->-id]` are skipped). */
-export function parseClusterNodes(text: string): NodesLine[] {
-  const out: NodesLine[] = [];
-  for (const line of text.split('\n')) {
-    const parts = line.trim().split(' ');
-    const [id, addr, flags, master] = parts;
-    if (id === undefined || addr === undefined || flags === undefined || master === undefined) continue;
-    const port = Number(/:(\d+)@/.exec(addr)?.[1]);
-    const slots: [number, number][] = [];
-    for (const s of parts.slice(8)) {
-      if (s.startsWith('[')) continue;
-      const [a, b] = s.split('-');
-      slots.push([Number(a), Number(b ?? a)]);
-    }
-    out.push({ id, port, flags: flags.split(','), primaryId: master === '-' ? null : master, slots });
-  }
-  return out;
-}
-
-/** Options for {@link RedisCluster.migrateSlot}. */
-export interface MigrateSlotOptions {
-  /** Keys per MIGRATE. Default 100. */
-  readonly batchSize?: number;
-  /** MIGRATE timeout in ms. Default 5000. */
-  readonly migrateTimeoutMs?: number;
-  /** Pass REPLACE to MIGRATE (overwrite keys already on the target). Default false. */
-  readonly replace?: boolean;
-  /**
-   * Called after each batch with the running total of moved keys, while the slot is
-   * MIGRATING/IMPORTING (clients get ASK redirects): the hook for load-during-resharding tests.
-   */
-  readonly onBatch?: (movedSoFar: number) => void | Promise<void>;
-  /** Bound on every node agreeing on the new owner. Default 10 000 ms. */
-  readonly timeoutMs?: number;
 }
 
 /**
@@ -521,6 +68,11 @@ export class RedisCluster {
     return [...this.procs.keys()];
   }
 
+  /** Ports of the nodes whose process runs (not killed, not frozen). */
+  runningPorts(): number[] {
+    return [...this.procs.values()].filter((p) => p.state === 'running').map((p) => p.port);
+  }
+
   /** Every pid this harness ever spawned (restarts included). */
   pids(): number[] {
     return [...this.procs.values()].flatMap((p) => p.pids);
@@ -534,7 +86,7 @@ export class RedisCluster {
 
   /** Primaries in the snapshot that no node flags as failing (`fail` or `fail?`). */
   primaries(): ClusterNodeInfo[] {
-    return this.snapshot.filter((n) => n.role === 'primary' && !n.flags.some((f) => f === 'fail' || f === 'fail?'));
+    return this.snapshot.filter((n) => n.role === 'primary' && !flaggedFailing(n));
   }
 
   replicasOf(primaryPort: number): ClusterNodeInfo[] {
@@ -564,18 +116,10 @@ export class RedisCluster {
     return c;
   }
 
-  private runningPorts(): number[] {
-    return [...this.procs.values()].filter((p) => p.state === 'running').map((p) => p.port);
-  }
-
   private proc(port: number): RedisProcess {
     const p = this.procs.get(port);
     if (p === undefined) throw new RedisHarnessError(`no cluster node on port ${port}`);
     return p;
-  }
-
-  private async viewFrom(port: number): Promise<NodesLine[]> {
-    return parseClusterNodes(String(await redisCommand(port, ['CLUSTER', 'NODES'])));
   }
 
   /** Re-reads `CLUSTER NODES` from the first running node that answers. */
@@ -583,23 +127,9 @@ export class RedisCluster {
     let lastError: unknown = new RedisHarnessError('no running node');
     for (const port of this.runningPorts()) {
       try {
-        const view = await this.viewFrom(port);
-        this.snapshot = view
+        this.snapshot = (await viewFrom(port))
           .filter((l) => this.procs.has(l.port))
-          .map((l): ClusterNodeInfo => {
-            const p = this.proc(l.port);
-            return {
-              host: HOST,
-              port: l.port,
-              id: l.id,
-              role: l.flags.includes('master') ? 'primary' : 'replica',
-              primaryId: l.primaryId,
-              slots: l.slots,
-              flags: l.flags.filter((f) => f !== 'myself'),
-              process: p.state,
-              pid: p.pid,
-            };
-          })
+          .map((l) => this.nodeInfo(l))
           .sort((a, b) => (a.role === b.role ? a.port - b.port : a.role === 'primary' ? -1 : 1));
         return this.snapshot;
       } catch (e) {
@@ -609,51 +139,30 @@ export class RedisCluster {
     throw new RedisHarnessError(`cannot refresh cluster nodes: ${errorMessage(lastError)}`);
   }
 
-  /**
-   * One probe of cluster health over running nodes: every one says `cluster_state:ok`, knows every
-   * node, sees all 16384 slots assigned, reports the same slot owners, flags no running node as
-   * failing; every running replica has `master_link_status:up`. Returns true or what is wrong.
-   */
-  private async healthProbe(): Promise<true | string> {
-    const running = this.runningPorts();
-    let signature: string | undefined;
-    for (const port of running) {
-      const info = parseInfo(String(await redisCommand(port, ['CLUSTER', 'INFO'], { timeoutMs: 1_000 })));
-      if (info.get('cluster_state') !== 'ok') return `${port}: cluster_state:${info.get('cluster_state')}`;
-      if (info.get('cluster_slots_assigned') !== String(CLUSTER_SLOTS)) {
-        return `${port}: cluster_slots_assigned:${info.get('cluster_slots_assigned')}`;
-      }
-      if (info.get('cluster_known_nodes') !== String(this.procs.size)) {
-        return `${port}: cluster_known_nodes:${info.get('cluster_known_nodes')} of ${this.procs.size}`;
-      }
-      const view = await this.viewFrom(port);
-      const sig = view
-        .filter((l) => l.slots.length > 0)
-        .map((l) => `${l.port}=${l.slots.map(([a, b]) => `${a}-${b}`).join(',')}`)
-        .sort()
-        .join(' ');
-      if (signature !== undefined && sig !== signature) return `${port} sees slot owners [${sig}], another node [${signature}]`;
-      signature = sig;
-      const failing = view.filter((l) => running.includes(l.port) && l.flags.some((f) => f === 'fail' || f === 'fail?'));
-      if (failing.length > 0) return `${port} flags running node(s) ${failing.map((l) => l.port).join(',')} as failing`;
-      const me = view.find((l) => l.flags.includes('myself'));
-      if (me?.flags.includes('slave') === true) {
-        const repl = parseInfo(String(await redisCommand(port, ['INFO', 'replication'], { timeoutMs: 1_000 })));
-        if (repl.get('master_link_status') !== 'up') return `replica ${port}: master_link_status:${repl.get('master_link_status')}`;
-      }
-    }
-    return true;
+  private nodeInfo(l: NodesLine): ClusterNodeInfo {
+    const p = this.proc(l.port);
+    return {
+      host: HOST,
+      port: l.port,
+      id: l.id,
+      role: l.flags.includes('master') ? 'primary' : 'replica',
+      primaryId: l.primaryId,
+      slots: l.slots,
+      flags: l.flags.filter((f) => f !== 'myself'),
+      process: p.state,
+      pid: p.pid,
+    };
   }
 
   /**
-   * Waits until {@link healthProbe} passes on every running node, then until the refreshed view
+   * Waits until {@link clusterHealth} passes on every running node, then until the refreshed view
    * shows every running primary owning slots. Roles spread after the slot map: right after
    * start-up (or a failover) a node can still list a replica as a slot-less master, which would
    * make `primaries()` and `migrateSlot` pick it.
    */
   async waitForHealthy(timeoutMs = 15_000): Promise<void> {
     const end = Date.now() + timeoutMs;
-    await waitUntil('a healthy cluster', timeoutMs, () => this.healthProbe());
+    await waitUntil('a healthy cluster', timeoutMs, () => clusterHealth(this.runningPorts(), this.procs.size));
     await waitUntil('every node seen in its final role', Math.max(1_000, end - Date.now()), async () => {
       const running = this.runningPorts();
       const slotless = (await this.refresh()).filter((n) => n.role === 'primary' && n.slots.length === 0 && running.includes(n.port));
@@ -696,9 +205,7 @@ export class RedisCluster {
    * the whole cluster to be healthy again.
    */
   async restartNode(port: number, opts: { waitHealthy?: boolean; timeoutMs?: number } = {}): Promise<void> {
-    const p = this.proc(port);
-    if (p.state !== 'dead') throw new RedisHarnessError(`node ${port} is ${p.state}; kill it before restarting`);
-    await p.start(opts.timeoutMs ?? 10_000);
+    await this.proc(port).restart(opts.timeoutMs ?? 10_000, `node ${port}`);
     if (opts.waitHealthy !== false) await this.waitForHealthy(opts.timeoutMs ?? 15_000);
   }
 
@@ -741,65 +248,19 @@ export class RedisCluster {
       promoted = undefined;
       for (const port of candidates) {
         if (this.proc(port).state !== 'running') continue;
-        const me = (await this.viewFrom(port)).find((l) => l.flags.includes('myself'));
+        const me = (await viewFrom(port)).find((l) => l.flags.includes('myself'));
         if (me?.flags.includes('master') === true && me.slots.length > 0) promoted = port;
       }
       if (promoted === undefined) return `no replica of ${oldPrimaryPort} (${candidates.join(',')}) promoted yet`;
-      return this.healthProbe();
+      return clusterHealth(this.runningPorts(), this.procs.size);
     });
     await this.refresh();
     return this.node(promoted as number);
   }
 
-  /**
-   * Moves one slot with its keys from one primary to another, the way `redis-cli --cluster
-   * reshard` does: SETSLOT IMPORTING on the target, MIGRATING on the source, MIGRATE keys in
-   * batches, then SETSLOT NODE on target, source and every other primary; waits until every
-   * running node maps the slot to the target. Returns the number of keys moved.
-   * If a step (or `onBatch`) throws, the slot stays MIGRATING/IMPORTING, as with redis-cli.
-   */
-  async migrateSlot(slot: number, fromPort: number, toPort: number, opts: MigrateSlotOptions = {}): Promise<number> {
-    if (!Number.isInteger(slot) || slot < 0 || slot >= CLUSTER_SLOTS) throw new RedisHarnessError(`migrateSlot: bad slot ${slot}`);
-    await this.refresh();
-    const from = this.node(fromPort);
-    const to = this.node(toPort);
-    if (from.role !== 'primary' || to.role !== 'primary') {
-      throw new RedisHarnessError(`migrateSlot: ${fromPort} and ${toPort} must both be primaries`);
-    }
-    if (!from.slots.some(([a, b]) => slot >= a && slot <= b)) {
-      throw new RedisHarnessError(`migrateSlot: slot ${slot} is not served by ${fromPort}`);
-    }
-    const batch = opts.batchSize ?? 100;
-    const migrateTimeout = opts.migrateTimeoutMs ?? 5_000;
-    const cmdTimeout = { timeoutMs: migrateTimeout + 2_000 };
-    await redisCommand(toPort, ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]);
-    await redisCommand(fromPort, ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]);
-    let moved = 0;
-    for (;;) {
-      const keys = (await redisCommand(fromPort, ['CLUSTER', 'GETKEYSINSLOT', slot, batch])) as string[];
-      if (keys.length === 0) break;
-      const replace = opts.replace === true ? ['REPLACE'] : [];
-      await redisCommand(fromPort, ['MIGRATE', HOST, toPort, '', 0, migrateTimeout, ...replace, 'KEYS', ...keys], cmdTimeout);
-      moved += keys.length;
-      await opts.onBatch?.(moved);
-    }
-    // Target first, so it owns the slot before the source starts redirecting with MOVED.
-    await redisCommand(toPort, ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]);
-    await redisCommand(fromPort, ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]);
-    for (const p of this.primaries()) {
-      if (p.port !== fromPort && p.port !== toPort && this.proc(p.port).state === 'running') {
-        await redisCommand(p.port, ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]);
-      }
-    }
-    await waitUntil(`every node to map slot ${slot} to ${toPort}`, opts.timeoutMs ?? 10_000, async () => {
-      for (const port of this.runningPorts()) {
-        const owner = (await this.viewFrom(port)).find((l) => l.slots.some(([a, b]) => slot >= a && slot <= b));
-        if (owner?.port !== toPort) return `${port} maps slot ${slot} to ${owner?.port ?? 'nobody'}`;
-      }
-      return true;
-    });
-    await this.refresh();
-    return moved;
+  /** Moves one slot with its keys between primaries: see {@link migrateSlot} in redis-cluster-migrate.ts. */
+  migrateSlot(slot: number, fromPort: number, toPort: number, opts: MigrateSlotOptions = {}): Promise<number> {
+    return migrateSlot(this, slot, fromPort, toPort, opts);
   }
 
   /** SCRIPT FLUSH on every running node, replicas included (each keeps its own script cache). */
@@ -845,6 +306,20 @@ function runCli(bin: string, args: string[], timeoutMs: number): Promise<string>
   });
 }
 
+/** The arguments of one cluster node: its own nodes file, the harness's timings, then `extra`. */
+function nodeArgs(dir: string, port: number, nodeTimeoutMs: number, extra: readonly string[]): string[] {
+  return [
+    '--cluster-enabled', 'yes',
+    '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout', String(nodeTimeoutMs),
+    '--cluster-announce-ip', HOST,
+    '--cluster-replica-validity-factor', '0',
+    ...NO_PERSISTENCE,
+    '--repl-diskless-sync-delay', '0',
+    ...extra,
+  ];
+}
+
 /**
  * Starts `primaries * (1 + replicasPerPrimary)` nodes, creates the cluster with
  * `redis-cli --cluster create` and waits until it is healthy (see {@link RedisCluster.waitForHealthy}).
@@ -865,8 +340,7 @@ export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Pr
   assertBinary(cliBin, 'redis-cli');
   reapOrphans();
 
-  const started = Date.now();
-  const deadline = started + (opts.startTimeoutMs ?? 30_000);
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 30_000);
   const remaining = (): number => Math.max(1_000, deadline - Date.now());
   const nodeTimeout = opts.nodeTimeoutMs ?? 1_000;
   const root = makeTempRoot();
@@ -874,22 +348,7 @@ export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Pr
   const cluster = new RedisCluster(root, procs, nodeTimeout);
   const make = (port: number): RedisProcess => {
     const dir = join(root, `node-${port}`);
-    return new RedisProcess({
-      bin: serverBin,
-      port,
-      dir,
-      args: [
-        '--cluster-enabled', 'yes',
-        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout', String(nodeTimeout),
-        '--cluster-announce-ip', HOST,
-        '--cluster-replica-validity-factor', '0',
-        '--save', '',
-        '--appendonly', 'no',
-        '--repl-diskless-sync-delay', '0',
-        ...(opts.args ?? []),
-      ],
-    });
+    return new RedisProcess({ bin: serverBin, port, dir, args: nodeArgs(dir, port, nodeTimeout, opts.args ?? []) });
   };
 
   try {

@@ -6,26 +6,15 @@
  * finish in a few seconds. A failover-timeout that short also means a failed election is retried
  * after 6 s (2x the timeout) instead of 6 minutes, which is what a test wants.
  *
- * Cleanup follows the process layer in `redis-cluster.ts`: tracked children, exit/signal hooks,
- * orphan reaping, temp dir removal.
+ * The processes are run by the shared process layer (`redis-process.ts`), with its cleanup
+ * (`redis-cleanup.ts`): tracked children, exit/signal hooks, orphan reaping, temp dir removal.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import {
-  HOST,
-  type RedisBinaries,
-  RedisHarnessError,
-  RedisProcess,
-  assertBinary,
-  makeTempRoot,
-  parseInfo,
-  reapOrphans,
-  redisCommand,
-  removeTempRoot,
-  startOnFreePort,
-  waitUntil,
-} from './redis-cluster.js';
+import { HOST, RedisHarnessError, parseInfo, redisCommand, waitUntil } from './redis-admin.js';
+import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
+import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
 
 export interface StartRedisSentinelOptions {
   /** Default `mymaster`. */
@@ -157,9 +146,7 @@ export class RedisSentinelSetup {
    * after several seconds; this method does not wait for that.
    */
   async restartNode(port: number, timeoutMs = 10_000): Promise<void> {
-    const p = this.proc(port);
-    if (p.state !== 'dead') throw new RedisHarnessError(`process ${port} is ${p.state}; kill it before restarting`);
-    await p.start(timeoutMs);
+    await this.proc(port).restart(timeoutMs, `process ${port}`);
   }
 
   /**
@@ -224,7 +211,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
   const sentinels = new Map<number, RedisProcess>();
   const setup = new RedisSentinelSetup(root, masterName, data, sentinels);
   const used = new Set<number>();
-  const dataArgs = ['--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--replica-announce-ip', HOST];
+  const dataArgs = [...NO_PERSISTENCE, '--repl-diskless-sync-delay', '0', '--replica-announce-ip', HOST];
   const dataNode = (extra: string[]) => (port: number): RedisProcess =>
     new RedisProcess({ bin: serverBin, port, dir: join(root, `data-${port}`), args: [...dataArgs, ...extra, ...(opts.args ?? [])] });
 

@@ -1,19 +1,26 @@
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
-import { Redis } from 'ioredis';
-import { spawnTracked } from './child.js';
-
 /**
- * Throw-away `redis-server` processes for integration tests.
+ * Throw-away standalone `redis-server` processes for integration tests and benchmarks.
  *
- * Each instance listens on a free loopback port (never 6379), keeps nothing on disk and is killed
- * when the test process exits, even if a test failed or forgot `stop()`.
+ * Each instance listens on a free loopback port (never 6379), keeps nothing on disk but its log
+ * in its own temp dir, and is killed when the test process exits, even if a test failed or forgot
+ * `stop()` (see `redis-cleanup.ts`). Process management is `redis-process.ts`, shared with the
+ * cluster and sentinel set-ups.
  */
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { HOST, redisCommand } from './redis-admin.js';
+import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
+import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
+
 export interface RedisInstance {
   readonly host: '127.0.0.1';
   readonly port: number;
   /** `redis://127.0.0.1:<port>` */
   readonly url: string;
+  /** The server's pid. */
+  readonly pid: number;
+  /** Its temp dir (log, pid file); removed by `stop()`. */
+  readonly dir: string;
   /** A new ioredis client on this instance (closed by `stop()`). */
   client(): Redis;
   /** `CLIENT PAUSE <ms> ALL`: every client's commands wait `ms` (simulates a stalled server). */
@@ -29,111 +36,47 @@ export interface StartRedisOptions {
   readonly args?: readonly string[];
   /** A fixed port (e.g. to restart a killed instance where clients expect it); default: a free one. */
   readonly port?: number;
+  /** Bound on the start-up (per port tried). Default 10 000 ms. */
+  readonly startTimeoutMs?: number;
+  readonly binaries?: Pick<RedisBinaries, 'server'>;
 }
 
-let checkedBinary = false;
-function assertRedisInstalled(): void {
-  if (checkedBinary) return;
-  const r = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  if (r.error || r.status !== 0) {
-    throw new Error(
-      'redis-server is not installed or not on PATH; integration tests need it ' +
-        '(install it: apt-get install redis-server)',
-    );
-  }
-  checkedBinary = true;
-}
-
-/** A TCP port that was free a moment ago (bind 0 on loopback, read it, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('could not get a free port'))));
-    });
-  });
-}
-
-/**
- * True once the server on `port` answers and is *our* child (INFO's process_id), so a process
- * that grabbed the port between freePort() and bind is never mistaken for ours.
- */
-function answersAs(port: number, pid: number | undefined): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    let buf = '';
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(500, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('connect', () => sock.write('INFO server\r\n'));
-    sock.on('data', (d) => {
-      buf += d.toString('latin1');
-      if (buf.startsWith('-')) return done(false); // e.g. LOADING: not ready yet
-      const m = /process_id:(\d+)\r\n/.exec(buf);
-      if (m) done(Number(m[1]) === pid);
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Spawned {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  output: () => string;
-}
-
-function spawnRedis(port: number, args: readonly string[]): Spawned {
-  const t = spawnTracked(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', ...args],
-    { name: `redis-server :${port}`, keepBytes: 4000 },
-  );
-  return { child: t.child, exited: t.exited, output: t.output };
-}
-
-/** Starts a fresh redis-server on a free port and waits until it answers. */
+/** Starts a fresh redis-server (on a free port unless `opts.port`) and waits until it answers. */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisInstance> {
-  assertRedisInstalled();
-  let lastError = '';
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const port = opts.port ?? (await freePort());
-    const spawned = spawnRedis(port, opts.args ?? []);
-    let dead = false;
-    void spawned.exited.then(() => {
-      dead = true;
-    });
-    const deadline = Date.now() + 10_000;
-    while (!dead && Date.now() < deadline) {
-      if (await answersAs(port, spawned.child.pid)) return instance(port, spawned);
-      await sleep(20);
+  const bin = opts.binaries?.server ?? 'redis-server';
+  assertBinary(bin, 'redis-server');
+  reapOrphans();
+  const root = makeTempRoot();
+  const timeoutMs = opts.startTimeoutMs ?? 10_000;
+  const make = (port: number): RedisProcess =>
+    new RedisProcess({ bin, port, dir: join(root, `redis-${port}`), args: [...NO_PERSISTENCE, ...(opts.args ?? [])] });
+  try {
+    let proc: RedisProcess;
+    if (opts.port === undefined) {
+      proc = await startOnFreePort(make, new Set(), { withClusterBus: false, timeoutMs });
+    } else {
+      proc = make(opts.port);
+      await proc.start(timeoutMs);
     }
-    spawned.child.kill('SIGKILL');
-    await spawned.exited;
-    lastError = spawned.output();
-    // Another process may have taken the port between freePort() and bind: try another one.
-    if (opts.port !== undefined || !/Address already in use/i.test(lastError)) break;
+    return instance(proc, root);
+  } catch (e) {
+    removeTempRoot(root);
+    throw e;
   }
-  throw new Error(`redis-server did not start:\n${lastError}`);
 }
 
-function instance(port: number, spawned: Spawned): RedisInstance {
+function instance(proc: RedisProcess, root: string): RedisInstance {
   const clients = new Set<Redis>();
-  let stopped = false;
-  const url = `redis://127.0.0.1:${port}`;
+  let stopping: Promise<void> | undefined;
+  const { port } = proc;
   return {
-    host: '127.0.0.1',
+    host: HOST,
     port,
-    url,
+    url: `redis://${HOST}:${port}`,
+    pid: proc.pid as number,
+    dir: root,
     client() {
-      const c = new Redis({ host: '127.0.0.1', port, lazyConnect: false, maxRetriesPerRequest: 1 });
+      const c = new Redis({ host: HOST, port, lazyConnect: false, maxRetriesPerRequest: 1 });
       c.on('error', () => {
         // tests that kill the server expect connection errors
       });
@@ -141,28 +84,17 @@ function instance(port: number, spawned: Spawned): RedisInstance {
       return c;
     },
     async pause(ms) {
-      const c = new Redis({ host: '127.0.0.1', port });
-      try {
-        await c.call('CLIENT', 'PAUSE', String(ms), 'ALL');
-      } finally {
-        c.disconnect();
-      }
+      await redisCommand(port, ['CLIENT', 'PAUSE', ms, 'ALL']);
     },
-    async kill() {
-      if (spawned.child.exitCode === null && spawned.child.signalCode === null) spawned.child.kill('SIGKILL');
-      await spawned.exited;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      for (const c of clients) c.disconnect();
-      clients.clear();
-      if (spawned.child.exitCode === null && spawned.child.signalCode === null) {
-        spawned.child.kill('SIGTERM');
-        const timer = setTimeout(() => spawned.child.kill('SIGKILL'), 2000);
-        await spawned.exited;
-        clearTimeout(timer);
-      }
+    kill: () => proc.kill(),
+    stop() {
+      stopping ??= (async () => {
+        for (const c of clients) c.disconnect();
+        clients.clear();
+        await proc.terminate(2_000);
+        removeTempRoot(root);
+      })();
+      return stopping;
     },
   };
 }

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../support/redis.js';
+import { getFreePort } from '../../support/ports.js';
 
 /**
  * A throw-away Prometheus server (Debian's `prometheus` package) on a free loopback port, with its
@@ -61,7 +61,7 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
 
   let lastError = '';
   for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+    const port = await getFreePort();
     const child = spawn(
       'prometheus',
       [

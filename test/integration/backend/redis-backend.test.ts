@@ -9,7 +9,8 @@ import { marshalEvaluate } from '../../../src/backend/redis/script-format.js';
 import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
-import { freePort, startRedis, type RedisInstance } from '../../support/redis.js';
+import { getFreePort } from '../../support/ports.js';
+import { startRedis, type RedisInstance } from '../../support/redis.js';
 import { readState, T0 } from './conformance.js';
 import { redisNodes } from '../../support/redis-target.js';
 
@@ -588,7 +589,7 @@ describe('redis backend: failures map to the right errors', () => {
   });
 
   it('nothing listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
-    const port = await freePort();
+    const port = await getFreePort();
     const b = new RedisBackend({ nodes: [{ host: '127.0.0.1', port }], commandTimeoutMs: 50 });
     opened.push(b);
     const started = performance.now();

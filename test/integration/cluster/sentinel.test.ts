@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { RedisBackend, type RedisStateChange } from '../../../src/backend/redis/backend.js';
 import { BackendUnavailableError } from '../../../src/errors.js';
-import { sleep } from '../../support/redis-cluster.js';
+import { sleep } from '../../support/redis-admin.js';
 import { type RedisSentinelSetup, startRedisSentinel } from '../../support/redis-sentinel.js';
 import { defineBackendSuite, redisRaw, T0 } from '../backend/conformance.js';
 

@@ -8,7 +8,10 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { getFreePort, isPortFree } from '../../support/ports.js';
-import { RedisHarnessError, reapOrphans, startRedisCluster, waitUntil } from '../../support/redis-cluster.js';
+import { RedisHarnessError, waitUntil } from '../../support/redis-admin.js';
+import { reapOrphans } from '../../support/redis-cleanup.js';
+import { startRedisCluster } from '../../support/redis-cluster.js';
+import { startRedis } from '../../support/redis.js';
 import { startRedisSentinel } from '../../support/redis-sentinel.js';
 
 /** Gone, or a zombie nobody reaps (PID 1 in some containers does not). */
@@ -57,6 +60,7 @@ describe('clear start-up errors', () => {
     );
     await expect(startRedisCluster({ binaries: { cli: '/nonexistent/redis-cli' } })).rejects.toThrow(/^redis-cli is not runnable/);
     await expect(startRedisSentinel({ binaries: { server: missing } })).rejects.toThrow(/^redis-server is not runnable/);
+    await expect(startRedis({ binaries: { server: missing } })).rejects.toThrow(/^redis-server is not runnable/);
   });
 
   it('rejects a cluster smaller than redis-cli can create', async () => {

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RedisCluster, parseInfo, redisCommand, startRedisCluster } from '../../support/redis-cluster.js';
+import { parseInfo, redisCommand } from '../../support/redis-admin.js';
+import { type RedisCluster, startRedisCluster } from '../../support/redis-cluster.js';
 
 const isGone = (pid: number): boolean => {
   try {

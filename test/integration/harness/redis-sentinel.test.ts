@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseInfo } from '../../support/redis-cluster.js';
+import { parseInfo } from '../../support/redis-admin.js';
 import { type RedisSentinelSetup, startRedisSentinel } from '../../support/redis-sentinel.js';
 
 const isGone = (pid: number): boolean => {
