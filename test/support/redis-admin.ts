@@ -50,14 +50,21 @@ export async function waitUntil(
   }
 }
 
+/** AUTH for a server that requires it (`requirepass`, or an ACL user). */
+export interface RedisAuth {
+  readonly username?: string | undefined;
+  readonly password: string;
+}
+
 /**
  * One command on a fresh, non-retrying connection (closed afterwards). Used for administration
  * and polling: a dead or frozen node fails fast with a timeout instead of hanging or queueing.
+ * `auth` is sent first when the server requires a password.
  */
 export async function redisCommand(
   port: number,
   args: readonly (string | number)[],
-  opts: { timeoutMs?: number } = {},
+  opts: { timeoutMs?: number; auth?: RedisAuth | undefined } = {},
 ): Promise<unknown> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
   const [name, ...rest] = args;
@@ -73,6 +80,7 @@ export async function redisCommand(
     enableReadyCheck: false,
     enableOfflineQueue: false,
     disableClientInfo: true,
+    ...(opts.auth === undefined ? {} : { username: opts.auth.username, password: opts.auth.password }),
   });
   conn.on('error', () => {}); // the awaited promise carries the error
   try {

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOST, PortInUseError, RedisHarnessError, redisCommand, sleep } from './redis-admin.js';
+import { HOST, PortInUseError, RedisHarnessError, redisCommand, sleep, type RedisAuth } from './redis-admin.js';
 import { PID_FILE, track, untrack } from './redis-cleanup.js';
 import { CLUSTER_BUS_OFFSET, getFreePort } from './ports.js';
 
@@ -43,6 +43,8 @@ export interface RedisProcessSpec {
   /** Passed first (a sentinel needs a writable config file). */
   readonly configFile?: string;
   readonly sentinel?: boolean;
+  /** What the harness authenticates its own commands with, when the server requires a password. */
+  readonly auth?: RedisAuth | undefined;
 }
 
 /** Arguments every data node gets: no persistence, so a test server writes nothing but its log. */
@@ -142,7 +144,7 @@ export class RedisProcess {
       }
       let info = '';
       try {
-        info = String(await redisCommand(this.port, ['INFO', 'server'], { timeoutMs: 500 }));
+        info = String(await redisCommand(this.port, ['INFO', 'server'], { timeoutMs: 500, auth: this.spec.auth }));
       } catch {
         // not listening yet
       }

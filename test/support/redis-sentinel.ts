@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { HOST, RedisHarnessError, parseInfo, redisCommand, waitUntil } from './redis-admin.js';
+import { HOST, RedisHarnessError, parseInfo, redisCommand, waitUntil, type RedisAuth } from './redis-admin.js';
 import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
 import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
 
@@ -32,6 +32,13 @@ export interface StartRedisSentinelOptions {
   /** Bound on the whole start-up. Default 30 000 ms. */
   readonly startTimeoutMs?: number;
   readonly binaries?: RedisBinaries;
+  /**
+   * The data nodes' password (`requirepass`, and `masterauth` for the replica); the sentinels
+   * are told it (`sentinel auth-pass`). The harness authenticates with it.
+   */
+  readonly password?: string;
+  /** The sentinels' own password (`requirepass` in their config), separate from the data nodes'. */
+  readonly sentinelPassword?: string;
 }
 
 type SentinelMasterReply = (string | number)[];
@@ -56,7 +63,14 @@ export class RedisSentinelSetup {
     readonly masterName: string,
     private readonly data: Map<number, RedisProcess>,
     private readonly sentinelProcs: Map<number, RedisProcess>,
+    /** AUTH for the data nodes and for the sentinels, when they require one. */
+    private readonly auth: { readonly data?: RedisAuth | undefined; readonly sentinel?: RedisAuth | undefined } = {},
   ) {}
+
+  /** The AUTH a command to `port` needs. */
+  private authOf(port: number): RedisAuth | undefined {
+    return this.sentinelProcs.has(port) ? this.auth.sentinel : this.auth.data;
+  }
 
   /** `127.0.0.1:s1,127.0.0.1:s2,...` */
   get sentinels(): string {
@@ -89,7 +103,7 @@ export class RedisSentinelSetup {
 
   /** One command on one process (fresh connection, 2 s timeout). */
   command(port: number, ...args: (string | number)[]): Promise<unknown> {
-    return redisCommand(port, args);
+    return redisCommand(port, args, { auth: this.authOf(port) });
   }
 
   /** The primary's port according to the first running sentinel that answers. */
@@ -98,7 +112,9 @@ export class RedisSentinelSetup {
     for (const [port, p] of this.sentinelProcs) {
       if (p.state !== 'running') continue;
       try {
-        const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName])) as [string, string] | null;
+        const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], { auth: this.auth.sentinel })) as
+          | [string, string]
+          | null;
         if (reply === null) throw new RedisHarnessError(`sentinel ${port} does not know ${this.masterName}`);
         return Number(reply[1]);
       } catch (e) {
@@ -114,7 +130,13 @@ export class RedisSentinelSetup {
    * still reject.
    */
   client(options: Omit<RedisOptions, 'sentinels' | 'name'> = {}): Redis {
-    const c = new Redis({ ...options, sentinels: this.sentinelAddresses, name: this.masterName });
+    const c = new Redis({
+      password: this.auth.data?.password,
+      sentinelPassword: this.auth.sentinel?.password,
+      ...options,
+      sentinels: this.sentinelAddresses,
+      name: this.masterName,
+    });
     c.on('error', () => {});
     this.clients.add(c);
     c.once('end', () => this.clients.delete(c));
@@ -160,7 +182,7 @@ export class RedisSentinelSetup {
       promoted = undefined;
       for (const [port, p] of this.sentinelProcs) {
         if (p.state !== 'running') continue;
-        const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], { timeoutMs: 1_000 })) as
+        const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], { timeoutMs: 1_000, auth: this.auth.sentinel })) as
           | [string, string]
           | null;
         const named = reply === null ? undefined : Number(reply[1]);
@@ -169,7 +191,7 @@ export class RedisSentinelSetup {
         promoted = named;
       }
       if (promoted === undefined) return 'no running sentinel';
-      const repl = parseInfo(String(await redisCommand(promoted, ['INFO', 'replication'], { timeoutMs: 1_000 })));
+      const repl = parseInfo(String(await redisCommand(promoted, ['INFO', 'replication'], { timeoutMs: 1_000, auth: this.auth.data })));
       return repl.get('role') === 'master' ? true : `${promoted} reports role:${repl.get('role')}`;
     });
     return promoted as number;
@@ -209,11 +231,14 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
   const root = makeTempRoot();
   const data = new Map<number, RedisProcess>();
   const sentinels = new Map<number, RedisProcess>();
-  const setup = new RedisSentinelSetup(root, masterName, data, sentinels);
+  const dataAuth = opts.password === undefined ? undefined : { password: opts.password };
+  const sentinelAuth = opts.sentinelPassword === undefined ? undefined : { password: opts.sentinelPassword };
+  const setup = new RedisSentinelSetup(root, masterName, data, sentinels, { data: dataAuth, sentinel: sentinelAuth });
   const used = new Set<number>();
-  const dataArgs = [...NO_PERSISTENCE, '--repl-diskless-sync-delay', '0', '--replica-announce-ip', HOST];
+  const passwordArgs = dataAuth === undefined ? [] : ['--requirepass', dataAuth.password, '--masterauth', dataAuth.password];
+  const dataArgs = [...NO_PERSISTENCE, '--repl-diskless-sync-delay', '0', '--replica-announce-ip', HOST, ...passwordArgs];
   const dataNode = (extra: string[]) => (port: number): RedisProcess =>
-    new RedisProcess({ bin: serverBin, port, dir: join(root, `data-${port}`), args: [...dataArgs, ...extra, ...(opts.args ?? [])] });
+    new RedisProcess({ bin: serverBin, port, dir: join(root, `data-${port}`), args: [...dataArgs, ...extra, ...(opts.args ?? [])], auth: dataAuth });
 
   try {
     const primary = await startOnFreePort(dataNode([]), used, { withClusterBus: false, timeoutMs: remaining() });
@@ -224,7 +249,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
     });
     data.set(replica.port, replica);
     await waitUntil(`replica ${replica.port} linked to ${primary.port}`, remaining(), async () => {
-      const repl = parseInfo(String(await redisCommand(replica.port, ['INFO', 'replication'], { timeoutMs: 1_000 })));
+      const repl = parseInfo(String(await redisCommand(replica.port, ['INFO', 'replication'], { timeoutMs: 1_000, auth: dataAuth })));
       return repl.get('master_link_status') === 'up' ? true : `master_link_status:${repl.get('master_link_status')}`;
     });
 
@@ -234,7 +259,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
       const configFile = join(dir, 'sentinel.conf');
       mkdirSync(dir, { recursive: true });
       writeFileSync(configFile, sentinelConfig({ masterName, primaryPort: primary.port, quorum, opts }));
-      return new RedisProcess({ bin: serverBin, port, dir, sentinel: true, configFile, args: [] });
+      return new RedisProcess({ bin: serverBin, port, dir, sentinel: true, configFile, args: [], auth: sentinelAuth });
     };
     const spawned = await Promise.allSettled(
       Array.from({ length: sentinelCount }, () =>
@@ -247,7 +272,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
 
     await waitUntil('sentinels to see the primary, the replica and each other', remaining(), async () => {
       for (const port of sentinels.keys()) {
-        const m = fieldsOf((await redisCommand(port, ['SENTINEL', 'MASTER', masterName], { timeoutMs: 1_000 })) as SentinelMasterReply);
+        const m = fieldsOf((await redisCommand(port, ['SENTINEL', 'MASTER', masterName], { timeoutMs: 1_000, auth: sentinelAuth })) as SentinelMasterReply);
         if (m.get('flags') !== 'master') return `sentinel ${port}: flags ${m.get('flags')}`;
         if (m.get('num-slaves') !== '1') return `sentinel ${port}: num-slaves ${m.get('num-slaves')}`;
         if (m.get('num-other-sentinels') !== String(sentinelCount - 1)) {
@@ -277,6 +302,9 @@ function sentinelConfig(c: {
     `sentinel down-after-milliseconds ${name} ${c.opts.downAfterMs ?? 1_000}`,
     `sentinel failover-timeout ${name} ${c.opts.failoverTimeoutMs ?? 3_000}`,
     `sentinel parallel-syncs ${name} 1`,
+    ...(c.opts.password === undefined ? [] : [`sentinel auth-pass ${name} ${c.opts.password}`]),
+    // Sentinels that require a password also need it to ask each other (sentinel-pass).
+    ...(c.opts.sentinelPassword === undefined ? [] : [`requirepass ${c.opts.sentinelPassword}`, `sentinel sentinel-pass ${c.opts.sentinelPassword}`]),
     '',
   ].join('\n');
 }

@@ -39,6 +39,11 @@ export interface StartRedisOptions {
   /** Bound on the start-up (per port tried). Default 10 000 ms. */
   readonly startTimeoutMs?: number;
   readonly binaries?: Pick<RedisBinaries, 'server'>;
+  /**
+   * The default user's password (`--requirepass`); the harness authenticates its own commands and
+   * the clients of `client()` with it. ACL users are added with `args` (`--user name on >pw ~* +@all`).
+   */
+  readonly password?: string;
 }
 
 /** Starts a fresh redis-server (on a free port unless `opts.port`) and waits until it answers. */
@@ -48,8 +53,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisIns
   reapOrphans();
   const root = makeTempRoot();
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
-  const make = (port: number): RedisProcess =>
-    new RedisProcess({ bin, port, dir: join(root, `redis-${port}`), args: [...NO_PERSISTENCE, ...(opts.args ?? [])] });
+  const auth = opts.password === undefined ? undefined : { password: opts.password };
+  const args = [...NO_PERSISTENCE, ...(auth === undefined ? [] : ['--requirepass', auth.password]), ...(opts.args ?? [])];
+  const make = (port: number): RedisProcess => new RedisProcess({ bin, port, dir: join(root, `redis-${port}`), args, auth });
   try {
     let proc: RedisProcess;
     if (opts.port === undefined) {
@@ -76,7 +82,7 @@ function instance(proc: RedisProcess, root: string): RedisInstance {
     pid: proc.pid as number,
     dir: root,
     client() {
-      const c = new Redis({ host: HOST, port, lazyConnect: false, maxRetriesPerRequest: 1 });
+      const c = new Redis({ host: HOST, port, lazyConnect: false, maxRetriesPerRequest: 1, password: proc.spec.auth?.password });
       c.on('error', () => {
         // tests that kill the server expect connection errors
       });
@@ -84,7 +90,7 @@ function instance(proc: RedisProcess, root: string): RedisInstance {
       return c;
     },
     async pause(ms) {
-      await redisCommand(port, ['CLIENT', 'PAUSE', ms, 'ALL']);
+      await redisCommand(port, ['CLIENT', 'PAUSE', ms, 'ALL'], { auth: proc.spec.auth });
     },
     kill: () => proc.kill(),
     stop() {
