@@ -159,9 +159,10 @@ export function productionNodeFlags(): string[] {
   return words.slice(1, -1);
 }
 
-export function meshlimitCommand(mode: RunMode): string[] {
+/** The command that runs meshlimit: `buildDir` holds the build for `dist` (default {@link SNAPSHOT_DIR}). */
+export function meshlimitCommand(mode: RunMode, buildDir: string = SNAPSHOT_DIR): string[] {
   const flags = productionNodeFlags();
-  return mode === 'dist' ? ['node', ...flags, path.join(SNAPSHOT_DIR, 'dist/main.js')] : ['node', ...flags, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
+  return mode === 'dist' ? ['node', ...flags, path.join(buildDir, 'dist/main.js')] : ['node', ...flags, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
 }
 
 /**

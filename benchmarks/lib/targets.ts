@@ -145,6 +145,8 @@ export interface MeshlimitOptions {
   readonly startTimeoutMs?: number;
   /** See {@link Target.countsComplete}; default true. */
   readonly countsComplete?: boolean;
+  /** With mode `dist`: the directory holding the build to run (default: the run's snapshot). */
+  readonly buildDir?: string;
 }
 
 /** Thrown when meshlimit exits during start-up (e.g. an unsupported setting). */
@@ -168,7 +170,7 @@ export async function startMeshlimit(o: MeshlimitOptions): Promise<Target> {
     ...(redis === undefined ? {} : { REDIS_URL: redis.url, REDIS_TYPE: redis.kind }),
     ...o.env,
   };
-  const [cmd, ...args] = meshlimitCommand(o.mode);
+  const [cmd, ...args] = meshlimitCommand(o.mode, o.buildDir);
   const [c, a] = pinned(o.cpus, cmd as string, args);
   const child: Child = spawnChild(o.name, c, a, env);
   const base = `http://127.0.0.1:${httpPort}`;
