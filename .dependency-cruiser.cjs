@@ -44,7 +44,12 @@ module.exports = {
       '^src/limiter/',
       '^src/(?!limiter/|errors\\.ts$|util/)',
     ),
-    forbid('leaves-stay-leaves', 'errors.ts and util/ import nothing of meshlimit but errors.ts.', '^src/(errors\\.ts$|util/)', '^src/(?!errors\\.ts$|util/)'),
+    forbid(
+      'leaves-stay-leaves',
+      'errors.ts and util/ import nothing of meshlimit but errors.ts.',
+      '^src/(errors\\.ts$|util/)',
+      '^src/(?!errors\\.ts$|util/)',
+    ),
     forbid(
       'config-implements-a-port',
       'config/ depends only on the domain (limiter/), errors.ts and util/.',
@@ -65,11 +70,16 @@ module.exports = {
     ),
     forbid(
       'telemetry-below-transports',
-      'telemetry/ maps the inner layers\' events; transports and the composition use it, never the reverse.',
+      "telemetry/ maps the inner layers' events; transports and the composition use it, never the reverse.",
       '^src/telemetry/',
       '^src/(server|client|sample|settings)/|' + ROOT_FILES,
     ),
-    forbid('server-is-a-transport', 'server/ never reaches into the composition, the client or the samples.', '^src/server/', '^src/(client|sample|settings)/|' + ROOT_FILES),
+    forbid(
+      'server-is-a-transport',
+      'server/ never reaches into the composition, the client or the samples.',
+      '^src/server/',
+      '^src/(client|sample|settings)/|' + ROOT_FILES,
+    ),
     forbid(
       'client-is-a-transport',
       'client/ (the typed RLS client) shares only the protos and the domain types with the service.',
@@ -90,6 +100,10 @@ module.exports = {
     exclude: { path: '^(node_modules|dist)/' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+    },
   },
 };

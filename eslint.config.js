@@ -26,7 +26,9 @@ export default tseslint.config(
   {
     // Plain Node scripts (CommonJS config, the CLI launcher).
     files: ['**/*.cjs', 'bin/**/*.js'],
-    languageOptions: { globals: { module: 'readonly', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      globals: { module: 'readonly', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' },
+    },
   },
   {
     // The service: small functions and files (STYLE.md, "Small files with one reason to change").

@@ -33,7 +33,15 @@ const body = (i: number): Buffer => {
   return b;
 };
 
-const r = await runRaw({ host: '127.0.0.1', port: args.port, path: RLS_PATH, connections: args.connections, streams: args.streams, requests: args.requests, body });
+const r = await runRaw({
+  host: '127.0.0.1',
+  port: args.port,
+  path: RLS_PATH,
+  connections: args.connections,
+  streams: args.streams,
+  requests: args.requests,
+  body,
+});
 process.stdout.write(
   `${JSON.stringify({ requests: r.requests, completed: r.completed, failed: r.failed, seconds: r.seconds, rps: r.completed / r.seconds, latency: summarizeUs(r.latenciesUs) })}\n`,
 );

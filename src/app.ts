@@ -56,7 +56,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir));
   configLoaded(metrics, logger, store.current(), dir);
   const pollIntervalMs = overrides.configPollMs ?? 2000;
-  const watcher = new ConfigWatcher({ dir, store, debounceMs: settings.config.reloadDebounceMs, pollIntervalMs, logger, onReload: configReloaded(metrics, logger, () => store.current()) });
+  const watcher = new ConfigWatcher({
+    dir,
+    store,
+    debounceMs: settings.config.reloadDebounceMs,
+    pollIntervalMs,
+    logger,
+    onReload: configReloaded(metrics, logger, () => store.current()),
+  });
   // Backend stack; its transitions refresh readiness.
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
@@ -71,12 +78,20 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const limiterOptions = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now: overrides.now, overLimitCache };
   const limiter = new RateLimiter(store, stack.backend, limiterOptions, decisionObserver(metrics));
   // Descriptor resolution (a verified JWT's claim, else the client address), before the limiter.
-  resolver = await startResolver({ config: store, onChange: (l) => store.onChange(l), logger, observer: resolutionObserver(metrics) }).catch(async (err: unknown) => {
+  resolver = await startResolver({
+    config: store,
+    onChange: (l) => store.onChange(l),
+    logger,
+    observer: resolutionObserver(metrics),
+  }).catch(async (err: unknown) => {
     await stack.backend.close();
     throw err;
   });
   const resolved = resolver;
-  const decide = createDecider((check) => resolved.resolve(check), (check, deadline) => limiter.decide(check, deadline));
+  const decide = createDecider(
+    (check) => resolved.resolve(check),
+    (check, deadline) => limiter.decide(check, deadline),
+  );
   // Servers: gRPC (RLS + health) and the HTTP admin app, one recorder for both.
   const recorder = requestRecorder(metrics);
   const headers = settings.headers.enabled ? settings.headers : undefined;
@@ -99,5 +114,16 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   });
   // Lifecycle.
   const { grpcPort, httpPort } = await lifecycle.serve({ grpc, http });
-  return { grpcPort, httpPort, store, watcher, limiter, backend: stack.backend, counterStore: stack.store, metrics, health, close: lifecycle.close };
+  return {
+    grpcPort,
+    httpPort,
+    store,
+    watcher,
+    limiter,
+    backend: stack.backend,
+    counterStore: stack.store,
+    metrics,
+    health,
+    close: lifecycle.close,
+  };
 }

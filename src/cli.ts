@@ -67,7 +67,9 @@ function printLua(args: readonly string[], io: CliIo): number {
   const name = args.join(' ');
   if (!SCRIPT_NAMES.includes(name)) {
     const names = SCRIPT_NAMES.map((n) => `  ${n}\n`).join('');
-    io.stderr(`meshlimit print-lua: ${args.length === 0 ? 'expected a script' : `unknown script '${name}'`}; the scripts:\n${names}\n${USAGE}`);
+    io.stderr(
+      `meshlimit print-lua: ${args.length === 0 ? 'expected a script' : `unknown script '${name}'`}; the scripts:\n${names}\n${USAGE}`,
+    );
     return 2;
   }
   let script: AssembledScript;
@@ -95,7 +97,12 @@ async function ask(args: readonly string[], io: CliIo): Promise<number> {
   }
   const [domain, ...descs] = positional;
   const entries = descs.map((d) => d.split(',').map((kv) => kv.split('=')));
-  if (domain === undefined || descs.length === 0 || entries.some((e) => e.some((kv) => kv.length !== 2)) || (hits !== undefined && !Number.isInteger(hits))) {
+  if (
+    domain === undefined ||
+    descs.length === 0 ||
+    entries.some((e) => e.some((kv) => kv.length !== 2)) ||
+    (hits !== undefined && !Number.isInteger(hits))
+  ) {
     io.stderr(`meshlimit ask: expected DOMAIN and at least one KEY=VALUE descriptor\n\n${USAGE}`);
     return 2;
   }
@@ -109,7 +116,13 @@ async function ask(args: readonly string[], io: CliIo): Promise<number> {
     });
     const statuses = res.statuses.map((s) => ({
       code: s.code,
-      ...(s.currentLimit ? { limit: `${s.currentLimit.requestsPerUnit}/${s.currentLimit.unit}`, remaining: s.limitRemaining, resetSeconds: s.durationUntilReset?.seconds ?? 0 } : {}),
+      ...(s.currentLimit
+        ? {
+            limit: `${s.currentLimit.requestsPerUnit}/${s.currentLimit.unit}`,
+            remaining: s.limitRemaining,
+            resetSeconds: s.durationUntilReset?.seconds ?? 0,
+          }
+        : {}),
     }));
     io.stdout(`${JSON.stringify({ overallCode: res.overallCode, statuses })}\n`);
     return res.overallCode === 'OVER_LIMIT' ? 3 : 0;

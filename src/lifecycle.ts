@@ -54,7 +54,8 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       health.setServing(false);
       await watcher.close();
       parts.onStop();
-      if (servers !== undefined) await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
+      if (servers !== undefined)
+        await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
       await parts.backend().close();
       logger.info({}, 'meshlimit stopped');
     })());
@@ -76,7 +77,10 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     // Readiness also follows lazy transitions (e.g. the breaker going half-open on its own clock).
     timer = setInterval(refreshHealth, 1000);
     timer.unref();
-    logger.info({ grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.backend().kind }, 'meshlimit serving');
+    logger.info(
+      { grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.backend().kind },
+      'meshlimit serving',
+    );
     return { grpcPort, httpPort };
   };
 

@@ -40,12 +40,12 @@ async function main(): Promise<void> {
       .close()
       .then(() => tracing.shutdown())
       .then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ error: String(err) }, 'error during shutdown');
-        process.exit(1);
-      },
-    );
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ error: String(err) }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

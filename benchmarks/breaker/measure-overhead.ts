@@ -63,9 +63,11 @@ async function openedOurs(): Promise<CircuitBreakerBackend> {
 async function openedCockatiel(): Promise<ReturnType<typeof circuitBreaker>> {
   const p = cockatielConsecutive();
   for (let i = 0; i < 10; i++) await p.execute(() => down.evaluate(OPS, OPTIONS)).catch(() => undefined);
-  await p.execute(() => noop.evaluate(OPS, OPTIONS)).catch((e: unknown) => {
-    if (!(e instanceof BrokenCircuitError)) throw e;
-  });
+  await p
+    .execute(() => noop.evaluate(OPS, OPTIONS))
+    .catch((e: unknown) => {
+      if (!(e instanceof BrokenCircuitError)) throw e;
+    });
   return p;
 }
 
@@ -94,7 +96,9 @@ async function main(): Promise<void> {
   const base = median(samples.get('direct async no-op')!);
   for (const [label, values] of samples) {
     const m = median(values);
-    console.log(`${label.padEnd(40)} ${m.toFixed(0).padStart(6)} ns/call  (${(m - base >= 0 ? '+' : '') + (m - base).toFixed(0)} vs direct)`);
+    console.log(
+      `${label.padEnd(40)} ${m.toFixed(0).padStart(6)} ns/call  (${(m - base >= 0 ? '+' : '') + (m - base).toFixed(0)} vs direct)`,
+    );
   }
 }
 

@@ -28,7 +28,9 @@ const seconds = Number(args.get('seconds') ?? 3);
 const scenario = SCENARIOS.find((s) => s.id === (args.get('scenario') ?? 'one-tb'));
 const backendKind = args.get('backend') ?? 'memory';
 if (scenario === undefined || !(reps > 0) || !(seconds > 0) || !['memory', 'redis'].includes(backendKind)) {
-  process.stderr.write('usage: npx tsx benchmarks/codec/ab.ts [--reps N] [--seconds S] [--scenario one-tb|one-fw|one-sw|four|...] [--backend memory|redis]\n');
+  process.stderr.write(
+    'usage: npx tsx benchmarks/codec/ab.ts [--reps N] [--seconds S] [--scenario one-tb|one-fw|one-sw|four|...] [--backend memory|redis]\n',
+  );
   process.exit(2);
 }
 

@@ -49,7 +49,12 @@ const headers = { limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', re
 const oneStatus: Decision = { code: 'OK', statuses: [status(57, 'minute')] };
 const fourStatuses: Decision = {
   code: 'OK',
-  statuses: [status(912, 'hour'), status(57, 'minute'), status(4, 'second'), { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false }],
+  statuses: [
+    status(912, 'hour'),
+    status(57, 'minute'),
+    status(4, 'second'),
+    { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false },
+  ],
 };
 
 interface Case {

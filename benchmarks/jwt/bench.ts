@@ -94,6 +94,8 @@ for (const alg of ['RS256', 'ES256', 'HS256'] as const) {
     `| ${alg} | ${cold.usPerOp.toFixed(1)} us (${cold.opsPerSec.toLocaleString('en-US')}/s) | ${warm.usPerOp.toFixed(2)} us (${warm.opsPerSec.toLocaleString('en-US')}/s) | ${(cold.usPerOp / warm.usPerOp).toFixed(0)}x |`,
   );
 }
-process.stdout.write(`Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}, median of ${ROUNDS} rounds of ${ITER} calls (no cache: ${Math.max(200, Math.floor(ITER / 10))} calls)\n\n`);
+process.stdout.write(
+  `Node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} x ${cpus().length}, median of ${ROUNDS} rounds of ${ITER} calls (no cache: ${Math.max(200, Math.floor(ITER / 10))} calls)\n\n`,
+);
 process.stdout.write('| algorithm | no cache (verify every request) | cache (hit) | speed-up |\n| --- | --- | --- | --- |\n');
 process.stdout.write(`${rows.join('\n')}\n`);

@@ -59,7 +59,9 @@ export async function burst(
   const before = await Promise.all(services.map((s) => s.counts()));
   const per = Math.ceil(sent / services.length);
   const t0 = Date.now();
-  const runs = await Promise.all(services.map((s) => runH2load({ port: s.grpcPort, dataFile: file, clients: 4, streams: 8, requests: per, cpus })));
+  const runs = await Promise.all(
+    services.map((s) => runH2load({ port: s.grpcPort, dataFile: file, clients: 4, streams: 8, requests: per, cpus })),
+  );
   const seconds = (Date.now() - t0) / 1000;
   const after = await Promise.all(services.map((s) => s.counts()));
   let admitted = 0;
@@ -113,10 +115,15 @@ export function slidingPatterns(): Pattern[] {
     for (let i = 0; i < 100; i++) adversarial.push(cycle * 2000 + 1500);
   }
   return [
-    { id: 'steady-2x', about: '100 requests/s evenly spaced (twice the limit of 50/s) for 6 s, starting 370 ms into a second', offsetsMs: steady },
+    {
+      id: 'steady-2x',
+      about: '100 requests/s evenly spaced (twice the limit of 50/s) for 6 s, starting 370 ms into a second',
+      offsetsMs: steady,
+    },
     {
       id: 'edge-bursts',
-      about: 'for 6 s, every 2 s: a burst of 100 requests at 950 ms into a window, then 100 more at 500 ms into the next (the case the weighted estimate gets most wrong)',
+      about:
+        'for 6 s, every 2 s: a burst of 100 requests at 950 ms into a window, then 100 more at 500 ms into the next (the case the weighted estimate gets most wrong)',
       offsetsMs: adversarial,
     },
   ];

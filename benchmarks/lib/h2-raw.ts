@@ -50,10 +50,15 @@ export function requestHeaderBlock(authority: string, path: string): Buffer {
   return Buffer.concat([
     Buffer.from([0x83]), // :method POST (static 3)
     Buffer.from([0x86]), // :scheme http (static 6)
-    Buffer.from([0x04]), hpackString(path), // :path, literal without indexing, name static 4
-    Buffer.from([0x01]), hpackString(authority), // :authority, name static 1
-    Buffer.from([0x0f, 0x10]), hpackString('application/grpc'), // content-type, name static 31
-    Buffer.from([0x00]), hpackString('te'), hpackString('trailers'), // te, new name
+    Buffer.from([0x04]),
+    hpackString(path), // :path, literal without indexing, name static 4
+    Buffer.from([0x01]),
+    hpackString(authority), // :authority, name static 1
+    Buffer.from([0x0f, 0x10]),
+    hpackString('application/grpc'), // content-type, name static 31
+    Buffer.from([0x00]),
+    hpackString('te'),
+    hpackString('trailers'), // te, new name
   ]);
 }
 

@@ -62,13 +62,20 @@ export interface H2loadResult {
 /** h2load arguments (without taskset). */
 export function h2loadArgs(o: H2loadOptions): string[] {
   const args = [
-    '-n', String(o.requests),
-    '-c', String(o.clients),
-    '-m', String(o.streams),
-    '-t', '1',
-    '-d', o.dataFile,
-    '-H', 'content-type: application/grpc',
-    '-H', 'te: trailers',
+    '-n',
+    String(o.requests),
+    '-c',
+    String(o.clients),
+    '-m',
+    String(o.streams),
+    '-t',
+    '1',
+    '-d',
+    o.dataFile,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
   ];
   if (o.logFile !== undefined) args.push('--log-file', o.logFile);
   args.push(`http://127.0.0.1:${o.port}${RLS_PATH}`);

@@ -155,14 +155,17 @@ export const SNAPSHOT_DIR = path.join(ROOT, 'benchmarks/.work/build');
 export function productionNodeFlags(): string[] {
   const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
   const words = start.split(/\s+/);
-  if (words[0] !== 'node' || words.at(-1) !== 'dist/main.js') throw new Error(`package.json start is not "node [flags] dist/main.js": ${start}`);
+  if (words[0] !== 'node' || words.at(-1) !== 'dist/main.js')
+    throw new Error(`package.json start is not "node [flags] dist/main.js": ${start}`);
   return words.slice(1, -1);
 }
 
 /** The command that runs meshlimit: `buildDir` holds the build for `dist` (default {@link SNAPSHOT_DIR}). */
 export function meshlimitCommand(mode: RunMode, buildDir: string = SNAPSHOT_DIR): string[] {
   const flags = productionNodeFlags();
-  return mode === 'dist' ? ['node', ...flags, path.join(buildDir, 'dist/main.js')] : ['node', ...flags, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
+  return mode === 'dist'
+    ? ['node', ...flags, path.join(buildDir, 'dist/main.js')]
+    : ['node', ...flags, '--import', 'tsx', path.join(ROOT, 'src/main.ts')];
 }
 
 /**
@@ -177,7 +180,10 @@ export function buildSnapshot(): void {
   rmSync(SNAPSHOT_DIR, { recursive: true, force: true });
   mkdirSync(SNAPSHOT_DIR, { recursive: true });
   const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
-  const r = spawnSync('node', [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(SNAPSHOT_DIR, 'dist')], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync('node', [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(SNAPSHOT_DIR, 'dist')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`building meshlimit failed (tsc -p tsconfig.build.json):\n${r.stdout}${r.stderr}`);
   for (const dir of ['lua', 'proto']) cpSync(path.join(ROOT, dir), path.join(SNAPSHOT_DIR, dir), { recursive: true });
   cpSync(path.join(ROOT, 'package.json'), path.join(SNAPSHOT_DIR, 'package.json'));

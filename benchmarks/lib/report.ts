@@ -147,7 +147,10 @@ function intervalNote(i: MedianInterval | undefined, line: number): string {
 }
 
 /** Shows a judged ratio with its interval (see intervalNote). */
-const ratioShown = (interval: MedianInterval | undefined, line: number) => (v: number): string => `${f(v)}x${intervalNote(interval, line)}`;
+const ratioShown =
+  (interval: MedianInterval | undefined, line: number) =>
+  (v: number): string =>
+    `${f(v)}x${intervalNote(interval, line)}`;
 
 /** The acceptance figures of the benchmark issue, judged on this report. */
 export function acceptance(r: Report): AcceptanceRow[] {
@@ -159,8 +162,20 @@ export function acceptance(r: Report): AcceptanceRow[] {
   };
   const redis = tp('one-tb', 'redis');
   const memory = tp('one-tb', 'memory');
-  judge('ratio-redis', 'one-tb, standalone Redis, one process: >= 0.75x echo req/s', redis?.ratioToEcho, (v) => v >= 0.75, ratioShown(redis?.ratioInterval, 0.75));
-  judge('ratio-memory', 'one-tb, memory backend: >= 0.9x echo req/s', memory?.ratioToEcho, (v) => v >= 0.9, ratioShown(memory?.ratioInterval, 0.9));
+  judge(
+    'ratio-redis',
+    'one-tb, standalone Redis, one process: >= 0.75x echo req/s',
+    redis?.ratioToEcho,
+    (v) => v >= 0.75,
+    ratioShown(redis?.ratioInterval, 0.75),
+  );
+  judge(
+    'ratio-memory',
+    'one-tb, memory backend: >= 0.9x echo req/s',
+    memory?.ratioToEcho,
+    (v) => v >= 0.9,
+    ratioShown(memory?.ratioInterval, 0.9),
+  );
   // Judged with Redis on the service's CPU when that layout ran (the request then crosses CPUs as
   // often as the echo server's does); the figure with Redis beside h2load is shown with it.
   const onService = r.latency.find((x) => x.scenario === 'one-tb' && x.target === 'redis' && x.redisOnServiceCpu === true);
@@ -171,30 +186,66 @@ export function acceptance(r: Report): AcceptanceRow[] {
   // What this machine allows: the echo server's own latency plus one Redis round trip (PING from the service's CPU).
   const floor = (row: LatencyRow | undefined, p: 'p50' | 'p99'): string => {
     const rtt = rttOf(row);
-    return echoLat === undefined || rtt === undefined ? '' : `floor here: echo ${f(echoLat[p], 3)} + Redis round trip ${f(rtt[p], 3)} = ${f(echoLat[p] + rtt[p], 3)} ms`;
+    return echoLat === undefined || rtt === undefined
+      ? ''
+      : `floor here: echo ${f(echoLat[p], 3)} + Redis round trip ${f(rtt[p], 3)} = ${f(echoLat[p] + rtt[p], 3)} ms`;
   };
-  const show = (p: 'p50' | 'p99') => (v: number): string => {
-    const where = onService === undefined ? '' : 'Redis on the service CPU, ';
-    const other = onService !== undefined && onLoad !== undefined ? `; with Redis on the load CPU ${f(onLoad[p], 3)} ms (${floor(onLoad, p)})` : '';
-    return `${f(v, 3)} ms (${where}${floor(lat, p)})${other}`;
-  };
+  const show =
+    (p: 'p50' | 'p99') =>
+    (v: number): string => {
+      const where = onService === undefined ? '' : 'Redis on the service CPU, ';
+      const other =
+        onService !== undefined && onLoad !== undefined ? `; with Redis on the load CPU ${f(onLoad[p], 3)} ms (${floor(onLoad, p)})` : '';
+      return `${f(v, 3)} ms (${where}${floor(lat, p)})${other}`;
+    };
   judge('latency-p50', 'one-tb, standalone Redis, h2load -c1 -m1: p50 <= 0.3 ms', lat?.p50, (v) => v <= 0.3, show('p50'));
   judge('latency-p99', 'one-tb, standalone Redis, h2load -c1 -m1: p99 <= 0.6 ms', lat?.p99, (v) => v <= 0.6, show('p99'));
   // Judged on the figure measured here; the reference-scaled one is shown for comparison only.
   const cal = r.calibration;
   const scaled = (v: number): string =>
-    cal === undefined ? '' : ` (x ${f(REFERENCE_RETURN_ONE_US / cal.returnOneUs)} on the issue's reference machine: ${f((v * REFERENCE_RETURN_ONE_US) / cal.returnOneUs)} us)`;
-  judge('redis-cpu-tb', 'Redis CPU per decision, token bucket (one descriptor): <= 3 us', tp('one-tb', 'redis')?.redisUsPerDescriptor, (v) => v <= 3, (v) => `${f(v)} us${scaled(v)}`);
-  judge('redis-cpu-sw', 'Redis CPU per decision, sliding window (one descriptor): <= 3 us', tp('one-sw', 'redis')?.redisUsPerDescriptor, (v) => v <= 3, (v) => `${f(v)} us${scaled(v)}`);
-  judge('redis-cpu-fw', 'Redis CPU per decision, fixed window (one descriptor): <= 2 us', tp('one-fw', 'redis')?.redisUsPerDescriptor, (v) => v <= 2, (v) => `${f(v)} us${scaled(v)}`);
+    cal === undefined
+      ? ''
+      : ` (x ${f(REFERENCE_RETURN_ONE_US / cal.returnOneUs)} on the issue's reference machine: ${f((v * REFERENCE_RETURN_ONE_US) / cal.returnOneUs)} us)`;
+  judge(
+    'redis-cpu-tb',
+    'Redis CPU per decision, token bucket (one descriptor): <= 3 us',
+    tp('one-tb', 'redis')?.redisUsPerDescriptor,
+    (v) => v <= 3,
+    (v) => `${f(v)} us${scaled(v)}`,
+  );
+  judge(
+    'redis-cpu-sw',
+    'Redis CPU per decision, sliding window (one descriptor): <= 3 us',
+    tp('one-sw', 'redis')?.redisUsPerDescriptor,
+    (v) => v <= 3,
+    (v) => `${f(v)} us${scaled(v)}`,
+  );
+  judge(
+    'redis-cpu-fw',
+    'Redis CPU per decision, fixed window (one descriptor): <= 2 us',
+    tp('one-fw', 'redis')?.redisUsPerDescriptor,
+    (v) => v <= 2,
+    (v) => `${f(v)} us${scaled(v)}`,
+  );
   if (!r.workers.supported) {
-    out.push({ id: 'workers', check: 'WORKERS=2: >= 1.4x WORKERS=1', measured: r.workers.note, status: r.workers.note === 'skipped' ? 'not measured' : 'not supported' });
+    out.push({
+      id: 'workers',
+      check: 'WORKERS=2: >= 1.4x WORKERS=1',
+      measured: r.workers.note,
+      status: r.workers.note === 'skipped' ? 'not measured' : 'not supported',
+    });
   } else {
     judge('workers', 'WORKERS=2: >= 1.4x WORKERS=1', r.workers.ratio, (v) => v >= 1.4, ratioShown(r.workers.ratioInterval, 1.4));
   }
   for (const algorithm of ['fixed_window', 'token_bucket'] as const) {
     const b = r.accuracy.bursts.find((x) => x.backend === 'redis' && x.algorithm === algorithm);
-    if (b === undefined) out.push({ id: `accuracy-${algorithm}`, check: `accuracy ${algorithm}, Redis, 4 processes: admitted == limit`, measured: '-', status: 'not measured' });
+    if (b === undefined)
+      out.push({
+        id: `accuracy-${algorithm}`,
+        check: `accuracy ${algorithm}, Redis, 4 processes: admitted == limit`,
+        measured: '-',
+        status: 'not measured',
+      });
     else
       out.push({
         id: `accuracy-${algorithm}`,
@@ -207,7 +258,10 @@ export function acceptance(r: Report): AcceptanceRow[] {
   out.push({
     id: 'sliding-log',
     check: 'sliding window error against an exact sliding log (reported)',
-    measured: sl.length === 0 ? '-' : sl.map((s) => `${s.pattern}: ${s.admitted} vs ${s.exactLogAdmitted} (${f(s.relativeError * 100, 1)}%)`).join('; '),
+    measured:
+      sl.length === 0
+        ? '-'
+        : sl.map((s) => `${s.pattern}: ${s.admitted} vs ${s.exactLogAdmitted} (${f(s.relativeError * 100, 1)}%)`).join('; '),
     status: sl.length === 0 ? 'not measured' : 'pass',
   });
   const errors =
@@ -254,19 +308,37 @@ export function markdownReport(r: Report): string {
     ].join('\n'),
   );
 
-  for (const [phase, error] of Object.entries(r.phaseErrors)) parts.push(`**Phase ${phase} failed** (its figures are missing): \`${error.split('\n')[0]}\``);
+  for (const [phase, error] of Object.entries(r.phaseErrors))
+    parts.push(`**Phase ${phase} failed** (its figures are missing): \`${error.split('\n')[0]}\``);
   parts.push('### Acceptance');
   if (m.mode === 'quick') {
     parts.push(
       'Quick run: each speed figure below is one repetition of about a second, so its row says where that one sample fell, not whether the target holds (`npm run bench` judges them over paired repetitions). The correctness rows (accuracy, errors) count as they are.',
     );
   }
-  parts.push(table(['check', 'measured', 'status'], r.acceptance.map((a) => [a.check, a.measured, statusText(a, m.mode)])));
+  parts.push(
+    table(
+      ['check', 'measured', 'status'],
+      r.acceptance.map((a) => [a.check, a.measured, statusText(a, m.mode)]),
+    ),
+  );
 
   parts.push('### Throughput at saturation');
   parts.push(
     table(
-      ['scenario', 'target', 'req/s (median)', 'x echo', 'OK share', 'Redis us/request', 'Redis us/decision', 'service CPU us/request', 'CPU wait service / Redis', 'RSS MiB', 'errors'],
+      [
+        'scenario',
+        'target',
+        'req/s (median)',
+        'x echo',
+        'OK share',
+        'Redis us/request',
+        'Redis us/decision',
+        'service CPU us/request',
+        'CPU wait service / Redis',
+        'RSS MiB',
+        'errors',
+      ],
       r.throughput.map((x) => [
         x.scenario,
         x.target,
@@ -282,7 +354,9 @@ export function markdownReport(r: Report): string {
       ]),
     ),
   );
-  parts.push('Runs (req/s per repetition): ' + r.throughput.map((x) => `${x.scenario}/${x.target} ${x.rpsRuns.join(', ')}`).join('; ') + '.');
+  parts.push(
+    'Runs (req/s per repetition): ' + r.throughput.map((x) => `${x.scenario}/${x.target} ${x.rpsRuns.join(', ')}`).join('; ') + '.',
+  );
   const cal = r.calibration;
   parts.push(
     [
@@ -335,10 +409,22 @@ export function markdownReport(r: Report): string {
   }
 
   if (r.highCardinality.length > 0) {
-    parts.push(`### High cardinality (a new client IP on every request; vary-load, ${m.shape.clients} connections x ${m.shape.streams} streams)`);
+    parts.push(
+      `### High cardinality (a new client IP on every request; vary-load, ${m.shape.clients} connections x ${m.shape.streams} streams)`,
+    );
     parts.push(
       table(
-        ['target', 'distinct IPs', 'req/s', 'x echo', 'p50 / p99 ms at saturation', 'Redis us/request', 'RSS MiB after', 'Redis used_memory MiB after', 'errors'],
+        [
+          'target',
+          'distinct IPs',
+          'req/s',
+          'x echo',
+          'p50 / p99 ms at saturation',
+          'Redis us/request',
+          'RSS MiB after',
+          'Redis used_memory MiB after',
+          'errors',
+        ],
         r.highCardinality.map((x) => [
           x.target,
           int(x.distinctIps),
@@ -366,7 +452,17 @@ export function markdownReport(r: Report): string {
     parts.push(
       table(
         ['backend', 'algorithm', 'processes', 'limit', 'sent', 'admitted', 'denied', 'errors', 'exact'],
-        r.accuracy.bursts.map((b) => [b.backend, b.algorithm, String(b.processes), String(b.limit), String(b.sent), String(b.admitted), String(b.denied), String(b.errors), b.exact ? 'yes' : '**no**']),
+        r.accuracy.bursts.map((b) => [
+          b.backend,
+          b.algorithm,
+          String(b.processes),
+          String(b.limit),
+          String(b.sent),
+          String(b.admitted),
+          String(b.denied),
+          String(b.errors),
+          b.exact ? 'yes' : '**no**',
+        ]),
       ),
     );
   }
@@ -375,7 +471,15 @@ export function markdownReport(r: Report): string {
     parts.push(
       table(
         ['pattern', 'sent', 'admitted', 'exact log admits', 'error', 'most admitted in any 1 s span', 'errors'],
-        r.accuracy.sliding.map((s) => [`${s.pattern}: ${s.about}`, String(s.sent), String(s.admitted), String(s.exactLogAdmitted), `${f(s.relativeError * 100, 1)}%`, String(s.maxInAnyWindow), String(s.errors)]),
+        r.accuracy.sliding.map((s) => [
+          `${s.pattern}: ${s.about}`,
+          String(s.sent),
+          String(s.admitted),
+          String(s.exactLogAdmitted),
+          `${f(s.relativeError * 100, 1)}%`,
+          String(s.maxInAnyWindow),
+          String(s.errors),
+        ]),
       ),
     );
   }

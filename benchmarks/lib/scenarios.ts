@@ -33,7 +33,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'one-fw',
     title: 'one descriptor, fixed window',
-    about: 'As one-tb with a fixed window (upstream\'s algorithm).',
+    about: "As one-tb with a fixed window (upstream's algorithm).",
     descriptors: 1,
     requests: [one('client', 'acme')],
   },
@@ -56,7 +56,12 @@ export const SCENARIOS: readonly Scenario[] = [
         descriptors: [
           { entries: [{ key: 'remote_address', value: '198.51.100.23' }] },
           { entries: [{ key: 'tenant', value: 'acme' }] },
-          { entries: [{ key: 'tenant', value: 'acme' }, { key: 'path', value: '/api/v1/orders' }] },
+          {
+            entries: [
+              { key: 'tenant', value: 'acme' },
+              { key: 'path', value: '/api/v1/orders' },
+            ],
+          },
           { entries: [{ key: 'path', value: '/api/v1/orders' }] },
         ],
       },
@@ -72,7 +77,8 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     id: 'mixed',
     title: 'mixed allowed and denied',
-    about: 'Two h2load processes with half of the connections each: one on an admitted tenant (token bucket), one on a blocked client (fixed window, always over). The split is reported as measured.',
+    about:
+      'Two h2load processes with half of the connections each: one on an admitted tenant (token bucket), one on a blocked client (fixed window, always over). The split is reported as measured.',
     descriptors: 1,
     requests: [one('tenant', 'acme'), one('blocked', 'scraper')],
   },

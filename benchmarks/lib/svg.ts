@@ -43,7 +43,9 @@ export function latencyChart(points: readonly SweepPoint[], title: string, subti
   const y = (v: number): number => m.t + ph - ((Math.log10(v) - Math.log10(minY)) / (Math.log10(maxY) - Math.log10(minY))) * ph;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   out.push(`<text x="${m.l}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`);
   out.push(`<text x="${m.l}" y="42" fill="#555">${esc(subtitle)}</text>`);
@@ -68,11 +70,15 @@ export function latencyChart(points: readonly SweepPoint[], title: string, subti
     out.push(`<line x1="${left}" y1="${m.t + ph}" x2="${left + pw}" y2="${m.t + ph}" stroke="#333"/>`);
     out.push(`<line x1="${left}" y1="${m.t}" x2="${left}" y2="${m.t + ph}" stroke="#333"/>`);
     out.push(`<text x="${left + pw / 2}" y="${H - 18}" text-anchor="middle">achieved throughput (requests/s)</text>`);
-    out.push(`<text transform="translate(${left - 52} ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${key} latency (ms, log scale)</text>`);
+    out.push(
+      `<text transform="translate(${left - 52} ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${key} latency (ms, log scale)</text>`,
+    );
     targets.forEach((t, i) => {
       const color = COLORS[i % COLORS.length] as string;
       const pts = points.filter((p) => p.target === t && p[key] > 0).sort((a, b) => a.clients * a.streams - b.clients * b.streams);
-      out.push(`<polyline points="${pts.map((p) => `${x(p.rps).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
+      out.push(
+        `<polyline points="${pts.map((p) => `${x(p.rps).toFixed(1)},${y(p[key]).toFixed(1)}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`,
+      );
       for (const p of pts) {
         out.push(
           `<circle cx="${x(p.rps).toFixed(1)}" cy="${y(p[key]).toFixed(1)}" r="3.5" fill="${p.errors > 0 ? '#fff' : color}" stroke="${color}" stroke-width="1.5"><title>${esc(

@@ -9,7 +9,20 @@ import { startRedis, type RedisInstance } from '../../test/support/redis.js';
 import { parseInfo, redisCommand } from '../../test/support/redis-admin.js';
 import { startRedisCluster, type RedisCluster } from '../../test/support/redis-cluster.js';
 import { getFreePort } from '../../test/support/ports.js';
-import { cpuTimeMs, meshlimitCommand, runQueueWaitNs, pinned, pinPid, realtimePid, rssMiB, ROOT, sleep, spawnChild, type Child, type RunMode } from './procs.js';
+import {
+  cpuTimeMs,
+  meshlimitCommand,
+  runQueueWaitNs,
+  pinned,
+  pinPid,
+  realtimePid,
+  rssMiB,
+  ROOT,
+  sleep,
+  spawnChild,
+  type Child,
+  type RunMode,
+} from './procs.js';
 
 /** Requests a server answered with a decision, and requests it failed, since it started. */
 export interface Counts {
@@ -113,7 +126,14 @@ export async function startStandaloneRedis(cpus: string | undefined): Promise<Re
   const r: RedisInstance = await startRedis();
   const pid = await redisPid(r.port);
   pinPid(pid, cpus);
-  return { kind: 'single', url: `127.0.0.1:${r.port}`, primaryPorts: [r.port], pids: [pid], realtime: realtimePid(pid), stop: () => r.stop() };
+  return {
+    kind: 'single',
+    url: `127.0.0.1:${r.port}`,
+    primaryPorts: [r.port],
+    pids: [pid],
+    realtime: realtimePid(pid),
+    stop: () => r.stop(),
+  };
 }
 
 /**
@@ -128,7 +148,13 @@ export async function startClusterRedis(cpus: string | undefined): Promise<Redis
   return { kind: 'cluster', url: c.seeds, primaryPorts: c.primaries().map((n) => n.port), pids, realtime, stop: () => c.stop() };
 }
 
-async function sumOverPrimaries<T>(ports: readonly number[], section: string, f: (info: string) => T, add: (a: T, b: T) => T, zero: T): Promise<T> {
+async function sumOverPrimaries<T>(
+  ports: readonly number[],
+  section: string,
+  f: (info: string) => T,
+  add: (a: T, b: T) => T,
+  zero: T,
+): Promise<T> {
   let acc = zero;
   for (const p of ports) acc = add(acc, f(String(await redisCommand(p, ['INFO', section]))));
   return acc;
@@ -201,14 +227,26 @@ export async function startMeshlimit(o: MeshlimitOptions): Promise<Target> {
       ? {}
       : {
           scriptStats: () =>
-            sumOverPrimaries(redis.primaryPorts, 'commandstats', parseScriptStats, (x, y) => ({ calls: x.calls + y.calls, usec: x.usec + y.usec }), {
-              calls: 0,
-              usec: 0,
-            }),
+            sumOverPrimaries(
+              redis.primaryPorts,
+              'commandstats',
+              parseScriptStats,
+              (x, y) => ({ calls: x.calls + y.calls, usec: x.usec + y.usec }),
+              {
+                calls: 0,
+                usec: 0,
+              },
+            ),
           redisWaitNs: () => redis.pids.reduce((a, p) => a + runQueueWaitNs(p), 0),
           redisMemoryMiB: async () =>
             Math.round(
-              (await sumOverPrimaries(redis.primaryPorts, 'memory', (t) => Number(parseInfo(t).get('used_memory')), (x, y) => x + y, 0)) / 1048576,
+              (await sumOverPrimaries(
+                redis.primaryPorts,
+                'memory',
+                (t) => Number(parseInfo(t).get('used_memory')),
+                (x, y) => x + y,
+                0,
+              )) / 1048576,
             ),
         }),
     cpuMs: () => cpuTimeMs(child.pid),

@@ -15,5 +15,8 @@ export async function measureCalibration(ctx: RunContext, results: Results): Pro
 /** The log line after the phase (also when it failed: then there is nothing to say). */
 export function logCalibration(results: Results): void {
   const c = results.calibration;
-  if (c) log(`calibration: minimal TIME+GET+SET script ${c.minimalScriptUs.toFixed(2)} us, return 1 ${c.returnOneUs.toFixed(2)} us per call; PING round trip p50 ${c.roundTrip.p50.toFixed(3)} ms`);
+  if (c)
+    log(
+      `calibration: minimal TIME+GET+SET script ${c.minimalScriptUs.toFixed(2)} us, return 1 ${c.returnOneUs.toFixed(2)} us per call; PING round trip p50 ${c.roundTrip.p50.toFixed(3)} ms`,
+    );
 }

@@ -28,8 +28,10 @@ export function cpuLayout(): CpuLayout {
   const n = os.cpus().length;
   const service = process.env['BENCH_SERVICE_CPUS'];
   const load = process.env['BENCH_LOAD_CPUS'];
-  if (service !== undefined || load !== undefined) return { service, load, note: `from BENCH_SERVICE_CPUS=${service ?? ''} BENCH_LOAD_CPUS=${load ?? ''}` };
-  if (n < 2 || !hasTaskset()) return { service: undefined, load: undefined, note: `not pinned (${n} CPU(s), taskset ${hasTaskset() ? 'present' : 'missing'})` };
+  if (service !== undefined || load !== undefined)
+    return { service, load, note: `from BENCH_SERVICE_CPUS=${service ?? ''} BENCH_LOAD_CPUS=${load ?? ''}` };
+  if (n < 2 || !hasTaskset())
+    return { service: undefined, load: undefined, note: `not pinned (${n} CPU(s), taskset ${hasTaskset() ? 'present' : 'missing'})` };
   return { service: '0', load: '1', note: 'service (echo or meshlimit) on CPU 0; h2load, vary-load and every redis-server on CPU 1' };
 }
 

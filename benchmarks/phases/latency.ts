@@ -32,7 +32,8 @@ async function withRedisOnServiceCpu(ctx: RunContext, results: Results, dep: Red
   try {
     for (const id of ctx.plan.latencyScenarios) await latencyRow(ctx, results, id, redisTarget, true);
     const calibration = results.calibration;
-    if (calibration !== undefined) calibration.roundTripRedisOnServiceCpu = await onCpus(service, () => pingRoundTrip(dep.primaryPorts[0] as number));
+    if (calibration !== undefined)
+      calibration.roundTripRedisOnServiceCpu = await onCpus(service, () => pingRoundTrip(dep.primaryPorts[0] as number));
   } finally {
     for (const pid of dep.pids) pinPid(pid, load);
   }
@@ -45,6 +46,17 @@ async function latencyRow(ctx: RunContext, results: Results, id: string, t: Targ
   const s = await h2loadRun(t, files.slice(0, 1), { clients: 1, streams: 1 }, ctx.plan.latencyRequests, ctx.cpus.load, ctx.logDir);
   const l = s.latency;
   if (l === undefined) return;
-  results.latency.push({ scenario: id, target: t.name, ...(redisOnServiceCpu ? { redisOnServiceCpu } : {}), ...l, errors: s.errors, errorsByCode: s.errorsByCode, redisUsPerRequest: s.redis?.usPerRequest, command: s.commands[0] ?? '' });
-  log(`latency ${id} ${t.name}${redisOnServiceCpu ? ' (Redis on the service CPU)' : ''}: p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`);
+  results.latency.push({
+    scenario: id,
+    target: t.name,
+    ...(redisOnServiceCpu ? { redisOnServiceCpu } : {}),
+    ...l,
+    errors: s.errors,
+    errorsByCode: s.errorsByCode,
+    redisUsPerRequest: s.redis?.usPerRequest,
+    command: s.commands[0] ?? '',
+  });
+  log(
+    `latency ${id} ${t.name}${redisOnServiceCpu ? ' (Redis on the service CPU)' : ''}: p50 ${l.p50} ms, p99 ${l.p99} ms, p99.9 ${l.p999} ms`,
+  );
 }

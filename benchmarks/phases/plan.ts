@@ -58,7 +58,11 @@ export function parseArgs(argv: readonly string[]): Plan {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const quick = argv.includes('--quick');
-  const list = (name: string): string[] | undefined => get(name)?.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (name: string): string[] | undefined =>
+    get(name)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const targets = (list('targets') ?? (quick ? ['echo', 'memory', 'redis'] : [...ALL_TARGETS])) as TargetName[];
   for (const t of targets) if (!ALL_TARGETS.includes(t)) throw new Error(`unknown target ${t}; expected ${ALL_TARGETS.join(',')}`);
   if (!targets.includes('echo')) targets.unshift('echo'); // ratios need the baseline
@@ -87,8 +91,24 @@ export function parseArgs(argv: readonly string[]): Plan {
     latencyRequests: quick ? 3000 : 10_000,
     latencyScenarios: quick ? ['one-tb'] : ['one-tb', 'one-fw', 'one-sw', 'four', 'hot'],
     sweepLevels: quick
-      ? [[1, 1], [2, 4], [8, 8], [16, 32]]
-      : [[1, 1], [1, 2], [1, 4], [2, 4], [4, 4], [4, 8], [8, 8], [8, 16], [16, 16], [16, 32]],
+      ? [
+          [1, 1],
+          [2, 4],
+          [8, 8],
+          [16, 32],
+        ]
+      : [
+          [1, 1],
+          [1, 2],
+          [1, 4],
+          [2, 4],
+          [4, 4],
+          [4, 8],
+          [8, 8],
+          [8, 16],
+          [16, 16],
+          [16, 32],
+        ],
     sweepSeconds: quick ? 0.8 : 2,
     sweepReps: quick ? 1 : 3,
     ips: num('ips', quick ? 20_000 : 1_000_000),

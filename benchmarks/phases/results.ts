@@ -25,7 +25,7 @@ export interface RunInfo {
 
 function tool(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return r.status === 0 ? r.stdout.trim().split('\n')[0] ?? '' : 'unavailable';
+  return r.status === 0 ? (r.stdout.trim().split('\n')[0] ?? '') : 'unavailable';
 }
 
 export function buildReport(ctx: RunContext, results: Results, run: RunInfo): Report {
@@ -55,7 +55,10 @@ export function buildReport(ctx: RunContext, results: Results, run: RunInfo): Re
       unsupported: { ...ctx.unsupported },
       command: `npx tsx benchmarks/run.ts ${run.argv.join(' ')}`.trim(),
     },
-    scenarios: [...plan.scenarios.map((s) => ({ id: s.id, title: s.title, about: s.about, descriptors: s.descriptors })), { ...HIGH_CARDINALITY }],
+    scenarios: [
+      ...plan.scenarios.map((s) => ({ id: s.id, title: s.title, about: s.about, descriptors: s.descriptors })),
+      { ...HIGH_CARDINALITY },
+    ],
     throughput: results.throughput,
     latency: results.latency,
     sweep: results.sweep,
@@ -88,7 +91,11 @@ export function writeResults(plan: Plan, report: Report): string {
     const last = plan.sweepLevels.at(-1);
     writeFileSync(
       path.join(plan.out, 'latency-vs-load.svg'),
-      latencyChart(report.sweep, 'meshlimit: latency against offered load (one descriptor, token bucket)', `${report.meta.cpu}; ${report.meta.startedAt.slice(0, 10)}; concurrency swept from c1 m1 to c${last?.[0]} m${last?.[1]}`),
+      latencyChart(
+        report.sweep,
+        'meshlimit: latency against offered load (one descriptor, token bucket)',
+        `${report.meta.cpu}; ${report.meta.startedAt.slice(0, 10)}; concurrency swept from c1 m1 to c${last?.[0]} m${last?.[1]}`,
+      ),
     );
   }
   if (!plan.quick && plan.out === path.join(ROOT, 'benchmarks/results')) updateReadme(md);

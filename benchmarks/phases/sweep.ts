@@ -21,7 +21,9 @@ export async function measureSweep(ctx: RunContext, results: Results): Promise<v
         const s = await sweepRun(ctx, results, sweepFrames, t, c, m);
         const key = `${t.name}/${c}/${m}`;
         runs.set(key, [...(runs.get(key) ?? []), s]);
-        log(`sweep rep ${rep + 1} c${c} m${m} ${t.name}: ${Math.round(s.rps)} req/s, p50 ${s.latency?.p50} ms, p99 ${s.latency?.p99} ms, errors ${s.errors}`);
+        log(
+          `sweep rep ${rep + 1} c${c} m${m} ${t.name}: ${Math.round(s.rps)} req/s, p50 ${s.latency?.p50} ms, p99 ${s.latency?.p99} ms, errors ${s.errors}`,
+        );
       }
     }
   }

@@ -59,7 +59,12 @@ export function throughputRows(
   return rows;
 }
 
-function throughputRow(sc: Pick<Scenario, 'id' | 'descriptors'>, target: string, ss: readonly Sample[], base: readonly Sample[]): ThroughputRow {
+function throughputRow(
+  sc: Pick<Scenario, 'id' | 'descriptors'>,
+  target: string,
+  ss: readonly Sample[],
+  base: readonly Sample[],
+): ThroughputRow {
   const ratios = ss.map((s, i) => s.rps / ((base[i] as Sample).rps || Number.NaN));
   const redis = ss.map((s) => s.redis).filter((r) => r !== undefined);
   return {

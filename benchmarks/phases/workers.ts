@@ -57,12 +57,31 @@ async function runWorkers(ctx: RunContext, redis: RedisDeployment): Promise<Work
 function startWorkersTarget(ctx: RunContext, redis: RedisDeployment, w: WorkersName): Promise<Target> {
   const cpus = w === '1-pinned' ? ctx.cpus.service : undefined;
   const env = { WORKERS: w === '2' ? '2' : '1' };
-  return startMeshlimit({ name: `workers-${w}`, mode: ctx.plan.runMode, cpus, configDir: ctx.configDir, backend: redis, env, countsComplete: false });
+  return startMeshlimit({
+    name: `workers-${w}`,
+    mode: ctx.plan.runMode,
+    cpus,
+    configDir: ctx.configDir,
+    backend: redis,
+    env,
+    countsComplete: false,
+  });
 }
 
 /** A warm-up of each target, then `judgedReps` timed runs of each (`ts[i]` runs `active[i]`). */
-async function workersReps(plan: Plan, active: readonly WorkersName[], ts: readonly Target[], files: readonly string[], loadCpus: string | undefined): Promise<WorkersRuns> {
-  const runs: WorkersRuns = { rps: { '1': [], '1-pinned': [], '2': [] }, idle: { '1': [], '1-pinned': [], '2': [] }, processes: { '1': 0, '1-pinned': 0, '2': 0 }, errors: [] };
+async function workersReps(
+  plan: Plan,
+  active: readonly WorkersName[],
+  ts: readonly Target[],
+  files: readonly string[],
+  loadCpus: string | undefined,
+): Promise<WorkersRuns> {
+  const runs: WorkersRuns = {
+    rps: { '1': [], '1-pinned': [], '2': [] },
+    idle: { '1': [], '1-pinned': [], '2': [] },
+    processes: { '1': 0, '1-pinned': 0, '2': 0 },
+    errors: [],
+  };
   const shape = plan.workersShape;
   for (const [i] of active.entries()) await h2loadRun(ts[i] as Target, files, shape, plan.warmRequests, loadCpus);
   for (let rep = 0; rep < plan.judgedReps; rep++) {

@@ -86,12 +86,21 @@ interface Variant {
 
 const DESCRIPTORS = 1_000;
 /** A key shaped like production's: prefix, 22-char {hash tag}, limit identity. */
-const keyOf = (variant: string, i: number): string => `ratelimit:{${variant.padEnd(12, '_')}${String(i % DESCRIPTORS).padStart(10, '0')}}:x:second:1`;
+const keyOf = (variant: string, i: number): string =>
+  `ratelimit:{${variant.padEnd(12, '_')}${String(i % DESCRIPTORS).padStart(10, '0')}}:x:second:1`;
 
 function op(algorithm: Algorithm, key: string, admitted: boolean): CounterOp {
   // Admitted: a limit no benchmark can exhaust. Denied: a limit of 0 (over at once, nothing written).
   const threshold = admitted ? 1_000_000_000 : 0;
-  return { key, algorithm, windowMs: 60_000, threshold, burst: algorithm === 'token_bucket' && admitted ? 1_000_000 : threshold, hits: 1, enforce: true };
+  return {
+    key,
+    algorithm,
+    windowMs: 60_000,
+    threshold,
+    burst: algorithm === 'token_bucket' && admitted ? 1_000_000 : threshold,
+    hits: 1,
+    enforce: true,
+  };
 }
 
 /** A bare script on one key: what its Redis calls cost, with nothing else around them. */
@@ -122,7 +131,10 @@ function floorVariants(): Variant[] {
 const current = { ...assembler, ...commands, ...format };
 
 /** What the meshlimit rows need from a version of the script modules of src/backend/redis. */
-type ScriptsModule = Pick<typeof current, 'assembleEvaluateScripts' | 'evaluateScriptFor' | 'marshalEvaluate' | 'parseEvaluateOneReply' | 'parseEvaluateReply'>;
+type ScriptsModule = Pick<
+  typeof current,
+  'assembleEvaluateScripts' | 'evaluateScriptFor' | 'marshalEvaluate' | 'parseEvaluateOneReply' | 'parseEvaluateReply'
+>;
 
 /**
  * Loads revision `rev`'s script modules: its lua/ (with subfolders) and the .ts files of its
@@ -136,14 +148,21 @@ async function scriptsAt(rev: string): Promise<{ mod: ScriptsModule; luaDir: str
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: repo, encoding: 'utf8', maxBuffer: 1 << 26 });
   const dir = mkdtempSync(join(tmpdir(), 'meshlimit-redis-cpu-'));
   mkdirSync(join(dir, 'lua'));
-  for (const file of git('ls-tree', '-r', '--name-only', `${rev}:lua`).split('\n').filter((f) => f.endsWith('.lua'))) {
+  for (const file of git('ls-tree', '-r', '--name-only', `${rev}:lua`)
+    .split('\n')
+    .filter((f) => f.endsWith('.lua'))) {
     mkdirSync(dirname(join(dir, 'lua', file)), { recursive: true });
     writeFileSync(join(dir, 'lua', file), git('show', `${rev}:lua/${file}`));
   }
   const from = join(repo, 'src/backend/redis');
-  const modules = git('ls-tree', '--name-only', `${rev}:src/backend/redis`).split('\n').filter((f) => f.endsWith('.ts'));
+  const modules = git('ls-tree', '--name-only', `${rev}:src/backend/redis`)
+    .split('\n')
+    .filter((f) => f.endsWith('.ts'));
   for (const file of modules) {
-    const source = git('show', `${rev}:src/backend/redis/${file}`).replace(/from '(\.\.\/[^']+)'/g, (_m, p: string) => `from '${pathToFileURL(resolve(from, p)).href}'`);
+    const source = git('show', `${rev}:src/backend/redis/${file}`).replace(
+      /from '(\.\.\/[^']+)'/g,
+      (_m, p: string) => `from '${pathToFileURL(resolve(from, p)).href}'`,
+    );
     writeFileSync(join(dir, file), source);
   }
   const entries = modules.includes('scripts.ts') ? ['scripts.ts'] : ['lua-assembler.ts', 'script-format.ts', 'script-commands.ts'];
@@ -170,7 +189,8 @@ function meshlimitVariants(m: ScriptsModule, luaDir: string | undefined, label: 
         args: (i) => [1, keyOf(tag, i), args],
         check: (reply, i) => {
           const r = m.parseEvaluateOneReply(reply, { ...template, key: keyOf(tag, i) });
-          if (r.denied === admitted) throw new Error(`${algorithm}${suffix}: expected ${admitted ? 'admitted' : 'denied'}, got ${JSON.stringify(r)}`);
+          if (r.denied === admitted)
+            throw new Error(`${algorithm}${suffix}: expected ${admitted ? 'admitted' : 'denied'}, got ${JSON.stringify(r)}`);
         },
       });
     }
@@ -235,7 +255,9 @@ async function startRedis(realtime: boolean): Promise<{ client: Redis; stop: () 
   const port = await freePort();
   const rt = realtime && canUseRealtime();
   const serverArgs = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const child = rt ? spawn('chrt', ['-f', '50', 'redis-server', ...serverArgs], { stdio: 'ignore' }) : spawn('redis-server', serverArgs, { stdio: 'ignore' });
+  const child = rt
+    ? spawn('chrt', ['-f', '50', 'redis-server', ...serverArgs], { stdio: 'ignore' })
+    : spawn('redis-server', serverArgs, { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.once('exit', () => child.kill('SIGKILL'));
   const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -275,7 +297,7 @@ async function measure(client: Redis, v: Variant, calls: number): Promise<number
   await client.flushall();
   await client.config('RESETSTAT');
   const batch = 200;
-  for (let i = 0; i < calls; ) {
+  for (let i = 0; i < calls;) {
     const p = client.pipeline();
     const first = i;
     for (let k = 0; k < batch && i < calls; k++, i++) {
@@ -321,10 +343,15 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ redis: redis.version, realtime: redis.realtime, rounds: o.rounds, calls: o.calls, rows }, null, 2));
     return;
   }
-  console.log(`redis ${redis.version}, ${redis.realtime ? 'SCHED_FIFO' : 'normal scheduling'}, ${o.rounds} rounds x ${o.calls} calls per variant`);
+  console.log(
+    `redis ${redis.version}, ${redis.realtime ? 'SCHED_FIFO' : 'normal scheduling'}, ${o.rounds} rounds x ${o.calls} calls per variant`,
+  );
   console.log('| variant | median us/call | min | max |');
   console.log('| --- | --- | --- | --- |');
-  for (const r of rows) console.log(`| ${r.group === 'meshlimit' ? '' : `(${r.group}) `}${r.name} | ${r.median.toFixed(2)} | ${r.min.toFixed(2)} | ${r.max.toFixed(2)} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.group === 'meshlimit' ? '' : `(${r.group}) `}${r.name} | ${r.median.toFixed(2)} | ${r.min.toFixed(2)} | ${r.max.toFixed(2)} |`,
+    );
 }
 
 await main();

@@ -52,9 +52,22 @@ describe('h2load', () => {
 
   it('builds a gRPC POST in count mode', () => {
     expect(h2loadArgs({ port: 9, dataFile: '/f.bin', clients: 2, streams: 4, requests: 100, logFile: '/l.tsv' })).toEqual([
-      '-n', '100', '-c', '2', '-m', '4', '-t', '1', '-d', '/f.bin',
-      '-H', 'content-type: application/grpc', '-H', 'te: trailers',
-      '--log-file', '/l.tsv',
+      '-n',
+      '100',
+      '-c',
+      '2',
+      '-m',
+      '4',
+      '-t',
+      '1',
+      '-d',
+      '/f.bin',
+      '-H',
+      'content-type: application/grpc',
+      '-H',
+      'te: trailers',
+      '--log-file',
+      '/l.tsv',
       'http://127.0.0.1:9/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit',
     ]);
   });
@@ -219,10 +232,13 @@ describe('acceptance', () => {
     const rows = acceptance(report);
     expect(rows.find((r) => r.id === 'ratio-memory')).toMatchObject({
       status: 'pass',
-      measured: '0.92x (95% interval of the median 0.8-1.05, which spans the 0.9 line: within this run\'s noise)',
+      measured: "0.92x (95% interval of the median 0.8-1.05, which spans the 0.9 line: within this run's noise)",
     });
     // 0.75 lies below the interval: the pass is clear, and no caveat is added.
-    expect(rows.find((r) => r.id === 'ratio-redis')).toMatchObject({ status: 'pass', measured: '0.92x (95% interval of the median 0.8-1.05)' });
+    expect(rows.find((r) => r.id === 'ratio-redis')).toMatchObject({
+      status: 'pass',
+      measured: '0.92x (95% interval of the median 0.8-1.05)',
+    });
   });
 
   it('puts the latency floor (echo + one Redis round trip) next to the latency figures', () => {

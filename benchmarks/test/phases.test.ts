@@ -35,7 +35,18 @@ const sample = (rps: number, more: Partial<Sample> = {}): Sample => ({
 describe('the command line', () => {
   it('gives a full run its defaults', () => {
     const p = parseArgs([]);
-    expect(p).toMatchObject({ quick: false, runMode: 'dist', reps: 5, judgedReps: 21, seconds: 3, warmRequests: 8000, ips: 1_000_000, sweepReps: 3, slidingLog: true, strict: false });
+    expect(p).toMatchObject({
+      quick: false,
+      runMode: 'dist',
+      reps: 5,
+      judgedReps: 21,
+      seconds: 3,
+      warmRequests: 8000,
+      ips: 1_000_000,
+      sweepReps: 3,
+      slidingLog: true,
+      strict: false,
+    });
     expect(p.targets).toEqual(['echo', 'memory', 'redis', 'cluster']);
     expect(p.scenarios.map((s) => s.id)).toEqual(SCENARIOS.map((s) => s.id));
     expect(p.shape).toEqual({ clients: 8, streams: 8 });
@@ -47,18 +58,56 @@ describe('the command line', () => {
 
   it('gives a quick run its defaults: tsx, one repetition, no cluster, out in .work/quick', () => {
     const p = parseArgs(['--quick']);
-    expect(p).toMatchObject({ quick: true, runMode: 'tsx', reps: 1, judgedReps: 1, seconds: 1.2, warmRequests: 2000, ips: 20_000, accuracyBurst: 8000, slidingLog: false });
+    expect(p).toMatchObject({
+      quick: true,
+      runMode: 'tsx',
+      reps: 1,
+      judgedReps: 1,
+      seconds: 1.2,
+      warmRequests: 2000,
+      ips: 20_000,
+      accuracyBurst: 8000,
+      slidingLog: false,
+    });
     expect(p.targets).toEqual(['echo', 'memory', 'redis']);
     expect(p.latencyScenarios).toEqual(['one-tb']);
-    expect(p.sweepLevels).toEqual([[1, 1], [2, 4], [8, 8], [16, 32]]);
+    expect(p.sweepLevels).toEqual([
+      [1, 1],
+      [2, 4],
+      [8, 8],
+      [16, 32],
+    ]);
     expect(p.out).toBe(path.join(ROOT, 'benchmarks/.work/quick'));
   });
 
   it('reads every option, puts echo first when missing, and never judges on fewer repetitions than --reps', () => {
     const p = parseArgs([
-      '--targets', 'redis, memory', '--scenarios', 'four,hot', '--skip', 'sweep,workers', '--reps', '7', '--judged-reps', '3',
-      '--seconds', '2.5', '--clients', '4', '--streams', '2', '--workers-clients', '8', '--workers-streams', '4',
-      '--ips', '500', '--out', 'tmp/x', '--no-build', '--strict',
+      '--targets',
+      'redis, memory',
+      '--scenarios',
+      'four,hot',
+      '--skip',
+      'sweep,workers',
+      '--reps',
+      '7',
+      '--judged-reps',
+      '3',
+      '--seconds',
+      '2.5',
+      '--clients',
+      '4',
+      '--streams',
+      '2',
+      '--workers-clients',
+      '8',
+      '--workers-streams',
+      '4',
+      '--ips',
+      '500',
+      '--out',
+      'tmp/x',
+      '--no-build',
+      '--strict',
     ]);
     expect(p.targets).toEqual(['echo', 'redis', 'memory']);
     expect(p.scenarios.map((s) => s.id)).toEqual(['four', 'hot']);
@@ -85,11 +134,25 @@ describe('throughput rows', () => {
   it('pairs each repetition with the echo run of the same repetition and sums errors by code', () => {
     const samples = new Map<string, Sample[]>([
       ['one-tb/echo', [sample(100), sample(200), sample(300)]],
-      ['one-tb/redis', [
-        sample(90, { errors: 1, errorsByCode: { unavailable: 1 }, redis: { scriptCallsPerRequest: 1, usPerRequest: 4 }, redisCpuWaitShare: 0.2, rssMiB: 250 }),
-        sample(100, { redis: { scriptCallsPerRequest: 0.5, usPerRequest: 3 }, redisCpuWaitShare: 0.1 }),
-        sample(240, { errors: 2, errorsByCode: { unavailable: 1, internal: 1 }, redis: { scriptCallsPerRequest: 0.8, usPerRequest: 5 }, redisCpuWaitShare: 0.3 }),
-      ]],
+      [
+        'one-tb/redis',
+        [
+          sample(90, {
+            errors: 1,
+            errorsByCode: { unavailable: 1 },
+            redis: { scriptCallsPerRequest: 1, usPerRequest: 4 },
+            redisCpuWaitShare: 0.2,
+            rssMiB: 250,
+          }),
+          sample(100, { redis: { scriptCallsPerRequest: 0.5, usPerRequest: 3 }, redisCpuWaitShare: 0.1 }),
+          sample(240, {
+            errors: 2,
+            errorsByCode: { unavailable: 1, internal: 1 },
+            redis: { scriptCallsPerRequest: 0.8, usPerRequest: 5 },
+            redisCpuWaitShare: 0.3,
+          }),
+        ],
+      ],
     ]);
     const [echo, redis] = throughputRows([{ id: 'one-tb', descriptors: 2 }], [{ name: 'echo' }, { name: 'redis' }], samples);
     expect(echo).toMatchObject({ target: 'echo', rps: 200, rpsRuns: [100, 200, 300], ratioToEcho: 1, redisUsPerRequest: undefined });
@@ -118,10 +181,24 @@ describe('sweep points', () => {
   it('one point per level and target, levels outermost, medians of the repetitions', () => {
     const lat = (p50: number, p99: number) => ({ samples: 10, p50, p90: p99, p99, p999: p99, max: p99 });
     const runs = new Map<string, Sample[]>([
-      ['echo/1/1', [sample(1000.4, { latency: lat(0.1, 0.3) }), sample(1200, { latency: lat(0.2, 0.5) }), sample(900, { latency: lat(0.3, 0.4), errors: 1 })]],
+      [
+        'echo/1/1',
+        [
+          sample(1000.4, { latency: lat(0.1, 0.3) }),
+          sample(1200, { latency: lat(0.2, 0.5) }),
+          sample(900, { latency: lat(0.3, 0.4), errors: 1 }),
+        ],
+      ],
       ['redis/1/1', [sample(500, { latency: lat(0.4, 0.9) })]],
     ]);
-    const points = sweepPoints([[1, 1], [2, 4]], [{ name: 'echo' }, { name: 'redis' }], runs);
+    const points = sweepPoints(
+      [
+        [1, 1],
+        [2, 4],
+      ],
+      [{ name: 'echo' }, { name: 'redis' }],
+      runs,
+    );
     expect(points.map((p) => `${p.clients}/${p.streams}/${p.target}`)).toEqual(['1/1/echo', '1/1/redis', '2/4/echo', '2/4/redis']);
     expect(points[0]).toEqual({ target: 'echo', clients: 1, streams: 1, rps: 1000, p50: 0.2, p99: 0.4, errors: 1 });
     expect(points[2]).toMatchObject({ rps: Number.NaN, errors: 0 }); // a level with no run
@@ -130,7 +207,10 @@ describe('sweep points', () => {
 
 describe('high cardinality', () => {
   it('quotes every row against the echo row of the same phase', () => {
-    const rows = [{ target: 'echo', rps: 200 }, { target: 'memory', rps: 150 }] as HighCardRow[];
+    const rows = [
+      { target: 'echo', rps: 200 },
+      { target: 'memory', rps: 150 },
+    ] as HighCardRow[];
     setRatiosToEcho(rows);
     expect(rows.map((r) => r.ratioToEcho)).toEqual([1, 0.75]);
     const alone = [{ target: 'memory', rps: 150 }] as HighCardRow[];
@@ -171,7 +251,11 @@ describe('WORKERS summary', () => {
       processes: { '1': 1, '1-pinned': 0, '2': 3 },
       errors: [0, 0],
     };
-    expect(summarizeWorkers(runs, { clients: 16, streams: 16 })).toMatchObject({ ratio: 1.5, rps1Pinned: undefined, ratioPinned: undefined });
+    expect(summarizeWorkers(runs, { clients: 16, streams: 16 })).toMatchObject({
+      ratio: 1.5,
+      rps1Pinned: undefined,
+      ratioPinned: undefined,
+    });
   });
 });
 

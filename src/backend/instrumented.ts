@@ -25,8 +25,10 @@ export class InstrumentedBackend implements Backend {
 
   evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
     if (this.span === undefined) return this.timed(ops, options);
-    return this.span('meshlimit.backend', { 'db.system': this.kind === 'memory' ? 'memory' : 'redis', 'meshlimit.counters': ops.length }, () =>
-      this.timed(ops, options),
+    return this.span(
+      'meshlimit.backend',
+      { 'db.system': this.kind === 'memory' ? 'memory' : 'redis', 'meshlimit.counters': ops.length },
+      () => this.timed(ops, options),
     );
   }
 

@@ -61,7 +61,11 @@ function describeLimit(l: LimitDump): string {
 }
 
 function describeRule(x: DescriptorDump): string {
-  const flags = [x.shadowMode ? ' [shadow_mode]' : '', x.quotaMode ? ' [quota_mode]' : '', x.detailedMetric ? ' [detailed_metric]' : ''].join('');
+  const flags = [
+    x.shadowMode ? ' [shadow_mode]' : '',
+    x.quotaMode ? ' [quota_mode]' : '',
+    x.detailedMetric ? ' [detailed_metric]' : '',
+  ].join('');
   if (x.unlimited) return `unlimited${flags}`;
   return `${x.limits.map(describeLimit).join('; ')}${flags}`;
 }

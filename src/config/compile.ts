@@ -120,7 +120,11 @@ class TreeBuilder {
     if (d !== undefined && spec.options.failureMode !== undefined) {
       if (d.options.failureMode !== undefined && d.options.failureMode !== spec.options.failureMode) {
         this.errors.push(
-          new ConfigError(spec.file, 'failure_mode', `'${spec.options.failureMode}' conflicts with '${d.options.failureMode}' set for domain '${spec.domain}' in ${this.domainFile.get(spec.domain)}`),
+          new ConfigError(
+            spec.file,
+            'failure_mode',
+            `'${spec.options.failureMode}' conflicts with '${d.options.failureMode}' set for domain '${spec.domain}' in ${this.domainFile.get(spec.domain)}`,
+          ),
         );
         return;
       }
@@ -130,7 +134,11 @@ class TreeBuilder {
       // Two resolution blocks for one domain cannot be merged meaningfully: one file owns it.
       if (d.options.resolution !== undefined) {
         this.errors.push(
-          new ConfigError(spec.file, 'resolution', `is already set for domain '${spec.domain}' in ${d.options.resolution.file}; define it in one file only`),
+          new ConfigError(
+            spec.file,
+            'resolution',
+            `is already set for domain '${spec.domain}' in ${d.options.resolution.file}; define it in one file only`,
+          ),
         );
         return;
       }
@@ -283,7 +291,6 @@ function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descr
     descriptors,
   };
 }
-
 
 class Snapshot implements CompiledSnapshot {
   readonly domainNames: readonly string[];

@@ -121,7 +121,8 @@ function checkReplaces(c: Checker, node: YMap, path: string, ownName: string | u
     const name = n === undefined ? '' : c.str(n.value, join(ip, 'name'));
     if (name === undefined) return;
     if (name === '') c.error(join(ip, 'name'), `should not have an empty replaces entry${at(n?.keyLine ?? item.line)}`);
-    else if (name === ownName) c.error(join(ip, 'name'), `replaces should not contain name of same descriptor (${q(name)})${at(n!.keyLine)}`);
+    else if (name === ownName)
+      c.error(join(ip, 'name'), `replaces should not contain name of same descriptor (${q(name)})${at(n!.keyLine)}`);
     else out.push(name);
   });
   return out;
@@ -163,7 +164,8 @@ function checkLimit(c: Checker, node: YMap, path: string): LimitSpec | undefined
     const s = c.str(u.value, join(path, 'unit'));
     if (s !== undefined) {
       unit = parseUnit(s);
-      if (unit === undefined) c.error(join(path, 'unit'), `invalid rate limit unit ${q(s)}${at(u.keyLine)}; expected one of ${UNITS.join(', ')}`);
+      if (unit === undefined)
+        c.error(join(path, 'unit'), `invalid rate limit unit ${q(s)}${at(u.keyLine)}; expected one of ${UNITS.join(', ')}`);
     }
   }
 
@@ -184,7 +186,8 @@ function checkLimit(c: Checker, node: YMap, path: string): LimitSpec | undefined
     if (found !== undefined) algorithm = found;
     else {
       algorithmKnown = false;
-      if (s !== undefined) c.error(join(path, 'algorithm'), `unknown algorithm ${q(s)}${at(a.keyLine)}; expected one of ${ALGORITHMS.join(', ')}`);
+      if (s !== undefined)
+        c.error(join(path, 'algorithm'), `unknown algorithm ${q(s)}${at(a.keyLine)}; expected one of ${ALGORITHMS.join(', ')}`);
     }
   }
 
@@ -211,7 +214,10 @@ function checkLimit(c: Checker, node: YMap, path: string): LimitSpec | undefined
     const scale = algorithm === 'token_bucket' ? Math.max(burst, requestsPerUnit, 1) : 1;
     if (windowMs * scale > Number.MAX_SAFE_INTEGER) {
       const why = algorithm === 'token_bucket' ? 'window x max(burst, requests_per_unit)' : 'window';
-      c.error(join(path, 'unit_multiplier'), `${why} is too large for exact arithmetic (${unit} x ${unitMultiplier})${at(m?.keyLine ?? node.line)}`);
+      c.error(
+        join(path, 'unit_multiplier'),
+        `${why} is too large for exact arithmetic (${unit} x ${unitMultiplier})${at(m?.keyLine ?? node.line)}`,
+      );
     }
   }
 

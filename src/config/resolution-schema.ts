@@ -38,7 +38,19 @@ export const JWT_KEYS = [
 ] as const;
 
 /** Public-key algorithms accepted with `jwks_url` / `jwks_file` (a JWKS holds public keys only). */
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 /** The only algorithm accepted with `hs256_secret_env`. */
 export const SECRET_ALGORITHMS = ['HS256'] as const;
 
@@ -158,9 +170,15 @@ export function checkResolution(node: YNode, keyLine: number, file: string, repo
   const resolvedEntry = entryKey('resolved_entry', claim);
   const fallbackEntry = entryKey('fallback_entry', RESOLUTION_DEFAULTS.fallbackEntry);
   if (tokenEntry === fallbackEntry) {
-    err(join(P, 'fallback_entry'), `must differ from token_entry (both ${q(tokenEntry)})${at(e.get('fallback_entry')?.keyLine ?? e.get('token_entry')?.keyLine ?? node.line)}`);
+    err(
+      join(P, 'fallback_entry'),
+      `must differ from token_entry (both ${q(tokenEntry)})${at(e.get('fallback_entry')?.keyLine ?? e.get('token_entry')?.keyLine ?? node.line)}`,
+    );
   } else if (tokenEntry === resolvedEntry) {
-    err(join(P, 'resolved_entry'), `must differ from token_entry (both ${q(tokenEntry)})${at(e.get('resolved_entry')?.keyLine ?? e.get('claim')?.keyLine ?? node.line)}`);
+    err(
+      join(P, 'resolved_entry'),
+      `must differ from token_entry (both ${q(tokenEntry)})${at(e.get('resolved_entry')?.keyLine ?? e.get('claim')?.keyLine ?? node.line)}`,
+    );
   }
 
   const num = (name: string, min: number, max: number, def: number): number => {
@@ -202,7 +220,9 @@ function checkJwt(node: YNode, file: string, err: Report): JwtOptions | undefine
   };
   const clockToleranceSeconds = num('clock_tolerance_seconds', 0, 300, RESOLUTION_DEFAULTS.clockToleranceSeconds);
   const keySource = checkKeySource(node, file, num, e2);
-  const secret = keySource?.kind === 'hs256_secret_env' || (keySource === undefined && node.entries.has('hs256_secret_env') && !node.entries.has('jwks_url') && !node.entries.has('jwks_file'));
+  const secret =
+    keySource?.kind === 'hs256_secret_env' ||
+    (keySource === undefined && node.entries.has('hs256_secret_env') && !node.entries.has('jwks_url') && !node.entries.has('jwks_file'));
   const algorithms = checkAlgorithms(node, secret, e2);
   if (failed || keySource === undefined) return undefined;
   return { issuer, audience, algorithms, clockToleranceSeconds, keys: keySource };
@@ -238,7 +258,12 @@ function checkAudience(node: YMap, err: Report): string[] {
 }
 
 /** The key source: exactly one of jwks_url, jwks_file, hs256_secret_env, with the timings that apply to it. */
-function checkKeySource(node: YMap, file: string, num: (name: string, min: number, max: number, def: number) => number, err: Report): KeySourceSpec | undefined {
+function checkKeySource(
+  node: YMap,
+  file: string,
+  num: (name: string, min: number, max: number, def: number) => number,
+  err: Report,
+): KeySourceSpec | undefined {
   const e = node.entries;
   const sources = (['jwks_url', 'jwks_file', 'hs256_secret_env'] as const).filter((k) => e.has(k));
   const timeoutMs = num('jwks_timeout_ms', 1, 10_000, RESOLUTION_DEFAULTS.jwksTimeoutMs);
@@ -251,7 +276,8 @@ function checkKeySource(node: YMap, file: string, num: (name: string, min: numbe
   }
   const kind = sources[0]!;
   const entry = e.get(kind)!;
-  if (kind !== 'jwks_url' && e.has('jwks_timeout_ms')) err(join(JWT, 'jwks_timeout_ms'), `is only valid with jwks_url${at(e.get('jwks_timeout_ms')!.keyLine)}`);
+  if (kind !== 'jwks_url' && e.has('jwks_timeout_ms'))
+    err(join(JWT, 'jwks_timeout_ms'), `is only valid with jwks_url${at(e.get('jwks_timeout_ms')!.keyLine)}`);
   if (kind === 'hs256_secret_env') {
     for (const k of ['jwks_refresh_seconds', 'jwks_cooldown_seconds'] as const) {
       if (e.has(k)) err(join(JWT, k), `is only valid with jwks_url or jwks_file${at(e.get(k)!.keyLine)}`);
@@ -266,7 +292,8 @@ function checkKeySource(node: YMap, file: string, num: (name: string, min: numbe
     } catch {
       url = undefined;
     }
-    if (url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:')) return { kind, url: url.href, timeoutMs, refreshSeconds, cooldownSeconds };
+    if (url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:'))
+      return { kind, url: url.href, timeoutMs, refreshSeconds, cooldownSeconds };
     err(join(JWT, kind), `must be an http:// or https:// URL, got ${q(s)}${at(entry.keyLine)}`);
     return undefined;
   }
@@ -276,7 +303,10 @@ function checkKeySource(node: YMap, file: string, num: (name: string, min: numbe
     return undefined;
   }
   if (ENV_NAME_RE.test(s)) return { kind, env: s };
-  err(join(JWT, kind), `must name an environment variable (letters, digits, '_'), got ${q(s)}${at(entry.keyLine)}; the secret itself never goes in a config file`);
+  err(
+    join(JWT, kind),
+    `must name an environment variable (letters, digits, '_'), got ${q(s)}${at(entry.keyLine)}; the secret itself never goes in a config file`,
+  );
   return undefined;
 }
 
@@ -330,7 +360,13 @@ function str(node: YNode, field: string, err: Report): string | undefined {
 }
 
 function int(node: YNode, field: string, min: number, max: number, err: Report): number | undefined {
-  if (node.kind === 'scalar' && !node.quoted && typeof node.value === 'number' && Number.isSafeInteger(node.value) && !/[.eE]/.test((node as YScalar).source)) {
+  if (
+    node.kind === 'scalar' &&
+    !node.quoted &&
+    typeof node.value === 'number' &&
+    Number.isSafeInteger(node.value) &&
+    !/[.eE]/.test((node as YScalar).source)
+  ) {
     const v = node.value;
     if (v >= min && v <= max) return v;
   }

@@ -99,7 +99,8 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
     const s = c.str(fm.value, 'failure_mode');
     if (s !== undefined) {
       failureMode = FAILURE_POLICIES.find((m) => m === s.toLowerCase());
-      if (failureMode === undefined) c.error('failure_mode', `invalid failure mode ${q(s)}${at(fm.keyLine)}; expected one of ${FAILURE_POLICIES.join(', ')}`);
+      if (failureMode === undefined)
+        c.error('failure_mode', `invalid failure mode ${q(s)}${at(fm.keyLine)}; expected one of ${FAILURE_POLICIES.join(', ')}`);
     }
   }
 

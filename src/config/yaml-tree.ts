@@ -157,7 +157,8 @@ class Walker {
       }
       let name: string;
       if (key === null || key === undefined) name = '';
-      else if (isScalar(key)) name = typeof key.value === 'string' ? key.value : typeof key.source === 'string' ? key.source : String(key.value);
+      else if (isScalar(key))
+        name = typeof key.value === 'string' ? key.value : typeof key.source === 'string' ? key.source : String(key.value);
       else if (isAlias(key)) {
         const target = key.resolve(this.doc);
         if (isScalar(target)) name = String(target.value);

@@ -77,8 +77,7 @@ export class RateLimiter {
     private readonly backend: Backend,
     private readonly options: LimiterOptions,
     private readonly observer?: LimiterObserver,
-  ) {
-  }
+  ) {}
 
   /**
    * @param deadline Unix ms after which the caller no longer waits (from the gRPC deadline).
@@ -156,18 +155,32 @@ export class RateLimiter {
 
   private evaluated(check: RateLimitCheck, plans: readonly Planned[], ops: readonly CounterOp[], result: EvaluateResult): Decision {
     const cache = this.options.overLimitCache;
-    if (cache?.enabled === true && result.degraded === undefined) rememberDenials(cache, ops, result.outcomes, this.options.now?.() ?? Date.now());
+    if (cache?.enabled === true && result.degraded === undefined)
+      rememberDenials(cache, ops, result.outcomes, this.options.now?.() ?? Date.now());
     return this.conclude(check, plans, result.outcomes, result.degraded);
   }
 
   /** The decision from each op's outcome (`outcomes[i]` belongs to op i). */
-  private conclude(check: RateLimitCheck, plans: readonly Planned[], outcomes: readonly CounterOutcome[], degraded: DegradedReason | undefined): Decision {
+  private conclude(
+    check: RateLimitCheck,
+    plans: readonly Planned[],
+    outcomes: readonly CounterOutcome[],
+    degraded: DegradedReason | undefined,
+  ): Decision {
     let code: Decision['code'] = 'OK';
     const statuses = plans.map((p): DescriptorStatus => {
       if (p.rule === undefined) return OK_NO_LIMIT;
       if (p.limits.length === 0) {
         return p.rule.unlimited
-          ? { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: true, ruleKey: p.rule.ruleKey, detailedMetric: p.rule.detailedMetric }
+          ? {
+              code: 'OK',
+              remaining: 0,
+              resetMs: 0,
+              shadowed: false,
+              unlimited: true,
+              ruleKey: p.rule.ruleKey,
+              detailedMetric: p.rule.detailedMetric,
+            }
           : { ...OK_NO_LIMIT, ruleKey: p.rule.ruleKey, detailedMetric: p.rule.detailedMetric };
       }
       // Report the limit closest to exhaustion: over first, then fewest remaining, then longest reset.
@@ -226,7 +239,13 @@ export class RateLimiter {
           replaces: [],
         };
         const matched = snapshot.findRule(check.domain, d.entries);
-        rule = { ruleKey: matched?.ruleKey ?? `${check.domain}._override_`, limits: [limit], unlimited: false, shadowMode: false, detailedMetric: matched?.detailedMetric ?? false };
+        rule = {
+          ruleKey: matched?.ruleKey ?? `${check.domain}._override_`,
+          limits: [limit],
+          unlimited: false,
+          shadowMode: false,
+          detailedMetric: matched?.detailedMetric ?? false,
+        };
         limits = rule.limits;
       } else {
         rule = snapshot.findRule(check.domain, d.entries);

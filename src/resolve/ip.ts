@@ -98,7 +98,7 @@ function formatV6(groups: readonly number[], prefix: number): string {
   // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on a tie.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (g[i] !== 0) {
       i++;
       continue;
@@ -112,7 +112,6 @@ function formatV6(groups: readonly number[], prefix: number): string {
     i = j;
   }
   const hex = g.map((x) => x.toString(16));
-  const text =
-    bestStart < 0 ? hex.join(':') : `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  const text = bestStart < 0 ? hex.join(':') : `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
   return prefix < 128 ? `${text}/${prefix}` : text;
 }

@@ -171,7 +171,11 @@ export class DescriptorResolver {
     const fingerprint = fingerprintOf(domain, opts);
     let entry = this.#byFingerprint.get(fingerprint);
     if (entry === undefined) {
-      const made: DomainEntry = { fingerprint, resolver: undefined, ready: this.#build(domain, opts).then((r) => ((made.resolver = r.resolver), r)) };
+      const made: DomainEntry = {
+        fingerprint,
+        resolver: undefined,
+        ready: this.#build(domain, opts).then((r) => ((made.resolver = r.resolver), r)),
+      };
       entry = made;
       this.#byFingerprint.set(fingerprint, entry);
     }
@@ -191,8 +195,13 @@ export class DescriptorResolver {
         // Logs on transitions only (first load, failure after success, recovery), never per request.
         onRefresh: (ok, error, keyCount) => {
           this.#observer?.onJwksRefresh?.(domain, ok);
-          if (ok && state !== 'ok') this.#logger?.info({ domain, jwks: where, keys: keyCount }, state === 'new' ? 'JWKS loaded' : 'JWKS reachable again');
-          if (!ok && state !== 'failing') this.#logger?.warn({ domain, jwks: where, error, cachedKeys: keyCount }, 'JWKS load failed; cached keys stay in use, unknown keys fall back to the client address');
+          if (ok && state !== 'ok')
+            this.#logger?.info({ domain, jwks: where, keys: keyCount }, state === 'new' ? 'JWKS loaded' : 'JWKS reachable again');
+          if (!ok && state !== 'failing')
+            this.#logger?.warn(
+              { domain, jwks: where, error, cachedKeys: keyCount },
+              'JWKS load failed; cached keys stay in use, unknown keys fall back to the client address',
+            );
           state = ok ? 'ok' : 'failing';
         },
       },
@@ -200,7 +209,10 @@ export class DescriptorResolver {
     if (this.#closed) source.close();
     const resolver = new DomainResolver(domain, opts, source, this.#now, this.#observer);
     const field = `resolution.jwt.${spec.kind}`;
-    const p = problem === undefined ? undefined : { domain, file: opts.file, field, detail: problem, message: `${opts.file}: ${field}: ${problem}` };
+    const p =
+      problem === undefined
+        ? undefined
+        : { domain, file: opts.file, field, detail: problem, message: `${opts.file}: ${field}: ${problem}` };
     return { resolver, problem: p };
   }
 }
@@ -267,7 +279,8 @@ export class DomainResolver {
         this.#count('fallback_missing');
         const value = d.entries[f]!.value;
         const masked = maskAddress(value, o.ipv4Prefix, o.ipv6Prefix);
-        if (masked !== value) (out ??= [...ds])[i] = { ...d, entries: d.entries.map((e, j) => (j === f ? { key: e.key, value: masked } : e)) };
+        if (masked !== value)
+          (out ??= [...ds])[i] = { ...d, entries: d.entries.map((e, j) => (j === f ? { key: e.key, value: masked } : e)) };
         continue;
       }
       const raw = d.entries[t]!.value;

@@ -25,7 +25,11 @@ export async function startResolver(options: StartResolverOptions): Promise<Desc
   }
   options.onChange((next) => {
     void resolver.prepare(next).then((found) => {
-      for (const p of found) options.logger.error({ domain: p.domain, error: p.message }, 'descriptor resolution cannot verify tokens; this domain limits every caller by client address');
+      for (const p of found)
+        options.logger.error(
+          { domain: p.domain, error: p.message },
+          'descriptor resolution cannot verify tokens; this domain limits every caller by client address',
+        );
     });
   });
   return resolver;

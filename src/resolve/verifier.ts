@@ -18,8 +18,7 @@ export const MAX_TOKEN_LENGTH = 8192;
 export const MAX_CLAIM_LENGTH = 256;
 
 export type VerifyResult =
-  | { readonly outcome: 'verified'; readonly value: string; readonly expiresAtMs: number }
-  | { readonly outcome: FallbackOutcome };
+  { readonly outcome: 'verified'; readonly value: string; readonly expiresAtMs: number } | { readonly outcome: FallbackOutcome };
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const BEARER = /^bearer +/i;

@@ -37,7 +37,8 @@ export interface GuardDecision {
   readonly allowed: boolean;
   readonly reason: 'ok' | 'over_limit' | 'unavailable';
   /** The limit closest to exhaustion among the descriptors (absent when none matched or unavailable). */
-  readonly limit?: { readonly requestsPerUnit: number; readonly unit: string; readonly remaining: number; readonly resetSeconds: number } | undefined;
+  readonly limit?:
+    { readonly requestsPerUnit: number; readonly unit: string; readonly remaining: number; readonly resetSeconds: number } | undefined;
   /**
    * Headers to send back: `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` when a
    * limit matched, plus `Retry-After` (seconds) when over the limit.
@@ -52,7 +53,8 @@ export interface RateLimitGuard {
 }
 
 export function createRateLimitGuard(options: RateLimitGuardOptions): RateLimitGuard {
-  if (options.client === undefined && options.address === undefined) throw new TypeError('createRateLimitGuard: give an address or a client');
+  if (options.client === undefined && options.address === undefined)
+    throw new TypeError('createRateLimitGuard: give an address or a client');
   const client = options.client ?? createRlsClient(options.address!);
   const owned = options.client === undefined;
   const failOpen = options.failOpen ?? true;
@@ -99,7 +101,12 @@ function toDecision(res: RlsResponse): GuardDecision {
   let limit: GuardDecision['limit'];
   if (s !== undefined && s.currentLimit !== null) {
     const resetSeconds = s.durationUntilReset?.seconds ?? 0;
-    limit = { requestsPerUnit: s.currentLimit.requestsPerUnit, unit: s.currentLimit.unit.toLowerCase(), remaining: s.limitRemaining, resetSeconds };
+    limit = {
+      requestsPerUnit: s.currentLimit.requestsPerUnit,
+      unit: s.currentLimit.unit.toLowerCase(),
+      remaining: s.limitRemaining,
+      resetSeconds,
+    };
     headers['RateLimit-Limit'] = String(limit.requestsPerUnit);
     headers['RateLimit-Remaining'] = String(limit.remaining);
     headers['RateLimit-Reset'] = String(resetSeconds);

@@ -18,11 +18,17 @@ export type DecideStep = (check: RateLimitCheck, deadline: number | undefined) =
  * the limiter, so a request costs no promise beyond the backend's (each layer is a promise and a
  * microtask), and none at all on the memory backend, which the limiter asks synchronously.
  */
-export type Decider = (check: RateLimitCheck, deadline: number | undefined, traceCarrier?: Record<string, unknown>) => Decision | Promise<Decision>;
+export type Decider = (
+  check: RateLimitCheck,
+  deadline: number | undefined,
+  traceCarrier?: Record<string, unknown>,
+) => Decision | Promise<Decision>;
 
 export function createDecider(resolve: ResolveStep, decide: DecideStep): Decider {
   const plain = (check: RateLimitCheck, deadline: number | undefined): Decision | Promise<Decision> => {
-    const resolved = tracingEnabled() ? inSpan('meshlimit.resolve', { 'meshlimit.domain': check.domain }, async () => resolve(check)) : resolve(check);
+    const resolved = tracingEnabled()
+      ? inSpan('meshlimit.resolve', { 'meshlimit.domain': check.domain }, async () => resolve(check))
+      : resolve(check);
     return resolved instanceof Promise ? resolved.then((c) => decide(c, deadline)) : decide(resolved, deadline);
   };
   const traced = (check: RateLimitCheck, deadline: number | undefined, carrier: Record<string, unknown> | undefined): Promise<Decision> =>

@@ -98,12 +98,22 @@ export function loadSettings(env: Env = process.env): Settings {
       )
     : undefined;
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
-    errors.push(new SettingsError('WORKERS', `${p.WORKERS} workers need BACKEND_TYPE=redis: the memory backend's counters are per process, so each worker would admit the full limit`));
+    errors.push(
+      new SettingsError(
+        'WORKERS',
+        `${p.WORKERS} workers need BACKEND_TYPE=redis: the memory backend's counters are per process, so each worker would admit the full limit`,
+      ),
+    );
   }
   if (errors.length > 0 || redis === undefined) throw combine(errors);
   const runtime: RuntimeLayout | undefined =
     !given('CONFIG_DIR') && p.RUNTIME_ROOT !== undefined
-      ? { root: p.RUNTIME_ROOT, subdirectory: p.RUNTIME_SUBDIRECTORY, appDirectory: p.RUNTIME_APPDIRECTORY, watchRoot: p.RUNTIME_WATCH_ROOT }
+      ? {
+          root: p.RUNTIME_ROOT,
+          subdirectory: p.RUNTIME_SUBDIRECTORY,
+          appDirectory: p.RUNTIME_APPDIRECTORY,
+          watchRoot: p.RUNTIME_WATCH_ROOT,
+        }
       : undefined;
   return deepFreeze(group(p, redis, runtime));
 }
@@ -154,7 +164,12 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
       degradedHeader: p.DEGRADED_HEADER,
     },
     limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY, localCacheSize: p.LOCAL_CACHE_SIZE },
-    headers: { enabled: p.LIMIT_RESPONSE_HEADERS_ENABLED, limit: p.LIMIT_LIMIT_HEADER, remaining: p.LIMIT_REMAINING_HEADER, reset: p.LIMIT_RESET_HEADER },
+    headers: {
+      enabled: p.LIMIT_RESPONSE_HEADERS_ENABLED,
+      limit: p.LIMIT_LIMIT_HEADER,
+      remaining: p.LIMIT_REMAINING_HEADER,
+      reset: p.LIMIT_RESET_HEADER,
+    },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS },
   };
@@ -172,8 +187,12 @@ function combine(errors: readonly SettingsError[]): SettingsError {
  * already redacted by {@link loadSettings}.
  */
 export function redactedSettings(settings: Settings): Settings {
-  const hide = (c: RedisSettings['auth']): RedisSettings['auth'] => (c === undefined ? undefined : { username: c.username, password: REDACTED });
-  const copy: Settings = { ...settings, redis: { ...settings.redis, auth: hide(settings.redis.auth), sentinelAuth: hide(settings.redis.sentinelAuth) } };
+  const hide = (c: RedisSettings['auth']): RedisSettings['auth'] =>
+    c === undefined ? undefined : { username: c.username, password: REDACTED };
+  const copy: Settings = {
+    ...settings,
+    redis: { ...settings.redis, auth: hide(settings.redis.auth), sentinelAuth: hide(settings.redis.sentinelAuth) },
+  };
   return deepFreeze(structuredClone(copy));
 }
 

@@ -113,18 +113,30 @@ export function composeRedis(p: RedisInputs, errors: SettingsError[]): RedisSett
   };
   if (p.socketType === 'unix') {
     if (p.type !== 'single') return fail('REDIS_SOCKET_TYPE', `unix sockets work only with REDIS_TYPE=single, got REDIS_TYPE=${p.type}`);
-    if (raw.includes(',') || raw.includes('://')) return fail('REDIS_URL', `with REDIS_SOCKET_TYPE=unix, expected a socket path, got ${JSON.stringify(redactUrl(raw))}`);
+    if (raw.includes(',') || raw.includes('://'))
+      return fail('REDIS_URL', `with REDIS_SOCKET_TYPE=unix, expected a socket path, got ${JSON.stringify(redactUrl(raw))}`);
     return { ...base, nodes: [], path: raw, sentinelMasterName: undefined, sentinelAuth: undefined, auth: p.auth, db: 0, tls: p.tls };
   }
   const items = raw.split(',').map((s) => s.trim());
   if (items.some((s) => s === '')) return fail('REDIS_URL', `empty item in the comma-separated list ${JSON.stringify(redactUrl(raw))}`);
   let sentinelMasterName: string | undefined;
   if (p.type === 'sentinel') {
-    if (items.length < 2) return fail('REDIS_URL', 'with REDIS_TYPE=sentinel, expected "master-name,host:port[,host:port...]" (the master name, then at least one sentinel)');
+    if (items.length < 2)
+      return fail(
+        'REDIS_URL',
+        'with REDIS_TYPE=sentinel, expected "master-name,host:port[,host:port...]" (the master name, then at least one sentinel)',
+      );
     sentinelMasterName = items.shift() as string;
-    if (!/^[^\s:/@]+$/.test(sentinelMasterName)) return fail('REDIS_URL', `with REDIS_TYPE=sentinel, the first item must be the master name, got ${JSON.stringify(sentinelMasterName)}`);
+    if (!/^[^\s:/@]+$/.test(sentinelMasterName))
+      return fail(
+        'REDIS_URL',
+        `with REDIS_TYPE=sentinel, the first item must be the master name, got ${JSON.stringify(sentinelMasterName)}`,
+      );
   } else if (p.type === 'single' && items.length > 1) {
-    return fail('REDIS_URL', 'REDIS_TYPE=single takes one address; set REDIS_TYPE=cluster for a seed list or REDIS_TYPE=sentinel for sentinels');
+    return fail(
+      'REDIS_URL',
+      'REDIS_TYPE=single takes one address; set REDIS_TYPE=cluster for a seed list or REDIS_TYPE=sentinel for sentinels',
+    );
   }
   const endpoints: Endpoint[] = [];
   for (const item of items) {
@@ -138,7 +150,8 @@ export function composeRedis(p: RedisInputs, errors: SettingsError[]): RedisSett
   const problem = endpointsProblem(endpoints, p);
   if (problem !== undefined) return fail(problem.setting, problem.detail);
   const first = endpoints[0] as Endpoint;
-  const fromUrl: RedisCredentials | undefined = first.password === undefined ? undefined : { username: first.username, password: first.password };
+  const fromUrl: RedisCredentials | undefined =
+    first.password === undefined ? undefined : { username: first.username, password: first.password };
   return {
     ...base,
     nodes: endpoints.map((e) => e.node),
@@ -155,9 +168,12 @@ function endpointsProblem(endpoints: readonly Endpoint[], p: RedisInputs): { set
   const first = endpoints[0] as Endpoint;
   const same = (f: (e: Endpoint) => unknown): boolean => endpoints.every((e) => f(e) === f(first));
   if (!same((e) => e.tls)) return { setting: 'REDIS_URL', detail: 'mixes redis:// and rediss:// items; use one scheme for every node' };
-  if (!same((e) => e.username) || !same((e) => e.password)) return { setting: 'REDIS_URL', detail: 'items carry different credentials; give them once, in REDIS_AUTH' };
+  if (!same((e) => e.username) || !same((e) => e.password))
+    return { setting: 'REDIS_URL', detail: 'items carry different credentials; give them once, in REDIS_AUTH' };
   if (!same((e) => e.db)) return { setting: 'REDIS_URL', detail: 'items name different databases' };
-  if (p.type === 'cluster' && first.db !== 0) return { setting: 'REDIS_URL', detail: `Redis Cluster has only database 0, got /${first.db}` };
-  if (first.password !== undefined && p.auth !== undefined) return { setting: 'REDIS_AUTH', detail: 'credentials are given both in REDIS_URL and REDIS_AUTH; give them in one place' };
+  if (p.type === 'cluster' && first.db !== 0)
+    return { setting: 'REDIS_URL', detail: `Redis Cluster has only database 0, got /${first.db}` };
+  if (first.password !== undefined && p.auth !== undefined)
+    return { setting: 'REDIS_AUTH', detail: 'credentials are given both in REDIS_URL and REDIS_AUTH; give them in one place' };
   return undefined;
 }

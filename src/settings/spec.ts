@@ -7,7 +7,18 @@ import { SettingsError } from '../errors.js';
  * variable name (the loader adds it).
  */
 
-export const SETTING_GROUPS = ['http', 'grpc', 'config', 'backend', 'redis', 'resilience', 'limiter', 'headers', 'log', 'lifecycle'] as const;
+export const SETTING_GROUPS = [
+  'http',
+  'grpc',
+  'config',
+  'backend',
+  'redis',
+  'resilience',
+  'limiter',
+  'headers',
+  'log',
+  'lifecycle',
+] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];
 
 /** One declared environment variable. */
@@ -95,7 +106,8 @@ export function headerName(raw: string): string {
 export function workers(raw: string): number {
   const v = raw.trim().toLowerCase();
   if (v === 'auto') return Math.max(1, availableParallelism());
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256) throw new InvalidValue(`expected an integer from 1 to 256 or "auto", got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 256)
+    throw new InvalidValue(`expected an integer from 1 to 256 or "auto", got ${JSON.stringify(raw)}`);
   return Number(v);
 }
 
@@ -112,9 +124,11 @@ export function text(raw: string): string {
 export function keyPrefix(raw: string): string {
   // Keys are `<prefix>{<tag>}:...`: a brace in the prefix would become the Redis Cluster hash tag
   // and send every counter to one slot (src/limiter/keys.ts).
-  if (/[{}]/.test(raw)) throw new InvalidValue(`must not contain "{" or "}" (they would change the Redis Cluster hash tag), got ${JSON.stringify(raw)}`);
+  if (/[{}]/.test(raw))
+    throw new InvalidValue(`must not contain "{" or "}" (they would change the Redis Cluster hash tag), got ${JSON.stringify(raw)}`);
   // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
-  if (/[\s\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue(`must not contain whitespace or control characters, got ${JSON.stringify(raw)}`);
+  if (/[\s\u0000-\u001f\u007f]/.test(raw))
+    throw new InvalidValue(`must not contain whitespace or control characters, got ${JSON.stringify(raw)}`);
   return raw;
 }
 

@@ -2,7 +2,21 @@ import { BACKEND_TYPES, REDIS_TYPES, type BackendType, type RedisCredentials, ty
 import { REDIS_SOCKET_TYPES, type RedisSocketType } from './redis.js';
 import { FAILURE_POLICIES, type FailurePolicy } from '../limiter/types.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../telemetry/logger.js';
-import { headerName, host, integer, InvalidValue, keyPrefix, oneOf, parseBool, port, ratio, setting, text, workers, type SettingSpec } from './spec.js';
+import {
+  headerName,
+  host,
+  integer,
+  InvalidValue,
+  keyPrefix,
+  oneOf,
+  parseBool,
+  port,
+  ratio,
+  setting,
+  text,
+  workers,
+  type SettingSpec,
+} from './spec.js';
 
 /**
  * The table: every environment variable meshlimit reads, one row each, in documentation order
@@ -13,7 +27,9 @@ import { headerName, host, integer, InvalidValue, keyPrefix, oneOf, parseBool, p
 function backendType(raw: string): BackendType {
   const v = raw.trim().toLowerCase();
   if (v === 'memcache' || v === 'memcached') {
-    throw new InvalidValue('memcache is not supported by meshlimit (its counters cannot be updated atomically with the rate-limit algorithms); use redis or memory');
+    throw new InvalidValue(
+      'memcache is not supported by meshlimit (its counters cannot be updated atomically with the rate-limit algorithms); use redis or memory',
+    );
   }
   return oneOf<BackendType>(BACKEND_TYPES)(raw);
 }
@@ -34,10 +50,20 @@ function redisAuth(raw: string): RedisCredentials {
 
 const DEFS = {
   // http
-  HOST: setting({ group: 'http', default: '0.0.0.0', parse: host, description: 'Address the HTTP admin server (`/healthcheck`, `/json`, `/rlconfig`, `/metrics`) binds to.' }),
+  HOST: setting({
+    group: 'http',
+    default: '0.0.0.0',
+    parse: host,
+    description: 'Address the HTTP admin server (`/healthcheck`, `/json`, `/rlconfig`, `/metrics`) binds to.',
+  }),
   PORT: setting({ group: 'http', default: '8080', parse: port, description: 'Port of the HTTP admin server. `0` picks a free port.' }),
   // grpc
-  GRPC_HOST: setting({ group: 'grpc', default: '0.0.0.0', parse: host, description: 'Address the gRPC server (`envoy.service.ratelimit.v3.RateLimitService`, `grpc.health.v1.Health`) binds to.' }),
+  GRPC_HOST: setting({
+    group: 'grpc',
+    default: '0.0.0.0',
+    parse: host,
+    description: 'Address the gRPC server (`envoy.service.ratelimit.v3.RateLimitService`, `grpc.health.v1.Health`) binds to.',
+  }),
   GRPC_PORT: setting({ group: 'grpc', default: '8081', parse: port, description: 'Port of the gRPC server. `0` picks a free port.' }),
   // config
   CONFIG_DIR: setting({
@@ -54,8 +80,18 @@ const DEFS = {
     description:
       'envoyproxy/ratelimit layout: when set and `CONFIG_DIR` is not, config files are read from `RUNTIME_ROOT/RUNTIME_SUBDIRECTORY/RUNTIME_APPDIRECTORY`. Unlike envoyproxy/ratelimit (default `/srv/runtime_data/current`), unset means "not used".',
   }),
-  RUNTIME_SUBDIRECTORY: setting({ group: 'config', default: '', parse: text, description: 'Subdirectory of `RUNTIME_ROOT` (envoyproxy/ratelimit layout).' }),
-  RUNTIME_APPDIRECTORY: setting({ group: 'config', default: 'config', parse: text, description: 'Directory under `RUNTIME_ROOT/RUNTIME_SUBDIRECTORY` holding the config files (envoyproxy/ratelimit layout).' }),
+  RUNTIME_SUBDIRECTORY: setting({
+    group: 'config',
+    default: '',
+    parse: text,
+    description: 'Subdirectory of `RUNTIME_ROOT` (envoyproxy/ratelimit layout).',
+  }),
+  RUNTIME_APPDIRECTORY: setting({
+    group: 'config',
+    default: 'config',
+    parse: text,
+    description: 'Directory under `RUNTIME_ROOT/RUNTIME_SUBDIRECTORY` holding the config files (envoyproxy/ratelimit layout).',
+  }),
   RUNTIME_WATCH_ROOT: setting({
     group: 'config',
     default: 'true',
@@ -67,7 +103,8 @@ const DEFS = {
     group: 'config',
     default: '200',
     parse: integer(0, 60_000),
-    description: 'Milliseconds to wait after the last change in the config directory before reloading, so a burst of file events (a ConfigMap swap) causes one reload.',
+    description:
+      'Milliseconds to wait after the last change in the config directory before reloading, so a burst of file events (a ConfigMap swap) causes one reload.',
   }),
   // backend
   BACKEND_TYPE: setting({
@@ -81,7 +118,8 @@ const DEFS = {
     group: 'backend',
     default: '',
     parse: keyPrefix,
-    description: 'String put in front of every counter key, e.g. to share a Redis between deployments. Must not contain `{`, `}`, whitespace or control characters.',
+    description:
+      'String put in front of every counter key, e.g. to share a Redis between deployments. Must not contain `{`, `}`, whitespace or control characters.',
   }),
   MEMORY_MAX_KEYS: setting({
     group: 'backend',
@@ -101,7 +139,8 @@ const DEFS = {
     group: 'redis',
     default: 'tcp',
     parse: oneOf<RedisSocketType>(REDIS_SOCKET_TYPES),
-    description: '`tcp`, or `unix` to connect to the Unix socket path in `REDIS_URL` (single only). envoyproxy/ratelimit defaults to `unix`.',
+    description:
+      '`tcp`, or `unix` to connect to the Unix socket path in `REDIS_URL` (single only). envoyproxy/ratelimit defaults to `unix`.',
   }),
   REDIS_URL: setting({
     group: 'redis',
@@ -123,23 +162,35 @@ const DEFS = {
     default: undefined,
     parse: redisAuth,
     secret: true,
-    description: 'With `REDIS_TYPE=sentinel`: credentials for the sentinels themselves (`password` or `username:password`), as in envoyproxy/ratelimit. Unset: sentinels are asked without AUTH; `REDIS_AUTH` is for the data nodes.',
+    description:
+      'With `REDIS_TYPE=sentinel`: credentials for the sentinels themselves (`password` or `username:password`), as in envoyproxy/ratelimit. Unset: sentinels are asked without AUTH; `REDIS_AUTH` is for the data nodes.',
   }),
-  REDIS_TLS: setting({ group: 'redis', default: 'false', parse: parseBool, description: 'Connect to Redis over TLS (also implied by a `rediss://` URL).' }),
+  REDIS_TLS: setting({
+    group: 'redis',
+    default: 'false',
+    parse: parseBool,
+    description: 'Connect to Redis over TLS (also implied by a `rediss://` URL).',
+  }),
   REDIS_COMMAND_TIMEOUT_MS: setting({
     group: 'redis',
     default: '50',
     parse: integer(1, 60_000),
-    description: 'Milliseconds a Redis call may take before the request is answered as backend-unavailable (gRPC `UNAVAILABLE`, so Envoy\'s `failure_mode_deny` decides).',
+    description:
+      "Milliseconds a Redis call may take before the request is answered as backend-unavailable (gRPC `UNAVAILABLE`, so Envoy's `failure_mode_deny` decides).",
   }),
-  REDIS_CONNECT_TIMEOUT_MS: setting({ group: 'redis', default: '1000', parse: integer(1, 600_000), description: 'Milliseconds to wait for a Redis connection to open.' }),
+  REDIS_CONNECT_TIMEOUT_MS: setting({
+    group: 'redis',
+    default: '1000',
+    parse: integer(1, 600_000),
+    description: 'Milliseconds to wait for a Redis connection to open.',
+  }),
   // resilience
   FAILURE_POLICY: setting({
     group: 'resilience',
     default: 'deny',
     parse: oneOf<FailurePolicy>(FAILURE_POLICIES),
     description:
-      'What to answer when Redis fails or the circuit breaker is open: `deny` answers gRPC `UNAVAILABLE` so Envoy\'s `failure_mode_deny` decides (and readiness turns NOT_SERVING while the breaker is open); `allow` answers `OK`, marked degraded; `local` keeps enforcing with in-process counters at each limit divided by `LOCAL_FALLBACK_REPLICAS`, marked degraded. A domain\'s `failure_mode` in the config overrides it.',
+      "What to answer when Redis fails or the circuit breaker is open: `deny` answers gRPC `UNAVAILABLE` so Envoy's `failure_mode_deny` decides (and readiness turns NOT_SERVING while the breaker is open); `allow` answers `OK`, marked degraded; `local` keeps enforcing with in-process counters at each limit divided by `LOCAL_FALLBACK_REPLICAS`, marked degraded. A domain's `failure_mode` in the config overrides it.",
   }),
   LOCAL_FALLBACK_REPLICAS: setting({
     group: 'resilience',
@@ -148,17 +199,44 @@ const DEFS = {
     description:
       'With the `local` policy, the number of meshlimit replicas sharing the traffic: each replica enforces ceil(limit / replicas) on its own while Redis is away.',
   }),
-  BREAKER_ENABLED: setting({ group: 'resilience', default: 'true', parse: parseBool, description: 'Put a circuit breaker around the Redis backend (ignored for `memory`).' }),
+  BREAKER_ENABLED: setting({
+    group: 'resilience',
+    default: 'true',
+    parse: parseBool,
+    description: 'Put a circuit breaker around the Redis backend (ignored for `memory`).',
+  }),
   BREAKER_FAILURE_RATIO: setting({
     group: 'resilience',
     default: '0.5',
     parse: ratio,
-    description: 'The breaker opens when at least this share (0 < r <= 1) of the calls in `BREAKER_WINDOW_MS` failed with a transient error (timeout, connection refused/reset, CLUSTERDOWN, TRYAGAIN, LOADING, failover). Script and argument errors never count.',
+    description:
+      'The breaker opens when at least this share (0 < r <= 1) of the calls in `BREAKER_WINDOW_MS` failed with a transient error (timeout, connection refused/reset, CLUSTERDOWN, TRYAGAIN, LOADING, failover). Script and argument errors never count.',
   }),
-  BREAKER_MINIMUM_CALLS: setting({ group: 'resilience', default: '10', parse: integer(1, 1_000_000), description: 'Calls needed in the window before the failure ratio is judged.' }),
-  BREAKER_WINDOW_MS: setting({ group: 'resilience', default: '10000', parse: integer(100, 3_600_000), description: 'Sliding window (ms) over which failures are counted.' }),
-  BREAKER_OPEN_MS: setting({ group: 'resilience', default: '2000', parse: integer(10, 3_600_000), description: 'How long (ms) the breaker stays open, answering by the failure policy without touching Redis, before it lets probes through.' }),
-  BREAKER_HALF_OPEN_PROBES: setting({ group: 'resilience', default: '3', parse: integer(1, 1000), description: 'Trial calls let through when half-open: all succeeding closes the breaker, one transient failure reopens it.' }),
+  BREAKER_MINIMUM_CALLS: setting({
+    group: 'resilience',
+    default: '10',
+    parse: integer(1, 1_000_000),
+    description: 'Calls needed in the window before the failure ratio is judged.',
+  }),
+  BREAKER_WINDOW_MS: setting({
+    group: 'resilience',
+    default: '10000',
+    parse: integer(100, 3_600_000),
+    description: 'Sliding window (ms) over which failures are counted.',
+  }),
+  BREAKER_OPEN_MS: setting({
+    group: 'resilience',
+    default: '2000',
+    parse: integer(10, 3_600_000),
+    description:
+      'How long (ms) the breaker stays open, answering by the failure policy without touching Redis, before it lets probes through.',
+  }),
+  BREAKER_HALF_OPEN_PROBES: setting({
+    group: 'resilience',
+    default: '3',
+    parse: integer(1, 1000),
+    description: 'Trial calls let through when half-open: all succeeding closes the breaker, one transient failure reopens it.',
+  }),
   DEGRADED_HEADER: setting({
     group: 'resilience',
     default: undefined,
@@ -178,7 +256,7 @@ const DEFS = {
     default: 'false',
     parse: parseBool,
     description:
-      '`false`: a denied request consumes nothing, so a client that keeps retrying regains access as soon as the window allows. `true`: every request is counted, denied or not (envoyproxy/ratelimit\'s behaviour).',
+      "`false`: a denied request consumes nothing, so a client that keeps retrying regains access as soon as the window allows. `true`: every request is counted, denied or not (envoyproxy/ratelimit's behaviour).",
   }),
   // headers
   LIMIT_RESPONSE_HEADERS_ENABLED: setting({
@@ -187,9 +265,24 @@ const DEFS = {
     parse: parseBool,
     description: 'Add rate-limit headers (limit, remaining, reset) to responses through `response_headers_to_add`.',
   }),
-  LIMIT_LIMIT_HEADER: setting({ group: 'headers', default: 'RateLimit-Limit', parse: headerName, description: 'Name of the header carrying the limit of the descriptor closest to its limit.' }),
-  LIMIT_REMAINING_HEADER: setting({ group: 'headers', default: 'RateLimit-Remaining', parse: headerName, description: 'Name of the header carrying the requests left in that limit.' }),
-  LIMIT_RESET_HEADER: setting({ group: 'headers', default: 'RateLimit-Reset', parse: headerName, description: 'Name of the header carrying the seconds until that limit resets.' }),
+  LIMIT_LIMIT_HEADER: setting({
+    group: 'headers',
+    default: 'RateLimit-Limit',
+    parse: headerName,
+    description: 'Name of the header carrying the limit of the descriptor closest to its limit.',
+  }),
+  LIMIT_REMAINING_HEADER: setting({
+    group: 'headers',
+    default: 'RateLimit-Remaining',
+    parse: headerName,
+    description: 'Name of the header carrying the requests left in that limit.',
+  }),
+  LIMIT_RESET_HEADER: setting({
+    group: 'headers',
+    default: 'RateLimit-Reset',
+    parse: headerName,
+    description: 'Name of the header carrying the seconds until that limit resets.',
+  }),
   LOCAL_CACHE_SIZE: setting({
     group: 'limiter',
     default: '0',

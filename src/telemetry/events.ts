@@ -91,7 +91,10 @@ export function configReloaded(metrics: Metrics, logger: Logger, current: () => 
       logger.info({ version: e.version, previous: e.previousVersion, trigger: e.trigger }, 'config reloaded');
     } else {
       metrics.configReload(false);
-      logger.error({ keptVersion: e.keptVersion, trigger: e.trigger, error: e.error.message }, 'config reload rejected; keeping the last good config');
+      logger.error(
+        { keptVersion: e.keptVersion, trigger: e.trigger, error: e.error.message },
+        'config reload rejected; keeping the last good config',
+      );
     }
   };
 }

@@ -36,7 +36,6 @@ export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailab
 /** gRPC/HTTP outcome of one request. */
 export type RequestCode = (typeof REQUEST_CODES)[number];
 
-
 /** Label value for a domain that is not in the loaded config. */
 export const UNKNOWN_DOMAIN = '_unknown_';
 /** Label value for a descriptor that matched no rule. */
@@ -67,7 +66,6 @@ export const METRIC_NAMES = [
   'meshlimit_breaker_transitions_total',
   'meshlimit_redis_command_duration_seconds',
 ] as const;
-
 
 /** What a successful config (re)load reports. */
 export interface LoadedConfigInfo {
@@ -162,7 +160,12 @@ function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics
     DURATION_BUCKETS,
     [registry],
   );
-  const requests = new HotCounter('meshlimit_requests_total', 'Rate-limit requests (gRPC and HTTP /json) by outcome code.', ['code'], [registry]);
+  const requests = new HotCounter(
+    'meshlimit_requests_total',
+    'Rate-limit requests (gRPC and HTTP /json) by outcome code.',
+    ['code'],
+    [registry],
+  );
   const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r));
   const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
   for (const c of Object.values(requestChildren)) c.inc(0);
@@ -218,7 +221,12 @@ function configMetrics(registry: Registry, domains: KnownDomains, now: () => num
     help: 'Unix time of the last successful config (re)load, i.e. when the config in use was loaded.',
     registers: [registry],
   });
-  const rules = new Gauge({ name: 'meshlimit_config_rules', aggregator: 'max', help: 'Number of rules in the config in use.', registers: [registry] });
+  const rules = new Gauge({
+    name: 'meshlimit_config_rules',
+    aggregator: 'max',
+    help: 'Number of rules in the config in use.',
+    registers: [registry],
+  });
   const reloadSuccess = reloads.labels('success');
   const reloadFailure = reloads.labels('failure');
   reloadSuccess.inc(0);
@@ -241,7 +249,9 @@ function configMetrics(registry: Registry, domains: KnownDomains, now: () => num
 }
 
 /** The counter store: errors, degraded answers, the breaker and Redis round trips. */
-function backendMetrics(registry: Registry): Pick<Metrics, 'backendError' | 'degradedAnswer' | 'breakerTransition' | 'setBreakerState' | 'observeRedis'> {
+function backendMetrics(
+  registry: Registry,
+): Pick<Metrics, 'backendError' | 'degradedAnswer' | 'breakerTransition' | 'setBreakerState' | 'observeRedis'> {
   const backendErrors = new Counter({
     name: 'meshlimit_backend_errors_total',
     help: 'Failed backend calls by kind: transient (timeout, connection, failover), permanent (script error, a bug) or circuit_open (failed fast by the breaker).',
@@ -322,14 +332,22 @@ function resolutionMetrics(registry: Registry): Pick<Metrics, 'resolution' | 're
   const jwksChildren = new Map<string, { success: Child; failure: Child }>();
   return {
     resolution(domain, outcome) {
-      perDomain(resolutionChildren, domain, () => childrenOf(RESOLUTION_OUTCOMES, (o) => resolutions.labels(domain, o) as Child))[outcome].inc();
+      perDomain(resolutionChildren, domain, () => childrenOf(RESOLUTION_OUTCOMES, (o) => resolutions.labels(domain, o) as Child))[
+        outcome
+      ].inc();
     },
     resolutionCacheLookup(domain, hit) {
-      const c = perDomain(cacheChildren, domain, () => ({ hit: resolutionCache.labels(domain, 'hit') as Child, miss: resolutionCache.labels(domain, 'miss') as Child }));
+      const c = perDomain(cacheChildren, domain, () => ({
+        hit: resolutionCache.labels(domain, 'hit') as Child,
+        miss: resolutionCache.labels(domain, 'miss') as Child,
+      }));
       (hit ? c.hit : c.miss).inc();
     },
     jwksRefresh(domain, ok) {
-      const c = perDomain(jwksChildren, domain, () => ({ success: jwksRefreshes.labels(domain, 'success') as Child, failure: jwksRefreshes.labels(domain, 'failure') as Child }));
+      const c = perDomain(jwksChildren, domain, () => ({
+        success: jwksRefreshes.labels(domain, 'success') as Child,
+        failure: jwksRefreshes.labels(domain, 'failure') as Child,
+      }));
       (ok ? c.success : c.failure).inc();
     },
   };

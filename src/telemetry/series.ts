@@ -58,7 +58,9 @@ abstract class SeriesMetric<S extends { readonly labels: Labels; present: boolea
    */
   labels(...values: string[]): S {
     if (values.length !== this.labelNames.length) {
-      throw new Error(`${this.name}: expected ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`);
+      throw new Error(
+        `${this.name}: expected ${this.labelNames.length} label values (${this.labelNames.join(', ')}), got ${values.length}`,
+      );
     }
     const id = values.join('\u0000');
     let s = this.series.get(id);

@@ -10,8 +10,8 @@ export const REDACTED = '[REDACTED]';
  */
 export function redactUrl(text: string, options: { readonly keepQuery?: boolean } = {}): string {
   const redacted = text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/\s,]*)@/gi, (_all, scheme: string, userinfo: string) => {
-      const colon = userinfo.indexOf(':');
-      return colon < 0 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@`;
+    const colon = userinfo.indexOf(':');
+    return colon < 0 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:${REDACTED}@`;
   });
   return options.keepQuery === true ? redacted : redacted.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s,?#]*)[?#][^\s,]*/gi, '$1');
 }

@@ -87,21 +87,36 @@ describe('the Istio gateway and the deployed descriptor config agree', () => {
     const rulesOf = (s: typeof example): unknown => s.dump().domains.find((d) => d.domain === 'edge')?.descriptors;
     const deployed = await configFromConfigMap(deployDocs(), 'meshlimit-config');
     const local = await configFromDir(path.join(ROOT, 'deploy/docker/config'));
-    expect(rulesOf(deployed.snapshot), `${CONFIG_LABEL}: the edge rules differ from config/gateway.yaml; copy its descriptors over`).toEqual(rulesOf(example));
-    expect(rulesOf(local.snapshot), 'deploy/docker/config/edge.yaml: the edge rules differ from config/gateway.yaml; copy its descriptors over').toEqual(rulesOf(example));
+    expect(
+      rulesOf(deployed.snapshot),
+      `${CONFIG_LABEL}: the edge rules differ from config/gateway.yaml; copy its descriptors over`,
+    ).toEqual(rulesOf(example));
+    expect(
+      rulesOf(local.snapshot),
+      'deploy/docker/config/edge.yaml: the edge rules differ from config/gateway.yaml; copy its descriptors over',
+    ).toEqual(rulesOf(example));
     // The two deployments differ only in where the user service's keys are fetched from.
     const jwt = (s: typeof example): unknown => {
       const r = s.domainOptions('edge')?.resolution;
-      return r === undefined ? undefined : { ...r, file: undefined, line: undefined, jwt: { ...r.jwt, keys: { ...r.jwt.keys, url: undefined } } };
+      return r === undefined
+        ? undefined
+        : { ...r, file: undefined, line: undefined, jwt: { ...r.jwt, keys: { ...r.jwt.keys, url: undefined } } };
     };
     expect(jwt(local.snapshot)).toEqual(jwt(deployed.snapshot));
-    expect(deployed.snapshot.domainOptions('edge')?.resolution?.jwt.keys).toMatchObject({ kind: 'jwks_url', url: 'http://user-service.meshlimit.svc.cluster.local:3000/.well-known/jwks.json' });
+    expect(deployed.snapshot.domainOptions('edge')?.resolution?.jwt.keys).toMatchObject({
+      kind: 'jwks_url',
+      url: 'http://user-service.meshlimit.svc.cluster.local:3000/.well-known/jwks.json',
+    });
   });
 
   it('the local Envoy (deploy/docker/envoy.yaml) sends the same descriptors to the same rules', async () => {
     const extracted = bootstrapSetups(path.join(ROOT, 'deploy/docker/envoy.yaml'));
     expect(extracted.errors).toEqual([]);
-    const r = await checkSetups(extracted.setups, { config: await configFromDir(path.join(ROOT, 'deploy/docker/config')), docs: [], redisTimeoutMs: 50 });
+    const r = await checkSetups(extracted.setups, {
+      config: await configFromDir(path.join(ROOT, 'deploy/docker/config')),
+      docs: [],
+      redisTimeoutMs: 50,
+    });
     expect(r.errors).toEqual([]);
     expect(table(r.rows)).toEqual(EDGE_TABLE);
   });
@@ -113,17 +128,30 @@ describe('the Istio gateway and the deployed descriptor config agree', () => {
     const docs = deployDocs();
     const env = (name: string): string | undefined =>
       docs
-        .filter((d) => (d.object as unknown as K8sObject).kind === 'Deployment' && (d.object as unknown as K8sObject).metadata.name === 'user-service')
-        .flatMap((d) => ((d.object as { spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } }).spec.template.spec.containers[0]!.env ?? []))
+        .filter(
+          (d) =>
+            (d.object as unknown as K8sObject).kind === 'Deployment' && (d.object as unknown as K8sObject).metadata.name === 'user-service',
+        )
+        .flatMap(
+          (d) =>
+            (d.object as { spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } }).spec.template
+              .spec.containers[0]!.env ?? [],
+        )
         .find((e) => e.name === name)?.value;
     expect(env('MESHLIMIT_GRPC')).toBe('meshlimit.meshlimit.svc.cluster.local:8081');
     const domain = env('USER_SERVICE_LIMIT_DOMAIN')!;
-    for (const config of [await configFromConfigMap(docs, 'meshlimit-config'), await configFromDir(path.join(ROOT, 'deploy/docker/config'))]) {
+    for (const config of [
+      await configFromConfigMap(docs, 'meshlimit-config'),
+      await configFromDir(path.join(ROOT, 'deploy/docker/config')),
+    ]) {
       const rule = config.snapshot.findRule(domain, [
         { key: 'company_id', value: 'acme' },
         { key: 'operation', value: 'report' },
       ]);
-      expect(rule?.ruleKey, `${config.label}: no rule for the user service's [(company_id, *), (operation, report)] in domain ${domain}`).toBe('users-app.company_id.operation_report');
+      expect(
+        rule?.ruleKey,
+        `${config.label}: no rule for the user service's [(company_id, *), (operation, report)] in domain ${domain}`,
+      ).toBe('users-app.company_id.operation_report');
     }
   });
 
@@ -138,7 +166,11 @@ describe('the Istio gateway and the deployed descriptor config agree', () => {
     };
     const resolution = (await configFromConfigMap(docs, 'meshlimit-config')).snapshot.domainOptions('edge')!.resolution!;
     const rule = ra.spec.jwtRules[0]!;
-    expect([rule.issuer, rule.audiences, rule.jwksUri]).toEqual([resolution.jwt.issuer, [...resolution.jwt.audience], (resolution.jwt.keys as { url: string }).url]);
+    expect([rule.issuer, rule.audiences, rule.jwksUri]).toEqual([
+      resolution.jwt.issuer,
+      [...resolution.jwt.audience],
+      (resolution.jwt.keys as { url: string }).url,
+    ]);
     // The sample's own constants (src/sample/user-service/data.ts) are what it signs with.
     const data = readFileSync(path.join(ROOT, 'src/sample/user-service/data.ts'), 'utf8');
     expect(data).toContain(`DEMO_ISSUER = '${resolution.jwt.issuer}'`);
@@ -151,13 +183,15 @@ describe('the Istio gateway and the deployed descriptor config agree', () => {
     const created = new Set([...script.matchAll(/create secret generic ([a-z0-9-]+)/g)].map((m) => m[1]));
     const refs = secretReferences(docs);
     expect(refs.size).toBeGreaterThan(0);
-    for (const [name, at] of refs) expect(created.has(name), `${at} references Secret ${name}, which deploy/kubernetes/create-secrets.sh does not create`).toBe(true);
+    for (const [name, at] of refs)
+      expect(created.has(name), `${at} references Secret ${name}, which deploy/kubernetes/create-secrets.sh does not create`).toBe(true);
     expect(docs.filter((d) => (d.object as unknown as K8sObject).kind === 'Secret').map((d) => d.file)).toEqual([]);
   });
 });
 
 describe('a broken gateway set-up is reported with the file and what is wrong', () => {
-  const at = (fixture: string, file: string, kind: string, name: string, line: number): string => `test/deploy/fixtures/${fixture}/${file} (document 1 at line ${line}, ${kind}/${name})`;
+  const at = (fixture: string, file: string, kind: string, name: string, line: number): string =>
+    `test/deploy/fixtures/${fixture}/${file} (document 1 at line ${line}, ${kind}/${name})`;
 
   it('a descriptor no rule matches', async () => {
     const r = await checkIstio(withFixture('unmatched-descriptor'));

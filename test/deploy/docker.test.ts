@@ -108,10 +108,20 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
     app = mkdtempSync(path.join(tmpdir(), 'meshlimit-image-'));
     // The build stage's products: dist/ from src/ with tsconfig.build.json; node_modules and
     // package.json from the repository (the image's node_modules is the pruned copy of these).
-    const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(app, '.build-dist')], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
+    const tsc = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(app, '.build-dist'),
+      ],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+      },
+    );
     expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
     const fromBuild: Record<string, () => void> = {
       '/app/package.json': () => cpSync(path.join(ROOT, 'package.json'), path.join(app, 'package.json')),
@@ -125,7 +135,8 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
       const [src, dst] = parts.filter((p) => !p.startsWith('--')) as [string, string];
       if (from !== undefined) {
         const emulate = fromBuild[src];
-        if (emulate === undefined) throw new Error(`Dockerfile: COPY ${c.args}: this test does not know what the build stage puts at ${src}`);
+        if (emulate === undefined)
+          throw new Error(`Dockerfile: COPY ${c.args}: this test does not know what the build stage puts at ${src}`);
         emulate();
       } else cpSync(path.join(ROOT, src), path.join(app, dst), { recursive: true });
     }
@@ -139,7 +150,11 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
 
   function run(args: string[], env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
     // WORKDIR /app, NODE_ENV=production, no other environment (as in the image).
-    const child = spawn(process.execPath, args, { cwd: app, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      cwd: app,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let out = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -151,11 +166,18 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
   it('CMD node dist/main.js serves the example config and drains on SIGTERM', async () => {
     const [http, grpc] = [await getFreePort(), await getFreePort()];
     const r = run(['dist/main.js'], { PORT: String(http), GRPC_PORT: String(grpc), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1' });
-    await eventually(async () => (await fetch(`http://127.0.0.1:${http}/healthcheck`).catch(() => undefined))?.status === 200, 15_000, 100).catch(() => {
+    await eventually(
+      async () => (await fetch(`http://127.0.0.1:${http}/healthcheck`).catch(() => undefined))?.status === 200,
+      15_000,
+      100,
+    ).catch(() => {
       throw new Error(`meshlimit did not become ready from the image layout:\n${r.output()}`);
     });
     // ./config (copied by the image) is loaded: the example blocks 203.0.113.7 outright.
-    const res = await fetch(`http://127.0.0.1:${http}/json`, { method: 'POST', body: JSON.stringify({ domain: 'edge', descriptors: [{ entries: [{ key: 'remote_address', value: '203.0.113.7' }] }] }) });
+    const res = await fetch(`http://127.0.0.1:${http}/json`, {
+      method: 'POST',
+      body: JSON.stringify({ domain: 'edge', descriptors: [{ entries: [{ key: 'remote_address', value: '203.0.113.7' }] }] }),
+    });
     expect(res.status).toBe(429);
     r.child.kill('SIGTERM');
     expect(await r.exited).toBe(0);
@@ -191,7 +213,16 @@ describe('the runtime stage runs meshlimit and the sample user service', () => {
 describe('deploy/docker (compose, not runnable here: no Docker engine)', () => {
   const dir = path.join(ROOT, 'deploy/docker');
   const compose = parseYaml(readFileSync(path.join(dir, 'compose.yaml'), 'utf8'), { merge: true }) as {
-    services: Record<string, { build?: { context: string; dockerfile: string }; volumes?: string[]; ports?: string[]; environment?: Record<string, string>; image?: string }>;
+    services: Record<
+      string,
+      {
+        build?: { context: string; dockerfile: string };
+        volumes?: string[];
+        ports?: string[];
+        environment?: Record<string, string>;
+        image?: string;
+      }
+    >;
   };
 
   it('mounts files that exist, builds from the repository Dockerfile and pins every image', () => {
@@ -200,14 +231,19 @@ describe('deploy/docker (compose, not runnable here: no Docker engine)', () => {
         const host = v.split(':')[0]!;
         expect(existsSync(path.resolve(dir, host)), `compose.yaml: service ${name} mounts ${host}, which does not exist`).toBe(true);
       }
-      if (s.build !== undefined) expect(existsSync(path.resolve(dir, s.build.context, s.build.dockerfile)), `service ${name} builds from a missing Dockerfile`).toBe(true);
+      if (s.build !== undefined)
+        expect(existsSync(path.resolve(dir, s.build.context, s.build.dockerfile)), `service ${name} builds from a missing Dockerfile`).toBe(
+          true,
+        );
       expect(s.image, `service ${name}`).toMatch(/^[\w./-]+:(?!latest$)[\w.-]+$/);
       for (const p of s.ports ?? []) expect(p, `service ${name} publishes ${p} beyond loopback`).toMatch(/^127\.0\.0\.1:/);
     }
   });
 
   it('takes the Redis password from the environment, required, never a default', () => {
-    const refs = Object.values(compose.services).flatMap((s) => Object.entries(s.environment ?? {}).filter(([k]) => /(PASSWORD|_AUTH)$/.test(k)));
+    const refs = Object.values(compose.services).flatMap((s) =>
+      Object.entries(s.environment ?? {}).filter(([k]) => /(PASSWORD|_AUTH)$/.test(k)),
+    );
     expect(refs.length).toBe(2);
     for (const [k, v] of refs) expect(v, k).toMatch(/^\$\{REDIS_PASSWORD:\?[^}]+\}$/);
   });
@@ -215,7 +251,10 @@ describe('deploy/docker (compose, not runnable here: no Docker engine)', () => {
   it('its prometheus.yml is valid and loads the shipped rules', () => {
     const tmp = mkdtempSync(path.join(tmpdir(), 'meshlimit-compose-prom-'));
     try {
-      const text = readFileSync(path.join(dir, 'prometheus.yml'), 'utf8').replace('/etc/prometheus/rules/meshlimit.rules.yaml', path.join(ROOT, 'deploy/grafana/meshlimit.rules.yaml'));
+      const text = readFileSync(path.join(dir, 'prometheus.yml'), 'utf8').replace(
+        '/etc/prometheus/rules/meshlimit.rules.yaml',
+        path.join(ROOT, 'deploy/grafana/meshlimit.rules.yaml'),
+      );
       writeFileSync(path.join(tmp, 'prometheus.yml'), text);
       const r = spawnSync('promtool', ['check', 'config', path.join(tmp, 'prometheus.yml')], { encoding: 'utf8' });
       expect(r.status, r.stdout + r.stderr).toBe(0);

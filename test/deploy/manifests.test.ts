@@ -47,9 +47,14 @@ describe('deploy/ manifests validate against their schemas', () => {
   });
 
   it('the shell scripts (create-secrets.sh, the Redis ConfigMap scripts) parse with sh -n', () => {
-    const scripts: [string, string][] = [['deploy/kubernetes/create-secrets.sh', readFileSync(path.join(ROOT, 'deploy/kubernetes/create-secrets.sh'), 'utf8')]];
+    const scripts: [string, string][] = [
+      ['deploy/kubernetes/create-secrets.sh', readFileSync(path.join(ROOT, 'deploy/kubernetes/create-secrets.sh'), 'utf8')],
+    ];
     for (const d of manifestFiles(path.join(ROOT, 'deploy/kubernetes')).flatMap(loadManifestFile)) {
-      const data = (d.object as { kind?: string; data?: Record<string, string> }).kind === 'ConfigMap' ? ((d.object as { data?: Record<string, string> }).data ?? {}) : {};
+      const data =
+        (d.object as { kind?: string; data?: Record<string, string> }).kind === 'ConfigMap'
+          ? ((d.object as { data?: Record<string, string> }).data ?? {})
+          : {};
       for (const [key, text] of Object.entries(data)) if (key.endsWith('.sh')) scripts.push([`${rel(d.file)} (${key})`, text]);
     }
     expect(scripts.length).toBe(4);
@@ -60,9 +65,16 @@ describe('deploy/ manifests validate against their schemas', () => {
   });
 
   it('a kind without a schema is an error, not a silent pass', () => {
-    const problems = validateManifest({ file: path.join(ROOT, 'deploy/x.yaml'), index: 0, line: 1, object: { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } } });
+    const problems = validateManifest({
+      file: path.join(ROOT, 'deploy/x.yaml'),
+      index: 0,
+      line: 1,
+      object: { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } },
+    });
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(/^deploy\/x\.yaml \(document 1 at line 1, Widget\/w\): no schema for example\.com\/v1 Widget; test\/deploy\/lib\/manifests\.ts validates v1\/Namespace, /);
+    expect(problems[0]).toMatch(
+      /^deploy\/x\.yaml \(document 1 at line 1, Widget\/w\): no schema for example\.com\/v1 Widget; test\/deploy\/lib\/manifests\.ts validates v1\/Namespace, /,
+    );
   });
 });
 
@@ -114,7 +126,7 @@ describe('no secret material under deploy/ or in the Docker files', () => {
       'REDIS_AUTH: ${REDIS_PASSWORD:?export it first}',
       '  password="$(openssl rand -hex 32)"',
       'kubectl create secret generic redis-auth --from-literal=password="$password"',
-      "printf 'requirepass \"%s\"\\n' \"$REDIS_PASSWORD\"",
+      'printf \'requirepass "%s"\\n\' "$REDIS_PASSWORD"',
       '          key: password',
       '    hs256_secret_env: EDGE_JWT_SECRET',
       '  token_entry: authorization',

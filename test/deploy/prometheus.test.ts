@@ -85,13 +85,16 @@ describe('Grafana dashboard and Prometheus rules', () => {
   it('every panel and rule uses metric names meshlimit exports', () => {
     const known = new Set<string>(METRIC_NAMES);
     // Raw metric names only: recording rules (level:metric:operations) contain ':'.
-    const used = (text: string): string[] => [...text.matchAll(/(?<![\w:])meshlimit_[a-z_]+(?![\w:])/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, ''));
+    const used = (text: string): string[] =>
+      [...text.matchAll(/(?<![\w:])meshlimit_[a-z_]+(?![\w:])/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, ''));
     for (const t of dashboardTargets()) {
-      for (const name of used(t.expr)) expect(known.has(name), `panel "${t.panel}" (${t.refId}) uses ${name}, which src/telemetry/metrics.ts does not declare`).toBe(true);
+      for (const name of used(t.expr))
+        expect(known.has(name), `panel "${t.panel}" (${t.refId}) uses ${name}, which src/telemetry/metrics.ts does not declare`).toBe(true);
     }
     const rules = parseYaml(readFileSync(RULES, 'utf8')) as { groups: { rules: { expr: string; record?: string }[] }[] };
     for (const r of rules.groups.flatMap((g) => g.rules)) {
-      for (const name of used(r.expr)) expect(known.has(name), `rule expression ${r.expr} uses ${name}, which src/telemetry/metrics.ts does not declare`).toBe(true);
+      for (const name of used(r.expr))
+        expect(known.has(name), `rule expression ${r.expr} uses ${name}, which src/telemetry/metrics.ts does not declare`).toBe(true);
     }
   });
 
@@ -171,22 +174,44 @@ describe('Grafana dashboard and Prometheus rules', () => {
       };
 
       // A couple of scrapes of normal traffic (the anonymous callers exceed 60/min on the way).
-      await eventually(async () => (await prom.api<QueryData>('query', { query: 'meshlimit_decisions_total{result="over_limit"}' })).result.length > 0, 10_000, 200);
-      await eventually(async () => (await prom.api<QueryData>('query', { query: 'count_over_time(meshlimit_config_rules[1m])' })).result.length > 0, 10_000, 200);
+      await eventually(
+        async () => (await prom.api<QueryData>('query', { query: 'meshlimit_decisions_total{result="over_limit"}' })).result.length > 0,
+        10_000,
+        200,
+      );
+      await eventually(
+        async () => (await prom.api<QueryData>('query', { query: 'count_over_time(meshlimit_config_rules[1m])' })).result.length > 0,
+        10_000,
+        200,
+      );
 
       // A broken config edit: rejected, counted, the old config stays. Written elsewhere and
       // renamed in, so the watcher sees one complete file (as with a ConfigMap's symlink swap).
       writeFileSync(path.join(dir, 'broken.yaml'), BROKEN_CONFIG);
       renameSync(path.join(dir, 'broken.yaml'), path.join(svc.configDir, 'broken.yaml'));
-      await eventually(async () => /meshlimit_config_reloads_total\{result="failure"\} [1-9]/.test(await svc.handle.metrics.render()), 10_000, 50);
+      await eventually(
+        async () => /meshlimit_config_reloads_total\{result="failure"\} [1-9]/.test(await svc.handle.metrics.render()),
+        10_000,
+        50,
+      );
 
       // A Redis outage: failing calls open the breaker, answers come from the local fallback.
       await redis.kill();
-      await eventually(async () => /meshlimit_breaker_transitions_total\{from="closed",to="open"\} [1-9]/.test(await svc.handle.metrics.render()), 10_000, 50);
+      await eventually(
+        async () => /meshlimit_breaker_transitions_total\{from="closed",to="open"\} [1-9]/.test(await svc.handle.metrics.render()),
+        10_000,
+        50,
+      );
 
       // Scraped at least twice since (rate() and increase() need two samples of a new series),
       // and every rule evaluated after the outage began.
-      await eventually(async () => (await prom.api<QueryData>('query', { query: 'count_over_time(meshlimit_breaker_transitions_total{to="open"}[1m]) >= 2' })).result.length > 0, 10_000, 200);
+      await eventually(
+        async () =>
+          (await prom.api<QueryData>('query', { query: 'count_over_time(meshlimit_breaker_transitions_total{to="open"}[1m]) >= 2' })).result
+            .length > 0,
+        10_000,
+        200,
+      );
       const scraped = (query: string) => async (): Promise<boolean> => (await prom.api<QueryData>('query', { query })).result.length > 0;
       await eventually(scraped('meshlimit_degraded_answers_total{reason="local_fallback"} > 0'), 10_000, 200);
       await eventually(scraped('max_over_time(meshlimit_breaker_state{state="open"}[1m]) == 1'), 10_000, 200);
@@ -218,7 +243,8 @@ describe('Grafana dashboard and Prometheus rules', () => {
         const query = grafanaToPromQL(t.expr);
         const data = await prom.api<QueryData>('query', { query });
         const values = sampleValues(data);
-        if (!values.some((v) => Number.isFinite(v))) empty.push(`panel "${t.panel}" (${t.refId}): ${query} -> ${JSON.stringify(data.result)}`);
+        if (!values.some((v) => Number.isFinite(v)))
+          empty.push(`panel "${t.panel}" (${t.refId}): ${query} -> ${JSON.stringify(data.result)}`);
       }
       expect(empty, `panels without data (Prometheus log:\n${prom.output()})`).toEqual([]);
     });
@@ -226,7 +252,12 @@ describe('Grafana dashboard and Prometheus rules', () => {
     it('the panels show what happened: over-limit answers, the failed reload, the open breaker, verified and failing tokens', async () => {
       const values = async (query: string): Promise<Record<string, number>> => {
         const data = await prom.api<QueryData>('query', { query });
-        return Object.fromEntries((data.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [Object.values(s.metric).join(','), Number(s.value[1])]));
+        return Object.fromEntries(
+          (data.result as { metric: Record<string, string>; value: [number, string] }[]).map((s) => [
+            Object.values(s.metric).join(','),
+            Number(s.value[1]),
+          ]),
+        );
       };
       expect((await values('sum by (result) (meshlimit_decisions_total{domain="edge"})'))['over_limit']).toBeGreaterThan(0);
       expect(await values('max(meshlimit_config_reloads_total{result="failure"})')).toEqual({ '': 1 });
@@ -239,11 +270,15 @@ describe('Grafana dashboard and Prometheus rules', () => {
     });
 
     it('every recording and alerting rule evaluates without error, and the alerts for what broke are pending', async () => {
-      const { groups } = await prom.api<{ groups: { name: string; rules: { name: string; type: string; health: string; lastError?: string; state?: string }[] }[] }>('rules');
+      const { groups } = await prom.api<{
+        groups: { name: string; rules: { name: string; type: string; health: string; lastError?: string; state?: string }[] }[];
+      }>('rules');
       const all = groups.flatMap((g) => g.rules);
       const shipped = parseYaml(readFileSync(RULES, 'utf8')) as { groups: { rules: unknown[] }[] };
       expect(all.length).toBe(shipped.groups.flatMap((g) => g.rules).length);
-      const unhealthy = all.filter((r) => r.health !== 'ok' || (r.lastError ?? '') !== '').map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`);
+      const unhealthy = all
+        .filter((r) => r.health !== 'ok' || (r.lastError ?? '') !== '')
+        .map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`);
       expect(unhealthy).toEqual([]);
       const state = (name: string): string | undefined => all.find((r) => r.name === name)?.state;
       // Their `for:` is minutes long, so they are pending, which shows the expressions match the

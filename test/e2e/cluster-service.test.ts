@@ -54,7 +54,11 @@ async function startProcess(env: Record<string, string>): Promise<Proc> {
       ...env,
     },
   });
-  await eventually(async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200, 20_000, 100).catch(() => {
+  await eventually(
+    async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200,
+    20_000,
+    100,
+  ).catch(() => {
     throw new Error(`meshlimit did not become ready:\n${proc.output()}`);
   });
   return { process: proc, client: createRlsClient(`127.0.0.1:${grpcPort}`), httpPort };
@@ -85,7 +89,10 @@ describe('four meshlimit processes on one Redis Cluster', () => {
     const intoMinute = Number(seconds) % 60;
     if (intoMinute > 40) await new Promise((r) => setTimeout(r, (61 - intoMinute) * 1000));
     const calls = Array.from({ length: 4000 }, (_, i) =>
-      procs[i % 4]!.client.shouldRateLimit({ domain: 'mesh', descriptors: [{ entries: [{ key: 'tenant', value: 'acme' }] }] }, { deadlineMs: 30_000 }),
+      procs[i % 4]!.client.shouldRateLimit(
+        { domain: 'mesh', descriptors: [{ entries: [{ key: 'tenant', value: 'acme' }] }] },
+        { deadlineMs: 30_000 },
+      ),
     );
     const results = await Promise.all(calls);
     const ok = results.filter((r) => r.overallCode === 'OK').length;
@@ -109,7 +116,10 @@ describe('four meshlimit processes on one Redis Cluster', () => {
       while (!stop) {
         const t = Date.now();
         try {
-          const r = await p.client.shouldRateLimit({ domain: 'mesh', descriptors: [{ entries: [{ key, value: 'load' }] }] }, { deadlineMs: 5000 });
+          const r = await p.client.shouldRateLimit(
+            { domain: 'mesh', descriptors: [{ entries: [{ key, value: 'load' }] }] },
+            { deadlineMs: 5000 },
+          );
           outcomes.push({ t, ok: r.overallCode === 'OK' });
         } catch (err) {
           outcomes.push({ t, ok: false, code: (err as { code: number }).code });
@@ -137,9 +147,14 @@ describe('four meshlimit processes on one Redis Cluster', () => {
     const lastFailure = failures.at(-1)?.t ?? failedOverAt;
     expect(lastFailure - failedOverAt).toBeLessThan(OPEN_MS + 2000);
     // And the answers after that are exact Redis-backed ones again.
-    const r = await p.client.shouldRateLimit({ domain: 'mesh', descriptors: [{ entries: [{ key: 'tenant', value: `after-${Date.now()}` }] }] });
+    const r = await p.client.shouldRateLimit({
+      domain: 'mesh',
+      descriptors: [{ entries: [{ key: 'tenant', value: `after-${Date.now()}` }] }],
+    });
     expect(r.statuses[0]!.limitRemaining).toBe(199);
     expect(r.dynamicMetadata).toBeNull();
-    console.log(`failover: ${failures.length} failed of ${outcomes.length} requests; last failure ${lastFailure - failedOverAt} ms after failover completed`);
+    console.log(
+      `failover: ${failures.length} failed of ${outcomes.length} requests; last failure ${lastFailure - failedOverAt} ms after failover completed`,
+    );
   }, 90_000);
 });

@@ -14,7 +14,15 @@ function runDemo(): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join('src', 'sample', 'demo', 'demo.ts'), '--once'], {
       cwd: ROOT,
-      env: { ...process.env, USER_SERVICE_PORT: '0', GATEWAY_PORT: '0', PORT: '0', GRPC_PORT: '0', BACKEND_TYPE: 'memory', LOG_LEVEL: 'error' },
+      env: {
+        ...process.env,
+        USER_SERVICE_PORT: '0',
+        GATEWAY_PORT: '0',
+        PORT: '0',
+        GRPC_PORT: '0',
+        BACKEND_TYPE: 'memory',
+        LOG_LEVEL: 'error',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -63,7 +63,10 @@ describe('malformed and random requests', () => {
   });
 
   it('answers random typed requests with a decision or INVALID_ARGUMENT', async () => {
-    const entry = fc.record({ key: fc.oneof(fc.constantFrom('a', 'b', 's', ''), fc.string()), value: fc.oneof(fc.string(), fc.constantFrom('x1', 'xx', '')) });
+    const entry = fc.record({
+      key: fc.oneof(fc.constantFrom('a', 'b', 's', ''), fc.string()),
+      value: fc.oneof(fc.string(), fc.constantFrom('x1', 'xx', '')),
+    });
     const descriptor: fc.Arbitrary<RlsDescriptorInput> = fc.record(
       {
         entries: fc.array(entry, { maxLength: 40 }),
@@ -99,7 +102,10 @@ describe('malformed and random requests', () => {
     for (let batch = 0; batch < 20; batch++) {
       await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          svc.client.shouldRateLimit({ domain: 'fuzz', descriptors: [{ entries: [{ key: 'a', value: `ip-${batch}-${i}` }] }, { entries: [{ key: 's', value: `v-${batch}-${i}` }] }] }),
+          svc.client.shouldRateLimit({
+            domain: 'fuzz',
+            descriptors: [{ entries: [{ key: 'a', value: `ip-${batch}-${i}` }] }, { entries: [{ key: 's', value: `v-${batch}-${i}` }] }],
+          }),
         ),
       );
       expect(backend.size).toBeLessThanOrEqual(500);

@@ -70,7 +70,11 @@ async function call(method: string, path: string, opts: { token?: string; ip: st
   const headers: Record<string, string> = { 'x-forwarded-for': opts.ip };
   if (opts.token !== undefined) headers['authorization'] = `Bearer ${opts.token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${stack.gatewayUrl}${path}`, { method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  const res = await fetch(`${stack.gatewayUrl}${path}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
 }
@@ -87,7 +91,9 @@ describe('user service + meshlimit (Redis) + gateway, over HTTP', () => {
   it('logs in two companies through the gateway', async () => {
     acme = await login('alice@acme.example', '198.51.100.1');
     globex = await login('carol@globex.example', '198.51.100.2');
-    expect((await call('POST', '/login', { ip: '198.51.100.3', body: { username: 'alice@acme.example', password: 'nope' } })).status).toBe(401);
+    expect((await call('POST', '/login', { ip: '198.51.100.3', body: { username: 'alice@acme.example', password: 'nope' } })).status).toBe(
+      401,
+    );
   });
 
   it('the company over its limit gets 429s, the other company keeps getting 200s', async () => {
@@ -114,7 +120,13 @@ describe('user service + meshlimit (Redis) + gateway, over HTTP', () => {
   });
 
   it("a forged token claiming globex is limited by its IP, and globex's quota is untouched", async () => {
-    const forged = unsignedToken({ company_id: 'globex', sub: 'u-3', iss: DEMO_ISSUER, aud: DEMO_AUDIENCE, exp: Math.floor(Date.now() / 1000) + 600 });
+    const forged = unsignedToken({
+      company_id: 'globex',
+      sub: 'u-3',
+      iss: DEMO_ISSUER,
+      aud: DEMO_AUDIENCE,
+      exp: Math.floor(Date.now() / 1000) + 600,
+    });
     const statuses: number[] = [];
     for (let i = 0; i < 5; i++) statuses.push((await call('GET', '/users', { token: forged, ip: '203.0.113.9' })).status);
     // 3 per minute for the IP: the gateway lets three through (the service rejects the token), then 429.
@@ -153,7 +165,17 @@ describe('user service + meshlimit (Redis) + gateway, over HTTP', () => {
     const ask = async (token: string, ip: string) => {
       const res = await fetch(`${stack.meshlimitHttpUrl}/json`, {
         method: 'POST',
-        body: JSON.stringify({ domain: 'edge', descriptors: [{ entries: [{ key: 'authorization', value: `Bearer ${token}` }, { key: 'remote_address', value: ip }] }] }),
+        body: JSON.stringify({
+          domain: 'edge',
+          descriptors: [
+            {
+              entries: [
+                { key: 'authorization', value: `Bearer ${token}` },
+                { key: 'remote_address', value: ip },
+              ],
+            },
+          ],
+        }),
       });
       return { status: res.status, body: (await res.json()) as { statuses: { currentLimit: { requestsPerUnit: number } }[] } };
     };
@@ -175,7 +197,8 @@ describe('user service + meshlimit (Redis) + gateway, over HTTP', () => {
         expect(metrics).not.toContain(part);
       }
     }
-    const count = (outcome: string): number => Number(new RegExp(`meshlimit_resolutions_total\\{domain="edge",outcome="${outcome}"\\} (\\d+)`).exec(metrics)?.[1] ?? 'NaN');
+    const count = (outcome: string): number =>
+      Number(new RegExp(`meshlimit_resolutions_total\\{domain="edge",outcome="${outcome}"\\} (\\d+)`).exec(metrics)?.[1] ?? 'NaN');
     // Two descriptors carry the token per request (per caller, per caller and path).
     expect(count('verified')).toBe(2 * (12 + 1 + 3 + 1 + 1 + 3) + 1);
     expect(count('fallback_invalid')).toBe(2 * (5 + 4) + 1);
@@ -218,12 +241,24 @@ descriptors:
     try {
       const key = new TextEncoder().encode(secret);
       const token = (company: string) =>
-        new SignJWT({ company_id: company }).setProtectedHeader({ alg: 'HS256' }).setIssuer(DEMO_ISSUER).setAudience(DEMO_AUDIENCE).setExpirationTime('10m').sign(key);
+        new SignJWT({ company_id: company })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuer(DEMO_ISSUER)
+          .setAudience(DEMO_AUDIENCE)
+          .setExpirationTime('10m')
+          .sign(key);
       const ask = async (t: string) =>
         (
           await svc.client.shouldRateLimit({
             domain: 'hs',
-            descriptors: [{ entries: [{ key: 'authorization', value: `Bearer ${t}` }, { key: 'remote_address', value: '10.0.0.1' }] }],
+            descriptors: [
+              {
+                entries: [
+                  { key: 'authorization', value: `Bearer ${t}` },
+                  { key: 'remote_address', value: '10.0.0.1' },
+                ],
+              },
+            ],
           })
         ).statuses[0]!;
       const a = await token('acme');

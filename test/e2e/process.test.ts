@@ -86,16 +86,33 @@ describe('WORKERS=2 (Node cluster) on Redis', () => {
       'domain: workers\ndescriptors:\n  - key: tenant\n    rate_limit: { algorithm: token_bucket, unit: hour, requests_per_unit: 10 }\n',
     );
     const [http, grpcPort] = [await getFreePort(), await getFreePort()];
-    const r = run({ CONFIG_DIR: dir, PORT: String(http), GRPC_PORT: String(grpcPort), HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1', WORKERS: '2', BACKEND_TYPE: 'redis', REDIS_URL: `127.0.0.1:${redis.port}` });
+    const r = run({
+      CONFIG_DIR: dir,
+      PORT: String(http),
+      GRPC_PORT: String(grpcPort),
+      HOST: '127.0.0.1',
+      GRPC_HOST: '127.0.0.1',
+      WORKERS: '2',
+      BACKEND_TYPE: 'redis',
+      REDIS_URL: `127.0.0.1:${redis.port}`,
+    });
     // Separate connections get spread over the workers by the primary; the limit is shared.
     const clients: ReturnType<typeof createRlsClient>[] = [];
     try {
       await eventually(async () => (r.output().match(/meshlimit serving/g) ?? []).length === 2, 15_000, 50);
-      await eventually(async () => (await fetch(`http://127.0.0.1:${http}/healthcheck`).catch(() => undefined))?.status === 200, 10_000, 50);
-      for (let i = 0; i < 6; i++) clients.push(createRlsClient(`127.0.0.1:${grpcPort}`, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }));
+      await eventually(
+        async () => (await fetch(`http://127.0.0.1:${http}/healthcheck`).catch(() => undefined))?.status === 200,
+        10_000,
+        50,
+      );
+      for (let i = 0; i < 6; i++)
+        clients.push(createRlsClient(`127.0.0.1:${grpcPort}`, { channelOptions: { 'grpc.use_local_subchannel_pool': 1 } }));
       const codes: string[] = [];
       for (let i = 0; i < 12; i++) {
-        const res = await clients[i % clients.length]!.shouldRateLimit({ domain: 'workers', descriptors: [{ entries: [{ key: 'tenant', value: 'acme' }] }] });
+        const res = await clients[i % clients.length]!.shouldRateLimit({
+          domain: 'workers',
+          descriptors: [{ entries: [{ key: 'tenant', value: 'acme' }] }],
+        });
         codes.push(res.overallCode);
       }
       expect(codes).toEqual([...Array<string>(10).fill('OK'), 'OVER_LIMIT', 'OVER_LIMIT']);
@@ -123,7 +140,10 @@ describe('start-up errors name what is wrong', () => {
   it('a broken config directory stops start-up with exit code 1 and names the file and field', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-bad-'));
     try {
-      writeFileSync(path.join(dir, 'bad.yaml'), 'domain: x\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n');
+      writeFileSync(
+        path.join(dir, 'bad.yaml'),
+        'domain: x\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n',
+      );
       const r = run({ CONFIG_DIR: dir, PORT: '0', GRPC_PORT: '0' });
       expect(await r.exited).toBe(1);
       expect(r.output()).toContain(path.join(dir, 'bad.yaml'));
@@ -144,7 +164,10 @@ describe('meshlimit check-config', () => {
   it('accepts the example config and rejects a broken one', async () => {
     const ok = spawnSync(process.execPath, ['bin/meshlimit.js', 'check-config', 'config'], { cwd: ROOT, encoding: 'utf8' });
     expect(ok.status, ok.stdout + ok.stderr).toBe(0);
-    const bad = spawnSync(process.execPath, ['bin/meshlimit.js', 'check-config', 'test/fixtures/config/bad_unit'], { cwd: ROOT, encoding: 'utf8' });
+    const bad = spawnSync(process.execPath, ['bin/meshlimit.js', 'check-config', 'test/fixtures/config/bad_unit'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(bad.status).toBe(1);
     expect(bad.stdout + bad.stderr).toContain('rate_limit.unit');
   });

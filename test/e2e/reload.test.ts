@@ -27,7 +27,8 @@ describe('config hot reload', () => {
   it('applies a good edit and keeps counters when only the threshold changes', async () => {
     svc = await bootService({ files: { 'r.yaml': config(5) }, now: () => T });
     const s = svc;
-    for (let i = 0; i < 3; i++) await s.client.shouldRateLimit({ domain: 'reload', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] });
+    for (let i = 0; i < 3; i++)
+      await s.client.shouldRateLimit({ domain: 'reload', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] });
     s.writeConfig('r.yaml', config(10));
     await eventually(async () => (await limitOf(s)) === 10);
     // 3 hits survive the reload: 10 - 3 = 7 left.

@@ -54,7 +54,10 @@ descriptors:
 /** A minute-aligned instant (also aligned to 30 s and 1 s windows). */
 const T0 = 1_800_000_000_000;
 
-const d = (key: string, value: string, extra: Partial<RlsDescriptorInput> = {}): RlsDescriptorInput => ({ entries: [{ key, value }], ...extra });
+const d = (key: string, value: string, extra: Partial<RlsDescriptorInput> = {}): RlsDescriptorInput => ({
+  entries: [{ key, value }],
+  ...extra,
+});
 const brief = (r: RlsResponse) =>
   r.statuses.map((s) => ({
     code: s.code,
@@ -191,10 +194,26 @@ describe.each(cases)('ShouldRateLimit over gRPC, $name backend', ({ name, env })
     expect(brief(await ask([d('wild', 'api-exact')]))[0]!.limit).toBe('5/MINUTE');
     expect(brief(await ask([d('wild', 'api-other')]))[0]!.limit).toBe('1/MINUTE');
     expect(brief(await ask([d('wild', 'web')]))[0]!.limit).toBe('2/MINUTE');
-    const nested = { entries: [{ key: 'parent', value: 'p' }, { key: 'child', value: 'c' }] };
+    const nested = {
+      entries: [
+        { key: 'parent', value: 'p' },
+        { key: 'child', value: 'c' },
+      ],
+    };
     expect(brief(await ask([nested]))[0]!.limit).toBe('2/MINUTE');
     expect(brief(await ask([d('parent', 'p')]))[0]!.limit).toBeNull();
-    expect(brief(await ask([{ entries: [{ key: 'parent', value: 'q' }, { key: 'child', value: 'c' }] }]))[0]!.limit).toBeNull();
+    expect(
+      brief(
+        await ask([
+          {
+            entries: [
+              { key: 'parent', value: 'q' },
+              { key: 'child', value: 'c' },
+            ],
+          },
+        ]),
+      )[0]!.limit,
+    ).toBeNull();
     expect(brief(await ask([d('unknown', 'x')]))[0]).toEqual({ code: 'OK', limit: null, remaining: 0, reset: null });
   });
 
@@ -286,7 +305,11 @@ describe.each(cases)('ShouldRateLimit over gRPC, $name backend', ({ name, env })
 
 describe('response headers and global shadow mode', () => {
   it('adds RateLimit-* headers when LIMIT_RESPONSE_HEADERS_ENABLED', async () => {
-    const svc = await bootService({ files: { 'e2e.yaml': CONFIG }, env: { LIMIT_RESPONSE_HEADERS_ENABLED: 'true', LIMIT_REMAINING_HEADER: 'X-Left' }, now: () => T0 + 15_000 });
+    const svc = await bootService({
+      files: { 'e2e.yaml': CONFIG },
+      env: { LIMIT_RESPONSE_HEADERS_ENABLED: 'true', LIMIT_REMAINING_HEADER: 'X-Left' },
+      now: () => T0 + 15_000,
+    });
     try {
       const r = await svc.client.shouldRateLimit({ domain: 'e2e', descriptors: [d('fw', 'h'), d('tb', 'h')] });
       expect(r.responseHeadersToAdd.map((h) => [h.key, h.value])).toEqual([

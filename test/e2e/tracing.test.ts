@@ -39,12 +39,15 @@ describe('OpenTelemetry tracing', () => {
     expect((await startTracing({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' })).enabled).toBe(false);
   });
 
-  it('records a ShouldRateLimit span under the caller\'s W3C context, with resolve and backend children', async () => {
+  it("records a ShouldRateLimit span under the caller's W3C context, with resolve and backend children", async () => {
     exporter.reset();
     const metadata = new Metadata();
     metadata.set('traceparent', `00-${TRACE_ID}-${PARENT_SPAN}-01`);
     for (let i = 0; i < 2; i++) {
-      await svc.client.shouldRateLimit({ domain: 'traced', descriptors: [{ entries: [{ key: 'user', value: 'secret-value-42' }] }] }, { metadata });
+      await svc.client.shouldRateLimit(
+        { domain: 'traced', descriptors: [{ entries: [{ key: 'user', value: 'secret-value-42' }] }] },
+        { metadata },
+      );
     }
     const spans = exporter.getFinishedSpans();
     const roots = spans.filter((s) => s.name === 'ShouldRateLimit');

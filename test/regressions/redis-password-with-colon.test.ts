@@ -24,7 +24,10 @@ afterAll(async () => {
 async function decideThrough(env: Record<string, string>): Promise<number> {
   const svc = await bootService({ files: { 'wiring.yaml': CONFIG }, env: { BACKEND_TYPE: 'redis', ...env } });
   booted.push(svc);
-  const res = await svc.client.shouldRateLimit({ domain: 'wiring', descriptors: [{ entries: [{ key: 'k', value: `v${booted.length}` }] }] });
+  const res = await svc.client.shouldRateLimit({
+    domain: 'wiring',
+    descriptors: [{ entries: [{ key: 'k', value: `v${booted.length}` }] }],
+  });
   expect(res.overallCode).toBe('OK');
   return res.statuses[0]!.limitRemaining;
 }

@@ -27,12 +27,7 @@ export const errorMessage = (e: unknown): string => (e instanceof Error ? e.mess
  * Polls `probe` until it returns `true`; any other return value (or a thrown error) is the reason
  * it is not done yet, quoted in the timeout error so a failed wait says what it last saw.
  */
-export async function waitUntil(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<true | string>,
-  intervalMs = 50,
-): Promise<void> {
+export async function waitUntil(what: string, timeoutMs: number, probe: () => Promise<true | string>, intervalMs = 50): Promise<void> {
   const started = Date.now();
   let last = 'not probed yet';
   for (;;) {

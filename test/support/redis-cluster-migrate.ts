@@ -37,7 +37,13 @@ export interface MigrationCluster {
  * other primary; waits until every running node maps the slot to the target. Returns the number
  * of keys moved. If a step (or `onBatch`) throws, the slot stays MIGRATING/IMPORTING, as with redis-cli.
  */
-export async function migrateSlot(cluster: MigrationCluster, slot: number, fromPort: number, toPort: number, opts: MigrateSlotOptions = {}): Promise<number> {
+export async function migrateSlot(
+  cluster: MigrationCluster,
+  slot: number,
+  fromPort: number,
+  toPort: number,
+  opts: MigrateSlotOptions = {},
+): Promise<number> {
   if (!Number.isInteger(slot) || slot < 0 || slot >= CLUSTER_SLOTS) throw new RedisHarnessError(`migrateSlot: bad slot ${slot}`);
   await cluster.refresh();
   const from = cluster.node(fromPort);

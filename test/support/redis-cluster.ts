@@ -270,7 +270,9 @@ export class RedisCluster {
 
   /** FLUSHALL on every running primary (replicas follow). */
   async flushAll(): Promise<void> {
-    const ports = this.primaries().map((n) => n.port).filter((p) => this.proc(p).state === 'running');
+    const ports = this.primaries()
+      .map((n) => n.port)
+      .filter((p) => this.proc(p).state === 'running');
     await Promise.all(ports.map((p) => redisCommand(p, ['FLUSHALL', 'SYNC'])));
   }
 
@@ -309,13 +311,19 @@ function runCli(bin: string, args: string[], timeoutMs: number): Promise<string>
 /** The arguments of one cluster node: its own nodes file, the harness's timings, then `extra`. */
 function nodeArgs(dir: string, port: number, nodeTimeoutMs: number, extra: readonly string[]): string[] {
   return [
-    '--cluster-enabled', 'yes',
-    '--cluster-config-file', join(dir, `nodes-${port}.conf`),
-    '--cluster-node-timeout', String(nodeTimeoutMs),
-    '--cluster-announce-ip', HOST,
-    '--cluster-replica-validity-factor', '0',
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, `nodes-${port}.conf`),
+    '--cluster-node-timeout',
+    String(nodeTimeoutMs),
+    '--cluster-announce-ip',
+    HOST,
+    '--cluster-replica-validity-factor',
+    '0',
     ...NO_PERSISTENCE,
-    '--repl-diskless-sync-delay', '0',
+    '--repl-diskless-sync-delay',
+    '0',
     ...extra,
   ];
 }
@@ -329,7 +337,9 @@ export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Pr
   const primaries = opts.primaries ?? 3;
   const replicas = opts.replicasPerPrimary ?? 1;
   if (!Number.isInteger(primaries) || primaries < 3) {
-    throw new RedisHarnessError(`startRedisCluster: primaries must be an integer >= 3 (redis-cli --cluster create needs 3), got ${primaries}`);
+    throw new RedisHarnessError(
+      `startRedisCluster: primaries must be an integer >= 3 (redis-cli --cluster create needs 3), got ${primaries}`,
+    );
   }
   if (!Number.isInteger(replicas) || replicas < 0) {
     throw new RedisHarnessError(`startRedisCluster: replicasPerPrimary must be an integer >= 0, got ${replicas}`);

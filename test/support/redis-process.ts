@@ -94,11 +94,16 @@ export class RedisProcess {
     const argv = [
       ...(spec.configFile !== undefined ? [spec.configFile] : []),
       ...(spec.sentinel === true ? ['--sentinel'] : []),
-      '--port', String(spec.port),
-      '--bind', HOST,
-      '--dir', spec.dir,
-      '--logfile', this.logFile,
-      '--daemonize', 'no',
+      '--port',
+      String(spec.port),
+      '--bind',
+      HOST,
+      '--dir',
+      spec.dir,
+      '--logfile',
+      this.logFile,
+      '--daemonize',
+      'no',
       ...spec.args,
     ];
     const child = spawn(spec.bin, argv, { cwd: spec.dir, stdio: 'ignore' });

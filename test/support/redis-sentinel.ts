@@ -113,8 +113,7 @@ export class RedisSentinelSetup {
       if (p.state !== 'running') continue;
       try {
         const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], { auth: this.auth.sentinel })) as
-          | [string, string]
-          | null;
+          [string, string] | null;
         if (reply === null) throw new RedisHarnessError(`sentinel ${port} does not know ${this.masterName}`);
         return Number(reply[1]);
       } catch (e) {
@@ -182,9 +181,10 @@ export class RedisSentinelSetup {
       promoted = undefined;
       for (const [port, p] of this.sentinelProcs) {
         if (p.state !== 'running') continue;
-        const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], { timeoutMs: 1_000, auth: this.auth.sentinel })) as
-          | [string, string]
-          | null;
+        const reply = (await redisCommand(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName], {
+          timeoutMs: 1_000,
+          auth: this.auth.sentinel,
+        })) as [string, string] | null;
         const named = reply === null ? undefined : Number(reply[1]);
         if (named === undefined || named === oldPrimaryPort) return `sentinel ${port} still names ${String(named)}`;
         if (promoted !== undefined && named !== promoted) return `sentinels disagree: ${promoted} vs ${named}`;
@@ -237,8 +237,16 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
   const used = new Set<number>();
   const passwordArgs = dataAuth === undefined ? [] : ['--requirepass', dataAuth.password, '--masterauth', dataAuth.password];
   const dataArgs = [...NO_PERSISTENCE, '--repl-diskless-sync-delay', '0', '--replica-announce-ip', HOST, ...passwordArgs];
-  const dataNode = (extra: string[]) => (port: number): RedisProcess =>
-    new RedisProcess({ bin: serverBin, port, dir: join(root, `data-${port}`), args: [...dataArgs, ...extra, ...(opts.args ?? [])], auth: dataAuth });
+  const dataNode =
+    (extra: string[]) =>
+    (port: number): RedisProcess =>
+      new RedisProcess({
+        bin: serverBin,
+        port,
+        dir: join(root, `data-${port}`),
+        args: [...dataArgs, ...extra, ...(opts.args ?? [])],
+        auth: dataAuth,
+      });
 
   try {
     const primary = await startOnFreePort(dataNode([]), used, { withClusterBus: false, timeoutMs: remaining() });
@@ -262,9 +270,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
       return new RedisProcess({ bin: serverBin, port, dir, sentinel: true, configFile, args: [], auth: sentinelAuth });
     };
     const spawned = await Promise.allSettled(
-      Array.from({ length: sentinelCount }, () =>
-        startOnFreePort(sentinelNode, used, { withClusterBus: false, timeoutMs: remaining() }),
-      ),
+      Array.from({ length: sentinelCount }, () => startOnFreePort(sentinelNode, used, { withClusterBus: false, timeoutMs: remaining() })),
     );
     for (const r of spawned) if (r.status === 'fulfilled') sentinels.set(r.value.port, r.value);
     const failed = spawned.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -272,7 +278,9 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
 
     await waitUntil('sentinels to see the primary, the replica and each other', remaining(), async () => {
       for (const port of sentinels.keys()) {
-        const m = fieldsOf((await redisCommand(port, ['SENTINEL', 'MASTER', masterName], { timeoutMs: 1_000, auth: sentinelAuth })) as SentinelMasterReply);
+        const m = fieldsOf(
+          (await redisCommand(port, ['SENTINEL', 'MASTER', masterName], { timeoutMs: 1_000, auth: sentinelAuth })) as SentinelMasterReply,
+        );
         if (m.get('flags') !== 'master') return `sentinel ${port}: flags ${m.get('flags')}`;
         if (m.get('num-slaves') !== '1') return `sentinel ${port}: num-slaves ${m.get('num-slaves')}`;
         if (m.get('num-other-sentinels') !== String(sentinelCount - 1)) {
@@ -288,12 +296,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
   }
 }
 
-function sentinelConfig(c: {
-  masterName: string;
-  primaryPort: number;
-  quorum: number;
-  opts: StartRedisSentinelOptions;
-}): string {
+function sentinelConfig(c: { masterName: string; primaryPort: number; quorum: number; opts: StartRedisSentinelOptions }): string {
   const name = c.masterName;
   return [
     `sentinel announce-ip ${HOST}`,
@@ -304,7 +307,9 @@ function sentinelConfig(c: {
     `sentinel parallel-syncs ${name} 1`,
     ...(c.opts.password === undefined ? [] : [`sentinel auth-pass ${name} ${c.opts.password}`]),
     // Sentinels that require a password also need it to ask each other (sentinel-pass).
-    ...(c.opts.sentinelPassword === undefined ? [] : [`requirepass ${c.opts.sentinelPassword}`, `sentinel sentinel-pass ${c.opts.sentinelPassword}`]),
+    ...(c.opts.sentinelPassword === undefined
+      ? []
+      : [`requirepass ${c.opts.sentinelPassword}`, `sentinel sentinel-pass ${c.opts.sentinelPassword}`]),
     '',
   ].join('\n');
 }

@@ -155,6 +155,5 @@ export class RedisBackend implements Backend {
   }
 }
 
-
 const timedOut = (ms: number): BackendUnavailableError =>
   new BackendUnavailableError(`redis unavailable: Command timed out (no reply within ${ms} ms of the write)`);

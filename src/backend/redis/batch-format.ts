@@ -130,7 +130,10 @@ export function marshalEvaluateBatch(requests: readonly BatchRequest[]): { keys:
  * their own were evaluated at (0 when there were none). A reply of the wrong shape is a bug,
  * hence a thrown BackendError (for the whole batch).
  */
-export function parseEvaluateBatchReply(reply: unknown, requests: readonly BatchRequest[]): { results: Array<EvaluateResult | Error>; clock: number } {
+export function parseEvaluateBatchReply(
+  reply: unknown,
+  requests: readonly BatchRequest[],
+): { results: Array<EvaluateResult | Error>; clock: number } {
   let opCount = 0;
   for (const r of requests) opCount += r.ops.length;
   if (!Array.isArray(reply) || reply.length !== opCount + 1 || !Number.isSafeInteger(reply[opCount])) {

@@ -244,7 +244,9 @@ export class RedisClusterBackend implements Backend {
       try {
         const head = useEval ? script.source : script.sha1;
         if (!direct) {
-          return await (useEval ? this.client.eval(head, keys.length, ...keys, ...argv) : this.client.evalsha(head, keys.length, ...keys, ...argv));
+          return await (useEval
+            ? this.client.eval(head, keys.length, ...keys, ...argv)
+            : this.client.evalsha(head, keys.length, ...keys, ...argv));
         }
         const command = new Command(useEval ? 'eval' : 'evalsha', [head, keys.length, ...keys, ...argv], { replyEncoding: 'utf8' });
         return await this.client.sendCommand(command);

@@ -81,7 +81,9 @@ export function algorithmSections(source: string, file = 'algorithm file'): Read
     return lines.indexOf(marker) === lines.lastIndexOf(marker) ? lines.indexOf(marker) : -1;
   });
   if (at.some((line, i) => line < 0 || (i > 0 && line < at[i - 1]!))) {
-    throw new Error(`meshlimit: ${file} needs one each of the lines "-- @decode", "-- @step", "-- @encode" and "-- @refund", in that order`);
+    throw new Error(
+      `meshlimit: ${file} needs one each of the lines "-- @decode", "-- @step", "-- @encode" and "-- @refund", in that order`,
+    );
   }
   const body = (i: number): string => lines.slice(at[i]! + 1, i + 1 < at.length ? at[i + 1] : lines.length).join('\n');
   return { decode: body(0), step: body(1), encode: body(2), refund: body(3) };
@@ -95,15 +97,19 @@ export function algorithmSections(source: string, file = 'algorithm file'): Read
  * still runs inline, without a Lua function call.
  */
 function expandEachAlgorithm(driver: string, driverFile: string): string {
-  const out = driver.replace(/^([ \t]*)-- @each-algorithm\n([\s\S]*?)^[ \t]*-- @end-each-algorithm$/gm, (_m, indent: string, block: string) => {
-    const branches = (Object.keys(ALGORITHM_FILES) as Algorithm[]).map((algorithm, i) => {
-      const base = ALGORITHM_FILES[algorithm].replace(/\.lua$/, '');
-      const body = block.replace(/^([ \t]*-- @(?:step|decode|step-only|encode|refund))$/gm, `$1 ${base}`).replace(/\n$/, '');
-      return `${indent}${i === 0 ? 'if' : 'elseif'} code == ${SCRIPT_CODE[algorithm]} then\n${body}`;
-    });
-    return `${branches.join('\n')}\n${indent}else\n${indent}  return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })\n${indent}end`;
-  });
-  if (/^[ \t]*-- @(end-)?each-algorithm$/m.test(out)) throw new Error(`meshlimit: ${driverFile}: unmatched "-- @each-algorithm" or "-- @end-each-algorithm"`);
+  const out = driver.replace(
+    /^([ \t]*)-- @each-algorithm\n([\s\S]*?)^[ \t]*-- @end-each-algorithm$/gm,
+    (_m, indent: string, block: string) => {
+      const branches = (Object.keys(ALGORITHM_FILES) as Algorithm[]).map((algorithm, i) => {
+        const base = ALGORITHM_FILES[algorithm].replace(/\.lua$/, '');
+        const body = block.replace(/^([ \t]*-- @(?:step|decode|step-only|encode|refund))$/gm, `$1 ${base}`).replace(/\n$/, '');
+        return `${indent}${i === 0 ? 'if' : 'elseif'} code == ${SCRIPT_CODE[algorithm]} then\n${body}`;
+      });
+      return `${branches.join('\n')}\n${indent}else\n${indent}  return error({ err = 'ERR meshlimit: unknown algorithm code ' .. tostring(code) })\n${indent}end`;
+    },
+  );
+  if (/^[ \t]*-- @(end-)?each-algorithm$/m.test(out))
+    throw new Error(`meshlimit: ${driverFile}: unmatched "-- @each-algorithm" or "-- @end-each-algorithm"`);
   return out;
 }
 
@@ -122,21 +128,24 @@ function expandEachAlgorithm(driver: string, driverFile: string): string {
 function splice(driver: string, driverFile: string, read: (file: string) => string, algorithm?: Algorithm): string {
   const cache = new Map<string, Readonly<Record<Section, string>>>();
   let spliced = 0;
-  const out = expandEachAlgorithm(driver, driverFile).replace(/^([ \t]*)-- @(step|refund|decode|step-only|encode)(?: ([a-z-]+))?$/gm, (_m, indent: string, marker: string, base: string | undefined) => {
-    const file = base === undefined ? (algorithm === undefined ? undefined : ALGORITHM_FILES[algorithm]) : `${base}.lua`;
-    if (file === undefined || !Object.values(ALGORITHM_FILES).includes(file)) {
-      throw new Error(`meshlimit: ${driverFile}: cannot splice "-- @${marker}${base === undefined ? '' : ` ${base}`}"`);
-    }
-    let sections = cache.get(file);
-    if (sections === undefined) cache.set(file, (sections = algorithmSections(read(file), file)));
-    spliced++;
-    if (marker === 'step' || marker === 'refund') {
-      const body = [sections.decode, sections[marker], 'if changed then', indented(sections.encode, '  '), 'end'].join('\n');
-      return `${indent}do -- lua/${file} @${marker}\n${indent}  local changed\n${indented(body, `${indent}  `)}\n${indent}end`;
-    }
-    const section: Section = marker === 'step-only' ? 'step' : (marker as Section);
-    return `${indent}-- lua/${file} @${section}\n${indented(sections[section], indent)}`;
-  });
+  const out = expandEachAlgorithm(driver, driverFile).replace(
+    /^([ \t]*)-- @(step|refund|decode|step-only|encode)(?: ([a-z-]+))?$/gm,
+    (_m, indent: string, marker: string, base: string | undefined) => {
+      const file = base === undefined ? (algorithm === undefined ? undefined : ALGORITHM_FILES[algorithm]) : `${base}.lua`;
+      if (file === undefined || !Object.values(ALGORITHM_FILES).includes(file)) {
+        throw new Error(`meshlimit: ${driverFile}: cannot splice "-- @${marker}${base === undefined ? '' : ` ${base}`}"`);
+      }
+      let sections = cache.get(file);
+      if (sections === undefined) cache.set(file, (sections = algorithmSections(read(file), file)));
+      spliced++;
+      if (marker === 'step' || marker === 'refund') {
+        const body = [sections.decode, sections[marker], 'if changed then', indented(sections.encode, '  '), 'end'].join('\n');
+        return `${indent}do -- lua/${file} @${marker}\n${indent}  local changed\n${indented(body, `${indent}  `)}\n${indent}end`;
+      }
+      const section: Section = marker === 'step-only' ? 'step' : (marker as Section);
+      return `${indent}-- lua/${file} @${section}\n${indented(sections[section], indent)}`;
+    },
+  );
   if (spliced === 0) throw new Error(`meshlimit: ${driverFile} has no "-- @step" or "-- @refund" line`);
   return out;
 }
@@ -185,7 +194,8 @@ export function expandIncludes(text: string, file: string, read: LuaReader, chai
     return indented(`-- lua/${path}\n${body}`, indent);
   });
   const malformed = /^[ \t]*-- @include\b.*$/m.exec(out);
-  if (malformed !== null) throw new Error(`meshlimit: ${file}: malformed include line "${malformed[0].trim()}" (expected: -- @include "includes/<name>.lua")`);
+  if (malformed !== null)
+    throw new Error(`meshlimit: ${file}: malformed include line "${malformed[0].trim()}" (expected: -- @include "includes/<name>.lua")`);
   return out;
 }
 
@@ -234,7 +244,11 @@ export function assembleEvaluateBatchScript(luaDir: string = findLuaDir()): Asse
  */
 export function assembleEvaluateOneScript(algorithm: Algorithm, luaDir: string = findLuaDir()): AssembledScript {
   const read = reader(luaDir);
-  return assembled([banner(`evaluate-one (${algorithm})`), `local CODE = ${SCRIPT_CODE[algorithm]}`, splice(read('evaluate-one.lua'), 'evaluate-one.lua', read, algorithm)]);
+  return assembled([
+    banner(`evaluate-one (${algorithm})`),
+    `local CODE = ${SCRIPT_CODE[algorithm]}`,
+    splice(read('evaluate-one.lua'), 'evaluate-one.lua', read, algorithm),
+  ]);
 }
 
 /** Every evaluate script, read from `luaDir`. */
@@ -260,7 +274,12 @@ export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledSc
  * Every script the backends run, by the name `meshlimit print-lua` takes: the driver's basename,
  * and for evaluate-one also the algorithm (`evaluate-one token_bucket`).
  */
-export const SCRIPT_NAMES: readonly string[] = Object.freeze(['evaluate', ...ALGORITHMS.map((a) => `evaluate-one ${a}`), 'evaluate-batch', 'refund']);
+export const SCRIPT_NAMES: readonly string[] = Object.freeze([
+  'evaluate',
+  ...ALGORITHMS.map((a) => `evaluate-one ${a}`),
+  'evaluate-batch',
+  'refund',
+]);
 
 /** The script called `name` in {@link SCRIPT_NAMES}, assembled from `luaDir`; undefined for another name. */
 export function assembleScriptNamed(name: string, luaDir: string = findLuaDir()): AssembledScript | undefined {

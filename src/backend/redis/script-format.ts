@@ -30,7 +30,11 @@ export const SCRIPT_CODE: Readonly<Record<Algorithm, 1 | 2 | 3>> = Object.freeze
  * undefined for the Redis clock (sent as NaN). Every value is an integer below 2^53 (validateOps),
  * exact as a double.
  */
-export function marshalEvaluate(ops: readonly CounterOp[], now: number | undefined, chargeOnDeny: boolean): { keys: string[]; args: Buffer } {
+export function marshalEvaluate(
+  ops: readonly CounterOp[],
+  now: number | undefined,
+  chargeOnDeny: boolean,
+): { keys: string[]; args: Buffer } {
   const keys = new Array<string>(ops.length);
   const args = Buffer.allocUnsafe(8 * (ARGV_HEADER_DOUBLES + ops.length * ARGV_OP_DOUBLES));
   args.writeDoubleLE(now === undefined ? Number.NaN : now, 0);
@@ -78,7 +82,12 @@ export function decodeOutcome(reply: unknown, op: CounterOp): CounterOutcome | u
     const remaining = reply % m;
     return { overLimit: false, remaining, resetMs: (reply - remaining) / m };
   }
-  if (Array.isArray(reply) && reply.length === 3 && reply.every((v) => typeof v === 'number' && Number.isInteger(v)) && (reply[0] === 0 || reply[0] === 1)) {
+  if (
+    Array.isArray(reply) &&
+    reply.length === 3 &&
+    reply.every((v) => typeof v === 'number' && Number.isInteger(v)) &&
+    (reply[0] === 0 || reply[0] === 1)
+  ) {
     const r = reply as number[];
     return { overLimit: r[0] === 1, remaining: r[1]!, resetMs: r[2]! };
   }
@@ -94,7 +103,6 @@ export function parseEvaluateOneReply(reply: unknown, op: CounterOp): EvaluateRe
   if (outcome === undefined) throw new BackendError(`unexpected evaluate-one script reply: ${describeReply(reply)}`);
   return { denied: outcome.overLimit && op.enforce, outcomes: [outcome] };
 }
-
 
 /**
  * Parses evaluate.lua's flat integer reply: the result, and the `now` (Unix ms) the script

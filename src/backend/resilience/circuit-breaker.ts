@@ -107,7 +107,9 @@ function circuitOpen(): CircuitOpenError {
 
 /** True for the fast-fail error of an open circuit (also across module copies, by its `reason`). */
 export function isCircuitOpenError(err: unknown): err is CircuitOpenError {
-  return err instanceof CircuitOpenError || (err instanceof BackendUnavailableError && (err as { reason?: unknown }).reason === 'circuit_open');
+  return (
+    err instanceof CircuitOpenError || (err instanceof BackendUnavailableError && (err as { reason?: unknown }).reason === 'circuit_open')
+  );
 }
 
 /** Only transient meshlimit errors count against the backend's availability. */
@@ -242,10 +244,12 @@ function validate(o: CircuitBreakerOptions): void {
   if (!(o.failureThreshold > 0 && o.failureThreshold <= 1)) {
     throw new RangeError(`failureThreshold must be a ratio in (0, 1], got ${o.failureThreshold}`);
   }
-  if (!Number.isInteger(o.minimumCalls) || o.minimumCalls < 1) throw new RangeError(`minimumCalls must be an integer >= 1, got ${o.minimumCalls}`);
+  if (!Number.isInteger(o.minimumCalls) || o.minimumCalls < 1)
+    throw new RangeError(`minimumCalls must be an integer >= 1, got ${o.minimumCalls}`);
   if (!Number.isInteger(o.halfOpenProbes) || o.halfOpenProbes < 1) {
     throw new RangeError(`halfOpenProbes must be an integer >= 1, got ${o.halfOpenProbes}`);
   }
-  if (!(o.windowMs > 0 && Number.isFinite(o.windowMs))) throw new RangeError(`windowMs must be a positive finite number, got ${o.windowMs}`);
+  if (!(o.windowMs > 0 && Number.isFinite(o.windowMs)))
+    throw new RangeError(`windowMs must be a positive finite number, got ${o.windowMs}`);
   if (!(o.openMs >= 0 && Number.isFinite(o.openMs))) throw new RangeError(`openMs must be a finite number >= 0, got ${o.openMs}`);
 }

@@ -1,5 +1,13 @@
 import type { Backend } from '../../limiter/ports.js';
-import { FAILURE_POLICIES, type CounterOp, type CounterOutcome, type DegradedReason, type EvaluateOptions, type EvaluateResult, type FailurePolicy } from '../../limiter/types.js';
+import {
+  FAILURE_POLICIES,
+  type CounterOp,
+  type CounterOutcome,
+  type DegradedReason,
+  type EvaluateOptions,
+  type EvaluateResult,
+  type FailurePolicy,
+} from '../../limiter/types.js';
 import { isCircuitOpenError, isTransientFailure } from './circuit-breaker.js';
 import { scaleOpsForReplicas } from './local-limits.js';
 
@@ -63,7 +71,8 @@ export class FailurePolicyBackend implements Backend {
     private readonly opts: FailurePolicyOptions,
     private readonly hooks: FailurePolicyHooks = {},
   ) {
-    if (!FAILURE_POLICIES.includes(opts.policy)) throw new RangeError(`policy must be one of ${FAILURE_POLICIES.join(', ')}, got ${String(opts.policy)}`);
+    if (!FAILURE_POLICIES.includes(opts.policy))
+      throw new RangeError(`policy must be one of ${FAILURE_POLICIES.join(', ')}, got ${String(opts.policy)}`);
     if (!Number.isInteger(opts.replicaCount) || opts.replicaCount < 1) {
       throw new RangeError(`replicaCount must be an integer >= 1, got ${opts.replicaCount}`);
     }
@@ -104,7 +113,12 @@ export class FailurePolicyBackend implements Backend {
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
-  private async onFailure(err: unknown, ops: readonly CounterOp[], options: EvaluateOptions, policy: FailurePolicy): Promise<EvaluateResult> {
+  private async onFailure(
+    err: unknown,
+    ops: readonly CounterOp[],
+    options: EvaluateOptions,
+    policy: FailurePolicy,
+  ): Promise<EvaluateResult> {
     if (!isTransientFailure(err)) {
       this.report(() => this.hooks.onError?.('permanent', err));
       throw err;

@@ -73,7 +73,11 @@ const LEGACY3 = /^(\d+):(\d+):(\d+)$/;
  */
 export function stateText<T extends string | null | undefined>(raw: T): T | string {
   if (typeof raw !== 'string') return raw;
-  for (const [name, tag, fields] of [['F', STATE_TAG.fixed_window, 2], ['S', STATE_TAG.sliding_window, 3], ['T', STATE_TAG.token_bucket, 3]] as const) {
+  for (const [name, tag, fields] of [
+    ['F', STATE_TAG.fixed_window, 2],
+    ['S', STATE_TAG.sliding_window, 3],
+    ['T', STATE_TAG.token_bucket, 3],
+  ] as const) {
     const f = unpackState(raw, tag, fields);
     if (f !== undefined) return `${name} ${f.join(':')}`;
   }

@@ -42,7 +42,15 @@ export const tokenBucket: AlgorithmMath<TokenBucketState> = {
     // requests_per_unit 0 blocks every request, as for the window algorithms (a bucket that
     // never refilled would otherwise depend on key expiry to come back).
     if (threshold === 0) {
-      return { over: hits > 0, remaining: 0, resetMs: 0, next: state ?? { level: 0, last: now, armed: -Infinity }, ttlMs: 1, changed: false, keepTtl: false };
+      return {
+        over: hits > 0,
+        remaining: 0,
+        resetMs: 0,
+        next: state ?? { level: 0, last: now, armed: -Infinity },
+        ttlMs: 1,
+        changed: false,
+        keepTtl: false,
+      };
     }
     const cap = burst * windowMs;
     let level = cap;

@@ -32,7 +32,9 @@ try {
     },
   });
 } catch (err) {
-  process.stderr.write(`demo: could not start: ${err instanceof Error ? err.message : String(err)}\n(are ports 3000, 8000, 8080, 8081 free? set USER_SERVICE_PORT, GATEWAY_PORT, PORT, GRPC_PORT)\n`);
+  process.stderr.write(
+    `demo: could not start: ${err instanceof Error ? err.message : String(err)}\n(are ports 3000, 8000, 8080, 8081 free? set USER_SERVICE_PORT, GATEWAY_PORT, PORT, GRPC_PORT)\n`,
+  );
   process.exit(1);
 }
 
@@ -44,7 +46,13 @@ out(`  meshlimit     gRPC ${stack.grpcAddress}, HTTP ${stack.meshlimitHttpUrl}  
 out();
 
 /** One HTTP call through the gateway, as the client at `ip` (the demo gateway trusts x-forwarded-for). */
-async function call(method: string, path: string, ip: string, token?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+async function call(
+  method: string,
+  path: string,
+  ip: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'x-forwarded-for': ip };
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -87,9 +95,17 @@ try {
   out();
   out('3. The IP fallback (3 per client address, refilled at 3/minute):');
   const forged = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(
-    JSON.stringify({ company_id: 'globex', sub: 'u-3', iss: 'meshlimit-sample-users', aud: 'meshlimit-demo', exp: Math.floor(Date.now() / 1000) + 600 }),
+    JSON.stringify({
+      company_id: 'globex',
+      sub: 'u-3',
+      iss: 'meshlimit-sample-users',
+      aud: 'meshlimit-demo',
+      exp: Math.floor(Date.now() / 1000) + 600,
+    }),
   ).toString('base64url')}.`;
-  await step('forged token (alg none) "globex", 203.0.113.9', 5, [401, 401, 401, 429, 429], () => call('GET', '/users', '203.0.113.9', forged));
+  await step('forged token (alg none) "globex", 203.0.113.9', 5, [401, 401, 401, 429, 429], () =>
+    call('GET', '/users', '203.0.113.9', forged),
+  );
   await step('no token, 192.0.2.77', 4, [401, 401, 401, 429], () => call('GET', '/users', '192.0.2.77'));
   out('   (401: meshlimit let it through, counted by IP, and the service rejected the token; 429: the IP is out)');
   out();
@@ -100,10 +116,15 @@ try {
   out('5. What meshlimit counted (GET /metrics):');
   const metrics = await (await fetch(`${stack.meshlimitHttpUrl}/metrics`)).text();
   for (const line of metrics.split('\n')) {
-    if (/^meshlimit_(resolutions_total|jwks_refreshes_total|resolution_cache_lookups_total)\{/.test(line) && !line.endsWith(' 0')) out(`   ${line}`);
+    if (/^meshlimit_(resolutions_total|jwks_refreshes_total|resolution_cache_lookups_total)\{/.test(line) && !line.endsWith(' 0'))
+      out(`   ${line}`);
   }
   out();
-  out(unexpected === 0 ? 'Every answer was the expected one.' : `${unexpected} step(s) answered differently than expected (a slow machine refills token buckets; see above).`);
+  out(
+    unexpected === 0
+      ? 'Every answer was the expected one.'
+      : `${unexpected} step(s) answered differently than expected (a slow machine refills token buckets; see above).`,
+  );
 } catch (err) {
   unexpected++;
   out(`demo failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -116,7 +137,9 @@ if (once) {
 
 out();
 out('Try it yourself (Ctrl-C to stop):');
-out(`   TOKEN=$(curl -s ${gw}/login -H 'content-type: application/json' -d '{"username":"bob@acme.example","password":"demo"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')`);
+out(
+  `   TOKEN=$(curl -s ${gw}/login -H 'content-type: application/json' -d '{"username":"bob@acme.example","password":"demo"}' | sed 's/.*"access_token":"\\([^"]*\\)".*/\\1/')`,
+);
 out(`   curl -i ${gw}/users -H "authorization: Bearer $TOKEN"`);
 out(`   curl -i ${gw}/users -H 'x-forwarded-for: 198.51.100.99'`);
 out(`   curl -s ${stack.meshlimitHttpUrl}/metrics | grep meshlimit_resolutions_total`);

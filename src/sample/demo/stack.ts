@@ -80,7 +80,12 @@ export async function startDemoStack(opts: DemoStackOptions = {}): Promise<DemoS
     meshlimit = await startService(settings, { ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.now ? { now: opts.now } : {}) });
     const grpcAddress = `${host}:${meshlimit.grpcPort}`;
     rls = createRlsClient(grpcAddress);
-    gateway = createGateway({ upstream: userService.url, rls, domain: 'edge', clientAddressHeader: opts.clientAddressHeader ?? 'x-forwarded-for' });
+    gateway = createGateway({
+      upstream: userService.url,
+      rls,
+      domain: 'edge',
+      clientAddressHeader: opts.clientAddressHeader ?? 'x-forwarded-for',
+    });
     const gatewayPort = await gateway.listen(host, opts.gatewayPort ?? 0);
     userService.useMeshlimit(grpcAddress);
     const m = meshlimit;

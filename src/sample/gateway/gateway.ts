@@ -43,7 +43,17 @@ export interface Gateway {
 }
 
 const MAX_BODY = 1024 * 1024;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'host', 'content-length']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'host',
+  'content-length',
+]);
 
 /** The descriptors the gateway's EnvoyFilter sends for one request (see the module comment). */
 export function gatewayDescriptors(authorization: string | undefined, clientAddress: string, path: string): RlsDescriptorInput[] {
@@ -124,7 +134,8 @@ async function proxy(req: IncomingMessage, res: ServerResponse, target: string, 
     chunks.push(chunk as Buffer);
   }
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  for (const [k, v] of Object.entries(req.headers))
+    if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
   const method = req.method ?? 'GET';
   const up = await fetch(target, {
     method,

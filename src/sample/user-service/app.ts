@@ -94,7 +94,10 @@ export function buildUserService(opts: UserServiceOptions): FastifyInstance {
         ],
       ]);
       void reply.headers(d.headers);
-      if (!d.allowed) return reply.code(429).send({ error: 'report quota exceeded for your company', retry_after_seconds: Number(d.headers['Retry-After'] ?? '1') });
+      if (!d.allowed)
+        return reply
+          .code(429)
+          .send({ error: 'report quota exceeded for your company', retry_after_seconds: Number(d.headers['Retry-After'] ?? '1') });
     }
     return reply.code(202).send({ report_id: randomUUID(), company_id: c.companyId, status: 'queued' });
   });

@@ -28,9 +28,15 @@ export interface StartUserServiceOptions {
 }
 
 export async function startUserService(opts: StartUserServiceOptions = {}): Promise<RunningUserService> {
-  const issuer = await createTokenIssuer({ issuer: DEMO_ISSUER, audience: DEMO_AUDIENCE, ttlSeconds: opts.tokenTtlSeconds, signingKeyFile: opts.signingKeyFile });
+  const issuer = await createTokenIssuer({
+    issuer: DEMO_ISSUER,
+    audience: DEMO_AUDIENCE,
+    ttlSeconds: opts.tokenTtlSeconds,
+    signingKeyFile: opts.signingKeyFile,
+  });
   const domain = opts.limitDomain ?? 'users-app';
-  let guard: RateLimitGuard | undefined = opts.meshlimitGrpc === undefined ? undefined : createRateLimitGuard({ address: opts.meshlimitGrpc, domain });
+  let guard: RateLimitGuard | undefined =
+    opts.meshlimitGrpc === undefined ? undefined : createRateLimitGuard({ address: opts.meshlimitGrpc, domain });
   const app = buildUserService({ issuer, guard: () => guard });
   const host = opts.host ?? '127.0.0.1';
   await app.listen({ host, port: opts.port ?? 3000 });

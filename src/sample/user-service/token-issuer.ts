@@ -107,7 +107,12 @@ export async function createTokenIssuer(options: TokenIssuerOptions): Promise<To
     },
     async verify(token) {
       try {
-        const { payload } = await jwtVerify(token, localSet, { issuer: options.issuer, audience: options.audience, algorithms: ['ES256'], requiredClaims: ['exp'] });
+        const { payload } = await jwtVerify(token, localSet, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms: ['ES256'],
+          requiredClaims: ['exp'],
+        });
         return payload;
       } catch {
         return undefined;

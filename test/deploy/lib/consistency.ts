@@ -149,13 +149,23 @@ export function istioSetups(docs: readonly ManifestDoc[]): Extracted {
             errors.push(`${at}: match.listener.filterChain.filter.name must be ${HCM} (HTTP filters live in the HTTP connection manager)`);
           }
           if (f.typed_config['@type'].endsWith('.RateLimit')) {
-            if (setup.filter !== undefined) errors.push(`${at}: a second envoy.filters.http.ratelimit for ${setup.label} (first at ${setup.filter.where})`);
-            if (patch.operation !== 'INSERT_BEFORE' || match['listener']?.filterChain?.filter?.subFilter?.name !== 'envoy.filters.http.router') {
-              errors.push(`${at}: insert the rate-limit filter with operation INSERT_BEFORE and subFilter envoy.filters.http.router, so it runs after authentication filters and before routing`);
+            if (setup.filter !== undefined)
+              errors.push(`${at}: a second envoy.filters.http.ratelimit for ${setup.label} (first at ${setup.filter.where})`);
+            if (
+              patch.operation !== 'INSERT_BEFORE' ||
+              match['listener']?.filterChain?.filter?.subFilter?.name !== 'envoy.filters.http.router'
+            ) {
+              errors.push(
+                `${at}: insert the rate-limit filter with operation INSERT_BEFORE and subFilter envoy.filters.http.router, so it runs after authentication filters and before routing`,
+              );
             }
             setup.filter = { where: at, config: f.typed_config as RateLimitFilterConfig };
           } else {
-            setup.lua.push({ where: at, code: (f.typed_config as { default_source_code: { inline_string: string } }).default_source_code.inline_string, first: patch.operation === 'INSERT_FIRST' });
+            setup.lua.push({
+              where: at,
+              code: (f.typed_config as { default_source_code: { inline_string: string } }).default_source_code.inline_string,
+              first: patch.operation === 'INSERT_FIRST',
+            });
           }
           return;
         }
@@ -166,7 +176,10 @@ export function istioSetups(docs: readonly ManifestDoc[]): Extracted {
             errors.push(`${at}: match.routeConfiguration.vhost.name missing: the actions would apply to every virtual host of the gateway`);
             return;
           }
-          if (patch.operation !== 'MERGE') errors.push(`${at}: patch.operation must be MERGE to add rate_limits to an existing ${p['applyTo'] === 'VIRTUAL_HOST' ? 'virtual host' : 'route'}`);
+          if (patch.operation !== 'MERGE')
+            errors.push(
+              `${at}: patch.operation must be MERGE to add rate_limits to an existing ${p['applyTo'] === 'VIRTUAL_HOST' ? 'virtual host' : 'route'}`,
+            );
           if (p['applyTo'] === 'VIRTUAL_HOST') {
             const v = parseWith(virtualHostRateLimitsPatch, patch.value, `${at}.patch.value`, errors);
             if (v !== undefined) setup.actions.push({ where: `${at}.patch.value.rate_limits`, vhost, rateLimits: v.rate_limits });
@@ -177,12 +190,15 @@ export function istioSetups(docs: readonly ManifestDoc[]): Extracted {
               return;
             }
             const v = parseWith(routeRateLimitsPatch, patch.value, `${at}.patch.value`, errors);
-            if (v !== undefined) setup.actions.push({ where: `${at}.patch.value.route.rate_limits`, vhost, route, rateLimits: v.route.rate_limits });
+            if (v !== undefined)
+              setup.actions.push({ where: `${at}.patch.value.route.rate_limits`, vhost, route, rateLimits: v.route.rate_limits });
           }
           return;
         }
         default:
-          errors.push(`${at}: applyTo ${String(p['applyTo'])} is not covered by the consistency check (HTTP_FILTER, VIRTUAL_HOST, HTTP_ROUTE)`);
+          errors.push(
+            `${at}: applyTo ${String(p['applyTo'])} is not covered by the consistency check (HTTP_FILTER, VIRTUAL_HOST, HTTP_ROUTE)`,
+          );
       }
     });
   }
@@ -206,7 +222,13 @@ export function bootstrapSetups(file: string): Extracted {
         if (f['name'] !== HCM) return;
         const base = `${at0}: static_resources.listeners[${li}].filter_chains[${ci}].filters[${fi}].typed_config`;
         const hcm = f['typed_config'] as Record<string, any>;
-        const setup: RateLimitSetup = { label: `${at0} listener ${String(l['name'])}`, workload: undefined, lua: [], actions: [], staticClusters: clusters };
+        const setup: RateLimitSetup = {
+          label: `${at0} listener ${String(l['name'])}`,
+          workload: undefined,
+          lua: [],
+          actions: [],
+          staticClusters: clusters,
+        };
         const filters = (hcm['http_filters'] ?? []) as unknown[];
         filters.forEach((hf, hi) => {
           const at = `${base}.http_filters[${hi}]`;
@@ -219,7 +241,12 @@ export function bootstrapSetups(file: string): Extracted {
           if (parsed.typed_config['@type'].endsWith('.RateLimit')) {
             if (hi !== filters.length - 2) errors.push(`${at}: the rate-limit filter must come right before the router`);
             setup.filter = { where: at, config: parsed.typed_config as RateLimitFilterConfig };
-          } else setup.lua.push({ where: at, code: (parsed.typed_config as { default_source_code: { inline_string: string } }).default_source_code.inline_string, first: hi === 0 });
+          } else
+            setup.lua.push({
+              where: at,
+              code: (parsed.typed_config as { default_source_code: { inline_string: string } }).default_source_code.inline_string,
+              first: hi === 0,
+            });
         });
         ((hcm['route_config']?.virtual_hosts ?? []) as Record<string, any>[]).forEach((vh, vi) => {
           const vat = `${base}.route_config.virtual_hosts[${vi}]`;
@@ -239,7 +266,12 @@ export function bootstrapSetups(file: string): Extracted {
               const e = parseWith(rateLimit, x, `${vat}.routes[${ri}].route.rate_limits[${xi}]`, errors);
               if (e !== undefined) list.push(e);
             });
-            setup.actions.push({ where: `${vat}.routes[${ri}].route.rate_limits`, vhost: String(vh['name']), route: String(r['name'] ?? ri), rateLimits: list });
+            setup.actions.push({
+              where: `${vat}.routes[${ri}].route.rate_limits`,
+              vhost: String(vh['name']),
+              route: String(r['name'] ?? ri),
+              rateLimits: list,
+            });
           });
         });
         if (setup.filter !== undefined || setup.actions.length > 0) setups.push(setup);
@@ -298,14 +330,21 @@ export async function checkSetups(setups: readonly RateLimitSetup[], ctx: CheckC
     for (const setup of setups) {
       const f = setup.filter;
       if (f === undefined) {
-        errors.push(`${setup.actions[0]?.where ?? setup.label}: rate_limits actions for ${setup.label} but no envoy.filters.http.ratelimit filter: Envoy would never call meshlimit`);
+        errors.push(
+          `${setup.actions[0]?.where ?? setup.label}: rate_limits actions for ${setup.label} but no envoy.filters.http.ratelimit filter: Envoy would never call meshlimit`,
+        );
         continue;
       }
-      if (setup.actions.length === 0) errors.push(`${f.where}: ${setup.label} has a rate-limit filter but no rate_limits actions: it sends no descriptors and never calls meshlimit`);
+      if (setup.actions.length === 0)
+        errors.push(
+          `${f.where}: ${setup.label} has a rate-limit filter but no rate_limits actions: it sends no descriptors and never calls meshlimit`,
+        );
       errors.push(...checkFilter(setup, f, ctx));
       const domain = f.config.domain;
       if (!snapshot.domainNames.includes(domain)) {
-        errors.push(`${f.where}: domain '${domain}' is not in ${configLabel} (domains: ${snapshot.domainNames.join(', ') || 'none'}): meshlimit answers OK without a limit for every request`);
+        errors.push(
+          `${f.where}: domain '${domain}' is not in ${configLabel} (domains: ${snapshot.domainNames.join(', ') || 'none'}): meshlimit answers OK without a limit for every request`,
+        );
         continue;
       }
       errors.push(...checkVhosts(setup, ctx));
@@ -316,20 +355,27 @@ export async function checkSetups(setups: readonly RateLimitSetup[], ctx: CheckC
         for (let i = 0; i < at.rateLimits.length; i++) {
           const entry = at.rateLimits[i]!;
           const entryAt = `${at.where}[${i}]`;
-          if ((entry.stage ?? 0) !== stage) errors.push(`${entryAt}: stage ${entry.stage ?? 0} differs from the rate-limit filter's stage ${stage}: Envoy ignores this entry`);
+          if ((entry.stage ?? 0) !== stage)
+            errors.push(
+              `${entryAt}: stage ${entry.stage ?? 0} differs from the rate-limit filter's stage ${stage}: Envoy ignores this entry`,
+            );
           entry.actions.forEach((a, ai) => {
             if (!('request_headers' in a)) return;
             const h = a.request_headers.header_name.toLowerCase();
             const key = a.request_headers.descriptor_key;
             const aat = `${entryAt}.actions[${ai}]`;
             if (h === ':path') {
-              errors.push(`${aat}: reads ':path', which carries the query string: '?anything' opens a fresh counter for the same path. Rate-limit on the path without its query (the gateway's Lua filter sets x-meshlimit-path)`);
+              errors.push(
+                `${aat}: reads ':path', which carries the query string: '?anything' opens a fresh counter for the same path. Rate-limit on the path without its query (the gateway's Lua filter sets x-meshlimit-path)`,
+              );
             } else if (PSEUDO_OK.has(h)) {
               // set by the HTTP codec from the request line, values bounded by routing
             } else if (resolution !== undefined && key === resolution.tokenEntry) {
               // verified by meshlimit (the domain's resolution block)
             } else if (CREDENTIAL_HEADERS.has(h)) {
-              errors.push(`${aat}: sends request header '${h}' as descriptor key '${key}', which meshlimit does not verify (${resolution === undefined ? `domain '${domain}' has no resolution block` : `its resolution.token_entry is '${resolution.tokenEntry}'`}): the raw credential would become a counter key and anyone could make up a new one`);
+              errors.push(
+                `${aat}: sends request header '${h}' as descriptor key '${key}', which meshlimit does not verify (${resolution === undefined ? `domain '${domain}' has no resolution block` : `its resolution.token_entry is '${resolution.tokenEntry}'`}): the raw credential would become a counter key and anyone could make up a new one`,
+              );
             } else if (!stripped.has(h)) {
               errors.push(
                 `${aat}: reads request header '${h}' into descriptor key '${key}', but a client can send that header: the gateway does not remove it before the rate-limit filter (no headers:remove("${h}") in a Lua filter inserted first) and meshlimit does not verify it, so a caller picks the '${key}' it is counted as`,
@@ -345,7 +391,9 @@ export async function checkSetups(setups: readonly RateLimitSetup[], ctx: CheckC
           }
           for (const [shape, rs] of byShape) {
             if (rs[0]!.shape.length === 0) {
-              errors.push(`${entryAt}: sends an empty descriptor when every optional header is absent; meshlimit rejects a descriptor without entries (INVALID_ARGUMENT)`);
+              errors.push(
+                `${entryAt}: sends an empty descriptor when every optional header is absent; meshlimit rejects a descriptor without entries (INVALID_ARGUMENT)`,
+              );
               continue;
             }
             if (rs.every((r) => r.rules.length === 0)) {
@@ -366,18 +414,26 @@ function checkFilter(setup: RateLimitSetup, f: NonNullable<RateLimitSetup['filte
   const errors: string[] = [];
   const c = f.config;
   if (c.timeout === undefined) {
-    errors.push(`${f.where}: timeout not set: Envoy's default RLS timeout is 20 ms; choose one explicitly (above REDIS_COMMAND_TIMEOUT_MS=${ctx.redisTimeoutMs} ms)`);
+    errors.push(
+      `${f.where}: timeout not set: Envoy's default RLS timeout is 20 ms; choose one explicitly (above REDIS_COMMAND_TIMEOUT_MS=${ctx.redisTimeoutMs} ms)`,
+    );
   } else {
     const ms = durationMs(c.timeout);
-    if (ms <= ctx.redisTimeoutMs) errors.push(`${f.where}: timeout ${c.timeout} is not above meshlimit's REDIS_COMMAND_TIMEOUT_MS (${ctx.redisTimeoutMs} ms): Envoy would give up before meshlimit's failure policy can answer a slow Redis`);
-    if (ms > 1000) errors.push(`${f.where}: timeout ${c.timeout} lets a sick rate limiter hold every request for over a second; keep it at most 1s`);
+    if (ms <= ctx.redisTimeoutMs)
+      errors.push(
+        `${f.where}: timeout ${c.timeout} is not above meshlimit's REDIS_COMMAND_TIMEOUT_MS (${ctx.redisTimeoutMs} ms): Envoy would give up before meshlimit's failure policy can answer a slow Redis`,
+      );
+    if (ms > 1000)
+      errors.push(`${f.where}: timeout ${c.timeout} lets a sick rate limiter hold every request for over a second; keep it at most 1s`);
   }
-  if (c.failure_mode_deny === undefined) errors.push(`${f.where}: failure_mode_deny not set: choose (and explain) what happens when meshlimit cannot answer`);
+  if (c.failure_mode_deny === undefined)
+    errors.push(`${f.where}: failure_mode_deny not set: choose (and explain) what happens when meshlimit cannot answer`);
   const cluster = c.rate_limit_service.grpc_service.envoy_grpc.cluster_name;
   if (setup.staticClusters !== undefined) {
     const h2 = setup.staticClusters.get(cluster);
     if (h2 === undefined) errors.push(`${f.where}: cluster '${cluster}' is not defined in static_resources.clusters`);
-    else if (!h2) errors.push(`${f.where}: cluster '${cluster}' does not enable HTTP/2 (explicit_http_config.http2_protocol_options): gRPC needs it`);
+    else if (!h2)
+      errors.push(`${f.where}: cluster '${cluster}' does not enable HTTP/2 (explicit_http_config.http2_protocol_options): gRPC needs it`);
     return errors;
   }
   const m = /^outbound\|(\d+)\|[^|]*\|([^.]+)\.([^.]+)\.svc\.cluster\.local$/.exec(cluster);
@@ -389,13 +445,21 @@ function checkFilter(setup: RateLimitSetup, f: NonNullable<RateLimitSetup['filte
   }
   const [, portText, svc, ns] = m;
   const authority = c.rate_limit_service.grpc_service.envoy_grpc.authority;
-  if (authority !== undefined && authority !== `${svc}.${ns}.svc.cluster.local`) errors.push(`${f.where}: authority '${authority}' differs from the cluster's host ${svc}.${ns}.svc.cluster.local`);
-  const service = ctx.docs.find((d) => kindOf(d) === 'Service' && nameOf(d) === svc && ((d.object as Partial<K8sObject>).metadata?.namespace ?? 'default') === ns);
+  if (authority !== undefined && authority !== `${svc}.${ns}.svc.cluster.local`)
+    errors.push(`${f.where}: authority '${authority}' differs from the cluster's host ${svc}.${ns}.svc.cluster.local`);
+  const service = ctx.docs.find(
+    (d) => kindOf(d) === 'Service' && nameOf(d) === svc && ((d.object as Partial<K8sObject>).metadata?.namespace ?? 'default') === ns,
+  );
   if (service === undefined) {
     errors.push(`${f.where}: cluster '${cluster}' names Service ${ns}/${svc}, which is not among the manifests`);
     return errors;
   }
-  const spec = (service.object as { spec?: { ports?: { name?: string; port: number; targetPort?: string | number }[]; selector?: Record<string, string> } }).spec ?? {};
+  const spec =
+    (
+      service.object as {
+        spec?: { ports?: { name?: string; port: number; targetPort?: string | number }[]; selector?: Record<string, string> };
+      }
+    ).spec ?? {};
   const port = (spec.ports ?? []).find((p) => p.port === Number(portText));
   if (port === undefined) {
     errors.push(`${f.where}: Service ${ns}/${svc} (${where(service)}) has no port ${portText}`);
@@ -408,7 +472,9 @@ function checkFilter(setup: RateLimitSetup, f: NonNullable<RateLimitSetup['filte
   }
   // The Service must reach a container port of the pods it selects.
   const pods = ctx.docs.filter((d) => (kindOf(d) === 'Deployment' || kindOf(d) === 'StatefulSet') && matches(spec.selector, podLabels(d)));
-  const containerPorts = pods.flatMap((d) => podContainers(d).flatMap((c2) => (c2.ports ?? []) as { name?: string; containerPort: number }[]));
+  const containerPorts = pods.flatMap((d) =>
+    podContainers(d).flatMap((c2) => (c2.ports ?? []) as { name?: string; containerPort: number }[]),
+  );
   const target = port.targetPort ?? port.port;
   if (!containerPorts.some((p) => p.name === target || p.containerPort === target)) {
     errors.push(`${where(service)}: port ${portText} targets '${String(target)}', which no container of the selected pods exposes`);
@@ -429,15 +495,20 @@ function checkVhosts(setup: RateLimitSetup, ctx: CheckContext): string[] {
     const [first, ...rest] = list;
     for (const other of rest) {
       if (JSON.stringify(other.rateLimits) !== JSON.stringify(first!.rateLimits)) {
-        errors.push(`${other.where}: the rate_limits for ${other.vhost} differ from those for ${first!.vhost} (${first!.where}); one host should get one policy on every port`);
+        errors.push(
+          `${other.where}: the rate_limits for ${other.vhost} differ from those for ${first!.vhost} (${first!.where}); one host should get one policy on every port`,
+        );
       }
     }
   }
   if (setup.workload === undefined) return errors; // a static bootstrap: the names are its own
-  const gateways = ctx.docs.filter((d) => kindOf(d) === 'Gateway' && sameLabels((d.object as { spec?: { selector?: Record<string, string> } }).spec?.selector, setup.workload!));
+  const gateways = ctx.docs.filter(
+    (d) =>
+      kindOf(d) === 'Gateway' && sameLabels((d.object as { spec?: { selector?: Record<string, string> } }).spec?.selector, setup.workload!),
+  );
   const names = new Set<string>();
   for (const g of gateways) {
-    for (const s of ((g.object as { spec?: { servers?: { port: { number: number }; hosts: string[] }[] } }).spec?.servers ?? [])) {
+    for (const s of (g.object as { spec?: { servers?: { port: { number: number }; hosts: string[] }[] } }).spec?.servers ?? []) {
       for (const h of s.hosts) names.add(`${h.replace(/^[^/]*\//, '')}:${s.port.number}`);
     }
   }
@@ -456,7 +527,10 @@ function checkVhosts(setup: RateLimitSetup, ctx: CheckContext): string[] {
           ((d.object as { spec?: { hosts?: string[] } }).spec?.hosts ?? []).includes(host) &&
           ((d.object as { spec?: { http?: { name?: string }[] } }).spec?.http ?? []).some((r) => r.name === a.route),
       );
-      if (!found) errors.push(`${a.where}: no VirtualService for ${host} has an http route named '${a.route}' (EnvoyFilter route names are the VirtualService's http[].name)`);
+      if (!found)
+        errors.push(
+          `${a.where}: no VirtualService for ${host} has an http route named '${a.route}' (EnvoyFilter route names are the VirtualService's http[].name)`,
+        );
     }
   }
   return errors;
@@ -473,7 +547,8 @@ function matches(selector: Readonly<Record<string, string>> | undefined, labels:
 }
 
 function podLabels(d: ManifestDoc): Record<string, string> {
-  return ((d.object as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template?.metadata?.labels ?? {}) as Record<string, string>;
+  return ((d.object as { spec?: { template?: { metadata?: { labels?: Record<string, string> } } } }).spec?.template?.metadata?.labels ??
+    {}) as Record<string, string>;
 }
 
 interface ContainerLike {
@@ -485,7 +560,8 @@ interface ContainerLike {
 }
 
 export function podContainers(d: ManifestDoc): ContainerLike[] {
-  return ((d.object as { spec?: { template?: { spec?: { containers?: ContainerLike[] } } } }).spec?.template?.spec?.containers ?? []) as ContainerLike[];
+  return ((d.object as { spec?: { template?: { spec?: { containers?: ContainerLike[] } } } }).spec?.template?.spec?.containers ??
+    []) as ContainerLike[];
 }
 
 export function envOf(c: ContainerLike, name: string): string | undefined {
@@ -499,7 +575,8 @@ export function envOf(c: ContainerLike, name: string): string | undefined {
 export function meshlimitDeployment(docs: readonly ManifestDoc[]): { doc: ManifestDoc; container: ContainerLike } {
   const doc = docs.find((d) => kindOf(d) === 'Deployment' && nameOf(d) === 'meshlimit');
   const container = doc === undefined ? undefined : podContainers(doc).find((c) => c.name === 'meshlimit');
-  if (doc === undefined || container === undefined) throw new Error('no meshlimit Deployment with a meshlimit container among the manifests');
+  if (doc === undefined || container === undefined)
+    throw new Error('no meshlimit Deployment with a meshlimit container among the manifests');
   return { doc, container };
 }
 
@@ -511,10 +588,15 @@ export function checkMeshlimitDeployment(docs: readonly ManifestDoc[]): string[]
   const dir = envOf(container, 'CONFIG_DIR');
   const mount = container.volumeMounts?.find((m) => m.mountPath === dir);
   if (dir === undefined || mount === undefined) errors.push(`${at}: CONFIG_DIR must be set to the mountPath of the config volume`);
-  else if (mount.subPath !== undefined) errors.push(`${at}: the config volume is mounted with subPath, which never receives ConfigMap updates: mount the directory so edits hot-reload`);
+  else if (mount.subPath !== undefined)
+    errors.push(
+      `${at}: the config volume is mounted with subPath, which never receives ConfigMap updates: mount the directory so edits hot-reload`,
+    );
   const policy = envOf(container, 'FAILURE_POLICY') ?? 'deny';
   if (container.livenessProbe?.httpGet?.path === '/healthcheck' && policy === 'deny') {
-    errors.push(`${at}: livenessProbe on /healthcheck with FAILURE_POLICY=deny: /healthcheck answers 500 while the circuit breaker is open, so a Redis outage would restart every replica; probe liveness with tcpSocket, or use FAILURE_POLICY=local/allow`);
+    errors.push(
+      `${at}: livenessProbe on /healthcheck with FAILURE_POLICY=deny: /healthcheck answers 500 while the circuit breaker is open, so a Redis outage would restart every replica; probe liveness with tcpSocket, or use FAILURE_POLICY=local/allow`,
+    );
   }
   return errors;
 }
@@ -546,6 +628,7 @@ export function checkKustomization(dir: string, manifests: readonly string[]): s
   const listed = new Set((k.resources ?? []).map((r) => path.resolve(dir, r)));
   const errors: string[] = [];
   for (const r of listed) if (!manifests.includes(r)) errors.push(`${rel(file)}: resources lists ${rel(r)}, which does not exist`);
-  for (const m of manifests) if (!listed.has(m)) errors.push(`${rel(file)}: ${rel(m)} is not listed in resources, so kubectl apply -k never applies it`);
+  for (const m of manifests)
+    if (!listed.has(m)) errors.push(`${rel(file)}: ${rel(m)} is not listed in resources, so kubectl apply -k never applies it`);
   return errors;
 }

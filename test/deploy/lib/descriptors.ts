@@ -42,8 +42,14 @@ export function entryTemplate(action: RateLimitAction): EntryTemplate {
   }
   if ('remote_address' in action) return { key: 'remote_address', source: { kind: 'client_address' }, optional: false };
   if ('masked_remote_address' in action) return { key: 'masked_remote_address', source: { kind: 'client_address' }, optional: false };
-  if ('generic_key' in action) return { key: action.generic_key.descriptor_key ?? 'generic_key', source: { kind: 'fixed', value: action.generic_key.descriptor_value }, optional: false };
-  if ('header_value_match' in action) return { key: 'header_match', source: { kind: 'fixed', value: action.header_value_match.descriptor_value }, optional: false };
+  if ('generic_key' in action)
+    return {
+      key: action.generic_key.descriptor_key ?? 'generic_key',
+      source: { kind: 'fixed', value: action.generic_key.descriptor_value },
+      optional: false,
+    };
+  if ('header_value_match' in action)
+    return { key: 'header_match', source: { kind: 'fixed', value: action.header_value_match.descriptor_value }, optional: false };
   if ('source_cluster' in action) return { key: 'source_cluster', source: { kind: 'cluster', which: 'source' }, optional: false };
   return { key: 'destination_cluster', source: { kind: 'cluster', which: 'destination' }, optional: false };
 }
@@ -143,7 +149,9 @@ export async function resolutionHarness(snapshot: CompiledSnapshot): Promise<Res
       const r = snapshot.domainOptions(domain)?.resolution;
       if (r === undefined) return undefined;
       if (!r.jwt.algorithms.includes('ES256') || r.jwt.keys.kind !== 'jwks_url') {
-        throw new Error(`the consistency check signs ES256 tokens served at a jwks_url; domain ${domain} uses ${r.jwt.keys.kind} with ${r.jwt.algorithms.join(', ')}`);
+        throw new Error(
+          `the consistency check signs ES256 tokens served at a jwks_url; domain ${domain} uses ${r.jwt.keys.kind} with ${r.jwt.algorithms.join(', ')}`,
+        );
       }
       const jwt = await new SignJWT({ [r.claim]: claimValue })
         .setProtectedHeader({ alg: 'ES256', kid })
@@ -173,7 +181,12 @@ function* product<T>(lists: readonly (readonly T[])[]): Generator<T[]> {
  * hit after meshlimit's resolution. Empty shapes (every entry optional and absent) are returned
  * with outcome 'as sent' and no rules; callers report them.
  */
-export async function analyseEntry(entry: RateLimitEntry, domain: string, snapshot: CompiledSnapshot, harness: ResolutionHarness): Promise<ShapeResult[]> {
+export async function analyseEntry(
+  entry: RateLimitEntry,
+  domain: string,
+  snapshot: CompiledSnapshot,
+  harness: ResolutionHarness,
+): Promise<ShapeResult[]> {
   const resolution: ResolutionOptions | undefined = snapshot.domainOptions(domain)?.resolution;
   const results: ShapeResult[] = [];
   for (const shape of shapesOf(entry)) {
@@ -199,7 +212,11 @@ export async function analyseEntry(entry: RateLimitEntry, domain: string, snapsh
       const rules = new Set<string>();
       let resolved = '';
       for (const values of product(choices)) {
-        const check: RateLimitCheck = { domain, hitsAddend: 0, descriptors: [{ entries: shape.map((t, i) => ({ key: t.key, value: values[i]! })) }] };
+        const check: RateLimitCheck = {
+          domain,
+          hitsAddend: 0,
+          descriptors: [{ entries: shape.map((t, i) => ({ key: t.key, value: values[i]! })) }],
+        };
         const d = (await harness.resolve(check)).descriptors[0]!;
         resolved ||= describeKeys(d.entries);
         const rule = snapshot.findRule(domain, d.entries);

@@ -170,9 +170,17 @@ function flatten(issues: readonly Issue[], base: readonly PropertyKey[]): Issue[
       continue;
     }
     // No alternative recognised the value: name what it carried instead of one guess.
-    const unknown = [...new Set(branches.flat().flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === path.length ? i.keys : [])))];
-    const what = unknown.length > 0 ? `unknown or unsupported field ${unknown.map((k) => `"${k}"`).join(', ')}` : 'matches none of the accepted forms';
-    out.push({ code: 'custom', path, message: `${what} (this check knows the forms listed in test/deploy/lib/envoy-schema.ts)`, input: undefined } as Issue);
+    const unknown = [
+      ...new Set(branches.flat().flatMap((i) => (i.code === 'unrecognized_keys' && i.path.length === path.length ? i.keys : []))),
+    ];
+    const what =
+      unknown.length > 0 ? `unknown or unsupported field ${unknown.map((k) => `"${k}"`).join(', ')}` : 'matches none of the accepted forms';
+    out.push({
+      code: 'custom',
+      path,
+      message: `${what} (this check knows the forms listed in test/deploy/lib/envoy-schema.ts)`,
+      input: undefined,
+    } as Issue);
   }
   return out;
 }

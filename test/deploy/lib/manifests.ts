@@ -119,7 +119,8 @@ export function validateManifest(doc: ManifestDoc): string[] {
   const at = where(doc);
   if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string') return [`${at}: missing apiVersion or kind`];
   const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-  if (Model === undefined) return [`${at}: no schema for ${o.apiVersion} ${o.kind}; test/deploy/lib/manifests.ts validates ${KNOWN_KINDS.join(', ')}`];
+  if (Model === undefined)
+    return [`${at}: no schema for ${o.apiVersion} ${o.kind}; test/deploy/lib/manifests.ts validates ${KNOWN_KINDS.join(', ')}`];
   if (typeof o.metadata?.name !== 'string' || o.metadata.name === '') return [`${at}: metadata.name is required`];
 
   const model = new Model(structuredClone(doc.object));
@@ -160,7 +161,8 @@ export function validateManifest(doc: ManifestDoc): string[] {
     }
     const keys = read.get(value);
     for (const [k, v] of Object.entries(value)) {
-      if (keys !== undefined && keys.size > 0 && !keys.has(k)) problems.push(`${at}: ${pointer}/${k}: unknown field (not in the ${o.kind} schema)`);
+      if (keys !== undefined && keys.size > 0 && !keys.has(k))
+        problems.push(`${at}: ${pointer}/${k}: unknown field (not in the ${o.kind} schema)`);
       walk(v, `${pointer}/${k}`);
     }
   };

@@ -30,7 +30,10 @@ export interface PrometheusOptions {
 export function assertPrometheusInstalled(): void {
   for (const bin of ['prometheus', 'promtool']) {
     const r = spawnSync(bin, ['--version'], { encoding: 'utf8' });
-    if (r.error || r.status !== 0) throw new Error(`${bin} is not installed or not on PATH; the dashboard and alert tests need it (apt-get install prometheus; .ci/run installs it)`);
+    if (r.error || r.status !== 0)
+      throw new Error(
+        `${bin} is not installed or not on PATH; the dashboard and alert tests need it (apt-get install prometheus; .ci/run installs it)`,
+      );
   }
 }
 
@@ -108,7 +111,8 @@ export async function startPrometheus(opts: PrometheusOptions): Promise<Promethe
       async api<T>(endpoint: string, params: Record<string, string> = {}): Promise<T> {
         const res = await fetch(`${url}/api/v1/${endpoint}?${new URLSearchParams(params).toString()}`);
         const body = (await res.json()) as { status: string; data: T; error?: string; errorType?: string };
-        if (body.status !== 'success') throw new Error(`Prometheus ${endpoint} ${JSON.stringify(params)}: ${body.errorType ?? ''} ${body.error ?? res.status}`);
+        if (body.status !== 'success')
+          throw new Error(`Prometheus ${endpoint} ${JSON.stringify(params)}: ${body.errorType ?? ''} ${body.error ?? res.status}`);
         return body.data;
       },
       async stop() {

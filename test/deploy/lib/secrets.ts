@@ -86,7 +86,8 @@ function scanYamlObjects(file: string, text: string): SecretFinding[] {
         return;
       }
       const m = v as Record<string, unknown>;
-      if (m['kind'] === 'Secret' && (m['data'] !== undefined || m['stringData'] !== undefined)) out.push({ file, line, what: 'a Kubernetes Secret with data' });
+      if (m['kind'] === 'Secret' && (m['data'] !== undefined || m['stringData'] !== undefined))
+        out.push({ file, line, what: 'a Kubernetes Secret with data' });
       if (typeof m['name'] === 'string' && SECRET_ENV.test(m['name']) && typeof m['value'] === 'string' && !isReference(m['value'])) {
         out.push({ file, line, what: `a literal value for the environment variable ${m['name']}` });
       }

@@ -262,28 +262,65 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         const r = await run([op('same', 'fixed_window', 5), op('same', 'fixed_window', 5, { hits: 2 })], T0);
         expect(r.outcomes.map((o) => o.remaining)).toEqual([4, 2]);
         expect(stateText(await sut.raw.get(key('same')))).toBe(`F ${T0}:3`);
-        const tb = await run([op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 })], T0);
+        const tb = await run(
+          [op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 }), op('t', 'token_bucket', 60, { burst: 2 })],
+          T0,
+        );
         expect(tb.denied).toBe(true);
-        expect(tb.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 1], [false, 0], [true, 0]]);
+        expect(tb.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([
+          [false, 1],
+          [false, 0],
+          [true, 0],
+        ]);
         expect(await sut.raw.get(key('t'))).toBeNull();
       });
 
       it('a denied request charges nothing, proven by a follow-up check', async () => {
         await one(op('full', 'fixed_window', 1), T0);
-        const r = await run([op('x', 'fixed_window', 10), op('y', 'sliding_window', 10), op('z', 'token_bucket', 1, { burst: 10 }), op('full', 'fixed_window', 1)], T0 + 5);
+        const r = await run(
+          [
+            op('x', 'fixed_window', 10),
+            op('y', 'sliding_window', 10),
+            op('z', 'token_bucket', 1, { burst: 10 }),
+            op('full', 'fixed_window', 1),
+          ],
+          T0 + 5,
+        );
         expect(r.denied).toBe(true);
-        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 9], [false, 9], [true, 0]]);
+        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([
+          [false, 9],
+          [false, 9],
+          [false, 9],
+          [true, 0],
+        ]);
         for (const k of ['x', 'y', 'z']) expect(await sut.raw.get(key(k))).toBeNull();
         expect(stateText(await sut.raw.get(key('full')))).toBe(`F ${T0}:1`);
-        const check = await run([op('x', 'fixed_window', 10, { hits: 0 }), op('y', 'sliding_window', 10, { hits: 0 }), op('z', 'token_bucket', 10, { hits: 0 })], T0 + 6);
+        const check = await run(
+          [op('x', 'fixed_window', 10, { hits: 0 }), op('y', 'sliding_window', 10, { hits: 0 }), op('z', 'token_bucket', 10, { hits: 0 })],
+          T0 + 6,
+        );
         expect(check.outcomes.map((o) => o.remaining)).toEqual([10, 10, 10]);
       });
 
       it('chargeOnDeny charges the window ops of a denied request (envoyproxy/ratelimit behaviour)', async () => {
         await one(op('full', 'fixed_window', 1), T0);
-        const r = await run([op('x', 'fixed_window', 10), op('y', 'sliding_window', 10), op('z', 'token_bucket', 1, { burst: 10 }), op('full', 'fixed_window', 1)], T0 + 5, true);
+        const r = await run(
+          [
+            op('x', 'fixed_window', 10),
+            op('y', 'sliding_window', 10),
+            op('z', 'token_bucket', 1, { burst: 10 }),
+            op('full', 'fixed_window', 1),
+          ],
+          T0 + 5,
+          true,
+        );
         expect(r.denied).toBe(true);
-        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 9], [false, 9], [true, 0]]);
+        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([
+          [false, 9],
+          [false, 9],
+          [false, 9],
+          [true, 0],
+        ]);
         expect(stateText(await sut.raw.get(key('x')))).toBe(`F ${T0}:1`);
         expect(stateText(await sut.raw.get(key('y')))).toBe(`S ${T0}:1:0`);
         // The token bucket op fitted, so it is charged as well; the over-limit window op is charged too.
@@ -315,7 +352,12 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
       const [A, B, C] = NODE_TAGS;
 
       it('reports every outcome in request order, whichever node holds each descriptor', async () => {
-        const ops = [op('x', 'fixed_window', 5, { tag: A }), op('y', 'sliding_window', 3, { tag: B, hits: 2 }), op('x2', 'fixed_window', 4, { tag: A, hits: 3 }), op('z', 'token_bucket', 6, { tag: C, burst: 4 })];
+        const ops = [
+          op('x', 'fixed_window', 5, { tag: A }),
+          op('y', 'sliding_window', 3, { tag: B, hits: 2 }),
+          op('x2', 'fixed_window', 4, { tag: A, hits: 3 }),
+          op('z', 'token_bucket', 6, { tag: C, burst: 4 }),
+        ];
         expect(await run(ops, T0 + 1_000)).toEqual({
           denied: false,
           outcomes: [
@@ -340,9 +382,18 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         ];
         const r = await run(ops, T0 + 5);
         expect(r.denied).toBe(true);
-        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([[false, 9], [false, 7], [true, 0], [false, 6]]);
+        expect(r.outcomes.map((o) => [o.overLimit, o.remaining])).toEqual([
+          [false, 9],
+          [false, 7],
+          [true, 0],
+          [false, 6],
+        ]);
         const check = await run(
-          [op('x', 'fixed_window', 10, { tag: A, hits: 0 }), op('y', 'sliding_window', 10, { tag: A, hits: 0 }), op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 0 })],
+          [
+            op('x', 'fixed_window', 10, { tag: A, hits: 0 }),
+            op('y', 'sliding_window', 10, { tag: A, hits: 0 }),
+            op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 0 }),
+          ],
           T0 + 6,
         );
         // Nothing charged: full counts left and a full bucket (reset 0).
@@ -353,13 +404,20 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         ]);
         expect(stateText(await sut.raw.get(key('full', B)))).toBe(`F ${T0}:1`);
         // And the next admitted request counts from there.
-        const next = await run([op('x', 'fixed_window', 10, { tag: A }), op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 4 })], T0 + 7);
+        const next = await run(
+          [op('x', 'fixed_window', 10, { tag: A }), op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 4 })],
+          T0 + 7,
+        );
         expect(next.outcomes.map((o) => o.remaining)).toEqual([9, 6]);
       });
 
       it('chargeOnDeny charges every window op on every descriptor', async () => {
         await one(op('full', 'fixed_window', 1, { tag: C }), T0);
-        const r = await run([op('x', 'fixed_window', 10, { tag: A }), op('y', 'sliding_window', 10, { tag: B }), op('full', 'fixed_window', 1, { tag: C })], T0 + 5, true);
+        const r = await run(
+          [op('x', 'fixed_window', 10, { tag: A }), op('y', 'sliding_window', 10, { tag: B }), op('full', 'fixed_window', 1, { tag: C })],
+          T0 + 5,
+          true,
+        );
         expect(r.denied).toBe(true);
         expect(stateText(await sut.raw.get(key('x', A)))).toBe(`F ${T0}:1`);
         expect(stateText(await sut.raw.get(key('y', B)))).toBe(`S ${T0}:1:0`);
@@ -370,7 +428,10 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
         const ops = [op('wide', 'fixed_window', 1_000, { tag: A }), op('narrow', 'fixed_window', 100, { tag: C })];
         const results = await Promise.all(Array.from({ length: 300 }, () => run(ops, T0 + 123)));
         expect(results.filter((r) => !r.denied)).toHaveLength(100);
-        const check = await run([op('wide', 'fixed_window', 1_000, { tag: A, hits: 0 }), op('narrow', 'fixed_window', 100, { tag: C, hits: 0 })], T0 + 124);
+        const check = await run(
+          [op('wide', 'fixed_window', 1_000, { tag: A, hits: 0 }), op('narrow', 'fixed_window', 100, { tag: C, hits: 0 })],
+          T0 + 124,
+        );
         expect(check.outcomes.map((o) => o.remaining)).toEqual([900, 0]);
       });
     });
@@ -404,20 +465,80 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
       const S = STATE_TAG.sliding_window;
       const T = STATE_TAG.token_bucket;
       it.each([
-        ['fixed_window', ['garbage', '', ':', ':5', '5', `${T0}:x`, `${T0}:1:2`, `${T0}:Infinity`, `${T0}:NaN`, `${T0}:-0x5`, `${T0}: 3 `, `${T0}:0x3`, `${T0 / 1000}e3:3`, `${T0}:3.0`,
-          packState(F, T0, Number.NaN), packState(F, T0, Infinity), packState(S, T0, 3), packState(F, T0, 3, 0), packState(F, T0, 3).slice(0, 16), `${packState(F, T0, 3)}x`]],
-        ['sliding_window', ['garbage', '', '::', `${T0}:1`, `${T0}:1:2:3`, `${T0}:x:0`, `${T0}:1:inf`, `${T0}:\t2:\u00a01`,
-          packState(S, T0, 3, Number.NaN), packState(S, T0, -Infinity, 0), packState(T, T0, 3, 0), packState(S, T0, 3)]],
-        ['token_bucket', ['garbage', '', ':', `:${T0}`, 'x:1', `1e400:${T0}`, `nan:${T0}`, `59999.5:${T0}`, `120000.0:${T0}`,
-          packState(T, Number.NaN, T0, T0), packState(T, 0, Infinity, T0), packState(S, 0, T0, T0), packState(T, 0, T0)]],
-      ] as const)('%s: unparsable or foreign values (other spellings, another algorithm\'s state, non-finite fields) are a fresh counter', async (algorithm, values) => {
-        for (const [i, v] of values.entries()) {
-          const k = `g${i}`;
-          await sut.raw.set(key(k), v);
-          const fresh = algorithm === 'token_bucket' ? [false, 9, 10_000] : [false, 9, 60_000];
-          expect(await one(op(k, algorithm, algorithm === 'token_bucket' ? 6 : 10, { burst: 10 }), T0), `value ${JSON.stringify(v)}`).toEqual(fresh);
-        }
-      });
+        [
+          'fixed_window',
+          [
+            'garbage',
+            '',
+            ':',
+            ':5',
+            '5',
+            `${T0}:x`,
+            `${T0}:1:2`,
+            `${T0}:Infinity`,
+            `${T0}:NaN`,
+            `${T0}:-0x5`,
+            `${T0}: 3 `,
+            `${T0}:0x3`,
+            `${T0 / 1000}e3:3`,
+            `${T0}:3.0`,
+            packState(F, T0, Number.NaN),
+            packState(F, T0, Infinity),
+            packState(S, T0, 3),
+            packState(F, T0, 3, 0),
+            packState(F, T0, 3).slice(0, 16),
+            `${packState(F, T0, 3)}x`,
+          ],
+        ],
+        [
+          'sliding_window',
+          [
+            'garbage',
+            '',
+            '::',
+            `${T0}:1`,
+            `${T0}:1:2:3`,
+            `${T0}:x:0`,
+            `${T0}:1:inf`,
+            `${T0}:\t2:\u00a01`,
+            packState(S, T0, 3, Number.NaN),
+            packState(S, T0, -Infinity, 0),
+            packState(T, T0, 3, 0),
+            packState(S, T0, 3),
+          ],
+        ],
+        [
+          'token_bucket',
+          [
+            'garbage',
+            '',
+            ':',
+            `:${T0}`,
+            'x:1',
+            `1e400:${T0}`,
+            `nan:${T0}`,
+            `59999.5:${T0}`,
+            `120000.0:${T0}`,
+            packState(T, Number.NaN, T0, T0),
+            packState(T, 0, Infinity, T0),
+            packState(S, 0, T0, T0),
+            packState(T, 0, T0),
+          ],
+        ],
+      ] as const)(
+        "%s: unparsable or foreign values (other spellings, another algorithm's state, non-finite fields) are a fresh counter",
+        async (algorithm, values) => {
+          for (const [i, v] of values.entries()) {
+            const k = `g${i}`;
+            await sut.raw.set(key(k), v);
+            const fresh = algorithm === 'token_bucket' ? [false, 9, 10_000] : [false, 9, 60_000];
+            expect(
+              await one(op(k, algorithm, algorithm === 'token_bucket' ? 6 : 10, { burst: 10 }), T0),
+              `value ${JSON.stringify(v)}`,
+            ).toEqual(fresh);
+          }
+        },
+      );
 
       it('the decimal text of earlier versions is read (a rolling upgrade keeps the counts), and rewritten as binary', async () => {
         const cases: Array<[string, Algorithm, string, [boolean, number, number], string | null]> = [

@@ -206,47 +206,53 @@ describe('Lua (Redis) = TypeScript reference (memory backend)', () => {
         fc.array(fc.nat({ max: 5 }), { minLength: 30, maxLength: 30 }),
         fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 4 })), { minLength: 30, maxLength: 30 }),
         async ({ keys, start, steps }, sizes, repeats) => {
-        const mem = new MemoryBackend({ sweepIntervalMs: 0 });
-        const prefix = `b:${randomBytes(6).toString('hex')}:`;
-        let now = T0 + start;
-        try {
-          // Consecutive steps form one tick of up to 6 requests, each at its own (monotone) test clock.
-          for (let i = 0, g = 0; i < steps.length; g++) {
-            const group = steps.slice(i, i + 1 + sizes[g]!);
-            i += group.length;
-            // A step may come again at once, at the same clock (as many requests of one hot
-            // descriptor in one turn): one-op repeats become a run entry of the batch script.
-            // Copies of a step come right after it (odd counts) or at the end of the tick (even
-            // counts), where the backend may bring them together only past requests on other keys.
-            const deferred: Array<{ ops: CounterOp[]; opts: { now: number; chargeOnDeny: boolean } }> = [];
-            const requests = group.flatMap((s, j) => {
-              now = advanceTo(keys, now, s.advance);
-              const again = repeats[i - group.length + j]!;
-              const ops = opsAt(keys, prefix, s, now);
-              // a repeated step keeps its first op (runs repeat one-op requests; a repeated
-              // several-op request is an ordinary entry each time)
-              const request = { ops: again > 0 && ops.length > 1 && again % 2 === 1 ? ops.slice(0, 1) : ops, opts: { now, chargeOnDeny: s.chargeOnDeny } };
-              if (again > 0 && request.ops.length === 1) runs++;
-              // copies, so that the batch sees equal ops, not the same objects
-              const copies = Array.from({ length: again }, () => ({ ops: request.ops.map((o) => ({ ...o })), opts: { ...request.opts } }));
-              if (again % 2 === 0) {
-                deferred.push(...copies);
-                return [request];
-              }
-              return [request, ...copies];
-            });
-            requests.push(...deferred);
-            const fromLua = Promise.all(requests.map((r) => lua.evaluate(r.ops, r.opts)));
-            const fromTs: Awaited<ReturnType<MemoryBackend['evaluate']>>[] = [];
-            for (const r of requests) fromTs.push(await mem.evaluate(r.ops, r.opts));
-            expect(await fromLua).toEqual(fromTs);
-            if (requests.length > 1) batched++;
-            expect(await states(redisRead, prefix, keys.length)).toEqual(await states(memRead(mem), prefix, keys.length));
-            await expectSameTtls(mem, prefix, keys.length);
+          const mem = new MemoryBackend({ sweepIntervalMs: 0 });
+          const prefix = `b:${randomBytes(6).toString('hex')}:`;
+          let now = T0 + start;
+          try {
+            // Consecutive steps form one tick of up to 6 requests, each at its own (monotone) test clock.
+            for (let i = 0, g = 0; i < steps.length; g++) {
+              const group = steps.slice(i, i + 1 + sizes[g]!);
+              i += group.length;
+              // A step may come again at once, at the same clock (as many requests of one hot
+              // descriptor in one turn): one-op repeats become a run entry of the batch script.
+              // Copies of a step come right after it (odd counts) or at the end of the tick (even
+              // counts), where the backend may bring them together only past requests on other keys.
+              const deferred: Array<{ ops: CounterOp[]; opts: { now: number; chargeOnDeny: boolean } }> = [];
+              const requests = group.flatMap((s, j) => {
+                now = advanceTo(keys, now, s.advance);
+                const again = repeats[i - group.length + j]!;
+                const ops = opsAt(keys, prefix, s, now);
+                // a repeated step keeps its first op (runs repeat one-op requests; a repeated
+                // several-op request is an ordinary entry each time)
+                const request = {
+                  ops: again > 0 && ops.length > 1 && again % 2 === 1 ? ops.slice(0, 1) : ops,
+                  opts: { now, chargeOnDeny: s.chargeOnDeny },
+                };
+                if (again > 0 && request.ops.length === 1) runs++;
+                // copies, so that the batch sees equal ops, not the same objects
+                const copies = Array.from({ length: again }, () => ({
+                  ops: request.ops.map((o) => ({ ...o })),
+                  opts: { ...request.opts },
+                }));
+                if (again % 2 === 0) {
+                  deferred.push(...copies);
+                  return [request];
+                }
+                return [request, ...copies];
+              });
+              requests.push(...deferred);
+              const fromLua = Promise.all(requests.map((r) => lua.evaluate(r.ops, r.opts)));
+              const fromTs: Awaited<ReturnType<MemoryBackend['evaluate']>>[] = [];
+              for (const r of requests) fromTs.push(await mem.evaluate(r.ops, r.opts));
+              expect(await fromLua).toEqual(fromTs);
+              if (requests.length > 1) batched++;
+              expect(await states(redisRead, prefix, keys.length)).toEqual(await states(memRead(mem), prefix, keys.length));
+              await expectSameTtls(mem, prefix, keys.length);
+            }
+          } finally {
+            await mem.close();
           }
-        } finally {
-          await mem.close();
-        }
         },
       ),
       { numRuns: 40 },
@@ -343,10 +349,25 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
   /** A string's UTF-8 bytes as a byte string: what Redis stores for it, as the memory backend holds it. */
   const bytes = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
   /** Spellings of one number: the plain digits earlier versions wrote (read), and others (foreign). */
-  const integral = fc.integer({ min: -20, max: 20 }).chain((v) =>
-    fc.constantFrom(String(v), ` ${v}\t`, `0x${v.toString(16)}`, `0b${v.toString(2)}`, `${v}.0`, `${v}e0`, `+${v}`, `\u00a0${v}\ufeff`, ...(v === 0 ? ['', ' ', '-0', '000'] : [])),
+  const integral = fc
+    .integer({ min: -20, max: 20 })
+    .chain((v) =>
+      fc.constantFrom(
+        String(v),
+        ` ${v}\t`,
+        `0x${v.toString(16)}`,
+        `0b${v.toString(2)}`,
+        `${v}.0`,
+        `${v}e0`,
+        `+${v}`,
+        `\u00a0${v}\ufeff`,
+        ...(v === 0 ? ['', ' ', '-0', '000'] : []),
+      ),
+    );
+  const junk = fc.oneof(
+    fc.constantFrom('x', 'NaN', 'Infinity', '-Infinity', '1e999', '9'.repeat(400), '0x', '..', '1_0', '1 2'),
+    fc.string({ maxLength: 4 }),
   );
-  const junk = fc.oneof(fc.constantFrom('x', 'NaN', 'Infinity', '-Infinity', '1e999', '9'.repeat(400), '0x', '..', '1_0', '1 2'), fc.string({ maxLength: 4 }));
   const fractional = fc.oneof(
     fc.integer({ min: -8, max: 40 }).map((i) => String(i / 4)),
     fc.integer({ min: 0, max: 30_000 }).map((i) => String(i / 1000)),
@@ -357,7 +378,12 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
     return fc.oneof({ arbitrary: ok, weight: 4 }, { arbitrary: junk, weight: 1 });
   }
   const startField = (windowMs: number) =>
-    fc.constantFrom(String(T0 - (T0 % windowMs)), String(T0 - (T0 % windowMs) - windowMs), `0${T0 - (T0 % windowMs)}`, `${(T0 - (T0 % windowMs)) / 1000}e3`);
+    fc.constantFrom(
+      String(T0 - (T0 % windowMs)),
+      String(T0 - (T0 % windowMs) - windowMs),
+      `0${T0 - (T0 % windowMs)}`,
+      `${(T0 - (T0 % windowMs)) / 1000}e3`,
+    );
 
   /**
    * Doubles a binary state may hold: the fields of real states, and what no writer of ours writes.
@@ -370,7 +396,13 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
     { arbitrary: someDouble, weight: 1 },
   );
   const startDouble = (windowMs: number) =>
-    fc.oneof({ arbitrary: fc.constantFrom(T0 - (T0 % windowMs), T0 - (T0 % windowMs), T0 - (T0 % windowMs) - windowMs, T0 - (T0 % windowMs) + 0.5), weight: 4 }, { arbitrary: anyDouble, weight: 1 });
+    fc.oneof(
+      {
+        arbitrary: fc.constantFrom(T0 - (T0 % windowMs), T0 - (T0 % windowMs), T0 - (T0 % windowMs) - windowMs, T0 - (T0 % windowMs) + 0.5),
+        weight: 4,
+      },
+      { arbitrary: anyDouble, weight: 1 },
+    );
   const countDouble = fc.oneof(
     { arbitrary: fc.integer({ min: 0, max: 12 }), weight: 2 },
     { arbitrary: fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 0.5, -1, 2 ** 53), weight: 2 },
@@ -378,10 +410,16 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
   );
   /** A binary state of `tag` (sometimes another algorithm's tag, or cut or extended by a byte). */
   const binary = (tag: number, fields: fc.Arbitrary<number[]>) =>
-    fc.tuple(fields, fc.constantFrom(tag, tag, tag, tag, tag, STATE_TAG.fixed_window, STATE_TAG.token_bucket), fc.constantFrom('same', 'same', 'same', 'same', 'same', 'cut', 'longer')).map(([f, t, len]) => {
-      const v = packState(t, f[0]!, f[1]!, f[2]);
-      return len === 'cut' ? v.slice(0, -1) : len === 'longer' ? `${v}\u0000` : v;
-    });
+    fc
+      .tuple(
+        fields,
+        fc.constantFrom(tag, tag, tag, tag, tag, STATE_TAG.fixed_window, STATE_TAG.token_bucket),
+        fc.constantFrom('same', 'same', 'same', 'same', 'same', 'cut', 'longer'),
+      )
+      .map(([f, t, len]) => {
+        const v = packState(t, f[0]!, f[1]!, f[2]);
+        return len === 'cut' ? v.slice(0, -1) : len === 'longer' ? `${v}\u0000` : v;
+      });
 
   // Fixed-window counts stay integral in the text forms: the reference reports `threshold - count`
   // unfloored, which Redis's integer replies cannot carry (see the report on fixed-window.ts).
@@ -396,7 +434,9 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
         );
       case 'sliding_window':
         return fc.oneof(
-          fc.tuple(field(startField(windowMs)), field(fc.oneof(integral, fractional)), field(fc.oneof(integral, fractional))).map((p) => bytes(p.join(':'))),
+          fc
+            .tuple(field(startField(windowMs)), field(fc.oneof(integral, fractional)), field(fc.oneof(integral, fractional)))
+            .map((p) => bytes(p.join(':'))),
           binary(STATE_TAG.sliding_window, fc.tuple(startDouble(windowMs), countDouble, countDouble)),
           binary(STATE_TAG.sliding_window, fc.tuple(startDouble(windowMs), countDouble, countDouble)),
           fc.string({ maxLength: 8 }).map(bytes),
@@ -405,14 +445,23 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
         return fc.oneof(
           fc
             .tuple(
-              field(fc.oneof(integral.map((v) => String(Number(v) * windowMs)), fractional)),
+              field(
+                fc.oneof(
+                  integral.map((v) => String(Number(v) * windowMs)),
+                  fractional,
+                ),
+              ),
               field(fc.constantFrom(String(T0), String(T0 - 1_000), String(T0 + 5), `${T0}.5`)),
             )
             .map(([a, b]) => bytes(`${a}:${b}`)),
           binary(
             STATE_TAG.token_bucket,
             fc.tuple(
-              fc.oneof(fc.integer({ min: 0, max: 12 }).map((t) => t * windowMs), fc.double({ min: 0, max: 12 * windowMs, noNaN: true }), anyDouble),
+              fc.oneof(
+                fc.integer({ min: 0, max: 12 }).map((t) => t * windowMs),
+                fc.double({ min: 0, max: 12 * windowMs, noNaN: true }),
+                anyDouble,
+              ),
               fc.oneof(fc.constantFrom(T0, T0 - 1_000, T0 + 5, T0 + 0.5), anyDouble),
               fc.oneof(fc.constantFrom(T0 + 3_600_000, T0 + 10_000, T0, -Infinity), anyDouble),
             ),
@@ -424,7 +473,10 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
 
   it('refunds: identical stored bytes from corrupted or foreign values', async () => {
     const arb = fc
-      .record({ algorithm: fc.constantFrom<Algorithm>('fixed_window', 'sliding_window', 'token_bucket'), windowMs: fc.constantFrom(...WINDOWS) })
+      .record({
+        algorithm: fc.constantFrom<Algorithm>('fixed_window', 'sliding_window', 'token_bucket'),
+        windowMs: fc.constantFrom(...WINDOWS),
+      })
       .chain(({ algorithm, windowMs }) =>
         fc.record({
           algorithm: fc.constant(algorithm),
@@ -444,7 +496,15 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
         try {
           mem.setRaw(key, value);
           await redisPlant(key, value);
-          const ops: CounterOp[] = hits.map((h) => ({ key, algorithm, windowMs, threshold, burst: algorithm === 'token_bucket' ? burst : threshold, hits: h, enforce: true }));
+          const ops: CounterOp[] = hits.map((h) => ({
+            key,
+            algorithm,
+            windowMs,
+            threshold,
+            burst: algorithm === 'token_bucket' ? burst : threshold,
+            hits: h,
+            enforce: true,
+          }));
           expect(await luaRefund(ops, chargeNow)).toBe(tsRefund(mem, ops, chargeNow));
           expect(await redisRead(key)).toEqual(mem.getRaw(key) ?? null);
         } finally {
@@ -457,7 +517,10 @@ describe('Lua = TypeScript on stored values neither wrote', () => {
 
   it('identical outcomes and written state from corrupted or foreign values', async () => {
     const arb = fc
-      .record({ algorithm: fc.constantFrom<Algorithm>('fixed_window', 'sliding_window', 'token_bucket'), windowMs: fc.constantFrom(...WINDOWS) })
+      .record({
+        algorithm: fc.constantFrom<Algorithm>('fixed_window', 'sliding_window', 'token_bucket'),
+        windowMs: fc.constantFrom(...WINDOWS),
+      })
       .chain(({ algorithm, windowMs }) =>
         fc.record({
           algorithm: fc.constant(algorithm),

@@ -225,7 +225,10 @@ describe('redis backend: one round trip, minimal Redis work', () => {
       ];
       // runs of 12 per op, each going over its limit part way; a chargeOnDeny run on the window counter
       const requests = (p: string): Array<[CounterOp, boolean]> =>
-        ops(p).flatMap((o, i) => [...Array.from({ length: 12 }, (): [CounterOp, boolean] => [{ ...o }, false]), ...(i === 2 ? Array.from({ length: 4 }, (): [CounterOp, boolean] => [o, true]) : [])]);
+        ops(p).flatMap((o, i) => [
+          ...Array.from({ length: 12 }, (): [CounterOp, boolean] => [{ ...o }, false]),
+          ...(i === 2 ? Array.from({ length: 4 }, (): [CounterOp, boolean] => [o, true]) : []),
+        ]);
       const p1 = `rb:run1:${++n}`;
       const p2 = `rb:run2:${n}`;
       const one: EvaluateResult[] = [];
@@ -318,7 +321,7 @@ describe('redis backend: TTLs kept within a window (SET ... KEEPTTL), as the mem
   }
 
   it.each(['fixed_window', 'sliding_window'] as const)(
-    '%s: a later write in the same window keeps the TTL the window\'s first write set; a new window sets it again',
+    "%s: a later write in the same window keeps the TTL the window's first write set; a new window sets it again",
     async (algorithm) => {
       const b = await backendOn(redis);
       const mem = memoryTtl();
@@ -461,7 +464,12 @@ describe('redis backend: Redis is the clock when `now` is undefined', () => {
     const o = op('fixed_window', 3);
     const seen: EvaluateResult[] = [];
     for (const b of [a, c, a, c]) seen.push(await b.evaluate([o], { now: T0, chargeOnDeny: false }));
-    expect(seen.map((r) => [r.denied, r.outcomes[0]!.remaining])).toEqual([[false, 2], [false, 1], [false, 0], [true, 0]]);
+    expect(seen.map((r) => [r.denied, r.outcomes[0]!.remaining])).toEqual([
+      [false, 2],
+      [false, 1],
+      [false, 0],
+      [true, 0],
+    ]);
   });
 });
 
@@ -477,7 +485,7 @@ describe('redis backend: failures map to the right errors', () => {
     expect(b.isReady()).toBe(true);
   });
 
-  it('a script argument error (unknown algorithm code, or an op sent to another algorithm\'s script) is a BackendError', async () => {
+  it("a script argument error (unknown algorithm code, or an op sent to another algorithm's script) is a BackendError", async () => {
     class Raw extends RedisBackend {
       call(command: string, keys: string[], args: Buffer): Promise<unknown> {
         return this.runScript(command, keys, args);
@@ -502,9 +510,9 @@ describe('redis backend: failures map to the right errors', () => {
     const b = await backendOn(redis);
     await expect(b.evaluate([{ ...op('fixed_window', 5), windowMs: 0 }], { now: T0, chargeOnDeny: false })).rejects.toThrow(BackendError);
     const k = op('fixed_window', 5);
-    await expect(
-      b.evaluate([k, { ...k, algorithm: 'token_bucket' }], { now: T0, chargeOnDeny: false }),
-    ).rejects.toThrow(/used with both fixed_window and token_bucket/);
+    await expect(b.evaluate([k, { ...k, algorithm: 'token_bucket' }], { now: T0, chargeOnDeny: false })).rejects.toThrow(
+      /used with both fixed_window and token_bucket/,
+    );
   });
 
   it('a busy service is not a slow Redis: the timeout counts from the write, and a reply already received is never a timeout', async () => {

@@ -96,7 +96,10 @@ describe('round trips: one script call per slot, one write per node, all nodes i
   /** A backend connected to every primary, with the script loaded on each (so streams exist). */
   async function warmBackend(): Promise<RedisClusterBackend> {
     const b = await backend({ clusterSlotsRefreshIntervalMs: 0 });
-    await b.evaluate(NODE_TAGS.map((t) => op(`${prefix()}{${t}}:warm`, 'fixed_window', 5)), { now: T0, chargeOnDeny: false });
+    await b.evaluate(
+      NODE_TAGS.map((t) => op(`${prefix()}{${t}}:warm`, 'fixed_window', 5)),
+      { now: T0, chargeOnDeny: false },
+    );
     expect((b.client.nodes('master') as Redis[]).map((r) => r.status)).toEqual(['ready', 'ready', 'ready']);
     return b;
   }
@@ -134,7 +137,12 @@ describe('round trips: one script call per slot, one write per node, all nodes i
     const [x1, x2] = tagsInThird(0, 2);
     const [z1, z2] = tagsInThird(2, 2);
     const p = prefix();
-    const ops = [op(`${p}{${x1}}:a`, 'fixed_window', 5), op(`${p}{${z1}}:a`, 'sliding_window', 5), op(`${p}{${x2}}:a`, 'token_bucket', 5), op(`${p}{${z2}}:a`, 'fixed_window', 5)];
+    const ops = [
+      op(`${p}{${x1}}:a`, 'fixed_window', 5),
+      op(`${p}{${z1}}:a`, 'sliding_window', 5),
+      op(`${p}{${x2}}:a`, 'token_bucket', 5),
+      op(`${p}{${z2}}:a`, 'fixed_window', 5),
+    ];
     await b.evaluate(ops, { now: T0, chargeOnDeny: false }); // connects and loads the script on both nodes
     const portX = await primaryPortOf(`{${x1}}`);
     const portZ = await primaryPortOf(`{${z1}}`);
@@ -168,7 +176,10 @@ describe('round trips: one script call per slot, one write per node, all nodes i
     expect([...w.counts.values()]).toEqual([1, 1, 1]);
     expect([...(await evalshaCalls()).values()]).toEqual([1, 1, 1]);
     expect(results.map((r) => r.outcomes[0]!.remaining)).toEqual(Array.from({ length: 50 }, (_, i) => 997 - i));
-    const check = await b.evaluate(ops.map((o) => ({ ...o, hits: 0 })), { now: T0, chargeOnDeny: false });
+    const check = await b.evaluate(
+      ops.map((o) => ({ ...o, hits: 0 })),
+      { now: T0, chargeOnDeny: false },
+    );
     expect(check.outcomes.map((o) => o.remaining)).toEqual([948, 948, 948]);
   });
 
@@ -205,7 +216,10 @@ describe('round trips: one script call per slot, one write per node, all nodes i
     await b.evaluate([op(`${p}{${B}}:full`, 'fixed_window', 1)], { now: T0, chargeOnDeny: false });
     const ops = [op(`${p}{${A}}:a`, 'fixed_window', 5), op(`${p}{${B}}:full`, 'fixed_window', 1), op(`${p}{${C}}:c`, 'token_bucket', 5)];
     // Load the refund script on A and C first, so the measured refunds are one EVALSHA each.
-    await b.evaluate([op(`${p}{${A}}:w`, 'fixed_window', 5), op(`${p}{${B}}:full`, 'fixed_window', 1), op(`${p}{${C}}:w`, 'fixed_window', 5)], { now: T0, chargeOnDeny: false });
+    await b.evaluate(
+      [op(`${p}{${A}}:w`, 'fixed_window', 5), op(`${p}{${B}}:full`, 'fixed_window', 1), op(`${p}{${C}}:w`, 'fixed_window', 5)],
+      { now: T0, chargeOnDeny: false },
+    );
     const [pa, pb, pc] = await Promise.all(NODE_TAGS.map((t) => primaryPortOf(`{${t}}`)));
 
     const w = countWrites(b);
@@ -262,7 +276,10 @@ describe('denied requests consume nothing across slots, on Redis time', () => {
     });
     const p = prefix();
     const [A, B] = NODE_TAGS;
-    const r = await b.evaluate([op(`${p}{${A}}:a`, 'fixed_window', 5), op(`${p}{${B}}:b`, 'fixed_window', 0)], { now: T0, chargeOnDeny: false });
+    const r = await b.evaluate([op(`${p}{${A}}:a`, 'fixed_window', 5), op(`${p}{${B}}:b`, 'fixed_window', 0)], {
+      now: T0,
+      chargeOnDeny: false,
+    });
     expect(r.denied).toBe(true);
     expect(reported).toHaveLength(1);
     expect(reported[0]).toBeInstanceOf(BackendError);
@@ -278,7 +295,9 @@ describe('cluster errors and readiness', () => {
     const p = prefix();
     const [A, B] = NODE_TAGS;
     await admin.hset(`${p}{${B}}:hash`, 'f', '1');
-    const err = await b.evaluate([op(`${p}{${A}}:a`, 'fixed_window', 5), op(`${p}{${B}}:hash`, 'fixed_window', 5)], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);
+    const err = await b
+      .evaluate([op(`${p}{${A}}:a`, 'fixed_window', 5), op(`${p}{${B}}:hash`, 'fixed_window', 5)], { now: T0, chargeOnDeny: false })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
     expect((err as BackendError).transient).toBe(false);
     expect((err as Error).message).toMatch(/WRONGTYPE/);
@@ -323,7 +342,12 @@ describe('cluster errors and readiness', () => {
 
   it('no cluster listening: evaluate fails fast with BackendUnavailableError and waitReady times out', async () => {
     const port = await getFreePort();
-    const b = new RedisClusterBackend({ nodes: [{ host: '127.0.0.1', port }], type: 'cluster', commandTimeoutMs: 50, connectTimeoutMs: 200 });
+    const b = new RedisClusterBackend({
+      nodes: [{ host: '127.0.0.1', port }],
+      type: 'cluster',
+      commandTimeoutMs: 50,
+      connectTimeoutMs: 200,
+    });
     opened.push(b);
     const started = performance.now();
     const err = await b.evaluate([op('x{y}', 'fixed_window', 1)], { now: T0, chargeOnDeny: false }).catch((e: unknown) => e);

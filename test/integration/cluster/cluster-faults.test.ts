@@ -43,7 +43,15 @@ async function backend(extra: Partial<RedisClusterBackendOptions> = {}): Promise
   return b;
 }
 
-const fw = (key: string, threshold: number, hits = 1): CounterOp => ({ key, algorithm: 'fixed_window', windowMs: 60_000, threshold, burst: threshold, hits, enforce: true });
+const fw = (key: string, threshold: number, hits = 1): CounterOp => ({
+  key,
+  algorithm: 'fixed_window',
+  windowMs: 60_000,
+  threshold,
+  burst: threshold,
+  hits,
+  enforce: true,
+});
 const sw = (key: string, threshold: number): CounterOp => ({ ...fw(key, threshold), algorithm: 'sliding_window' });
 const prefix = (): string => `flt:${randomBytes(4).toString('hex')}:`;
 const opts = { now: T0 + 1_000, chargeOnDeny: false } as const;
@@ -78,7 +86,10 @@ describe('cluster faults', () => {
     const [A, B, C] = NODE_TAGS;
     const single = [fw(`${p}{${A}}:hot`, 150)];
     const multi = [fw(`${p}{${B}}:wide`, 1_000), sw(`${p}{${C}}:narrow`, 120)];
-    await b.evaluate(NODE_TAGS.map((t) => fw(`${p}{${t}}:warm`, 1)), opts); // the script is on every primary
+    await b.evaluate(
+      NODE_TAGS.map((t) => fw(`${p}{${t}}:warm`, 1)),
+      opts,
+    ); // the script is on every primary
     await resetStats();
     const all: Promise<EvaluateResult>[] = [];
     for (let round = 0; round < 20; round++) {
@@ -96,7 +107,9 @@ describe('cluster faults', () => {
     // The wide descriptor was refunded for every multi request the narrow one denied.
     expect(stateText(await stored(`${p}{${B}}:wide`))).toBe(`F ${T0}:120`);
     const errors = await errorCounts();
-    console.info(`[cluster] SCRIPT FLUSH x4 under load: 400 requests, 0 failed; NOSCRIPT replies answered by EVAL: ${errors.NOSCRIPT ?? 0}`);
+    console.info(
+      `[cluster] SCRIPT FLUSH x4 under load: 400 requests, 0 failed; NOSCRIPT replies answered by EVAL: ${errors.NOSCRIPT ?? 0}`,
+    );
     // At least one per node and flush (the last flush follows the last round: 3 x 3).
     expect(errors.NOSCRIPT).toBeGreaterThanOrEqual(9);
   });
@@ -134,7 +147,8 @@ describe('cluster faults', () => {
     // retries (clusterMaxRedirections x clusterRetryDelayOnTryAgainMs) outlast the rest of the move.
     const fresh: Array<Promise<EvaluateResult>> = [];
     let freshN = 0;
-    const fireFresh = (): void => void fresh.push(track(b.evaluate([fw(`${p}{${T}}:one`, 1_000_000, 0), fw(`${p}{${T}}:new${freshN++}`, 5)], opts)));
+    const fireFresh = (): void =>
+      void fresh.push(track(b.evaluate([fw(`${p}{${T}}:one`, 1_000_000, 0), fw(`${p}{${T}}:new${freshN++}`, 5)], opts)));
 
     // The counters exist before the move; 300 filler keys make the move take 31 batches.
     fire();

@@ -27,7 +27,12 @@ afterAll(async () => {
 });
 
 defineBackendSuite('redis sentinel (1 primary + 1 replica, 3 sentinels)', async () => {
-  const b = new RedisBackend({ nodes: setup.sentinelAddresses, sentinelMasterName: setup.masterName, type: 'sentinel', commandTimeoutMs: 5_000 });
+  const b = new RedisBackend({
+    nodes: setup.sentinelAddresses,
+    sentinelMasterName: setup.masterName,
+    type: 'sentinel',
+    commandTimeoutMs: 5_000,
+  });
   await b.waitReady(10_000);
   return {
     backend: b,
@@ -36,10 +41,19 @@ defineBackendSuite('redis sentinel (1 primary + 1 replica, 3 sentinels)', async 
   };
 });
 
-const fw = (key: string, threshold: number): CounterOp => ({ key, algorithm: 'fixed_window', windowMs: 60_000, threshold, burst: threshold, hits: 1, enforce: true });
+const fw = (key: string, threshold: number): CounterOp => ({
+  key,
+  algorithm: 'fixed_window',
+  windowMs: 60_000,
+  threshold,
+  burst: threshold,
+  hits: 1,
+  enforce: true,
+});
 const opts = { now: T0 + 1_000, chargeOnDeny: false } as const;
 /** A fixed-window state read on one node, shown as stateText() shows it ("F <start>:<count>"). */
-const FW_STATE_TEXT = "local m, s, c = struct.unpack('<Bdd', redis.call('GET', KEYS[1])) return string.char(m) .. ' ' .. string.format('%d:%d', s, c)";
+const FW_STATE_TEXT =
+  "local m, s, c = struct.unpack('<Bdd', redis.call('GET', KEYS[1])) return string.char(m) .. ' ' .. string.format('%d:%d', s, c)";
 
 describe('sentinel', () => {
   it('finds the primary by its master name through the sentinels', async () => {
@@ -56,7 +70,13 @@ describe('sentinel', () => {
 
   it('primary SIGKILLed under load: only BackendUnavailableError until the failover, then the backend answers again, exactly', async () => {
     const changes: RedisStateChange[] = [];
-    const b = new RedisBackend({ nodes: setup.sentinelAddresses, sentinelMasterName: setup.masterName, type: 'sentinel', commandTimeoutMs: 500, onStateChange: (c) => changes.push(c) });
+    const b = new RedisBackend({
+      nodes: setup.sentinelAddresses,
+      sentinelMasterName: setup.masterName,
+      type: 'sentinel',
+      commandTimeoutMs: 500,
+      onStateChange: (c) => changes.push(c),
+    });
     try {
       await b.waitReady(10_000);
       const p = `sf:${randomBytes(4).toString('hex')}:`;

@@ -11,8 +11,12 @@ import { createGrpcServer, DEFAULT_SERVER_OPTIONS } from '../../../src/server/gr
 function channelzServerCount(): Promise<number> {
   return new Promise((resolve, reject) => {
     const call = { request: { start_server_id: '0', max_results: '10000' } } as unknown as grpc.ServerUnaryCall<unknown, unknown>;
-    grpc.getChannelzHandlers().GetServers(call as never, ((err: Error | null, value: { server: unknown[] }) =>
-      err ? reject(err) : resolve(value.server.length)) as never);
+    grpc
+      .getChannelzHandlers()
+      .GetServers(
+        call as never,
+        ((err: Error | null, value: { server: unknown[] }) => (err ? reject(err) : resolve(value.server.length))) as never,
+      );
   });
 }
 

@@ -13,7 +13,11 @@ const RLS = 'envoy.service.ratelimit.v3.RateLimitService';
 
 type HealthClient = grpc.Client & {
   Check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
-  List(req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { statuses: Record<string, { status: string }> }) => void): void;
+  List(
+    req: object,
+    opts: grpc.CallOptions,
+    cb: (err: grpc.ServiceError | null, res?: { statuses: Record<string, { status: string }> }) => void,
+  ): void;
   Watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
 };
 

@@ -27,7 +27,14 @@ const DECISION: Decision = {
       unlimited: false,
     },
     { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: true },
-    { code: 'OK', limit: { requestsPerUnit: 1000, unit: 'day', unitMultiplier: 1, name: undefined }, remaining: 998, resetMs: 3_600_000, shadowed: false, unlimited: false },
+    {
+      code: 'OK',
+      limit: { requestsPerUnit: 1000, unit: 'day', unitMultiplier: 1, name: undefined },
+      remaining: 998,
+      resetMs: 3_600_000,
+      shadowed: false,
+      unlimited: false,
+    },
   ],
   degraded: 'circuit_open',
 };
@@ -100,7 +107,13 @@ describe('ShouldRateLimit over gRPC', () => {
       descriptors: [
         { entries: [{ key: 'company', value: 'acme' }], limit: { requestsPerUnit: 10, unit: 'minute' }, hitsAddend: 3 },
         { entries: [{ key: 'path', value: '/health' }], hitsAddend: 0 },
-        { entries: [{ key: 'company', value: 'acme' }, { key: 'day', value: 'x' }], limit: { requestsPerUnit: 1, unit: 'week' } },
+        {
+          entries: [
+            { key: 'company', value: 'acme' },
+            { key: 'day', value: 'x' },
+          ],
+          limit: { requestsPerUnit: 1, unit: 'week' },
+        },
       ],
     });
     expect(h.calls.map((c) => c.check)).toEqual([
@@ -185,7 +198,12 @@ describe('ShouldRateLimit over gRPC', () => {
           duration_until_reset: { seconds: '5' },
         },
         { code: 'OK', limit_remaining: 4_294_967_295 },
-        { code: 'OK', current_limit: { name: '', requests_per_unit: 1000, unit: 'DAY' }, limit_remaining: 998, duration_until_reset: { seconds: '3600' } },
+        {
+          code: 'OK',
+          current_limit: { name: '', requests_per_unit: 1000, unit: 'DAY' },
+          limit_remaining: 998,
+          duration_until_reset: { seconds: '3600' },
+        },
       ],
       response_headers_to_add: [
         { key: 'RateLimit-Limit', value: '10' },
@@ -211,13 +229,19 @@ describe('ShouldRateLimit over gRPC', () => {
 
   it('answers INVALID_ARGUMENT for wire values the mapping rejects, before the limiter runs', async () => {
     const unknownUnit = await rejection(
-      rawCall(raw, { domain: 'edge', descriptors: [{ entries: [{ key: 'k', value: 'v' }], limit: { requests_per_unit: 5, unit: 'UNKNOWN' } }] }),
+      rawCall(raw, {
+        domain: 'edge',
+        descriptors: [{ entries: [{ key: 'k', value: 'v' }], limit: { requests_per_unit: 5, unit: 'UNKNOWN' } }],
+      }),
     );
     expect(unknownUnit.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(unknownUnit.details).toBe('descriptors[0].limit.unit must be a known RateLimitUnit, got 0');
 
     const hugeHits = await rejection(
-      client.shouldRateLimit({ domain: 'edge', descriptors: [{ entries: [{ key: 'k', value: 'v' }], hitsAddend: 18_446_744_073_709_551_615n }] }),
+      client.shouldRateLimit({
+        domain: 'edge',
+        descriptors: [{ entries: [{ key: 'k', value: 'v' }], hitsAddend: 18_446_744_073_709_551_615n }],
+      }),
     );
     expect(hugeHits.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(hugeHits.details).toBe('descriptors[0].hits_addend must be an integer between 0 and 9007199254740991, got 18446744073709551615');
@@ -247,7 +271,9 @@ describe('ShouldRateLimit over gRPC', () => {
       return DECISION;
     });
     const before = Date.now();
-    const err = await rejection(client.shouldRateLimit({ domain: 'edge', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] }, { deadlineMs: 150 }));
+    const err = await rejection(
+      client.shouldRateLimit({ domain: 'edge', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] }, { deadlineMs: 150 }),
+    );
     release();
     expect(err.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(h.calls).toHaveLength(1);

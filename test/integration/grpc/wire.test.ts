@@ -166,7 +166,14 @@ describe('RLS v3 wire format (hand-built bytes)', () => {
           unlimited: false,
         },
         { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: true },
-        { code: 'OK', limit: { requestsPerUnit: 7, unit: 'year', unitMultiplier: 1, name: undefined }, remaining: 6, resetMs: 999, shadowed: false, unlimited: false },
+        {
+          code: 'OK',
+          limit: { requestsPerUnit: 7, unit: 'year', unitMultiplier: 1, name: undefined },
+          remaining: 6,
+          resetMs: 999,
+          shadowed: false,
+          unlimited: false,
+        },
       ],
       degraded: 'backend_error',
     };

@@ -8,7 +8,18 @@ import type { CompiledSnapshot } from '../../../src/config/compiled.js';
 import { ConfigStore } from '../../../src/config/store.js';
 import { RateLimiter } from '../../../src/limiter/limiter.js';
 import { DescriptorResolver, type ResolutionOutcome } from '../../../src/resolve/index.js';
-import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, TEST_SECRET, unsignedToken, withHeader, withPayload, type TestKey } from '../../unit/resolve/tokens.js';
+import {
+  AUDIENCE,
+  ISSUER,
+  jwksOf,
+  makeKey,
+  sign,
+  TEST_SECRET,
+  unsignedToken,
+  withHeader,
+  withPayload,
+  type TestKey,
+} from '../../unit/resolve/tokens.js';
 import { startJwksServer, type JwksServer } from './jwks-server.js';
 
 /**
@@ -57,9 +68,20 @@ async function world(files: Record<string, string>, env: Record<string, string> 
     observer: { onResolution: (_d, o) => w.outcomes.push(o), onJwksRefresh: (_d, ok) => w.jwksLoads.push(ok) },
   });
   expect(await w.resolver.prepare()).toEqual([]);
-  const limiter = new RateLimiter(store, new MemoryBackend({ clock: () => w.now }), { keyPrefix: '', shadowMode: false, chargeOnDeny: false, now: () => w.now });
+  const limiter = new RateLimiter(store, new MemoryBackend({ clock: () => w.now }), {
+    keyPrefix: '',
+    shadowMode: false,
+    chargeOnDeny: false,
+    now: () => w.now,
+  });
   w.ask = async (domain, token, ip) => {
-    const entries = token === undefined ? [{ key: 'remote_address', value: ip }] : [{ key: 'authorization', value: `Bearer ${token}` }, { key: 'remote_address', value: ip }];
+    const entries =
+      token === undefined
+        ? [{ key: 'remote_address', value: ip }]
+        : [
+            { key: 'authorization', value: `Bearer ${token}` },
+            { key: 'remote_address', value: ip },
+          ];
     const check = await w.resolver.resolve({ domain, hitsAddend: 0, descriptors: [{ entries }] });
     const d = await limiter.shouldRateLimit(check);
     const s = d.statuses[0]!;
@@ -209,7 +231,11 @@ describe('JWKS rotation and outages', () => {
   it('a JWKS endpoint that hangs does not stall requests: cached keys keep working, unknown keys fall back to the IP', async () => {
     // A 1 s fetch bound: far longer than answering from cached keys takes, so "answered while
     // the refresh was still hanging" is an ordering fact, not a timing guess.
-    const w = await world({ 'edge.yaml': withUrl(jwksDomain('edge', urlSource('    jwks_refresh_seconds: 60\n').replace('jwks_timeout_ms: 300', 'jwks_timeout_ms: 1000'))) });
+    const w = await world({
+      'edge.yaml': withUrl(
+        jwksDomain('edge', urlSource('    jwks_refresh_seconds: 60\n').replace('jwks_timeout_ms: 300', 'jwks_timeout_ms: 1000')),
+      ),
+    });
     const a = await sign(rsa, { company_id: 'acme' }, { exp: S0 + 3600 });
     expect((await w.ask('edge', a, '198.51.100.8')).rule).toBe('edge.company_id');
 
@@ -286,7 +312,9 @@ describe('a JWKS file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-jwks-'));
     try {
       writeFileSync(path.join(dir, 'jwks.json'), JSON.stringify(jwksOf(rsa)));
-      const w = await world({ [path.join(dir, 'edge.yaml')]: jwksDomain('edge', '    jwks_file: jwks.json\n    jwks_cooldown_seconds: 5') });
+      const w = await world({
+        [path.join(dir, 'edge.yaml')]: jwksDomain('edge', '    jwks_file: jwks.json\n    jwks_cooldown_seconds: 5'),
+      });
       const a = await sign(rsa, { company_id: 'acme' }, { exp: S0 + 3600 });
       const b = await sign(ec, { company_id: 'globex' }, { exp: S0 + 3600 });
       expect((await w.ask('edge', a, '198.51.100.13')).rule).toBe('edge.company_id');

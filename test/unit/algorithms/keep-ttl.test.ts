@@ -41,7 +41,10 @@ describe('StepResult.keepTtl', () => {
     const rearmed = tokenBucket.step({ level: 60_000, last: T0 + 100_000, armed: T0 + 120_000 }, input, T0 + 100_000);
     expect(rearmed).toMatchObject({ keepTtl: false, ttlMs: 120_000, resetMs: 60_000, next: { level: 0, armed: T0 + 220_000 } });
     // The exact boundary: full again exactly at the armed deadline is kept.
-    expect(tokenBucket.step({ level: 60_000, last: T0 + 60_000, armed: T0 + 120_000 }, input, T0 + 60_000)).toMatchObject({ keepTtl: true, ttlMs: 60_000 });
+    expect(tokenBucket.step({ level: 60_000, last: T0 + 60_000, armed: T0 + 120_000 }, input, T0 + 60_000)).toMatchObject({
+      keepTtl: true,
+      ttlMs: 60_000,
+    });
     // Not armed (a state from an earlier version, or NaN): arms.
     expect(tokenBucket.step({ level: 300_000, last: T0, armed: -Infinity }, input, T0).keepTtl).toBe(false);
     expect(tokenBucket.step({ level: 300_000, last: T0, armed: Number.NaN }, input, T0).keepTtl).toBe(false);
@@ -50,7 +53,15 @@ describe('StepResult.keepTtl', () => {
 });
 
 describe('evaluateStored: the TTL decision per written key', () => {
-  const op = (hits = 1): CounterOp => ({ key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 10, burst: 10, hits, enforce: true });
+  const op = (hits = 1): CounterOp => ({
+    key: 'k',
+    algorithm: 'fixed_window',
+    windowMs: 60_000,
+    threshold: 10,
+    burst: 10,
+    hits,
+    enforce: true,
+  });
   const stored = (value: string | undefined) => () => value;
   const shown = (w: { value: string; ttlMs: number; keepTtl: boolean } | undefined) => w && { ...w, value: stateText(w.value) };
 
@@ -62,7 +73,11 @@ describe('evaluateStored: the TTL decision per written key', () => {
   it('sets it again when one step opened a new window, even if a later step saw that new window in the working copy', () => {
     const { writes } = evaluateStored([op(), op(2)], T0 + 10, false, stored(`${T0 - 60_000}:5`));
     expect(shown(writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
-    expect(shown(evaluateStored([op(), op(2)], T0 + 10, false, stored(undefined)).writes.get('k'))).toEqual({ value: `F ${T0}:3`, ttlMs: 59_990, keepTtl: false });
+    expect(shown(evaluateStored([op(), op(2)], T0 + 10, false, stored(undefined)).writes.get('k'))).toEqual({
+      value: `F ${T0}:3`,
+      ttlMs: 59_990,
+      keepTtl: false,
+    });
   });
 
   it('a step that changes nothing does not take part', () => {

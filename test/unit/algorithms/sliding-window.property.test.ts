@@ -10,27 +10,33 @@ import { nextTime, op, PureStore, requests, T0, windowMs } from './model.js';
 describe('sliding window (reference math) vs a log of admitted requests', () => {
   it('admits exactly what the log-based estimate admits', () => {
     fc.assert(
-      fc.property(windowMs, fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 10_000_000 }), requests(60, 25), (w, threshold, start, reqs) => {
-        const store = new PureStore();
-        const log: Array<{ t: number; hits: number }> = [];
-        let now = T0 + start;
-        for (const r of reqs) {
-          now = nextTime(now, w, r.advance);
-          const ws = Math.floor(now / w) * w;
-          const sum = (from: number, to: number) => log.filter((e) => e.t >= from && e.t < to).reduce((a, e) => a + e.hits, 0);
-          const cur = sum(ws, ws + w);
-          const prev = sum(ws - w, ws);
-          const estimate = (prev * (w - (now - ws))) / w + cur;
-          const admit = estimate + r.hits <= threshold;
-          const res = store.evaluate([op('sliding_window', w, threshold, r.hits)], now);
-          expect(res.outcomes[0]).toEqual({
-            overLimit: !admit,
-            remaining: admit ? Math.floor(threshold - estimate - r.hits) : 0,
-            resetMs: ws + w - now,
-          });
-          if (admit && r.hits > 0) log.push({ t: now, hits: r.hits });
-        }
-      }),
+      fc.property(
+        windowMs,
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        requests(60, 25),
+        (w, threshold, start, reqs) => {
+          const store = new PureStore();
+          const log: Array<{ t: number; hits: number }> = [];
+          let now = T0 + start;
+          for (const r of reqs) {
+            now = nextTime(now, w, r.advance);
+            const ws = Math.floor(now / w) * w;
+            const sum = (from: number, to: number) => log.filter((e) => e.t >= from && e.t < to).reduce((a, e) => a + e.hits, 0);
+            const cur = sum(ws, ws + w);
+            const prev = sum(ws - w, ws);
+            const estimate = (prev * (w - (now - ws))) / w + cur;
+            const admit = estimate + r.hits <= threshold;
+            const res = store.evaluate([op('sliding_window', w, threshold, r.hits)], now);
+            expect(res.outcomes[0]).toEqual({
+              overLimit: !admit,
+              remaining: admit ? Math.floor(threshold - estimate - r.hits) : 0,
+              resetMs: ws + w - now,
+            });
+            if (admit && r.hits > 0) log.push({ t: now, hits: r.hits });
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

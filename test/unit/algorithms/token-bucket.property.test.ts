@@ -50,23 +50,30 @@ describe('token bucket (reference math) vs an exact rational model', () => {
 
   it('over any span of d ms, never admits more than burst + floor(d x threshold / windowMs)', () => {
     fc.assert(
-      fc.property(windowMs, fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 25 }), requests(80, 25), (w, threshold, burst, reqs) => {
-        const store = new PureStore();
-        const log: Array<{ t: number; hits: number }> = [];
-        let now = T0;
-        for (const r of reqs) {
-          now = nextTime(now, w, r.advance);
-          if (!store.evaluate([op('token_bucket', w, threshold, r.hits, burst)], now).denied && r.hits > 0) log.push({ t: now, hits: r.hits });
-        }
-        for (let i = 0; i < log.length; i++) {
-          let sum = 0;
-          for (let j = i; j < log.length; j++) {
-            sum += log[j]!.hits;
-            const d = log[j]!.t - log[i]!.t;
-            expect(sum).toBeLessThanOrEqual(burst + Math.floor((d * threshold) / w));
+      fc.property(
+        windowMs,
+        fc.integer({ min: 0, max: 20 }),
+        fc.integer({ min: 0, max: 25 }),
+        requests(80, 25),
+        (w, threshold, burst, reqs) => {
+          const store = new PureStore();
+          const log: Array<{ t: number; hits: number }> = [];
+          let now = T0;
+          for (const r of reqs) {
+            now = nextTime(now, w, r.advance);
+            if (!store.evaluate([op('token_bucket', w, threshold, r.hits, burst)], now).denied && r.hits > 0)
+              log.push({ t: now, hits: r.hits });
           }
-        }
-      }),
+          for (let i = 0; i < log.length; i++) {
+            let sum = 0;
+            for (let j = i; j < log.length; j++) {
+              sum += log[j]!.hits;
+              const d = log[j]!.t - log[i]!.t;
+              expect(sum).toBeLessThanOrEqual(burst + Math.floor((d * threshold) / w));
+            }
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -30,7 +30,12 @@ afterEach(async () => {
 
 /** A backend whose client answers each send with the next scripted outcome. */
 function scripted(outcomes: Array<unknown | Error>, commandTimeoutMs?: number): { backend: RedisClusterBackend; sends: Send[] } {
-  const backend = new RedisClusterBackend({ nodes: [{ host: '127.0.0.1', port: 1 }], type: 'cluster', lazyConnect: true, commandTimeoutMs });
+  const backend = new RedisClusterBackend({
+    nodes: [{ host: '127.0.0.1', port: 1 }],
+    type: 'cluster',
+    lazyConnect: true,
+    commandTimeoutMs,
+  });
   opened.push(backend);
   const sends: Send[] = [];
   const next = (s: Send): Promise<unknown> => {
@@ -79,15 +84,14 @@ describe('cluster script calls: what is sent again, and how', () => {
     expect(shape(sends)).toEqual(['auto:evalsha:sha', 'auto:eval:source']);
   });
 
-  it.each([
-    'MOVED 3999 127.0.0.1:7001',
-    'ASK 3999 127.0.0.1:7001',
-    'TRYAGAIN Multiple keys request during rehashing of slot',
-  ])('%s from a mixed batch: sent once more on its own (ioredis follows it there)', async (m) => {
-    const { backend, sends } = scripted([reply(m), OK_REPLY]);
-    expect((await evaluate(backend)).denied).toBe(false);
-    expect(shape(sends)).toEqual(['auto:evalsha:sha', 'direct:evalsha:sha']);
-  });
+  it.each(['MOVED 3999 127.0.0.1:7001', 'ASK 3999 127.0.0.1:7001', 'TRYAGAIN Multiple keys request during rehashing of slot'])(
+    '%s from a mixed batch: sent once more on its own (ioredis follows it there)',
+    async (m) => {
+      const { backend, sends } = scripted([reply(m), OK_REPLY]);
+      expect((await evaluate(backend)).denied).toBe(false);
+      expect(shape(sends)).toEqual(['auto:evalsha:sha', 'direct:evalsha:sha']);
+    },
+  );
 
   it('a batch refused because the slot map changed under it: sent once more on its own', async () => {
     const { backend, sends } = scripted([new Error('All keys in the pipeline should belong to the same slots allocation group'), OK_REPLY]);

@@ -20,7 +20,10 @@ describe('createBackend', () => {
   });
 
   it("builds a Sentinel-backed RedisBackend for 'sentinel' and a RedisClusterBackend for 'cluster', lazily", async () => {
-    const s = createBackend({ type: 'redis', redis: { nodes: [{ host: '127.0.0.1', port: 1 }], sentinelMasterName: 'mymaster', type: 'sentinel', lazyConnect: true } });
+    const s = createBackend({
+      type: 'redis',
+      redis: { nodes: [{ host: '127.0.0.1', port: 1 }], sentinelMasterName: 'mymaster', type: 'sentinel', lazyConnect: true },
+    });
     expect(s).toBeInstanceOf(RedisBackend);
     expect((s as RedisBackend).redisType).toBe('sentinel');
     expect(s.isReady()).toBe(false);

@@ -8,10 +8,12 @@ const files =
     entries[file];
 
 describe('-- @include lines (expandIncludes)', () => {
-  it('replaces an include line by a marker and the file\'s text without its contract, indented like the line', () => {
+  it("replaces an include line by a marker and the file's text without its contract, indented like the line", () => {
     const read = files({ 'includes/b.lua': '--[[\nincludes/b.lua -- contract\n]]\nlocal x = 1\n\nif x then\n  y = x\nend\n' });
     const driver = 'a = 0\nif a then\n  -- @include "includes/b.lua"\nend\n';
-    expect(expandIncludes(driver, 'driver.lua', read)).toBe('a = 0\nif a then\n  -- lua/includes/b.lua\n  local x = 1\n\n  if x then\n    y = x\n  end\nend\n');
+    expect(expandIncludes(driver, 'driver.lua', read)).toBe(
+      'a = 0\nif a then\n  -- lua/includes/b.lua\n  local x = 1\n\n  if x then\n    y = x\n  end\nend\n',
+    );
   });
 
   it('expands an include inside an included file, indented by both include lines', () => {

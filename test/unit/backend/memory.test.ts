@@ -71,7 +71,7 @@ describe('MemoryBackend expiry (Redis PX semantics on the injected clock)', () =
     expect(backend.getRaw('t')).toBeUndefined();
   });
 
-  it('a later write in the same window keeps the expiry the window\'s first write set (Redis SET ... KEEPTTL)', async () => {
+  it("a later write in the same window keeps the expiry the window's first write set (Redis SET ... KEEPTTL)", async () => {
     const { backend, set } = clocked(T0 + 10_000);
     await backend.evaluate([op('k')], { chargeOnDeny: false }); // opens the window: ttl 50000
     set(T0 + 40_000);

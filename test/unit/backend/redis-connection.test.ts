@@ -43,7 +43,15 @@ describe('ioredis options', () => {
       maxReconnectDelayMs: 200,
       lazyConnect: true,
     });
-    expect(o).toMatchObject({ username: 'app', password: 'pw', db: 3, tls: { servername: 'redis.example' }, commandTimeout: 20, connectTimeout: 300, lazyConnect: true });
+    expect(o).toMatchObject({
+      username: 'app',
+      password: 'pw',
+      db: 3,
+      tls: { servername: 'redis.example' },
+      commandTimeout: 20,
+      connectTimeout: 300,
+      lazyConnect: true,
+    });
     expect(o.retryStrategy!(10)).toBe(200);
     expect(redisClientOptions({ nodes: H, tls: true }).tls).toEqual({});
     expect(redisClientOptions({ nodes: H, auth: { username: undefined, password: 'a:b@c' } })).toMatchObject({ password: 'a:b@c' });
@@ -174,7 +182,11 @@ describe('REDIS_TYPE=cluster', () => {
       clusterMaxRedirections: 4,
       clusterSlotsRefreshIntervalMs: 0,
     });
-    expect(plan.options).toMatchObject({ retryDelayOnTryAgain: 2, maxRedirections: 4, redisOptions: { username: 'app', password: 'pw', tls: {}, commandTimeout: 20 } });
+    expect(plan.options).toMatchObject({
+      retryDelayOnTryAgain: 2,
+      maxRedirections: 4,
+      redisOptions: { username: 'app', password: 'pw', tls: {}, commandTimeout: 20 },
+    });
     expect(plan.options.slotsRefreshInterval).toBeUndefined();
   });
 

@@ -17,7 +17,7 @@ describe('ioredis and network errors -> backend errors', () => {
     reply('CLUSTERDOWN The cluster is down'),
     reply('TRYAGAIN Multiple keys request during rehashing of slot'),
     reply('MOVED 3999 127.0.0.1:6381'),
-    reply('READONLY You can\'t write against a read only replica.'),
+    reply("READONLY You can't write against a read only replica."),
     reply('MASTERDOWN Link with MASTER is down'),
     reply("OOM command not allowed when used memory > 'maxmemory'."),
     sys('ECONNREFUSED'),

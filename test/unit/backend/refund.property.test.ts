@@ -74,7 +74,15 @@ function reqs(keys: number, maxLength: number, maxAdvance: number): fc.Arbitrary
 function opsOf(keys: readonly KeySpec[], r: ReqSpec['ops']): CounterOp[] {
   return r.map((o) => {
     const k = keys[o.key]!;
-    return { key: `k${o.key}`, algorithm: k.algorithm, windowMs: k.windowMs, threshold: k.threshold, burst: k.burst, hits: o.hits, enforce: true };
+    return {
+      key: `k${o.key}`,
+      algorithm: k.algorithm,
+      windowMs: k.windowMs,
+      threshold: k.threshold,
+      burst: k.burst,
+      hits: o.hits,
+      enforce: true,
+    };
   });
 }
 
@@ -106,7 +114,13 @@ function remaining(store: Store, keys: readonly KeySpec[], at: number): number[]
 }
 
 /** Runs a request list from `start`; returns the time after the last one. */
-function run(store: Store, keys: readonly KeySpec[], list: readonly ReqSpec[], start: number, onAdmitted?: (ops: CounterOp[], now: number) => void): number {
+function run(
+  store: Store,
+  keys: readonly KeySpec[],
+  list: readonly ReqSpec[],
+  start: number,
+  onAdmitted?: (ops: CounterOp[], now: number) => void,
+): number {
   let now = start;
   for (const r of list) {
     now += r.advance;
@@ -126,7 +140,10 @@ const scenario = (maxOthers: number) =>
     fc.record({
       keys: fc.constant(keys),
       history: reqs(keys.length, 12, 200_000),
-      ours: fc.array(fc.record({ key: fc.nat({ max: keys.length - 1 }), hits: fc.integer({ min: 1, max: 3 }) }), { minLength: 1, maxLength: 3 }),
+      ours: fc.array(fc.record({ key: fc.nat({ max: keys.length - 1 }), hits: fc.integer({ min: 1, max: 3 }) }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
       ourAdvance: fc.integer({ min: 0, max: 100_000 }),
       others: reqs(keys.length, maxOthers, 5_000),
     }),
@@ -190,7 +207,8 @@ describe('refund reference math', () => {
     const read = (values: Record<string, string>) => (k: string) => values[k];
     // Stored values below in the decimal text of earlier versions (read too), for legibility; the
     // refunds write binary states, shown as text by stateText().
-    const refund = (ops: CounterOp[], values: Record<string, string>) => new Map([...refundOps(ops, T0, read(values))].map(([k, v]) => [k, stateText(v)]));
+    const refund = (ops: CounterOp[], values: Record<string, string>) =>
+      new Map([...refundOps(ops, T0, read(values))].map(([k, v]) => [k, stateText(v)]));
     const tb2 = (level: number, last: number, armed: number) => tokenBucket.encode({ level, last, armed });
     // Charged at T0 (window T0..T0+60s); the stored state has moved on.
     expect(refund([fw], { f: `${T0 + 60_000}:3` })).toEqual(new Map());

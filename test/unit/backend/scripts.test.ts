@@ -60,25 +60,28 @@ describe('lua/ discovery and script assembly', () => {
   it.each([
     ['evaluate.lua', assembleEvaluateScript],
     ['evaluate-batch.lua', assembleEvaluateBatchScript],
-  ] as const)('splices every algorithm\'s @step section into the driver %s, and computes the SHA1 of exactly what it sends', (file, assemble) => {
-    const s = assemble();
-    const driver = readFileSync(join(root, 'lua', file), 'utf8');
-    for (const file of Object.values(FILES)) {
-      expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
-      expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
-    }
-    // one dispatch per algorithm, written once in the driver and expanded by the assembler
-    expect(driver).toMatch(/^\s*-- @each-algorithm\n\s*-- @step\n\s*-- @end-each-algorithm$/m);
-    for (const code of [1, 2, 3]) expect(s.source).toContain(`code == ${code} then`);
-    expect(s.source).toContain("error({ err = 'ERR meshlimit: unknown algorithm code '");
-    expect(s.source).not.toMatch(/^\s*-- @(step|refund|decode|encode|step-only|each-algorithm|end-each-algorithm)/m);
-    // No closure is created per call: no function expression anywhere in the script.
-    expect(code(s.source)).not.toMatch(/\bfunction\b/);
-    expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
-    expect(assemble()).toEqual(s);
-  });
+  ] as const)(
+    "splices every algorithm's @step section into the driver %s, and computes the SHA1 of exactly what it sends",
+    (file, assemble) => {
+      const s = assemble();
+      const driver = readFileSync(join(root, 'lua', file), 'utf8');
+      for (const file of Object.values(FILES)) {
+        expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
+        expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
+      }
+      // one dispatch per algorithm, written once in the driver and expanded by the assembler
+      expect(driver).toMatch(/^\s*-- @each-algorithm\n\s*-- @step\n\s*-- @end-each-algorithm$/m);
+      for (const code of [1, 2, 3]) expect(s.source).toContain(`code == ${code} then`);
+      expect(s.source).toContain("error({ err = 'ERR meshlimit: unknown algorithm code '");
+      expect(s.source).not.toMatch(/^\s*-- @(step|refund|decode|encode|step-only|each-algorithm|end-each-algorithm)/m);
+      // No closure is created per call: no function expression anywhere in the script.
+      expect(code(s.source)).not.toMatch(/\bfunction\b/);
+      expect(s.sha1).toBe(createHash('sha1').update(s.source).digest('hex'));
+      expect(assemble()).toEqual(s);
+    },
+  );
 
-  it('assembles the refund script from the same files\' @refund sections, with its own driver', () => {
+  it("assembles the refund script from the same files' @refund sections, with its own driver", () => {
     const e = assembleEvaluateScript();
     const r = assembleRefundScript();
     for (const file of Object.values(FILES)) {
@@ -93,13 +96,14 @@ describe('lua/ discovery and script assembly', () => {
     expect(r.sha1).not.toBe(e.sha1);
   });
 
-  it('builds one one-op script per algorithm from that algorithm\'s @step section alone, inline in the driver', () => {
+  it("builds one one-op script per algorithm from that algorithm's @step section alone, inline in the driver", () => {
     const all = assembleEvaluateScripts();
     for (const [algorithm, file] of Object.entries(FILES) as Array<[keyof typeof FILES, string]>) {
       const s = assembleEvaluateOneScript(algorithm);
       expect(all.one[algorithm]).toEqual(s);
       expect(code(s.source)).toContain(trimmed(sectionsOf(file).step));
-      for (const other of Object.values(FILES).filter((f) => f !== file)) expect(code(s.source)).not.toContain(trimmed(sectionsOf(other).step));
+      for (const other of Object.values(FILES).filter((f) => f !== file))
+        expect(code(s.source)).not.toContain(trimmed(sectionsOf(other).step));
       expect(code(s.source)).not.toContain(trimmed(sectionsOf(file).refund));
       expect(code(s.source)).not.toMatch(/\bfunction\b/);
       expect(s.source).not.toMatch(/^\s*-- @(step|refund)/m);
@@ -128,7 +132,9 @@ describe('lua/ discovery and script assembly', () => {
     const batch = code(assembleEvaluateBatchScript().source);
     for (const file of Object.values(FILES)) {
       const f = sectionsOf(file);
-      expect(batch).toContain(`${code(f.decode)}\nfor _ = 1, -n do\nlocal over, remaining, resetMs, ttl, keep, changed\ndo\n${code(f.step)}\nend`);
+      expect(batch).toContain(
+        `${code(f.decode)}\nfor _ = 1, -n do\nlocal over, remaining, resetMs, ttl, keep, changed\ndo\n${code(f.step)}\nend`,
+      );
       expect(batch).toContain(`if anyChange then\n${code(f.encode)}\nend`);
     }
   });
@@ -162,12 +168,25 @@ describe('lua/ discovery and script assembly', () => {
       [EVALUATE_ONE_COMMAND.token_bucket, all.one.token_bucket.source],
     ]);
     const args = Buffer.alloc(8);
-    expect(await runEvaluateCommand(redis, EVALUATE_ONE_COMMAND.token_bucket, ['k'], args)).toEqual([EVALUATE_ONE_COMMAND.token_bucket, 1, 'k', args]);
+    expect(await runEvaluateCommand(redis, EVALUATE_ONE_COMMAND.token_bucket, ['k'], args)).toEqual([
+      EVALUATE_ONE_COMMAND.token_bucket,
+      1,
+      'k',
+      args,
+    ]);
     await expect(runEvaluateCommand(redis, 'nope', ['k'], args)).rejects.toThrow(BackendError);
   });
 
   it('every Lua file opens with its contract header (KEYS/ARGV or module contract, and why atomic where it runs)', () => {
-    for (const f of ['fixed-window.lua', 'sliding-window.lua', 'token-bucket.lua', 'evaluate.lua', 'evaluate-one.lua', 'evaluate-batch.lua', 'refund.lua']) {
+    for (const f of [
+      'fixed-window.lua',
+      'sliding-window.lua',
+      'token-bucket.lua',
+      'evaluate.lua',
+      'evaluate-one.lua',
+      'evaluate-batch.lua',
+      'refund.lua',
+    ]) {
       const text = readFileSync(join(root, 'lua', f), 'utf8');
       expect(text.startsWith('--[[')).toBe(true);
       expect(text).toMatch(/KEYS/);
@@ -194,7 +213,10 @@ describe('lua/ discovery and script assembly', () => {
       const driverTexts = drivers.map((d) => readFileSync(join(root, 'lua', d), 'utf8'));
       for (const f of includes) {
         const fragment = code(readFileSync(join(root, 'lua', 'includes', f), 'utf8'));
-        expect(driverTexts.some((t) => t.includes(`-- @include "includes/${f}"`)), f).toBe(true);
+        expect(
+          driverTexts.some((t) => t.includes(`-- @include "includes/${f}"`)),
+          f,
+        ).toBe(true);
         for (const [i, text] of driverTexts.entries()) expect(code(text), `${drivers[i]} copies ${f}`).not.toContain(fragment);
       }
     });
@@ -241,22 +263,34 @@ describe('ARGV marshalling and reply parsing', () => {
 
   it('decodes the one-op integer reply with burst + 1 as the radix, and its array fallback', () => {
     const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
-    expect(parseEvaluateOneReply(59_000 * 10 + 3, o)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 3, resetMs: 59_000 }] });
+    expect(parseEvaluateOneReply(59_000 * 10 + 3, o)).toEqual({
+      denied: false,
+      outcomes: [{ overLimit: false, remaining: 3, resetMs: 59_000 }],
+    });
     expect(parseEvaluateOneReply(0, o)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 0, resetMs: 0 }] });
     expect(parseEvaluateOneReply(-1 - 42, o)).toEqual({ denied: true, outcomes: [{ overLimit: true, remaining: 0, resetMs: 42 }] });
     // Over a shadow (enforce false) limit: over, but the request is not denied.
-    expect(parseEvaluateOneReply(-1, { ...o, enforce: false })).toEqual({ denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 0 }] });
+    expect(parseEvaluateOneReply(-1, { ...o, enforce: false })).toEqual({
+      denied: false,
+      outcomes: [{ overLimit: true, remaining: 0, resetMs: 0 }],
+    });
     // The token bucket's radix is its burst, whatever the refill.
     const tb: CounterOp = { ...o, algorithm: 'token_bucket', threshold: 1, burst: 99 };
     expect(parseEvaluateOneReply(7 * 100 + 99, tb).outcomes[0]).toEqual({ overLimit: false, remaining: 99, resetMs: 7 });
     // The array form, when the integer would not fit (or a foreign state made remaining > burst).
-    expect(parseEvaluateOneReply([0, 12, 60_000], o)).toEqual({ denied: false, outcomes: [{ overLimit: false, remaining: 12, resetMs: 60_000 }] });
+    expect(parseEvaluateOneReply([0, 12, 60_000], o)).toEqual({
+      denied: false,
+      outcomes: [{ overLimit: false, remaining: 12, resetMs: 60_000 }],
+    });
   });
 
-  it.each([[null], ['OK'], [1.5], [2 ** 53], [[0, 1]], [[2, 1, 1]], [[0, '1', 2]], [[0, 1, 2.5]], [Number.NaN]])('a malformed one-op reply %j is a BackendError', (reply) => {
-    const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
-    expect(() => parseEvaluateOneReply(reply, o)).toThrow(BackendError);
-  });
+  it.each([[null], ['OK'], [1.5], [2 ** 53], [[0, 1]], [[2, 1, 1]], [[0, '1', 2]], [[0, 1, 2.5]], [Number.NaN]])(
+    'a malformed one-op reply %j is a BackendError',
+    (reply) => {
+      const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
+      expect(() => parseEvaluateOneReply(reply, o)).toThrow(BackendError);
+    },
+  );
 
   it('parses the flat integer reply: the result, then the now the script evaluated at', () => {
     expect(parseEvaluateReply([1, 0, 4, 100, 1, 0, 2500, 1_700_000_000_123], 2)).toEqual({
@@ -271,12 +305,18 @@ describe('ARGV marshalling and reply parsing', () => {
     });
   });
 
-  it.each([[null], ['OK'], [[0, 0, 1, 5]], [[0, 0, 1, 2]], [[0, 0, 1, 2, 3, 4]], [[0, 0, '1', 2, 5]], [[0, 0, 1.5, 2, 5]], [[0, 0, 1, 2, 5.5]]])(
-    'a malformed reply %j is a BackendError',
-    (reply) => {
-      expect(() => parseEvaluateReply(reply, 1)).toThrow(BackendError);
-    },
-  );
+  it.each([
+    [null],
+    ['OK'],
+    [[0, 0, 1, 5]],
+    [[0, 0, 1, 2]],
+    [[0, 0, 1, 2, 3, 4]],
+    [[0, 0, '1', 2, 5]],
+    [[0, 0, 1.5, 2, 5]],
+    [[0, 0, 1, 2, 5.5]],
+  ])('a malformed reply %j is a BackendError', (reply) => {
+    expect(() => parseEvaluateReply(reply, 1)).toThrow(BackendError);
+  });
 
   it('packs a batch as lua/evaluate-batch.lua reads it: a request count, then per request now, chargeOnDeny, op count and its ops', () => {
     const a: CounterOp = { key: 'a', algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits: 1, enforce: true };
@@ -328,7 +368,15 @@ describe('ARGV marshalling and reply parsing', () => {
   });
 
   it('brings identical one-op requests of a turn together, never past a request that touches their key', () => {
-    const op = (key: string, hits = 1): CounterOp => ({ key, algorithm: 'fixed_window', windowMs: 60_000, threshold: 5, burst: 5, hits, enforce: true });
+    const op = (key: string, hits = 1): CounterOp => ({
+      key,
+      algorithm: 'fixed_window',
+      windowMs: 60_000,
+      threshold: 5,
+      burst: 5,
+      hits,
+      enforce: true,
+    });
     const r = (name: string, ...ops: CounterOp[]) => ({ name, ops, now: undefined as number | undefined, chargeOnDeny: false });
     const names = (rs: ReadonlyArray<{ name: string }>) => rs.map((x) => x.name).join(' ');
     // a1 and a2 (same op on key a) around b: b is on another key, so a2 moves up to a1
@@ -336,7 +384,9 @@ describe('ARGV marshalling and reply parsing', () => {
     // a request of several ops touching a stops a2 (it stays after it) ...
     expect(names(groupIdenticalRequests([r('a1', op('a')), r('ab', op('b'), op('a')), r('a2', op('a'))]))).toBe('a1 ab a2');
     // ... so does a different op on a (hits 2), and a2 then joins neither
-    expect(names(groupIdenticalRequests([r('a1', op('a')), r('x', op('a', 2)), r('c', op('c')), r('a2', op('a')), r('x2', op('a', 2))]))).toBe('a1 x c a2 x2');
+    expect(
+      names(groupIdenticalRequests([r('a1', op('a')), r('x', op('a', 2)), r('c', op('c')), r('a2', op('a')), r('x2', op('a', 2))])),
+    ).toBe('a1 x c a2 x2');
     // another now or chargeOnDeny is another request
     const later = { ...r('a2', op('a')), now: 5 };
     const charging = { ...r('a3', op('a')), chargeOnDeny: true };
@@ -357,21 +407,46 @@ describe('ARGV marshalling and reply parsing', () => {
       { ops: [shadow, shadow], now: undefined, chargeOnDeny: false },
       { ops: [fw, fw], now: undefined, chargeOnDeny: false },
     ];
-    const { results, clock } = parseEvaluateBatchReply([59_000 * 10 + 3, -1 - 5, [0, 12, 60_000], -1, 7, wrongType, wrongType, 1_700_000_000_123], requests);
+    const { results, clock } = parseEvaluateBatchReply(
+      [59_000 * 10 + 3, -1 - 5, [0, 12, 60_000], -1, 7, wrongType, wrongType, 1_700_000_000_123],
+      requests,
+    );
     expect(clock).toBe(1_700_000_000_123);
     expect(results).toEqual([
       { denied: false, outcomes: [{ overLimit: false, remaining: 3, resetMs: 59_000 }] },
-      { denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 5 }, { overLimit: false, remaining: 12, resetMs: 60_000 }] },
-      { denied: false, outcomes: [{ overLimit: true, remaining: 0, resetMs: 0 }, { overLimit: false, remaining: 7, resetMs: 0 }] },
+      {
+        denied: false,
+        outcomes: [
+          { overLimit: true, remaining: 0, resetMs: 5 },
+          { overLimit: false, remaining: 12, resetMs: 60_000 },
+        ],
+      },
+      {
+        denied: false,
+        outcomes: [
+          { overLimit: true, remaining: 0, resetMs: 0 },
+          { overLimit: false, remaining: 7, resetMs: 0 },
+        ],
+      },
       wrongType,
     ]);
-    expect(parseEvaluateBatchReply([-1 - 5, 0, 0], [{ ops: [fw, shadow], now: undefined, chargeOnDeny: false }]).results[0]).toMatchObject({ denied: true });
+    expect(parseEvaluateBatchReply([-1 - 5, 0, 0], [{ ops: [fw, shadow], now: undefined, chargeOnDeny: false }]).results[0]).toMatchObject({
+      denied: true,
+    });
   });
 
-  it.each([[null], ['OK'], [[1, 2]], [[1, 2, 3, 4]], [[1, 'x', 0]], [[1, 1.5, 0]], [[1, [2, 1, 1], 0]], [[1, 2, 'now']], [[1, 2, 0.5]]])('a malformed batch reply %j is a BackendError', (reply) => {
-    const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
-    expect(() => parseEvaluateBatchReply(reply, [{ ops: [o], now: undefined, chargeOnDeny: false }, { ops: [o], now: undefined, chargeOnDeny: false }])).toThrow(BackendError);
-  });
+  it.each([[null], ['OK'], [[1, 2]], [[1, 2, 3, 4]], [[1, 'x', 0]], [[1, 1.5, 0]], [[1, [2, 1, 1], 0]], [[1, 2, 'now']], [[1, 2, 0.5]]])(
+    'a malformed batch reply %j is a BackendError',
+    (reply) => {
+      const o: CounterOp = { key: 'k', algorithm: 'fixed_window', windowMs: 60_000, threshold: 9, burst: 9, hits: 1, enforce: true };
+      expect(() =>
+        parseEvaluateBatchReply(reply, [
+          { ops: [o], now: undefined, chargeOnDeny: false },
+          { ops: [o], now: undefined, chargeOnDeny: false },
+        ]),
+      ).toThrow(BackendError);
+    },
+  );
 
   it('lays out the refund KEYS and ARGV as lua/refund.lua reads them (no enforce flag) and parses its reply', () => {
     const m = marshalRefund(

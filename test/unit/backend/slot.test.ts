@@ -5,7 +5,6 @@ import { crc16, keySlot } from '../../../src/backend/redis/slot.js';
 import { counterKey, descriptorTag } from '../../../src/limiter/keys.js';
 import { SLOT_VECTORS } from './slot-vectors.js';
 
-
 describe('Redis Cluster hash slots', () => {
   it('CRC16 is the XMODEM variant of the cluster spec (test vector "123456789" -> 0x31C3)', () => {
     expect(crc16(Buffer.from('123456789'))).toBe(0x31c3);
@@ -17,14 +16,24 @@ describe('Redis Cluster hash slots', () => {
 
   it("every key of one descriptor (keys.ts) shares a slot, whatever the prefix and the limit's identity", () => {
     const tag = descriptorTag('edge', [{ key: 'company_id', value: 'a{b}c:d' }]);
-    const slots = ['', 'prod:', 'ü:'].flatMap((prefix) => ['fw:second:1', 'sw:minute:1', 'tb:hour:3'].map((id) => keySlot(counterKey(prefix, tag, id))));
+    const slots = ['', 'prod:', 'ü:'].flatMap((prefix) =>
+      ['fw:second:1', 'sw:minute:1', 'tb:hour:3'].map((id) => keySlot(counterKey(prefix, tag, id))),
+    );
     expect(new Set(slots).size).toBe(1);
     expect(slots[0]).toBe(keySlot(`{${tag}}`));
   });
 });
 
 describe('groupBySlot', () => {
-  const op = (key: string): CounterOp => ({ key, algorithm: 'fixed_window', windowMs: 1_000, threshold: 1, burst: 1, hits: 1, enforce: true });
+  const op = (key: string): CounterOp => ({
+    key,
+    algorithm: 'fixed_window',
+    windowMs: 1_000,
+    threshold: 1,
+    burst: 1,
+    hits: 1,
+    enforce: true,
+  });
 
   it('groups ops by slot in order of first appearance, keeping positions and order inside a group', () => {
     const ops = [op('{a}:1'), op('{b}:1'), op('{a}:2'), op('{c}:1'), op('{b}:2'), op('{a}:1')];

@@ -2,7 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { assembleEvaluateBatchScript, assembleEvaluateOneScript, assembleEvaluateScript, assembleRefundScript } from '../../../src/backend/redis/lua-assembler.js';
+import {
+  assembleEvaluateBatchScript,
+  assembleEvaluateOneScript,
+  assembleEvaluateScript,
+  assembleRefundScript,
+} from '../../../src/backend/redis/lua-assembler.js';
 import { runCli } from '../../../src/cli.js';
 import { checkConfigDir } from '../../../src/config/check.js';
 import { fixture } from './helpers.js';
@@ -83,7 +88,8 @@ describe('meshlimit check-config', () => {
   });
 });
 
-const LIST = '  evaluate\n  evaluate-one fixed_window\n  evaluate-one sliding_window\n  evaluate-one token_bucket\n  evaluate-batch\n  refund\n';
+const LIST =
+  '  evaluate\n  evaluate-one fixed_window\n  evaluate-one sliding_window\n  evaluate-one token_bucket\n  evaluate-batch\n  refund\n';
 
 describe('meshlimit print-lua', () => {
   it('prints exactly the source the backend registers on stdout, and its SHA1 on stderr', async () => {
@@ -109,7 +115,9 @@ describe('meshlimit print-lua', () => {
     const r = await run('print-lua');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr.startsWith(`meshlimit print-lua: expected a script; the scripts:\n${LIST}\nusage: meshlimit check-config DIR\n`)).toBe(true);
+    expect(r.stderr.startsWith(`meshlimit print-lua: expected a script; the scripts:\n${LIST}\nusage: meshlimit check-config DIR\n`)).toBe(
+      true,
+    );
   });
 
   it('exit 2 with the list of scripts for an unknown script, or evaluate-one without a known algorithm', async () => {
@@ -122,7 +130,11 @@ describe('meshlimit print-lua', () => {
   });
 
   it('runs as a command: the source alone on stdout', () => {
-    const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'print-lua', 'evaluate-one', 'fixed_window'], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
+    const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'print-lua', 'evaluate-one', 'fixed_window'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(p.status).toBe(0);
     expect(p.stdout).toBe(assembleEvaluateOneScript('fixed_window').source);
     expect(p.stderr).toMatch(/^-- evaluate-one fixed_window: sha1 [0-9a-f]{40}, \d+ bytes\n$/);

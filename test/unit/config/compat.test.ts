@@ -98,7 +98,10 @@ describe('envoyproxy/ratelimit README examples load unchanged', async () => {
     expect(s.findRule('test-domain', e(['key7', 'x']))).toMatchObject({ detailedMetric: true });
     expect(limit('test-domain', e(['key7', 'x']))).toEqual([70, 'week']);
     expect(s.findRule('test-domain', e(['files', 'files/a']))!.sharedValues).toEqual(['files/*']);
-    expect(s.findRule('test-domain', e(['route', 'api/v1'], ['method', 'GET']))).toMatchObject({ sharedValues: ['api/*', undefined], ruleKey: 'test-domain.route_api/*.method' });
+    expect(s.findRule('test-domain', e(['route', 'api/v1'], ['method', 'GET']))).toMatchObject({
+      sharedValues: ['api/*', undefined],
+      ruleKey: 'test-domain.route_api/*.method',
+    });
     expect(limit('test-domain', e(['midpath', '/api/x/v1']))).toEqual([100, 'minute']);
     expect(s.findRule('test-domain', e(['soft', 'x']))).toMatchObject({ quotaMode: true, shadowMode: true });
     expect(s.findRule('test-domain', e(['multi', 'x']))!.limits[0]).toMatchObject({ unitMultiplier: 5, windowMs: 300_000 });

@@ -45,7 +45,12 @@ descriptors:
   });
 
   it('token bucket with explicit and default burst', () => {
-    expect(s.findRule('d', e(['tb', 'x']))!.limits[0]).toMatchObject({ algorithm: 'token_bucket', requestsPerUnit: 100, burst: 250, windowMs: 1000 });
+    expect(s.findRule('d', e(['tb', 'x']))!.limits[0]).toMatchObject({
+      algorithm: 'token_bucket',
+      requestsPerUnit: 100,
+      burst: 250,
+      windowMs: 1000,
+    });
     expect(s.findRule('d', e(['tbdefault', 'x']))!.limits[0]).toMatchObject({ burst: 100 });
   });
 
@@ -126,7 +131,9 @@ describe('warnings for configs upstream accepts but that are probably mistakes',
   });
 
   it('unlimited with requests_per_unit, or with a unit upstream does not know', () => {
-    const s = compileText('domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unlimited: true, unit: fortnight, requests_per_unit: 5}\n');
+    const s = compileText(
+      'domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unlimited: true, unit: fortnight, requests_per_unit: 5}\n',
+    );
     expect(s.findRule('d', e(['k', 'v']))!.unlimited).toBe(true);
     expect(s.warnings.map((w) => w.message)).toEqual([
       'test.yaml: descriptors[0].rate_limit.unit: ignored: unlimited limits have no unit (line 4)',

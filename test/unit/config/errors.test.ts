@@ -22,7 +22,8 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     dir: 'unknown_key_in_rate_limit',
     file: 'config.yaml',
     field: 'descriptors[0].rate_limit.requestsperunit',
-    detail: "unknown key 'requestsperunit' (line 6); allowed here: unit, requests_per_unit, unlimited, name, replaces, algorithm, burst, unit_multiplier",
+    detail:
+      "unknown key 'requestsperunit' (line 6); allowed here: unit, requests_per_unit, unlimited, name, replaces, algorithm, burst, unit_multiplier",
   },
   {
     dir: 'bad_failure_mode',
@@ -241,11 +242,14 @@ describe('config errors: one fixture per error, exact message', () => {
     };
 
     it('unknown top-level key', async () => {
-      expect(await one('domain: d\ndescriptor: []\n')).toBe("x.yaml: descriptor: unknown key 'descriptor' (line 2); allowed here: domain, descriptors, failure_mode, resolution");
+      expect(await one('domain: d\ndescriptor: []\n')).toBe(
+        "x.yaml: descriptor: unknown key 'descriptor' (line 2); allowed here: domain, descriptors, failure_mode, resolution",
+      );
     });
 
     it('unknown key inside a replaces entry', async () => {
-      const text = 'domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: second, requests_per_unit: 1, replaces: [{name: b, id: 3}]}\n';
+      const text =
+        'domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: second, requests_per_unit: 1, replaces: [{name: b, id: 3}]}\n';
       expect(await one(text)).toBe("x.yaml: descriptors[0].rate_limit.replaces[0].id: unknown key 'id' (line 4); allowed here: name");
     });
 
@@ -269,8 +273,11 @@ describe('config errors: one fixture per error, exact message', () => {
     });
 
     it('burst 0 on a token bucket', async () => {
-      const text = 'domain: d\ndescriptors:\n  - key: a\n    rate_limit: {algorithm: token_bucket, unit: second, requests_per_unit: 1, burst: 0}\n';
-      expect(await one(text)).toBe("x.yaml: descriptors[0].rate_limit.burst: must be an integer >= 1 (at most 4294967295), got '0' (line 4)");
+      const text =
+        'domain: d\ndescriptors:\n  - key: a\n    rate_limit: {algorithm: token_bucket, unit: second, requests_per_unit: 1, burst: 0}\n';
+      expect(await one(text)).toBe(
+        "x.yaml: descriptors[0].rate_limit.burst: must be an integer >= 1 (at most 4294967295), got '0' (line 4)",
+      );
     });
 
     it('requests_per_unit above uint32', async () => {
@@ -280,9 +287,9 @@ describe('config errors: one fixture per error, exact message', () => {
     });
 
     it('a window too long for exact arithmetic', async () => {
-      expect(await one('domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: year, requests_per_unit: 1, unit_multiplier: 4000000}\n')).toBe(
-        'x.yaml: descriptors[0].rate_limit.unit_multiplier: window is too large for exact arithmetic (year x 4000000) (line 4)',
-      );
+      expect(
+        await one('domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: year, requests_per_unit: 1, unit_multiplier: 4000000}\n'),
+      ).toBe('x.yaml: descriptors[0].rate_limit.unit_multiplier: window is too large for exact arithmetic (year x 4000000) (line 4)');
     });
 
     it('extension keys together with unlimited', async () => {
@@ -298,7 +305,9 @@ describe('config errors: one fixture per error, exact message', () => {
     });
 
     it('descriptors that is not a list', async () => {
-      expect(await one('domain: d\ndescriptors: {key: a}\n')).toBe('x.yaml: descriptors: must be a list of descriptors, got a mapping (line 2)');
+      expect(await one('domain: d\ndescriptors: {key: a}\n')).toBe(
+        'x.yaml: descriptors: must be a list of descriptors, got a mapping (line 2)',
+      );
     });
 
     it('a domain that is a mapping', async () => {
@@ -310,17 +319,23 @@ describe('config errors: one fixture per error, exact message', () => {
     });
 
     it('a file that is a plain string', async () => {
-      expect(await one('hello\n')).toBe("x.yaml: the top level must be a mapping with 'domain' and 'descriptors', got string 'hello' (line 1)");
+      expect(await one('hello\n')).toBe(
+        "x.yaml: the top level must be a mapping with 'domain' and 'descriptors', got string 'hello' (line 1)",
+      );
     });
 
     it('a duplicate between a key-only descriptor and key_value (upstream composite keys collide)', async () => {
       const text = 'domain: d\ndescriptors:\n  - key: a_b\n  - key: a\n    value: b\n';
-      expect(await one(text)).toBe("x.yaml: descriptors[1]: duplicate descriptor composite key 'd.a_b' (line 4); first defined at descriptors[0]");
+      expect(await one(text)).toBe(
+        "x.yaml: descriptors[1]: duplicate descriptor composite key 'd.a_b' (line 4); first defined at descriptors[0]",
+      );
     });
 
     it('a duplicate nested descriptor names the nested path', async () => {
       const text = 'domain: d\ndescriptors:\n  - key: a\n    descriptors:\n      - key: b\n      - key: b\n';
-      expect(await one(text)).toBe("x.yaml: descriptors[0].descriptors[1]: duplicate descriptor composite key 'd.a.b' (line 6); first defined at descriptors[0].descriptors[0]");
+      expect(await one(text)).toBe(
+        "x.yaml: descriptors[0].descriptors[1]: duplicate descriptor composite key 'd.a.b' (line 6); first defined at descriptors[0].descriptors[0]",
+      );
     });
 
     it('the same file listed twice', async () => {
@@ -335,12 +350,19 @@ describe('config errors: one fixture per error, exact message', () => {
 
     it('an alias that refers to its own anchor is bounded, not a stack overflow', async () => {
       const msg = await one('domain: d\ndescriptors: &a\n  - key: x\n    descriptors: *a\n');
-      expect(msg).toBe('x.yaml: YAML document too complex at line 3, column 1: nesting deeper than 64 levels (or an alias that refers to itself)');
+      expect(msg).toBe(
+        'x.yaml: YAML document too complex at line 3, column 1: nesting deeper than 64 levels (or an alias that refers to itself)',
+      );
     });
 
     it('an alias bomb is bounded', async () => {
       const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-      for (let i = 1; i < 10; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+      for (let i = 1; i < 10; i++)
+        lines.push(
+          `a${i}: &a${i} [${Array(10)
+            .fill(`*a${i - 1}`)
+            .join(', ')}]`,
+        );
       expect(await one(lines.join('\n'))).toBe(
         'x.yaml: YAML document too complex at line 1, column 1: document expands to more than 100000 nodes (alias expansion)',
       );

@@ -94,10 +94,40 @@ const anyScalar = fc.oneof(
   fc.double({ noNaN: false }),
   fc.boolean(),
   fc.constant(null),
-  fc.constantFrom('second', 'MINUTE', 'hour', 'day', 'week', 'month', 'year', 'fortnight', 'token_bucket', 'sliding_window', 'fixed_window', 'a*', '*'),
+  fc.constantFrom(
+    'second',
+    'MINUTE',
+    'hour',
+    'day',
+    'week',
+    'month',
+    'year',
+    'fortnight',
+    'token_bucket',
+    'sliding_window',
+    'fixed_window',
+    'a*',
+    '*',
+  ),
 );
 
-const KEYS = [...['key', 'value', 'rate_limit', 'rate_limits', 'descriptors', 'shadow_mode', 'detailed_metric', 'value_to_metric'], ...['share_threshold', 'quota_mode', 'unit', 'requests_per_unit', 'unlimited', 'name', 'replaces', 'algorithm', 'burst', 'unit_multiplier', 'domain', 'bogus']];
+const KEYS = [
+  ...['key', 'value', 'rate_limit', 'rate_limits', 'descriptors', 'shadow_mode', 'detailed_metric', 'value_to_metric'],
+  ...[
+    'share_threshold',
+    'quota_mode',
+    'unit',
+    'requests_per_unit',
+    'unlimited',
+    'name',
+    'replaces',
+    'algorithm',
+    'burst',
+    'unit_multiplier',
+    'domain',
+    'bogus',
+  ],
+];
 
 const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
   tree: fc.oneof(
@@ -111,10 +141,14 @@ const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
 describe('fuzz: compileConfig yields a snapshot or a ConfigError/ConfigErrors, nothing else', () => {
   it('random text', () => {
     fc.assert(
-      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: 120 }), { minLength: 1, maxLength: 3 }), fc.array(entries, { maxLength: 3 }), (texts, probes) => {
-        const s = compileOrConfigError(texts);
-        if (s) exercise(s, probes);
-      }),
+      fc.property(
+        fc.array(fc.string({ unit: 'binary', maxLength: 120 }), { minLength: 1, maxLength: 3 }),
+        fc.array(entries, { maxLength: 3 }),
+        (texts, probes) => {
+          const s = compileOrConfigError(texts);
+          if (s) exercise(s, probes);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -122,7 +156,10 @@ describe('fuzz: compileConfig yields a snapshot or a ConfigError/ConfigErrors, n
   it('YAML-ish token soup', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join('')), { minLength: 1, maxLength: 2 }),
+        fc.array(
+          fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((t) => t.join('')),
+          { minLength: 1, maxLength: 2 },
+        ),
         fc.array(entries, { maxLength: 3 }),
         (texts, probes) => {
           const s = compileOrConfigError(texts);

@@ -169,13 +169,27 @@ descriptors:
 
   it('shadow_mode and detailed_metric', () => {
     const r = s.findRule('d', e(['shadow', 'x']))!;
-    expect(r).toMatchObject({ ruleKey: 'd.shadow', shadowMode: true, detailedMetric: true, unlimited: false, names: ['base'], replaces: [] });
+    expect(r).toMatchObject({
+      ruleKey: 'd.shadow',
+      shadowMode: true,
+      detailedMetric: true,
+      unlimited: false,
+      names: ['base'],
+      replaces: [],
+    });
     expect(r.limits[0]!.name).toBe('base');
   });
 
   it('unlimited has no limits but keeps its name and replaces', () => {
     const r = s.findRule('d', e(['free', 'x']))!;
-    expect(r).toMatchObject({ ruleKey: 'd.free', unlimited: true, limits: [], names: ['free_limit'], replaces: ['base'], shadowMode: false });
+    expect(r).toMatchObject({
+      ruleKey: 'd.free',
+      unlimited: true,
+      limits: [],
+      names: ['free_limit'],
+      replaces: ['base'],
+      shadowMode: false,
+    });
   });
 
   it('replaces on a limit', () => {

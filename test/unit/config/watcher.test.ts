@@ -56,7 +56,10 @@ async function startWatcher(dir: string, opts: Partial<ConfigWatcherOptions> = {
     const seen = events.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching reload event within ${timeoutMs} ms; saw ${JSON.stringify(events)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no matching reload event within ${timeoutMs} ms; saw ${JSON.stringify(events)}`)),
+        timeoutMs,
+      );
       waiters.push({
         pred,
         resolve: (e) => {

@@ -92,23 +92,25 @@ const requestObject = fc.record(
   {
     domain: text,
     hitsAddend: uint32,
-    descriptors: fc.oneof(
-      { weight: 5, arbitrary: fc.array(fc.constant(0), { maxLength: 5 }) },
-      fc.array(fc.constant(0), { minLength: 60, maxLength: 80 }),
-    ).chain((slots) =>
-      fc.tuple(
-        ...slots.map(() =>
-          fc.record(
-            {
-              entries: fc.array(fc.record({ key: text, value: text }, { requiredKeys: [] }), { maxLength: 4 }),
-              limit: fc.record({ requestsPerUnit: uint32, unit: int32 }, { requiredKeys: [] }),
-              hitsAddend: fc.record({ value: uint64.map(String) }, { requiredKeys: [] }),
-            },
-            { requiredKeys: [] },
+    descriptors: fc
+      .oneof(
+        { weight: 5, arbitrary: fc.array(fc.constant(0), { maxLength: 5 }) },
+        fc.array(fc.constant(0), { minLength: 60, maxLength: 80 }),
+      )
+      .chain((slots) =>
+        fc.tuple(
+          ...slots.map(() =>
+            fc.record(
+              {
+                entries: fc.array(fc.record({ key: text, value: text }, { requiredKeys: [] }), { maxLength: 4 }),
+                limit: fc.record({ requestsPerUnit: uint32, unit: int32 }, { requiredKeys: [] }),
+                hitsAddend: fc.record({ value: uint64.map(String) }, { requiredKeys: [] }),
+              },
+              { requiredKeys: [] },
+            ),
           ),
         ),
       ),
-    ),
   },
   { requiredKeys: [] },
 );
@@ -117,32 +119,45 @@ const requestObject = fc.record(
 const unknownField: fc.Arbitrary<Buffer> = fc.letrec<{ field: Buffer }>((tie) => ({
   field: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
-    fc.tuple(fc.integer({ min: 4, max: (1 << 29) - 1 }), uint64, fc.integer({ min: 0, max: 10 })).map(([no, v, pad]) => vint(no, v, 0, pad)),
-    fc.tuple(fc.integer({ min: 4, max: 1000 }), fc.uint8Array({ minLength: 8, maxLength: 8 })).map(([no, b]) => Buffer.concat([tag(no, 1), b])),
+    fc
+      .tuple(fc.integer({ min: 4, max: (1 << 29) - 1 }), uint64, fc.integer({ min: 0, max: 10 }))
+      .map(([no, v, pad]) => vint(no, v, 0, pad)),
+    fc
+      .tuple(fc.integer({ min: 4, max: 1000 }), fc.uint8Array({ minLength: 8, maxLength: 8 }))
+      .map(([no, b]) => Buffer.concat([tag(no, 1), b])),
     fc.tuple(fc.integer({ min: 4, max: 1000 }), fc.uint8Array({ maxLength: 20 })).map(([no, b]) => len(no, Buffer.from(b))),
-    fc.tuple(fc.integer({ min: 4, max: 1000 }), fc.uint8Array({ minLength: 4, maxLength: 4 })).map(([no, b]) => Buffer.concat([tag(no, 5), b])),
-    fc.tuple(fc.integer({ min: 4, max: 1000 }), fc.array(tie('field'), { maxLength: 3 }), fc.integer({ min: 0, max: 1000 })).map(([no, inner, end]) =>
-      // protobufjs does not check that the end-group number matches the start
-      Buffer.concat([tag(no, 3), ...inner, tag(end, 4)]),
-    ),
+    fc
+      .tuple(fc.integer({ min: 4, max: 1000 }), fc.uint8Array({ minLength: 4, maxLength: 4 }))
+      .map(([no, b]) => Buffer.concat([tag(no, 5), b])),
+    fc
+      .tuple(fc.integer({ min: 4, max: 1000 }), fc.array(tie('field'), { maxLength: 3 }), fc.integer({ min: 0, max: 1000 }))
+      .map(([no, inner, end]) =>
+        // protobufjs does not check that the end-group number matches the start
+        Buffer.concat([tag(no, 3), ...inner, tag(end, 4)]),
+      ),
     fc.uint8Array({ minLength: 1, maxLength: 1 }).map((b) => Buffer.concat([tag(0, 0), Buffer.from([b[0]! & 0x7f])])),
   ),
 })).field;
 
 /** A wire type for a known field: usually the right one, sometimes any (protobufjs ignores it). */
-const wt = (right: number): fc.Arbitrary<number> =>
-  fc.oneof({ weight: 8, arbitrary: fc.constant(right) }, fc.integer({ min: 0, max: 7 }));
+const wt = (right: number): fc.Arbitrary<number> => fc.oneof({ weight: 8, arbitrary: fc.constant(right) }, fc.integer({ min: 0, max: 7 }));
 
 /** Bytes that are mostly ASCII with a few stray non-ASCII bytes: invalid UTF-8 more often than not. */
 const rawText = fc
   .array(fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 0x7f }) }, fc.integer({ min: 0x80, max: 0xff })), { maxLength: 70 })
   .map((b) => Buffer.from(b));
-const stringField = (no: number): fc.Arbitrary<Buffer> =>
-  fc.tuple(fc.oneof(text.map(utf8), rawText), wt(2)).map(([b, w]) => len(no, b, w));
+const stringField = (no: number): fc.Arbitrary<Buffer> => fc.tuple(fc.oneof(text.map(utf8), rawText), wt(2)).map(([b, w]) => len(no, b, w));
 const uint32Field = (no: number): fc.Arbitrary<Buffer> =>
-  fc.tuple(fc.oneof(uint32, int32.map((n) => BigInt.asUintN(64, BigInt(n)))), wt(0), fc.integer({ min: 0, max: 10 })).map(([v, w, pad]) =>
-    vint(no, v, w, pad),
-  );
+  fc
+    .tuple(
+      fc.oneof(
+        uint32,
+        int32.map((n) => BigInt.asUintN(64, BigInt(n))),
+      ),
+      wt(0),
+      fc.integer({ min: 0, max: 10 }),
+    )
+    .map(([v, w, pad]) => vint(no, v, w, pad));
 const messageField = (no: number, fields: fc.Arbitrary<Buffer>): fc.Arbitrary<Buffer> =>
   fc.tuple(fc.array(fields, { maxLength: 6 }), wt(2)).map(([parts, w]) => len(no, Buffer.concat(parts), w));
 
@@ -160,7 +175,9 @@ const descriptorBody = fc.oneof(
 );
 /** A RateLimitRequest as bytes: fields in any order, repeated or not, unknowns between. */
 const handBuiltRequest = fc
-  .array(fc.oneof(stringField(1), { weight: 3, arbitrary: messageField(2, descriptorBody) }, uint32Field(3), unknownField), { maxLength: 8 })
+  .array(fc.oneof(stringField(1), { weight: 3, arbitrary: messageField(2, descriptorBody) }, uint32Field(3), unknownField), {
+    maxLength: 8,
+  })
   .map((parts) => Buffer.concat(parts));
 
 // ---- 1. proto-loader-written requests ------------------------------------------------------
@@ -171,7 +188,13 @@ describe('decodeRateLimitRequest: requests written by proto-loader', () => {
       domain: 'edge',
       hitsAddend: 2,
       descriptors: [
-        { entries: [{ key: 'company', value: 'acme' }, { key: 'path', value: '/v1/orders' }], hitsAddend: { value: '3' } },
+        {
+          entries: [
+            { key: 'company', value: 'acme' },
+            { key: 'path', value: '/v1/orders' },
+          ],
+          hitsAddend: { value: '3' },
+        },
         { entries: [{ key: 'remote_address', value: '10.0.0.1' }], limit: { requestsPerUnit: 5, unit: 2 } },
       ],
     });
@@ -179,7 +202,10 @@ describe('decodeRateLimitRequest: requests written by proto-loader', () => {
     expect(decoded).toStrictEqual({
       descriptors: [
         {
-          entries: [{ key: 'company', value: 'acme' }, { key: 'path', value: '/v1/orders' }],
+          entries: [
+            { key: 'company', value: 'acme' },
+            { key: 'path', value: '/v1/orders' },
+          ],
           limit: null,
           hitsAddend: { value: '3' },
         },
@@ -197,7 +223,9 @@ describe('decodeRateLimitRequest: requests written by proto-loader', () => {
   });
 
   it('keeps a uint64 hits_addend above 2^53 exact, as a string', () => {
-    const buf = method.requestSerialize({ descriptors: [{ hitsAddend: { value: '18446744073709551615' } }, { hitsAddend: { value: '9007199254740993' } }] });
+    const buf = method.requestSerialize({
+      descriptors: [{ hitsAddend: { value: '18446744073709551615' } }, { hitsAddend: { value: '9007199254740993' } }],
+    });
     const decoded = decodeRateLimitRequest(buf);
     expect(decoded.descriptors.map((d) => d.hitsAddend?.value)).toEqual(['18446744073709551615', '9007199254740993']);
     expectSameDecode(buf);
@@ -228,7 +256,14 @@ describe('decodeRateLimitRequest: hand-built bytes', () => {
     ]);
     expect(decodeRateLimitRequest(buf)).toStrictEqual({
       descriptors: [
-        { entries: [{ key: 'b', value: '2' }, { key: 'a', value: '1' }], limit: { requestsPerUnit: 7, unit: 3 }, hitsAddend: { value: '9' } },
+        {
+          entries: [
+            { key: 'b', value: '2' },
+            { key: 'a', value: '1' },
+          ],
+          limit: { requestsPerUnit: 7, unit: 3 },
+          hitsAddend: { value: '9' },
+        },
         { entries: [{ key: 'c', value: '3' }], limit: null, hitsAddend: null },
       ],
       domain: 'd',
@@ -263,7 +298,14 @@ describe('decodeRateLimitRequest: hand-built bytes', () => {
     ]);
     const buf = Buffer.concat([
       unknowns,
-      len(2, Buffer.concat([unknowns, len(1, Buffer.concat([unknowns, len(1, utf8('k')), unknowns])), len(3, Buffer.concat([unknowns, vint(1, 8)]))])),
+      len(
+        2,
+        Buffer.concat([
+          unknowns,
+          len(1, Buffer.concat([unknowns, len(1, utf8('k')), unknowns])),
+          len(3, Buffer.concat([unknowns, vint(1, 8)])),
+        ]),
+      ),
       unknowns,
     ]);
     expect(decodeRateLimitRequest(buf)).toStrictEqual({
@@ -315,7 +357,10 @@ describe('decodeRateLimitRequest: hand-built bytes', () => {
   });
 
   it('property: any hand-built request decodes like proto-loader', () => {
-    fc.assert(fc.property(handBuiltRequest, (buf) => void expectSameDecode(buf)), { numRuns: 1500 });
+    fc.assert(
+      fc.property(handBuiltRequest, (buf) => void expectSameDecode(buf)),
+      { numRuns: 1500 },
+    );
   });
 });
 
@@ -357,7 +402,10 @@ describe('decodeRateLimitRequest: malformed bytes throw exactly where protobufjs
   });
 
   it('property: random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 48 }), (b) => void expectSameDecode(Buffer.from(b))), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 48 }), (b) => void expectSameDecode(Buffer.from(b))),
+      { numRuns: 3000 },
+    );
   });
 
   it('property: truncated and mutated valid requests', () => {
@@ -368,17 +416,24 @@ describe('decodeRateLimitRequest: malformed bytes throw exactly where protobufjs
       fc.record({ kind: fc.constant('delete' as const), at: fc.nat() }),
     );
     fc.assert(
-      fc.property(fc.oneof(handBuiltRequest, requestObject.map((r) => method.requestSerialize(r))), fc.array(edit, { minLength: 1, maxLength: 3 }), (base, edits) => {
-        let buf = Buffer.from(base);
-        for (const e of edits) {
-          const at = buf.length === 0 ? 0 : e.at % (buf.length + (e.kind === 'insert' ? 1 : 0));
-          if (e.kind === 'truncate') buf = buf.subarray(0, at);
-          else if (e.kind === 'delete') buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + 1)]);
-          else if (e.kind === 'insert') buf = Buffer.concat([buf.subarray(0, at), Buffer.from([e.byte]), buf.subarray(at)]);
-          else if (buf.length > 0) buf[at] = e.byte;
-        }
-        expectSameDecode(buf);
-      }),
+      fc.property(
+        fc.oneof(
+          handBuiltRequest,
+          requestObject.map((r) => method.requestSerialize(r)),
+        ),
+        fc.array(edit, { minLength: 1, maxLength: 3 }),
+        (base, edits) => {
+          let buf = Buffer.from(base);
+          for (const e of edits) {
+            const at = buf.length === 0 ? 0 : e.at % (buf.length + (e.kind === 'insert' ? 1 : 0));
+            if (e.kind === 'truncate') buf = buf.subarray(0, at);
+            else if (e.kind === 'delete') buf = Buffer.concat([buf.subarray(0, at), buf.subarray(at + 1)]);
+            else if (e.kind === 'insert') buf = Buffer.concat([buf.subarray(0, at), Buffer.from([e.byte]), buf.subarray(at)]);
+            else if (buf.length > 0) buf[at] = e.byte;
+          }
+          expectSameDecode(buf);
+        },
+      ),
       { numRuns: 3000 },
     );
   });
@@ -429,7 +484,12 @@ const rawStatus: fc.Arbitrary<WireDescriptorStatus> = fc.record({
   durationUntilReset: fc.option(
     fc.record(
       {
-        seconds: fc.oneof(fc.integer({ min: 0, max: 100_000 }), fc.integer(), fc.double(), fc.constantFrom(2 ** 63, -(2 ** 63), 2 ** 64, 2 ** 53 + 2, 2 ** 32)),
+        seconds: fc.oneof(
+          fc.integer({ min: 0, max: 100_000 }),
+          fc.integer(),
+          fc.double(),
+          fc.constantFrom(2 ** 63, -(2 ** 63), 2 ** 64, 2 ** 53 + 2, 2 ** 32),
+        ),
         nanos: fc.oneof(fc.integer(), fc.double()),
       },
       { requiredKeys: ['seconds'] },
@@ -441,7 +501,9 @@ const rawResponse: fc.Arbitrary<WireRateLimitResponse> = fc.record({
   overallCode: int32 as fc.Arbitrary<WireCode>,
   statuses: fc.array(rawStatus, { maxLength: 5 }),
   responseHeadersToAdd: fc.option(fc.array(fc.record({ key: text, value: text }), { maxLength: 4 }), { nil: undefined }),
-  dynamicMetadata: fc.option(fc.record({ fields: fc.dictionary(text, fc.record({ stringValue: text }), { maxKeys: 3 }) }), { nil: undefined }),
+  dynamicMetadata: fc.option(fc.record({ fields: fc.dictionary(text, fc.record({ stringValue: text }), { maxKeys: 3 }) }), {
+    nil: undefined,
+  }),
 });
 
 describe('encodeRateLimitResponse', () => {
@@ -449,7 +511,12 @@ describe('encodeRateLimitResponse', () => {
     const res: WireRateLimitResponse = {
       overallCode: WireCode.OVER_LIMIT,
       statuses: [
-        { code: WireCode.OVER_LIMIT, currentLimit: { name: '', requestsPerUnit: 10, unit: 2 }, limitRemaining: 0, durationUntilReset: { seconds: 0 } },
+        {
+          code: WireCode.OVER_LIMIT,
+          currentLimit: { name: '', requestsPerUnit: 10, unit: 2 },
+          limitRemaining: 0,
+          durationUntilReset: { seconds: 0 },
+        },
         { code: WireCode.OK, currentLimit: undefined, limitRemaining: 0, durationUntilReset: undefined },
         { code: WireCode.OK, currentLimit: undefined, limitRemaining: 4294967295, durationUntilReset: undefined },
       ],
@@ -462,7 +529,14 @@ describe('encodeRateLimitResponse', () => {
   });
 
   it('encodes the empty response to no bytes', () => {
-    expect(expectSameEncode({ overallCode: undefined as unknown as WireCode, statuses: [], responseHeadersToAdd: undefined, dynamicMetadata: undefined }).length).toBe(0);
+    expect(
+      expectSameEncode({
+        overallCode: undefined as unknown as WireCode,
+        statuses: [],
+        responseHeadersToAdd: undefined,
+        dynamicMetadata: undefined,
+      }).length,
+    ).toBe(0);
   });
 
   it('property: every decisionToResponse output encodes like proto-loader and reads back', () => {
@@ -484,6 +558,9 @@ describe('encodeRateLimitResponse', () => {
   });
 
   it('property: wider raw shapes (any int32 enum, doubles, int64 edges, unicode) encode like proto-loader', () => {
-    fc.assert(fc.property(rawResponse, (res) => void expectSameEncode(res)), { numRuns: 1500 });
+    fc.assert(
+      fc.property(rawResponse, (res) => void expectSameEncode(res)),
+      { numRuns: 1500 },
+    );
   });
 });

@@ -50,7 +50,14 @@ async function invoke(
 const OK_DECISION: Decision = {
   code: 'OK',
   statuses: [
-    { code: 'OK', limit: { requestsPerUnit: 10, unit: 'minute', unitMultiplier: 1, name: undefined }, remaining: 9, resetMs: 42_000, shadowed: false, unlimited: false },
+    {
+      code: 'OK',
+      limit: { requestsPerUnit: 10, unit: 'minute', unitMultiplier: 1, name: undefined },
+      remaining: 9,
+      resetMs: 42_000,
+      shadowed: false,
+      unlimited: false,
+    },
   ],
 };
 
@@ -96,22 +103,28 @@ describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter 
     answering = mode;
   });
 
-  it(mode === 'sync' ? 'replies before returning when the limiter answers synchronously' : 'replies once the limiter\'s promise settles', async () => {
-    const handler = createShouldRateLimitHandler({ limiter: fakeLimiter(OK_DECISION) });
-    let replied: unknown;
-    const call = { request: REQUEST, cancelled: false, getDeadline: () => Infinity } as unknown as grpc.ServerUnaryCall<WireRateLimitRequest, WireRateLimitResponse>;
-    void handler(call, (err, value) => {
-      replied = err ?? value;
-    });
-    if (mode === 'sync') {
-      expect(replied).toMatchObject({ overallCode: 1 });
-    } else {
-      expect(replied).toBeUndefined();
-      await Promise.resolve();
-      await Promise.resolve();
-      expect(replied).toMatchObject({ overallCode: 1 });
-    }
-  });
+  it(
+    mode === 'sync' ? 'replies before returning when the limiter answers synchronously' : "replies once the limiter's promise settles",
+    async () => {
+      const handler = createShouldRateLimitHandler({ limiter: fakeLimiter(OK_DECISION) });
+      let replied: unknown;
+      const call = { request: REQUEST, cancelled: false, getDeadline: () => Infinity } as unknown as grpc.ServerUnaryCall<
+        WireRateLimitRequest,
+        WireRateLimitResponse
+      >;
+      void handler(call, (err, value) => {
+        replied = err ?? value;
+      });
+      if (mode === 'sync') {
+        expect(replied).toMatchObject({ overallCode: 1 });
+      } else {
+        expect(replied).toBeUndefined();
+        await Promise.resolve();
+        await Promise.resolve();
+        expect(replied).toMatchObject({ overallCode: 1 });
+      }
+    },
+  );
 
   it('maps the request, passes the deadline down and maps the decision back', async () => {
     const limiter = fakeLimiter(OK_DECISION);
@@ -119,14 +132,20 @@ describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter 
     const reply = await invoke({ limiter }, REQUEST, { deadline });
     expect(limiter.calls).toEqual([
       {
-        check: { domain: 'edge', hitsAddend: 0, descriptors: [{ entries: [{ key: 'company', value: 'acme' }], limitOverride: undefined, hitsAddend: undefined }] },
+        check: {
+          domain: 'edge',
+          hitsAddend: 0,
+          descriptors: [{ entries: [{ key: 'company', value: 'acme' }], limitOverride: undefined, hitsAddend: undefined }],
+        },
         deadline: deadline.getTime(),
       },
     ]);
     expect(reply.err).toBeNull();
     expect(reply.value).toEqual({
       overallCode: 1,
-      statuses: [{ code: 1, currentLimit: { name: '', requestsPerUnit: 10, unit: 2 }, limitRemaining: 9, durationUntilReset: { seconds: 42 } }],
+      statuses: [
+        { code: 1, currentLimit: { name: '', requestsPerUnit: 10, unit: 2 }, limitRemaining: 9, durationUntilReset: { seconds: 42 } },
+      ],
       responseHeadersToAdd: undefined,
       dynamicMetadata: undefined,
     });
@@ -182,7 +201,10 @@ describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter 
   });
 
   it('maps InvalidRequestError from the limiter to INVALID_ARGUMENT', async () => {
-    const reply = await invoke({ limiter: fakeLimiter(new InvalidRequestError('rate limit domain must not be empty')) }, { ...REQUEST, domain: '' });
+    const reply = await invoke(
+      { limiter: fakeLimiter(new InvalidRequestError('rate limit domain must not be empty')) },
+      { ...REQUEST, domain: '' },
+    );
     expect(reply.err!.code).toBe(INVALID_ARGUMENT);
     expect(reply.err!.details).toBe('rate limit domain must not be empty');
   });
@@ -207,7 +229,10 @@ describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter 
   });
 
   it('maps DeadlineExceededError from the limiter to DEADLINE_EXCEEDED', async () => {
-    const reply = await invoke({ limiter: fakeLimiter(new DeadlineExceededError('deadline exceeded before the counters were evaluated')) }, REQUEST);
+    const reply = await invoke(
+      { limiter: fakeLimiter(new DeadlineExceededError('deadline exceeded before the counters were evaluated')) },
+      REQUEST,
+    );
     expect(reply.err!.code).toBe(DEADLINE_EXCEEDED);
   });
 

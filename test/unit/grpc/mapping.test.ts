@@ -87,7 +87,9 @@ describe('requestToCheck (wire -> domain)', () => {
 
   it('distinguishes an absent hits_addend wrapper from one set to 0', () => {
     const absent = requestToCheck(decodeAsServer({ domain: 'd', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] }));
-    const zero = requestToCheck(decodeAsServer({ domain: 'd', descriptors: [{ entries: [{ key: 'k', value: 'v' }], hitsAddend: { value: 0 } }] }));
+    const zero = requestToCheck(
+      decodeAsServer({ domain: 'd', descriptors: [{ entries: [{ key: 'k', value: 'v' }], hitsAddend: { value: 0 } }] }),
+    );
     expect(absent.descriptors[0]!.hitsAddend).toBeUndefined();
     expect(zero.descriptors[0]!.hitsAddend).toBe(0);
     expect(Object.hasOwn(zero.descriptors[0]!, 'hitsAddend')).toBe(true);
@@ -109,7 +111,9 @@ describe('requestToCheck (wire -> domain)', () => {
   });
 
   it('accepts a numeric uint64 (from JSON) with the same bounds', () => {
-    expect(requestToCheck({ domain: 'd', hitsAddend: 0, descriptors: [descriptor({ hitsAddend: { value: 12 } })] }).descriptors[0]!.hitsAddend).toBe(12);
+    expect(
+      requestToCheck({ domain: 'd', hitsAddend: 0, descriptors: [descriptor({ hitsAddend: { value: 12 } })] }).descriptors[0]!.hitsAddend,
+    ).toBe(12);
     expect(() => requestToCheck({ domain: 'd', hitsAddend: 0, descriptors: [descriptor({ hitsAddend: { value: 2 ** 53 } })] })).toThrow(
       InvalidRequestError,
     );
@@ -282,7 +286,10 @@ describe('decisionToResponse (domain -> wire)', () => {
   });
 
   it('uses the configured header names', () => {
-    const res = decisionToResponse({ code: 'OK', statuses: [limited(false, 1, 1_000, 2)] }, { limit: 'X-L', remaining: 'X-R', reset: 'X-Z' });
+    const res = decisionToResponse(
+      { code: 'OK', statuses: [limited(false, 1, 1_000, 2)] },
+      { limit: 'X-L', remaining: 'X-R', reset: 'X-Z' },
+    );
     expect(res.responseHeadersToAdd).toEqual([
       { key: 'X-L', value: '2' },
       { key: 'X-R', value: '1' },

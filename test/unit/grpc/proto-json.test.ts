@@ -63,7 +63,10 @@ describe('jsonToCheck (protojson.Unmarshal rules)', () => {
         { descriptors: [{ entries: [], limit: { unit: 'FORTNIGHT' } }] },
         'descriptors[0].limit.unit: must be one of UNKNOWN, SECOND, MINUTE, HOUR, DAY, MONTH, YEAR, WEEK',
       ],
-      [{ descriptors: [{ entries: [], limit: { unit: 'UNKNOWN', requestsPerUnit: 1 } }] }, 'descriptors[0].limit.unit must be a known RateLimitUnit, got 0'],
+      [
+        { descriptors: [{ entries: [], limit: { unit: 'UNKNOWN', requestsPerUnit: 1 } }] },
+        'descriptors[0].limit.unit must be a known RateLimitUnit, got 0',
+      ],
     ];
     for (const [body, message] of cases) {
       expect(() => jsonToCheck(body), message).toThrow(InvalidRequestError);
@@ -77,8 +80,22 @@ describe('decisionToJson (protojson.Marshal rules)', () => {
     const decision: Decision = {
       code: 'OVER_LIMIT',
       statuses: [
-        { code: 'OVER_LIMIT', limit: { requestsPerUnit: 10, unit: 'minute', unitMultiplier: 1, name: undefined }, remaining: 0, resetMs: 12_300, shadowed: false, unlimited: false },
-        { code: 'OK', limit: { requestsPerUnit: 5, unit: 'week', unitMultiplier: 1, name: 'weekly' }, remaining: 4, resetMs: 0, shadowed: false, unlimited: false },
+        {
+          code: 'OVER_LIMIT',
+          limit: { requestsPerUnit: 10, unit: 'minute', unitMultiplier: 1, name: undefined },
+          remaining: 0,
+          resetMs: 12_300,
+          shadowed: false,
+          unlimited: false,
+        },
+        {
+          code: 'OK',
+          limit: { requestsPerUnit: 5, unit: 'week', unitMultiplier: 1, name: 'weekly' },
+          remaining: 4,
+          resetMs: 0,
+          shadowed: false,
+          unlimited: false,
+        },
         { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false },
         { code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: true },
       ],
@@ -99,10 +116,12 @@ describe('decisionToJson (protojson.Marshal rules)', () => {
       ],
       dynamicMetadata: { 'meshlimit.degraded': 'local_fallback' },
     });
-    expect(decisionToJson({ code: 'OK', statuses: [{ code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false }] })).toEqual({
-      overallCode: 'OK',
-      statuses: [{ code: 'OK' }],
-    });
+    expect(decisionToJson({ code: 'OK', statuses: [{ code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false }] })).toEqual(
+      {
+        overallCode: 'OK',
+        statuses: [{ code: 'OK' }],
+      },
+    );
   });
 
   it('formats Duration like protojson', () => {

@@ -59,7 +59,9 @@ describe('POST /json', () => {
   });
 
   it('passes 429 and 400 answers through unchanged', async () => {
-    const over = build({ check: async () => ({ httpStatus: 429, body: { overallCode: 'OVER_LIMIT', statuses: [{ code: 'OVER_LIMIT' }] } }) });
+    const over = build({
+      check: async () => ({ httpStatus: 429, body: { overallCode: 'OVER_LIMIT', statuses: [{ code: 'OVER_LIMIT' }] } }),
+    });
     const r1 = await over.app.fastify.inject({ method: 'POST', url: '/json', payload: REQUEST });
     expect(r1.statusCode).toBe(429);
     expect(r1.json()).toEqual({ overallCode: 'OVER_LIMIT', statuses: [{ code: 'OVER_LIMIT' }] });
@@ -73,7 +75,12 @@ describe('POST /json', () => {
   it('parses the body as JSON whatever the Content-Type (curl --data sends form-urlencoded)', async () => {
     const { app, checked } = build();
     for (const contentType of ['application/x-www-form-urlencoded', 'text/plain', 'application/json; charset=utf-8']) {
-      const res = await app.fastify.inject({ method: 'POST', url: '/json', payload: JSON.stringify(REQUEST), headers: { 'content-type': contentType } });
+      const res = await app.fastify.inject({
+        method: 'POST',
+        url: '/json',
+        payload: JSON.stringify(REQUEST),
+        headers: { 'content-type': contentType },
+      });
       expect(res.statusCode).toBe(200);
     }
     expect(checked).toEqual([REQUEST, REQUEST, REQUEST]);
@@ -81,7 +88,12 @@ describe('POST /json', () => {
 
   it('answers 400 ML_ERR_INVALID_REQUEST to invalid JSON without calling check', async () => {
     const { app, checked } = build();
-    const res = await app.fastify.inject({ method: 'POST', url: '/json', payload: '{"domain":', headers: { 'content-type': 'application/json' } });
+    const res = await app.fastify.inject({
+      method: 'POST',
+      url: '/json',
+      payload: '{"domain":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(res.statusCode).toBe(400);
     expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(res.json()).toEqual({ code: 'ML_ERR_INVALID_REQUEST', message: 'request body is not valid JSON: Unexpected end of JSON input' });
@@ -170,7 +182,10 @@ describe('POST /json', () => {
 
 describe('GET /rlconfig', () => {
   it('serves the config dump as JSON', async () => {
-    const dump = { version: 'abc', domains: [{ domain: 'edge', descriptors: [{ key: 'remote_address', rate_limit: { unit: 'minute', requests_per_unit: 10 } }] }] };
+    const dump = {
+      version: 'abc',
+      domains: [{ domain: 'edge', descriptors: [{ key: 'remote_address', rate_limit: { unit: 'minute', requests_per_unit: 10 } }] }],
+    };
     const { app } = build({ configDump: () => dump });
     const res = await app.fastify.inject({ method: 'GET', url: '/rlconfig' });
     expect(res.statusCode).toBe(200);

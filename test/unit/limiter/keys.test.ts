@@ -30,21 +30,30 @@ describe('counter keys', () => {
   it('cannot be broken or made to collide by descriptor values (property)', () => {
     const entry = fc.record({ key: fc.string({ minLength: 1 }), value: fc.string() });
     fc.assert(
-      fc.property(fc.string(), fc.array(entry, { minLength: 1, maxLength: 4 }), fc.string(), fc.array(entry, { minLength: 1, maxLength: 4 }), (d1, e1, d2, e2) => {
-        const k1 = counterKey('p:', descriptorTag(d1, e1), 'fw:minute:1');
-        const k2 = counterKey('p:', descriptorTag(d2, e2), 'fw:minute:1');
-        const same = d1 === d2 && JSON.stringify(e1) === JSON.stringify(e2);
-        expect(k1 === k2).toBe(same);
-        // the hash tag is exactly the digest: values never reach the key
-        expect(hashTagOf(k1)).toMatch(/^[A-Za-z0-9_-]{22}$/);
-      }),
+      fc.property(
+        fc.string(),
+        fc.array(entry, { minLength: 1, maxLength: 4 }),
+        fc.string(),
+        fc.array(entry, { minLength: 1, maxLength: 4 }),
+        (d1, e1, d2, e2) => {
+          const k1 = counterKey('p:', descriptorTag(d1, e1), 'fw:minute:1');
+          const k2 = counterKey('p:', descriptorTag(d2, e2), 'fw:minute:1');
+          const same = d1 === d2 && JSON.stringify(e1) === JSON.stringify(e2);
+          expect(k1 === k2).toBe(same);
+          // the hash tag is exactly the digest: values never reach the key
+          expect(hashTagOf(k1)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+        },
+      ),
       { numRuns: 500 },
     );
   });
 
   it('keeps hostile values out of the key: braces, colons, separators that would shift boundaries', () => {
     const a = descriptorTag('d', [{ key: 'a', value: 'b|1:c=d' }]);
-    const b = descriptorTag('d', [{ key: 'a', value: 'b' }, { key: 'c', value: 'd' }]);
+    const b = descriptorTag('d', [
+      { key: 'a', value: 'b' },
+      { key: 'c', value: 'd' },
+    ]);
     const c = descriptorTag('d', [{ key: 'a', value: '}{x}' }]);
     expect(new Set([a, b, c]).size).toBe(3);
     expect(counterKey('', c, 'fw:second:1')).toMatch(/^\{[A-Za-z0-9_-]{22}\}:fw:second:1$/);
@@ -84,8 +93,20 @@ describe('TagCache', () => {
     const c = new TagCache(100);
     const paths: [string, { key: string; value: string }[]][] = [
       ['d', [{ key: 'a', value: 'b' }]],
-      ['d', [{ key: 'a', value: 'b' }, { key: 'c', value: 'd' }]],
-      ['d', [{ key: 'a', value: 'bc' }, { key: 'd', value: '' }]],
+      [
+        'd',
+        [
+          { key: 'a', value: 'b' },
+          { key: 'c', value: 'd' },
+        ],
+      ],
+      [
+        'd',
+        [
+          { key: 'a', value: 'bc' },
+          { key: 'd', value: '' },
+        ],
+      ],
       ['d', [{ key: 'ab', value: '' }]],
       ['da', [{ key: '', value: 'b' }]],
       ['d', []],
@@ -93,9 +114,21 @@ describe('TagCache', () => {
     ];
     paths.forEach(([domain, entries], i) => c.set(domain, entries, `T${i}`));
     expect(c.size).toBe(paths.length);
-    paths.forEach(([domain, entries], i) => expect(c.get(domain, entries.map((e) => ({ ...e })))).toBe(`T${i}`));
+    paths.forEach(([domain, entries], i) =>
+      expect(
+        c.get(
+          domain,
+          entries.map((e) => ({ ...e })),
+        ),
+      ).toBe(`T${i}`),
+    );
     expect(c.get('d', [{ key: 'a', value: 'x' }])).toBeUndefined();
-    expect(c.get('d', [{ key: 'a', value: 'b' }, { key: 'c', value: 'e' }])).toBeUndefined();
+    expect(
+      c.get('d', [
+        { key: 'a', value: 'b' },
+        { key: 'c', value: 'e' },
+      ]),
+    ).toBeUndefined();
     // Setting a path again replaces its tag without counting it twice.
     c.set('d', [{ key: 'a', value: 'b' }], 'again');
     expect(c.get('d', [{ key: 'a', value: 'b' }])).toBe('again');

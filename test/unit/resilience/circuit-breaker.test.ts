@@ -332,10 +332,16 @@ describe('CircuitBreakerBackend, stale results and reporting', () => {
   it('rejects invalid options', () => {
     const inner = new ScriptedBackend();
     const base = { failureThreshold: 0.5, minimumCalls: 1, windowMs: 1_000, openMs: 1_000, halfOpenProbes: 1 };
-    expect(() => new CircuitBreakerBackend(inner, { ...base, failureThreshold: 0 })).toThrow('failureThreshold must be a ratio in (0, 1], got 0');
-    expect(() => new CircuitBreakerBackend(inner, { ...base, failureThreshold: 1.5 })).toThrow('failureThreshold must be a ratio in (0, 1], got 1.5');
+    expect(() => new CircuitBreakerBackend(inner, { ...base, failureThreshold: 0 })).toThrow(
+      'failureThreshold must be a ratio in (0, 1], got 0',
+    );
+    expect(() => new CircuitBreakerBackend(inner, { ...base, failureThreshold: 1.5 })).toThrow(
+      'failureThreshold must be a ratio in (0, 1], got 1.5',
+    );
     expect(() => new CircuitBreakerBackend(inner, { ...base, minimumCalls: 0 })).toThrow('minimumCalls must be an integer >= 1, got 0');
-    expect(() => new CircuitBreakerBackend(inner, { ...base, halfOpenProbes: 1.5 })).toThrow('halfOpenProbes must be an integer >= 1, got 1.5');
+    expect(() => new CircuitBreakerBackend(inner, { ...base, halfOpenProbes: 1.5 })).toThrow(
+      'halfOpenProbes must be an integer >= 1, got 1.5',
+    );
     expect(() => new CircuitBreakerBackend(inner, { ...base, windowMs: 0 })).toThrow('windowMs must be a positive finite number, got 0');
     expect(() => new CircuitBreakerBackend(inner, { ...base, openMs: -1 })).toThrow('openMs must be a finite number >= 0, got -1');
   });

@@ -159,7 +159,11 @@ describe('FailurePolicyBackend, transient failures', () => {
     const inner = new ScriptedBackend().fail(new BackendUnavailableError('down'));
     const broken = new ScriptedBackend().fail(new TypeError('fallback bug'));
     const degraded: DegradedReason[] = [];
-    const b = new FailurePolicyBackend(inner, { policy: 'local', localFallback: broken, replicaCount: 2 }, { onDegraded: (r) => degraded.push(r) });
+    const b = new FailurePolicyBackend(
+      inner,
+      { policy: 'local', localFallback: broken, replicaCount: 2 },
+      { onDegraded: (r) => degraded.push(r) },
+    );
     await expect(b.evaluate(ops, OPTIONS)).rejects.toThrow('fallback bug');
     expect(degraded).toEqual([]);
   });
@@ -197,8 +201,14 @@ describe('FailurePolicyBackend, choosing the policy', () => {
 
     const err = new BackendUnavailableError('down');
     s.inner.fail(err);
-    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'public' })).resolves.toMatchObject({ denied: false, degraded: 'backend_error' });
-    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'edge' })).resolves.toMatchObject({ denied: false, degraded: 'local_fallback' });
+    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'public' })).resolves.toMatchObject({
+      denied: false,
+      degraded: 'backend_error',
+    });
+    await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'edge' })).resolves.toMatchObject({
+      denied: false,
+      degraded: 'local_fallback',
+    });
     await expect(s.backend.evaluate([op()], { ...OPTIONS, domain: 'internal' })).rejects.toBe(err);
     await expect(s.backend.evaluate([op()], OPTIONS)).rejects.toBe(err); // no domain: default policy
     expect(looked).toEqual(['public', 'edge', 'internal']);
@@ -265,14 +275,20 @@ describe('FailurePolicyBackend, lifecycle and telemetry', () => {
     expect(() => new FailurePolicyBackend(inner, { policy: 'open' as FailurePolicy, localFallback, replicaCount: 1 })).toThrow(
       'policy must be one of deny, allow, local, got open',
     );
-    expect(() => new FailurePolicyBackend(inner, { policy: 'deny', localFallback, replicaCount: 0 })).toThrow('replicaCount must be an integer >= 1, got 0');
-    expect(() => new FailurePolicyBackend(inner, { policy: 'deny', localFallback, replicaCount: 2.5 })).toThrow('replicaCount must be an integer >= 1, got 2.5');
+    expect(() => new FailurePolicyBackend(inner, { policy: 'deny', localFallback, replicaCount: 0 })).toThrow(
+      'replicaCount must be an integer >= 1, got 0',
+    );
+    expect(() => new FailurePolicyBackend(inner, { policy: 'deny', localFallback, replicaCount: 2.5 })).toThrow(
+      'replicaCount must be an integer >= 1, got 2.5',
+    );
   });
 });
 
 describe('per-replica share', () => {
   it('rounds up, keeps at least 1, and keeps 0 (deny everything) at 0', () => {
-    expect([perReplicaShare(10, 3), perReplicaShare(9, 3), perReplicaShare(1, 5), perReplicaShare(7, 1), perReplicaShare(0, 5)]).toEqual([4, 3, 1, 7, 0]);
+    expect([perReplicaShare(10, 3), perReplicaShare(9, 3), perReplicaShare(1, 5), perReplicaShare(7, 1), perReplicaShare(0, 5)]).toEqual([
+      4, 3, 1, 7, 0,
+    ]);
   });
 
   it('fleet-wide it admits at least the limit and fewer than limit + replicas', () => {

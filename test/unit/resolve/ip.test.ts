@@ -40,7 +40,18 @@ describe('maskAddress', () => {
   });
 
   it('values that are not addresses are returned unchanged', () => {
-    for (const v of ['unknown', '', '1.2.3', '1.2.3.4.5', '01.2.3.4', '256.1.1.1', '1:2:3', 'a::b::c', '1:2:3:4:5:6:7:8:9', 'x'.repeat(100)]) {
+    for (const v of [
+      'unknown',
+      '',
+      '1.2.3',
+      '1.2.3.4.5',
+      '01.2.3.4',
+      '256.1.1.1',
+      '1:2:3',
+      'a::b::c',
+      '1:2:3:4:5:6:7:8:9',
+      'x'.repeat(100),
+    ]) {
       expect(maskAddress(v, 24, 64)).toBe(v);
     }
   });

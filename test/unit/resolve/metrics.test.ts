@@ -25,6 +25,14 @@ describe('resolution metrics', () => {
       'meshlimit_jwks_refreshes_total{domain="edge",result="success"} 1',
       'meshlimit_jwks_refreshes_total{domain="edge",result="failure"} 1',
     ]);
-    expect(RESOLUTION_OUTCOMES).toEqual(['verified', 'fallback_missing', 'fallback_malformed', 'fallback_invalid', 'fallback_expired', 'fallback_unknown_key', 'fallback_no_claim']);
+    expect(RESOLUTION_OUTCOMES).toEqual([
+      'verified',
+      'fallback_missing',
+      'fallback_malformed',
+      'fallback_invalid',
+      'fallback_expired',
+      'fallback_unknown_key',
+      'fallback_no_claim',
+    ]);
   });
 });

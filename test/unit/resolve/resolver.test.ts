@@ -55,7 +55,8 @@ const check = (...descriptors: [string, string][][]): RateLimitCheck => ({
   hitsAddend: 0,
   descriptors: descriptors.map((entries) => ({ entries: entries.map(([key, value]) => ({ key, value })) })),
 });
-const entriesOf = (c: RateLimitCheck): [string, string][][] => c.descriptors.map((d) => d.entries.map((e) => [e.key, e.value] as [string, string]));
+const entriesOf = (c: RateLimitCheck): [string, string][][] =>
+  c.descriptors.map((d) => d.entries.map((e) => [e.key, e.value] as [string, string]));
 const resolveNow = async (r: DescriptorResolver, c: RateLimitCheck) => entriesOf(await r.resolve(c));
 
 describe('DescriptorResolver: what each descriptor becomes', () => {
@@ -66,13 +67,35 @@ describe('DescriptorResolver: what each descriptor becomes', () => {
       await resolveNow(
         h.resolver,
         check(
-          [['authorization', `Bearer ${tok}`], ['remote_address', '198.51.100.7']],
-          [['authorization', `Bearer ${tok}`], ['remote_address', '198.51.100.7'], ['path', '/api/v1/users']],
-          [['remote_address', '198.51.100.7'], ['authorization', `Bearer ${tok}`], ['path', '/x']],
+          [
+            ['authorization', `Bearer ${tok}`],
+            ['remote_address', '198.51.100.7'],
+          ],
+          [
+            ['authorization', `Bearer ${tok}`],
+            ['remote_address', '198.51.100.7'],
+            ['path', '/api/v1/users'],
+          ],
+          [
+            ['remote_address', '198.51.100.7'],
+            ['authorization', `Bearer ${tok}`],
+            ['path', '/x'],
+          ],
           [['authorization', tok]],
         ),
       ),
-    ).toEqual([[['company_id', 'acme']], [['company_id', 'acme'], ['path', '/api/v1/users']], [['company_id', 'acme'], ['path', '/x']], [['company_id', 'acme']]]);
+    ).toEqual([
+      [['company_id', 'acme']],
+      [
+        ['company_id', 'acme'],
+        ['path', '/api/v1/users'],
+      ],
+      [
+        ['company_id', 'acme'],
+        ['path', '/x'],
+      ],
+      [['company_id', 'acme']],
+    ]);
     expect(h.outcomes).toEqual(['verified', 'verified', 'verified', 'verified']);
   });
 
@@ -83,11 +106,27 @@ describe('DescriptorResolver: what each descriptor becomes', () => {
       await resolveNow(
         h.resolver,
         check(
-          [['authorization', `Bearer ${forged}`], ['remote_address', '198.51.100.7'], ['path', '/a']],
-          [['authorization', `Bearer ${forged}`], ['path', '/b']], // no own address: the request's
+          [
+            ['authorization', `Bearer ${forged}`],
+            ['remote_address', '198.51.100.7'],
+            ['path', '/a'],
+          ],
+          [
+            ['authorization', `Bearer ${forged}`],
+            ['path', '/b'],
+          ], // no own address: the request's
         ),
       ),
-    ).toEqual([[['remote_address', '198.51.100.7'], ['path', '/a']], [['remote_address', '198.51.100.7'], ['path', '/b']]]);
+    ).toEqual([
+      [
+        ['remote_address', '198.51.100.7'],
+        ['path', '/a'],
+      ],
+      [
+        ['remote_address', '198.51.100.7'],
+        ['path', '/b'],
+      ],
+    ]);
     expect(await resolveNow(h.resolver, check([['authorization', `Bearer ${forged}`]]))).toEqual([[['remote_address', UNKNOWN_ADDRESS]]]);
     expect(h.outcomes).toEqual(['fallback_invalid', 'fallback_invalid', 'fallback_invalid']);
   });
@@ -98,8 +137,14 @@ describe('DescriptorResolver: what each descriptor becomes', () => {
       await resolveNow(
         h.resolver,
         check(
-          [['authorization', ''], ['remote_address', '2001:db8:1:2:3:4:5:6']],
-          [['authorization', 'Basic dXNlcjpwYXNz'], ['remote_address', '198.51.100.7']],
+          [
+            ['authorization', ''],
+            ['remote_address', '2001:db8:1:2:3:4:5:6'],
+          ],
+          [
+            ['authorization', 'Basic dXNlcjpwYXNz'],
+            ['remote_address', '198.51.100.7'],
+          ],
           [['remote_address', '198.51.100.8']],
         ),
       ),
@@ -121,16 +166,34 @@ describe('DescriptorResolver: what each descriptor becomes', () => {
   it('keeps descriptor fields other than entries (limit override, hits_addend) and the request fields', async () => {
     const h = await harness();
     const tok = await sign(h.hs, { company_id: 'acme' }, { exp: S + 600 });
-    const d: RequestDescriptor = { entries: [{ key: 'authorization', value: `Bearer ${tok}` }], hitsAddend: 3, limitOverride: { requestsPerUnit: 5, unit: 'second' } };
+    const d: RequestDescriptor = {
+      entries: [{ key: 'authorization', value: `Bearer ${tok}` }],
+      hitsAddend: 3,
+      limitOverride: { requestsPerUnit: 5, unit: 'second' },
+    };
     const out = await h.resolver.resolve({ domain: 'edge', hitsAddend: 2, descriptors: [d] });
-    expect(out).toEqual({ domain: 'edge', hitsAddend: 2, descriptors: [{ entries: [{ key: 'company_id', value: 'acme' }], hitsAddend: 3, limitOverride: { requestsPerUnit: 5, unit: 'second' } }] });
+    expect(out).toEqual({
+      domain: 'edge',
+      hitsAddend: 2,
+      descriptors: [
+        { entries: [{ key: 'company_id', value: 'acme' }], hitsAddend: 3, limitOverride: { requestsPerUnit: 5, unit: 'second' } },
+      ],
+    });
   });
 
   it('the raw token appears nowhere in the resolved request', async () => {
     const h = await harness();
     const good = await sign(h.hs, { company_id: 'acme' }, { exp: S + 600 });
     const bad = await sign(await makeKey('HS256', 'h', 'x'.repeat(40)), { company_id: 'globex' }, { exp: S + 600 });
-    const out = await h.resolver.resolve(check([['authorization', `Bearer ${good}`]], [['authorization', `Bearer ${bad}`], ['remote_address', '10.0.0.1']]));
+    const out = await h.resolver.resolve(
+      check(
+        [['authorization', `Bearer ${good}`]],
+        [
+          ['authorization', `Bearer ${bad}`],
+          ['remote_address', '10.0.0.1'],
+        ],
+      ),
+    );
     const text = JSON.stringify(out);
     for (const t of [good, bad, ...good.split('.'), ...bad.split('.')]) expect(text).not.toContain(t);
   });
@@ -143,10 +206,21 @@ describe('DescriptorResolver: what each descriptor becomes', () => {
   ipv4_prefix: 24
 ${HS}`);
     const tok = await sign(h.hs, { org: 'o-1', company_id: 'ignored' }, { exp: S + 600 });
-    expect(await resolveNow(h.resolver, check([['jwt', tok], ['client_ip', '10.1.2.3']], [['jwt', 'garbage'], ['client_ip', '10.1.2.3']]))).toEqual([
-      [['tenant', 'o-1']],
-      [['client_ip', '10.1.2.0/24']],
-    ]);
+    expect(
+      await resolveNow(
+        h.resolver,
+        check(
+          [
+            ['jwt', tok],
+            ['client_ip', '10.1.2.3'],
+          ],
+          [
+            ['jwt', 'garbage'],
+            ['client_ip', '10.1.2.3'],
+          ],
+        ),
+      ),
+    ).toEqual([[['tenant', 'o-1']], [['client_ip', '10.1.2.0/24']]]);
   });
 
   it('does no work for a request the limiter will reject (too many descriptors)', async () => {
@@ -220,9 +294,23 @@ describe('DescriptorResolver: the verification cache', () => {
     const snap = compile(['edge.yaml', yaml(HS)]);
     const dr = new DomainResolver('edge', snap.domainOptions('edge')!.resolution!, keys, () => NOW, undefined);
     const tok = await sign(hs, { company_id: 'acme' }, { exp: S + 60 });
-    const c = check([['authorization', `Bearer ${tok}`]], [['authorization', `Bearer ${tok}`], ['path', '/p']]);
+    const c = check(
+      [['authorization', `Bearer ${tok}`]],
+      [
+        ['authorization', `Bearer ${tok}`],
+        ['path', '/p'],
+      ],
+    );
     const all = await Promise.all([dr.resolve(c), dr.resolve(c), dr.resolve(c)]);
-    expect(all.map(entriesOf)).toEqual(Array(3).fill([[['company_id', 'acme']], [['company_id', 'acme'], ['path', '/p']]]));
+    expect(all.map(entriesOf)).toEqual(
+      Array(3).fill([
+        [['company_id', 'acme']],
+        [
+          ['company_id', 'acme'],
+          ['path', '/p'],
+        ],
+      ]),
+    );
     expect(lookups).toBe(1);
     expect(dr.cachedTokens).toBe(1);
   });
@@ -247,7 +335,12 @@ describe('DescriptorResolver.prepare', () => {
   it('reports a domain whose HS256 secret is unset, and that domain limits every token by address', async () => {
     const snap = compile(['edge.yaml', yaml(HS)]);
     const outcomes: ResolutionOutcome[] = [];
-    const r = new DescriptorResolver({ config: { current: () => snap }, now: () => NOW, env: {}, observer: { onResolution: (_d, o) => outcomes.push(o) } });
+    const r = new DescriptorResolver({
+      config: { current: () => snap },
+      now: () => NOW,
+      env: {},
+      observer: { onResolution: (_d, o) => outcomes.push(o) },
+    });
     const problems = await r.prepare();
     expect(problems).toEqual([
       {
@@ -259,7 +352,15 @@ describe('DescriptorResolver.prepare', () => {
       },
     ]);
     const tok = await sign(await makeKey('HS256', 'h'), { company_id: 'acme' }, { exp: S + 60 });
-    expect(await resolveNow(r, check([['authorization', `Bearer ${tok}`], ['remote_address', '10.0.0.1']]))).toEqual([[['remote_address', '10.0.0.1']]]);
+    expect(
+      await resolveNow(
+        r,
+        check([
+          ['authorization', `Bearer ${tok}`],
+          ['remote_address', '10.0.0.1'],
+        ]),
+      ),
+    ).toEqual([[['remote_address', '10.0.0.1']]]);
     expect(outcomes).toEqual(['fallback_unknown_key']);
   });
 

@@ -44,7 +44,10 @@ export const AUDIENCE = 'meshlimit-test';
 export async function sign(key: TestKey, claims: JWTPayload, opts: SignOptions = {}): Promise<string> {
   const header: { alg: string; kid?: string; typ: string } = { alg: key.alg, typ: 'JWT' };
   if (opts.kid !== null) header.kid = opts.kid ?? key.kid;
-  let jwt = new SignJWT(claims).setProtectedHeader(header).setIssuer(opts.iss ?? ISSUER).setAudience(opts.aud ?? AUDIENCE);
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader(header)
+    .setIssuer(opts.iss ?? ISSUER)
+    .setAudience(opts.aud ?? AUDIENCE);
   if (opts.exp !== undefined) jwt = jwt.setExpirationTime(opts.exp);
   if (opts.nbf !== undefined) jwt = jwt.setNotBefore(opts.nbf);
   return jwt.sign(key.signingKey);

@@ -10,7 +10,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-key-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('token issuer with USER_SERVICE_SIGNING_KEY_FILE', () => {
-  it('two issuers loading one key file share kid and verify each other\'s tokens', async () => {
+  it("two issuers loading one key file share kid and verify each other's tokens", async () => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const file = path.join(dir, 'signing-key.pem');
     writeFileSync(file, privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -24,9 +24,13 @@ describe('token issuer with USER_SERVICE_SIGNING_KEY_FILE', () => {
   });
 
   it('names the file (never the key) when it is missing or not an ES256 PKCS#8 key', async () => {
-    await expect(createTokenIssuer({ issuer: 'i', audience: 'a', signingKeyFile: path.join(dir, 'nope.pem') })).rejects.toThrow(/nope\.pem: cannot be read \(ENOENT\)/);
+    await expect(createTokenIssuer({ issuer: 'i', audience: 'a', signingKeyFile: path.join(dir, 'nope.pem') })).rejects.toThrow(
+      /nope\.pem: cannot be read \(ENOENT\)/,
+    );
     const rsa = path.join(dir, 'rsa.pem');
     writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    await expect(createTokenIssuer({ issuer: 'i', audience: 'a', signingKeyFile: rsa })).rejects.toThrow(/rsa\.pem: not a PKCS#8 PEM ES256 \(P-256\) private key/);
+    await expect(createTokenIssuer({ issuer: 'i', audience: 'a', signingKeyFile: rsa })).rejects.toThrow(
+      /rsa\.pem: not a PKCS#8 PEM ES256 \(P-256\) private key/,
+    );
   });
 });

@@ -57,7 +57,12 @@ describe('defaults', () => {
   });
 
   it('reads the resilience settings and rejects bad ones by name', () => {
-    const s = loadSettings({ FAILURE_POLICY: 'LOCAL', LOCAL_FALLBACK_REPLICAS: '4', BREAKER_FAILURE_RATIO: '0.25', DEGRADED_HEADER: 'x-ratelimit-degraded' });
+    const s = loadSettings({
+      FAILURE_POLICY: 'LOCAL',
+      LOCAL_FALLBACK_REPLICAS: '4',
+      BREAKER_FAILURE_RATIO: '0.25',
+      DEGRADED_HEADER: 'x-ratelimit-degraded',
+    });
     expect(s.resilience).toMatchObject({ failurePolicy: 'local', localFallbackReplicas: 4, degradedHeader: 'x-ratelimit-degraded' });
     expect(s.resilience.breaker.failureRatio).toBe(0.25);
     expect(() => loadSettings({ FAILURE_POLICY: 'maybe' })).toThrow(/FAILURE_POLICY/);
@@ -73,7 +78,14 @@ describe('defaults', () => {
 
   it('REDIS_SENTINEL_AUTH is carried for sentinel and redacted in logs', () => {
     const s = loadSettings({ REDIS_TYPE: 'sentinel', REDIS_URL: 'mymaster,10.0.0.1:26379,10.0.0.2:26379', REDIS_SENTINEL_AUTH: 's3cret' });
-    expect(s.redis).toMatchObject({ sentinelMasterName: 'mymaster', sentinelAuth: { username: undefined, password: 's3cret' }, nodes: [{ host: '10.0.0.1', port: 26379 }, { host: '10.0.0.2', port: 26379 }] });
+    expect(s.redis).toMatchObject({
+      sentinelMasterName: 'mymaster',
+      sentinelAuth: { username: undefined, password: 's3cret' },
+      nodes: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '10.0.0.2', port: 26379 },
+      ],
+    });
     expect(JSON.stringify(redactedSettings(s))).not.toContain('s3cret');
   });
 
@@ -155,7 +167,9 @@ describe('scalar parsers', () => {
   it('accepts Go ParseBool values in any case, plus yes/no, y/n and on/off', () => {
     for (const v of ['1', 't', 'T', 'true', 'TRUE', 'True', 'tRuE', 'yes', 'YES', 'y', 'on']) expect(parseBool(v)).toBe(true);
     for (const v of ['0', 'f', 'F', 'false', 'FALSE', 'False', 'no', 'No', 'n', 'off']) expect(parseBool(v)).toBe(false);
-    expect(loadSettings({ SHADOW_MODE: 'True', CHARGE_ON_DENY: '1', LIMIT_RESPONSE_HEADERS_ENABLED: 'yes', REDIS_TLS: 'no' })).toMatchObject({
+    expect(
+      loadSettings({ SHADOW_MODE: 'True', CHARGE_ON_DENY: '1', LIMIT_RESPONSE_HEADERS_ENABLED: 'yes', REDIS_TLS: 'no' }),
+    ).toMatchObject({
       limiter: { shadowMode: true, chargeOnDeny: true },
       headers: { enabled: true },
       redis: { tls: false },
@@ -174,7 +188,9 @@ describe('scalar parsers', () => {
     expect(errorOf({ GRPC_PORT: '65536' }).message).toBe('setting GRPC_PORT: expected an integer from 0 to 65535, got "65536"');
     expect(errorOf({ PORT: '-1' }).message).toBe('setting PORT: expected an integer from 0 to 65535, got "-1"');
     expect(errorOf({ PORT: '80.5' }).message).toBe('setting PORT: expected an integer from 0 to 65535, got "80.5"');
-    expect(errorOf({ REDIS_COMMAND_TIMEOUT_MS: '0' }).message).toBe('setting REDIS_COMMAND_TIMEOUT_MS: expected an integer from 1 to 60000, got "0"');
+    expect(errorOf({ REDIS_COMMAND_TIMEOUT_MS: '0' }).message).toBe(
+      'setting REDIS_COMMAND_TIMEOUT_MS: expected an integer from 1 to 60000, got "0"',
+    );
     expect(errorOf({ MEMORY_MAX_KEYS: '1e6' }).message).toBe('setting MEMORY_MAX_KEYS: expected an integer from 1 to 100000000, got "1e6"');
     expect(loadSettings({ GRACEFUL_SHUTDOWN_MS: ' 2500 ', CONFIG_RELOAD_DEBOUNCE_MS: '0' })).toMatchObject({
       lifecycle: { gracefulShutdownMs: 2500 },
@@ -204,7 +220,9 @@ describe('scalar parsers', () => {
     expect(errorOf({ BACKEND_TYPE: 'memcache' }).message).toBe(
       'setting BACKEND_TYPE: memcache is not supported by meshlimit (its counters cannot be updated atomically with the rate-limit algorithms); use redis or memory',
     );
-    expect(errorOf({ BACKEND_TYPE: 'dynamo' }).message).toBe('setting BACKEND_TYPE: expected one of memory, redis (any case), got "dynamo"');
+    expect(errorOf({ BACKEND_TYPE: 'dynamo' }).message).toBe(
+      'setting BACKEND_TYPE: expected one of memory, redis (any case), got "dynamo"',
+    );
   });
 
   it('rejects a key prefix that would change the hash tag', () => {
@@ -212,7 +230,9 @@ describe('scalar parsers', () => {
     expect(errorOf({ CACHE_KEY_PREFIX: 'a{b}' }).message).toBe(
       'setting CACHE_KEY_PREFIX: must not contain "{" or "}" (they would change the Redis Cluster hash tag), got "a{b}"',
     );
-    expect(errorOf({ CACHE_KEY_PREFIX: 'a b' }).message).toBe('setting CACHE_KEY_PREFIX: must not contain whitespace or control characters, got "a b"');
+    expect(errorOf({ CACHE_KEY_PREFIX: 'a b' }).message).toBe(
+      'setting CACHE_KEY_PREFIX: must not contain whitespace or control characters, got "a b"',
+    );
   });
 
   it('validates header names as HTTP tokens', () => {
@@ -248,7 +268,11 @@ describe('several bad settings', () => {
 
 describe('config directory', () => {
   it('uses CONFIG_DIR', () => {
-    expect(loadSettings({ CONFIG_DIR: '/etc/meshlimit' }).config).toEqual({ dir: '/etc/meshlimit', runtime: undefined, reloadDebounceMs: 200 });
+    expect(loadSettings({ CONFIG_DIR: '/etc/meshlimit' }).config).toEqual({
+      dir: '/etc/meshlimit',
+      runtime: undefined,
+      reloadDebounceMs: 200,
+    });
   });
 
   it('uses the envoyproxy/ratelimit RUNTIME_* layout when RUNTIME_ROOT is set and CONFIG_DIR is not', () => {
@@ -257,7 +281,9 @@ describe('config directory', () => {
       runtime: { root: '/data', subdirectory: 'ratelimit', appDirectory: 'config', watchRoot: true },
       reloadDebounceMs: 200,
     });
-    expect(loadSettings({ RUNTIME_ROOT: '/srv/runtime_data/current', RUNTIME_APPDIRECTORY: 'rl', RUNTIME_WATCH_ROOT: 'false' }).config).toEqual({
+    expect(
+      loadSettings({ RUNTIME_ROOT: '/srv/runtime_data/current', RUNTIME_APPDIRECTORY: 'rl', RUNTIME_WATCH_ROOT: 'false' }).config,
+    ).toEqual({
       dir: '/srv/runtime_data/current/rl',
       runtime: { root: '/srv/runtime_data/current', subdirectory: '', appDirectory: 'rl', watchRoot: false },
       reloadDebounceMs: 200,
@@ -287,7 +313,11 @@ describe('redis', () => {
       tls: false,
       url: 'redis://app:[REDACTED]@10.0.0.5:6390/2',
     });
-    expect(redis({ REDIS_URL: 'redis://:pw@h' })).toMatchObject({ nodes: [{ host: 'h', port: 6379 }], auth: { username: undefined, password: 'pw' }, url: 'redis://:[REDACTED]@h' });
+    expect(redis({ REDIS_URL: 'redis://:pw@h' })).toMatchObject({
+      nodes: [{ host: 'h', port: 6379 }],
+      auth: { username: undefined, password: 'pw' },
+      url: 'redis://:[REDACTED]@h',
+    });
     expect(redis({ REDIS_URL: 'redis://[::1]:7001' }).nodes).toEqual([{ host: '::1', port: 7001 }]);
   });
 
@@ -322,7 +352,9 @@ describe('redis', () => {
         { host: 'c', port: 7002 },
       ],
     });
-    expect(errorOf({ REDIS_TYPE: 'cluster', REDIS_URL: 'redis://a:7000/1' }).message).toBe('setting REDIS_URL: Redis Cluster has only database 0, got /1');
+    expect(errorOf({ REDIS_TYPE: 'cluster', REDIS_URL: 'redis://a:7000/1' }).message).toBe(
+      'setting REDIS_URL: Redis Cluster has only database 0, got /1',
+    );
     expect(errorOf({ REDIS_TYPE: 'cluster', REDIS_URL: 'redis://a:7000,rediss://b:7001' }).message).toBe(
       'setting REDIS_URL: mixes redis:// and rediss:// items; use one scheme for every node',
     );
@@ -378,11 +410,17 @@ describe('redis', () => {
   });
 
   it('rejects malformed addresses with the reason', () => {
-    expect(errorOf({ REDIS_URL: 'http://h:1' }).message).toBe('setting REDIS_URL: unsupported scheme "http://" (use redis:// or rediss://)');
+    expect(errorOf({ REDIS_URL: 'http://h:1' }).message).toBe(
+      'setting REDIS_URL: unsupported scheme "http://" (use redis:// or rediss://)',
+    );
     expect(errorOf({ REDIS_URL: 'h:0' }).message).toBe('setting REDIS_URL: port must be from 1 to 65535, got "h:0"');
-    expect(errorOf({ REDIS_URL: 'h:port' }).message).toBe('setting REDIS_URL: expected host:port, [ipv6]:port, redis://... or rediss://..., got "h:port"');
+    expect(errorOf({ REDIS_URL: 'h:port' }).message).toBe(
+      'setting REDIS_URL: expected host:port, [ipv6]:port, redis://... or rediss://..., got "h:port"',
+    );
     expect(errorOf({ REDIS_URL: 'redis://h/x' }).message).toBe('setting REDIS_URL: "redis://h/x": the path must be a database number');
-    expect(errorOf({ REDIS_URL: 'redis://h?db=1' }).message).toBe('setting REDIS_URL: "redis://h?db=1": query strings and fragments are not supported');
+    expect(errorOf({ REDIS_URL: 'redis://h?db=1' }).message).toBe(
+      'setting REDIS_URL: "redis://h?db=1": query strings and fragments are not supported',
+    );
   });
 
   it('never echoes a URL password in an error', () => {
@@ -396,7 +434,9 @@ describe('redis', () => {
 
 describe('redaction', () => {
   it('hides every password of a REDIS_URL list', () => {
-    expect(loadSettings({ REDIS_TYPE: 'cluster', REDIS_URL: 'redis://u:p@a:1,redis://u:p@b:2' }).redis.url).toBe('redis://u:[REDACTED]@a:1,redis://u:[REDACTED]@b:2');
+    expect(loadSettings({ REDIS_TYPE: 'cluster', REDIS_URL: 'redis://u:p@a:1,redis://u:p@b:2' }).redis.url).toBe(
+      'redis://u:[REDACTED]@a:1,redis://u:[REDACTED]@b:2',
+    );
     expect(redactUrl('redis://u:p@a:1,rediss://:q@b:2,c:3')).toBe('redis://u:[REDACTED]@a:1,rediss://:[REDACTED]@b:2,c:3');
   });
 
@@ -413,7 +453,9 @@ describe('redaction', () => {
   });
 
   it('hides REDIS_AUTH too', () => {
-    const r = redactedSettings(loadSettings({ REDIS_AUTH: 'admin:s3cr3t', REDIS_TYPE: 'sentinel', REDIS_URL: 'm,h:26379', REDIS_SENTINEL_AUTH: 'sent:in3l' }));
+    const r = redactedSettings(
+      loadSettings({ REDIS_AUTH: 'admin:s3cr3t', REDIS_TYPE: 'sentinel', REDIS_URL: 'm,h:26379', REDIS_SENTINEL_AUTH: 'sent:in3l' }),
+    );
     expect(JSON.stringify(r)).not.toContain('s3cr3t');
     expect(JSON.stringify(r)).not.toContain('in3l');
     expect(r.redis.auth).toEqual({ username: 'admin', password: '[REDACTED]' });

@@ -17,9 +17,33 @@ const NODES = [
 describe('parseClusterNodes', () => {
   it('reads port, flags, followed primary and slot ranges, skipping migration markers and blank lines', () => {
     expect(parseClusterNodes(NODES)).toEqual([
-      { id: '07c37dfeb235213a872192d90877d0cd55635b91', port: 30004, flags: ['slave'], primaryId: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca', slots: [] },
-      { id: '67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1', port: 30002, flags: ['master', 'fail?'], primaryId: null, slots: [[5462, 10922], [5461, 5461]] },
-      { id: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca', port: 30001, flags: ['myself', 'master'], primaryId: null, slots: [[0, 5460], [10923, 16383]] },
+      {
+        id: '07c37dfeb235213a872192d90877d0cd55635b91',
+        port: 30004,
+        flags: ['slave'],
+        primaryId: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca',
+        slots: [],
+      },
+      {
+        id: '67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1',
+        port: 30002,
+        flags: ['master', 'fail?'],
+        primaryId: null,
+        slots: [
+          [5462, 10922],
+          [5461, 5461],
+        ],
+      },
+      {
+        id: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca',
+        port: 30001,
+        flags: ['myself', 'master'],
+        primaryId: null,
+        slots: [
+          [0, 5460],
+          [10923, 16383],
+        ],
+      },
     ]);
   });
 

@@ -12,7 +12,9 @@ async function samples(metrics: Metrics, name: string): Promise<Sample[]> {
 
 async function value(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
   const all = await samples(metrics, name);
-  return all.find((s) => Object.keys(labels).length === Object.keys(s.labels).length && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+  return all.find(
+    (s) => Object.keys(labels).length === Object.keys(s.labels).length && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  )?.value;
 }
 
 describe('declaration', () => {
@@ -43,7 +45,10 @@ describe('declaration', () => {
   it('starts fixed-label series at zero', async () => {
     const metrics = createMetrics({ collectDefault: false });
     expect(await samples(metrics, 'meshlimit_requests_total')).toEqual(
-      ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'].map((code) => ({ labels: { code }, value: 0 })),
+      ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'].map((code) => ({
+        labels: { code },
+        value: 0,
+      })),
     );
     expect(await samples(metrics, 'meshlimit_backend_errors_total')).toEqual([
       { labels: { kind: 'transient' }, value: 0 },
@@ -85,13 +90,17 @@ describe('decisions', () => {
     metrics.configReload(true, { rules: 1, domains: ['edge'] });
     metrics.recordDecision('attacker-chosen-1', undefined, 'no_rule');
     metrics.recordDecision('attacker-chosen-2', 'some.rule', 'no_rule');
-    expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([{ labels: { domain: '_unknown_', rule: '_none_', result: 'no_rule' }, value: 2 }]);
+    expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([
+      { labels: { domain: '_unknown_', rule: '_none_', result: 'no_rule' }, value: 2 },
+    ]);
   });
 
   it('treats every domain as unknown before the first config load', async () => {
     const metrics = createMetrics({ collectDefault: false });
     metrics.recordDecision('edge', 'edge.x', 'error');
-    expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([{ labels: { domain: '_unknown_', rule: '_none_', result: 'error' }, value: 1 }]);
+    expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([
+      { labels: { domain: '_unknown_', rule: '_none_', result: 'error' }, value: 1 },
+    ]);
   });
 
   it('follows the domain set of the latest successful reload only', async () => {
@@ -129,7 +138,8 @@ describe('requests', () => {
     metrics.observeRequest(2, 'error');
     const all = await samples(metrics, 'meshlimit_request_duration_seconds');
     const bucket = (result: string, le: number | string) =>
-      all.find((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.result === result && s.labels.le === le)?.value;
+      all.find((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.result === result && s.labels.le === le)
+        ?.value;
     expect(bucket('ok', 0.0001)).toBe(1);
     expect(bucket('ok', 0.0025)).toBe(1);
     expect(bucket('ok', 0.005)).toBe(2);
@@ -137,7 +147,9 @@ describe('requests', () => {
     expect(bucket('error', 1)).toBe(0);
     expect(bucket('error', '+Inf')).toBe(1);
     expect(bucket('over_limit', '+Inf')).toBe(0);
-    const les = all.filter((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.result === 'ok').map((s) => s.labels.le);
+    const les = all
+      .filter((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.result === 'ok')
+      .map((s) => s.labels.le);
     expect(les).toEqual([...DURATION_BUCKETS, '+Inf']);
   });
 

@@ -18,7 +18,10 @@ function histograms(observations: ReadonlyArray<readonly [string, number]>) {
   return { theirs, ours, h, hot };
 }
 
-const observation = fc.tuple(fc.constantFrom('ok', 'over_limit', 'error'), fc.oneof(fc.constantFrom(0, ...BUCKETS, 2), fc.double({ min: 0, max: 5, noNaN: true })));
+const observation = fc.tuple(
+  fc.constantFrom('ok', 'over_limit', 'error'),
+  fc.oneof(fc.constantFrom(0, ...BUCKETS, 2), fc.double({ min: 0, max: 5, noNaN: true })),
+);
 
 describe('HotHistogram', () => {
   it('renders exactly what prom-client renders for the same observations, bucket edges included (property)', async () => {
@@ -33,8 +36,15 @@ describe('HotHistogram', () => {
   });
 
   it('aggregates across workers (AggregatorRegistry, as WORKERS=N does) like prom-client', async () => {
-    const a = histograms([['ok', 0.005], ['ok', 0.5], ['error', 3]]);
-    const b = histograms([['ok', 0.0005], ['over_limit', 0.05]]);
+    const a = histograms([
+      ['ok', 0.005],
+      ['ok', 0.5],
+      ['error', 3],
+    ]);
+    const b = histograms([
+      ['ok', 0.0005],
+      ['over_limit', 0.05],
+    ]);
     const theirs = AggregatorRegistry.aggregate([await a.theirs.getMetricsAsJSON(), await b.theirs.getMetricsAsJSON()]);
     const ours = AggregatorRegistry.aggregate([await a.ours.getMetricsAsJSON(), await b.ours.getMetricsAsJSON()]);
     expect(await ours.metrics()).toBe(await theirs.metrics());

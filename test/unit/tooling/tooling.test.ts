@@ -25,7 +25,8 @@ describe('layer check (dependency-cruiser)', () => {
   cpSync(path.join(ROOT, '.dependency-cruiser.cjs'), path.join(tmp, '.dependency-cruiser.cjs'));
   cpSync(path.join(ROOT, 'tsconfig.json'), path.join(tmp, 'tsconfig.json'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-  const cruise = (): { status: number | null; out: string } => run('depcruise', ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], tmp);
+  const cruise = (): { status: number | null; out: string } =>
+    run('depcruise', ['src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err'], tmp);
   const addFile = (file: string, text: string): (() => void) => {
     writeFileSync(path.join(tmp, file), text);
     return () => rmSync(path.join(tmp, file));
@@ -37,7 +38,10 @@ describe('layer check (dependency-cruiser)', () => {
   });
 
   it('fails on an edge from the domain back up to a backend, naming both files', () => {
-    const remove = addFile('src/limiter/back-edge.ts', "import type { BackendStack } from '../backend/stack.js';\nexport type Stack = BackendStack;\n");
+    const remove = addFile(
+      'src/limiter/back-edge.ts',
+      "import type { BackendStack } from '../backend/stack.js';\nexport type Stack = BackendStack;\n",
+    );
     try {
       const r = cruise();
       expect(r.status).not.toBe(0);
@@ -48,8 +52,14 @@ describe('layer check (dependency-cruiser)', () => {
   });
 
   it('fails on a cycle between two folders', () => {
-    const removeA = addFile('src/backend/redis/cycle-a.ts', "import type { CircuitState } from '../resilience/circuit-breaker.js';\nexport type A = CircuitState;\n");
-    const removeB = addFile('src/backend/resilience/cycle-b.ts', "import type { RedisType } from '../redis/connection.js';\nexport type B = RedisType;\n");
+    const removeA = addFile(
+      'src/backend/redis/cycle-a.ts',
+      "import type { CircuitState } from '../resilience/circuit-breaker.js';\nexport type A = CircuitState;\n",
+    );
+    const removeB = addFile(
+      'src/backend/resilience/cycle-b.ts',
+      "import type { RedisType } from '../redis/connection.js';\nexport type B = RedisType;\n",
+    );
     try {
       const r = cruise();
       expect(r.status).not.toBe(0);
