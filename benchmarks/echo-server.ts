@@ -1,7 +1,8 @@
 /**
  * The baseline: a bare grpc-js server for `envoy.service.ratelimit.v3.RateLimitService` that
- * decodes each request with the same proto files and loader options as meshlimit and answers a
- * fixed, prebuilt RateLimitResponse (OK, one status per request descriptor, so the response has
+ * decodes each request and encodes each answer exactly as meshlimit does (the same proto files
+ * and the same hand-written codec, `withHandWrittenCodec`), answering a fixed, prebuilt
+ * RateLimitResponse (OK, one status per request descriptor, so the response has
  * the size meshlimit's would). No limiter, no backend, no metrics: what is left is the cost of
  * grpc-js + HTTP/2 + protobuf, the floor any Node.js RLS pays. The harness quotes meshlimit as a
  * ratio of this server's throughput measured in the same run on the same core.
@@ -16,7 +17,7 @@
 import { createServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../src/server/grpc/protos.js';
-import { DEFAULT_SERVER_OPTIONS } from '../src/server/grpc/server.js';
+import { DEFAULT_SERVER_OPTIONS, withHandWrittenCodec } from '../src/server/grpc/server.js';
 
 interface EchoRequest {
   descriptors: unknown[];
@@ -40,7 +41,7 @@ const responses = Array.from({ length: MAX_DESCRIPTORS + 1 }, (_, n) => ({
 
 let calls = 0;
 const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS });
-server.addService(serviceDefinition(loadServerPackage(), RLS_SERVICE), {
+server.addService(withHandWrittenCodec(serviceDefinition(loadServerPackage(), RLS_SERVICE)), {
   ShouldRateLimit(call: grpc.ServerUnaryCall<EchoRequest, unknown>, callback: grpc.sendUnaryData<unknown>) {
     calls++;
     callback(null, responses[Math.min(call.request.descriptors.length, MAX_DESCRIPTORS)]);

@@ -14,7 +14,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Decision, DescriptorStatus } from '../../src/limiter/types.js';
-import { decodeRateLimitRequest, encodeRateLimitResponse } from '../../src/server/grpc/codec.js';
+import { decodeRateLimitRequest } from '../../src/server/grpc/codec-decode.js';
+import { encodeRateLimitResponse } from '../../src/server/grpc/codec-encode.js';
 import { decisionToResponse, type WireRateLimitResponse } from '../../src/server/grpc/mapping.js';
 import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../../src/server/grpc/protos.js';
 
@@ -104,19 +105,29 @@ function median(xs: number[]): number {
 }
 
 // Warm-up: both codecs optimised before anything is timed.
-for (let i = 0; i < 3; i++) for (const c of cases) (time(c.ours), time(c.theirs));
+for (let i = 0; i < 3; i++) {
+  for (const c of cases) {
+    time(c.ours);
+    time(c.theirs);
+  }
+}
 
 const samples = cases.map(() => ({ ours: [] as number[], theirs: [] as number[] }));
 for (let r = 0; r < ROUNDS; r++) {
   cases.forEach((c, i) => {
     const s = samples[i]!;
-    if (r % 2 === 0) (s.ours.push(time(c.ours)), s.theirs.push(time(c.theirs)));
-    else (s.theirs.push(time(c.theirs)), s.ours.push(time(c.ours)));
+    if (r % 2 === 0) {
+      s.ours.push(time(c.ours));
+      s.theirs.push(time(c.theirs));
+    } else {
+      s.theirs.push(time(c.theirs));
+      s.ours.push(time(c.ours));
+    }
   });
 }
 
 console.log(`Node ${process.version}, ${CALLS} calls per round, ${ROUNDS} rounds, medians (sink ${sink % 7})\n`);
-console.log('| case | proto-loader ns | codec.ts ns | speed-up |');
+console.log('| case | proto-loader ns | codec ns | speed-up |');
 console.log('| --- | ---: | ---: | ---: |');
 cases.forEach((c, i) => {
   const theirs = median(samples[i]!.theirs);

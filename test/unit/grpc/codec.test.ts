@@ -13,7 +13,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UNITS, type Decision, type DescriptorStatus } from '../../../src/limiter/types.js';
-import { decodeRateLimitRequest, encodeRateLimitResponse } from '../../../src/server/grpc/codec.js';
+import { decodeRateLimitRequest } from '../../../src/server/grpc/codec-decode.js';
+import { encodeRateLimitResponse } from '../../../src/server/grpc/codec-encode.js';
 import {
   decisionToResponse,
   WireCode,
