@@ -53,6 +53,13 @@ export const ERROR_CODES = {
     transient: true,
     description: 'The counter store could not be reached in time (connection refused or reset, timeout, failover).',
   },
+  ML_ERR_OVERLOADED: {
+    grpc: GrpcCode.UNAVAILABLE,
+    http: 503,
+    transient: true,
+    description:
+      'This meshlimit process is over its admission bounds (outstanding Redis work, event-loop delay) and shed the request before anything was sent to Redis; nothing was charged. Answered by the failure policy, like an outage.',
+  },
   ML_ERR_BACKEND: {
     grpc: GrpcCode.INTERNAL,
     http: 500,
@@ -132,6 +139,16 @@ export class InvalidRequestError extends MeshlimitError {
 /** The backend could not answer in time; retrying later may work. */
 export class BackendUnavailableError extends MeshlimitError {
   readonly code = 'ML_ERR_BACKEND_UNAVAILABLE' as const;
+}
+
+/**
+ * Shed by admission control before reaching the counter store (src/backend/resilience/admission.ts):
+ * nothing was sent, nothing charged. Transient; `reason` lets the failure policy report
+ * `degraded: 'overloaded'`.
+ */
+export class OverloadedError extends MeshlimitError {
+  readonly code = 'ML_ERR_OVERLOADED' as const;
+  readonly reason = 'overloaded' as const;
 }
 
 /** The backend answered with a non-transient error (e.g. a Lua error): a bug to surface, not mask. */

@@ -32,7 +32,7 @@ const down: Backend = {
   close: async () => {},
 };
 
-const breakerOpts = { failureThreshold: 0.5, minimumCalls: 5, windowMs: 10_000, openMs: 3_600_000, halfOpenProbes: 3 };
+const breakerOpts = { failureThreshold: 5, silenceMs: 250, openMs: 3_600_000, halfOpenProbes: 3 };
 const cockatielSampling = (): ReturnType<typeof circuitBreaker> =>
   circuitBreaker(handleWhen(isTransientFailure), {
     halfOpenAfter: 3_600_000,

@@ -37,7 +37,7 @@ export async function measureAccuracy(ctx: RunContext, results: Results): Promis
 /**
  * The processes of one deployment's accuracy runs. Not pinned: they share both CPUs. A long
  * command timeout, so that a starved process times out no request (a timed-out script may still
- * have charged).
+ * have charged), and no admission bounds: this phase measures exactness, not shedding.
  */
 async function startAccuracyServices(ctx: RunContext, dep: RedisDeployment, name: string): Promise<Target[]> {
   const services: Target[] = [];
@@ -48,7 +48,7 @@ async function startAccuracyServices(ctx: RunContext, dep: RedisDeployment, name
       cpus: undefined,
       configDir: path.join(ROOT, 'benchmarks/config/accuracy'),
       backend: dep,
-      env: { REDIS_COMMAND_TIMEOUT_MS: '2000' },
+      env: { REDIS_COMMAND_TIMEOUT_MS: '2000', ADMISSION_MAX_OUTSTANDING: '0', ADMISSION_MAX_EVENT_LOOP_DELAY_MS: '0' },
     });
     ctx.teardowns.add(() => t.stop());
     services.push(t);

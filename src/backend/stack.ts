@@ -5,7 +5,10 @@ import { InstrumentedBackend, type SpanRunner } from './instrumented.js';
 import { MemoryBackend } from './memory.js';
 import type { RedisConnectionOptions } from './redis/connection.js';
 import type { RedisStateChange } from './redis/readiness.js';
-import { CircuitBreakerBackend, type BreakerTransitionReason, type CircuitState } from './resilience/circuit-breaker.js';
+import { CircuitBreakerBackend, type BreakerTransitionReason, type CircuitState, type StoreHealth } from './resilience/circuit-breaker.js';
+import { RedisBackend } from './redis/backend.js';
+import { RedisClusterBackend } from './redis/cluster-backend.js';
+import { AdmissionBackend } from './resilience/admission.js';
 import { FailurePolicyBackend, type BackendErrorKind } from './resilience/failure-policy.js';
 
 /**
@@ -14,9 +17,12 @@ import { FailurePolicyBackend, type BackendErrorKind } from './resilience/failur
  *   store (memory or Redis)
  *   -> InstrumentedBackend  times every real round trip and spans it; inside the breaker, so a
  *                           fail-fast answer is never measured as a Redis call
- *   -> CircuitBreakerBackend stops calling a Redis that keeps failing (BREAKER_*)
- *   -> FailurePolicyBackend  answers for an unavailable Redis by the domain's failure_mode or
- *                           FAILURE_POLICY (deny / allow / local)
+ *   -> CircuitBreakerBackend stops calling a dead or hung Redis (BREAKER_*), judged from what the
+ *                           store saw of its own calls (its `health`), not from request counts
+ *   -> AdmissionBackend      sheds requests beyond this process's bounds (ADMISSION_*) before they
+ *                           reach Redis; outside the breaker, so a shed is never a store failure
+ *   -> FailurePolicyBackend  answers for an unavailable or shedding Redis by the domain's
+ *                           failure_mode or FAILURE_POLICY (deny / allow / local)
  *
  * The memory backend cannot be unavailable: it gets no breaker and no policy, and is wrapped only
  * for its tracing span when tracing is on (an unwrapped memory backend answers synchronously).
@@ -32,12 +38,12 @@ export interface BackendStackOptions {
     readonly localFallbackReplicas: number;
     readonly breaker: {
       readonly enabled: boolean;
-      readonly failureRatio: number;
-      readonly minimumCalls: number;
-      readonly windowMs: number;
+      readonly consecutiveFailures: number;
+      readonly silenceMs: number;
       readonly openMs: number;
       readonly halfOpenProbes: number;
     };
+    readonly admission: { readonly maxOutstanding: number; readonly maxEventLoopDelayMs: number };
   };
   /** A domain's `failure_mode`, read when a call of that domain fails (undefined: FAILURE_POLICY). */
   readonly domainPolicy: (domain: string) => FailurePolicy | undefined;
@@ -81,17 +87,18 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
     ? new CircuitBreakerBackend(
         timed,
         {
-          failureThreshold: r.breaker.failureRatio,
-          minimumCalls: r.breaker.minimumCalls,
-          windowMs: r.breaker.windowMs,
+          failureThreshold: r.breaker.consecutiveFailures,
+          silenceMs: r.breaker.silenceMs,
           openMs: r.breaker.openMs,
           halfOpenProbes: r.breaker.halfOpenProbes,
+          health: healthOf(store),
         },
         { onStateChange: hooks.onBreakerTransition },
       )
     : timed;
+  const admitted = new AdmissionBackend(guarded, r.admission);
   const backend = new FailurePolicyBackend(
-    guarded,
+    admitted,
     {
       policy: r.failurePolicy,
       perDomain: options.domainPolicy,
@@ -101,4 +108,9 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
     { onDegraded: hooks.onDegraded, onError: hooks.onBackendError },
   );
   return { store, backend, hasBreaker: r.breaker.enabled };
+}
+
+/** The store's account of its own calls, when it keeps one (the Redis backends do). */
+function healthOf(store: Backend): StoreHealth | undefined {
+  return store instanceof RedisBackend || store instanceof RedisClusterBackend ? store.health : undefined;
 }

@@ -103,7 +103,7 @@ export const FAILURE_POLICIES = ['deny', 'allow', 'local'] as const;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
 
 /** Why an answer is not an exact counter-backed decision. */
-export const DEGRADED_REASONS = ['circuit_open', 'backend_error', 'local_fallback'] as const;
+export const DEGRADED_REASONS = ['circuit_open', 'backend_error', 'local_fallback', 'overloaded'] as const;
 export type DegradedReason = (typeof DEGRADED_REASONS)[number];
 
 export interface DescriptorStatus {

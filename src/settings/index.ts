@@ -7,7 +7,7 @@ import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
 import { composeRedis, type RedisSettings } from './redis.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
-import { SETTINGS, type Parsed, type SettingName } from './table.js';
+import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 
 /**
  * Settings from the environment, declared once.
@@ -27,7 +27,7 @@ import { SETTINGS, type Parsed, type SettingName } from './table.js';
 
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
-export { SETTINGS, type SettingName } from './table.js';
+export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
 export interface RuntimeLayout {
@@ -56,12 +56,12 @@ export interface Settings {
     readonly localFallbackReplicas: number;
     readonly breaker: {
       readonly enabled: boolean;
-      readonly failureRatio: number;
-      readonly minimumCalls: number;
-      readonly windowMs: number;
+      readonly consecutiveFailures: number;
+      readonly silenceMs: number;
       readonly openMs: number;
       readonly halfOpenProbes: number;
     };
+    readonly admission: { readonly maxOutstanding: number; readonly maxEventLoopDelayMs: number };
     readonly degradedHeader: string | undefined;
   };
   readonly limiter: { readonly shadowMode: boolean; readonly chargeOnDeny: boolean; readonly localCacheSize: number };
@@ -80,6 +80,8 @@ export function loadSettings(env: Env = process.env): Settings {
   const errors: SettingsError[] = [];
   const given = (name: SettingName): boolean => (env[name] ?? '') !== '';
   const p = parseEach(env, given, errors);
+  for (const [name, instead] of Object.entries(RETIRED_SETTINGS))
+    if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed
@@ -155,12 +157,12 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
       localFallbackReplicas: p.LOCAL_FALLBACK_REPLICAS,
       breaker: {
         enabled: p.BREAKER_ENABLED,
-        failureRatio: p.BREAKER_FAILURE_RATIO,
-        minimumCalls: p.BREAKER_MINIMUM_CALLS,
-        windowMs: p.BREAKER_WINDOW_MS,
+        consecutiveFailures: p.BREAKER_CONSECUTIVE_FAILURES,
+        silenceMs: p.BREAKER_SILENCE_MS,
         openMs: p.BREAKER_OPEN_MS,
         halfOpenProbes: p.BREAKER_HALF_OPEN_PROBES,
       },
+      admission: { maxOutstanding: p.ADMISSION_MAX_OUTSTANDING, maxEventLoopDelayMs: p.ADMISSION_MAX_EVENT_LOOP_DELAY_MS },
       degradedHeader: p.DEGRADED_HEADER,
     },
     limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY, localCacheSize: p.LOCAL_CACHE_SIZE },

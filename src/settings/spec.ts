@@ -111,12 +111,6 @@ export function workers(raw: string): number {
   return Number(v);
 }
 
-export function ratio(raw: string): number {
-  const v = Number(raw.trim());
-  if (!Number.isFinite(v) || v <= 0 || v > 1) throw new InvalidValue(`expected a number with 0 < r <= 1, got ${JSON.stringify(raw)}`);
-  return v;
-}
-
 export function text(raw: string): string {
   return raw;
 }

@@ -11,7 +11,6 @@ import {
   oneOf,
   parseBool,
   port,
-  ratio,
   setting,
   text,
   workers,
@@ -205,24 +204,19 @@ const DEFS = {
     parse: parseBool,
     description: 'Put a circuit breaker around the Redis backend (ignored for `memory`).',
   }),
-  BREAKER_FAILURE_RATIO: setting({
+  BREAKER_CONSECUTIVE_FAILURES: setting({
     group: 'resilience',
-    default: '0.5',
-    parse: ratio,
-    description:
-      'The breaker opens when at least this share (0 < r <= 1) of the calls in `BREAKER_WINDOW_MS` failed with a transient error (timeout, connection refused/reset, CLUSTERDOWN, TRYAGAIN, LOADING, failover). Script and argument errors never count.',
-  }),
-  BREAKER_MINIMUM_CALLS: setting({
-    group: 'resilience',
-    default: '10',
+    default: '5',
     parse: integer(1, 1_000_000),
-    description: 'Calls needed in the window before the failure ratio is judged.',
+    description:
+      'The breaker opens when this many Redis calls in a row failed (connection refused or reset, CLUSTERDOWN, LOADING, READONLY, ...). Counted per call, never per request: a call carries every request of an event-loop turn. A timeout is not a failure here (see `BREAKER_SILENCE_MS`); script and argument errors never count.',
   }),
-  BREAKER_WINDOW_MS: setting({
+  BREAKER_SILENCE_MS: setting({
     group: 'resilience',
-    default: '10000',
-    parse: integer(100, 3_600_000),
-    description: 'Sliding window (ms) over which failures are counted.',
+    default: '250',
+    parse: integer(1, 600_000),
+    description:
+      'The breaker opens when Redis calls have waited this long (ms) without any reply at all, on time or late: a hung or stopped Redis. A busy machine whose replies come late never opens it, and a lost connection opens it at once.',
   }),
   BREAKER_OPEN_MS: setting({
     group: 'resilience',
@@ -242,7 +236,21 @@ const DEFS = {
     default: undefined,
     parse: headerName,
     description:
-      'When set, degraded answers (policy `allow` or `local`) carry this response header with the reason (`circuit_open`, `backend_error`, `local_fallback`). Degraded answers always carry `dynamic_metadata` `meshlimit.degraded`.',
+      'When set, degraded answers (policy `allow` or `local`) carry this response header with the reason (`circuit_open`, `backend_error`, `local_fallback`, `overloaded`). Degraded answers always carry `dynamic_metadata` `meshlimit.degraded`.',
+  }),
+  ADMISSION_MAX_OUTSTANDING: setting({
+    group: 'resilience',
+    default: '1000',
+    parse: integer(0, 1_000_000),
+    description:
+      'Requests of one process allowed to wait on Redis at once (about what it settles within one `REDIS_COMMAND_TIMEOUT_MS` at full speed); beyond it a request is shed before anything is sent to Redis, charges nothing, and is answered by the failure policy with reason `overloaded`. `0` disables the bound. Not used by the memory backend.',
+  }),
+  ADMISSION_MAX_EVENT_LOOP_DELAY_MS: setting({
+    group: 'resilience',
+    default: '100',
+    parse: integer(0, 60_000),
+    description:
+      'While the event loop has lately been delayed by more than this (ms, largest delay in the last 100-200 ms), requests for Redis are shed as `overloaded`, as above. `0` disables the check.',
   }),
   // limiter
   SHADOW_MODE: setting({
@@ -328,3 +336,15 @@ export type Parsed = { [K in SettingName]: ReturnType<Defs[K]['parse']> | (Defs[
 export const SETTINGS: readonly SettingSpec[] = Object.freeze(
   (Object.keys(DEFS) as SettingName[]).map((name) => Object.freeze({ name, ...DEFS[name] }) as SettingSpec),
 );
+
+/**
+ * Settings meshlimit read once and no longer does, with what replaced them. Set, they stop
+ * start-up with that pointer: a setting that silently does nothing would leave a user believing
+ * it still tunes something.
+ */
+export const RETIRED_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  BREAKER_FAILURE_RATIO:
+    'no longer used: the breaker no longer judges a failure ratio (a burst of requests from one timed-out call opened it); it opens after BREAKER_CONSECUTIVE_FAILURES failed calls in a row or BREAKER_SILENCE_MS without any reply from Redis',
+  BREAKER_MINIMUM_CALLS: 'no longer used: see BREAKER_CONSECUTIVE_FAILURES and BREAKER_SILENCE_MS',
+  BREAKER_WINDOW_MS: 'no longer used: see BREAKER_CONSECUTIVE_FAILURES and BREAKER_SILENCE_MS',
+});

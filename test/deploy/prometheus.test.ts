@@ -128,8 +128,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
           BACKEND_TYPE: 'redis',
           REDIS_URL: `127.0.0.1:${redis.port}`,
           FAILURE_POLICY: 'local',
-          // A quick breaker, so the outage below opens it within a second.
-          BREAKER_MINIMUM_CALLS: '5',
+          // The outage below (a lost connection) opens the breaker at once; a short open period.
           BREAKER_OPEN_MS: '1000',
         },
         configPollMs: 200,

@@ -69,8 +69,12 @@ beforeAll(async () => {
   writeFileSync(path.join(configDir, 'mesh.yaml'), CONFIG);
   cluster = await startRedisCluster();
   // A burst of 4,000 concurrent calls on a 2-core box queues for seconds: this measures accuracy,
-  // not latency, so these processes get a generous Redis timeout.
-  for (let i = 0; i < 4; i++) procs.push(await startProcess({ REDIS_COMMAND_TIMEOUT_MS: '20000' }));
+  // not latency or shedding, so these processes get a generous Redis timeout and no admission bounds.
+  for (let i = 0; i < 4; i++) {
+    procs.push(
+      await startProcess({ REDIS_COMMAND_TIMEOUT_MS: '20000', ADMISSION_MAX_OUTSTANDING: '0', ADMISSION_MAX_EVENT_LOOP_DELAY_MS: '0' }),
+    );
+  }
 }, 120_000);
 
 afterAll(async () => {

@@ -11,6 +11,7 @@ import {
   InternalError,
   InvalidRequestError,
   type MeshlimitError,
+  OverloadedError,
   SettingsError,
   isMeshlimitError,
 } from '../../src/errors.js';
@@ -22,6 +23,7 @@ const instances: [MeshlimitError, keyof typeof ERROR_CODES, boolean, number, num
   [new SettingsError('PORT', 'bad'), 'ML_ERR_SETTINGS', false, GrpcCode.FAILED_PRECONDITION, 500],
   [new InvalidRequestError('bad'), 'ML_ERR_INVALID_REQUEST', false, GrpcCode.INVALID_ARGUMENT, 400],
   [new BackendUnavailableError('down'), 'ML_ERR_BACKEND_UNAVAILABLE', true, GrpcCode.UNAVAILABLE, 503],
+  [new OverloadedError('busy'), 'ML_ERR_OVERLOADED', true, GrpcCode.UNAVAILABLE, 503],
   [new BackendError('script'), 'ML_ERR_BACKEND', false, GrpcCode.INTERNAL, 500],
   [new InternalError('bug'), 'ML_ERR_INTERNAL', false, GrpcCode.INTERNAL, 500],
   [new DeadlineExceededError('late'), 'ML_ERR_DEADLINE_EXCEEDED', true, GrpcCode.DEADLINE_EXCEEDED, 504],

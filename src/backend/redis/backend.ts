@@ -5,7 +5,8 @@ import { validateOps } from '../../limiter/ops.js';
 import { BackendUnavailableError } from '../../errors.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions, type RedisType } from './connection.js';
-import { toBackendError } from './errors.js';
+import { CallHealth } from './call-health.js';
+import { replyKind, toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { assembleEvaluateScripts, type EvaluateScripts } from './lua-assembler.js';
@@ -48,6 +49,8 @@ export class RedisBackend implements Backend {
   readonly redisType: Exclude<RedisType, 'cluster'>;
   readonly client: Redis;
   private readonly readiness: ReadinessTracker;
+  /** What this backend saw of its script calls, for the circuit breaker (per call, never per request). */
+  readonly health = new CallHealth();
   private readonly commandTimeoutMs: number;
   private closing = false;
 
@@ -62,7 +65,10 @@ export class RedisBackend implements Backend {
     const client = createRedisClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.commandTimeoutMs) });
     registerEvaluateScripts(client, options.scripts ?? defaultEvaluateScripts());
     this.client = client;
-    this.readiness = new ReadinessTracker(client, options.onStateChange);
+    this.readiness = new ReadinessTracker(client, (change) => {
+      this.health.connection(change.ready);
+      options.onStateChange?.(change);
+    });
   }
 
   evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
@@ -118,7 +124,7 @@ export class RedisBackend implements Backend {
 
   /** One script call (`command`: a registered evaluate script), its errors mapped to backend errors. */
   protected runScript(command: string, keys: string[], args: Buffer, batch?: WriteBatch): Promise<unknown> {
-    const reply = runEvaluateCommand(this.client, command, keys, args);
+    const reply = this.health.track(runEvaluateCommand(this.client, command, keys, args), replyKind);
     return (batch === undefined ? reply : batch.guard(reply)).catch((err: unknown) => {
       throw toBackendError(err);
     });

@@ -7,7 +7,8 @@ import { defaultEvaluateScripts } from './backend.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
-import { toBackendError } from './errors.js';
+import { CallHealth } from './call-health.js';
+import { replyKind, toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
 import { evaluateScriptFor } from './script-commands.js';
@@ -103,6 +104,8 @@ export class RedisClusterBackend implements Backend {
   private readonly refundScript: AssembledScript;
   private readonly onRefundError: ((error: BackendError | BackendUnavailableError) => void) | undefined;
   private readonly readiness: ReadinessTracker;
+  /** What this backend saw of its script calls, over all nodes, for the circuit breaker (per call, never per request). */
+  readonly health = new CallHealth();
   private readonly deadlineMs: number;
   private closing = false;
 
@@ -113,7 +116,10 @@ export class RedisClusterBackend implements Backend {
     this.onRefundError = options.onRefundError;
     // Calls get their deadline from `call`; ioredis' per-command timer is only a backstop.
     this.client = createClusterClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.deadlineMs) });
-    this.readiness = new ReadinessTracker(this.client, options.onStateChange);
+    this.readiness = new ReadinessTracker(this.client, (change) => {
+      this.health.connection(change.ready);
+      options.onStateChange?.(change);
+    });
   }
 
   async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
@@ -221,7 +227,7 @@ export class RedisClusterBackend implements Backend {
     const first = this.batch === undefined;
     const batch = (this.batch ??= new WriteBatch(this.deadlineMs, noAnswer));
     // send() hands the call to ioredis synchronously, which queues its flush first.
-    const reply = batch.guard(this.send(script, keys, argv));
+    const reply = batch.guard(this.health.track(this.send(script, keys, argv), replyKind));
     if (first) setImmediate(this.written, batch);
     return reply;
   }

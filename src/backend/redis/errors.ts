@@ -1,4 +1,5 @@
 import { BackendError, BackendUnavailableError } from '../../errors.js';
+import type { ReplyKind } from './call-health.js';
 
 /**
  * Maps whatever ioredis or the network throws to meshlimit's two backend errors, once.
@@ -77,4 +78,16 @@ export function toBackendError(err: unknown): BackendError | BackendUnavailableE
     return new BackendUnavailableError(`redis unavailable: ${e.message}`, { cause: e });
   }
   return new BackendError(`redis: ${e.message}`, { cause: e });
+}
+
+/**
+ * What a failed call tells about the server ({@link CallHealth}): a Redis error reply means it is
+ * alive (`failed_reply` for the "not now" ones that fail the call: LOADING, BUSY, CLUSTERDOWN,
+ * ...), anything else (a dropped or refused connection, a client-side error) means no reply.
+ * Looks through meshlimit's own wrapping (toBackendError keeps the reply as `cause`).
+ */
+export function replyKind(err: unknown): ReplyKind {
+  const reply = err instanceof Error && err.name !== 'ReplyError' ? err.cause : err;
+  if (!(reply instanceof Error) || reply.name !== 'ReplyError') return 'dropped';
+  return TRANSIENT_REPLY.test(reply.message) ? 'failed_reply' : 'reply';
 }

@@ -1,32 +1,24 @@
+import { performance } from 'node:perf_hooks';
+import { BackendUnavailableError, isMeshlimitError } from '../../errors.js';
 import type { Backend } from '../../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
-import { BackendUnavailableError, isMeshlimitError } from '../../errors.js';
-import { FailureWindow } from './failure-window.js';
 
 /*
- * Why a small state machine and not cockatiel 3.2.1 (installed). Measured with
- * `npx tsx benchmarks/breaker/measure-overhead.ts` (Node 20.20, 2-core box under load from
- * other jobs, 1e6 sequential calls around an async no-op backend, median of 5-9 rounds, ranges
- * over 3 runs; a direct call costs ~55 ns):
+ * Why a small state machine and not cockatiel 3.2.1 (measured in benchmarks/breaker/): its
+ * half-open admits one trial call and queues every other caller behind it (here: `halfOpenProbes`
+ * trials, everyone else fails fast to the failure policy); a non-transient error closes its
+ * circuit (here it decides nothing); it reads `Date.now()` (here an injectable monotonic clock);
+ * and its fast-fail path allocates an error with a captured stack.
  *
- *   per-call overhead vs direct       closed          open (fast fail)
- *   this breaker                      +125..185 ns    +2.0..2.4 us
- *   cockatiel ConsecutiveBreaker      +155..190 ns    +5.0..6.6 us
- *   cockatiel SamplingBreaker         +205..240 ns    (same open path)
- *
- * Overhead alone would not rule cockatiel out (both are noise next to a ~100 us+ Redis round
- * trip). Its semantics do:
- * - Half-open admits exactly ONE trial call, and every other caller `await`s that trial and then
- *   retries: during half-open all concurrent rate-limit requests queue behind one Redis round
- *   trip (up to its timeout). We need `halfOpenProbes` trials and everyone else failing fast to
- *   the failure policy at once.
- * - A non-handled (here: non-transient) error during half-open CLOSES cockatiel's circuit; here it
- *   proves nothing about availability and decides nothing.
- * - Its breakers and open timer read `Date.now()`: no injectable clock (tests would need global
- *   fake timers) and wall-clock steps (NTP) stretch or cut the open period.
- * - SamplingBreaker judges a minimum *rate* (`minimumRps`) and `failures > ratio` with the ratio in
- *   the open interval (0, 1); settings here say "at least `minimumCalls` calls and `>=` ratio".
- * - Its fast-fail path allocates an error with a captured stack (most of the 5 us, see circuitOpen).
+ * Why these signals and not a failure ratio over a window (the breaker before 2026-12-06): a
+ * ratio of failed *requests* opened on the wrong event and missed the right one. Under a burst a
+ * CPU-starved service saw a batch of 64 requests time out at once (64 failures from one call to
+ * a healthy Redis) and opened for 2 s; during a real 5-second outage at 2,000 req/s successes
+ * from before the outage kept the ratio under the line and it never opened, so every request
+ * waited the full command timeout. The store now says, per *call*, what it saw (StoreHealth):
+ * the connection, consecutive failed calls, and silence (calls waiting with no reply at all).
+ * A late reply proves Redis alive, so a busy machine never opens the breaker; a hung Redis
+ * sends nothing, so `silenceMs` after its last reply the breaker opens.
  */
 
 /** The breaker's states, in the order dashboards show them (the `state` label of meshlimit_breaker_state). */
@@ -35,26 +27,39 @@ export type CircuitState = (typeof CIRCUIT_STATES)[number];
 
 /**
  * Why the breaker changed state:
- * - `failure_threshold`: closed -> open, the failure ratio over the window reached the threshold.
- * - `open_elapsed`: open -> half_open, `openMs` passed (observed lazily, see {@link CircuitBreakerBackend}).
- * - `probes_succeeded`: half_open -> closed, all `halfOpenProbes` trial calls succeeded.
+ * - `connection_lost`: closed -> open, the store's connection is down (refused, reset, killed);
+ * - `silence`: closed -> open, calls have waited `silenceMs` without any reply (a hung Redis);
+ * - `failures`: closed -> open, `failureThreshold` calls in a row failed;
+ * - `open_elapsed`: open -> half_open, `openMs` passed (observed lazily, see {@link CircuitBreakerBackend});
+ * - `probes_succeeded`: half_open -> closed, all `halfOpenProbes` trial calls succeeded;
  * - `probe_failed`: half_open -> open, a trial call failed transiently.
  */
-export type BreakerTransitionReason = 'failure_threshold' | 'open_elapsed' | 'probes_succeeded' | 'probe_failed';
+export type BreakerTransitionReason = 'connection_lost' | 'silence' | 'failures' | 'open_elapsed' | 'probes_succeeded' | 'probe_failed';
+
+/**
+ * What a counter store reports about its own calls to the breaker, per call and never per
+ * request (src/backend/redis/call-health.ts implements it for Redis). Declared here, by the
+ * breaker that reads it.
+ */
+export interface StoreHealth {
+  /** The store's connection is up. */
+  connected(): boolean;
+  /** Calls in a row that failed (a reply of any kind ends the run). */
+  consecutiveFailures(): number;
+  /** Milliseconds (on the breaker's clock) during which calls have been waiting with no reply at all; 0 when none waits. */
+  silentFor(now: number): number;
+}
 
 /** Tuning of {@link CircuitBreakerBackend}. All durations in milliseconds. */
 export interface CircuitBreakerOptions {
-  /**
-   * Failure ratio in (0, 1]: the circuit opens when `failures / calls >= failureThreshold` over
-   * the last `windowMs`, provided at least `minimumCalls` calls were observed. 0.5 = "half the
-   * calls failed". A ratio (not a count) so the same setting works at 10 and at 10,000 req/s.
-   * `failureThreshold: 1` with `minimumCalls: N` means "N calls in the window, all failed".
-   */
+  /** Calls in a row that failed transiently (BREAKER_CONSECUTIVE_FAILURES). Integer >= 1. */
   readonly failureThreshold: number;
-  /** Calls (successes + transient failures) needed in the window before the ratio is judged. Integer >= 1. */
-  readonly minimumCalls: number;
-  /** Length of the sliding window the ratio is computed over (granularity windowMs / windowBuckets). */
-  readonly windowMs: number;
+  /**
+   * How long calls may wait with no reply at all before the store counts as hung
+   * (BREAKER_SILENCE_MS). A timeout alone never opens the breaker: a busy machine's replies come
+   * late, a hung Redis's never.
+   */
+  readonly silenceMs: number;
   /** Time the circuit stays open (calls fail fast) before admitting trial calls. */
   readonly openMs: number;
   /**
@@ -62,12 +67,12 @@ export interface CircuitBreakerOptions {
    * transient failure reopens it. Calls beyond this number fail fast while the probes run.
    */
   readonly halfOpenProbes: number;
-  /** Buckets of the sliding window; default 10. */
-  readonly windowBuckets?: number | undefined;
   /**
-   * Monotonic clock in ms, only used for durations. Default `performance.now` (immune to
-   * wall-clock steps). Tests inject a manual clock.
+   * The store's own account of its calls. Without it (a store that does not report), every
+   * request that fails transiently counts as one failed call.
    */
+  readonly health?: StoreHealth | undefined;
+  /** Monotonic clock in ms (default `performance.now`, immune to wall-clock steps); tests inject one. */
   readonly clock?: (() => number) | undefined;
 }
 
@@ -121,13 +126,15 @@ export function isTransientFailure(err: unknown): boolean {
  * A {@link Backend} decorator that stops calling an unavailable backend.
  *
  * Contract:
- * - closed: every call goes to `inner`; successes and TRANSIENT failures are counted in a sliding
- *   window; the circuit opens when the ratio reaches `failureThreshold` with >= `minimumCalls`.
+ * - closed: every call goes to `inner`. After a call fails transiently the breaker asks the
+ *   store's health and opens when its connection is down, when calls have waited `silenceMs`
+ *   with no reply, or when `failureThreshold` calls in a row failed (without health: that many
+ *   failed requests in a row, a success resetting the count).
  * - open: calls reject at once with {@link CircuitOpenError}; `inner` is not called.
  *   `isReady()` is false.
  * - half_open (first call or `state()`/`isReady()` query after `openMs`): the first
  *   `halfOpenProbes` calls go to `inner`, the rest fail fast. All probes succeeding closes the
- *   circuit with an empty window; any transient probe failure reopens it for another `openMs`.
+ *   circuit; any transient probe failure reopens it for another `openMs`.
  * - Non-transient errors (and non-meshlimit errors) pass through unchanged and are invisible to
  *   the breaker: not a failure, not a success; a probe ending with one gives its slot back.
  * - A result that arrives after the state it was admitted in has changed (e.g. a slow call from
@@ -139,13 +146,14 @@ export function isTransientFailure(err: unknown): boolean {
 export class CircuitBreakerBackend implements Backend {
   readonly kind: string;
   private readonly clock: () => number;
-  private readonly window: FailureWindow;
   private current: CircuitState = 'closed';
   /** Bumped on every transition; a call's result only counts in the generation it started in. */
   private generation = 0;
   private openedAt = 0;
   private probesAdmitted = 0;
   private probesSucceeded = 0;
+  /** Failed requests in a row, for a store without health. */
+  private failedInARow = 0;
 
   constructor(
     private readonly inner: Backend,
@@ -155,7 +163,6 @@ export class CircuitBreakerBackend implements Backend {
     validate(opts);
     this.kind = inner.kind;
     this.clock = opts.clock ?? (() => performance.now());
-    this.window = new FailureWindow(opts.windowMs, opts.windowBuckets ?? 10);
   }
 
   async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
@@ -197,9 +204,8 @@ export class CircuitBreakerBackend implements Backend {
 
   private succeeded(generation: number): void {
     if (generation !== this.generation) return;
-    if (this.current === 'closed') {
-      this.window.record(this.clock(), false);
-    } else if (this.current === 'half_open' && ++this.probesSucceeded >= this.opts.halfOpenProbes) {
+    if (this.current === 'closed') this.failedInARow = 0;
+    else if (this.current === 'half_open' && ++this.probesSucceeded >= this.opts.halfOpenProbes) {
       this.transition('closed', 'probes_succeeded', this.clock());
     }
   }
@@ -213,25 +219,32 @@ export class CircuitBreakerBackend implements Backend {
     const now = this.clock();
     if (this.current === 'half_open') {
       this.transition('open', 'probe_failed', now);
-    } else if (this.current === 'closed') {
-      this.window.record(now, true);
-      const { calls, failures } = this.window.snapshot(now);
-      if (calls >= this.opts.minimumCalls && failures / calls >= this.opts.failureThreshold) {
-        this.transition('open', 'failure_threshold', now);
-      }
+      return;
     }
+    if (this.current !== 'closed') return;
+    const why = this.outage(now);
+    if (why !== undefined) this.transition('open', why, now);
+  }
+
+  /** Why the store counts as unavailable now, if it does (asked after a transient failure). */
+  private outage(now: number): BreakerTransitionReason | undefined {
+    const health = this.opts.health;
+    if (health === undefined) return ++this.failedInARow >= this.opts.failureThreshold ? 'failures' : undefined;
+    if (!health.connected()) return 'connection_lost';
+    if (health.silentFor(now) >= this.opts.silenceMs) return 'silence';
+    return health.consecutiveFailures() >= this.opts.failureThreshold ? 'failures' : undefined;
   }
 
   private transition(to: CircuitState, reason: BreakerTransitionReason, now: number): void {
     const from = this.current;
     this.current = to;
     this.generation++;
+    this.failedInARow = 0;
     if (to === 'open') this.openedAt = now;
     if (to === 'half_open') {
       this.probesAdmitted = 0;
       this.probesSucceeded = 0;
     }
-    if (to === 'closed') this.window.reset();
     try {
       this.hooks.onStateChange?.(from, to, reason);
     } catch {
@@ -241,15 +254,13 @@ export class CircuitBreakerBackend implements Backend {
 }
 
 function validate(o: CircuitBreakerOptions): void {
-  if (!(o.failureThreshold > 0 && o.failureThreshold <= 1)) {
-    throw new RangeError(`failureThreshold must be a ratio in (0, 1], got ${o.failureThreshold}`);
+  if (!Number.isInteger(o.failureThreshold) || o.failureThreshold < 1) {
+    throw new RangeError(`failureThreshold must be an integer >= 1, got ${o.failureThreshold}`);
   }
-  if (!Number.isInteger(o.minimumCalls) || o.minimumCalls < 1)
-    throw new RangeError(`minimumCalls must be an integer >= 1, got ${o.minimumCalls}`);
   if (!Number.isInteger(o.halfOpenProbes) || o.halfOpenProbes < 1) {
     throw new RangeError(`halfOpenProbes must be an integer >= 1, got ${o.halfOpenProbes}`);
   }
-  if (!(o.windowMs > 0 && Number.isFinite(o.windowMs)))
-    throw new RangeError(`windowMs must be a positive finite number, got ${o.windowMs}`);
+  if (!(o.silenceMs > 0 && Number.isFinite(o.silenceMs)))
+    throw new RangeError(`silenceMs must be a positive finite number, got ${o.silenceMs}`);
   if (!(o.openMs >= 0 && Number.isFinite(o.openMs))) throw new RangeError(`openMs must be a finite number >= 0, got ${o.openMs}`);
 }

@@ -8,24 +8,30 @@ import {
   type EvaluateResult,
   type FailurePolicy,
 } from '../../limiter/types.js';
+import { OverloadedError } from '../../errors.js';
 import { isCircuitOpenError, isTransientFailure } from './circuit-breaker.js';
 import { scaleOpsForReplicas } from './local-limits.js';
 
 /**
  * What to answer when the counter backend fails TRANSIENTLY (timeout, connection loss, failover,
- * open circuit). Non-transient errors (script or argument bugs) are never masked by any policy.
+ * open circuit, a request shed by admission control). Non-transient errors (script or argument
+ * bugs) are never masked by any policy.
  *
  * - `deny`: rethrow the transient error; the gRPC layer answers UNAVAILABLE and Envoy's
  *   `failure_mode_deny` decides (envoyproxy/ratelimit's behaviour on a Redis error).
  * - `allow`: answer every op as allowed with its full quota, `degraded: 'circuit_open'` when the
- *   breaker failed fast, else `'backend_error'`.
+ *   breaker failed fast, `'overloaded'` when admission control shed the request, else
+ *   `'backend_error'`.
  * - `local`: evaluate on the in-process fallback with per-replica thresholds
- *   ({@link perReplicaShare}), `degraded: 'local_fallback'`.
+ *   ({@link perReplicaShare}), `degraded: 'local_fallback'` (`'overloaded'` for a shed request).
  */
 export { FAILURE_POLICIES, type FailurePolicy };
 
-/** What kind of backend error reached the policy. `circuit_open`: the breaker failed fast, the backend was not called. */
-export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open'] as const;
+/**
+ * What kind of backend error reached the policy. `circuit_open`: the breaker failed fast;
+ * `overloaded`: admission control shed the request; in both the store was not called.
+ */
+export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open', 'overloaded'] as const;
 export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
 
 export interface FailurePolicyOptions {
@@ -123,20 +129,21 @@ export class FailurePolicyBackend implements Backend {
       this.report(() => this.hooks.onError?.('permanent', err));
       throw err;
     }
-    const circuitOpen = isCircuitOpenError(err);
-    this.report(() => this.hooks.onError?.(circuitOpen ? 'circuit_open' : 'transient', err));
+    const kind = errorKind(err);
+    this.report(() => this.hooks.onError?.(kind, err));
     switch (policy) {
       case 'deny':
         throw err;
       case 'allow': {
-        const reason: DegradedReason = circuitOpen ? 'circuit_open' : 'backend_error';
+        const reason: DegradedReason = kind === 'circuit_open' ? 'circuit_open' : kind === 'overloaded' ? 'overloaded' : 'backend_error';
         this.report(() => this.hooks.onDegraded?.(reason, policy));
         return { denied: false, outcomes: ops.map(allowAll), degraded: reason };
       }
       case 'local': {
         const local = await this.opts.localFallback.evaluate(scaleOpsForReplicas(ops, this.opts.replicaCount), options);
-        this.report(() => this.hooks.onDegraded?.('local_fallback', policy));
-        return { denied: local.denied, outcomes: local.outcomes, degraded: 'local_fallback' };
+        const reason: DegradedReason = kind === 'overloaded' ? 'overloaded' : 'local_fallback';
+        this.report(() => this.hooks.onDegraded?.(reason, policy));
+        return { denied: local.denied, outcomes: local.outcomes, degraded: reason };
       }
     }
   }
@@ -148,6 +155,12 @@ export class FailurePolicyBackend implements Backend {
       // Telemetry must not change a decision (see FailurePolicyHooks).
     }
   }
+}
+
+/** The kind of a transient failure: the breaker failing fast, admission shedding, or the store itself. */
+function errorKind(err: unknown): BackendErrorKind {
+  if (isCircuitOpenError(err)) return 'circuit_open';
+  return err instanceof OverloadedError ? 'overloaded' : 'transient';
 }
 
 /**

@@ -12,7 +12,9 @@ export {
   type CircuitBreakerHooks,
   type CircuitBreakerOptions,
   type CircuitState,
+  type StoreHealth,
 } from './circuit-breaker.js';
+export { AdmissionBackend, EventLoopDelay, type AdmissionOptions } from './admission.js';
 export {
   BACKEND_ERROR_KINDS,
   FAILURE_POLICIES,

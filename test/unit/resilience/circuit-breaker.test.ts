@@ -7,6 +7,7 @@ import {
   type BreakerTransitionReason,
   type CircuitBreakerOptions,
   type CircuitState,
+  type StoreHealth,
 } from '../../../src/backend/resilience/circuit-breaker.js';
 import { ManualClock, OK_RESULT, ScriptedBackend, flush, op } from './fakes.js';
 
@@ -21,7 +22,7 @@ function setup(overrides: Partial<CircuitBreakerOptions> = {}, start = 1_000_000
   const transitions: Transition[] = [];
   const breaker = new CircuitBreakerBackend(
     inner,
-    { failureThreshold: 0.5, minimumCalls: 4, windowMs: 10_000, openMs: 5_000, halfOpenProbes: 2, clock: clock.now, ...overrides },
+    { failureThreshold: 4, silenceMs: 300, openMs: 5_000, halfOpenProbes: 2, clock: clock.now, ...overrides },
     { onStateChange: (from, to, reason) => transitions.push([from, to, reason]) },
   );
   const call = () => breaker.evaluate(OPS, OPTIONS);
@@ -56,7 +57,7 @@ describe('CircuitBreakerBackend, closed', () => {
     expect(s.breaker.kind).toBe('scripted');
   });
 
-  it('does not judge the ratio before minimumCalls calls, then opens on the call that reaches it', async () => {
+  it('without store health: opens on the failureThreshold-th failed request in a row', async () => {
     const s = setup();
     s.inner.fail(transient());
     for (let i = 0; i < 3; i++) expect(await s.attempt()).toBeInstanceOf(BackendUnavailableError);
@@ -67,57 +68,22 @@ describe('CircuitBreakerBackend, closed', () => {
     expect(fourth).toBeInstanceOf(BackendUnavailableError);
     expect(isCircuitOpenError(fourth)).toBe(false);
     expect(s.breaker.state()).toBe('open');
-    expect(s.transitions).toEqual([['closed', 'open', 'failure_threshold']]);
+    expect(s.transitions).toEqual([['closed', 'open', 'failures']]);
   });
 
-  it('opens at exactly failureThreshold (>=), not below', async () => {
+  it('without store health: a success resets the run of failures', async () => {
     const s = setup();
-    s.inner.succeed();
-    await s.attempt();
-    await s.attempt();
-    await s.attempt();
-    s.inner.fail(transient());
-    await s.attempt(); // 1/4 = 0.25
-    await s.attempt(); // 2/5 = 0.4
+    for (let round = 0; round < 5; round++) {
+      s.inner.fail(transient());
+      for (let i = 0; i < 3; i++) await s.attempt();
+      s.inner.succeed();
+      await s.attempt();
+    }
     expect(s.breaker.state()).toBe('closed');
-    await s.attempt(); // 3/6 = 0.5
-    expect(s.breaker.state()).toBe('open');
-  });
-
-  it('compares the ratio without float surprises (0.3 of 10 calls)', async () => {
-    const s = setup({ failureThreshold: 0.3, minimumCalls: 10 });
-    s.inner.succeed();
-    for (let i = 0; i < 7; i++) await s.attempt();
-    s.inner.fail(transient());
-    await s.attempt();
-    await s.attempt(); // 2/9
-    expect(s.breaker.state()).toBe('closed');
-    await s.attempt(); // 3/10 = 0.3 (3 > 0.3 * 10 would be false in floating point)
-    expect(s.breaker.state()).toBe('open');
-  });
-
-  it('forgets failures that left the window (bucketed by windowMs / 10)', async () => {
-    const s = setup({}, 0);
-    s.inner.fail(transient());
-    await s.attempt(); // bucket [0, 1000)
-    await s.attempt();
-    await s.attempt();
-    s.clock.t = 9_999; // bucket [9000, 10000): the 3 failures are still inside the window
-    s.inner.succeed();
-    await s.attempt(); // 3 failures / 4 calls
-    expect(s.breaker.state()).toBe('closed'); // a success never opens
-    s.inner.fail(transient());
-    s.clock.t = 10_000; // bucket [0, 1000) leaves the window: 1 success + 1 failure remain
-    await s.attempt();
-    expect(s.breaker.state()).toBe('closed');
-    await s.attempt(); // 2 failures / 3 calls: below minimumCalls
-    expect(s.breaker.state()).toBe('closed');
-    await s.attempt(); // 3 failures / 4 calls
-    expect(s.breaker.state()).toBe('open');
   });
 
   it('never counts non-transient errors, and rethrows them unchanged', async () => {
-    const s = setup({ minimumCalls: 1 });
+    const s = setup({ failureThreshold: 1 });
     const bug = new BackendError('ERR Error running script: attempt to compare nil');
     s.inner.fail(bug);
     for (let i = 0; i < 50; i++) expect(await s.attempt()).toBe(bug);
@@ -129,15 +95,17 @@ describe('CircuitBreakerBackend, closed', () => {
     expect(s.transitions).toEqual([]);
   });
 
-  it('non-transient errors do not dilute the failure ratio either (neither success nor failure)', async () => {
+  it('non-transient errors neither break nor extend a run of failures', async () => {
     const s = setup();
+    s.inner.fail(transient());
+    for (let i = 0; i < 2; i++) await s.attempt();
     s.inner.fail(new BackendError('bug'));
     for (let i = 0; i < 10; i++) await s.attempt();
     s.inner.fail(transient());
-    for (let i = 0; i < 3; i++) await s.attempt();
-    expect(s.breaker.state()).toBe('closed'); // 3 calls counted, below minimumCalls
     await s.attempt();
-    expect(s.breaker.state()).toBe('open'); // 4/4
+    expect(s.breaker.state()).toBe('closed'); // 3 transient failures in a row
+    await s.attempt();
+    expect(s.breaker.state()).toBe('open'); // the 4th
   });
 
   it('isReady follows the inner backend while closed', async () => {
@@ -164,7 +132,7 @@ describe('CircuitBreakerBackend, open', () => {
     expect(s.inner.calls).toBe(callsWhenOpened);
     expect(s.breaker.state()).toBe('open');
     expect(s.breaker.isReady()).toBe(false);
-    expect(s.transitions).toEqual([['closed', 'open', 'failure_threshold']]);
+    expect(s.transitions).toEqual([['closed', 'open', 'failures']]);
   });
 
   it('reports half_open from state() once openMs has elapsed, once', async () => {
@@ -175,7 +143,7 @@ describe('CircuitBreakerBackend, open', () => {
     expect(s.breaker.state()).toBe('half_open');
     expect(s.breaker.isReady()).toBe(true);
     expect(s.transitions).toEqual([
-      ['closed', 'open', 'failure_threshold'],
+      ['closed', 'open', 'failures'],
       ['open', 'half_open', 'open_elapsed'],
     ]);
   });
@@ -203,7 +171,7 @@ describe('CircuitBreakerBackend, half-open', () => {
     await expect(Promise.all(probes)).resolves.toEqual([OK_RESULT, OK_RESULT, OK_RESULT]);
     expect(s.breaker.state()).toBe('closed');
     expect(s.transitions).toEqual([
-      ['closed', 'open', 'failure_threshold'],
+      ['closed', 'open', 'failures'],
       ['open', 'half_open', 'open_elapsed'],
       ['half_open', 'closed', 'probes_succeeded'],
     ]);
@@ -235,7 +203,7 @@ describe('CircuitBreakerBackend, half-open', () => {
     s.clock.advance(1);
     expect(s.breaker.state()).toBe('half_open');
     expect(s.transitions).toEqual([
-      ['closed', 'open', 'failure_threshold'],
+      ['closed', 'open', 'failures'],
       ['open', 'half_open', 'open_elapsed'],
       ['half_open', 'open', 'probe_failed'],
       ['open', 'half_open', 'open_elapsed'],
@@ -255,7 +223,7 @@ describe('CircuitBreakerBackend, half-open', () => {
     expect(s.breaker.state()).toBe('closed');
   });
 
-  it('after closing, the window starts empty', async () => {
+  it('after closing, the run of failures starts from zero', async () => {
     const s = setup({ halfOpenProbes: 1 });
     await open(s);
     s.clock.advance(5_000);
@@ -263,7 +231,7 @@ describe('CircuitBreakerBackend, half-open', () => {
     await s.attempt();
     expect(s.breaker.state()).toBe('closed');
     s.inner.fail(transient());
-    for (let i = 0; i < 3; i++) await s.attempt(); // 3 < minimumCalls: the 4 old failures are gone
+    for (let i = 0; i < 3; i++) await s.attempt(); // 3 in a row: the 4 before the opening are forgotten
     expect(s.breaker.state()).toBe('closed');
   });
 });
@@ -292,7 +260,7 @@ describe('CircuitBreakerBackend, stale results and reporting', () => {
     const seen: string[] = [];
     const b = new CircuitBreakerBackend(
       inner,
-      { failureThreshold: 1, minimumCalls: 2, windowMs: 1_000, openMs: 100, halfOpenProbes: 1, clock: clock.now },
+      { failureThreshold: 2, silenceMs: 300, openMs: 100, halfOpenProbes: 1, clock: clock.now },
       {
         onStateChange: (from, to, reason) => {
           seen.push(`${from}->${to}:${reason}`);
@@ -313,7 +281,7 @@ describe('CircuitBreakerBackend, stale results and reporting', () => {
       clock.advance(2_000);
     }
     const cycle = [
-      'closed->open:failure_threshold',
+      'closed->open:failures',
       'open->half_open:open_elapsed',
       'half_open->open:probe_failed',
       'open->half_open:open_elapsed',
@@ -331,18 +299,97 @@ describe('CircuitBreakerBackend, stale results and reporting', () => {
 
   it('rejects invalid options', () => {
     const inner = new ScriptedBackend();
-    const base = { failureThreshold: 0.5, minimumCalls: 1, windowMs: 1_000, openMs: 1_000, halfOpenProbes: 1 };
+    const base = { failureThreshold: 3, silenceMs: 250, openMs: 1_000, halfOpenProbes: 1 };
     expect(() => new CircuitBreakerBackend(inner, { ...base, failureThreshold: 0 })).toThrow(
-      'failureThreshold must be a ratio in (0, 1], got 0',
+      'failureThreshold must be an integer >= 1, got 0',
     );
     expect(() => new CircuitBreakerBackend(inner, { ...base, failureThreshold: 1.5 })).toThrow(
-      'failureThreshold must be a ratio in (0, 1], got 1.5',
+      'failureThreshold must be an integer >= 1, got 1.5',
     );
-    expect(() => new CircuitBreakerBackend(inner, { ...base, minimumCalls: 0 })).toThrow('minimumCalls must be an integer >= 1, got 0');
     expect(() => new CircuitBreakerBackend(inner, { ...base, halfOpenProbes: 1.5 })).toThrow(
       'halfOpenProbes must be an integer >= 1, got 1.5',
     );
-    expect(() => new CircuitBreakerBackend(inner, { ...base, windowMs: 0 })).toThrow('windowMs must be a positive finite number, got 0');
+    expect(() => new CircuitBreakerBackend(inner, { ...base, silenceMs: 0 })).toThrow('silenceMs must be a positive finite number, got 0');
     expect(() => new CircuitBreakerBackend(inner, { ...base, openMs: -1 })).toThrow('openMs must be a finite number >= 0, got -1');
+  });
+});
+
+/** A store's account of its calls, set by the test. */
+class FakeHealth implements StoreHealth {
+  up = true;
+  failures = 0;
+  /** When calls started waiting with no reply (undefined: nothing waits). */
+  waitingSince: number | undefined = undefined;
+  connected(): boolean {
+    return this.up;
+  }
+  consecutiveFailures(): number {
+    return this.failures;
+  }
+  silentFor(now: number): number {
+    return this.waitingSince === undefined ? 0 : now - this.waitingSince;
+  }
+}
+
+describe('CircuitBreakerBackend, judged from the store health', () => {
+  const timeout = () => new BackendUnavailableError('redis unavailable: Command timed out (no reply within 50 ms of the write)');
+  function withHealth(overrides: Partial<CircuitBreakerOptions> = {}) {
+    const health = new FakeHealth();
+    return { health, ...setup({ health, ...overrides }) };
+  }
+
+  it('a busy machine never opens it: timed-out requests whose calls still get (late) replies', async () => {
+    const s = withHealth();
+    s.inner.fail(timeout());
+    for (let i = 0; i < 500; i++) {
+      s.health.waitingSince = s.clock.t - 50; // replies keep coming, each a little late
+      await s.attempt();
+      s.clock.advance(10);
+    }
+    expect(s.breaker.state()).toBe('closed');
+    expect(s.transitions).toEqual([]);
+  });
+
+  it('a hung store opens it once calls have waited silenceMs with no reply at all', async () => {
+    const s = withHealth();
+    s.health.waitingSince = s.clock.t;
+    s.inner.fail(timeout());
+    s.clock.advance(299);
+    await s.attempt();
+    expect(s.breaker.state()).toBe('closed');
+    s.clock.advance(1);
+    await s.attempt();
+    expect(s.transitions).toEqual([['closed', 'open', 'silence']]);
+    s.inner.succeed();
+    expect(await s.attempt()).toBeInstanceOf(CircuitOpenError); // answers now come without waiting
+  });
+
+  it('a lost connection opens it on the first failed request', async () => {
+    const s = withHealth();
+    s.health.up = false;
+    s.inner.fail(new BackendUnavailableError("redis unavailable: Stream isn't writeable"));
+    await s.attempt();
+    expect(s.transitions).toEqual([['closed', 'open', 'connection_lost']]);
+  });
+
+  it('failed calls count once each, however many requests they carried', async () => {
+    const s = withHealth();
+    s.inner.fail(transient());
+    s.health.failures = 3; // three failed calls, each carrying many requests
+    for (let i = 0; i < 200; i++) await s.attempt();
+    expect(s.breaker.state()).toBe('closed');
+    s.health.failures = 4;
+    await s.attempt();
+    expect(s.transitions).toEqual([['closed', 'open', 'failures']]);
+  });
+
+  it('a success does not open it, whatever the health says', async () => {
+    const s = withHealth();
+    s.health.up = false;
+    s.health.failures = 99;
+    s.health.waitingSince = s.clock.t - 10_000;
+    s.inner.succeed();
+    for (let i = 0; i < 10; i++) await s.attempt();
+    expect(s.breaker.state()).toBe('closed');
   });
 });

@@ -312,7 +312,7 @@ describe('FailurePolicyBackend around CircuitBreakerBackend', () => {
     const states: string[] = [];
     const breaker = new CircuitBreakerBackend(
       redis,
-      { failureThreshold: 0.5, minimumCalls: 3, windowMs: 10_000, openMs: 1_000, halfOpenProbes: 1, clock: clock.now },
+      { failureThreshold: 3, silenceMs: 250, openMs: 1_000, halfOpenProbes: 1, clock: clock.now },
       { onStateChange: (from, to) => states.push(`${from}->${to}`) },
     );
     const b = new FailurePolicyBackend(breaker, { policy: 'allow', localFallback: new ReferenceBackend(), replicaCount: 1 });

@@ -46,7 +46,8 @@ describe('defaults', () => {
       resilience: {
         failurePolicy: 'deny',
         localFallbackReplicas: 1,
-        breaker: { enabled: true, failureRatio: 0.5, minimumCalls: 10, windowMs: 10_000, openMs: 2000, halfOpenProbes: 3 },
+        breaker: { enabled: true, consecutiveFailures: 5, silenceMs: 250, openMs: 2000, halfOpenProbes: 3 },
+        admission: { maxOutstanding: 1000, maxEventLoopDelayMs: 100 },
         degradedHeader: undefined,
       },
       limiter: { shadowMode: false, chargeOnDeny: false, localCacheSize: 0 },
@@ -60,13 +61,25 @@ describe('defaults', () => {
     const s = loadSettings({
       FAILURE_POLICY: 'LOCAL',
       LOCAL_FALLBACK_REPLICAS: '4',
-      BREAKER_FAILURE_RATIO: '0.25',
+      BREAKER_CONSECUTIVE_FAILURES: '3',
+      BREAKER_SILENCE_MS: '400',
+      ADMISSION_MAX_OUTSTANDING: '0',
       DEGRADED_HEADER: 'x-ratelimit-degraded',
     });
     expect(s.resilience).toMatchObject({ failurePolicy: 'local', localFallbackReplicas: 4, degradedHeader: 'x-ratelimit-degraded' });
-    expect(s.resilience.breaker.failureRatio).toBe(0.25);
+    expect(s.resilience.breaker).toMatchObject({ consecutiveFailures: 3, silenceMs: 400 });
+    expect(s.resilience.admission.maxOutstanding).toBe(0);
     expect(() => loadSettings({ FAILURE_POLICY: 'maybe' })).toThrow(/FAILURE_POLICY/);
-    expect(() => loadSettings({ BREAKER_FAILURE_RATIO: '1.5' })).toThrow(/BREAKER_FAILURE_RATIO: expected a number with 0 < r <= 1/);
+    expect(() => loadSettings({ BREAKER_CONSECUTIVE_FAILURES: '0' })).toThrow(/BREAKER_CONSECUTIVE_FAILURES: expected an integer from 1/);
+  });
+
+  it('refuses the retired breaker settings, saying what replaced them', () => {
+    expect(() => loadSettings({ BREAKER_FAILURE_RATIO: '0.25' })).toThrow(
+      /^setting BREAKER_FAILURE_RATIO: no longer used: the breaker no longer judges a failure ratio .* BREAKER_CONSECUTIVE_FAILURES .* BREAKER_SILENCE_MS/,
+    );
+    expect(() => loadSettings({ BREAKER_WINDOW_MS: '10000' })).toThrow(
+      'setting BREAKER_WINDOW_MS: no longer used: see BREAKER_CONSECUTIVE_FAILURES and BREAKER_SILENCE_MS',
+    );
   });
 
   it('WORKERS: an integer or auto, and more than one only with Redis', () => {

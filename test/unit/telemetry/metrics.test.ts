@@ -54,11 +54,13 @@ describe('declaration', () => {
       { labels: { kind: 'transient' }, value: 0 },
       { labels: { kind: 'permanent' }, value: 0 },
       { labels: { kind: 'circuit_open' }, value: 0 },
+      { labels: { kind: 'overloaded' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_degraded_answers_total')).toEqual([
       { labels: { reason: 'circuit_open' }, value: 0 },
       { labels: { reason: 'backend_error' }, value: 0 },
       { labels: { reason: 'local_fallback' }, value: 0 },
+      { labels: { reason: 'overloaded' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_config_reloads_total')).toEqual([
       { labels: { result: 'success' }, value: 0 },
