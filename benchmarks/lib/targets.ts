@@ -46,6 +46,8 @@ export interface Target {
   readonly name: string;
   readonly kind: 'echo' | 'meshlimit';
   readonly grpcPort: number;
+  /** The admin port (`/metrics`), for meshlimit targets. */
+  readonly httpPort?: number;
   readonly pid: number;
   /**
    * False when `counts()` may miss answers (several workers, each with its own metrics): errors
@@ -220,6 +222,7 @@ export async function startMeshlimit(o: MeshlimitOptions): Promise<Target> {
     name: o.name,
     kind: 'meshlimit',
     grpcPort,
+    httpPort,
     countsComplete: o.countsComplete ?? true,
     pid: child.pid,
     counts: async () => parseRequestCounts((await httpGet(`${base}/metrics`)).text),

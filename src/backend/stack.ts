@@ -9,6 +9,7 @@ import { CircuitBreakerBackend, type BreakerTransitionReason, type CircuitState,
 import { RedisBackend } from './redis/backend.js';
 import { RedisClusterBackend } from './redis/cluster-backend.js';
 import { AdmissionBackend } from './resilience/admission.js';
+import { EventLoopDelay } from './resilience/event-loop-delay.js';
 import { FailurePolicyBackend, type BackendErrorKind } from './resilience/failure-policy.js';
 
 /**
@@ -92,6 +93,7 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
           openMs: r.breaker.openMs,
           halfOpenProbes: r.breaker.halfOpenProbes,
           health: healthOf(store),
+          loopDelay: EventLoopDelay.shared(),
         },
         { onStateChange: hooks.onBreakerTransition },
       )

@@ -118,8 +118,26 @@ export class RedisClusterBackend implements Backend {
     this.client = createClusterClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.deadlineMs) });
     this.readiness = new ReadinessTracker(this.client, (change) => {
       this.health.connection(change.ready);
+      if (change.ready) void this.warmUp();
       options.onStateChange?.(change);
     });
+  }
+
+  /**
+   * Opens the connection to every primary and loads the scripts there, as soon as the cluster
+   * client is ready. ioredis opens a node's connection on the first command for it; under a burst
+   * that first command then waits behind a connection handshake, a ready check and a NOSCRIPT
+   * round trip, each one a turn of a busy event loop (measured: 0.4 to 2 s with 4,096 requests
+   * arriving at once), long enough to look like a hung node. Best effort: a node that is not
+   * reachable now is connected on first use, as before.
+   */
+  private async warmUp(): Promise<void> {
+    const sources = [this.scripts.multi, this.scripts.batch, ...Object.values(this.scripts.one), this.refundScript].map((sc) => sc.source);
+    await Promise.allSettled(
+      this.client.nodes('master').map(async (node) => {
+        for (const source of sources) await node.script('LOAD', source);
+      }),
+    );
   }
 
   async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {

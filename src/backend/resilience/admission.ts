@@ -1,7 +1,7 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { OverloadedError } from '../../errors.js';
 import type { Backend } from '../../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
+import { EventLoopDelay } from './event-loop-delay.js';
 
 /**
  * Admission control in front of the counter store: when this process already has as much Redis
@@ -92,51 +92,5 @@ function shed(why: string): OverloadedError {
     return new OverloadedError(`overloaded: request shed before reaching Redis, nothing charged (${why})`);
   } finally {
     Error.stackTraceLimit = limit;
-  }
-}
-
-/**
- * The event loop's recent delay: the largest delay Node's histogram (`monitorEventLoopDelay`,
- * sampled every 10 ms by libuv, not by a JS timer) saw in the current and the previous 100 ms
- * window, so one slow turn sheds for at most about 200 ms. The histogram records the time
- * between samples, so an idle loop reads about the 10 ms resolution: that is subtracted. Reading
- * it is a property read and a comparison; the rollover runs on an unref'd timer.
- */
-export class EventLoopDelay {
-  private static instance: EventLoopDelay | undefined;
-  private readonly histogram: IntervalHistogram;
-  private previousMaxMs = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  /** One per process: every admission gate reads the same loop. */
-  static shared(): EventLoopDelay {
-    return (EventLoopDelay.instance ??= new EventLoopDelay());
-  }
-
-  constructor(
-    windowMs = 100,
-    private readonly resolutionMs = 10,
-  ) {
-    this.histogram = monitorEventLoopDelay({ resolution: resolutionMs });
-    this.histogram.enable();
-    this.timer = setInterval(() => {
-      this.previousMaxMs = this.delayMs();
-      this.histogram.reset();
-    }, windowMs);
-    this.timer.unref();
-  }
-
-  recentMaxMs(): number {
-    return Math.max(this.previousMaxMs, this.delayMs());
-  }
-
-  /** The largest delay beyond the sampling interval in the current window (0 before any sample). */
-  private delayMs(): number {
-    return Math.max(0, this.histogram.max / 1e6 - this.resolutionMs);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.histogram.disable();
   }
 }

@@ -14,7 +14,8 @@ export {
   type CircuitState,
   type StoreHealth,
 } from './circuit-breaker.js';
-export { AdmissionBackend, EventLoopDelay, type AdmissionOptions } from './admission.js';
+export { AdmissionBackend, type AdmissionOptions } from './admission.js';
+export { EventLoopDelay } from './event-loop-delay.js';
 export {
   BACKEND_ERROR_KINDS,
   FAILURE_POLICIES,

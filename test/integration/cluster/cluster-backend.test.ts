@@ -14,6 +14,9 @@ import { defineBackendSuite, NODE_TAGS, readState, redisRaw, T0 } from '../backe
 import { SLOT_VECTORS } from '../../unit/backend/slot-vectors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import { redisNodes } from '../../support/redis-target.js';
+import { eventually } from '../../support/service.js';
+import { defaultEvaluateScripts } from '../../../src/backend/redis/backend.js';
+import { assembleRefundScript } from '../../../src/backend/redis/lua-assembler.js';
 
 /**
  * The Redis Cluster backend on a real cluster (3 primaries x 1 replica), shared by every test of
@@ -89,6 +92,23 @@ describe('hash slots', () => {
   it('NODE_TAGS (used by the conformance suite) land on three different primaries', async () => {
     const ports = await Promise.all(NODE_TAGS.map((t) => primaryPortOf(`{${t}}`)));
     expect(new Set(ports).size).toBe(3);
+  });
+});
+
+describe('warm-up', () => {
+  it('loads every script on every primary as soon as the cluster client is ready (no cold first call under a burst)', async () => {
+    for (const n of cluster.primaries()) await cluster.command(n.port, 'SCRIPT', 'FLUSH');
+    const scripts = defaultEvaluateScripts();
+    const shas = [scripts.multi, scripts.batch, ...Object.values(scripts.one), assembleRefundScript()].map((sc) => sc.sha1);
+    await backend();
+    const loaded = async (): Promise<boolean> => {
+      for (const n of cluster.primaries()) {
+        const exists = (await cluster.command(n.port, 'SCRIPT', 'EXISTS', ...shas)) as number[];
+        if (exists.some((e) => e !== 1)) return false;
+      }
+      return true;
+    };
+    await eventually(loaded, 5_000, 20);
   });
 });
 

@@ -364,6 +364,27 @@ describe('CircuitBreakerBackend, judged from the store health', () => {
     expect(await s.attempt()).toBeInstanceOf(CircuitOpenError); // answers now come without waiting
   });
 
+  it('time this process spent lagging is not silence of the store', async () => {
+    let lagMs = 950;
+    const asked: number[] = [];
+    const s = withHealth({
+      loopDelay: {
+        lagSinceMs: (since: number) => {
+          asked.push(since);
+          return lagMs;
+        },
+      },
+    });
+    s.health.waitingSince = s.clock.t - 1_000; // 1 s without a reply, 950 ms of it inside this process
+    s.inner.fail(timeout());
+    for (let i = 0; i < 20; i++) await s.attempt();
+    expect(s.breaker.state()).toBe('closed');
+    expect(asked.at(-1)).toBe(s.clock.t - 1_000); // lag counted over the silence itself
+    lagMs = 700; // 300 ms of it is Redis's
+    await s.attempt();
+    expect(s.transitions).toEqual([['closed', 'open', 'silence']]);
+  });
+
   it('a lost connection opens it on the first failed request', async () => {
     const s = withHealth();
     s.health.up = false;
