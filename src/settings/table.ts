@@ -125,7 +125,8 @@ const DEFS = {
     group: 'backend',
     default: '1000000',
     parse: integer(1, 100_000_000),
-    description: 'Most counters the `memory` backend holds at once, so a flood of distinct descriptor values cannot exhaust the heap.',
+    description:
+      'Most counters the `memory` backend holds at once, so a flood of distinct descriptor values cannot exhaust the heap: a counter takes up to about 450 bytes, so the default is a budget of about 450 MB. When full, the least recently used counter is dropped.',
   }),
   // redis
   REDIS_TYPE: setting({
