@@ -12,6 +12,10 @@ import type { DescriptorEntry } from './types.js';
  *   cluster (a per-domain tag would make one hot shard).
  * - Values are never embedded raw: `{`, `}`, `:` or megabytes of text cannot break the tag,
  *   collide with another descriptor or blow up key size (keys are bounded by prefix + ~60 bytes).
+ *   The digest hashes the strings' UTF-8 form, so it tells apart exactly the well-formed strings:
+ *   a lone surrogate has no UTF-8 form and hashes as U+FFFD would. The transports accept only
+ *   well-formed text (gRPC rejects invalid UTF-8, `/json` lone surrogates), which makes the
+ *   mapping from accepted descriptors to tags injective (up to SHA-256 collisions).
  * - `identity` is the limit's counter identity (algorithm, unit, multiplier), never its threshold,
  *   so a reload that changes `requests_per_unit` keeps counting on the same key.
  *

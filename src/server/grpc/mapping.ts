@@ -69,6 +69,12 @@ export interface WireRateLimitRequest {
   domain: string;
   descriptors: WireDescriptor[];
   hitsAddend: number;
+  /**
+   * Set by the gRPC codec only (codec-decode.ts), and only when some string field's bytes were
+   * not valid UTF-8: that field's name (`domain`, `descriptors[0].entries[1].value`). Its string
+   * holds U+FFFD where the bytes were invalid, so it cannot be counted as what was sent.
+   */
+  invalidUtf8?: string | undefined;
 }
 
 /**
@@ -79,6 +85,9 @@ export interface WireRateLimitRequest {
  * Entry objects are passed through, not copied: proto-loader builds exactly `{ key, value }`.
  */
 export function requestToCheck(req: WireRateLimitRequest): RateLimitCheck {
+  // As envoyproxy/ratelimit (Go protobuf rejects invalid UTF-8 in a string field): decoded with
+  // U+FFFD, distinct values sent as bytes would share one counter.
+  if (req.invalidUtf8 !== undefined) throw new InvalidRequestError(`${req.invalidUtf8} is not valid UTF-8`);
   const wire = req.descriptors;
   const descriptors = new Array<RequestDescriptor>(wire.length);
   for (let i = 0; i < wire.length; i++) {

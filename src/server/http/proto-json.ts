@@ -138,9 +138,15 @@ function readArray(value: unknown, path: string): unknown[] {
   return value;
 }
 
+/**
+ * A string field. A lone surrogate (`"\ud800"`, valid JSON) is rejected: it has no UTF-8 form
+ * (protojson, like Go, rejects it as invalid UTF-8), and counter digests, which hash the UTF-8
+ * form, would count `\ud800`, `\udfff` and `\ufffd` on one counter.
+ */
 function readString(value: unknown, path: string): string {
   if (value === undefined) return '';
   if (typeof value !== 'string') throw invalid(path, 'must be a string');
+  if (!value.isWellFormed()) throw invalid(path, 'holds a lone surrogate, which is not valid UTF-8');
   return value;
 }
 
