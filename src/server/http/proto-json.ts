@@ -12,6 +12,7 @@
  * enums by name; Duration as `"<seconds>s"`; Struct as a plain JSON object.
  */
 import { InvalidRequestError } from '../../errors.js';
+import type { StringLimits } from '../../limiter/string-limits.js';
 import type { Decision, RateLimitCheck } from '../../limiter/types.js';
 import {
   decisionToResponse,
@@ -55,8 +56,8 @@ export interface ProtoJsonResponse {
  * Parses a proto3 JSON `RateLimitRequest` (already `JSON.parse`d) into a domain check.
  * @throws InvalidRequestError naming the offending field.
  */
-export function jsonToCheck(body: unknown): RateLimitCheck {
-  return requestToCheck(jsonToWireRequest(body));
+export function jsonToCheck(body: unknown, limits?: StringLimits): RateLimitCheck {
+  return requestToCheck(jsonToWireRequest(body), limits);
 }
 
 /** Serialises a decision as envoyproxy/ratelimit's `/json` endpoint does. */
