@@ -55,12 +55,11 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const dir = path.resolve(settings.config.dir);
   const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir));
   configLoaded(metrics, logger, store.current(), dir);
-  const pollIntervalMs = overrides.configPollMs ?? 2000;
   const watcher = new ConfigWatcher({
     dir,
     store,
     debounceMs: settings.config.reloadDebounceMs,
-    pollIntervalMs,
+    pollIntervalMs: overrides.configPollMs ?? 2000,
     logger,
     onReload: configReloaded(metrics, logger, () => store.current()),
   });
@@ -102,11 +101,12 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     headers,
     logger,
     degradedHeader,
+    stringLimits: settings.limiter.stringLimits,
     onAnswered: recorder.answered,
     onError: (_err, code, startedAt) => recorder.failed(code, startedAt),
   });
   const http = buildHttpApp({
-    check: jsonCheck({ decide, recorder, headers, degradedHeader }),
+    check: jsonCheck({ decide, recorder, headers, degradedHeader, stringLimits: settings.limiter.stringLimits }),
     isReady: lifecycle.isReady,
     configDump: () => store.current().dump(),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,

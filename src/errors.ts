@@ -45,7 +45,8 @@ export const ERROR_CODES = {
     grpc: GrpcCode.INVALID_ARGUMENT,
     http: 400,
     transient: false,
-    description: 'A rate-limit request is malformed (empty domain, no descriptors, empty entry key, ...).',
+    description:
+      'A rate-limit request is malformed (empty domain, no descriptors, empty entry key, a string that is not valid UTF-8 or over its size limit, ...); the message names the field.',
   },
   ML_ERR_BACKEND_UNAVAILABLE: {
     grpc: GrpcCode.UNAVAILABLE,

@@ -13,7 +13,7 @@ export interface MemoryBackendOptions {
    */
   readonly clock?: () => number;
   /**
-   * Most counters kept (default 1,000,000; a counter costs a few hundred bytes). When full,
+   * Most counters kept (default 1,000,000; a counter costs up to about 450 bytes of heap). When full,
    * the least recently used counter is dropped, which forgets its hits: that key starts fresh
    * and may admit up to one extra window's (or burst's) worth of requests. A cap that the live
    * key set never reaches keeps the backend exact.
@@ -24,33 +24,60 @@ export interface MemoryBackendOptions {
 }
 
 /**
- * A stored counter. Evaluation writes the decoded state object its algorithm's `step` returned
- * (`math` says which algorithm), so the hot path never packs or parses the stored string; the
- * string is made only when asked for (`getRaw`). `setRaw` stores a string as it is (`math`
- * undefined), decoded when an op first reads it, exactly as Redis's value would be.
+ * A stored counter, and its place in the LRU list. Evaluation writes the decoded state object its
+ * algorithm's `step` returned (`math` says which algorithm), so the hot path never packs or parses
+ * the stored string; the string is made only when asked for (`getRaw`). `setRaw` stores a string
+ * as it is (`math` undefined), decoded when an op first reads it, exactly as Redis's value would be.
  */
-interface Entry {
-  state: unknown;
-  math: AlgorithmMath<unknown> | undefined;
-  /** The stored string when it came from `setRaw`; undefined for an evaluated state. */
-  raw: string | undefined;
-  /** Wall-clock ms after which the entry is gone (Redis PX semantics: alive while now <= expiresAt). */
-  expiresAt: number;
+class Entry {
+  /** Neighbours in the LRU list: `older` towards the least recently used end, `newer` towards the most recent. */
+  older: Entry | undefined = undefined;
+  newer: Entry | undefined = undefined;
+
+  constructor(
+    /** The counter key (the Map's key too: the list must know it to delete an evicted entry). */
+    readonly key: string,
+    public state: unknown,
+    public math: AlgorithmMath<unknown> | undefined,
+    /** The stored string when it came from `setRaw`; undefined for an evaluated state. */
+    public raw: string | undefined,
+    /** Wall-clock ms after which the entry is gone (Redis PX semantics: alive while now <= expiresAt). */
+    public expiresAt: number,
+  ) {}
 }
 
 /**
  * Counters in this process's memory, with exactly the semantics of `evaluateOps` (the reference
  * the Lua scripts mirror) and the same stored strings as Redis (kept decoded, encoded on demand),
- * so both pass one conformance suite. For a single replica or development: counters are not shared between processes and are
- * lost on restart.
+ * so both pass one conformance suite. For a single replica or development: counters are not
+ * shared between processes and are lost on restart.
  *
  * Entries keep Redis's TTL behaviour: an expired entry is invisible (checked lazily on read) and
- * removed by a periodic sweep on an unref'd timer. The Map's insertion order doubles as the LRU
- * order (every read re-inserts the key), so eviction under `maxKeys` is O(1).
+ * removed by a periodic sweep on an unref'd timer.
+ *
+ * LRU: the entries form a doubly linked list from the least to the most recently used (`oldest`,
+ * `newest`), beside the Map that finds them, so a touch (an op reading its key) relinks one entry
+ * and an eviction unlinks the list's head: both O(1) whatever happened before. The Map's own
+ * insertion order served as the list until it was found to degrade past the cap: V8 leaves a
+ * deleted entry as a hole in the Map's table until the next rehash, and `keys().next()` walks
+ * over every hole at the front, so with the cap reached each eviction walked past the holes of
+ * the evictions before it (100,000 new keys took 0.1-0.2 s below a 100,000 cap and 4.6-8.2 s
+ * each beyond it, against 0.1-0.3 s now; test/regressions/memory-eviction-quadratic.test.ts).
+ *
+ * Memory per counter (heap after a full GC, `node --expose-gc --import tsx
+ * benchmarks/memory/counters.ts`: one million live counters with keys built as the limiter
+ * builds them, Node 20): fixed window 373 bytes, sliding window 413, token bucket 429; 435 per
+ * kept counter once the cap is evicting. That is the entry with its list links (+24 bytes over
+ * the Map-order version), the key string, the decoded state object and the Map's slot. Budget
+ * `maxKeys` x 450 bytes: about 450 MB of heap at the default 1,000,000.
  */
 export class MemoryBackend implements Backend {
   readonly kind = 'memory';
   private readonly entries = new Map<string, Entry>();
+  /** Least recently used end of the list (evicted first). */
+  private oldest: Entry | undefined = undefined;
+  /** Most recently used end of the list. */
+  private newest: Entry | undefined = undefined;
   private readonly clock: () => number;
   private readonly maxKeys: number;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
@@ -100,6 +127,7 @@ export class MemoryBackend implements Backend {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.entries.clear();
+    this.oldest = this.newest = undefined;
     return Promise.resolve();
   }
 
@@ -107,11 +135,13 @@ export class MemoryBackend implements Backend {
   sweep(): number {
     const wall = this.clock();
     let dropped = 0;
-    for (const [key, entry] of this.entries) {
+    for (let entry = this.oldest; entry !== undefined;) {
+      const newer = entry.newer;
       if (entry.expiresAt < wall) {
-        this.entries.delete(key);
+        this.remove(entry);
         dropped++;
       }
+      entry = newer;
     }
     return dropped;
   }
@@ -139,16 +169,21 @@ export class MemoryBackend implements Backend {
 
   /** Stores a raw string as a counter's state (tests: corrupted or foreign values). */
   setRaw(key: string, value: string, ttlMs = 3_600_000): void {
-    this.insert(key, { state: undefined, math: undefined, raw: value, expiresAt: this.clock() + ttlMs });
+    this.insert(new Entry(key, undefined, undefined, value, this.clock() + ttlMs));
   }
 
   /** The decoded state of a live counter for `math`, moving it to the newest end of the LRU order. */
   private read(key: string, math: AlgorithmMath<unknown>, wall: number): unknown {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (entry.expiresAt < wall) return undefined;
-    this.entries.set(key, entry);
+    if (entry.expiresAt < wall) {
+      this.remove(entry);
+      return undefined;
+    }
+    if (entry !== this.newest) {
+      this.unlink(entry);
+      this.append(entry);
+    }
     return entry.math === math ? entry.state : math.decode(rawOf(entry));
   }
 
@@ -160,7 +195,7 @@ export class MemoryBackend implements Backend {
   private write(key: string, math: AlgorithmMath<unknown>, state: unknown, expiresAt: number, keepTtl: boolean): void {
     const entry = this.entries.get(key);
     if (entry === undefined) {
-      this.insert(key, { state, math, raw: undefined, expiresAt });
+      this.insert(new Entry(key, state, math, undefined, expiresAt));
       return;
     }
     entry.state = state;
@@ -169,15 +204,37 @@ export class MemoryBackend implements Backend {
     if (!keepTtl) entry.expiresAt = expiresAt;
   }
 
-  /** Puts `entry` at the newest end, dropping the least recently used entries beyond `maxKeys`. */
-  private insert(key: string, entry: Entry): void {
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    while (this.entries.size > this.maxKeys) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
-    }
+  /** Puts `entry` at the newest end (replacing an entry of the same key), dropping the least recently used entries beyond `maxKeys`. */
+  private insert(entry: Entry): void {
+    const previous = this.entries.get(entry.key);
+    if (previous !== undefined) this.unlink(previous);
+    this.entries.set(entry.key, entry);
+    this.append(entry);
+    while (this.entries.size > this.maxKeys && this.oldest !== undefined) this.remove(this.oldest);
+  }
+
+  /** Drops `entry` from the Map and the list. */
+  private remove(entry: Entry): void {
+    this.entries.delete(entry.key);
+    this.unlink(entry);
+  }
+
+  private unlink(entry: Entry): void {
+    const { older, newer } = entry;
+    if (older === undefined) this.oldest = newer;
+    else older.newer = newer;
+    if (newer === undefined) this.newest = older;
+    else newer.older = older;
+    entry.older = entry.newer = undefined;
+  }
+
+  private append(entry: Entry): void {
+    const last = this.newest;
+    entry.older = last;
+    entry.newer = undefined;
+    if (last === undefined) this.oldest = entry;
+    else last.newer = entry;
+    this.newest = entry;
   }
 }
 

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { BackendType } from '../backend/index.js';
 import { SettingsError } from '../errors.js';
+import { DEFAULT_STRING_LIMITS, type StringLimits } from '../limiter/string-limits.js';
 import type { FailurePolicy } from '../limiter/types.js';
 import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
@@ -64,7 +65,13 @@ export interface Settings {
     readonly admission: { readonly maxOutstanding: number; readonly maxEventLoopDelayMs: number };
     readonly degradedHeader: string | undefined;
   };
-  readonly limiter: { readonly shadowMode: boolean; readonly chargeOnDeny: boolean; readonly localCacheSize: number };
+  readonly limiter: {
+    readonly shadowMode: boolean;
+    readonly chargeOnDeny: boolean;
+    readonly localCacheSize: number;
+    /** The largest domain, key and value a request may carry (MAX_DESCRIPTOR_VALUE_BYTES), checked by both transports. */
+    readonly stringLimits: StringLimits;
+  };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly lifecycle: { readonly gracefulShutdownMs: number; readonly workers: number };
@@ -165,7 +172,12 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
       admission: { maxOutstanding: p.ADMISSION_MAX_OUTSTANDING, maxEventLoopDelayMs: p.ADMISSION_MAX_EVENT_LOOP_DELAY_MS },
       degradedHeader: p.DEGRADED_HEADER,
     },
-    limiter: { shadowMode: p.SHADOW_MODE, chargeOnDeny: p.CHARGE_ON_DENY, localCacheSize: p.LOCAL_CACHE_SIZE },
+    limiter: {
+      shadowMode: p.SHADOW_MODE,
+      chargeOnDeny: p.CHARGE_ON_DENY,
+      localCacheSize: p.LOCAL_CACHE_SIZE,
+      stringLimits: { ...DEFAULT_STRING_LIMITS, maxValueBytes: p.MAX_DESCRIPTOR_VALUE_BYTES },
+    },
     headers: {
       enabled: p.LIMIT_RESPONSE_HEADERS_ENABLED,
       limit: p.LIMIT_LIMIT_HEADER,

@@ -1,5 +1,6 @@
 import { BACKEND_TYPES, REDIS_TYPES, type BackendType, type RedisCredentials, type RedisType } from '../backend/index.js';
 import { REDIS_SOCKET_TYPES, type RedisSocketType } from './redis.js';
+import { DEFAULT_STRING_LIMITS } from '../limiter/string-limits.js';
 import { FAILURE_POLICIES, type FailurePolicy } from '../limiter/types.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../telemetry/logger.js';
 import {
@@ -124,7 +125,8 @@ const DEFS = {
     group: 'backend',
     default: '1000000',
     parse: integer(1, 100_000_000),
-    description: 'Most counters the `memory` backend holds at once, so a flood of distinct descriptor values cannot exhaust the heap.',
+    description:
+      'Most counters the `memory` backend holds at once, so a flood of distinct descriptor values cannot exhaust the heap: a counter takes up to about 450 bytes, so the default is a budget of about 450 MB. When full, the least recently used counter is dropped.',
   }),
   // redis
   REDIS_TYPE: setting({
@@ -297,6 +299,12 @@ const DEFS = {
     parse: integer(0, 10_000_000),
     description:
       'Fixed-window counters remembered in-process as over their limit until their window ends, so a hot key that keeps being denied costs no Redis round trip (0 = off; envoyproxy/ratelimit has LOCAL_CACHE_SIZE_IN_BYTES). Exact for fixed windows (a count never goes down within a window; cleared on every config reload); sliding windows and token buckets are never cached. With `CHARGE_ON_DENY=true`, cached denials are not counted, as upstream.',
+  }),
+  MAX_DESCRIPTOR_VALUE_BYTES: setting({
+    group: 'limiter',
+    default: String(DEFAULT_STRING_LIMITS.maxValueBytes),
+    parse: integer(64, 1_048_576),
+    description: `Largest descriptor value accepted, in UTF-8 bytes; a request with a longer one is \`INVALID_ARGUMENT\` naming the field (as are a domain or key over ${DEFAULT_STRING_LIMITS.maxDomainBytes} bytes). The default is above Envoy's default limit on all request headers together (60 KiB), so no value Envoy forwards by default is refused: a refused RLS call is let through unlimited by Envoy's default \`failure_mode_deny: false\`. Raise it with Envoy's \`max_request_headers_kb\`.`,
   }),
   // log
   LOG_LEVEL: setting({

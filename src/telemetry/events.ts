@@ -1,8 +1,9 @@
+import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { BackendStackHooks } from '../backend/stack.js';
 import type { CompiledSnapshot, ReloadEvent } from '../config/index.js';
 import type { LimiterObserver } from '../limiter/limiter.js';
-import type { Decision, DescriptorStatus } from '../limiter/types.js';
+import type { Decision, DescriptorStatus, RequestDescriptor } from '../limiter/types.js';
 import type { ResolverObserver } from '../resolve/index.js';
 import type { Logger } from './logger.js';
 import type { DecisionResult, Metrics, RequestCode } from './metrics.js';
@@ -27,15 +28,33 @@ export function decisionResult(s: DescriptorStatus, known: boolean): DecisionRes
 export function decisionObserver(metrics: Metrics): LimiterObserver {
   return {
     onStatus: (domain, status, known, descriptor) => {
-      // detailed_metric (upstream semantics): the rule opted in to per-value series, labelled
-      // `domain.key_value...` like upstream's stats key; bounded by the metrics module's per-domain cap.
+      // detailed_metric (upstream semantics): the rule opted in to per-value series; bounded in
+      // number by the metrics module's per-domain cap and in length by detailedRuleLabel.
       const rule =
         status.detailedMetric === true && status.ruleKey !== undefined
-          ? `${domain}.${descriptor.entries.map((e) => `${e.key}_${e.value}`).join('.')}`
+          ? detailedRuleLabel(domain, status.ruleKey, descriptor)
           : status.ruleKey;
       metrics.recordDecision(domain, rule, decisionResult(status, known));
     },
   };
+}
+
+/** Longest `rule` label a `detailed_metric` rule gets with the request's values in it. */
+export const MAX_DETAILED_LABEL_CHARS = 256;
+
+/**
+ * The `rule` label of a `detailed_metric` rule: `domain.key_value.key_value...` like upstream's
+ * stats key, when that is at most {@link MAX_DETAILED_LABEL_CHARS} long; otherwise the rule key
+ * and a digest of that text (`edge.path.sha256_<22 chars>`), still one series per value. The
+ * label is kept as long as its series (up to 1,000 rules per domain), and values are what
+ * clients send (up to 64 KiB each): without the bound, 1,000 distinct long paths would keep
+ * 1,000 long labels, six series each.
+ */
+export function detailedRuleLabel(domain: string, ruleKey: string, descriptor: RequestDescriptor): string {
+  let label = domain;
+  for (const e of descriptor.entries) label += `.${e.key}_${e.value}`;
+  if (label.length <= MAX_DETAILED_LABEL_CHARS) return label;
+  return `${ruleKey}.sha256_${hash('sha256', label, 'base64url').slice(0, 22)}`;
 }
 
 /** gRPC status codes (numbers, as both transports report them) to the `code` label. */

@@ -14,7 +14,9 @@
  * - a known field is read by its field number whatever its wire type (no wire-type check);
  * - a singular message field that occurs twice is replaced by the later one, not merged;
  * - a string whose length runs past the end of its message is cut at that end, not rejected;
- *   invalid UTF-8 decodes to U+FFFD (Node's decoder), never an error;
+ *   invalid UTF-8 decodes to U+FFFD (Node's decoder), never an error. One addition: the request
+ *   then carries `invalidUtf8`, the first such field's name, for `requestToCheck` to reject as
+ *   INVALID_ARGUMENT as upstream's Go protobuf does (a throw here would be INTERNAL in grpc-js);
  * - varints: a 32-bit varint longer than 5 bytes skips bytes 6..10 unread; a 64-bit varint
  *   with at most 4 bytes left in its message is read as at most 4 bytes;
  * - unknown fields are skipped by wire type (0, 1, 2, 5 and groups 3..4, nested at most 100
@@ -35,6 +37,7 @@
  * Input is a Node `Buffer`, as grpc-js passes it (protobufjs decodes strings of a plain
  * Uint8Array with a different UTF-8 decoder).
  */
+import { isUtf8 } from 'node:buffer';
 import type { WireDescriptor, WireEntry, WireRateLimitOverride, WireRateLimitRequest } from './mapping.js';
 
 // ---- decoding ------------------------------------------------------------------------------
@@ -59,6 +62,10 @@ function outOfRange(): RangeError {
 class Reader {
   pos = 0;
   len: number;
+  /** Set by {@link string} when the bytes it decoded were not valid UTF-8; {@link invalidAt} clears it. */
+  invalid = false;
+  /** The first string field that was not valid UTF-8, named as mapping.ts names fields. */
+  invalidField: string | undefined = undefined;
 
   constructor(readonly buf: Buffer) {
     this.len = buf.length;
@@ -179,7 +186,17 @@ class Reader {
       const ascii = asciiString(this.buf, start, end);
       if (ascii !== undefined) return ascii;
     }
-    return (this.buf as unknown as Utf8SliceBuffer).utf8Slice(start, end);
+    const s = (this.buf as unknown as Utf8SliceBuffer).utf8Slice(start, end);
+    // Every invalid sequence decodes to U+FFFD, so a string without one was valid (the search
+    // is immediate on a one-byte string); only one holding U+FFFD has its bytes validated.
+    if (s.includes('\ufffd') && !isUtf8(this.buf.subarray(start, end))) this.invalid = true;
+    return s;
+  }
+
+  /** Records `field` as the request's first invalid UTF-8 string (called when {@link invalid} is set). */
+  invalidAt(field: string): void {
+    this.invalid = false;
+    this.invalidField ??= field;
   }
 
   /** Opens an embedded message: returns the outer `len` to restore with {@link endMessage}. */
@@ -279,9 +296,10 @@ export function decodeRateLimitRequest(buf: Buffer): WireRateLimitRequest {
     switch (t >>> 3) {
       case 1:
         domain = r.string();
+        if (r.invalid) r.invalidAt('domain');
         break;
       case 2:
-        descriptors.push(decodeDescriptor(r));
+        descriptors.push(decodeDescriptor(r, descriptors.length));
         break;
       case 3:
         hitsAddend = r.uint32();
@@ -290,11 +308,13 @@ export function decodeRateLimitRequest(buf: Buffer): WireRateLimitRequest {
         r.skipType(t & 7, 0);
     }
   }
-  return { descriptors, domain, hitsAddend };
+  return r.invalidField === undefined
+    ? { descriptors, domain, hitsAddend }
+    : { descriptors, domain, hitsAddend, invalidUtf8: r.invalidField };
 }
 
-/** `envoy.extensions.common.ratelimit.v3.RateLimitDescriptor` (message depth 1). */
-function decodeDescriptor(r: Reader): WireDescriptor {
+/** `envoy.extensions.common.ratelimit.v3.RateLimitDescriptor` (message depth 1), the request's descriptor `d`. */
+function decodeDescriptor(r: Reader, d: number): WireDescriptor {
   const outer = r.beginMessage();
   const entries: WireEntry[] = [];
   let limit: WireRateLimitOverride | null = null;
@@ -303,7 +323,7 @@ function decodeDescriptor(r: Reader): WireDescriptor {
     const t = r.uint32();
     switch (t >>> 3) {
       case 1:
-        entries.push(decodeEntry(r));
+        entries.push(decodeEntry(r, d, entries.length));
         break;
       case 2:
         limit = decodeOverride(r);
@@ -319,8 +339,8 @@ function decodeDescriptor(r: Reader): WireDescriptor {
   return { entries, limit, hitsAddend };
 }
 
-/** `RateLimitDescriptor.Entry` (message depth 2). */
-function decodeEntry(r: Reader): WireEntry {
+/** `RateLimitDescriptor.Entry` (message depth 2), entry `e` of descriptor `d`. */
+function decodeEntry(r: Reader, d: number, e: number): WireEntry {
   const outer = r.beginMessage();
   let key = '';
   let value = '';
@@ -329,9 +349,11 @@ function decodeEntry(r: Reader): WireEntry {
     switch (t >>> 3) {
       case 1:
         key = r.string();
+        if (r.invalid) r.invalidAt(`descriptors[${d}].entries[${e}].key`);
         break;
       case 2:
         value = r.string();
+        if (r.invalid) r.invalidAt(`descriptors[${d}].entries[${e}].value`);
         break;
       default:
         r.skipType(t & 7, 2);

@@ -16,6 +16,7 @@
  *   limit, see {@link decisionToResponse}.
  */
 import { InvalidRequestError } from '../../errors.js';
+import { checkStringSizes, DEFAULT_STRING_LIMITS, type StringLimits } from '../../limiter/string-limits.js';
 import type { Decision, DescriptorStatus, LimitOverride, RateLimitCheck, RequestDescriptor, Unit } from '../../limiter/types.js';
 
 /** `envoy.service.ratelimit.v3.RateLimitResponse.Code`. */
@@ -69,16 +70,27 @@ export interface WireRateLimitRequest {
   domain: string;
   descriptors: WireDescriptor[];
   hitsAddend: number;
+  /**
+   * Set by the gRPC codec only (codec-decode.ts), and only when some string field's bytes were
+   * not valid UTF-8: that field's name (`domain`, `descriptors[0].entries[1].value`). Its string
+   * holds U+FFFD where the bytes were invalid, so it cannot be counted as what was sent.
+   */
+  invalidUtf8?: string | undefined;
 }
 
 /**
- * Translates a decoded request. Structural checks that need the wire (unit numbers, 64-bit
- * ranges) throw {@link InvalidRequestError} here; the limiter validates the rest (empty domain,
- * no descriptors, empty keys, sizes).
+ * Translates a decoded request. Checks on the request as received throw
+ * {@link InvalidRequestError} here, naming the field: strings that are not valid UTF-8, strings
+ * over `limits` (before descriptor resolution reads a token), unit numbers and 64-bit ranges.
+ * The limiter validates the rest (empty domain, no descriptors, empty keys, counts).
  *
  * Entry objects are passed through, not copied: proto-loader builds exactly `{ key, value }`.
  */
-export function requestToCheck(req: WireRateLimitRequest): RateLimitCheck {
+export function requestToCheck(req: WireRateLimitRequest, limits: StringLimits = DEFAULT_STRING_LIMITS): RateLimitCheck {
+  // As envoyproxy/ratelimit (Go protobuf rejects invalid UTF-8 in a string field): decoded with
+  // U+FFFD, distinct values sent as bytes would share one counter.
+  if (req.invalidUtf8 !== undefined) throw new InvalidRequestError(`${req.invalidUtf8} is not valid UTF-8`);
+  checkStringSizes(req.domain, req.descriptors, limits);
   const wire = req.descriptors;
   const descriptors = new Array<RequestDescriptor>(wire.length);
   for (let i = 0; i < wire.length; i++) {

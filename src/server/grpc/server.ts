@@ -12,6 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
 import { DeadlineExceededError, GrpcCode, isMeshlimitError } from '../../errors.js';
+import type { StringLimits } from '../../limiter/string-limits.js';
 import type { Decision, RateLimitCheck } from '../../limiter/types.js';
 import { decodeRateLimitRequest } from './codec-decode.js';
 import { encodeRateLimitResponse } from './codec-encode.js';
@@ -57,6 +58,8 @@ export interface ShouldRateLimitHandlerOptions {
   readonly headers?: ResponseHeaderNames | undefined;
   /** DEGRADED_HEADER: response header naming the reason of a degraded answer; none when undefined. */
   readonly degradedHeader?: string | undefined;
+  /** Largest domain, key and value accepted (MAX_DESCRIPTOR_VALUE_BYTES); the defaults when undefined. */
+  readonly stringLimits?: StringLimits | undefined;
   readonly logger?: GrpcLogger | undefined;
   /**
    * Called once per failed call with the error and the status sent (for metrics); `startedAt`
@@ -91,7 +94,8 @@ export interface GrpcServer {
 
 /**
  * Defaults sized for Envoy as the only client: RLS messages are small (the limiter accepts at
- * most 64 descriptors of 32 entries), so 1 MiB is generous. Envoy's HTTP/2 keepalive PINGs are
+ * most 64 descriptors of 32 entries, values of at most MAX_DESCRIPTOR_VALUE_BYTES), so 1 MiB is
+ * generous; a larger message is RESOURCE_EXHAUSTED before it is decoded. Envoy's HTTP/2 keepalive PINGs are
  * answered by Node's http2 layer and grpc-js enforces no ping policy, so they are always
  * accepted; our own PINGs (every 60 s, 20 s to answer) drop connections to vanished peers.
  *
@@ -119,7 +123,7 @@ const ERROR_CODE_TRAILER = 'meshlimit-error-code';
 export function createShouldRateLimitHandler(
   opts: ShouldRateLimitHandlerOptions,
 ): grpc.handleUnaryCall<WireRateLimitRequest, WireRateLimitResponse> {
-  const { limiter, logger, onError, onAnswered, headers } = opts;
+  const { limiter, logger, onError, onAnswered, headers, stringLimits } = opts;
 
   const fail = (callback: grpc.sendUnaryData<WireRateLimitResponse>, err: unknown, startedAt: number | undefined): void => {
     const status = errorToStatus(err, logger);
@@ -147,7 +151,7 @@ export function createShouldRateLimitHandler(
       if (call.cancelled || (deadline !== undefined && Date.now() >= deadline)) {
         throw new DeadlineExceededError('deadline exceeded before the request was evaluated');
       }
-      const check = requestToCheck(call.request);
+      const check = requestToCheck(call.request, stringLimits);
       startedAt = performance.now();
       decision = limiter.shouldRateLimit(check, {
         deadline,

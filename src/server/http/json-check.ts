@@ -1,4 +1,5 @@
 import { isMeshlimitError } from '../../errors.js';
+import type { StringLimits } from '../../limiter/string-limits.js';
 import type { RequestRecorder } from '../../telemetry/events.js';
 import type { Decider } from '../decide.js';
 import type { ResponseHeaderNames } from '../grpc/mapping.js';
@@ -16,6 +17,8 @@ export interface JsonCheckOptions {
   readonly headers?: ResponseHeaderNames | undefined;
   /** DEGRADED_HEADER; undefined when unset. */
   readonly degradedHeader?: string | undefined;
+  /** Largest domain, key and value accepted (MAX_DESCRIPTOR_VALUE_BYTES); the defaults when undefined. */
+  readonly stringLimits?: StringLimits | undefined;
 }
 
 /**
@@ -28,7 +31,7 @@ export function jsonCheck(opts: JsonCheckOptions): (body: unknown) => Promise<Ch
   return async (body) => {
     let startedAt: number | undefined;
     try {
-      const check = jsonToCheck(body);
+      const check = jsonToCheck(body, opts.stringLimits);
       startedAt = performance.now();
       const decision = await decide(check, undefined);
       recorder.answered(startedAt, decision);

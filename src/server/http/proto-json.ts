@@ -12,6 +12,7 @@
  * enums by name; Duration as `"<seconds>s"`; Struct as a plain JSON object.
  */
 import { InvalidRequestError } from '../../errors.js';
+import type { StringLimits } from '../../limiter/string-limits.js';
 import type { Decision, RateLimitCheck } from '../../limiter/types.js';
 import {
   decisionToResponse,
@@ -55,8 +56,8 @@ export interface ProtoJsonResponse {
  * Parses a proto3 JSON `RateLimitRequest` (already `JSON.parse`d) into a domain check.
  * @throws InvalidRequestError naming the offending field.
  */
-export function jsonToCheck(body: unknown): RateLimitCheck {
-  return requestToCheck(jsonToWireRequest(body));
+export function jsonToCheck(body: unknown, limits?: StringLimits): RateLimitCheck {
+  return requestToCheck(jsonToWireRequest(body), limits);
 }
 
 /** Serialises a decision as envoyproxy/ratelimit's `/json` endpoint does. */
@@ -138,9 +139,15 @@ function readArray(value: unknown, path: string): unknown[] {
   return value;
 }
 
+/**
+ * A string field. A lone surrogate (`"\ud800"`, valid JSON) is rejected: it has no UTF-8 form
+ * (protojson, like Go, rejects it as invalid UTF-8), and counter digests, which hash the UTF-8
+ * form, would count `\ud800`, `\udfff` and `\ufffd` on one counter.
+ */
 function readString(value: unknown, path: string): string {
   if (value === undefined) return '';
   if (typeof value !== 'string') throw invalid(path, 'must be a string');
+  if (!value.isWellFormed()) throw invalid(path, 'holds a lone surrogate, which is not valid UTF-8');
   return value;
 }
 

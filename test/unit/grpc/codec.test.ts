@@ -7,10 +7,16 @@
  *    wire type including groups, known fields under a wrong wire type, overlong varints) too;
  * 3. random, truncated and mutated bytes: ours throws exactly when protobufjs throws, and when
  *    neither throws the objects are equal;
+ *    in all three, the one thing ours adds: `invalidUtf8` is set exactly when protobufjs read a
+ *    string field from bytes that are not valid UTF-8 (it decodes them to U+FFFD; envoyproxy's Go
+ *    protobuf rejects them, and so does requestToCheck), found by watching protobufjs's own string
+ *    reads ({@link probeStringReads}); the rest of the object must still be equal;
  * 4. responses (from decisionToResponse on random decisions, and wider raw shapes) encode to the
  *    same bytes and read back through proto-loader's responseDeserialize.
  */
 import fc from 'fast-check';
+import { isUtf8 } from 'node:buffer';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { UNITS, type Decision, type DescriptorStatus } from '../../../src/limiter/types.js';
 import { decodeRateLimitRequest } from '../../../src/server/grpc/codec-decode.js';
@@ -26,6 +32,30 @@ import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../../../src/
 
 const method = serviceDefinition(loadServerPackage(), RLS_SERVICE)['ShouldRateLimit']!;
 
+/**
+ * Counts the string fields protobufjs reads from bytes that are not valid UTF-8: its
+ * BufferReader#string (the one proto-loader decodes with, loaded through proto-loader's own
+ * require) is wrapped to look at the bytes it slices, then called unchanged.
+ */
+const probeStringReads = ((): { invalid: number } => {
+  const protobufjs = createRequire(createRequire(import.meta.url).resolve('@grpc/proto-loader'))('protobufjs') as {
+    BufferReader: { prototype: { string(): string; uint32(): number; pos: number; buf: Buffer } };
+  };
+  const reader = protobufjs.BufferReader.prototype;
+  const original = reader.string;
+  const probe = { invalid: 0 };
+  reader.string = function (this: typeof reader): string {
+    const at = this.pos;
+    this.uint32();
+    const start = this.pos;
+    this.pos = at;
+    const s = original.call(this);
+    if (!isUtf8(this.buf.subarray(start, this.pos))) probe.invalid++;
+    return s;
+  };
+  return probe;
+})();
+
 type Outcome = { ok: true; value: unknown; json: string } | { ok: false; error: unknown };
 
 function attempt(decode: (b: Buffer) => unknown, buf: Buffer): Outcome {
@@ -37,15 +67,24 @@ function attempt(decode: (b: Buffer) => unknown, buf: Buffer): Outcome {
   }
 }
 
-/** Both decoders on the same bytes: same accept/reject, same object (and same key order). */
+/**
+ * Both decoders on the same bytes: same accept/reject, same object (and same key order), and
+ * ours names an invalid UTF-8 field exactly when protobufjs read one.
+ */
 function expectSameDecode(buf: Buffer): Outcome {
+  probeStringReads.invalid = 0;
   const theirs = attempt((b) => method.requestDeserialize(b), buf);
+  const readInvalid = probeStringReads.invalid > 0;
   const ours = attempt(decodeRateLimitRequest, buf);
   if (theirs.ok) {
     expect(ours, `protobufjs accepts ${buf.toString('hex')}`).toMatchObject({ ok: true });
     if (ours.ok) {
-      expect(ours.value).toStrictEqual(theirs.value);
-      expect(ours.json).toBe(theirs.json);
+      const { invalidUtf8, ...rest } = ours.value as WireRateLimitRequest;
+      expect(rest).toStrictEqual(theirs.value);
+      expect(JSON.stringify(rest)).toBe(theirs.json);
+      expect(invalidUtf8 !== undefined, `invalid UTF-8 read by protobufjs in ${buf.toString('hex')}: ${String(invalidUtf8)}`).toBe(
+        readInvalid,
+      );
     }
   } else {
     expect(ours.ok, `protobufjs rejects ${buf.toString('hex')} (${String(theirs.error)})`).toBe(false);
@@ -346,14 +385,65 @@ describe('decodeRateLimitRequest: hand-built bytes', () => {
     expectSameDecode(nested);
   });
 
-  it('decodes invalid UTF-8 to U+FFFD like protobufjs', () => {
+  it('decodes invalid UTF-8 to U+FFFD like protobufjs, and names the field', () => {
     const buf = len(1, Buffer.from([0x61, 0xff, 0xed, 0xa0, 0x80, 0xc3]));
     expect(decodeRateLimitRequest(buf).domain).toBe('a\ufffd\ufffd\ufffd\ufffd\ufffd');
+    expect(decodeRateLimitRequest(buf).invalidUtf8).toBe('domain');
     expectSameDecode(buf);
     // every non-ASCII byte alone among ASCII, in a short and a long string
     for (let b = 0x80; b <= 0xff; b++) {
       expectSameDecode(len(1, Buffer.from([0x61, b, 0x62])));
       expectSameDecode(len(2, len(1, len(2, Buffer.concat([Buffer.alloc(70, 0x61), Buffer.from([b])])))));
+    }
+  });
+
+  it('names the first string field whose bytes are not valid UTF-8; valid text, a real U+FFFD included, is not flagged', () => {
+    const bad: [string, number[]][] = [
+      ['a stray continuation byte', [0x80]],
+      ['0xff', [0xff]],
+      ['0xfe', [0xfe]],
+      ['an overlong NUL', [0xc0, 0x80]],
+      ['a surrogate (CESU-8)', [0xed, 0xa0, 0x80]],
+      ['a code point past U+10FFFF', [0xf4, 0x90, 0x80, 0x80]],
+      ['a sequence cut short', [0xe2, 0x82]],
+    ];
+    const raw = (b: number[]): Buffer => Buffer.from(b);
+    const rawEntry = (k: Buffer, v: Buffer): Buffer => len(1, Buffer.concat([len(1, k), len(2, v)]));
+    for (const [what, bytes] of bad) {
+      for (const pad of [0, 70]) {
+        // short strings go through the ASCII fast path's fallback, long ones straight to Node's decoder
+        const b = Buffer.concat([Buffer.alloc(pad, 0x61), raw(bytes)]);
+        const cases: [Buffer, string][] = [
+          [len(1, b), 'domain'],
+          [len(2, rawEntry(b, utf8('v'))), 'descriptors[0].entries[0].key'],
+          [
+            Buffer.concat([
+              len(1, utf8('d')),
+              len(2, rawEntry(utf8('k'), utf8('v'))),
+              len(2, Buffer.concat([rawEntry(utf8('k'), utf8('v')), rawEntry(utf8('k'), b)])),
+            ]),
+            'descriptors[1].entries[1].value',
+          ],
+        ];
+        for (const [buf, field] of cases) {
+          expect(decodeRateLimitRequest(buf).invalidUtf8, `${what}, ${pad} ASCII bytes before it, in ${field}`).toBe(field);
+          expectSameDecode(buf);
+        }
+      }
+    }
+    // The first invalid field is named, even when a later occurrence of the field replaces it.
+    const twice = Buffer.concat([len(2, rawEntry(utf8('k'), raw([0xff]))), len(1, raw([0xfe])), len(1, utf8('d'))]);
+    expect(decodeRateLimitRequest(twice)).toMatchObject({ domain: 'd', invalidUtf8: 'descriptors[0].entries[0].value' });
+    expectSameDecode(twice);
+    // Valid UTF-8 of every length class, U+FFFD itself included, is not flagged.
+    for (const text of ['\ufffd', 'caf\u00e9', '\u20ac', '\u{1f600}', `${'a'.repeat(70)}\ufffd`]) {
+      const buf = len(2, rawEntry(utf8('k'), utf8(text)));
+      expect(decodeRateLimitRequest(buf)).toStrictEqual({
+        descriptors: [{ entries: [{ key: 'k', value: text }], limit: null, hitsAddend: null }],
+        domain: '',
+        hitsAddend: 0,
+      });
+      expectSameDecode(buf);
     }
   });
 

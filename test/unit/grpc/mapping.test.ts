@@ -12,6 +12,7 @@ import {
   type WireDescriptor,
   type WireRateLimitRequest,
 } from '../../../src/server/grpc/mapping.js';
+import { decodeRateLimitRequest } from '../../../src/server/grpc/codec-decode.js';
 import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../../../src/server/grpc/protos.js';
 
 const method = serviceDefinition(loadServerPackage(), RLS_SERVICE)['ShouldRateLimit']!;
@@ -163,6 +164,20 @@ describe('requestToCheck (wire -> domain)', () => {
     const wire = decodeAsServer({ domain: 'd', descriptors: [{ entries: [], limit: {} }] });
     expect(wire.descriptors[0]!.limit).toEqual({ requestsPerUnit: 0, unit: 0 });
     expect(() => requestToCheck(wire)).toThrow(InvalidRequestError);
+  });
+
+  it('rejects a request the codec found invalid UTF-8 in, naming the field', () => {
+    const wire = decodeRateLimitRequest(
+      Buffer.from(method.requestSerialize({ domain: 'd', descriptors: [{ entries: [{ key: 'k', value: 'X' }] }] })).map((b) =>
+        b === 0x58 ? 0xff : b,
+      ) as Buffer,
+    );
+    expect(wire.invalidUtf8).toBe('descriptors[0].entries[0].value');
+    expect(() => requestToCheck(wire)).toThrow(InvalidRequestError);
+    expect(() => requestToCheck(wire)).toThrow('descriptors[0].entries[0].value is not valid UTF-8');
+    expect(() => requestToCheck({ domain: '\ufffd', descriptors: [], hitsAddend: 0, invalidUtf8: 'domain' })).toThrow(
+      'domain is not valid UTF-8',
+    );
   });
 });
 

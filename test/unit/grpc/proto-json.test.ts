@@ -38,6 +38,13 @@ describe('jsonToCheck (protojson.Unmarshal rules)', () => {
     expect(jsonToCheck({ domain: 'd', descriptors: [{ entries: [], hits_addend: 0 }] }).descriptors[0]!.hitsAddend).toBe(0);
   });
 
+  it('accepts any well-formed text: U+FFFD itself, a surrogate pair, control characters', () => {
+    const values = ['\ufffd', '\u{1f600}', '\ud83d\ude00x', '\u0000\n', 'caf\u00e9'];
+    const check = jsonToCheck({ domain: '\u{1f600}', descriptors: values.map((value) => ({ entries: [{ key: 'k', value }] })) });
+    expect(check.domain).toBe('\u{1f600}');
+    expect(check.descriptors.map((d) => d.entries[0]!.value)).toEqual(values);
+  });
+
   it('keeps a uint64 string exact so values above 2^53-1 are rejected', () => {
     expect(jsonToCheck({ domain: 'd', descriptors: [{ entries: [], hitsAddend: '9007199254740991' }] }).descriptors[0]!.hitsAddend).toBe(
       Number.MAX_SAFE_INTEGER,
@@ -66,6 +73,26 @@ describe('jsonToCheck (protojson.Unmarshal rules)', () => {
       [
         { descriptors: [{ entries: [], limit: { unit: 'UNKNOWN', requestsPerUnit: 1 } }] },
         'descriptors[0].limit.unit must be a known RateLimitUnit, got 0',
+      ],
+      // lone surrogates: valid JSON, but no UTF-8 form (protojson rejects them as invalid UTF-8)
+      [{ domain: '\ud800' }, 'domain: holds a lone surrogate, which is not valid UTF-8'],
+      [
+        {
+          domain: 'd',
+          descriptors: [
+            {
+              entries: [
+                { key: 'k', value: 'v' },
+                { key: 'a\udfffb', value: 'v' },
+              ],
+            },
+          ],
+        },
+        'descriptors[0].entries[1].key: holds a lone surrogate, which is not valid UTF-8',
+      ],
+      [
+        { domain: 'd', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }, { entries: [{ key: 'k', value: '\udc00\ud800' }] }] },
+        'descriptors[1].entries[0].value: holds a lone surrogate, which is not valid UTF-8',
       ],
     ];
     for (const [body, message] of cases) {

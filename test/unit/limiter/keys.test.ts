@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { counterKey, descriptorTag, limitIdentity, TagCache } from '../../../src/limiter/keys.js';
+import {
+  counterKey,
+  descriptorTag,
+  limitIdentity,
+  MAX_CACHED_DESCRIPTOR_CHARS,
+  MAX_CACHED_DESCRIPTOR_ENTRIES,
+  TagCache,
+} from '../../../src/limiter/keys.js';
 
 /** Cluster slot of a key, per the Redis Cluster spec (CRC16/XMODEM of the hash tag). */
 function crc16(buf: Buffer): number {
@@ -133,6 +140,43 @@ describe('TagCache', () => {
     c.set('d', [{ key: 'a', value: 'b' }], 'again');
     expect(c.get('d', [{ key: 'a', value: 'b' }])).toBe('again');
     expect(c.size).toBe(paths.length);
+  });
+
+  it('never stores a descriptor longer than MAX_CACHED_DESCRIPTOR_CHARS or with more than MAX_CACHED_DESCRIPTOR_ENTRIES entries', () => {
+    const c = new TagCache(100);
+    const fits = 'v'.repeat(MAX_CACHED_DESCRIPTOR_CHARS - 2); // + domain 'd' + key 'k'
+    expect(c.set('d', one(fits), 'A')).toBe('A');
+    expect(c.get('d', one(fits))).toBe('A');
+    const bytes = c.bytes;
+    expect(c.set('d', one(`${fits}w`), 'B')).toBe('B'); // one unit over: returned, not stored
+    expect(c.get('d', one(`${fits}w`))).toBeUndefined();
+    expect(c.set('d', one('x'.repeat(1_000_000)), 'C')).toBe('C');
+    const many = Array.from({ length: MAX_CACHED_DESCRIPTOR_ENTRIES + 1 }, () => ({ key: '', value: '' }));
+    expect(c.set('d', many, 'D')).toBe('D');
+    expect(c.get('d', many)).toBeUndefined();
+    expect(c.set('d', many.slice(1), 'E')).toBe('E');
+    expect(c.get('d', many.slice(1))).toBe('E');
+    expect(c.size).toBe(2);
+    expect(c.bytes).toBeGreaterThan(bytes);
+  });
+
+  it('starts a new generation when the young one reaches its byte budget, so both stay within 2 x (budget + one path)', () => {
+    const budget = 20_000;
+    const c = new TagCache(1_000_000, budget);
+    let maxBytes = 0;
+    let pathBytes = 0;
+    for (let i = 0; i < 2_000; i++) {
+      const before = c.bytes;
+      c.set('d', one(`${i}`.padEnd(400, '.')), `T${i}`);
+      pathBytes = Math.max(pathBytes, c.bytes - before);
+      maxBytes = Math.max(maxBytes, c.bytes);
+    }
+    expect(pathBytes).toBeGreaterThan(800); // the 400-unit value is counted at 2 bytes per unit
+    expect(maxBytes).toBeLessThanOrEqual(2 * (budget + pathBytes));
+    expect(c.size).toBeLessThan(100); // bytes, not the count, bounded it
+    // The newest descriptors are still there, the oldest were dropped with their generation.
+    expect(c.get('d', one('1999'.padEnd(400, '.')))).toBe('T1999');
+    expect(c.get('d', one('0'.padEnd(400, '.')))).toBeUndefined();
   });
 
   it('gives descriptorTag the same tag on a cache hit as on a miss', () => {

@@ -50,7 +50,12 @@ describe('defaults', () => {
         admission: { maxOutstanding: 1000, maxEventLoopDelayMs: 100 },
         degradedHeader: undefined,
       },
-      limiter: { shadowMode: false, chargeOnDeny: false, localCacheSize: 0 },
+      limiter: {
+        shadowMode: false,
+        chargeOnDeny: false,
+        localCacheSize: 0,
+        stringLimits: { maxDomainBytes: 256, maxKeyBytes: 256, maxValueBytes: 65_536 },
+      },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1 },
@@ -205,6 +210,14 @@ describe('scalar parsers', () => {
       'setting REDIS_COMMAND_TIMEOUT_MS: expected an integer from 1 to 60000, got "0"',
     );
     expect(errorOf({ MEMORY_MAX_KEYS: '1e6' }).message).toBe('setting MEMORY_MAX_KEYS: expected an integer from 1 to 100000000, got "1e6"');
+    expect(errorOf({ MAX_DESCRIPTOR_VALUE_BYTES: '63' }).message).toBe(
+      'setting MAX_DESCRIPTOR_VALUE_BYTES: expected an integer from 64 to 1048576, got "63"',
+    );
+    expect(loadSettings({ MAX_DESCRIPTOR_VALUE_BYTES: '8192' }).limiter.stringLimits).toEqual({
+      maxDomainBytes: 256,
+      maxKeyBytes: 256,
+      maxValueBytes: 8192,
+    });
     expect(loadSettings({ GRACEFUL_SHUTDOWN_MS: ' 2500 ', CONFIG_RELOAD_DEBOUNCE_MS: '0' })).toMatchObject({
       lifecycle: { gracefulShutdownMs: 2500 },
       config: { reloadDebounceMs: 0 },
