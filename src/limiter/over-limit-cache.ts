@@ -1,3 +1,5 @@
+import { LruMap } from '../util/lru.js';
+
 /**
  * A bounded in-process cache of counters known to be over their limit, so a hot key that keeps
  * being denied stops costing a Redis round trip (envoyproxy/ratelimit's LOCAL_CACHE_SIZE_IN_BYTES
@@ -13,10 +15,12 @@
  * would not be charged anyway) and the status reports remaining 0 without asking.
  */
 export class OverLimitCache {
-  readonly #entries = new Map<string, number>();
+  readonly #entries: LruMap<string, number>;
 
-  /** @param capacity most keys kept; the oldest entry is dropped when full. 0 disables the cache. */
-  constructor(private readonly capacity: number) {}
+  /** @param capacity most keys kept; the least recently added or read entry is dropped when full. 0 disables the cache. */
+  constructor(private readonly capacity: number) {
+    this.#entries = new LruMap(capacity);
+  }
 
   get enabled(): boolean {
     return this.capacity > 0;
@@ -28,7 +32,7 @@ export class OverLimitCache {
 
   /** Milliseconds until the cached over-limit state of `key` ends, or 0 when not cached. */
   remainingMs(key: string, now: number): number {
-    const until = this.#entries.get(key);
+    const until = this.#entries.peek(key);
     if (until === undefined) return 0;
     if (until <= now) {
       this.#entries.delete(key);
@@ -40,10 +44,6 @@ export class OverLimitCache {
   /** Remembers that `key` is over its limit until `now + resetMs`. */
   add(key: string, now: number, resetMs: number): void {
     if (this.capacity === 0 || resetMs <= 0) return;
-    if (this.#entries.size >= this.capacity && !this.#entries.has(key)) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
     this.#entries.set(key, now + resetMs);
   }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LruMap } from '../util/lru.js';
 
 /**
  * Verified tokens remembered by the SHA-256 of their text, so a busy tenant pays one signature
@@ -13,11 +14,10 @@ import { createHash } from 'node:crypto';
  * - time is passed in, never read here (exact tests).
  */
 export class TokenCache {
-  readonly #max: number;
-  readonly #entries = new Map<string, { readonly value: string; readonly expiresAtMs: number }>();
+  readonly #entries: LruMap<string, { readonly value: string; readonly expiresAtMs: number }>;
 
   constructor(maxEntries: number) {
-    this.#max = maxEntries;
+    this.#entries = new LruMap(maxEntries);
   }
 
   get size(): number {
@@ -28,20 +28,15 @@ export class TokenCache {
   get(hash: string, nowMs: number): string | undefined {
     const e = this.#entries.get(hash);
     if (e === undefined) return undefined;
-    this.#entries.delete(hash);
-    if (nowMs >= e.expiresAtMs) return undefined;
-    this.#entries.set(hash, e);
+    if (nowMs >= e.expiresAtMs) {
+      this.#entries.delete(hash);
+      return undefined;
+    }
     return e.value;
   }
 
   set(hash: string, value: string, expiresAtMs: number, nowMs: number): void {
-    if (this.#max === 0 || expiresAtMs <= nowMs) return;
-    this.#entries.delete(hash);
-    if (this.#entries.size >= this.#max) {
-      // Map iteration order is insertion order, and hits re-insert: the first key is the LRU one.
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
+    if (expiresAtMs <= nowMs) return;
     this.#entries.set(hash, { value, expiresAtMs });
   }
 
