@@ -16,7 +16,7 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     file: 'config.yaml',
     field: 'descriptors[0].ratelimit',
     detail:
-      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode",
+      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode, metadata",
   },
   {
     dir: 'unknown_key_in_rate_limit',
