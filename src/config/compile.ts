@@ -112,7 +112,7 @@ class TreeBuilder {
         new ConfigError(
           spec.file,
           'domain',
-          `duplicate domain '${spec.domain}' (line ${spec.domainLine}); already defined in ${this.domainFile.get(spec.domain)}`,
+          `duplicate domain '${spec.domain}' (line ${spec.domainLine}); already defined in ${this.domainFile.get(spec.domain)} (MERGE_DOMAIN_CONFIG=true merges them)`,
         ),
       );
       return;
