@@ -148,6 +148,8 @@ export interface DescriptorStatus {
    * as upstream; only the overall code becomes OK).
    */
   readonly shadowed: boolean;
+  /** True for a quota-mode descriptor (see src/limiter/verdict.ts); absent otherwise. */
+  readonly quota?: true | undefined;
   /** True when the descriptor matched an `unlimited` rule. */
   readonly unlimited: boolean;
   /** Rule key for metrics; absent when nothing matched. */

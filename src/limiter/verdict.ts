@@ -96,7 +96,7 @@ function descriptorStatus(p: Planned, outcomes: readonly CounterOutcome[], globa
   const outcome = outcomes[p.firstOp + best]!;
   const limit = p.limits[best]!;
   const over = outcome.overLimit;
-  return {
+  const status: DescriptorStatus = {
     code: over && !p.ruleShadow ? 'OVER_LIMIT' : 'OK',
     limit: { requestsPerUnit: limit.requestsPerUnit, unit: limit.unit, unitMultiplier: limit.unitMultiplier, name: limit.name },
     remaining: outcome.remaining,
@@ -106,6 +106,7 @@ function descriptorStatus(p: Planned, outcomes: readonly CounterOutcome[], globa
     ruleKey: rule.ruleKey,
     detailedMetric: rule.detailedMetric,
   };
+  return p.quota ? { ...status, quota: true } : status;
 }
 
 /**

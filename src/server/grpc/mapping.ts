@@ -186,7 +186,7 @@ export interface ResponseHeaderNames {
 
 /**
  * Translates a decision. With `headers`, adds the three rate-limit headers exactly as
- * envoyproxy/ratelimit does: the reported descriptor is the last OVER_LIMIT one if any, else the
+ * envoyproxy/ratelimit does: the reported descriptor is the last OVER_LIMIT one that is not a quota descriptor if any, else the
  * first with the fewest `limit_remaining` among those with a current limit (strictly below
  * 2^32-1); none when no descriptor has a limit. Values: requests_per_unit, limit_remaining, and
  * seconds until reset (upstream recomputes them from the unit and its clock; we use the
@@ -202,7 +202,8 @@ export function decisionToResponse(decision: Decision, headers?: ResponseHeaderN
     const wire = statusToWire(decision.statuses[i]!);
     statuses[i] = wire;
     if (headers !== undefined && wire.currentLimit !== undefined) {
-      if (wire.code === WireCode.OVER_LIMIT) {
+      // As upstream: an over-limit quota descriptor does not claim the headers, it competes on remaining.
+      if (wire.code === WireCode.OVER_LIMIT && decision.statuses[i]!.quota !== true) {
         reported = wire;
         minRemaining = 0;
       } else if (wire.limitRemaining < minRemaining) {
