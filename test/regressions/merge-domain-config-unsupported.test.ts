@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli.js';
-import { bootService, type BootedService } from '../support/service.js';
+import { bootService, eventually, type BootedService } from '../support/service.js';
 import { fixture } from '../unit/config/helpers.js';
 
 /**
@@ -24,6 +24,15 @@ describe('MERGE_DOMAIN_CONFIG', () => {
       descriptors: [{ entries: [{ key: 'key1', value: 'value1' }] }, { entries: [{ key: 'key2', value: 'value2' }] }],
     });
     expect(res.statuses.map((s) => s.currentLimit?.requestsPerUnit)).toEqual([10, 20]);
+    // A reload merges too: a third file for the same domain is picked up.
+    svc.writeConfig(
+      'merge_domain_key3.yaml',
+      'domain: test-domain\ndescriptors:\n  - key: key3\n    rate_limit: { unit: minute, requests_per_unit: 30 }\n',
+    );
+    await eventually(async () => {
+      const r = await svc!.client.shouldRateLimit({ domain: 'test-domain', descriptors: [{ entries: [{ key: 'key3', value: 'x' }] }] });
+      return r.statuses[0]!.currentLimit?.requestsPerUnit === 30;
+    }, 10_000);
   });
 
   it('check-config reads it as the service does', async () => {
