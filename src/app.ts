@@ -53,13 +53,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const metrics = createMetrics();
   // Config: loaded once, swapped atomically by the watcher on every good edit.
   const dir = path.resolve(settings.config.dir);
-  const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir));
+  const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir, settings.config)); // MERGE_DOMAIN_CONFIG
   configLoaded(metrics, logger, store.current(), dir);
   const watcher = new ConfigWatcher({
     dir,
     store,
     debounceMs: settings.config.reloadDebounceMs,
     pollIntervalMs: overrides.configPollMs ?? 2000,
+    compile: settings.config,
     logger,
     onReload: configReloaded(metrics, logger, () => store.current()),
   });
@@ -93,8 +94,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   );
   // Servers: gRPC (RLS + health) and the HTTP admin app, one recorder for both.
   const recorder = requestRecorder(metrics);
-  const headers = settings.headers.enabled ? settings.headers : undefined;
-  const degradedHeader = settings.resilience.degradedHeader;
+  const [headers, degradedHeader] = [settings.headers.enabled ? settings.headers : undefined, settings.resilience.degradedHeader];
   const grpc = createGrpcServer({
     limiter: { shouldRateLimit: (check, opts) => decide(check, opts.deadline, opts.traceCarrier) },
     health,

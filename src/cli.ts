@@ -2,6 +2,8 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { assembleScriptNamed, SCRIPT_NAMES, type AssembledScript } from './backend/redis/lua-assembler.js';
 import { checkConfigDir } from './config/check.js';
+import { SettingsError } from './errors.js';
+import { configCompileOptions } from './settings/index.js';
 import { ALGORITHMS } from './limiter/types.js';
 
 /**
@@ -22,7 +24,8 @@ const USAGE = `usage: meshlimit check-config DIR
 commands:
   check-config DIR   load and validate every *.yaml / *.yml file in DIR exactly as the service
                      would; print each error, or a summary of domains and rules.
-                     exit 0 when valid, 1 when invalid, 2 on a usage error.
+                     MERGE_DOMAIN_CONFIG=true lets several files define one domain, as in
+                     the service. exit 0 when valid, 1 when invalid, 2 on a usage error.
   ask DOMAIN DESC..  send one ShouldRateLimit call over gRPC (default --addr 127.0.0.1:8081) and
                      print the response as JSON. Each DESC is one descriptor, its entries
                      separated by commas. exit 0 for OK, 3 for OVER_LIMIT, 1 on an error.
@@ -38,7 +41,12 @@ const defaultIo: CliIo = {
   stderr: (t) => process.stderr.write(t),
 };
 
-export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+/** @param env the environment `check-config` reads MERGE_DOMAIN_CONFIG from, as the service does. */
+export async function runCli(
+  argv: readonly string[],
+  io: CliIo = defaultIo,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
   const [command, ...rest] = argv;
   if (command === '--help' || command === '-h' || command === 'help') {
     io.stdout(USAGE);
@@ -49,7 +57,15 @@ export async function runCli(argv: readonly string[], io: CliIo = defaultIo): Pr
       io.stderr(`meshlimit check-config: expected exactly one directory\n\n${USAGE}`);
       return 2;
     }
-    const result = await checkConfigDir(rest[0]!);
+    let options;
+    try {
+      options = configCompileOptions(env);
+    } catch (err) {
+      if (!(err instanceof SettingsError)) throw err;
+      io.stderr(`meshlimit check-config: ${err.message}\n`);
+      return 2;
+    }
+    const result = await checkConfigDir(rest[0]!, options);
     (result.ok ? io.stdout : io.stderr)(result.output);
     return result.ok ? 0 : 1;
   }

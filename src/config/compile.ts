@@ -112,7 +112,7 @@ class TreeBuilder {
         new ConfigError(
           spec.file,
           'domain',
-          `duplicate domain '${spec.domain}' (line ${spec.domainLine}); already defined in ${this.domainFile.get(spec.domain)}`,
+          `duplicate domain '${spec.domain}' (line ${spec.domainLine}); already defined in ${this.domainFile.get(spec.domain)} (MERGE_DOMAIN_CONFIG=true merges them)`,
         ),
       );
       return;
@@ -192,12 +192,14 @@ class TreeBuilder {
     const sharedValues = shared.some((s) => s !== undefined) ? Object.freeze([...shared]) : undefined;
     const common = {
       ruleKey,
-      shadowMode: d.shadowMode || d.quotaMode,
+      shadowMode: d.shadowMode,
       detailedMetric: d.detailedMetric,
       file,
       quotaMode: d.quotaMode,
       valueToMetric: d.valueToMetric,
       sharedValues,
+      // Only a limited rule returns its metadata (upstream attaches it to the limit it found).
+      metadata: spec.kind === 'limits' ? d.metadata : undefined,
     };
     if (spec.kind === 'unlimited') {
       return Object.freeze({
@@ -287,6 +289,7 @@ function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descr
     detailedMetric: d.detailedMetric,
     valueToMetric: d.valueToMetric,
     shareThreshold: d.shareThreshold,
+    ...(d.metadata === undefined ? {} : { metadata: d.metadata }),
     limits: rule?.limits.map(dumpLimit) ?? [],
     descriptors,
   };

@@ -1,4 +1,4 @@
-import type { DescriptorEntry, Rule } from '../limiter/types.js';
+import type { DescriptorEntry, MetadataStruct, Rule } from '../limiter/types.js';
 import type { DomainOptions } from './schema.js';
 import type { ConfigSnapshot } from '../limiter/ports.js';
 
@@ -18,7 +18,7 @@ export interface CompiledRule extends Rule {
   readonly names: readonly string[];
   /** Union of `replaces` of this rule's limits, including an `unlimited` rate_limit's. */
   readonly replaces: readonly string[];
-  /** upstream `quota_mode`; such rules also have `shadowMode: true` (over-limit requests pass). */
+  /** upstream `quota_mode` (see src/limiter/verdict.ts). */
   readonly quotaMode: boolean;
   /** upstream `value_to_metric` (metrics only). */
   readonly valueToMetric: boolean;
@@ -73,6 +73,8 @@ export interface DescriptorDump {
   readonly detailedMetric: boolean;
   readonly valueToMetric: boolean;
   readonly shareThreshold: boolean;
+  /** upstream descriptor `metadata`, when set. */
+  readonly metadata?: MetadataStruct;
   readonly limits: readonly LimitDump[];
   readonly descriptors: readonly DescriptorDump[];
 }

@@ -1,6 +1,7 @@
-import { FAILURE_POLICIES, type FailurePolicy } from '../limiter/types.js';
+import { FAILURE_POLICIES, type FailurePolicy, type MetadataStruct } from '../limiter/types.js';
 import { at, Checker, join, type Problem } from './checker.js';
 import { checkList, checkSingle, type LimitsSpec } from './limit-schema.js';
+import { checkDescriptorMetadata } from './metadata-schema.js';
 import { checkResolution, type ResolutionOptions } from './resolution-schema.js';
 import { describeNode as describe, quoteText as q, type YNode } from './yaml-tree.js';
 
@@ -38,6 +39,7 @@ export const DESCRIPTOR_KEYS = [
   'value_to_metric',
   'share_threshold',
   'quota_mode',
+  'metadata',
 ] as const;
 export interface DescriptorSpec {
   readonly path: string;
@@ -51,6 +53,8 @@ export interface DescriptorSpec {
   readonly detailedMetric: boolean;
   readonly valueToMetric: boolean;
   readonly shareThreshold: boolean;
+  /** upstream descriptor `metadata` (a non-empty mapping), else undefined. */
+  readonly metadata: MetadataStruct | undefined;
   readonly descriptors: readonly DescriptorSpec[];
 }
 
@@ -169,9 +173,6 @@ function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec 
       `share_threshold can only be used with wildcard values (containing '*'), but found key ${q(finalKey)}${at(e.get('share_threshold')!.keyLine)}`,
     );
   }
-  if (quotaMode) {
-    c.warn(join(path, 'quota_mode'), 'quota mode is enforced like shadow_mode (over-limit requests pass); quota metadata is not sent');
-  }
 
   const single = e.get('rate_limit');
   const list = e.get('rate_limits');
@@ -186,6 +187,20 @@ function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec 
     limits = checkList(c, list.value, join(path, 'rate_limits'));
   }
 
+  const metadata = checkDescriptorMetadata(c, e.get('metadata'), join(path, 'metadata'), limits.kind);
   const descriptors = checkDescriptorList(c, e.get('descriptors')?.value, join(path, 'descriptors'));
-  return { path, line: node.line, key, value, limits, shadowMode, quotaMode, detailedMetric, valueToMetric, shareThreshold, descriptors };
+  return {
+    path,
+    line: node.line,
+    key,
+    value,
+    limits,
+    shadowMode,
+    quotaMode,
+    detailedMetric,
+    valueToMetric,
+    shareThreshold,
+    metadata,
+    descriptors,
+  };
 }

@@ -2,6 +2,7 @@ import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
 import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
+import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
   UNIT_SECONDS,
   type CounterOp,
@@ -22,8 +23,15 @@ import {
 export interface LimiterOptions {
   /** CACHE_KEY_PREFIX: prepended to every counter key. */
   readonly keyPrefix: string;
-  /** SHADOW_MODE: every over-limit answer becomes OK (still counted and reported as shadowed). */
+  /**
+   * SHADOW_MODE: the overall answer is always OK; each descriptor's status still says OVER_LIMIT
+   * when it is over (as upstream), and nothing is denied, so counters are charged as if admitted.
+   */
   readonly shadowMode: boolean;
+  /** QUOTA_MODE: every descriptor is a quota-mode descriptor (see ./verdict.ts). */
+  readonly quotaMode?: boolean | undefined;
+  /** RESPONSE_DYNAMIC_METADATA: decisions carry the passed descriptors' merged `metadata`. */
+  readonly responseDynamicMetadata?: boolean | undefined;
   /**
    * CHARGE_ON_DENY: false (default) means a denied request consumes nothing on any descriptor;
    * true restores envoyproxy/ratelimit's behaviour of charging every descriptor.
@@ -48,18 +56,6 @@ export interface LimiterObserver {
 /** Limits on requests accepted before any work is done (bounded work per request). */
 export const REQUEST_LIMITS = Object.freeze({ maxDescriptors: 64, maxEntries: 32 });
 
-const OK_NO_LIMIT: DescriptorStatus = Object.freeze({ code: 'OK', remaining: 0, resetMs: 0, shadowed: false, unlimited: false });
-
-interface Planned {
-  readonly rule: Rule | undefined;
-  /** After `replaces` is applied. */
-  limits: readonly Limit[];
-  readonly hits: number;
-  /** Index of this descriptor's first op in the ops array (set while the ops are built). */
-  firstOp: number;
-  readonly enforce: boolean;
-}
-
 /**
  * Turns a request into counter operations, runs them on the backend in one call, and turns the
  * outcomes into a decision. Reads one config snapshot per request.
@@ -71,13 +67,18 @@ export class RateLimiter {
    * ever configured.
    */
   private readonly evaluateOptions = new Map<string, EvaluateOptions>();
+  /** The same for requests with a quota-mode limit (charged as upstream, see {@link optionsFor}). */
+  private readonly quotaOptions = new Map<string, EvaluateOptions>();
+  private readonly verdictFlags: VerdictFlags;
 
   constructor(
     private readonly config: ConfigSource,
     private readonly backend: Backend,
     private readonly options: LimiterOptions,
     private readonly observer?: LimiterObserver,
-  ) {}
+  ) {
+    this.verdictFlags = Object.freeze({ globalShadow: options.shadowMode, metadata: options.responseDynamicMetadata === true });
+  }
 
   /**
    * @param deadline Unix ms after which the caller no longer waits (from the gRPC deadline).
@@ -104,15 +105,17 @@ export class RateLimiter {
     if (!snapshot.hasDomain(domain)) {
       const statuses = check.descriptors.map(() => OK_NO_LIMIT);
       this.observe(check, statuses, false);
-      return { code: 'OK', statuses };
+      return this.verdictFlags.metadata ? { code: 'OK', statuses, request: check } : { code: 'OK', statuses };
     }
     const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
     const plans = this.plan(snapshot, check, requestHits);
     const ops: CounterOp[] = [];
+    let quota = false;
     for (let i = 0; i < plans.length; i++) {
       const p = plans[i]!;
       p.firstOp = ops.length;
       if (p.limits.length === 0) continue;
+      if (p.quota) quota = true;
       const tag = descriptorTag(domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
       for (const limit of p.limits) {
         ops.push({
@@ -133,7 +136,7 @@ export class RateLimiter {
     if (deadline !== undefined && Date.now() >= deadline) {
       throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
     }
-    const options = this.optionsFor(domain);
+    const options = this.optionsFor(domain, quota);
     const backend = this.backend;
     if (backend.evaluateSync !== undefined) return this.evaluated(check, plans, ops, backend.evaluateSync(ops, options));
     // A failure-policy decorator applies the domain's failure_mode and may answer degraded; the
@@ -141,14 +144,25 @@ export class RateLimiter {
     return backend.evaluate(ops, options).then((result) => this.evaluated(check, plans, ops, result));
   }
 
-  /** The backend call's options for `domain`: cached, except under a test clock. */
-  private optionsFor(domain: string): EvaluateOptions {
+  /**
+   * The backend call's options for `domain`: cached, except under a test clock.
+   *
+   * A request with a quota-mode limit is charged as envoyproxy/ratelimit charges (every window
+   * counter, admitted or denied, within its limit or not), whatever CHARGE_ON_DENY says: a quota
+   * counter records consumption that has happened (Envoy reports it with `hits_addend`, often on
+   * the response path, `apply_on_stream_done`), and refusing to record the hits that cross the
+   * limit would leave an exhausted quota looking available to every later check (a `hits_addend:
+   * 0` check is over only once the count is past the limit).
+   */
+  private optionsFor(domain: string, quota: boolean): EvaluateOptions {
+    const chargeOnDeny = quota || this.options.chargeOnDeny;
     const now = this.options.now;
-    if (now !== undefined) return { chargeOnDeny: this.options.chargeOnDeny, now: now(), domain };
-    let options = this.evaluateOptions.get(domain);
+    if (now !== undefined) return { chargeOnDeny, now: now(), domain };
+    const cache = quota ? this.quotaOptions : this.evaluateOptions;
+    let options = cache.get(domain);
     if (options === undefined) {
-      options = Object.freeze({ chargeOnDeny: this.options.chargeOnDeny, now: undefined, domain });
-      this.evaluateOptions.set(domain, options);
+      options = Object.freeze({ chargeOnDeny, now: undefined, domain });
+      cache.set(domain, options);
     }
     return options;
   }
@@ -160,59 +174,18 @@ export class RateLimiter {
     return this.conclude(check, plans, result.outcomes, result.degraded);
   }
 
-  /** The decision from each op's outcome (`outcomes[i]` belongs to op i). */
+  /** The decision from each op's outcome (`outcomes[i]` belongs to op i); see ./verdict.ts. */
   private conclude(
     check: RateLimitCheck,
     plans: readonly Planned[],
     outcomes: readonly CounterOutcome[],
     degraded: DegradedReason | undefined,
   ): Decision {
-    let code: Decision['code'] = 'OK';
-    const statuses = plans.map((p): DescriptorStatus => {
-      if (p.rule === undefined) return OK_NO_LIMIT;
-      if (p.limits.length === 0) {
-        return p.rule.unlimited
-          ? {
-              code: 'OK',
-              remaining: 0,
-              resetMs: 0,
-              shadowed: false,
-              unlimited: true,
-              ruleKey: p.rule.ruleKey,
-              detailedMetric: p.rule.detailedMetric,
-            }
-          : { ...OK_NO_LIMIT, ruleKey: p.rule.ruleKey, detailedMetric: p.rule.detailedMetric };
-      }
-      // Report the limit closest to exhaustion: over first, then fewest remaining, then longest reset.
-      let best = 0;
-      for (let j = 1; j < p.limits.length; j++) {
-        const a = outcomes[p.firstOp + j]!;
-        const b = outcomes[p.firstOp + best]!;
-        if (
-          (a.overLimit && !b.overLimit) ||
-          (a.overLimit === b.overLimit && (a.remaining < b.remaining || (a.remaining === b.remaining && a.resetMs > b.resetMs)))
-        ) {
-          best = j;
-        }
-      }
-      const outcome = outcomes[p.firstOp + best]!;
-      const limit = p.limits[best]!;
-      const over = outcome.overLimit;
-      const blocked = over && p.enforce;
-      if (blocked) code = 'OVER_LIMIT';
-      return {
-        code: blocked ? 'OVER_LIMIT' : 'OK',
-        limit: { requestsPerUnit: limit.requestsPerUnit, unit: limit.unit, unitMultiplier: limit.unitMultiplier, name: limit.name },
-        remaining: outcome.remaining,
-        resetMs: outcome.resetMs,
-        shadowed: over && !p.enforce,
-        unlimited: false,
-        ruleKey: p.rule.ruleKey,
-        detailedMetric: p.rule.detailedMetric,
-      };
-    });
-    this.observe(check, statuses, true);
-    return degraded === undefined ? { code, statuses } : { code, statuses, degraded };
+    const decision = verdict(plans, outcomes, this.verdictFlags);
+    this.observe(check, decision.statuses, true);
+    if (degraded === undefined && !this.verdictFlags.metadata) return decision;
+    const request = this.verdictFlags.metadata ? check : undefined;
+    return degraded === undefined ? { ...decision, request } : { ...decision, degraded, request };
   }
 
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
@@ -254,11 +227,18 @@ export class RateLimiter {
       for (const l of limits) {
         for (const name of l.replaces) (replaced ??= new Set()).add(name);
       }
-      plans.push({ rule, limits, hits, firstOp: 0, enforce: !(this.options.shadowMode || (rule?.shadowMode ?? false)) });
+      plans.push({ rule, limits, hits, firstOp: 0, ruleShadow: rule?.shadowMode ?? false, quota: false, enforce: false });
     }
     // envoyproxy/ratelimit `replaces`: a limit named by any matched limit's `replaces` is dropped.
     if (replaced !== undefined) {
       for (const p of plans) p.limits = p.limits.filter((l) => l.name === undefined || !replaced.has(l.name));
+    }
+    const { shadowMode, quotaMode } = this.options;
+    for (const p of plans) {
+      // As upstream: QUOTA_MODE makes every descriptor a quota one; a rule's quota_mode counts
+      // only while the rule still has a limit (upstream drops a replaced limit altogether).
+      p.quota = quotaMode === true || (p.rule?.quotaMode === true && p.limits.length > 0);
+      p.enforce = !(shadowMode || p.ruleShadow || p.quota);
     }
     return plans;
   }
@@ -314,7 +294,8 @@ function validate(check: RateLimitCheck): void {
   }
   for (let i = 0; i < n; i++) {
     const d = check.descriptors[i]!;
-    if (d.entries.length === 0) throw new InvalidRequestError(`descriptors[${i}] has no entries`);
+    // A descriptor without entries matches no rule and is answered OK without a limit, as
+    // upstream answers it (a limit override on it still applies).
     if (d.entries.length > REQUEST_LIMITS.maxEntries) {
       throw new InvalidRequestError(`descriptors[${i}] has ${d.entries.length} entries (at most ${REQUEST_LIMITS.maxEntries})`);
     }

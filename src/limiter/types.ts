@@ -58,11 +58,34 @@ export interface Rule {
   readonly shadowMode: boolean;
   readonly detailedMetric: boolean;
   /**
+   * envoyproxy/ratelimit `quota_mode`: being over this rule's limit does not deny the request on
+   * its own (its status still says OVER_LIMIT); the request is denied when every quota-mode
+   * descriptor of it is over. Absent means false.
+   */
+  readonly quotaMode?: boolean | undefined;
+  /**
+   * envoyproxy/ratelimit descriptor `metadata`: returned to Envoy in the response's dynamic
+   * metadata (key `metadata`, merged over the descriptors that passed) when
+   * RESPONSE_DYNAMIC_METADATA is on. Absent when the descriptor has none.
+   */
+  readonly metadata?: MetadataStruct | undefined;
+  /**
    * envoyproxy/ratelimit `share_threshold`: per request entry index, the wildcard pattern whose
    * matching values all share one counter (the key is built with the pattern instead of the
    * request's value), or undefined for entries that count per value. Absent when unused.
    */
   readonly sharedValues?: readonly (string | undefined)[] | undefined;
+}
+
+/**
+ * A `google.protobuf.Value` as config metadata holds it: JSON-like, numbers as doubles (upstream
+ * converts YAML with structpb.NewValue). Objects are null-prototype, so any key (even
+ * `__proto__`) is plain data.
+ */
+export type MetadataValue = null | boolean | number | string | readonly MetadataValue[] | MetadataStruct;
+/** A `google.protobuf.Struct`: field name -> value. */
+export interface MetadataStruct {
+  readonly [key: string]: MetadataValue;
 }
 
 export interface DescriptorEntry {
@@ -119,8 +142,14 @@ export interface DescriptorStatus {
   readonly remaining: number;
   /** Milliseconds until the reported limit resets (see algorithm docs for each meaning). */
   readonly resetMs: number;
-  /** True when this descriptor was over its limit but a shadow-mode rule (or global shadow mode) let it pass. */
+  /**
+   * True when this descriptor was over its limit but shadow mode let it pass: a shadow_mode rule
+   * (its `code` is then OK, as upstream) or the global SHADOW_MODE (its `code` stays OVER_LIMIT,
+   * as upstream; only the overall code becomes OK).
+   */
   readonly shadowed: boolean;
+  /** True for a quota-mode descriptor (see src/limiter/verdict.ts); absent otherwise. */
+  readonly quota?: true | undefined;
   /** True when the descriptor matched an `unlimited` rule. */
   readonly unlimited: boolean;
   /** Rule key for metrics; absent when nothing matched. */
@@ -133,6 +162,18 @@ export interface Decision {
   readonly statuses: readonly DescriptorStatus[];
   /** Present when the answer did not come from exact shared counters. */
   readonly degraded?: DegradedReason | undefined;
+  /**
+   * With RESPONSE_DYNAMIC_METADATA: the `metadata` of the rules of the descriptors that passed
+   * (status OK, not unlimited), merged in request order, the first value of a key winning and
+   * nested structs merged (envoyproxy/ratelimit `mergeMetadata`). Absent when none had any.
+   */
+  readonly metadata?: MetadataStruct | undefined;
+  /**
+   * With RESPONSE_DYNAMIC_METADATA: the request as decided (after descriptor resolution, so a
+   * bearer token is never echoed), which the transports describe in the response's dynamic
+   * metadata as upstream does. Absent otherwise.
+   */
+  readonly request?: RateLimitCheck | undefined;
 }
 
 /**

@@ -49,6 +49,8 @@ export interface Settings {
     /** Set when the RUNTIME_* layout chose `dir`. */
     readonly runtime: RuntimeLayout | undefined;
     readonly reloadDebounceMs: number;
+    /** MERGE_DOMAIN_CONFIG: several files may define one domain. */
+    readonly mergeDomainConfigs: boolean;
   };
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
@@ -67,6 +69,8 @@ export interface Settings {
   };
   readonly limiter: {
     readonly shadowMode: boolean;
+    readonly quotaMode: boolean;
+    readonly responseDynamicMetadata: boolean;
     readonly chargeOnDeny: boolean;
     readonly localCacheSize: number;
     /** The largest domain, key and value a request may carry (MAX_DESCRIPTOR_VALUE_BYTES), checked by both transports. */
@@ -127,11 +131,26 @@ export function loadSettings(env: Env = process.env): Settings {
   return deepFreeze(group(p, redis, runtime));
 }
 
+/**
+ * The config compile options alone (MERGE_DOMAIN_CONFIG), read by the same table row as
+ * {@link loadSettings} reads them: `check-config` loads a directory exactly as the service does
+ * without requiring every other setting to be valid.
+ * @throws SettingsError for a bad value.
+ */
+export function configCompileOptions(env: Env = process.env): { readonly mergeDomainConfigs: boolean } {
+  const errors: SettingsError[] = [];
+  const given = (name: SettingName): boolean => (env[name] ?? '') !== '';
+  const p = parseEach(env, given, errors, new Set<SettingName>(['MERGE_DOMAIN_CONFIG']));
+  if (errors.length > 0) throw combine(errors);
+  return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG });
+}
+
 /** Every row parsed (its value, else its default); a bad value is pushed onto `errors`. */
-function parseEach(env: Env, given: (name: SettingName) => boolean, errors: SettingsError[]): Parsed {
+function parseEach(env: Env, given: (name: SettingName) => boolean, errors: SettingsError[], only?: ReadonlySet<SettingName>): Parsed {
   const parsed = {} as Record<SettingName, unknown>;
   for (const spec of SETTINGS) {
     const name = spec.name as SettingName;
+    if (only !== undefined && !only.has(name)) continue;
     const raw = given(name) ? (env[name] as string) : spec.default;
     if (raw === undefined) {
       parsed[name] = undefined;
@@ -156,6 +175,7 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
       dir: runtime ? path.join(runtime.root, runtime.subdirectory, runtime.appDirectory) : p.CONFIG_DIR,
       runtime,
       reloadDebounceMs: p.CONFIG_RELOAD_DEBOUNCE_MS,
+      mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG,
     },
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
     redis,
@@ -174,6 +194,8 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
     },
     limiter: {
       shadowMode: p.SHADOW_MODE,
+      quotaMode: p.QUOTA_MODE,
+      responseDynamicMetadata: p.RESPONSE_DYNAMIC_METADATA,
       chargeOnDeny: p.CHARGE_ON_DENY,
       localCacheSize: p.LOCAL_CACHE_SIZE,
       stringLimits: { ...DEFAULT_STRING_LIMITS, maxValueBytes: p.MAX_DESCRIPTOR_VALUE_BYTES },

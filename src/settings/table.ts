@@ -99,6 +99,13 @@ const DEFS = {
     description:
       'With the `RUNTIME_ROOT` layout: `true` also reloads when `RUNTIME_ROOT` itself is swapped (a symlink pointed at a new tree), `false` watches only the config directory. Same meaning as in envoyproxy/ratelimit.',
   }),
+  MERGE_DOMAIN_CONFIG: setting({
+    group: 'config',
+    default: 'false',
+    parse: parseBool,
+    description:
+      'As in envoyproxy/ratelimit: `true` lets several config files define one domain, their top-level descriptors merged into it (a descriptor defined in two files is still an error, and so are two `failure_mode` values or two `resolution` blocks for one domain); `false` makes a domain defined twice an error. `check-config` reads it too.',
+  }),
   CONFIG_RELOAD_DEBOUNCE_MS: setting({
     group: 'config',
     default: '200',
@@ -259,7 +266,22 @@ const DEFS = {
     group: 'limiter',
     default: 'false',
     parse: parseBool,
-    description: 'Global shadow mode: counters and metrics work as usual but every request is answered `OK`, as in envoyproxy/ratelimit.',
+    description:
+      "Global shadow mode, as in envoyproxy/ratelimit: counters and metrics work as usual but the overall answer is always `OK`; each descriptor's status still says `OVER_LIMIT` when it is over, so Envoy lets the request through and the statuses show what would have been limited.",
+  }),
+  QUOTA_MODE: setting({
+    group: 'limiter',
+    default: 'false',
+    parse: parseBool,
+    description:
+      'Global quota mode, as in envoyproxy/ratelimit: every descriptor is treated as `quota_mode: true` (its status says `OVER_LIMIT` when over, but the request is `OVER_LIMIT` only when all of its descriptors are; requests are charged as upstream charges them).',
+  }),
+  RESPONSE_DYNAMIC_METADATA: setting({
+    group: 'limiter',
+    default: 'false',
+    parse: parseBool,
+    description:
+      "As in envoyproxy/ratelimit: every answer carries `dynamic_metadata` with `domain`, `descriptors` (each with its `entries` as `key=value`, and its `limit` and `hitsAddend` when sent), `hitsAddend` (when not 0) and `metadata`, the config `metadata` of the descriptors that passed, merged (first value of a key wins). meshlimit's `meshlimit.degraded` key is added alongside when an answer is degraded.",
   }),
   CHARGE_ON_DENY: setting({
     group: 'limiter',

@@ -20,8 +20,10 @@ import type { DecisionResult, Metrics, RequestCode } from './metrics.js';
 export function decisionResult(s: DescriptorStatus, known: boolean): DecisionResult {
   if (!known || s.ruleKey === undefined) return 'no_rule';
   if (s.unlimited) return 'unlimited';
-  if (s.code === 'OVER_LIMIT') return 'over_limit';
-  return s.shadowed ? 'shadow_over_limit' : 'ok';
+  // Shadowed first: under the global SHADOW_MODE an over-limit status keeps OVER_LIMIT (as
+  // upstream), but nothing was denied.
+  if (s.shadowed) return 'shadow_over_limit';
+  return s.code === 'OVER_LIMIT' ? 'over_limit' : 'ok';
 }
 
 /** Counts every descriptor decision (meshlimit_decisions_total). */

@@ -263,10 +263,15 @@ describe.each(cases)('ShouldRateLimit over gRPC, $name backend', ({ name, env })
   it.each([
     ['an empty domain', { domain: '', descriptors: [d('fw', 'a')] }, /domain must not be empty/],
     ['no descriptors', { domain: 'e2e', descriptors: [] }, /descriptor list must not be empty/],
-    ['a descriptor without entries', { domain: 'e2e', descriptors: [{ entries: [] }] }, /descriptors\[0\] has no entries/],
     ['an entry with an empty key', { domain: 'e2e', descriptors: [{ entries: [{ key: '', value: 'v' }] }] }, /key must not be empty/],
   ])('rejects %s with INVALID_ARGUMENT', async (_label, req, message) => {
     await expect(svc.client.shouldRateLimit(req)).rejects.toMatchObject({ code: 3, details: expect.stringMatching(message) });
+  });
+
+  it('answers a descriptor without entries OK without a limit, as upstream', async () => {
+    const r = await svc.client.shouldRateLimit({ domain: 'e2e', descriptors: [{ entries: [] }] });
+    expect(r.overallCode).toBe('OK');
+    expect(r.statuses).toMatchObject([{ code: 'OK', currentLimit: null, limitRemaining: 0 }]);
   });
 
   it('the JSON endpoint answers 200 / 429 / 400 like the gRPC one', async () => {
@@ -322,13 +327,13 @@ describe('response headers and global shadow mode', () => {
     }
   });
 
-  it('SHADOW_MODE=true answers OK for over-limit requests', async () => {
+  it('SHADOW_MODE=true answers OK for over-limit requests, the status still OVER_LIMIT (as upstream)', async () => {
     const svc = await bootService({ files: { 'e2e.yaml': CONFIG }, env: { SHADOW_MODE: 'true' }, now: () => T0 });
     try {
       for (let i = 0; i < 3; i++) await svc.client.shouldRateLimit({ domain: 'e2e', descriptors: [d('fw', 's')] });
       const r = await svc.client.shouldRateLimit({ domain: 'e2e', descriptors: [d('fw', 's')] });
       expect(r.overallCode).toBe('OK');
-      expect(r.statuses[0]).toMatchObject({ code: 'OK', limitRemaining: 0 });
+      expect(r.statuses[0]).toMatchObject({ code: 'OVER_LIMIT', limitRemaining: 0 });
       const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.fw",result="shadow_over_limit"\} 1/);
     } finally {

@@ -8,7 +8,16 @@
  * Node (a lone surrogate becomes U+FFFD); enum and uint32 numbers are written as `fromObject` +
  * `Writer` write them, and a field that is set is written even when it holds the proto3 default.
  */
-import type { WireDescriptorStatus, WireDuration, WireHeaderValue, WireRateLimit, WireRateLimitResponse, WireStruct } from './mapping.js';
+import type {
+  WireDescriptorStatus,
+  WireDuration,
+  WireHeaderValue,
+  WireListValue,
+  WireRateLimit,
+  WireRateLimitResponse,
+  WireStruct,
+  WireStructValue,
+} from './mapping.js';
 import {
   int32Size,
   int64Size,
@@ -60,8 +69,8 @@ function headerSize(h: WireHeaderValue): number {
 }
 
 /**
- * `google.protobuf.Struct` whose values are string Values: one map entry per key,
- * `{1: key, 2: Value {3: string}}`; slots per entry: entry size, value size, key, string.
+ * `google.protobuf.Struct`: one map entry per key, `{1: key, 2: Value}`, in `Object.keys` order
+ * as protobufjs writes them; slots per entry: entry size, key, value size, then the value's.
  */
 function structSize(m: WireStruct): number {
   let n = 0;
@@ -69,12 +78,45 @@ function structSize(m: WireStruct): number {
   if (fields) {
     for (const key of Object.keys(fields)) {
       const entryAt = reserve();
-      const valueAt = reserve();
       let entry = 1 + stringFieldSize(key);
-      const v = fields[key]!;
-      const value = v.stringValue != null ? 1 + stringFieldSize(String(v.stringValue)) : 0;
-      entry += 1 + messageFieldSize(valueAt, value);
+      const valueAt = reserve();
+      entry += 1 + messageFieldSize(valueAt, valueSize(fields[key]!));
       n += 1 + messageFieldSize(entryAt, entry);
+    }
+  }
+  return n;
+}
+
+/**
+ * `google.protobuf.Value`: every field that is set, in field order (protobufjs writes each set
+ * field; a well-formed Value has one): null_value 1 (enum), number_value 2 (double),
+ * string_value 3, bool_value 4, struct_value 5, list_value 6.
+ */
+function valueSize(v: WireStructValue): number {
+  let n = 0;
+  if (v.nullValue != null) n += 1 + int32Size(v.nullValue);
+  if (v.numberValue != null) n += 9;
+  if (v.stringValue != null) n += 1 + stringFieldSize(String(v.stringValue));
+  if (v.boolValue != null) n += 2;
+  if (v.structValue != null) {
+    const at = reserve();
+    n += 1 + messageFieldSize(at, structSize(v.structValue));
+  }
+  if (v.listValue != null) {
+    const at = reserve();
+    n += 1 + messageFieldSize(at, listSize(v.listValue));
+  }
+  return n;
+}
+
+/** `google.protobuf.ListValue`: `values` (1), each a Value with its size slot first. */
+function listSize(l: WireListValue): number {
+  let n = 0;
+  const values = l.values;
+  if (values) {
+    for (let i = 0; i < values.length; i++) {
+      const at = reserve();
+      n += 1 + messageFieldSize(at, valueSize(values[i]!));
     }
   }
   return n;
@@ -171,25 +213,55 @@ function writeStruct(w: Writer, m: WireStruct): void {
   const fields = m.fields;
   if (!fields) return;
   for (const key of Object.keys(fields)) {
-    const entry = nextSize();
-    const valueSize = nextSize();
     w.buf[w.pos++] = 0x0a;
-    w.varint32(entry);
+    w.varint32(nextSize());
     w.buf[w.pos++] = 0x0a;
     w.string(key);
     w.buf[w.pos++] = 0x12;
-    w.varint32(valueSize);
-    const v = fields[key]!;
-    if (v.stringValue != null) {
-      w.buf[w.pos++] = 0x1a;
-      w.string(String(v.stringValue));
+    w.varint32(nextSize());
+    writeValue(w, fields[key]!);
+  }
+}
+
+function writeValue(w: Writer, v: WireStructValue): void {
+  if (v.nullValue != null) {
+    w.buf[w.pos++] = 0x08;
+    w.int32(v.nullValue);
+  }
+  if (v.numberValue != null) {
+    w.buf[w.pos++] = 0x11;
+    w.double(Number(v.numberValue));
+  }
+  if (v.stringValue != null) {
+    w.buf[w.pos++] = 0x1a;
+    w.string(String(v.stringValue));
+  }
+  if (v.boolValue != null) {
+    w.buf[w.pos++] = 0x20;
+    w.buf[w.pos++] = v.boolValue ? 1 : 0;
+  }
+  if (v.structValue != null) {
+    w.buf[w.pos++] = 0x2a;
+    w.varint32(nextSize());
+    writeStruct(w, v.structValue);
+  }
+  if (v.listValue != null) {
+    w.buf[w.pos++] = 0x32;
+    w.varint32(nextSize());
+    const values = v.listValue.values;
+    if (values) {
+      for (let i = 0; i < values.length; i++) {
+        w.buf[w.pos++] = 0x0a;
+        w.varint32(nextSize());
+        writeValue(w, values[i]!);
+      }
     }
   }
 }
 
 /**
  * Encodes a `RateLimitResponse` byte for byte as proto-loader's `responseSerialize` does for
- * the shapes `decisionToResponse` builds (enums as numbers, Struct values as `stringValue`).
+ * the shapes `decisionToResponse` builds (enums as numbers, Struct values of every kind).
  */
 export function encodeRateLimitResponse(res: WireRateLimitResponse): Buffer {
   resetSizes();

@@ -178,6 +178,12 @@ export class Writer {
     }
   }
 
+  /** A little-endian IEEE-754 double (protobufjs `Writer#double`). */
+  double(v: number): void {
+    this.buf.writeDoubleLE(v, this.pos);
+    this.pos += 8;
+  }
+
   /** Length prefix + UTF-8, the length taken from the size pass. */
   string(s: string): void {
     const n = nextSize();

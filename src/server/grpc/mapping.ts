@@ -17,7 +17,16 @@
  */
 import { InvalidRequestError } from '../../errors.js';
 import { checkStringSizes, DEFAULT_STRING_LIMITS, type StringLimits } from '../../limiter/string-limits.js';
-import type { Decision, DescriptorStatus, LimitOverride, RateLimitCheck, RequestDescriptor, Unit } from '../../limiter/types.js';
+import type {
+  Decision,
+  DescriptorStatus,
+  LimitOverride,
+  MetadataStruct,
+  MetadataValue,
+  RateLimitCheck,
+  RequestDescriptor,
+  Unit,
+} from '../../limiter/types.js';
 
 /** `envoy.service.ratelimit.v3.RateLimitResponse.Code`. */
 export const WireCode = { UNKNOWN: 0, OK: 1, OVER_LIMIT: 2 } as const;
@@ -150,11 +159,21 @@ export interface WireHeaderValue {
   value: string;
 }
 
-/** google.protobuf.Value restricted to what meshlimit sends. */
+/** google.protobuf.Value: exactly one of its fields is set (the `kind` oneof). */
 export interface WireStructValue {
-  stringValue: string;
+  nullValue?: 0;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: WireStruct;
+  listValue?: WireListValue;
 }
 
+export interface WireListValue {
+  values: WireStructValue[];
+}
+
+/** google.protobuf.Struct; `fields` has a null prototype when built here (any key is data). */
 export interface WireStruct {
   fields: Record<string, WireStructValue>;
 }
@@ -179,7 +198,7 @@ export interface ResponseHeaderNames {
 
 /**
  * Translates a decision. With `headers`, adds the three rate-limit headers exactly as
- * envoyproxy/ratelimit does: the reported descriptor is the last OVER_LIMIT one if any, else the
+ * envoyproxy/ratelimit does: the reported descriptor is the last OVER_LIMIT one that is not a quota descriptor if any, else the
  * first with the fewest `limit_remaining` among those with a current limit (strictly below
  * 2^32-1); none when no descriptor has a limit. Values: requests_per_unit, limit_remaining, and
  * seconds until reset (upstream recomputes them from the unit and its clock; we use the
@@ -195,7 +214,8 @@ export function decisionToResponse(decision: Decision, headers?: ResponseHeaderN
     const wire = statusToWire(decision.statuses[i]!);
     statuses[i] = wire;
     if (headers !== undefined && wire.currentLimit !== undefined) {
-      if (wire.code === WireCode.OVER_LIMIT) {
+      // As upstream: an over-limit quota descriptor does not claim the headers, it competes on remaining.
+      if (wire.code === WireCode.OVER_LIMIT && decision.statuses[i]!.quota !== true) {
         reported = wire;
         minRemaining = 0;
       } else if (wire.limitRemaining < minRemaining) {
@@ -213,9 +233,62 @@ export function decisionToResponse(decision: Decision, headers?: ResponseHeaderN
     overallCode: decision.code === 'OVER_LIMIT' ? WireCode.OVER_LIMIT : WireCode.OK,
     statuses,
     responseHeadersToAdd,
-    dynamicMetadata:
-      decision.degraded === undefined ? undefined : { fields: { [DEGRADED_METADATA_KEY]: { stringValue: decision.degraded } } },
+    dynamicMetadata: decision.request === undefined && decision.degraded === undefined ? undefined : dynamicMetadata(decision),
   };
+}
+
+/**
+ * `dynamic_metadata`: with RESPONSE_DYNAMIC_METADATA (`decision.request` set), what
+ * envoyproxy/ratelimit's `ratelimitToMetadata` sends (src/service/ratelimit.go):
+ * - `domain`: the request's domain;
+ * - `descriptors`: one struct per request descriptor, `entries` as `key=value` strings, `limit`
+ *   (the override as protobuf text, `requests_per_unit:N unit:UNIT`; upstream prints it with Go's
+ *   deliberately unstable text format, which may put two spaces between the fields) and
+ *   `hitsAddend` (a number) when the descriptor carries them;
+ * - `hitsAddend`: the request's, when not 0;
+ * - `metadata`: the passed descriptors' config metadata, merged (`decision.metadata`), when any.
+ * And meshlimit's own `meshlimit.degraded` when the answer is degraded, with or without the rest.
+ */
+function dynamicMetadata(decision: Decision): WireStruct {
+  const fields = Object.create(null) as Record<string, WireStructValue>;
+  const req = decision.request;
+  if (req !== undefined) {
+    fields.domain = { stringValue: req.domain };
+    fields.descriptors = { listValue: { values: req.descriptors.map(descriptorToWire) } };
+    if (req.hitsAddend !== 0) fields.hitsAddend = { numberValue: req.hitsAddend };
+    if (decision.metadata !== undefined) fields.metadata = { structValue: structToWire(decision.metadata) };
+  }
+  if (decision.degraded !== undefined) fields[DEGRADED_METADATA_KEY] = { stringValue: decision.degraded };
+  return { fields };
+}
+
+function descriptorToWire(d: RequestDescriptor): WireStructValue {
+  const fields = Object.create(null) as Record<string, WireStructValue>;
+  fields.entries = { listValue: { values: d.entries.map((e) => ({ stringValue: `${e.key}=${e.value}` })) } };
+  const o = d.limitOverride;
+  if (o !== undefined) {
+    const parts = o.requestsPerUnit === 0 ? [] : [`requests_per_unit:${o.requestsPerUnit}`];
+    parts.push(`unit:${o.unit.toUpperCase()}`);
+    fields.limit = { stringValue: parts.join(' ') };
+  }
+  if (d.hitsAddend !== undefined) fields.hitsAddend = { numberValue: d.hitsAddend };
+  return { structValue: { fields } };
+}
+
+/** Config metadata (src/limiter/types.ts `MetadataValue`) as protobuf Struct values. */
+export function structToWire(s: MetadataStruct): WireStruct {
+  const fields = Object.create(null) as Record<string, WireStructValue>;
+  for (const key of Object.keys(s)) fields[key] = valueToWire(s[key]!);
+  return { fields };
+}
+
+function valueToWire(v: MetadataValue): WireStructValue {
+  if (v === null) return { nullValue: 0 };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: (v as readonly MetadataValue[]).map(valueToWire) } };
+  return { structValue: structToWire(v as MetadataStruct) };
 }
 
 /** One descriptor status on the wire; see the module comment for the three shapes. */

@@ -24,6 +24,8 @@ import {
   type WireEntry,
   type WireRateLimitRequest,
   type WireRateLimitResponse,
+  type WireStruct,
+  type WireStructValue,
 } from '../grpc/mapping.js';
 
 const CODE_NAMES = ['UNKNOWN', 'OK', 'OVER_LIMIT'] as const;
@@ -49,7 +51,8 @@ export interface ProtoJsonResponse {
   overallCode?: 'OK' | 'OVER_LIMIT';
   statuses?: ProtoJsonDescriptorStatus[];
   responseHeadersToAdd?: { key?: string; value?: string }[];
-  dynamicMetadata?: Record<string, string>;
+  /** google.protobuf.Struct as a plain JSON object. */
+  dynamicMetadata?: Record<string, unknown>;
 }
 
 /**
@@ -214,12 +217,29 @@ export function responseToJson(res: WireRateLimitResponse): ProtoJsonResponse {
   if (res.responseHeadersToAdd !== undefined && res.responseHeadersToAdd.length > 0) {
     out.responseHeadersToAdd = res.responseHeadersToAdd.map((h) => (h.value === '' ? { key: h.key } : { key: h.key, value: h.value }));
   }
-  if (res.dynamicMetadata !== undefined) {
-    const md: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.dynamicMetadata.fields)) md[k] = v.stringValue;
-    out.dynamicMetadata = md;
-  }
+  if (res.dynamicMetadata !== undefined) out.dynamicMetadata = structToJson(res.dynamicMetadata);
   return out;
+}
+
+/** protojson of a Struct: a JSON object (null-prototype, so any key is data). */
+function structToJson(s: WireStruct): Record<string, unknown> {
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const key of Object.keys(s.fields)) out[key] = valueToJson(s.fields[key]!);
+  return out;
+}
+
+/**
+ * protojson of a Value. A non-finite number has no JSON form (protojson.Marshal fails on it, so
+ * upstream's /json answers an error); it is written as the string protojson reads back for a
+ * double ("NaN", "Infinity", "-Infinity") rather than failing the whole answer.
+ */
+function valueToJson(v: WireStructValue): unknown {
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return Number.isFinite(v.numberValue) ? v.numberValue : String(v.numberValue);
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.structValue !== undefined) return structToJson(v.structValue);
+  if (v.listValue !== undefined) return v.listValue.values.map(valueToJson);
+  return null;
 }
 
 /** proto3 JSON Duration: seconds with 0, 3, 6 or 9 fractional digits and an `s`. */

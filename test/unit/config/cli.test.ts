@@ -31,7 +31,8 @@ describe('meshlimit check-config', () => {
     expect(r.stdout).toContain('\n  internal.ldap: unlimited\n');
     expect(r.stdout).toContain('\n  example6.service.user_user-a: 10 per second, fixed_window [shadow_mode]\n');
     expect(r.stdout).toContain('\n  test-domain.multi: 20 per 5 minutes, fixed_window\n');
-    expect(r.stdout).toContain('\nwarning: ');
+    expect(r.stdout).toContain('\n  test-domain.soft: 1000 per hour, fixed_window [quota_mode]\n');
+    expect(r.stdout).not.toContain('\nwarning: ');
   });
 
   it('exit 1 and every error for an invalid directory', async () => {

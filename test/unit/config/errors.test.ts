@@ -16,7 +16,7 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     file: 'config.yaml',
     field: 'descriptors[0].ratelimit',
     detail:
-      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode",
+      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode, metadata",
   },
   {
     dir: 'unknown_key_in_rate_limit',
@@ -136,6 +136,24 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     detail: "unknown algorithm 'leaky_bucket' (line 5); expected one of fixed_window, sliding_window, token_bucket",
   },
   {
+    dir: 'metadata_not_a_mapping',
+    file: 'config.yaml',
+    field: 'descriptors[0].metadata',
+    detail: "must be a mapping, got string 'service_1' (line 7)",
+  },
+  {
+    dir: 'metadata_duplicate_key',
+    file: 'config.yaml',
+    field: 'descriptors[0].metadata.service_with_quota.name',
+    detail: 'duplicate key (line 10); first defined on line 9',
+  },
+  {
+    dir: 'metadata_complex_key',
+    file: 'config.yaml',
+    field: 'descriptors[0].metadata',
+    detail: 'mapping keys must be strings (line 8)',
+  },
+  {
     dir: 'zero_unit_multiplier',
     file: 'config.yaml',
     field: 'descriptors[0].rate_limit.unit_multiplier',
@@ -187,7 +205,14 @@ describe('config errors: one fixture per error, exact message', () => {
   it('duplicate domain across files: the later file (by name) is blamed', async () => {
     const errors = await configErrorsOf(() => loadConfigDir(fixture('duplicate_domain')));
     expect(errors.map((e) => e.message)).toEqual([
-      `${fixture('duplicate_domain', 'b.yaml')}: domain: duplicate domain 'test-domain' (line 2); already defined in ${fixture('duplicate_domain', 'a.yaml')}`,
+      `${fixture('duplicate_domain', 'b.yaml')}: domain: duplicate domain 'test-domain' (line 2); already defined in ${fixture('duplicate_domain', 'a.yaml')} (MERGE_DOMAIN_CONFIG=true merges them)`,
+    ]);
+  });
+
+  it('MERGE_DOMAIN_CONFIG=true: a descriptor defined in two files of one domain is still an error (upstream: not merged deeply)', async () => {
+    const errors = await configErrorsOf(() => loadConfigDir(fixture('merge_domain_duplicate_descriptor'), { mergeDomainConfigs: true }));
+    expect(errors.map((e) => e.message)).toEqual([
+      `${fixture('merge_domain_duplicate_descriptor', 'b.yaml')}: descriptors[0]: duplicate descriptor composite key 'test-domain.key1_value1' (line 3); first defined at ${fixture('merge_domain_duplicate_descriptor', 'a.yaml')}:descriptors[0]`,
     ]);
   });
 

@@ -199,12 +199,10 @@ descriptors:
     expect(r.limits[0]!.name).toBeUndefined();
   });
 
-  it('quota_mode is enforced as shadow mode and reported; value_to_metric is carried', () => {
+  it('quota_mode is carried on its own (not as shadow mode), without a warning; value_to_metric is carried', () => {
     const r = s.findRule('d', e(['quota', 'x']))!;
-    expect(r).toMatchObject({ quotaMode: true, shadowMode: true, valueToMetric: true });
-    expect(s.warnings.map((w) => w.message)).toEqual([
-      'test.yaml: descriptors[3].quota_mode: quota mode is enforced like shadow_mode (over-limit requests pass); quota metadata is not sent',
-    ]);
+    expect(r).toMatchObject({ quotaMode: true, shadowMode: false, valueToMetric: true });
+    expect(s.warnings).toEqual([]);
   });
 
   it('share_threshold: the wildcard value per entry index, for counter sharing', () => {

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { UNITS, type Decision, type DescriptorStatus } from '../../../src/limiter/types.js';
+import { UNITS, type Decision, type DescriptorStatus, type MetadataValue } from '../../../src/limiter/types.js';
 import { decodeRateLimitRequest } from '../../../src/server/grpc/codec-decode.js';
 import { encodeRateLimitResponse } from '../../../src/server/grpc/codec-encode.js';
 import {
@@ -27,6 +27,8 @@ import {
   type WireDescriptorStatus,
   type WireRateLimitRequest,
   type WireRateLimitResponse,
+  type WireStruct,
+  type WireStructValue,
 } from '../../../src/server/grpc/mapping.js';
 import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../../../src/server/grpc/protos.js';
 
@@ -559,10 +561,54 @@ const status = fc.record({
   unlimited: fc.boolean(),
 }) as fc.Arbitrary<DescriptorStatus>;
 
+/**
+ * google.protobuf.Value of every kind, nested. `__proto__` is left out of the keys: protobufjs'
+ * fromObject copies a Struct's fields into a plain object, where that key sets the prototype
+ * (meshlimit's own maps have a null prototype and encode it as data).
+ */
+const structKey = text.filter((k) => k !== '__proto__');
+const { value: structValue, struct: wireStruct } = fc.letrec<{ value: WireStructValue; struct: WireStruct }>((tie) => ({
+  value: fc.oneof(
+    { maxDepth: 3, depthIdentifier: 'struct' },
+    fc.constant({ nullValue: 0 as const }),
+    fc.double().map((n) => ({ numberValue: n })),
+    text.map((s) => ({ stringValue: s })),
+    fc.boolean().map((b) => ({ boolValue: b })),
+    tie('struct').map((st) => ({ structValue: st })),
+    fc.array(tie('value'), { maxLength: 3 }).map((values) => ({ listValue: { values } })),
+  ),
+  struct: fc.dictionary(structKey, tie('value'), { maxKeys: 3 }).map((fields) => ({ fields })),
+}));
+const metadataValue = fc.letrec<{ value: MetadataValue }>((tie) => ({
+  value: fc.oneof(
+    { maxDepth: 3, depthIdentifier: 'metadata' },
+    fc.constant(null),
+    fc.double(),
+    text,
+    fc.boolean(),
+    fc.array(tie('value'), { maxLength: 3 }),
+    fc.dictionary(structKey, tie('value'), { maxKeys: 3 }),
+  ),
+})).value;
+const requestCheck = fc.record({
+  domain: text,
+  hitsAddend: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 2 ** 32 })),
+  descriptors: fc.array(
+    fc.record({
+      entries: fc.array(fc.record({ key: text, value: text }), { maxLength: 3 }),
+      limitOverride: fc.option(fc.record({ requestsPerUnit: uint32, unit: fc.constantFrom(...UNITS) }), { nil: undefined }),
+      hitsAddend: fc.option(fc.integer({ min: 0 }), { nil: undefined }),
+    }),
+    { maxLength: 3 },
+  ),
+});
+
 const decision = fc.record({
   code: fc.constantFrom('OK' as const, 'OVER_LIMIT' as const),
   statuses: fc.array(status, { maxLength: 6 }),
   degraded: fc.option(fc.constantFrom('circuit_open' as const, 'backend_error' as const, 'local_fallback' as const), { nil: undefined }),
+  metadata: fc.option(fc.dictionary(structKey, metadataValue, { maxKeys: 3 }), { nil: undefined }),
+  request: fc.option(requestCheck, { nil: undefined }),
 }) as fc.Arbitrary<Decision>;
 
 const headerNames = fc.option(fc.record({ limit: text, remaining: text, reset: text }), { nil: undefined });
@@ -592,9 +638,21 @@ const rawResponse: fc.Arbitrary<WireRateLimitResponse> = fc.record({
   overallCode: int32 as fc.Arbitrary<WireCode>,
   statuses: fc.array(rawStatus, { maxLength: 5 }),
   responseHeadersToAdd: fc.option(fc.array(fc.record({ key: text, value: text }), { maxLength: 4 }), { nil: undefined }),
-  dynamicMetadata: fc.option(fc.record({ fields: fc.dictionary(text, fc.record({ stringValue: text }), { maxKeys: 3 }) }), {
-    nil: undefined,
-  }),
+  dynamicMetadata: fc.option(
+    fc.oneof(fc.record({ fields: fc.dictionary(text, fc.record({ stringValue: text }), { maxKeys: 3 }) }), wireStruct),
+    {
+      nil: undefined,
+    },
+  ),
+});
+
+it('a Value of every kind encodes byte for byte as proto-loader', () => {
+  fc.assert(
+    fc.property(structValue, (v) => {
+      expectSameEncode({ overallCode: WireCode.OK, statuses: [], responseHeadersToAdd: undefined, dynamicMetadata: { fields: { v } } });
+    }),
+    { numRuns: 500 },
+  );
 });
 
 describe('encodeRateLimitResponse', () => {

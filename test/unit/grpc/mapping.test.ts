@@ -300,6 +300,19 @@ describe('decisionToResponse (domain -> wire)', () => {
     ]);
   });
 
+  it('an over-limit quota descriptor does not claim the headers, it competes on remaining (upstream shouldRateLimitWorker)', () => {
+    const quota = (d: DescriptorStatus): DescriptorStatus => ({ ...d, quota: true });
+    const decision: Decision = {
+      code: 'OK',
+      statuses: [limited(false, 0, 9_000, 20), quota(limited(true, 0, 61_000, 30)), quota(limited(false, 4, 1_000, 40))],
+    };
+    expect(decisionToResponse(decision, HEADERS).responseHeadersToAdd).toEqual([
+      { key: 'RateLimit-Limit', value: '20' },
+      { key: 'RateLimit-Remaining', value: '0' },
+      { key: 'RateLimit-Reset', value: '9' },
+    ]);
+  });
+
   it('uses the configured header names', () => {
     const res = decisionToResponse(
       { code: 'OK', statuses: [limited(false, 1, 1_000, 2)] },

@@ -4,6 +4,7 @@ import {
   SETTINGS,
   SETTING_GROUPS,
   SettingsErrors,
+  configCompileOptions,
   loadSettings,
   parseBool,
   redactedSettings,
@@ -27,7 +28,7 @@ describe('defaults', () => {
     expect(loadSettings({})).toEqual({
       http: { host: '0.0.0.0', port: 8080 },
       grpc: { host: '0.0.0.0', port: 8081 },
-      config: { dir: './config', runtime: undefined, reloadDebounceMs: 200 },
+      config: { dir: './config', runtime: undefined, reloadDebounceMs: 200, mergeDomainConfigs: false },
       backend: { type: 'memory', cacheKeyPrefix: '', memoryMaxKeys: 1_000_000 },
       redis: {
         type: 'single',
@@ -52,6 +53,8 @@ describe('defaults', () => {
       },
       limiter: {
         shadowMode: false,
+        quotaMode: false,
+        responseDynamicMetadata: false,
         chargeOnDeny: false,
         localCacheSize: 0,
         stringLimits: { maxDomainBytes: 256, maxKeyBytes: 256, maxValueBytes: 65_536 },
@@ -298,6 +301,7 @@ describe('config directory', () => {
       dir: '/etc/meshlimit',
       runtime: undefined,
       reloadDebounceMs: 200,
+      mergeDomainConfigs: false,
     });
   });
 
@@ -306,6 +310,7 @@ describe('config directory', () => {
       dir: '/data/ratelimit/config',
       runtime: { root: '/data', subdirectory: 'ratelimit', appDirectory: 'config', watchRoot: true },
       reloadDebounceMs: 200,
+      mergeDomainConfigs: false,
     });
     expect(
       loadSettings({ RUNTIME_ROOT: '/srv/runtime_data/current', RUNTIME_APPDIRECTORY: 'rl', RUNTIME_WATCH_ROOT: 'false' }).config,
@@ -313,12 +318,31 @@ describe('config directory', () => {
       dir: '/srv/runtime_data/current/rl',
       runtime: { root: '/srv/runtime_data/current', subdirectory: '', appDirectory: 'rl', watchRoot: false },
       reloadDebounceMs: 200,
+      mergeDomainConfigs: false,
     });
   });
 
   it('prefers CONFIG_DIR over RUNTIME_ROOT', () => {
     expect(loadSettings({ CONFIG_DIR: '/cfg', RUNTIME_ROOT: '/data' }).config.dir).toBe('/cfg');
     expect(loadSettings({ CONFIG_DIR: '/cfg', RUNTIME_ROOT: '/data' }).config.runtime).toBeUndefined();
+  });
+
+  it('MERGE_DOMAIN_CONFIG, read the same way by the service and by check-config (configCompileOptions)', () => {
+    expect(loadSettings({ MERGE_DOMAIN_CONFIG: 'true' }).config.mergeDomainConfigs).toBe(true);
+    expect(configCompileOptions({ MERGE_DOMAIN_CONFIG: 'true' })).toEqual({ mergeDomainConfigs: true });
+    expect(configCompileOptions({})).toEqual({ mergeDomainConfigs: false });
+    // Only its own row: an unrelated bad setting does not stop check-config.
+    expect(configCompileOptions({ MERGE_DOMAIN_CONFIG: '1', REDIS_URL: ':::' })).toEqual({ mergeDomainConfigs: true });
+    expect(() => configCompileOptions({ MERGE_DOMAIN_CONFIG: 'maybe' })).toThrow(
+      'setting MERGE_DOMAIN_CONFIG: expected a boolean (true/false, 1/0, t/f, yes/no, y/n, on/off; any case), got "maybe"',
+    );
+  });
+
+  it('QUOTA_MODE and RESPONSE_DYNAMIC_METADATA (upstream names), off by default', () => {
+    expect(loadSettings({ QUOTA_MODE: 'true', RESPONSE_DYNAMIC_METADATA: 'true' }).limiter).toMatchObject({
+      quotaMode: true,
+      responseDynamicMetadata: true,
+    });
   });
 });
 
