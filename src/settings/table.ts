@@ -256,10 +256,10 @@ const DEFS = {
   }),
   ADMISSION_MAX_EVENT_LOOP_DELAY_MS: setting({
     group: 'resilience',
-    default: '100',
+    default: '250',
     parse: integer(0, 60_000),
     description:
-      'While the event loop has lately been delayed by more than this (ms, largest delay in the last 100-200 ms), requests for Redis are shed as `overloaded`, as above. `0` disables the check.',
+      'While the event loop has lately been delayed by more than this (ms, largest delay in the last 100-200 ms), requests for Redis are shed as `overloaded`, as above: a process that stalls this long answers after Envoy has given up (its RLS timeout defaults to 20 ms) anyway. The default leaves room for garbage collection and brief CPU throttling. `0` disables the check.',
   }),
   // limiter
   SHADOW_MODE: setting({

@@ -48,7 +48,7 @@ describe('defaults', () => {
         failurePolicy: 'deny',
         localFallbackReplicas: 1,
         breaker: { enabled: true, consecutiveFailures: 5, silenceMs: 250, openMs: 2000, halfOpenProbes: 3 },
-        admission: { maxOutstanding: 1000, maxEventLoopDelayMs: 100 },
+        admission: { maxOutstanding: 1000, maxEventLoopDelayMs: 250 },
         degradedHeader: undefined,
       },
       limiter: {
