@@ -6,6 +6,7 @@ import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
 import { composeRedis, type RedisSettings } from './redis.js';
+import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 
@@ -84,21 +85,7 @@ export function loadSettings(env: Env = process.env): Settings {
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
-  const redis = redisParsed
-    ? composeRedis(
-        {
-          type: p.REDIS_TYPE,
-          socketType: p.REDIS_SOCKET_TYPE,
-          url: p.REDIS_URL,
-          auth: p.REDIS_AUTH,
-          sentinelAuth: p.REDIS_SENTINEL_AUTH,
-          tls: p.REDIS_TLS,
-          commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
-          connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS,
-        },
-        errors,
-      )
-    : undefined;
+  const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -118,6 +105,35 @@ export function loadSettings(env: Env = process.env): Settings {
         }
       : undefined;
   return deepFreeze(group(p, redis, runtime));
+}
+
+/** REDIS_*: the Redis addresses and credentials, then the TLS files (./redis-tls.ts, read here, once). */
+function composeRedisGroup(p: Parsed, errors: SettingsError[]): RedisSettings | undefined {
+  const main = composeRedis(
+    {
+      type: p.REDIS_TYPE,
+      socketType: p.REDIS_SOCKET_TYPE,
+      url: p.REDIS_URL,
+      auth: p.REDIS_AUTH,
+      sentinelAuth: p.REDIS_SENTINEL_AUTH,
+      tls: p.REDIS_TLS,
+      commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
+      connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS,
+    },
+    errors,
+  );
+  if (main === undefined) return undefined;
+  const tls = loadRedisTls(
+    {
+      caCert: p.REDIS_TLS_CACERT,
+      clientCert: p.REDIS_TLS_CLIENT_CERT,
+      clientKey: p.REDIS_TLS_CLIENT_KEY,
+      skipHostnameVerification: p.REDIS_TLS_SKIP_HOSTNAME_VERIFICATION,
+      anyTls: main.tls,
+    },
+    errors,
+  );
+  return tls === undefined ? undefined : { ...main, ...tls };
 }
 
 /** Every row parsed (its value, else its default); a bad value is pushed onto `errors`. */
@@ -185,16 +201,28 @@ function combine(errors: readonly SettingsError[]): SettingsError {
 }
 
 /**
- * A copy safe to log: secrets (Redis credentials) replaced by `[REDACTED]`. `redis.url` is
+ * A copy safe to log: secrets (Redis credentials, the TLS private key) replaced by `[REDACTED]`,
+ * and the PEM text of certificates by `[PEM]` (their paths are in `tlsFiles`). The URLs are
  * already redacted by {@link loadSettings}.
  */
 export function redactedSettings(settings: Settings): Settings {
   const hide = (c: RedisSettings['auth']): RedisSettings['auth'] =>
     c === undefined ? undefined : { username: c.username, password: REDACTED };
-  const copy: Settings = {
-    ...settings,
-    redis: { ...settings.redis, auth: hide(settings.redis.auth), sentinelAuth: hide(settings.redis.sentinelAuth) },
-  };
+  const pem = (t: RedisSettings['tlsOptions']): RedisSettings['tlsOptions'] =>
+    t === undefined
+      ? undefined
+      : {
+          ...(t.ca === undefined ? {} : { ca: '[PEM]' }),
+          ...(t.cert === undefined ? {} : { cert: '[PEM]' }),
+          ...(t.key === undefined ? {} : { key: REDACTED }),
+        };
+  const redis = (r: RedisSettings): RedisSettings => ({
+    ...r,
+    auth: hide(r.auth),
+    sentinelAuth: hide(r.sentinelAuth),
+    tlsOptions: pem(r.tlsOptions),
+  });
+  const copy: Settings = { ...settings, redis: redis(settings.redis) };
   return deepFreeze(structuredClone(copy));
 }
 

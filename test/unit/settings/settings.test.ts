@@ -40,6 +40,9 @@ describe('defaults', () => {
         auth: undefined,
         db: 0,
         tls: false,
+        tlsOptions: undefined,
+        tlsSkipHostnameVerification: false,
+        tlsFiles: {},
         commandTimeoutMs: 50,
         connectTimeoutMs: 1000,
       },
@@ -162,6 +165,9 @@ describe('the table', () => {
     expect(def('LIMIT_RESET_HEADER')).toBe('RateLimit-Reset');
     expect(def('CACHE_KEY_PREFIX')).toBe('');
     expect(def('SHADOW_MODE')).toBe('false');
+    expect(def('REDIS_TLS')).toBe('false');
+    expect(def('REDIS_TLS_SKIP_HOSTNAME_VERIFICATION')).toBe('false');
+    for (const name of ['REDIS_TLS_CACERT', 'REDIS_TLS_CLIENT_CERT', 'REDIS_TLS_CLIENT_KEY']) expect(def(name)).toBeUndefined();
   });
 
   it('renders a markdown table with one row per setting', () => {
