@@ -29,8 +29,10 @@ export interface ServiceHandle {
   readonly limiter: RateLimiter;
   /** What the limiter calls: the store wrapped in instrumentation, breaker and failure policy. */
   readonly backend: Backend;
-  /** The counter store itself (memory or Redis). */
+  /** The counter store itself (memory or Redis; with REDIS_PERSECOND the main Redis). */
   readonly counterStore: Backend;
+  /** REDIS_PERSECOND: the per-second Redis store itself. */
+  readonly perSecondStore: Backend | undefined;
   readonly metrics: Metrics;
   readonly health: HealthState;
   /** Stops serving: health NOT_SERVING, drain in-flight calls (up to the grace period), close the backend. */
@@ -55,12 +57,11 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const dir = path.resolve(settings.config.dir);
   const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir));
   configLoaded(metrics, logger, store.current(), dir);
-  const pollIntervalMs = overrides.configPollMs ?? 2000;
   const watcher = new ConfigWatcher({
     dir,
     store,
     debounceMs: settings.config.reloadDebounceMs,
-    pollIntervalMs,
+    pollIntervalMs: overrides.configPollMs ?? 2000,
     logger,
     onReload: configReloaded(metrics, logger, () => store.current()),
   });
@@ -70,7 +71,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const lifecycle = createLifecycle({ settings, health, logger, watcher, backend: () => stack.backend, onStop: () => resolver?.close() });
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
   const hooks = { ...backendEvents(metrics, logger, lifecycle.refreshHealth), span: tracingEnabled() ? inSpan : undefined };
-  const stack = createBackendStack({ ...settings.backend, redis: settings.redis, resilience: settings.resilience, domainPolicy }, hooks);
+  const stack = createBackendStack({ ...settings, ...settings.backend, domainPolicy }, hooks);
   if (stack.hasBreaker) metrics.setBreakerState('closed');
   // Limiter. LOCAL_CACHE_SIZE: a reload may raise a limit, so cached denials go with the old config.
   const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
@@ -122,6 +123,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     limiter,
     backend: stack.backend,
     counterStore: stack.store,
+    perSecondStore: stack.perSecondStore,
     metrics,
     health,
     close: lifecycle.close,

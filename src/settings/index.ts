@@ -5,7 +5,7 @@ import type { FailurePolicy } from '../limiter/types.js';
 import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
-import { composeRedis, type RedisSettings } from './redis.js';
+import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './redis.js';
 import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
@@ -52,6 +52,8 @@ export interface Settings {
   };
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
+  /** REDIS_PERSECOND: the Redis of the per-second counters; undefined when off. */
+  readonly redisPerSecond: RedisSettings | undefined;
   readonly resilience: {
     readonly failurePolicy: FailurePolicy;
     readonly localFallbackReplicas: number;
@@ -107,8 +109,13 @@ export function loadSettings(env: Env = process.env): Settings {
   return deepFreeze(group(p, redis, runtime));
 }
 
-/** REDIS_*: the Redis addresses and credentials, then the TLS files (./redis-tls.ts, read here, once). */
-function composeRedisGroup(p: Parsed, errors: SettingsError[]): RedisSettings | undefined {
+/**
+ * REDIS_*: the main Redis, the per-second one when REDIS_PERSECOND is true (its
+ * REDIS_PERSECOND_* settings are not used otherwise, as upstream), and the TLS files both use
+ * (./redis-tls.ts, read here, once).
+ */
+function composeRedisGroup(p: Parsed, errors: SettingsError[]): RedisGroup | undefined {
+  const timeouts = { commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS, connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS };
   const main = composeRedis(
     {
       type: p.REDIS_TYPE,
@@ -117,23 +124,49 @@ function composeRedisGroup(p: Parsed, errors: SettingsError[]): RedisSettings | 
       auth: p.REDIS_AUTH,
       sentinelAuth: p.REDIS_SENTINEL_AUTH,
       tls: p.REDIS_TLS,
-      commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
-      connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS,
+      ...timeouts,
     },
     errors,
   );
-  if (main === undefined) return undefined;
+  let perSecond: RedisSettings | undefined;
+  if (p.REDIS_PERSECOND) {
+    if (p.REDIS_PERSECOND_URL === undefined)
+      errors.push(
+        new SettingsError('REDIS_PERSECOND_URL', 'is required with REDIS_PERSECOND=true: the Redis holding the per-second counters'),
+      );
+    else
+      perSecond = composeRedis(
+        {
+          type: p.REDIS_PERSECOND_TYPE,
+          socketType: p.REDIS_PERSECOND_SOCKET_TYPE,
+          url: p.REDIS_PERSECOND_URL,
+          auth: p.REDIS_PERSECOND_AUTH,
+          sentinelAuth: p.REDIS_PERSECOND_SENTINEL_AUTH,
+          tls: p.REDIS_PERSECOND_TLS,
+          ...timeouts,
+        },
+        errors,
+        PER_SECOND_REDIS_VARIABLES,
+      );
+  }
+  if (main === undefined || (p.REDIS_PERSECOND && perSecond === undefined)) return undefined;
   const tls = loadRedisTls(
     {
       caCert: p.REDIS_TLS_CACERT,
       clientCert: p.REDIS_TLS_CLIENT_CERT,
       clientKey: p.REDIS_TLS_CLIENT_KEY,
       skipHostnameVerification: p.REDIS_TLS_SKIP_HOSTNAME_VERIFICATION,
-      anyTls: main.tls,
+      anyTls: main.tls || perSecond?.tls === true,
     },
     errors,
   );
-  return tls === undefined ? undefined : { ...main, ...tls };
+  if (tls === undefined) return undefined;
+  return { main: { ...main, ...tls }, perSecond: perSecond === undefined ? undefined : { ...perSecond, ...tls } };
+}
+
+interface RedisGroup {
+  readonly main: RedisSettings;
+  readonly perSecond: RedisSettings | undefined;
 }
 
 /** Every row parsed (its value, else its default); a bad value is pushed onto `errors`. */
@@ -157,7 +190,7 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 }
 
 /** The parsed rows, grouped by concern. */
-function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefined): Settings {
+function group(p: Parsed, redis: RedisGroup, runtime: RuntimeLayout | undefined): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: { host: p.GRPC_HOST, port: p.GRPC_PORT },
@@ -167,7 +200,8 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
       reloadDebounceMs: p.CONFIG_RELOAD_DEBOUNCE_MS,
     },
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
-    redis,
+    redis: redis.main,
+    redisPerSecond: redis.perSecond,
     resilience: {
       failurePolicy: p.FAILURE_POLICY,
       localFallbackReplicas: p.LOCAL_FALLBACK_REPLICAS,
@@ -222,7 +256,11 @@ export function redactedSettings(settings: Settings): Settings {
     sentinelAuth: hide(r.sentinelAuth),
     tlsOptions: pem(r.tlsOptions),
   });
-  const copy: Settings = { ...settings, redis: redis(settings.redis) };
+  const copy: Settings = {
+    ...settings,
+    redis: redis(settings.redis),
+    redisPerSecond: settings.redisPerSecond === undefined ? undefined : redis(settings.redisPerSecond),
+  };
   return deepFreeze(structuredClone(copy));
 }
 

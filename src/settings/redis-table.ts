@@ -3,9 +3,9 @@ import { REDIS_SOCKET_TYPES, type RedisSocketType } from './redis.js';
 import { InvalidValue, integer, oneOf, parseBool, setting, text } from './spec.js';
 
 /**
- * The rows of the settings table (./table.ts) for Redis, in documentation order: the address and
- * credentials, the TLS files, the timeouts. Kept apart from the other groups because they are
- * many and change together; table.ts spreads them in place.
+ * The rows of the settings table (./table.ts) for Redis, in documentation order: the main Redis,
+ * its TLS files, its timeouts, then the per-second Redis (REDIS_PERSECOND_*). Kept apart from the
+ * other groups because they are many and change together; table.ts spreads them in place.
  */
 
 /**
@@ -114,5 +114,52 @@ export const REDIS_DEFS = {
     default: '1000',
     parse: integer(1, 600_000),
     description: 'Milliseconds to wait for a Redis connection to open.',
+  }),
+  REDIS_PERSECOND: setting({
+    group: 'redis',
+    default: 'false',
+    parse: parseBool,
+    description:
+      '`true`: the counters of per-second limits (a window of exactly one second: `unit: second` without `unit_multiplier`) live in a second Redis, `REDIS_PERSECOND_URL`; every other counter in `REDIS_URL`. As in envoyproxy/ratelimit. A request spanning both is evaluated on both, and a denied one is refunded where it was charged (see "A per-second Redis"). Each Redis has its own circuit breaker, admission bound and failure policy. The `REDIS_PERSECOND_*` settings are used only when this is `true`.',
+  }),
+  REDIS_PERSECOND_TYPE: setting({
+    group: 'redis',
+    default: 'single',
+    parse: oneOf<RedisType>(REDIS_TYPES),
+    description: 'As `REDIS_TYPE`, for the per-second Redis.',
+  }),
+  REDIS_PERSECOND_SOCKET_TYPE: setting({
+    group: 'redis',
+    default: 'tcp',
+    parse: oneOf<RedisSocketType>(REDIS_SOCKET_TYPES),
+    description: 'As `REDIS_SOCKET_TYPE`, for the per-second Redis (envoyproxy/ratelimit defaults to `unix`).',
+  }),
+  REDIS_PERSECOND_URL: setting({
+    group: 'redis',
+    default: undefined,
+    parse: text,
+    description:
+      'As `REDIS_URL`, for the per-second Redis; required with `REDIS_PERSECOND=true` (envoyproxy/ratelimit defaults to a nutcracker socket path).',
+  }),
+  REDIS_PERSECOND_AUTH: setting({
+    group: 'redis',
+    default: undefined,
+    parse: redisAuth,
+    secret: true,
+    description: 'As `REDIS_AUTH`, for the per-second Redis.',
+  }),
+  REDIS_PERSECOND_SENTINEL_AUTH: setting({
+    group: 'redis',
+    default: undefined,
+    parse: redisAuth,
+    secret: true,
+    description: 'As `REDIS_SENTINEL_AUTH`, for the sentinels of the per-second Redis (`REDIS_PERSECOND_TYPE=sentinel`).',
+  }),
+  REDIS_PERSECOND_TLS: setting({
+    group: 'redis',
+    default: 'false',
+    parse: parseBool,
+    description:
+      'As `REDIS_TLS`, for the per-second Redis (also implied by `rediss://`). It uses the same `REDIS_TLS_CACERT`, `REDIS_TLS_CLIENT_CERT`, `REDIS_TLS_CLIENT_KEY` and `REDIS_TLS_SKIP_HOSTNAME_VERIFICATION` as the main Redis, as envoyproxy/ratelimit does.',
   }),
 } as const;

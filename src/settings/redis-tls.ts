@@ -9,7 +9,8 @@ import type { RedisTlsFiles, RedisTlsPem } from './redis.js';
  * names): the files are read once, at start-up, and checked there, so a missing file, a bundle
  * without a certificate or a key that does not match its certificate stops start-up with an
  * error naming the setting and the path, instead of surfacing later as a failed handshake on
- * every reconnect. Their PEM text then goes, as it is, into every TLS connection.
+ * every reconnect. Their PEM text then goes, as it is, into every TLS connection (the main Redis
+ * and the per-second one, one TLS configuration for both as upstream).
  *
  * Stricter than upstream, on purpose: a certificate without its key (or the reverse) is an error
  * (upstream silently uses neither), and so are TLS files when no connection uses TLS (upstream
@@ -28,7 +29,7 @@ export interface RedisTlsInputs {
   readonly clientCert: string | undefined;
   readonly clientKey: string | undefined;
   readonly skipHostnameVerification: boolean;
-  /** Some Redis connection uses TLS (REDIS_TLS or a rediss:// URL). */
+  /** Some Redis connection uses TLS (REDIS_TLS, REDIS_PERSECOND_TLS or a rediss:// URL). */
   readonly anyTls: boolean;
 }
 
@@ -55,7 +56,12 @@ export function loadRedisTls(p: RedisTlsInputs, errors: SettingsError[], read: F
   if (!p.anyTls) {
     for (const [name, path] of given)
       if (path !== undefined)
-        errors.push(new SettingsError(name, 'is set but no Redis connection uses TLS: set REDIS_TLS=true, or use rediss://'));
+        errors.push(
+          new SettingsError(
+            name,
+            'is set but no Redis connection uses TLS: set REDIS_TLS=true (or REDIS_PERSECOND_TLS=true), or use rediss://',
+          ),
+        );
     return errors.length > before
       ? undefined
       : { tlsOptions: undefined, tlsSkipHostnameVerification: p.skipHostnameVerification, tlsFiles: files };

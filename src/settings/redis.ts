@@ -77,6 +77,12 @@ export const MAIN_REDIS_VARIABLES: RedisVariables = {
   url: 'REDIS_URL',
   auth: 'REDIS_AUTH',
 };
+export const PER_SECOND_REDIS_VARIABLES: RedisVariables = {
+  type: 'REDIS_PERSECOND_TYPE',
+  socketType: 'REDIS_PERSECOND_SOCKET_TYPE',
+  url: 'REDIS_PERSECOND_URL',
+  auth: 'REDIS_PERSECOND_AUTH',
+};
 
 /** The parsed values {@link composeRedis} combines (each already valid on its own). */
 export interface RedisInputs {
@@ -135,7 +141,7 @@ function parseHostPort(item: string): Endpoint {
 /**
  * Combines the REDIS_* values into {@link RedisSettings} (without TLS material: see
  * ./redis-tls.ts); a contradiction is pushed onto `errors` (naming the variable to fix, from
- * `vars`) and yields undefined.
+ * `vars`: the main Redis's or the per-second one's) and yields undefined.
  */
 export function composeRedis(
   p: RedisInputs,

@@ -35,8 +35,8 @@ const files = (): Record<string, string> => ({
 });
 
 describe('TLS files read at start-up', () => {
-  it('carries their PEM text to the connection options, and their paths for logs', () => {
-    const s = loadSettings({ REDIS_TLS: 'true', ...files() });
+  it('carries their PEM text to the connection options of both Redis, and their paths for logs', () => {
+    const s = loadSettings({ REDIS_TLS: 'true', ...files(), REDIS_PERSECOND: 'true', REDIS_PERSECOND_URL: 'rediss://ps:6380' });
     const pem = {
       ca: readFileSync(pki.ca, 'utf8'),
       cert: readFileSync(pki.client.cert, 'utf8'),
@@ -44,12 +44,19 @@ describe('TLS files read at start-up', () => {
     };
     expect(s.redis).toMatchObject({ tls: true, tlsOptions: pem, tlsSkipHostnameVerification: false });
     expect(s.redis.tlsFiles).toEqual({ caCert: pki.ca, clientCert: pki.client.cert, clientKey: pki.client.key });
+    expect(s.redisPerSecond).toMatchObject({ tls: true, tlsOptions: pem, tlsFiles: s.redis.tlsFiles });
     expect(Object.isFrozen(s.redis.tlsOptions)).toBe(true);
   });
 
   it('a CA bundle alone is fine (a server that does not ask for a client certificate)', () => {
     const s = loadSettings({ REDIS_URL: 'rediss://h:6380', REDIS_TLS_CACERT: pki.ca });
     expect(s.redis.tlsOptions).toEqual({ ca: readFileSync(pki.ca, 'utf8') });
+  });
+
+  it('the per-second Redis alone may use TLS: the files are then for it', () => {
+    const s = loadSettings({ ...files(), REDIS_PERSECOND: 'true', REDIS_PERSECOND_URL: 'ps:6380', REDIS_PERSECOND_TLS: 'true' });
+    expect(s.redis.tls).toBe(false);
+    expect(s.redisPerSecond).toMatchObject({ tls: true, tlsOptions: { ca: readFileSync(pki.ca, 'utf8') } });
   });
 
   it('redactedSettings never shows the private key, nor the certificates, only their paths', () => {

@@ -41,9 +41,9 @@ describe('REDIS_TLS_CACERT, REDIS_TLS_CLIENT_CERT, REDIS_TLS_CLIENT_KEY', () => 
     const files = { '/ca.pem': 'unused' };
     expect(load({ caCert: '/ca.pem', clientCert: '/c.pem', clientKey: '/k.pem', anyTls: false }, files)).toEqual({
       errors: [
-        'setting REDIS_TLS_CACERT: is set but no Redis connection uses TLS: set REDIS_TLS=true, or use rediss://',
-        'setting REDIS_TLS_CLIENT_CERT: is set but no Redis connection uses TLS: set REDIS_TLS=true, or use rediss://',
-        'setting REDIS_TLS_CLIENT_KEY: is set but no Redis connection uses TLS: set REDIS_TLS=true, or use rediss://',
+        'setting REDIS_TLS_CACERT: is set but no Redis connection uses TLS: set REDIS_TLS=true (or REDIS_PERSECOND_TLS=true), or use rediss://',
+        'setting REDIS_TLS_CLIENT_CERT: is set but no Redis connection uses TLS: set REDIS_TLS=true (or REDIS_PERSECOND_TLS=true), or use rediss://',
+        'setting REDIS_TLS_CLIENT_KEY: is set but no Redis connection uses TLS: set REDIS_TLS=true (or REDIS_PERSECOND_TLS=true), or use rediss://',
       ],
       result: undefined,
     });
@@ -89,18 +89,21 @@ describe('REDIS_TLS_CACERT, REDIS_TLS_CLIENT_CERT, REDIS_TLS_CLIENT_KEY', () => 
 
   it('loadSettings reports them as settings errors (checks that come before any file is read)', () => {
     expect(() => loadSettings({ REDIS_TLS_CACERT: '/ca.pem' })).toThrow(
-      'setting REDIS_TLS_CACERT: is set but no Redis connection uses TLS: set REDIS_TLS=true, or use rediss://',
+      'setting REDIS_TLS_CACERT: is set but no Redis connection uses TLS: set REDIS_TLS=true (or REDIS_PERSECOND_TLS=true), or use rediss://',
     );
     expect(() => loadSettings({ REDIS_TLS: 'true', REDIS_TLS_CLIENT_KEY: '/k.pem', REDIS_TLS_CLIENT_CERT: '' })).toThrow(
       /^setting REDIS_TLS_CLIENT_CERT: is required when REDIS_TLS_CLIENT_KEY is set/,
     );
   });
 
-  it('REDIS_TLS_SKIP_HOSTNAME_VERIFICATION reaches the Redis settings', () => {
-    expect(loadSettings({ REDIS_TLS: 'true', REDIS_TLS_SKIP_HOSTNAME_VERIFICATION: 'true' }).redis).toMatchObject({
-      tls: true,
-      tlsSkipHostnameVerification: true,
-      tlsOptions: undefined,
+  it('REDIS_TLS_SKIP_HOSTNAME_VERIFICATION reaches both Redis settings', () => {
+    const s = loadSettings({
+      REDIS_TLS: 'true',
+      REDIS_TLS_SKIP_HOSTNAME_VERIFICATION: 'true',
+      REDIS_PERSECOND: 'true',
+      REDIS_PERSECOND_URL: 'ps:1',
     });
+    expect(s.redis).toMatchObject({ tls: true, tlsSkipHostnameVerification: true, tlsOptions: undefined });
+    expect(s.redisPerSecond).toMatchObject({ tls: false, tlsSkipHostnameVerification: true });
   });
 });

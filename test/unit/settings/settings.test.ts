@@ -46,6 +46,7 @@ describe('defaults', () => {
         commandTimeoutMs: 50,
         connectTimeoutMs: 1000,
       },
+      redisPerSecond: undefined,
       resilience: {
         failurePolicy: 'deny',
         localFallbackReplicas: 1,
@@ -147,8 +148,13 @@ describe('the table', () => {
     }
   });
 
-  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH), and only them, as secret', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['REDIS_AUTH', 'REDIS_SENTINEL_AUTH']);
+  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH and their per-second twins), and only them, as secret', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
+      'REDIS_AUTH',
+      'REDIS_SENTINEL_AUTH',
+      'REDIS_PERSECOND_AUTH',
+      'REDIS_PERSECOND_SENTINEL_AUTH',
+    ]);
   });
 
   it('keeps envoyproxy/ratelimit names and defaults where they exist', () => {
@@ -167,7 +173,17 @@ describe('the table', () => {
     expect(def('SHADOW_MODE')).toBe('false');
     expect(def('REDIS_TLS')).toBe('false');
     expect(def('REDIS_TLS_SKIP_HOSTNAME_VERIFICATION')).toBe('false');
-    for (const name of ['REDIS_TLS_CACERT', 'REDIS_TLS_CLIENT_CERT', 'REDIS_TLS_CLIENT_KEY']) expect(def(name)).toBeUndefined();
+    expect(def('REDIS_PERSECOND')).toBe('false');
+    expect(def('REDIS_PERSECOND_TLS')).toBe('false');
+    expect(def('REDIS_PERSECOND_TYPE')).toBe('single');
+    for (const name of [
+      'REDIS_TLS_CACERT',
+      'REDIS_TLS_CLIENT_CERT',
+      'REDIS_TLS_CLIENT_KEY',
+      'REDIS_PERSECOND_AUTH',
+      'REDIS_PERSECOND_SENTINEL_AUTH',
+    ])
+      expect(def(name)).toBeUndefined();
   });
 
   it('renders a markdown table with one row per setting', () => {
