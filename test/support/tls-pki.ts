@@ -1,8 +1,9 @@
 /**
  * A throwaway PKI for TLS tests, made with `openssl` in a fresh temp directory per call (nothing
  * generated is ever committed): a CA, a server certificate for the loopback test servers (SAN
- * `IP:127.0.0.1`, `DNS:localhost`), a client certificate, a certificate signed by the same CA for
- * another name only, and a second, unrelated CA with a client certificate of its own. EC P-256
+ * `IP:127.0.0.1`, `DNS:localhost`), a client certificate, certificates signed by the same CA for
+ * one name only (`redis.invalid`, `localhost`), and a second, unrelated CA with a client
+ * certificate of its own. EC P-256
  * keys, valid for two days.
  */
 import { execFileSync } from 'node:child_process';
@@ -27,6 +28,8 @@ export interface TestPki {
   readonly client: CertFiles;
   /** Signed by `ca` for `DNS:redis.invalid` only: its chain verifies, its name never matches a test host. */
   readonly wrongName: CertFiles;
+  /** Signed by `ca` for `DNS:localhost` only: verifies for a server dialled by that name, never by its address. */
+  readonly localhostOnly: CertFiles;
   /** Another CA, which signed none of the above. */
   readonly otherCa: string;
   /** A client certificate signed by `otherCa`. */
@@ -107,6 +110,7 @@ export function createTestPki(): TestPki {
     const server = makeLeaf(dir, 'server', 'meshlimit-test-ca', `subjectAltName=IP:127.0.0.1,DNS:localhost\n${both}`);
     const client = makeLeaf(dir, 'meshlimit-test-client', 'meshlimit-test-ca', 'extendedKeyUsage=clientAuth');
     const wrongName = makeLeaf(dir, 'wrong-name', 'meshlimit-test-ca', `subjectAltName=DNS:redis.invalid\n${both}`);
+    const localhostOnly = makeLeaf(dir, 'localhost-only', 'meshlimit-test-ca', `subjectAltName=DNS:localhost\n${both}`);
     const otherClient = makeLeaf(dir, 'other-client', 'meshlimit-other-ca', 'extendedKeyUsage=clientAuth');
     const ca = join(dir, 'meshlimit-test-ca.crt');
     return {
@@ -115,6 +119,7 @@ export function createTestPki(): TestPki {
       server,
       client,
       wrongName,
+      localhostOnly,
       otherCa: join(dir, 'meshlimit-other-ca.crt'),
       otherClient,
       serverTls: (authClients) => ({

@@ -28,6 +28,8 @@ let wrongName: RedisInstance;
 let cluster: RedisCluster;
 /** A cluster whose every node presents the redis.invalid certificate. */
 let wrongNameCluster: RedisCluster;
+/** A cluster that announces its nodes as `localhost`, every node presenting a certificate for that name only. */
+let hostnameCluster: RedisCluster;
 /** A primary, a replica and three sentinels, every one TLS-only and requiring client certificates. */
 let sentinel: RedisSentinelSetup;
 const opened = new Set<RedisBackend | RedisClusterBackend>();
@@ -39,12 +41,25 @@ beforeAll(async () => {
   wrongName = await startRedis({ tls: wrongNameTls });
   cluster = await startRedisCluster({ primaries: 3, replicasPerPrimary: 0, tls: pki.serverTls() });
   wrongNameCluster = await startRedisCluster({ primaries: 3, replicasPerPrimary: 0, tls: wrongNameTls });
+  hostnameCluster = await startRedisCluster({
+    primaries: 3,
+    replicasPerPrimary: 0,
+    tls: { ...pki.serverTls(), cert: pki.localhostOnly.cert, key: pki.localhostOnly.key },
+    args: ['--cluster-announce-hostname', 'localhost', '--cluster-preferred-endpoint-type', 'hostname'],
+  });
   sentinel = await startRedisSentinel({ tls: pki.serverTls() });
 }, 120_000);
 
 afterAll(async () => {
   await Promise.allSettled([...opened].map((b) => b.close()));
-  await Promise.allSettled([redis?.stop(), wrongName?.stop(), cluster?.stop(), wrongNameCluster?.stop(), sentinel?.stop()]);
+  await Promise.allSettled([
+    redis?.stop(),
+    wrongName?.stop(),
+    cluster?.stop(),
+    wrongNameCluster?.stop(),
+    hostnameCluster?.stop(),
+    sentinel?.stop(),
+  ]);
   pki?.remove();
 });
 
@@ -230,6 +245,24 @@ describe('Redis Cluster over TLS (every node connection)', () => {
         ops('tls-skip:').map((o) => o.key),
       ),
     ).toBe(true);
+  });
+});
+
+describe('Redis Cluster over TLS, announcing hostnames (certificates for names, not addresses)', () => {
+  const byName = (): string => hostnameCluster.seeds.replaceAll('127.0.0.1', 'localhost');
+  const ops = (prefix: string): CounterOp[] => NODE_TAGS.map((tag) => op(`${prefix}{${tag}}:k`));
+
+  it('seeds given by name are dialled and verified by that name, then every node by the name it announces', async () => {
+    const { backend, outcome } = await connect({ REDIS_TYPE: 'cluster', REDIS_URL: byName(), ...mtls() }, 10_000);
+    expect(outcome).toBe('ready');
+    expect((await backend.evaluate(ops('tls-host:'), { chargeOnDeny: false })).outcomes.map((o) => o.remaining)).toEqual([9, 9, 9]);
+    const owners = await Promise.all(ops('tls-host:').map((o) => hostnameCluster.primaryForKey(o.key)));
+    expect(new Set(owners.map((o) => o.port)).size).toBe(3);
+  });
+
+  it('seeds given by address are refused: the certificates do not list it', async () => {
+    const { outcome } = await connect({ REDIS_TYPE: 'cluster', REDIS_URL: hostnameCluster.seeds, ...mtls() });
+    expect(outcome).toMatch(/^redis cluster not ready after 2000 ms: Failed to refresh slots cache\./);
   });
 });
 
