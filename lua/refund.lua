@@ -8,8 +8,11 @@ When it runs
   call (a script can only touch keys of one slot). A group that fits is charged at once; when
   another group denies the request (and chargeOnDeny is off), the backend calls this script once
   per charged group, with the ops that group charged (not over, hits > 0) and the `now` that
-  group's evaluate call returned. Standalone Redis and Sentinel never need it: there one call
-  evaluates the whole request.
+  group's evaluate call returned. With REDIS_PERSECOND a request can also span two stores (its
+  per-second limits in one Redis, the others in another, src/backend/per-second.ts): the store
+  that admitted it runs this script when the other denied it, on standalone Redis and Sentinel
+  too. Otherwise standalone Redis and Sentinel never need it: one call evaluates the whole
+  request.
 
 Contract
   KEYS[i]   counter key of op i (n = #KEYS ops; all in one hash slot, as for evaluate.lua). Keys

@@ -8,9 +8,7 @@ import type { Backend } from './limiter/ports.js';
 import { startResolver, type DescriptorResolver } from './resolve/index.js';
 import { createDecider } from './server/decide.js';
 import { HealthState } from './server/grpc/health.js';
-import { createGrpcServer } from './server/grpc/server.js';
-import { buildHttpApp } from './server/http/app.js';
-import { jsonCheck } from './server/http/json-check.js';
+import { createServers } from './server/servers.js';
 import type { Settings } from './settings/index.js';
 import { backendEvents, configLoaded, configReloaded, decisionObserver, requestRecorder, resolutionObserver } from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
@@ -29,8 +27,10 @@ export interface ServiceHandle {
   readonly limiter: RateLimiter;
   /** What the limiter calls: the store wrapped in instrumentation, breaker and failure policy. */
   readonly backend: Backend;
-  /** The counter store itself (memory or Redis). */
+  /** The counter store itself (memory or Redis; with REDIS_PERSECOND the main Redis). */
   readonly counterStore: Backend;
+  /** REDIS_PERSECOND: the per-second Redis store itself. */
+  readonly perSecondStore: Backend | undefined;
   readonly metrics: Metrics;
   readonly health: HealthState;
   /** Stops serving: health NOT_SERVING, drain in-flight calls (up to the grace period), close the backend. */
@@ -70,7 +70,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const lifecycle = createLifecycle({ settings, health, logger, watcher, backend: () => stack.backend, onStop: () => resolver?.close() });
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
   const hooks = { ...backendEvents(metrics, logger, lifecycle.refreshHealth), span: tracingEnabled() ? inSpan : undefined };
-  const stack = createBackendStack({ ...settings.backend, redis: settings.redis, resilience: settings.resilience, domainPolicy }, hooks);
+  const stack = createBackendStack({ ...settings, ...settings.backend, domainPolicy }, hooks);
   if (stack.hasBreaker) metrics.setBreakerState('closed');
   // Limiter. LOCAL_CACHE_SIZE: a reload may raise a limit, so cached denials go with the old config.
   const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
@@ -92,28 +92,21 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     (check) => resolved.resolve(check),
     (check, deadline) => limiter.decide(check, deadline),
   );
-  // Servers: gRPC (RLS + health) and the HTTP admin app, one recorder for both.
-  const recorder = requestRecorder(metrics);
-  const [headers, degradedHeader] = [settings.headers.enabled ? settings.headers : undefined, settings.resilience.degradedHeader];
-  const grpc = createGrpcServer({
-    limiter: { shouldRateLimit: (check, opts) => decide(check, opts.deadline, opts.traceCarrier) },
+  // Servers: gRPC (RLS + health) and the HTTP admin app, one pipeline and one recorder for both.
+  const servers = createServers({
+    decide,
+    recorder: requestRecorder(metrics),
     health,
-    headers,
     logger,
-    degradedHeader,
+    headers: settings.headers.enabled ? settings.headers : undefined,
+    degradedHeader: settings.resilience.degradedHeader,
     stringLimits: settings.limiter.stringLimits,
-    onAnswered: recorder.answered,
-    onError: (_err, code, startedAt) => recorder.failed(code, startedAt),
-  });
-  const http = buildHttpApp({
-    check: jsonCheck({ decide, recorder, headers, degradedHeader, stringLimits: settings.limiter.stringLimits }),
     isReady: lifecycle.isReady,
     configDump: () => store.current().dump(),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
-    logger,
   });
   // Lifecycle.
-  const { grpcPort, httpPort } = await lifecycle.serve({ grpc, http });
+  const { grpcPort, httpPort } = await lifecycle.serve(servers);
   return {
     grpcPort,
     httpPort,
@@ -122,6 +115,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     limiter,
     backend: stack.backend,
     counterStore: stack.store,
+    perSecondStore: stack.perSecondStore,
     metrics,
     health,
     close: lifecycle.close,

@@ -1,6 +1,7 @@
 import { BackendUnavailableError } from '../errors.js';
 import type { AlgorithmMath } from '../limiter/algorithms/algorithm.js';
 import { evaluateOps, type StateStore } from '../limiter/algorithms/evaluate.js';
+import { chargedOps, refundOps } from '../limiter/algorithms/refund.js';
 import type { Backend } from '../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
 import { effectiveNow, validateOps } from '../limiter/ops.js';
@@ -116,7 +117,40 @@ export class MemoryBackend implements Backend {
     validateOps(ops);
     const wall = this.clock();
     this.wall = wall;
-    return evaluateOps(ops, effectiveNow(options.now, wall), options.chargeOnDeny, this.store);
+    const now = effectiveNow(options.now, wall);
+    const result = evaluateOps(ops, now, options.chargeOnDeny, this.store);
+    return options.refundable === true && !result.denied ? this.withRefund(ops, result, now) : result;
+  }
+
+  /** `result` with a handle that gives back what it charged (EvaluateOptions.refundable), when it charged anything. */
+  private withRefund(ops: readonly CounterOp[], result: EvaluateResult, chargeNow: number): EvaluateResult {
+    const charged = chargedOps(ops, result);
+    if (charged.length === 0) return result;
+    const refund = (): Promise<void> => {
+      if (!this.closed) this.giveBack(charged, chargeNow);
+      return Promise.resolve();
+    };
+    return { ...result, refund };
+  }
+
+  /** refundOps on the live entries, each rewritten in place (its expiry kept, as lua/refund.lua's SET ... KEEPTTL). */
+  private giveBack(ops: readonly CounterOp[], chargeNow: number): void {
+    const wall = this.clock();
+    const live = (key: string): Entry | undefined => {
+      const entry = this.entries.get(key);
+      return entry !== undefined && entry.expiresAt >= wall ? entry : undefined;
+    };
+    const writes = refundOps(ops, chargeNow, (key) => {
+      const entry = live(key);
+      return entry === undefined ? undefined : rawOf(entry);
+    });
+    for (const [key, raw] of writes) {
+      const entry = live(key);
+      if (entry === undefined) continue;
+      entry.raw = raw;
+      entry.state = undefined;
+      entry.math = undefined;
+    }
   }
 
   isReady(): boolean {

@@ -3,6 +3,7 @@ import type { DegradedReason, FailurePolicy } from '../limiter/types.js';
 import { createBackend, type BackendType } from './index.js';
 import { InstrumentedBackend, type SpanRunner } from './instrumented.js';
 import { MemoryBackend } from './memory.js';
+import { PerSecondSplitBackend } from './per-second.js';
 import type { RedisConnectionOptions } from './redis/connection.js';
 import type { RedisStateChange } from './redis/readiness.js';
 import { CircuitBreakerBackend, type BreakerTransitionReason, type CircuitState, type StoreHealth } from './resilience/circuit-breaker.js';
@@ -27,13 +28,23 @@ import { FailurePolicyBackend, type BackendErrorKind } from './resilience/failur
  *
  * The memory backend cannot be unavailable: it gets no breaker and no policy, and is wrapped only
  * for its tracing span when tracing is on (an unwrapped memory backend answers synchronously).
+ *
+ * With a per-second Redis (REDIS_PERSECOND), each Redis gets the whole stack above, its own
+ * breaker, admission bound and failure policy, and a PerSecondSplitBackend on top sends each
+ * request's ops to their stack (./per-second.ts): one store's outage is judged, and answered,
+ * on its own.
  */
 
-/** What the stack is built from; the settings' `backend`, `redis` and `resilience` groups fit it as they are. */
+/**
+ * What the stack is built from; the settings' `redis`, `redisPerSecond` and `resilience` groups
+ * and the fields of their `backend` group fit it as they are.
+ */
 export interface BackendStackOptions {
   readonly type: BackendType;
   readonly memoryMaxKeys: number;
   readonly redis: RedisConnectionOptions;
+  /** REDIS_PERSECOND: a second Redis for the counters of per-second limits (undefined: one Redis for all). */
+  readonly redisPerSecond?: RedisConnectionOptions | undefined;
   readonly resilience: {
     readonly failurePolicy: FailurePolicy;
     readonly localFallbackReplicas: number;
@@ -50,12 +61,15 @@ export interface BackendStackOptions {
   readonly domainPolicy: (domain: string) => FailurePolicy | undefined;
 }
 
+/** Which Redis an event is about: the main one, or the per-second one (REDIS_PERSECOND). */
+export type StoreName = 'main' | 'per_second';
+
 /** Telemetry of the stack; every hook is called on events, never per successful call except `observeRedis`. */
 export interface BackendStackHooks {
-  /** The Redis connection became ready or stopped being ready (once per transition). */
-  readonly onRedisState?: (change: RedisStateChange) => void;
-  /** The breaker changed state (once per transition). */
-  readonly onBreakerTransition?: (from: CircuitState, to: CircuitState, reason: BreakerTransitionReason) => void;
+  /** The Redis connection of `store` became ready or stopped being ready (once per transition). */
+  readonly onRedisState?: (change: RedisStateChange, store: StoreName) => void;
+  /** The breaker of `store` changed state (once per transition). */
+  readonly onBreakerTransition?: (from: CircuitState, to: CircuitState, reason: BreakerTransitionReason, store: StoreName) => void;
   /** One Redis round trip took `seconds`. */
   readonly observeRedis?: (seconds: number, ok: boolean) => void;
   /** A failure policy answered instead of Redis. */
@@ -67,9 +81,11 @@ export interface BackendStackHooks {
 }
 
 export interface BackendStack {
-  /** The counter store itself (memory or Redis). */
+  /** The counter store itself (memory or Redis; with REDIS_PERSECOND the main Redis). */
   readonly store: Backend;
-  /** What the limiter calls: the store inside its decorators. */
+  /** REDIS_PERSECOND: the per-second Redis store itself; undefined otherwise. */
+  readonly perSecondStore: Backend | undefined;
+  /** What the limiter calls: the store inside its decorators (with REDIS_PERSECOND, both stacks under the split). */
   readonly backend: Backend;
   /** True when the breaker is there (a Redis store with BREAKER_ENABLED). */
   readonly hasBreaker: boolean;
@@ -79,9 +95,29 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
   if (options.type === 'memory') {
     const store = createBackend({ type: 'memory', memory: { maxKeys: options.memoryMaxKeys } });
     const backend = hooks.span === undefined ? store : new InstrumentedBackend(store, () => {}, hooks.span);
-    return { store, backend, hasBreaker: false };
+    return { store, perSecondStore: undefined, backend, hasBreaker: false };
   }
-  const store = createBackend({ type: 'redis', redis: { ...options.redis, onStateChange: hooks.onRedisState } });
+  const main = redisStack(options, options.redis, 'main', hooks);
+  const hasBreaker = options.resilience.breaker.enabled;
+  if (options.redisPerSecond === undefined) return { store: main.store, perSecondStore: undefined, backend: main.backend, hasBreaker };
+  const perSecond = redisStack(options, options.redisPerSecond, 'per_second', hooks);
+  const backend = new PerSecondSplitBackend(main.backend, perSecond.backend);
+  return { store: main.store, perSecondStore: perSecond.store, backend, hasBreaker };
+}
+
+/** One Redis store inside instrumentation, breaker, admission and failure policy (the order above). */
+function redisStack(
+  options: BackendStackOptions,
+  redis: RedisConnectionOptions,
+  name: StoreName,
+  hooks: BackendStackHooks,
+): { store: Backend; backend: Backend } {
+  const onRedisState = hooks.onRedisState;
+  const onBreaker = hooks.onBreakerTransition;
+  const store = createBackend({
+    type: 'redis',
+    redis: { ...redis, onStateChange: onRedisState === undefined ? undefined : (change) => onRedisState(change, name) },
+  });
   const timed = new InstrumentedBackend(store, hooks.observeRedis ?? (() => {}), hooks.span);
   const r = options.resilience;
   const guarded = r.breaker.enabled
@@ -95,7 +131,7 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
           health: healthOf(store),
           loopDelay: EventLoopDelay.shared(),
         },
-        { onStateChange: hooks.onBreakerTransition },
+        { onStateChange: onBreaker === undefined ? undefined : (from, to, reason) => onBreaker(from, to, reason, name) },
       )
     : timed;
   const admitted = new AdmissionBackend(guarded, r.admission);
@@ -109,7 +145,7 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
     },
     { onDegraded: hooks.onDegraded, onError: hooks.onBackendError },
   );
-  return { store, backend, hasBreaker: r.breaker.enabled };
+  return { store, backend };
 }
 
 /** The store's account of its own calls, when it keeps one (the Redis backends do). */

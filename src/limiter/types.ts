@@ -220,6 +220,13 @@ export interface EvaluateOptions {
    * domain's `failure_mode`). Counter stores ignore it: keys already carry the domain.
    */
   readonly domain?: string | undefined;
+  /**
+   * The caller may have to give this evaluation's charges back: it split one request over two
+   * stores (REDIS_PERSECOND, see src/backend/per-second.ts) and the other store may deny it. A
+   * store that can answers an admitted evaluation that charged something with
+   * {@link EvaluateResult.refund}; decorators pass the flag and the handle through unchanged.
+   */
+  readonly refundable?: boolean | undefined;
 }
 
 export interface EvaluateResult {
@@ -232,4 +239,13 @@ export interface EvaluateResult {
   readonly degraded?: DegradedReason | undefined;
   /** One outcome per op, in order. */
   readonly outcomes: readonly CounterOutcome[];
+  /**
+   * Present only when {@link EvaluateOptions.refundable} was set, the request was admitted and
+   * the store charged something: gives back exactly what this evaluation charged, at the time it
+   * charged it (see refundOps in src/limiter/algorithms/refund.ts: never more than the counters
+   * still hold, so a refund can never cause over-admission). Best effort: it always resolves; a
+   * refund that failed leaves the charge in place (under-admission until the window or bucket
+   * moves on) and is reported by the store's `onRefundError`.
+   */
+  readonly refund?: (() => Promise<void>) | undefined;
 }

@@ -6,7 +6,8 @@ import type { FailurePolicy } from '../limiter/types.js';
 import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
-import { composeRedis, type RedisSettings } from './redis.js';
+import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './redis.js';
+import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 
@@ -54,6 +55,8 @@ export interface Settings {
   };
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
+  /** REDIS_PERSECOND: the Redis of the per-second counters; undefined when off. */
+  readonly redisPerSecond: RedisSettings | undefined;
   readonly resilience: {
     readonly failurePolicy: FailurePolicy;
     readonly localFallbackReplicas: number;
@@ -95,21 +98,7 @@ export function loadSettings(env: Env = process.env): Settings {
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
-  const redis = redisParsed
-    ? composeRedis(
-        {
-          type: p.REDIS_TYPE,
-          socketType: p.REDIS_SOCKET_TYPE,
-          url: p.REDIS_URL,
-          auth: p.REDIS_AUTH,
-          sentinelAuth: p.REDIS_SENTINEL_AUTH,
-          tls: p.REDIS_TLS,
-          commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS,
-          connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS,
-        },
-        errors,
-      )
-    : undefined;
+  const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -145,6 +134,66 @@ export function configCompileOptions(env: Env = process.env): { readonly mergeDo
   return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG });
 }
 
+/**
+ * REDIS_*: the main Redis, the per-second one when REDIS_PERSECOND is true (its
+ * REDIS_PERSECOND_* settings are not used otherwise, as upstream), and the TLS files both use
+ * (./redis-tls.ts, read here, once).
+ */
+function composeRedisGroup(p: Parsed, errors: SettingsError[]): RedisGroup | undefined {
+  const timeouts = { commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS, connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS };
+  const main = composeRedis(
+    {
+      type: p.REDIS_TYPE,
+      socketType: p.REDIS_SOCKET_TYPE,
+      url: p.REDIS_URL,
+      auth: p.REDIS_AUTH,
+      sentinelAuth: p.REDIS_SENTINEL_AUTH,
+      tls: p.REDIS_TLS,
+      ...timeouts,
+    },
+    errors,
+  );
+  let perSecond: RedisSettings | undefined;
+  if (p.REDIS_PERSECOND) {
+    if (p.REDIS_PERSECOND_URL === undefined)
+      errors.push(
+        new SettingsError('REDIS_PERSECOND_URL', 'is required with REDIS_PERSECOND=true: the Redis holding the per-second counters'),
+      );
+    else
+      perSecond = composeRedis(
+        {
+          type: p.REDIS_PERSECOND_TYPE,
+          socketType: p.REDIS_PERSECOND_SOCKET_TYPE,
+          url: p.REDIS_PERSECOND_URL,
+          auth: p.REDIS_PERSECOND_AUTH,
+          sentinelAuth: p.REDIS_PERSECOND_SENTINEL_AUTH,
+          tls: p.REDIS_PERSECOND_TLS,
+          ...timeouts,
+        },
+        errors,
+        PER_SECOND_REDIS_VARIABLES,
+      );
+  }
+  if (main === undefined || (p.REDIS_PERSECOND && perSecond === undefined)) return undefined;
+  const tls = loadRedisTls(
+    {
+      caCert: p.REDIS_TLS_CACERT,
+      clientCert: p.REDIS_TLS_CLIENT_CERT,
+      clientKey: p.REDIS_TLS_CLIENT_KEY,
+      skipHostnameVerification: p.REDIS_TLS_SKIP_HOSTNAME_VERIFICATION,
+      anyTls: main.tls || perSecond?.tls === true,
+    },
+    errors,
+  );
+  if (tls === undefined) return undefined;
+  return { main: { ...main, ...tls }, perSecond: perSecond === undefined ? undefined : { ...perSecond, ...tls } };
+}
+
+interface RedisGroup {
+  readonly main: RedisSettings;
+  readonly perSecond: RedisSettings | undefined;
+}
+
 /** Every row parsed (its value, else its default); a bad value is pushed onto `errors`. */
 function parseEach(env: Env, given: (name: SettingName) => boolean, errors: SettingsError[], only?: ReadonlySet<SettingName>): Parsed {
   const parsed = {} as Record<SettingName, unknown>;
@@ -167,7 +216,7 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 }
 
 /** The parsed rows, grouped by concern. */
-function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefined): Settings {
+function group(p: Parsed, redis: RedisGroup, runtime: RuntimeLayout | undefined): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: { host: p.GRPC_HOST, port: p.GRPC_PORT },
@@ -178,7 +227,8 @@ function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefin
       mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG,
     },
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
-    redis,
+    redis: redis.main,
+    redisPerSecond: redis.perSecond,
     resilience: {
       failurePolicy: p.FAILURE_POLICY,
       localFallbackReplicas: p.LOCAL_FALLBACK_REPLICAS,
@@ -219,15 +269,31 @@ function combine(errors: readonly SettingsError[]): SettingsError {
 }
 
 /**
- * A copy safe to log: secrets (Redis credentials) replaced by `[REDACTED]`. `redis.url` is
+ * A copy safe to log: secrets (Redis credentials, the TLS private key) replaced by `[REDACTED]`,
+ * and the PEM text of certificates by `[PEM]` (their paths are in `tlsFiles`). The URLs are
  * already redacted by {@link loadSettings}.
  */
 export function redactedSettings(settings: Settings): Settings {
   const hide = (c: RedisSettings['auth']): RedisSettings['auth'] =>
     c === undefined ? undefined : { username: c.username, password: REDACTED };
+  const pem = (t: RedisSettings['tlsOptions']): RedisSettings['tlsOptions'] =>
+    t === undefined
+      ? undefined
+      : {
+          ...(t.ca === undefined ? {} : { ca: '[PEM]' }),
+          ...(t.cert === undefined ? {} : { cert: '[PEM]' }),
+          ...(t.key === undefined ? {} : { key: REDACTED }),
+        };
+  const redis = (r: RedisSettings): RedisSettings => ({
+    ...r,
+    auth: hide(r.auth),
+    sentinelAuth: hide(r.sentinelAuth),
+    tlsOptions: pem(r.tlsOptions),
+  });
   const copy: Settings = {
     ...settings,
-    redis: { ...settings.redis, auth: hide(settings.redis.auth), sentinelAuth: hide(settings.redis.sentinelAuth) },
+    redis: redis(settings.redis),
+    redisPerSecond: settings.redisPerSecond === undefined ? undefined : redis(settings.redisPerSecond),
   };
   return deepFreeze(structuredClone(copy));
 }

@@ -15,7 +15,8 @@ export type RedisSocketType = (typeof REDIS_SOCKET_TYPES)[number];
 
 /**
  * The Redis settings: the connection options the backend takes as they are, plus what only logs
- * need. Secrets (`auth`, `sentinelAuth`) are redacted by `redactedSettings`.
+ * need. Secrets (`auth`, `sentinelAuth`, the private key in `tlsOptions`) are redacted by
+ * `redactedSettings`.
  */
 export interface RedisSettings extends RedisConnectionOptions {
   readonly type: RedisType;
@@ -35,9 +36,53 @@ export interface RedisSettings extends RedisConnectionOptions {
   /** Logical database from a `redis://host/db` URL; always 0 for a cluster. */
   readonly db: number;
   readonly tls: boolean;
+  /**
+   * The PEM text of REDIS_TLS_CACERT (`ca`), REDIS_TLS_CLIENT_CERT (`cert`) and
+   * REDIS_TLS_CLIENT_KEY (`key`, a secret), read at start-up; undefined when none is set.
+   */
+  readonly tlsOptions: RedisTlsPem | undefined;
+  /** REDIS_TLS_SKIP_HOSTNAME_VERIFICATION. */
+  readonly tlsSkipHostnameVerification: boolean;
+  /** The paths `tlsOptions` was read from, for logs. */
+  readonly tlsFiles: RedisTlsFiles;
   readonly commandTimeoutMs: number;
   readonly connectTimeoutMs: number;
 }
+
+/** TLS material as PEM text (what node:tls takes as `ca`, `cert` and `key`). */
+export interface RedisTlsPem {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** The REDIS_TLS_* file settings as given (paths). */
+export interface RedisTlsFiles {
+  readonly caCert?: string;
+  readonly clientCert?: string;
+  readonly clientKey?: string;
+}
+
+/** The names of the variables one Redis is configured by, for error messages. */
+export interface RedisVariables {
+  readonly type: string;
+  readonly socketType: string;
+  readonly url: string;
+  readonly auth: string;
+}
+
+export const MAIN_REDIS_VARIABLES: RedisVariables = {
+  type: 'REDIS_TYPE',
+  socketType: 'REDIS_SOCKET_TYPE',
+  url: 'REDIS_URL',
+  auth: 'REDIS_AUTH',
+};
+export const PER_SECOND_REDIS_VARIABLES: RedisVariables = {
+  type: 'REDIS_PERSECOND_TYPE',
+  socketType: 'REDIS_PERSECOND_SOCKET_TYPE',
+  url: 'REDIS_PERSECOND_URL',
+  auth: 'REDIS_PERSECOND_AUTH',
+};
 
 /** The parsed values {@link composeRedis} combines (each already valid on its own). */
 export interface RedisInputs {
@@ -94,10 +139,15 @@ function parseHostPort(item: string): Endpoint {
 }
 
 /**
- * Combines the REDIS_* values into {@link RedisSettings}; a contradiction is pushed onto `errors`
- * (naming the variable to fix) and yields undefined.
+ * Combines the REDIS_* values into {@link RedisSettings} (without TLS material: see
+ * ./redis-tls.ts); a contradiction is pushed onto `errors` (naming the variable to fix, from
+ * `vars`: the main Redis's or the per-second one's) and yields undefined.
  */
-export function composeRedis(p: RedisInputs, errors: SettingsError[]): RedisSettings | undefined {
+export function composeRedis(
+  p: RedisInputs,
+  errors: SettingsError[],
+  vars: RedisVariables = MAIN_REDIS_VARIABLES,
+): RedisSettings | undefined {
   const fail = (name: string, detail: string): undefined => {
     errors.push(new SettingsError(name, detail));
     return undefined;
@@ -110,32 +160,35 @@ export function composeRedis(p: RedisInputs, errors: SettingsError[]): RedisSett
     sentinelAuth: p.sentinelAuth,
     commandTimeoutMs: p.commandTimeoutMs,
     connectTimeoutMs: p.connectTimeoutMs,
+    tlsOptions: undefined,
+    tlsSkipHostnameVerification: false,
+    tlsFiles: {},
   };
   if (p.socketType === 'unix') {
-    if (p.type !== 'single') return fail('REDIS_SOCKET_TYPE', `unix sockets work only with REDIS_TYPE=single, got REDIS_TYPE=${p.type}`);
+    if (p.type !== 'single') return fail(vars.socketType, `unix sockets work only with ${vars.type}=single, got ${vars.type}=${p.type}`);
     if (raw.includes(',') || raw.includes('://'))
-      return fail('REDIS_URL', `with REDIS_SOCKET_TYPE=unix, expected a socket path, got ${JSON.stringify(redactUrl(raw))}`);
+      return fail(vars.url, `with ${vars.socketType}=unix, expected a socket path, got ${JSON.stringify(redactUrl(raw))}`);
     return { ...base, nodes: [], path: raw, sentinelMasterName: undefined, sentinelAuth: undefined, auth: p.auth, db: 0, tls: p.tls };
   }
   const items = raw.split(',').map((s) => s.trim());
-  if (items.some((s) => s === '')) return fail('REDIS_URL', `empty item in the comma-separated list ${JSON.stringify(redactUrl(raw))}`);
+  if (items.some((s) => s === '')) return fail(vars.url, `empty item in the comma-separated list ${JSON.stringify(redactUrl(raw))}`);
   let sentinelMasterName: string | undefined;
   if (p.type === 'sentinel') {
     if (items.length < 2)
       return fail(
-        'REDIS_URL',
-        'with REDIS_TYPE=sentinel, expected "master-name,host:port[,host:port...]" (the master name, then at least one sentinel)',
+        vars.url,
+        `with ${vars.type}=sentinel, expected "master-name,host:port[,host:port...]" (the master name, then at least one sentinel)`,
       );
     sentinelMasterName = items.shift() as string;
     if (!/^[^\s:/@]+$/.test(sentinelMasterName))
       return fail(
-        'REDIS_URL',
-        `with REDIS_TYPE=sentinel, the first item must be the master name, got ${JSON.stringify(sentinelMasterName)}`,
+        vars.url,
+        `with ${vars.type}=sentinel, the first item must be the master name, got ${JSON.stringify(sentinelMasterName)}`,
       );
   } else if (p.type === 'single' && items.length > 1) {
     return fail(
-      'REDIS_URL',
-      'REDIS_TYPE=single takes one address; set REDIS_TYPE=cluster for a seed list or REDIS_TYPE=sentinel for sentinels',
+      vars.url,
+      `${vars.type}=single takes one address; set ${vars.type}=cluster for a seed list or ${vars.type}=sentinel for sentinels`,
     );
   }
   const endpoints: Endpoint[] = [];
@@ -144,10 +197,10 @@ export function composeRedis(p: RedisInputs, errors: SettingsError[]): RedisSett
       endpoints.push(parseEndpoint(item));
     } catch (err) {
       if (!(err instanceof InvalidValue)) throw err;
-      return fail('REDIS_URL', err.message);
+      return fail(vars.url, err.message);
     }
   }
-  const problem = endpointsProblem(endpoints, p);
+  const problem = endpointsProblem(endpoints, p, vars);
   if (problem !== undefined) return fail(problem.setting, problem.detail);
   const first = endpoints[0] as Endpoint;
   const fromUrl: RedisCredentials | undefined =
@@ -164,16 +217,19 @@ export function composeRedis(p: RedisInputs, errors: SettingsError[]): RedisSett
 }
 
 /** What is wrong with a list of endpoints taken together, if anything. */
-function endpointsProblem(endpoints: readonly Endpoint[], p: RedisInputs): { setting: string; detail: string } | undefined {
+function endpointsProblem(
+  endpoints: readonly Endpoint[],
+  p: RedisInputs,
+  vars: RedisVariables,
+): { setting: string; detail: string } | undefined {
   const first = endpoints[0] as Endpoint;
   const same = (f: (e: Endpoint) => unknown): boolean => endpoints.every((e) => f(e) === f(first));
-  if (!same((e) => e.tls)) return { setting: 'REDIS_URL', detail: 'mixes redis:// and rediss:// items; use one scheme for every node' };
+  if (!same((e) => e.tls)) return { setting: vars.url, detail: 'mixes redis:// and rediss:// items; use one scheme for every node' };
   if (!same((e) => e.username) || !same((e) => e.password))
-    return { setting: 'REDIS_URL', detail: 'items carry different credentials; give them once, in REDIS_AUTH' };
-  if (!same((e) => e.db)) return { setting: 'REDIS_URL', detail: 'items name different databases' };
-  if (p.type === 'cluster' && first.db !== 0)
-    return { setting: 'REDIS_URL', detail: `Redis Cluster has only database 0, got /${first.db}` };
+    return { setting: vars.url, detail: `items carry different credentials; give them once, in ${vars.auth}` };
+  if (!same((e) => e.db)) return { setting: vars.url, detail: 'items name different databases' };
+  if (p.type === 'cluster' && first.db !== 0) return { setting: vars.url, detail: `Redis Cluster has only database 0, got /${first.db}` };
   if (first.password !== undefined && p.auth !== undefined)
-    return { setting: 'REDIS_AUTH', detail: 'credentials are given both in REDIS_URL and REDIS_AUTH; give them in one place' };
+    return { setting: vars.auth, detail: `credentials are given both in ${vars.url} and ${vars.auth}; give them in one place` };
   return undefined;
 }

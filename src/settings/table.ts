@@ -1,6 +1,6 @@
-import { BACKEND_TYPES, REDIS_TYPES, type BackendType, type RedisCredentials, type RedisType } from '../backend/index.js';
-import { REDIS_SOCKET_TYPES, type RedisSocketType } from './redis.js';
+import { BACKEND_TYPES, type BackendType } from '../backend/index.js';
 import { DEFAULT_STRING_LIMITS } from '../limiter/string-limits.js';
+import { REDIS_DEFS } from './redis-table.js';
 import { FAILURE_POLICIES, type FailurePolicy } from '../limiter/types.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../telemetry/logger.js';
 import {
@@ -20,8 +20,9 @@ import {
 
 /**
  * The table: every environment variable meshlimit reads, one row each, in documentation order
- * (the README's settings table is generated from it). One file on purpose: the rows are read as
- * one list, and the typed {@link Parsed} record is derived from this one object.
+ * (the README's settings table is generated from it). The rows are read as one list and the
+ * typed {@link Parsed} record is derived from this one object; only the Redis rows, which are
+ * many and change together, are kept in ./redis-table.ts and spread in place.
  */
 
 function backendType(raw: string): BackendType {
@@ -32,20 +33,6 @@ function backendType(raw: string): BackendType {
     );
   }
   return oneOf<BackendType>(BACKEND_TYPES)(raw);
-}
-
-/**
- * `password` or `username:password`, split at the FIRST colon as envoyproxy/ratelimit does, so a
- * password holding `:` must be given with its user (`default:pa:ss` for the default user). Never
- * echoes the value.
- */
-function redisAuth(raw: string): RedisCredentials {
-  const colon = raw.indexOf(':');
-  if (colon < 0) return { username: undefined, password: raw };
-  const username = raw.slice(0, colon);
-  const password = raw.slice(colon + 1);
-  if (username === '' || password === '') throw new InvalidValue('expected "password" or "username:password" with both parts non-empty');
-  return { username, password };
 }
 
 const DEFS = {
@@ -135,63 +122,8 @@ const DEFS = {
     description:
       'Most counters the `memory` backend holds at once, so a flood of distinct descriptor values cannot exhaust the heap: a counter takes up to about 450 bytes, so the default is a budget of about 450 MB. When full, the least recently used counter is dropped.',
   }),
-  // redis
-  REDIS_TYPE: setting({
-    group: 'redis',
-    default: 'single',
-    parse: oneOf<RedisType>(REDIS_TYPES),
-    description:
-      '`single` (one server or a proxy), `cluster` (`REDIS_URL` is a comma-separated seed list) or `sentinel` (`REDIS_URL` is `master-name,host:port,...`), case-insensitive as in envoyproxy/ratelimit.',
-  }),
-  REDIS_SOCKET_TYPE: setting({
-    group: 'redis',
-    default: 'tcp',
-    parse: oneOf<RedisSocketType>(REDIS_SOCKET_TYPES),
-    description:
-      '`tcp`, or `unix` to connect to the Unix socket path in `REDIS_URL` (single only). envoyproxy/ratelimit defaults to `unix`.',
-  }),
-  REDIS_URL: setting({
-    group: 'redis',
-    default: '127.0.0.1:6379',
-    parse: text,
-    description:
-      'Where Redis is: `host:port`, `redis://[[user]:password@]host:port[/db]` or `rediss://...` (TLS); comma-separated for `cluster` and `sentinel`; a socket path when `REDIS_SOCKET_TYPE=unix`. Credentials may be given here or in `REDIS_AUTH`, not both.',
-  }),
-  REDIS_AUTH: setting({
-    group: 'redis',
-    default: undefined,
-    parse: redisAuth,
-    secret: true,
-    description:
-      'Redis credentials: `password`, or `username:password` for a Redis 6 ACL user, split at the first `:` as in envoyproxy/ratelimit; a password holding `:` is therefore given with its user (`default:pa:ss` for the default user), or in `REDIS_URL` (`redis://:pa%3Ass@host`).',
-  }),
-  REDIS_SENTINEL_AUTH: setting({
-    group: 'redis',
-    default: undefined,
-    parse: redisAuth,
-    secret: true,
-    description:
-      'With `REDIS_TYPE=sentinel`: credentials for the sentinels themselves (`password` or `username:password`), as in envoyproxy/ratelimit. Unset: sentinels are asked without AUTH; `REDIS_AUTH` is for the data nodes.',
-  }),
-  REDIS_TLS: setting({
-    group: 'redis',
-    default: 'false',
-    parse: parseBool,
-    description: 'Connect to Redis over TLS (also implied by a `rediss://` URL).',
-  }),
-  REDIS_COMMAND_TIMEOUT_MS: setting({
-    group: 'redis',
-    default: '50',
-    parse: integer(1, 60_000),
-    description:
-      "Milliseconds a Redis call may take before the request is answered as backend-unavailable (gRPC `UNAVAILABLE`, so Envoy's `failure_mode_deny` decides).",
-  }),
-  REDIS_CONNECT_TIMEOUT_MS: setting({
-    group: 'redis',
-    default: '1000',
-    parse: integer(1, 600_000),
-    description: 'Milliseconds to wait for a Redis connection to open.',
-  }),
+  // redis (./redis-table.ts)
+  ...REDIS_DEFS,
   // resilience
   FAILURE_POLICY: setting({
     group: 'resilience',

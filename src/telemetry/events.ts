@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { BackendStackHooks } from '../backend/stack.js';
+import type { CircuitState } from '../backend/resilience/circuit-breaker.js';
+import type { BackendStackHooks, StoreName } from '../backend/stack.js';
 import type { CompiledSnapshot, ReloadEvent } from '../config/index.js';
 import type { LimiterObserver } from '../limiter/limiter.js';
 import type { Decision, DescriptorStatus, RequestDescriptor } from '../limiter/types.js';
@@ -120,21 +121,33 @@ export function configReloaded(metrics: Metrics, logger: Logger, current: () => 
   };
 }
 
+/** Worst first: the breaker state gauge shows the worst breaker's state when there are two. */
+const BREAKER_SEVERITY: Readonly<Record<CircuitState, number>> = { closed: 0, half_open: 1, open: 2 };
+
 /**
- * The backend stack's hooks: Redis connection and breaker transitions logged once each and
- * counted, round trips timed, degraded answers and errors counted. `onChange` runs after every
- * transition (readiness follows them).
+ * The backend stack's hooks: Redis connection and breaker transitions logged once each (naming
+ * the store, `main` or `per_second`) and counted, round trips timed, degraded answers and errors
+ * counted. `onChange` runs after every transition (readiness follows them).
+ *
+ * With REDIS_PERSECOND there are two breakers: transitions of both are counted, and the state
+ * gauge shows the worse of the two (an alert on `state="open"` fires when either is open); the
+ * log line says which.
  */
 export function backendEvents(metrics: Metrics, logger: Logger, onChange: () => void): BackendStackHooks {
+  const breakers = new Map<StoreName, CircuitState>();
   return {
-    onRedisState: (change) => {
-      if (change.ready) logger.info({ backend: 'redis' }, 'redis connection ready');
-      else logger.warn({ backend: 'redis', error: change.error?.message }, 'redis connection lost');
+    onRedisState: (change, store) => {
+      if (change.ready) logger.info({ backend: 'redis', store }, 'redis connection ready');
+      else logger.warn({ backend: 'redis', store, error: change.error?.message }, 'redis connection lost');
       onChange();
     },
-    onBreakerTransition: (from, to, reason) => {
-      (to === 'open' ? logger.warn : logger.info).call(logger, { from, to, reason }, `circuit breaker ${to}`);
+    onBreakerTransition: (from, to, reason, store) => {
+      (to === 'open' ? logger.warn : logger.info).call(logger, { from, to, reason, store }, `circuit breaker ${to}`);
+      breakers.set(store, to);
       metrics.breakerTransition(from, to);
+      let worst: CircuitState = 'closed';
+      for (const state of breakers.values()) if (BREAKER_SEVERITY[state] > BREAKER_SEVERITY[worst]) worst = state;
+      if (worst !== to) metrics.setBreakerState(worst);
       onChange();
     },
     observeRedis: (seconds, ok) => metrics.observeRedis(seconds, ok),

@@ -267,13 +267,13 @@ function backendMetrics(
   const breakerState = new Gauge({
     name: 'meshlimit_breaker_state',
     aggregator: 'max',
-    help: 'Circuit breaker around Redis: 1 for the current state (closed, half_open, open), 0 for the others. Absent with the memory backend.',
+    help: 'Circuit breaker around Redis: 1 for the current state (closed, half_open, open), 0 for the others; with REDIS_PERSECOND the worse of the two breakers. Absent with the memory backend.',
     labelNames: ['state'] as const,
     registers: [registry],
   });
   const breakerTransitions = new Counter({
     name: 'meshlimit_breaker_transitions_total',
-    help: 'Circuit breaker state changes, by from and to state.',
+    help: 'Circuit breaker state changes, by from and to state (with REDIS_PERSECOND, of either breaker).',
     labelNames: ['from', 'to'] as const,
     registers: [registry],
   });

@@ -4,6 +4,7 @@
  * harness's error classes. Shared by the process layer (`redis-process.ts`) and the standalone,
  * cluster and sentinel set-ups.
  */
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 
 /** Every test server binds and announces this address (never a public interface). */
@@ -52,14 +53,34 @@ export interface RedisAuth {
 }
 
 /**
+ * How the harness reaches each TLS-only test server it runs, by port: set by the process layer
+ * when it starts one (`redis-process.ts`), dropped when that process exits. Every administration
+ * call (`redisCommand`) on that port then uses TLS with the harness's client certificate, so the
+ * cluster and sentinel helpers need no TLS parameter of their own.
+ */
+const tlsByPort = new Map<number, ConnectionOptions>();
+
+/** Registers (or with undefined, forgets) the TLS options the harness uses for the server on `port`. */
+export function setHarnessTls(port: number, tls: ConnectionOptions | undefined): void {
+  if (tls === undefined) tlsByPort.delete(port);
+  else tlsByPort.set(port, tls);
+}
+
+/** The TLS options the harness uses for `port` (undefined: plain TCP). */
+export function harnessTls(port: number): ConnectionOptions | undefined {
+  return tlsByPort.get(port);
+}
+
+/**
  * One command on a fresh, non-retrying connection (closed afterwards). Used for administration
  * and polling: a dead or frozen node fails fast with a timeout instead of hanging or queueing.
- * `auth` is sent first when the server requires a password.
+ * `auth` is sent first when the server requires a password; TLS is used when `tls` is given or
+ * the port is a TLS server the harness started ({@link setHarnessTls}); `tls: false` forces plain TCP.
  */
 export async function redisCommand(
   port: number,
   args: readonly (string | number)[],
-  opts: { timeoutMs?: number; auth?: RedisAuth | undefined } = {},
+  opts: { timeoutMs?: number; auth?: RedisAuth | undefined; tls?: ConnectionOptions | false | undefined } = {},
 ): Promise<unknown> {
   const timeoutMs = opts.timeoutMs ?? 2_000;
   const [name, ...rest] = args;
@@ -76,6 +97,7 @@ export async function redisCommand(
     enableOfflineQueue: false,
     disableClientInfo: true,
     ...(opts.auth === undefined ? {} : { username: opts.auth.username, password: opts.auth.password }),
+    ...tlsOption(opts.tls === false ? undefined : (opts.tls ?? harnessTls(port))),
   });
   conn.on('error', () => {}); // the awaited promise carries the error
   try {
@@ -94,4 +116,9 @@ export function parseInfo(text: string): Map<string, string> {
     if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
   }
   return out;
+}
+
+/** `{ tls }` for ioredis options, or nothing (a copy: ioredis and node:tls may add fields). */
+export function tlsOption(tls: ConnectionOptions | undefined): { tls?: ConnectionOptions } {
+  return tls === undefined ? {} : { tls: { ...tls } };
 }

@@ -13,11 +13,19 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { Cluster, type ClusterOptions } from 'ioredis';
-import { HOST, RedisHarnessError, errorMessage, redisCommand, sleep, waitUntil } from './redis-admin.js';
+import { HOST, RedisHarnessError, errorMessage, redisCommand, sleep, tlsOption, waitUntil } from './redis-admin.js';
 import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
 import { migrateSlot, type MigrateSlotOptions } from './redis-cluster-migrate.js';
 import { clusterHealth, flaggedFailing, viewFrom, type ClusterNodeInfo, type NodesLine } from './redis-cluster-nodes.js';
-import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
+import {
+  NO_PERSISTENCE,
+  RedisProcess,
+  assertBinary,
+  harnessClientTls,
+  startOnFreePort,
+  type RedisBinaries,
+  type RedisServerTls,
+} from './redis-process.js';
 
 export type { ClusterNodeInfo } from './redis-cluster-nodes.js';
 export type { MigrateSlotOptions } from './redis-cluster-migrate.js';
@@ -34,6 +42,12 @@ export interface StartRedisClusterOptions {
   /** Bound on the whole start-up (spawn, create, converge). Default 30 000 ms. */
   readonly startTimeoutMs?: number;
   readonly binaries?: RedisBinaries;
+  /**
+   * Every node serves TLS only, with these files (`--port 0 --tls-port`), and the cluster bus and
+   * replication links use TLS too (`--tls-cluster yes --tls-replication yes`); `redis-cli
+   * --cluster create`, the harness's commands and `client()` connect with `tls.clientCert` and `tls.clientKey`.
+   */
+  readonly tls?: RedisServerTls;
 }
 
 /**
@@ -51,6 +65,8 @@ export class RedisCluster {
     readonly dir: string,
     private readonly procs: Map<number, RedisProcess>,
     private readonly nodeTimeoutMs: number,
+    /** The TLS options of every node, when the cluster serves TLS only. */
+    readonly tls?: RedisServerTls,
   ) {}
 
   /** Latest snapshot of every node (primaries first, then by port). */
@@ -58,7 +74,7 @@ export class RedisCluster {
     return this.snapshot;
   }
 
-  /** `127.0.0.1:p1,127.0.0.1:p2,...` over all nodes (the form of ratelimit's cluster REDIS_URL). */
+  /** `127.0.0.1:p1,127.0.0.1:p2,...` over all nodes (the form of ratelimit's cluster REDIS_URL; add REDIS_TLS=true for a TLS cluster). */
   get seeds(): string {
     return [...this.procs.keys()].map((p) => `${HOST}:${p}`).join(',');
   }
@@ -106,9 +122,10 @@ export class RedisCluster {
    * commands still reject.
    */
   client(options: ClusterOptions = {}): Cluster {
+    const tls = tlsOption(this.tls === undefined ? undefined : harnessClientTls(this.tls));
     const c = new Cluster(
       [...this.procs.keys()].map((port) => ({ host: HOST, port })),
-      options,
+      this.tls === undefined ? options : { ...options, redisOptions: { ...tls, ...options.redisOptions } },
     );
     c.on('error', () => {});
     this.clients.add(c);
@@ -308,6 +325,12 @@ function runCli(bin: string, args: string[], timeoutMs: number): Promise<string>
   });
 }
 
+/** redis-cli's TLS arguments for a TLS cluster: the CA, and the client certificate the nodes require. */
+function cliTlsArgs(tls: RedisServerTls | undefined): string[] {
+  if (tls === undefined) return [];
+  return ['--tls', '--cacert', tls.ca, '--cert', tls.clientCert, '--key', tls.clientKey];
+}
+
 /** The arguments of one cluster node: its own nodes file, the harness's timings, then `extra`. */
 function nodeArgs(dir: string, port: number, nodeTimeoutMs: number, extra: readonly string[]): string[] {
   return [
@@ -355,10 +378,17 @@ export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Pr
   const nodeTimeout = opts.nodeTimeoutMs ?? 1_000;
   const root = makeTempRoot();
   const procs = new Map<number, RedisProcess>();
-  const cluster = new RedisCluster(root, procs, nodeTimeout);
+  const cluster = new RedisCluster(root, procs, nodeTimeout, opts.tls);
+  const tlsArgs = opts.tls === undefined ? [] : ['--tls-cluster', 'yes', '--tls-replication', 'yes'];
   const make = (port: number): RedisProcess => {
     const dir = join(root, `node-${port}`);
-    return new RedisProcess({ bin: serverBin, port, dir, args: nodeArgs(dir, port, nodeTimeout, opts.args ?? []) });
+    return new RedisProcess({
+      bin: serverBin,
+      port,
+      dir,
+      args: nodeArgs(dir, port, nodeTimeout, [...tlsArgs, ...(opts.args ?? [])]),
+      tls: opts.tls,
+    });
   };
 
   try {
@@ -374,7 +404,15 @@ export async function startRedisCluster(opts: StartRedisClusterOptions = {}): Pr
 
     await runCli(
       cliBin,
-      ['--cluster', 'create', ...[...procs.keys()].map((p) => `${HOST}:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+      [
+        ...cliTlsArgs(opts.tls),
+        '--cluster',
+        'create',
+        ...[...procs.keys()].map((p) => `${HOST}:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ],
       remaining(),
     );
     await cluster.waitForHealthy(remaining());

@@ -7,7 +7,8 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HOST, PortInUseError, RedisHarnessError, redisCommand, sleep, type RedisAuth } from './redis-admin.js';
+import type { ConnectionOptions } from 'node:tls';
+import { HOST, PortInUseError, RedisHarnessError, redisCommand, setHarnessTls, sleep, type RedisAuth } from './redis-admin.js';
 import { PID_FILE, track, untrack } from './redis-cleanup.js';
 import { CLUSTER_BUS_OFFSET, getFreePort } from './ports.js';
 
@@ -45,6 +46,59 @@ export interface RedisProcessSpec {
   readonly sentinel?: boolean;
   /** What the harness authenticates its own commands with, when the server requires a password. */
   readonly auth?: RedisAuth | undefined;
+  /** Serve TLS only on `port` (`--port 0 --tls-port <port>`), see {@link RedisServerTls}. */
+  readonly tls?: RedisServerTls | undefined;
+}
+
+/**
+ * A TLS-only server: its certificate files, whether clients must present a certificate, and the
+ * client certificate the harness itself connects with (test/support/tls-pki.ts makes them all).
+ */
+export interface RedisServerTls {
+  /** `--tls-cert-file`, `--tls-key-file`: the server's certificate and key (also presented on its own outgoing cluster bus and replication links). */
+  readonly cert: string;
+  readonly key: string;
+  /** `--tls-ca-cert-file`: the CA client certificates (and peer nodes') must chain to; the harness also trusts it for the server's. */
+  readonly ca: string;
+  /** `--tls-auth-clients` (default `yes`: a client certificate is required). */
+  readonly authClients?: 'yes' | 'no' | 'optional';
+  /** The harness's own client certificate and key (its commands, `client()`, redis-cli). */
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+/**
+ * What the harness connects to a TLS server with: its CA, client certificate and key, as PEM
+ * text. It verifies the server's chain but not its name: tests give servers certificates for
+ * other names on purpose (to see what meshlimit does with them), and the harness must still
+ * reach them.
+ */
+export function harnessClientTls(tls: RedisServerTls): ConnectionOptions {
+  return {
+    ca: readFileSync(tls.ca, 'utf8'),
+    cert: readFileSync(tls.clientCert, 'utf8'),
+    key: readFileSync(tls.clientKey, 'utf8'),
+    checkServerIdentity: () => undefined,
+  };
+}
+
+/** The listening arguments of a server: plain `--port`, or TLS only on that port. */
+function listenArgs(port: number, tls: RedisServerTls | undefined): string[] {
+  if (tls === undefined) return ['--port', String(port)];
+  return [
+    '--port',
+    '0',
+    '--tls-port',
+    String(port),
+    '--tls-cert-file',
+    tls.cert,
+    '--tls-key-file',
+    tls.key,
+    '--tls-ca-cert-file',
+    tls.ca,
+    '--tls-auth-clients',
+    tls.authClients ?? 'yes',
+  ];
 }
 
 /** Arguments every data node gets: no persistence, so a test server writes nothing but its log. */
@@ -94,8 +148,7 @@ export class RedisProcess {
     const argv = [
       ...(spec.configFile !== undefined ? [spec.configFile] : []),
       ...(spec.sentinel === true ? ['--sentinel'] : []),
-      '--port',
-      String(spec.port),
+      ...listenArgs(spec.port, spec.tls),
       '--bind',
       HOST,
       '--dir',
@@ -108,6 +161,7 @@ export class RedisProcess {
     ];
     const child = spawn(spec.bin, argv, { cwd: spec.dir, stdio: 'ignore' });
     this.child = child;
+    setHarnessTls(spec.port, spec.tls === undefined ? undefined : harnessClientTls(spec.tls));
     this.state = 'running';
     this.exitInfo = '';
     track(this);
@@ -116,6 +170,7 @@ export class RedisProcess {
         if (this.child !== child) return resolve();
         this.state = 'dead';
         this.exitInfo = info;
+        if (spec.tls !== undefined) setHarnessTls(spec.port, undefined);
         untrack(this);
         resolve();
       };

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { HOST, RedisHarnessError, parseInfo, redisCommand, waitUntil, type RedisAuth } from './redis-admin.js';
 import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
-import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
+import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries, type RedisServerTls } from './redis-process.js';
 
 export interface StartRedisSentinelOptions {
   /** Default `mymaster`. */
@@ -39,6 +39,13 @@ export interface StartRedisSentinelOptions {
   readonly password?: string;
   /** The sentinels' own password (`requirepass` in their config), separate from the data nodes'. */
   readonly sentinelPassword?: string;
+  /**
+   * Every process serves TLS only, with these files: the data nodes (replication over TLS too)
+   * and the sentinels (which reach the data nodes and each other over TLS, `tls-replication
+   * yes`). The harness's commands connect with `tls.clientCert` and `tls.clientKey`; `client()`
+   * is plain TCP and does not apply.
+   */
+  readonly tls?: RedisServerTls;
 }
 
 type SentinelMasterReply = (string | number)[];
@@ -244,8 +251,9 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
         bin: serverBin,
         port,
         dir: join(root, `data-${port}`),
-        args: [...dataArgs, ...extra, ...(opts.args ?? [])],
+        args: [...dataArgs, ...(opts.tls === undefined ? [] : ['--tls-replication', 'yes']), ...extra, ...(opts.args ?? [])],
         auth: dataAuth,
+        tls: opts.tls,
       });
 
   try {
@@ -267,7 +275,7 @@ export async function startRedisSentinel(opts: StartRedisSentinelOptions = {}): 
       const configFile = join(dir, 'sentinel.conf');
       mkdirSync(dir, { recursive: true });
       writeFileSync(configFile, sentinelConfig({ masterName, primaryPort: primary.port, quorum, opts }));
-      return new RedisProcess({ bin: serverBin, port, dir, sentinel: true, configFile, args: [], auth: sentinelAuth });
+      return new RedisProcess({ bin: serverBin, port, dir, sentinel: true, configFile, args: [], auth: sentinelAuth, tls: opts.tls });
     };
     const spawned = await Promise.allSettled(
       Array.from({ length: sentinelCount }, () => startOnFreePort(sentinelNode, used, { withClusterBus: false, timeoutMs: remaining() })),
@@ -305,6 +313,7 @@ function sentinelConfig(c: { masterName: string; primaryPort: number; quorum: nu
     `sentinel down-after-milliseconds ${name} ${c.opts.downAfterMs ?? 1_000}`,
     `sentinel failover-timeout ${name} ${c.opts.failoverTimeoutMs ?? 3_000}`,
     `sentinel parallel-syncs ${name} 1`,
+    ...(c.opts.tls === undefined ? [] : ['tls-replication yes']),
     ...(c.opts.password === undefined ? [] : [`sentinel auth-pass ${name} ${c.opts.password}`]),
     // Sentinels that require a password also need it to ask each other (sentinel-pass).
     ...(c.opts.sentinelPassword === undefined

@@ -8,20 +8,30 @@
  */
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { HOST, redisCommand } from './redis-admin.js';
+import { HOST, redisCommand, tlsOption } from './redis-admin.js';
 import { makeTempRoot, reapOrphans, removeTempRoot } from './redis-cleanup.js';
-import { NO_PERSISTENCE, RedisProcess, assertBinary, startOnFreePort, type RedisBinaries } from './redis-process.js';
+import {
+  NO_PERSISTENCE,
+  RedisProcess,
+  assertBinary,
+  harnessClientTls,
+  startOnFreePort,
+  type RedisBinaries,
+  type RedisServerTls,
+} from './redis-process.js';
 
 export interface RedisInstance {
   readonly host: '127.0.0.1';
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `rediss://127.0.0.1:<port>` for a TLS server. */
   readonly url: string;
   /** The server's pid. */
   readonly pid: number;
   /** Its temp dir (log, pid file); removed by `stop()`. */
   readonly dir: string;
-  /** A new ioredis client on this instance (closed by `stop()`). */
+  /** The server's log file (inside `dir`): what it says about refused connections, for instance. */
+  readonly logFile: string;
+  /** A new ioredis client on this instance, over TLS with the harness's client certificate for a TLS server (closed by `stop()`). */
   client(): Redis;
   /** `CLIENT PAUSE <ms> ALL`: every client's commands wait `ms` (simulates a stalled server). */
   pause(ms: number): Promise<void>;
@@ -44,6 +54,12 @@ export interface StartRedisOptions {
    * the clients of `client()` with it. ACL users are added with `args` (`--user name on >pw ~* +@all`).
    */
   readonly password?: string;
+  /**
+   * Serve TLS only (`--port 0 --tls-port <port>`) with these files; a client certificate is
+   * required unless `authClients` says otherwise. The harness's own commands and `client()` use
+   * `tls.clientCert` and `tls.clientKey`. See test/support/tls-pki.ts for throwaway certificates.
+   */
+  readonly tls?: RedisServerTls;
 }
 
 /** Starts a fresh redis-server (on a free port unless `opts.port`) and waits until it answers. */
@@ -55,7 +71,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisIns
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
   const auth = opts.password === undefined ? undefined : { password: opts.password };
   const args = [...NO_PERSISTENCE, ...(auth === undefined ? [] : ['--requirepass', auth.password]), ...(opts.args ?? [])];
-  const make = (port: number): RedisProcess => new RedisProcess({ bin, port, dir: join(root, `redis-${port}`), args, auth });
+  const make = (port: number): RedisProcess => new RedisProcess({ bin, port, dir: join(root, `redis-${port}`), args, auth, tls: opts.tls });
   try {
     let proc: RedisProcess;
     if (opts.port === undefined) {
@@ -78,11 +94,19 @@ function instance(proc: RedisProcess, root: string): RedisInstance {
   return {
     host: HOST,
     port,
-    url: `redis://${HOST}:${port}`,
+    url: `${proc.spec.tls === undefined ? 'redis' : 'rediss'}://${HOST}:${port}`,
     pid: proc.pid as number,
     dir: root,
+    logFile: proc.logFile,
     client() {
-      const c = new Redis({ host: HOST, port, lazyConnect: false, maxRetriesPerRequest: 1, password: proc.spec.auth?.password });
+      const c = new Redis({
+        host: HOST,
+        port,
+        lazyConnect: false,
+        maxRetriesPerRequest: 1,
+        password: proc.spec.auth?.password,
+        ...tlsOption(proc.spec.tls === undefined ? undefined : harnessClientTls(proc.spec.tls)),
+      });
       c.on('error', () => {
         // tests that kill the server expect connection errors
       });

@@ -55,7 +55,7 @@ export async function bootService(opts: BootOptions = {}): Promise<BootedService
   // Wait until the counter store itself is connected before sending traffic. Not the policy
   // wrapper's readiness: under FAILURE_POLICY=allow or local that is always true (by design), and
   // a first request racing the connection would be answered degraded.
-  await eventually(async () => handle.counterStore.isReady(), 10_000, 20);
+  await eventually(async () => handle.counterStore.isReady() && (handle.perSecondStore?.isReady() ?? true), 10_000, 20);
   const client = createRlsClient(`127.0.0.1:${handle.grpcPort}`);
   return {
     handle,

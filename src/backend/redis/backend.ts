@@ -2,15 +2,24 @@ import type { Redis } from 'ioredis';
 import type { Backend } from '../../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
 import { validateOps } from '../../limiter/ops.js';
-import { BackendUnavailableError } from '../../errors.js';
+import { BackendUnavailableError, type BackendError } from '../../errors.js';
+import { chargedOps } from '../../limiter/algorithms/refund.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { CallHealth } from './call-health.js';
 import { replyKind, toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
-import { assembleEvaluateScripts, type EvaluateScripts } from './lua-assembler.js';
-import { EVALUATE_BATCH_COMMAND, evaluateCommandFor, registerEvaluateScripts, runEvaluateCommand } from './script-commands.js';
+import { assembleEvaluateScripts, assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
+import { marshalRefund, parseRefundReply } from './script-format.js';
+import {
+  EVALUATE_BATCH_COMMAND,
+  evaluateCommandFor,
+  registerEvaluateScripts,
+  registerRefundScript,
+  runEvaluateCommand,
+  runRefundCommand,
+} from './script-commands.js';
 
 export type { RedisStateChange } from './readiness.js';
 export { MAX_BATCH_OPS } from './batching.js';
@@ -18,11 +27,25 @@ export { MAX_BATCH_OPS } from './batching.js';
 export interface RedisBackendOptions extends RedisConnectionOptions {
   /** Called when the connection becomes ready or stops being ready (once per transition). */
   readonly onStateChange?: (change: RedisStateChange) => void;
+  /**
+   * Called when a refund (EvaluateResult.refund, asked for with EvaluateOptions.refundable)
+   * failed; its charge stays (under-admission until the window or bucket moves on). For a log
+   * line or a counter; never throws into the request.
+   */
+  readonly onRefundError?: (error: BackendError | BackendUnavailableError) => void;
   /** The assembled evaluate scripts (default: read from lua/ once per process). */
   readonly scripts?: EvaluateScripts;
+  /** The assembled refund script (default: read from lua/ once per process). */
+  readonly refundScript?: AssembledScript;
 }
 
 let sharedScripts: EvaluateScripts | undefined;
+let sharedRefundScript: AssembledScript | undefined;
+
+/** The refund script (lua/refund.lua), read from lua/ once per process. */
+export function defaultRefundScript(): AssembledScript {
+  return (sharedRefundScript ??= assembleRefundScript());
+}
 
 /** The evaluate scripts, read from lua/ once per process. */
 export function defaultEvaluateScripts(): EvaluateScripts {
@@ -43,6 +66,11 @@ export function defaultEvaluateScripts(): EvaluateScripts {
  * the new one (see sentinelClientOptions); meanwhile calls fail fast as unavailable. Writes the
  * old primary acknowledged but had not replicated are lost in a failover (Redis replication is
  * asynchronous): counters can briefly read lower than they were, never higher.
+ *
+ * Refunds: asked with EvaluateOptions.refundable (by PerSecondSplitBackend, when one request's
+ * ops span this store and another), an admitted request runs lua/evaluate.lua, whose reply
+ * carries the time it charged at, and its result gets a `refund` that runs lua/refund.lua with
+ * the ops it charged at that time.
  */
 export class RedisBackend implements Backend {
   readonly kind = 'redis';
@@ -52,6 +80,7 @@ export class RedisBackend implements Backend {
   /** What this backend saw of its script calls, for the circuit breaker (per call, never per request). */
   readonly health = new CallHealth();
   private readonly commandTimeoutMs: number;
+  private readonly onRefundError: RedisBackendOptions['onRefundError'];
   private closing = false;
 
   constructor(options: RedisBackendOptions) {
@@ -64,6 +93,8 @@ export class RedisBackend implements Backend {
     // else this client sends.
     const client = createRedisClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.commandTimeoutMs) });
     registerEvaluateScripts(client, options.scripts ?? defaultEvaluateScripts());
+    registerRefundScript(client, options.refundScript ?? defaultRefundScript());
+    this.onRefundError = options.onRefundError;
     this.client = client;
     this.readiness = new ReadinessTracker(client, (change) => {
       this.health.connection(change.ready);
@@ -80,9 +111,40 @@ export class RedisBackend implements Backend {
     }
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     return new Promise<EvaluateResult>((resolve, reject) => {
-      const queued: QueuedRequest = { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
+      const queued: QueuedRequest =
+        options.refundable === true
+          ? {
+              ops,
+              now,
+              chargeOnDeny: options.chargeOnDeny,
+              needsNow: true,
+              resolve: (r, at) => resolve(this.withRefund(ops, r, at)),
+              reject,
+            }
+          : { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
       if (this.queue.push(queued) === 1) setImmediate(this.flush);
     });
+  }
+
+  /** `result` with a handle that gives back what it charged at `chargeNow`, when it was admitted and charged anything. */
+  private withRefund(ops: readonly CounterOp[], result: EvaluateResult, chargeNow: number): EvaluateResult {
+    if (result.denied) return result;
+    const charged = chargedOps(ops, result);
+    return charged.length === 0 ? result : { ...result, refund: () => this.refundAt(charged, chargeNow) };
+  }
+
+  /** One lua/refund.lua call; resolves in every case (a failure goes to `onRefundError`). */
+  private async refundAt(ops: readonly CounterOp[], chargeNow: number): Promise<void> {
+    const { keys, argv } = marshalRefund(ops, chargeNow);
+    try {
+      parseRefundReply(await this.health.track(runRefundCommand(this.client, keys, argv), replyKind));
+    } catch (err) {
+      try {
+        this.onRefundError?.(toBackendError(err));
+      } catch {
+        // a reporting hook must never fail the request
+      }
+    }
   }
 
   /**

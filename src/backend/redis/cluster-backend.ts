@@ -3,14 +3,15 @@ import { BackendError, BackendUnavailableError } from '../../errors.js';
 import type { Backend } from '../../limiter/ports.js';
 import type { CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
 import { validateOps } from '../../limiter/ops.js';
-import { defaultEvaluateScripts } from './backend.js';
+import { chargedOps } from '../../limiter/algorithms/refund.js';
+import { defaultEvaluateScripts, defaultRefundScript } from './backend.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { CallHealth } from './call-health.js';
 import { replyKind, toBackendError } from './errors.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
-import { assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
+import type { AssembledScript, EvaluateScripts } from './lua-assembler.js';
 import { evaluateScriptFor } from './script-commands.js';
 import { marshalRefund, parseRefundReply } from './script-format.js';
 import { keySlot } from './slot.js';
@@ -29,8 +30,6 @@ export interface RedisClusterBackendOptions extends RedisConnectionOptions {
   /** The assembled refund script (default: read from lua/ once per process). */
   readonly refundScript?: AssembledScript;
 }
-
-let sharedRefundScript: AssembledScript | undefined;
 
 /** Ops of one request that share a hash slot, with their positions in the request. */
 interface SlotGroup {
@@ -112,7 +111,7 @@ export class RedisClusterBackend implements Backend {
   constructor(options: RedisClusterBackendOptions) {
     this.deadlineMs = 2 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     this.scripts = options.scripts ?? defaultEvaluateScripts();
-    this.refundScript = options.refundScript ?? (sharedRefundScript ??= assembleRefundScript());
+    this.refundScript = options.refundScript ?? defaultRefundScript();
     this.onRefundError = options.onRefundError;
     // Calls get their deadline from `call`; ioredis' per-command timer is only a backstop.
     this.client = createClusterClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.deadlineMs) });
@@ -150,8 +149,13 @@ export class RedisClusterBackend implements Backend {
     const groups = groupBySlot(ops);
     if (groups.length === 1) {
       // One slot: exact, in one call with the turn's other slot groups on that slot.
+      const group = groups[0]!;
       return new Promise<EvaluateResult>((resolve, reject) => {
-        this.enqueue(groups[0]!.slot, { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject });
+        if (options.refundable !== true) this.enqueue(group.slot, { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject });
+        else {
+          const done = (result: EvaluateResult, at: number): void => resolve(this.withRefund([{ group, result, now: at }], result));
+          this.enqueue(group.slot, { ops, now, chargeOnDeny: options.chargeOnDeny, needsNow: true, resolve: done, reject });
+        }
       });
     }
     // Every group joins its slot's queue for this turn, with the time its charge runs at (which a
@@ -183,7 +187,16 @@ export class RedisClusterBackend implements Backend {
     }
     if ((denied || failure !== undefined) && !options.chargeOnDeny) await this.refund(charged);
     if (failure !== undefined) throw failure;
-    return { denied, outcomes };
+    return options.refundable === true ? this.withRefund(charged, { denied, outcomes }) : { denied, outcomes };
+  }
+
+  /**
+   * `result` with a handle that gives back what `charged` charged (EvaluateOptions.refundable),
+   * when the request was admitted and charged anything.
+   */
+  private withRefund(charged: readonly Charged[], result: EvaluateResult): EvaluateResult {
+    if (result.denied || !charged.some((c) => chargedOps(c.group.ops, c.result).length > 0)) return result;
+    return { ...result, refund: () => this.refund(charged) };
   }
 
   /**
@@ -214,7 +227,7 @@ export class RedisClusterBackend implements Backend {
   private async refund(charged: readonly Charged[]): Promise<void> {
     const calls: Promise<unknown>[] = [];
     for (const { group, result, now } of charged) {
-      const ops = group.ops.filter((op, k) => op.hits > 0 && !result.outcomes[k]!.overLimit);
+      const ops = chargedOps(group.ops, result);
       if (ops.length === 0) continue;
       const { keys, argv } = marshalRefund(ops, now);
       calls.push(

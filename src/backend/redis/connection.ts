@@ -51,8 +51,21 @@ export interface RedisConnectionOptions {
    * data nodes, cluster nodes, and sentinels (as upstream, one switch for both).
    */
   readonly tls?: boolean;
-  /** Extra TLS options (CA, client certificate, servername, ...), used when TLS is on. */
+  /**
+   * TLS options of every connection when `tls` is on: settings put REDIS_TLS_CACERT's bundle in
+   * `ca` (it then replaces Node's default CAs), REDIS_TLS_CLIENT_CERT and REDIS_TLS_CLIENT_KEY in
+   * `cert` and `key` (PEM text read once at start-up). Settings set no `servername`: each
+   * connection presents (SNI) and verifies the host it dials, which is right for every node of a
+   * cluster and for the primary a sentinel names, where one fixed name would be wrong.
+   */
   readonly tlsOptions?: TlsConnectionOptions;
+  /**
+   * REDIS_TLS_SKIP_HOSTNAME_VERIFICATION (envoyproxy/ratelimit's meaning): verify the server's
+   * certificate chain against the trusted CAs as usual, but not that the certificate names the
+   * host dialled (servers whose certificates carry another name, e.g. GCP Memorystore). An
+   * untrusted or expired certificate is still refused.
+   */
+  readonly tlsSkipHostnameVerification?: boolean;
   /**
    * Per-command deadline (default 50 ms). A rate-limit decision is on every request's path, so a
    * slow Redis must fail fast into UNAVAILABLE (Envoy's failure mode then decides) rather than
@@ -110,6 +123,21 @@ function nodesOf(options: RedisConnectionOptions, what: string): readonly RedisA
   return nodes;
 }
 
+/**
+ * The `tls` options of one ioredis connection: `tlsOptions`, plus a `checkServerIdentity` that
+ * accepts any name when `tlsSkipHostnameVerification` (Node calls it only after the chain
+ * verified, so the chain is still checked). Undefined when TLS is off.
+ */
+export function tlsConnectOptions(options: RedisConnectionOptions): TlsConnectionOptions | undefined {
+  if (options.tls !== true) return undefined;
+  const o: TlsConnectionOptions = { ...(options.tlsOptions ?? {}) };
+  if (options.tlsSkipHostnameVerification === true) o.checkServerIdentity = skipHostnameCheck;
+  return o;
+}
+
+/** Accepts the certificate's names whatever the host (REDIS_TLS_SKIP_HOSTNAME_VERIFICATION). */
+const skipHostnameCheck = (): undefined => undefined;
+
 /** READONLY means the connection reached a demoted primary (a failover we missed): reconnect, never resend. */
 function reconnectOnReadOnly(err: Error): 1 | false {
   return err.message.startsWith('READONLY') ? 1 : false;
@@ -161,7 +189,8 @@ export function redisClientOptions(options: RedisConnectionOptions): RedisOption
   }
   if (options.db !== undefined) o.db = options.db;
   applyAuth(o, options.auth);
-  if (options.tls === true) o.tls = { ...(options.tlsOptions ?? {}) };
+  const tls = tlsConnectOptions(options);
+  if (tls !== undefined) o.tls = tls;
   return o;
 }
 
@@ -201,10 +230,11 @@ export function sentinelClientOptions(options: RedisConnectionOptions): RedisOpt
     if (options.sentinelAuth.username !== undefined) o.sentinelUsername = options.sentinelAuth.username;
     o.sentinelPassword = options.sentinelAuth.password;
   }
-  if (options.tls === true) {
-    o.tls = { ...(options.tlsOptions ?? {}) };
+  const tls = tlsConnectOptions(options);
+  if (tls !== undefined) {
+    o.tls = tls;
     o.enableTLSForSentinelMode = true;
-    o.sentinelTLS = { ...(options.tlsOptions ?? {}) };
+    o.sentinelTLS = { ...tls };
   }
   return o;
 }
@@ -240,13 +270,15 @@ export interface ClusterPlan {
  *   calls together, so a request costs one round trip per node it touches, in parallel).
  * - reconnects (after losing every node) with the capped back-off; the slot map is also refreshed
  *   every `clusterSlotsRefreshIntervalMs`.
+ * - TLS (`tls`, `tlsOptions`, `tlsSkipHostnameVerification`) on every node connection.
  */
 export function clusterPlan(options: RedisConnectionOptions): ClusterPlan {
   const seeds = nodesOf(options, 'REDIS_TYPE=cluster');
   if (options.db !== undefined && options.db !== 0) throw new TypeError('redis connection: Redis Cluster has only database 0');
   const redisOptions: RedisOptions = { ...commonOptions(options) };
   applyAuth(redisOptions, options.auth);
-  if (options.tls === true) redisOptions.tls = { ...(options.tlsOptions ?? {}) };
+  const tls = tlsConnectOptions(options);
+  if (tls !== undefined) redisOptions.tls = tls;
   const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
   const refreshEvery = options.clusterSlotsRefreshIntervalMs ?? DEFAULT_CLUSTER_SLOTS_REFRESH_INTERVAL_MS;
   const clusterOptions: ClusterOptions = {
@@ -265,6 +297,11 @@ export function clusterPlan(options: RedisConnectionOptions): ClusterPlan {
     clusterRetryStrategy: backoff(maxDelay),
   };
   if (refreshEvery > 0) clusterOptions.slotsRefreshInterval = refreshEvery;
+  // With TLS, a seed given by name is dialled by that name, so its certificate is verified
+  // against it (ioredis would resolve it to an address first, which a certificate for the name
+  // does not list); the nodes CLUSTER SLOTS announces are dialled as announced (addresses,
+  // unless the cluster announces hostnames), as envoyproxy/ratelimit's client does.
+  if (tls !== undefined) clusterOptions.dnsLookup = (address, callback) => callback(null, address);
   return { startupNodes: seeds.map((e) => ({ host: e.host, port: e.port })), options: clusterOptions };
 }
 

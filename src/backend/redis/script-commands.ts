@@ -60,3 +60,19 @@ export function runEvaluateCommand(client: Redis, command: string, keys: readonl
   if (run === undefined) return Promise.reject(new BackendError(`evaluate script ${command} is not registered on this client`));
   return run.call(client, keys.length, ...keys, args);
 }
+
+/** The ioredis command the refund script (lua/refund.lua) is registered under. */
+export const REFUND_COMMAND = 'meshlimitRefund';
+
+/** Registers the refund script on a client (EVALSHA with EVAL fallback, as the evaluate scripts). Idempotent. */
+export function registerRefundScript(client: Redis, script: AssembledScript): void {
+  if (typeof (client as unknown as RegisteredCommands)[REFUND_COMMAND] !== 'function')
+    client.defineCommand(REFUND_COMMAND, { lua: script.source });
+}
+
+/** Runs the refund script on `client`: KEYS and ARGV of marshalRefund (script-format.ts). */
+export function runRefundCommand(client: Redis, keys: readonly string[], argv: readonly string[]): Promise<unknown> {
+  const run = (client as unknown as RegisteredCommands)[REFUND_COMMAND];
+  if (run === undefined) return Promise.reject(new BackendError('the refund script is not registered on this client'));
+  return run.call(client, keys.length, ...keys, ...argv);
+}

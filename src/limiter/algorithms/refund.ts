@@ -1,4 +1,4 @@
-import type { CounterOp } from '../types.js';
+import type { CounterOp, EvaluateResult } from '../types.js';
 import { ALGORITHM_MATH } from './index.js';
 
 /**
@@ -34,4 +34,14 @@ export function refundOps(
     }
   }
   return writes;
+}
+
+/**
+ * The ops an admitted evaluation charged, which are the ops its refund gives back: those with
+ * hits and not over their limit (an over-limit op, a shadow one included, charges nothing;
+ * evaluate.ts). For a denied evaluation without chargeOnDeny nothing was charged: the caller does
+ * not ask.
+ */
+export function chargedOps(ops: readonly CounterOp[], result: Pick<EvaluateResult, 'outcomes'>): CounterOp[] {
+  return ops.filter((op, k) => op.hits > 0 && result.outcomes[k]?.overLimit === false);
 }

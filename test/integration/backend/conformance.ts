@@ -436,6 +436,66 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
       });
     });
 
+    describe('refund handles (EvaluateOptions.refundable, used when a request spans two stores)', () => {
+      const [A, , C] = NODE_TAGS;
+      const check = (now: number): Promise<EvaluateResult> =>
+        run(
+          [
+            op('x', 'fixed_window', 10, { tag: A, hits: 0 }),
+            op('y', 'sliding_window', 10, { tag: A, hits: 0 }),
+            op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 0 }),
+          ],
+          now,
+        );
+
+      it('an admitted request gives back exactly what it charged, on every descriptor, and nothing more', async () => {
+        await one(op('x', 'fixed_window', 10, { tag: A, hits: 2 }), T0);
+        const ops = [
+          op('x', 'fixed_window', 10, { tag: A, hits: 3 }),
+          op('y', 'sliding_window', 10, { tag: A, hits: 2 }),
+          op('z', 'token_bucket', 6, { tag: C, burst: 10, hits: 4 }),
+          op('x', 'fixed_window', 10, { tag: A, hits: 0 }),
+        ];
+        const r = await sut.backend.evaluate(ops, { now: T0 + 5, chargeOnDeny: false, refundable: true });
+        expect(r.denied).toBe(false);
+        expect(r.outcomes.map((o) => o.remaining)).toEqual([5, 8, 6, 5]);
+        expect(r.refund).toBeTypeOf('function');
+        expect((await check(T0 + 6)).outcomes.map((o) => o.remaining)).toEqual([5, 8, 6]);
+        await r.refund!();
+        // Back to where it was before the request: the earlier 2 hits stay, the rest is given back.
+        expect((await check(T0 + 7)).outcomes.map((o) => o.remaining)).toEqual([8, 10, 10]);
+        expect(stateText(await sut.raw.get(key('x', A)))).toBe(`F ${T0}:2`);
+      });
+
+      it('offers no refund when not asked, when the request was denied, or when it charged nothing', async () => {
+        const plain = await run([op('x', 'fixed_window', 10, { tag: A })], T0);
+        expect(plain.refund).toBeUndefined();
+        await one(op('full', 'fixed_window', 1, { tag: C }), T0);
+        const denied = await sut.backend.evaluate([op('x', 'fixed_window', 10, { tag: A }), op('full', 'fixed_window', 1, { tag: C })], {
+          now: T0 + 1,
+          chargeOnDeny: false,
+          refundable: true,
+        });
+        expect(denied.denied).toBe(true);
+        expect(denied.refund).toBeUndefined();
+        const checkOnly = await sut.backend.evaluate([op('x', 'fixed_window', 10, { tag: A, hits: 0 })], {
+          now: T0 + 2,
+          chargeOnDeny: false,
+          refundable: true,
+        });
+        expect(checkOnly.outcomes[0]!.remaining).toBe(9);
+        expect(checkOnly.refund).toBeUndefined();
+        // A shadow op over its limit charges nothing, so it has nothing to give back.
+        const shadow = await sut.backend.evaluate([op('full', 'fixed_window', 1, { tag: C, enforce: false })], {
+          now: T0 + 3,
+          chargeOnDeny: false,
+          refundable: true,
+        });
+        expect(shadow).toMatchObject({ denied: false, outcomes: [{ overLimit: true }] });
+        expect(shadow.refund).toBeUndefined();
+      });
+    });
+
     describe('counters survive threshold changes (hot reload)', () => {
       it('fixed window: the same key keeps its count under a new threshold', async () => {
         for (let i = 0; i < 3; i++) await one(op('k', 'fixed_window', 5), T0);

@@ -6,8 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseInfo, redisCommand } from '../../support/redis-admin.js';
+import { harnessTls, parseInfo, redisCommand } from '../../support/redis-admin.js';
 import { startRedis, type RedisInstance } from '../../support/redis.js';
+import { createTestPki } from '../../support/tls-pki.js';
 
 const isGone = (pid: number): boolean => {
   try {
@@ -74,5 +75,24 @@ describe('startRedis', () => {
     expect(isGone(r.pid)).toBe(true);
     expect(existsSync(r.dir)).toBe(false);
     await r.stop();
+  });
+  it('tls: serves TLS only on its port, requires a client certificate, and the harness talks TLS to it until it exits', async () => {
+    const pki = createTestPki();
+    try {
+      const r = await start({ tls: pki.serverTls() });
+      expect(r.url).toBe(`rediss://127.0.0.1:${r.port}`);
+      expect(await r.client().ping()).toBe('PONG');
+      expect(await redisCommand(r.port, ['CONFIG', 'GET', 'tls-auth-clients'])).toEqual(['tls-auth-clients', 'yes']);
+      expect(await redisCommand(r.port, ['CONFIG', 'GET', 'port'])).toEqual(['port', '0']);
+      // Plain TCP and TLS without a client certificate are both refused.
+      await expect(redisCommand(r.port, ['PING'], { timeoutMs: 500, tls: false })).rejects.toThrow();
+      await expect(
+        redisCommand(r.port, ['PING'], { timeoutMs: 500, tls: { ...harnessTls(r.port), cert: undefined, key: undefined } }),
+      ).rejects.toThrow();
+      await r.kill();
+      expect(harnessTls(r.port)).toBeUndefined();
+    } finally {
+      pki.remove();
+    }
   });
 });

@@ -195,3 +195,60 @@ describe('REDIS_TYPE=cluster', () => {
     expect(() => clusterPlan({ type: 'cluster', nodes: [] })).toThrow(/at least one address/);
   });
 });
+
+describe('TLS (REDIS_TLS, REDIS_TLS_CACERT, REDIS_TLS_CLIENT_CERT/KEY, REDIS_TLS_SKIP_HOSTNAME_VERIFICATION)', () => {
+  const pem = { ca: 'CA PEM', cert: 'CERT PEM', key: 'KEY PEM' };
+
+  it('every connection of every deployment gets the CA, client certificate and key, and no fixed servername', () => {
+    const single = redisClientOptions({ nodes: H, tls: true, tlsOptions: pem });
+    const sentinel = sentinelClientOptions({ type: 'sentinel', nodes: H, sentinelMasterName: 'm', tls: true, tlsOptions: pem });
+    const cluster = clusterPlan({ type: 'cluster', nodes: H, tls: true, tlsOptions: pem }).options.redisOptions!;
+    for (const tls of [single.tls, sentinel.tls, sentinel.sentinelTLS, cluster.tls]) {
+      expect(tls).toEqual(pem);
+      // Each connection presents and verifies the host it dials: one name would be wrong for a
+      // cluster's nodes and for the primary a sentinel names.
+      expect(tls?.servername).toBeUndefined();
+      expect(tls?.checkServerIdentity).toBeUndefined();
+    }
+    expect(sentinel.enableTLSForSentinelMode).toBe(true);
+  });
+
+  it('the files are not used while TLS is off', () => {
+    expect(redisClientOptions({ nodes: H, tlsOptions: pem, tlsSkipHostnameVerification: true }).tls).toBeUndefined();
+    const sentinel = sentinelClientOptions({ type: 'sentinel', nodes: H, sentinelMasterName: 'm', tlsOptions: pem });
+    expect([sentinel.tls, sentinel.sentinelTLS, sentinel.enableTLSForSentinelMode]).toEqual([undefined, undefined, undefined]);
+    const cluster = clusterPlan({ type: 'cluster', nodes: H, tlsOptions: pem }).options;
+    expect(cluster.redisOptions?.tls).toBeUndefined();
+    expect(cluster.dnsLookup).toBeUndefined();
+  });
+
+  it('skipping hostname verification replaces only the name check, on every connection', () => {
+    const single = redisClientOptions({ nodes: H, tls: true, tlsOptions: pem, tlsSkipHostnameVerification: true });
+    const sentinel = sentinelClientOptions({
+      type: 'sentinel',
+      nodes: H,
+      sentinelMasterName: 'm',
+      tls: true,
+      tlsSkipHostnameVerification: true,
+    });
+    const cluster = clusterPlan({ type: 'cluster', nodes: H, tls: true, tlsSkipHostnameVerification: true }).options.redisOptions!;
+    for (const tls of [single.tls, sentinel.tls, sentinel.sentinelTLS, cluster.tls]) {
+      expect(tls?.checkServerIdentity).toBeTypeOf('function');
+      // Node calls it only after the chain verified; it accepts any name.
+      expect(tls?.checkServerIdentity!('redis.example', {} as never)).toBeUndefined();
+      // The chain is still verified (rejectUnauthorized is not turned off).
+      expect(tls?.rejectUnauthorized).toBeUndefined();
+    }
+    expect(single.tls).toMatchObject(pem);
+  });
+
+  it('a TLS cluster dials its seeds by the names given, so their certificates are checked against those names', () => {
+    const options = clusterPlan({ type: 'cluster', nodes: [{ host: 'redis-0.redis.svc', port: 6379 }], tls: true }).options;
+    let dialled: string | undefined;
+    options.dnsLookup!('redis-0.redis.svc', (err, address) => {
+      expect(err).toBeNull();
+      dialled = address;
+    });
+    expect(dialled).toBe('redis-0.redis.svc');
+  });
+});

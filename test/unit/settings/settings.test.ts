@@ -41,9 +41,13 @@ describe('defaults', () => {
         auth: undefined,
         db: 0,
         tls: false,
+        tlsOptions: undefined,
+        tlsSkipHostnameVerification: false,
+        tlsFiles: {},
         commandTimeoutMs: 50,
         connectTimeoutMs: 1000,
       },
+      redisPerSecond: undefined,
       resilience: {
         failurePolicy: 'deny',
         localFallbackReplicas: 1,
@@ -152,8 +156,13 @@ describe('the table', () => {
     }
   });
 
-  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH), and only them, as secret', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['REDIS_AUTH', 'REDIS_SENTINEL_AUTH']);
+  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH and their per-second twins), and only them, as secret', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
+      'REDIS_AUTH',
+      'REDIS_SENTINEL_AUTH',
+      'REDIS_PERSECOND_AUTH',
+      'REDIS_PERSECOND_SENTINEL_AUTH',
+    ]);
   });
 
   it('keeps envoyproxy/ratelimit names and defaults where they exist', () => {
@@ -170,6 +179,19 @@ describe('the table', () => {
     expect(def('LIMIT_RESET_HEADER')).toBe('RateLimit-Reset');
     expect(def('CACHE_KEY_PREFIX')).toBe('');
     expect(def('SHADOW_MODE')).toBe('false');
+    expect(def('REDIS_TLS')).toBe('false');
+    expect(def('REDIS_TLS_SKIP_HOSTNAME_VERIFICATION')).toBe('false');
+    expect(def('REDIS_PERSECOND')).toBe('false');
+    expect(def('REDIS_PERSECOND_TLS')).toBe('false');
+    expect(def('REDIS_PERSECOND_TYPE')).toBe('single');
+    for (const name of [
+      'REDIS_TLS_CACERT',
+      'REDIS_TLS_CLIENT_CERT',
+      'REDIS_TLS_CLIENT_KEY',
+      'REDIS_PERSECOND_AUTH',
+      'REDIS_PERSECOND_SENTINEL_AUTH',
+    ])
+      expect(def(name)).toBeUndefined();
   });
 
   it('renders a markdown table with one row per setting', () => {

@@ -1,0 +1,55 @@
+import type { StringLimits } from '../limiter/string-limits.js';
+import type { RequestRecorder } from '../telemetry/events.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Decider } from './decide.js';
+import type { HealthState } from './grpc/health.js';
+import type { ResponseHeaderNames } from './grpc/mapping.js';
+import { createGrpcServer, type GrpcServer } from './grpc/server.js';
+import { buildHttpApp, type HttpApp } from './http/app.js';
+import { jsonCheck } from './http/json-check.js';
+
+/** What both transports share: one decision pipeline, one request recorder, one answer format. */
+export interface ServersOptions {
+  readonly decide: Decider;
+  readonly recorder: RequestRecorder;
+  readonly health: HealthState;
+  readonly logger: Logger;
+  /** LIMIT_RESPONSE_HEADERS_ENABLED and LIMIT_*_HEADER; undefined when off. */
+  readonly headers: ResponseHeaderNames | undefined;
+  /** DEGRADED_HEADER; undefined when unset. */
+  readonly degradedHeader: string | undefined;
+  /** The largest domain, key and value a request may carry. */
+  readonly stringLimits: StringLimits;
+  /** Readiness for `/healthcheck`. */
+  readonly isReady: () => boolean;
+  /** `/rlconfig`. */
+  readonly configDump: () => unknown;
+  /** `/metrics`. */
+  readonly metrics: { readonly contentType: string; render(): Promise<string> };
+}
+
+/**
+ * The gRPC server (RLS + health) and the HTTP admin app, built over the same decision pipeline
+ * and recorder, so a request is answered, limited, counted and timed alike on either transport.
+ */
+export function createServers(o: ServersOptions): { grpc: GrpcServer; http: HttpApp } {
+  const { decide, recorder, headers, degradedHeader, stringLimits, logger } = o;
+  const grpc = createGrpcServer({
+    limiter: { shouldRateLimit: (check, opts) => decide(check, opts.deadline, opts.traceCarrier) },
+    health: o.health,
+    headers,
+    logger,
+    degradedHeader,
+    stringLimits,
+    onAnswered: recorder.answered,
+    onError: (_err, code, startedAt) => recorder.failed(code, startedAt),
+  });
+  const http = buildHttpApp({
+    check: jsonCheck({ decide, recorder, headers, degradedHeader, stringLimits }),
+    isReady: o.isReady,
+    configDump: o.configDump,
+    metrics: o.metrics,
+    logger,
+  });
+  return { grpc, http };
+}
