@@ -67,7 +67,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   // Backend stack; its transitions refresh readiness.
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
-  const lifecycle = createLifecycle({ settings, health, logger, watcher, backend: () => stack.backend, onStop: () => resolver?.close() });
+  const lifecycle = createLifecycle({ settings, health, logger, watcher, stack: () => stack, onStop: () => resolver?.close() });
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
   const hooks = { ...backendEvents(metrics, logger, lifecycle.refreshHealth), span: tracingEnabled() ? inSpan : undefined };
   const stack = createBackendStack({ ...settings, ...settings.backend, domainPolicy }, hooks);

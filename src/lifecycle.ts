@@ -28,12 +28,15 @@ export interface Lifecycle {
 }
 
 export interface LifecycleParts {
-  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle'>;
+  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis'>;
   readonly health: HealthState;
   readonly logger: Logger;
   readonly watcher: ConfigWatcher;
-  /** Read lazily: the backend is built after the lifecycle (its hooks refresh health). */
-  readonly backend: () => Backend;
+  /**
+   * Read lazily: the backend stack is built after the lifecycle (its hooks refresh health).
+   * `storesConnected`: the stores themselves, not the policy's view (`allow` is always ready).
+   */
+  readonly stack: () => { readonly backend: Backend; storesConnected(): boolean };
   /** Closed with the watcher (the descriptor resolver's JWKS fetches). */
   readonly onStop: () => void;
 }
@@ -44,7 +47,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
   let servers: { grpc: GrpcServer; http: HttpApp } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
-  const isReady = (): boolean => !shuttingDown && parts.backend().isReady();
+  const isReady = (): boolean => !shuttingDown && parts.stack().backend.isReady();
   const refreshHealth = (): void => health.setServing(isReady());
 
   const close = (): Promise<void> =>
@@ -56,12 +59,13 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       parts.onStop();
       if (servers !== undefined)
         await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
-      await parts.backend().close();
+      await parts.stack().backend.close();
       logger.info({}, 'meshlimit stopped');
     })());
 
   const serve = async (s: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }> => {
     servers = s;
+    await firstConnection(parts);
     let grpcPort: number;
     let httpPort: number;
     try {
@@ -69,7 +73,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
     } catch (err) {
       parts.onStop();
-      await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.backend().close()]);
+      await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.stack().backend.close()]);
       throw err;
     }
     watcher.start();
@@ -78,11 +82,29 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     timer = setInterval(refreshHealth, 1000);
     timer.unref();
     logger.info(
-      { grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.backend().kind },
+      { grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.stack().backend.kind },
       'meshlimit serving',
     );
     return { grpcPort, httpPort };
   };
 
   return { isReady, refreshHealth, serve, close };
+}
+
+/**
+ * Waits (up to REDIS_CONNECT_TIMEOUT_MS) for the counter store's first connection before the
+ * ports open, so the first requests a new replica gets are counted, not answered by the failure
+ * policy. A store still down after that is logged and the service starts anyway, not ready
+ * (readiness follows the store from then on).
+ */
+async function firstConnection(parts: LifecycleParts): Promise<void> {
+  const connected = (): boolean => parts.stack().storesConnected();
+  const waitMs = parts.settings.redis.connectTimeoutMs;
+  const until = performance.now() + waitMs;
+  while (!connected() && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+  if (!connected())
+    parts.logger.warn(
+      { waitedMs: waitMs },
+      'the counter store is not connected yet (REDIS_URL): serving anyway, not ready, and answering by FAILURE_POLICY until it connects',
+    );
 }

@@ -89,20 +89,25 @@ export interface BackendStack {
   readonly backend: Backend;
   /** True when the breaker is there (a Redis store with BREAKER_ENABLED). */
   readonly hasBreaker: boolean;
+  /** The stores themselves are connected (not the failure policy's view: under `allow` that is always ready). */
+  storesConnected(): boolean;
 }
 
 export function createBackendStack(options: BackendStackOptions, hooks: BackendStackHooks = {}): BackendStack {
   if (options.type === 'memory') {
     const store = createBackend({ type: 'memory', memory: { maxKeys: options.memoryMaxKeys } });
     const backend = hooks.span === undefined ? store : new InstrumentedBackend(store, () => {}, hooks.span);
-    return { store, perSecondStore: undefined, backend, hasBreaker: false };
+    return { store, perSecondStore: undefined, backend, hasBreaker: false, storesConnected: () => true };
   }
   const main = redisStack(options, options.redis, 'main', hooks);
   const hasBreaker = options.resilience.breaker.enabled;
-  if (options.redisPerSecond === undefined) return { store: main.store, perSecondStore: undefined, backend: main.backend, hasBreaker };
+  if (options.redisPerSecond === undefined) {
+    return { store: main.store, perSecondStore: undefined, backend: main.backend, hasBreaker, storesConnected: () => main.store.isReady() };
+  }
   const perSecond = redisStack(options, options.redisPerSecond, 'per_second', hooks);
   const backend = new PerSecondSplitBackend(main.backend, perSecond.backend);
-  return { store: main.store, perSecondStore: perSecond.store, backend, hasBreaker };
+  const storesConnected = () => main.store.isReady() && perSecond.store.isReady();
+  return { store: main.store, perSecondStore: perSecond.store, backend, hasBreaker, storesConnected };
 }
 
 /** One Redis store inside instrumentation, breaker, admission and failure policy (the order above). */

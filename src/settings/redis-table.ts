@@ -113,7 +113,8 @@ export const REDIS_DEFS = {
     group: 'redis',
     default: '1000',
     parse: integer(1, 600_000),
-    description: 'Milliseconds to wait for a Redis connection to open.',
+    description:
+      'Milliseconds to wait for a Redis connection to open. At start-up meshlimit also waits this long for its first connection before opening its ports (so a new replica counts its first requests); a Redis still down after that is logged, and meshlimit serves not ready, answering by `FAILURE_POLICY` until it connects.',
   }),
   REDIS_PERSECOND: setting({
     group: 'redis',

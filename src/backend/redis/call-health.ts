@@ -24,6 +24,7 @@ export class CallHealth implements StoreHealth {
   private lastReplyAt = Number.NEGATIVE_INFINITY;
   private failedInARow = 0;
   private up = false;
+  private everUp = false;
 
   constructor(private readonly clock: () => number = () => performance.now()) {}
 
@@ -48,12 +49,13 @@ export class CallHealth implements StoreHealth {
   /** The connection became ready (true) or stopped being ready (false). */
   connection(up: boolean): void {
     this.up = up;
+    if (up) this.everUp = true;
     // Calls on a dropped connection are failed by the client; nothing waits on it any more.
     if (!up) this.unanswered = 0;
   }
 
-  connected(): boolean {
-    return this.up;
+  lost(): boolean {
+    return this.everUp && !this.up;
   }
 
   consecutiveFailures(): number {

@@ -42,8 +42,13 @@ export type BreakerTransitionReason = 'connection_lost' | 'silence' | 'failures'
  * breaker that reads it.
  */
 export interface StoreHealth {
-  /** The store's connection is up. */
-  connected(): boolean;
+  /**
+   * False while a connection that was up is lost (until it is back). Before the first
+   * connection it is not "lost", only not yet made: calls failing then count as failures, so a
+   * store that never comes up still opens the breaker, and one that connects a moment after the
+   * first request does not keep the breaker open for BREAKER_OPEN_MS.
+   */
+  lost(): boolean;
   /** Calls in a row that failed (a reply of any kind ends the run). */
   consecutiveFailures(): number;
   /** Milliseconds (on the breaker's clock) during which calls have been waiting with no reply at all; 0 when none waits. */
@@ -238,7 +243,7 @@ export class CircuitBreakerBackend implements Backend {
   private outage(now: number): BreakerTransitionReason | undefined {
     const health = this.opts.health;
     if (health === undefined) return ++this.failedInARow >= this.opts.failureThreshold ? 'failures' : undefined;
-    if (!health.connected()) return 'connection_lost';
+    if (health.lost()) return 'connection_lost';
     if (this.silenceMs(health, now) >= this.opts.silenceMs) return 'silence';
     return health.consecutiveFailures() >= this.opts.failureThreshold ? 'failures' : undefined;
   }

@@ -25,7 +25,7 @@ describe('RedisBackend.health', () => {
     try {
       await b.waitReady(5_000);
       await b.evaluate([op], { chargeOnDeny: false });
-      expect(b.health.connected()).toBe(true);
+      expect(b.health.lost()).toBe(false);
       expect(b.health.silentFor(performance.now())).toBe(0);
 
       await redis.pause(600);
@@ -38,7 +38,7 @@ describe('RedisBackend.health', () => {
       expect(b.health.consecutiveFailures()).toBe(0);
 
       await redis.kill();
-      await eventually(async () => !b.health.connected(), 3_000, 20);
+      await eventually(async () => b.health.lost(), 3_000, 20);
     } finally {
       await b.close();
     }

@@ -44,6 +44,19 @@ describe('CallHealth', () => {
     expect(h.consecutiveFailures()).toBe(0);
   });
 
+  it('not connected yet is not lost: only a connection that was up can be lost', () => {
+    const h = new CallHealth(() => 0);
+    expect(h.lost()).toBe(false);
+    h.connection(false); // a first attempt refused
+    expect(h.lost()).toBe(false);
+    h.connection(true);
+    expect(h.lost()).toBe(false);
+    h.connection(false);
+    expect(h.lost()).toBe(true);
+    h.connection(true);
+    expect(h.lost()).toBe(false);
+  });
+
   it('a lost connection forgets the calls that waited on it', () => {
     let t = 0;
     const h = new CallHealth(() => t);
@@ -51,7 +64,7 @@ describe('CallHealth', () => {
     h.written();
     t = 500;
     h.connection(false);
-    expect(h.connected()).toBe(false);
+    expect(h.lost()).toBe(true);
     expect(h.silentFor(t)).toBe(0);
   });
 

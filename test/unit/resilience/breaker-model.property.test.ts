@@ -33,8 +33,8 @@ class Health implements StoreHealth {
   up = true;
   failures = 0;
   waitingSince: number | undefined = undefined;
-  connected(): boolean {
-    return this.up;
+  lost(): boolean {
+    return !this.up;
   }
   consecutiveFailures(): number {
     return this.failures;

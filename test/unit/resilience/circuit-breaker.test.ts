@@ -320,8 +320,8 @@ class FakeHealth implements StoreHealth {
   failures = 0;
   /** When calls started waiting with no reply (undefined: nothing waits). */
   waitingSince: number | undefined = undefined;
-  connected(): boolean {
-    return this.up;
+  lost(): boolean {
+    return !this.up;
   }
   consecutiveFailures(): number {
     return this.failures;
