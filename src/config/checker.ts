@@ -32,14 +32,17 @@ export class Checker {
     this.warnings.push({ field, detail });
   }
 
-  /** Reports unknown and duplicate keys of a mapping. */
-  keys(map: YMap, path: string, allowed: readonly string[]): void {
+  /**
+   * Reports unknown and duplicate keys of a mapping. Keys in `reportedElsewhere` are known but
+   * not listed as allowed (the caller reports them with a message of their own).
+   */
+  keys(map: YMap, path: string, allowed: readonly string[], reportedElsewhere: readonly string[] = []): void {
     for (const d of map.duplicates) {
       this.error(join(path, d.key), `duplicate key${at(d.line)}; first defined on line ${d.firstLine}`);
     }
     for (const line of map.complexKeyLines) this.error(path, `mapping keys must be strings${at(line)}`);
     for (const [key, entry] of map.entries) {
-      if (!allowed.includes(key)) {
+      if (!allowed.includes(key) && !reportedElsewhere.includes(key)) {
         this.error(join(path, key), `unknown key ${q(key)}${at(entry.keyLine)}; allowed here: ${allowed.join(', ')}`);
       }
     }

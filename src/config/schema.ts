@@ -2,7 +2,7 @@ import { FAILURE_POLICIES, type FailurePolicy } from '../limiter/types.js';
 import { at, Checker, join, type Problem } from './checker.js';
 import { checkList, checkSingle, type LimitsSpec } from './limit-schema.js';
 import { checkResolution, type ResolutionOptions } from './resolution-schema.js';
-import { describeNode as describe, quoteText as q, type YNode } from './yaml-tree.js';
+import { describeNode as describe, quoteText as q, type YEntry, type YNode } from './yaml-tree.js';
 
 /**
  * Strict schema checks for one descriptor config file (envoyproxy/ratelimit format plus our
@@ -39,6 +39,12 @@ export const DESCRIPTOR_KEYS = [
   'share_threshold',
   'quota_mode',
 ] as const;
+/**
+ * Descriptor keys of upstream's newest format that meshlimit does not implement: an error naming
+ * what the key would do, rather than "unknown key".
+ */
+export const UNSUPPORTED_DESCRIPTOR_KEYS = ['metadata'] as const;
+
 export interface DescriptorSpec {
   readonly path: string;
   readonly line: number;
@@ -128,13 +134,31 @@ function checkDescriptorList(c: Checker, node: YNode | undefined, path: string):
   return out;
 }
 
+/**
+ * upstream `metadata` (YAML, and field 8 of the xDS RateLimitDescriptor): returned to Envoy as the
+ * response's dynamic_metadata when the descriptor matches. meshlimit does not send it, so a
+ * non-empty one is an error (a config relying on it would silently lose it); an empty one does
+ * nothing upstream either and is accepted.
+ */
+function checkMetadata(c: Checker, entry: YEntry | undefined, path: string): void {
+  const node = entry?.value;
+  if (entry === undefined || node === undefined || (node.kind === 'scalar' && node.value === null)) return;
+  if (node.kind !== 'map') c.error(path, `must be a mapping, got ${describe(node)}${at(node.line)}`);
+  else if (node.entries.size > 0)
+    c.error(
+      path,
+      `is not supported by meshlimit${at(entry.keyLine)}: envoyproxy/ratelimit returns it as the response's dynamic_metadata, which meshlimit does not send; remove it`,
+    );
+}
+
 function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec | undefined {
   if (node.kind !== 'map') {
     c.error(path, `must be a mapping with at least 'key', got ${describe(node)}${at(node.line)}`);
     return undefined;
   }
-  c.keys(node, path, DESCRIPTOR_KEYS);
+  c.keys(node, path, DESCRIPTOR_KEYS, UNSUPPORTED_DESCRIPTOR_KEYS);
   const e = node.entries;
+  checkMetadata(c, e.get('metadata'), join(path, 'metadata'));
 
   let key = '';
   const k = e.get('key');

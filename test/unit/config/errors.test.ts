@@ -166,6 +166,13 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     field: 'descriptors[0].rate_limits[0].unlimited',
     detail: "is not allowed in 'rate_limits' (line 5); use 'rate_limit: {unlimited: true}' instead",
   },
+  {
+    dir: 'metadata_not_supported',
+    file: 'config.yaml',
+    field: 'descriptors[0].metadata',
+    detail:
+      "is not supported by meshlimit (line 4): envoyproxy/ratelimit returns it as the response's dynamic_metadata, which meshlimit does not send; remove it",
+  },
 ];
 
 describe('config errors: one fixture per error, exact message', () => {
