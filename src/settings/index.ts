@@ -9,6 +9,7 @@ import { REDACTED } from '../util/redact.js';
 import { composeRedis, type RedisSettings } from './redis.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
+import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
 
 /**
  * Settings from the environment, declared once.
@@ -29,6 +30,7 @@ import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './tab
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
+export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
 export interface RuntimeLayout {
@@ -44,12 +46,18 @@ export interface Settings {
   readonly http: { readonly host: string; readonly port: number };
   readonly grpc: { readonly host: string; readonly port: number };
   readonly config: {
+    /** CONFIG_TYPE: the YAML directory (`FILE`) or an xDS management server (`GRPC_XDS_SOTW`, see `xds`). */
+    readonly type: ConfigType;
+    /** FORCE_START_WITHOUT_INITIAL_CONFIG (xDS): ready with an empty config until the first one arrives. */
+    readonly forceStartWithoutInitialConfig: boolean;
     /** The directory to load, from CONFIG_DIR or the RUNTIME_* layout (as given, not resolved). */
     readonly dir: string;
     /** Set when the RUNTIME_* layout chose `dir`. */
     readonly runtime: RuntimeLayout | undefined;
     readonly reloadDebounceMs: number;
   };
+  /** The xDS client (used with `config.type` `GRPC_XDS_SOTW`). */
+  readonly xds: XdsSettings;
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
   readonly resilience: {
@@ -106,6 +114,7 @@ export function loadSettings(env: Env = process.env): Settings {
         errors,
       )
     : undefined;
+  const xds = composeXds(p, errors);
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -124,7 +133,7 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, runtime));
+  return deepFreeze(group(p, redis, xds, runtime));
 }
 
 /** Every row parsed (its value, else its default); a bad value is pushed onto `errors`. */
@@ -148,15 +157,18 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 }
 
 /** The parsed rows, grouped by concern. */
-function group(p: Parsed, redis: RedisSettings, runtime: RuntimeLayout | undefined): Settings {
+function group(p: Parsed, redis: RedisSettings, xds: XdsSettings, runtime: RuntimeLayout | undefined): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: { host: p.GRPC_HOST, port: p.GRPC_PORT },
     config: {
+      type: p.CONFIG_TYPE,
+      forceStartWithoutInitialConfig: p.FORCE_START_WITHOUT_INITIAL_CONFIG,
       dir: runtime ? path.join(runtime.root, runtime.subdirectory, runtime.appDirectory) : p.CONFIG_DIR,
       runtime,
       reloadDebounceMs: p.CONFIG_RELOAD_DEBOUNCE_MS,
     },
+    xds,
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
     redis,
     resilience: {
@@ -197,8 +209,8 @@ function combine(errors: readonly SettingsError[]): SettingsError {
 }
 
 /**
- * A copy safe to log: secrets (Redis credentials) replaced by `[REDACTED]`. `redis.url` is
- * already redacted by {@link loadSettings}.
+ * A copy safe to log: secrets (Redis credentials, the xDS stream's extra headers) replaced by
+ * `[REDACTED]`. `redis.url` is already redacted by {@link loadSettings}.
  */
 export function redactedSettings(settings: Settings): Settings {
   const hide = (c: RedisSettings['auth']): RedisSettings['auth'] =>
@@ -206,6 +218,7 @@ export function redactedSettings(settings: Settings): Settings {
   const copy: Settings = {
     ...settings,
     redis: { ...settings.redis, auth: hide(settings.redis.auth), sentinelAuth: hide(settings.redis.sentinelAuth) },
+    xds: { ...settings.xds, headers: Object.fromEntries(Object.keys(settings.xds.headers).map((k) => [k, REDACTED])) },
   };
   return deepFreeze(structuredClone(copy));
 }

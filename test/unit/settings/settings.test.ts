@@ -27,7 +27,16 @@ describe('defaults', () => {
     expect(loadSettings({})).toEqual({
       http: { host: '0.0.0.0', port: 8080 },
       grpc: { host: '0.0.0.0', port: 8081 },
-      config: { dir: './config', runtime: undefined, reloadDebounceMs: 200 },
+      config: { type: 'FILE', forceStartWithoutInitialConfig: false, dir: './config', runtime: undefined, reloadDebounceMs: 200 },
+      xds: {
+        serverUrl: 'localhost:18000',
+        node: { id: 'default', metadata: {} },
+        headers: {},
+        connectRetryMs: 3000,
+        backoff: { initialMs: 10_000, maxMs: 60_000, factor: 0.5, jitter: true },
+        maxReceiveMessageBytes: undefined,
+        tls: undefined,
+      },
       backend: { type: 'memory', cacheKeyPrefix: '', memoryMaxKeys: 1_000_000 },
       redis: {
         type: 'single',
@@ -149,8 +158,12 @@ describe('the table', () => {
     }
   });
 
-  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH), and only them, as secret', () => {
-    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual(['REDIS_AUTH', 'REDIS_SENTINEL_AUTH']);
+  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH, the xDS extra headers), and only them, as secret', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
+      'CONFIG_GRPC_XDS_CLIENT_ADDITIONAL_HEADERS',
+      'REDIS_AUTH',
+      'REDIS_SENTINEL_AUTH',
+    ]);
   });
 
   it('keeps envoyproxy/ratelimit names and defaults where they exist', () => {
@@ -295,6 +308,8 @@ describe('several bad settings', () => {
 describe('config directory', () => {
   it('uses CONFIG_DIR', () => {
     expect(loadSettings({ CONFIG_DIR: '/etc/meshlimit' }).config).toEqual({
+      type: 'FILE',
+      forceStartWithoutInitialConfig: false,
       dir: '/etc/meshlimit',
       runtime: undefined,
       reloadDebounceMs: 200,
@@ -303,6 +318,8 @@ describe('config directory', () => {
 
   it('uses the envoyproxy/ratelimit RUNTIME_* layout when RUNTIME_ROOT is set and CONFIG_DIR is not', () => {
     expect(loadSettings({ RUNTIME_ROOT: '/data', RUNTIME_SUBDIRECTORY: 'ratelimit' }).config).toEqual({
+      type: 'FILE',
+      forceStartWithoutInitialConfig: false,
       dir: '/data/ratelimit/config',
       runtime: { root: '/data', subdirectory: 'ratelimit', appDirectory: 'config', watchRoot: true },
       reloadDebounceMs: 200,
@@ -310,6 +327,8 @@ describe('config directory', () => {
     expect(
       loadSettings({ RUNTIME_ROOT: '/srv/runtime_data/current', RUNTIME_APPDIRECTORY: 'rl', RUNTIME_WATCH_ROOT: 'false' }).config,
     ).toEqual({
+      type: 'FILE',
+      forceStartWithoutInitialConfig: false,
       dir: '/srv/runtime_data/current/rl',
       runtime: { root: '/srv/runtime_data/current', subdirectory: '', appDirectory: 'rl', watchRoot: false },
       reloadDebounceMs: 200,
