@@ -93,8 +93,9 @@ export class XdsConfigUpdates {
     // The first config is installed even when it is as empty as the placeholder: it is the one
     // that makes the service ready.
     const changed = first || next.version !== previousVersion;
-    if (changed) store.swap(next);
+    // Received before the swap: its listeners (readiness) must already see the service ready.
     this.#received = true;
+    if (changed) store.swap(next);
     for (const w of next.warnings) logger?.warn({ file: w.file, field: w.field }, w.message);
     if (first) {
       logger?.info(
