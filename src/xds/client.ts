@@ -201,7 +201,12 @@ export class XdsClient {
       // same rather than thrown out of an event handler.
       result = this.#opts.updates.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    const ctx = { version: response.versionInfo, nonce: response.nonce, resources: response.resources.length };
+    const ctx = {
+      version: response.versionInfo,
+      nonce: response.nonce,
+      resources: response.resources.length,
+      controlPlane: response.controlPlane,
+    };
     if (result.ok) {
       this.#acceptedVersion = response.versionInfo;
       attempt.call.write(discoveryRequest(node, response.versionInfo, response.nonce));
