@@ -76,7 +76,7 @@ const KEEPALIVE_TIMEOUT_MS = 20_000;
 /** One stream's bookkeeping. */
 interface Attempt {
   readonly client: grpc.Client;
-  readonly call: grpc.ClientDuplexStream<Record<string, unknown>, DiscoveryResponse> | undefined;
+  readonly call: grpc.ClientDuplexStream<Record<string, unknown>, DiscoveryResponse>;
   established: boolean;
   over: boolean;
 }
@@ -181,7 +181,7 @@ export class XdsClient {
   }
 
   #onResponse(attempt: Attempt, response: DiscoveryResponse): void {
-    if (attempt.over || attempt.call === undefined) return;
+    if (attempt.over) return;
     this.#connected(attempt);
     this.#backoff.reset();
     const { node, logger } = this.#opts;
@@ -226,7 +226,7 @@ export class XdsClient {
 
   #end(attempt: Attempt): void {
     attempt.over = true;
-    attempt.call?.cancel();
+    attempt.call.cancel();
     attempt.client.close();
   }
 

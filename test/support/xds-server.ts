@@ -205,7 +205,9 @@ export class XdsTestServer {
     for (const w of [...this.#waiters]) w();
     this.#waiters.clear();
     if (recorded.typeUrl !== RATE_LIMIT_CONFIG_TYPE) return;
-    if (recorded.responseNonce === '' && !stream.subscribed) {
+    if (!stream.subscribed) {
+      // The first request of a stream subscribes it, whatever nonce it carries (a nonce from an
+      // earlier stream means nothing on this one).
       stream.subscribed = true;
       if (this.#snapshot !== undefined && this.#snapshot.version !== recorded.versionInfo) this.#send(stream);
       return;
