@@ -8,9 +8,9 @@ import type { Logger } from './telemetry/logger.js';
 /**
  * The running service's lifecycle: readiness (health) that follows the config feed and the
  * backend, listening on both ports, and an orderly stop. Stop order: readiness NOT_SERVING first
- * (so load balancers and Envoy move away), then the config feed and resolver, then the servers drain in-flight
- * calls for up to GRACEFUL_SHUTDOWN_MS, and only then the backend closes (a draining call may
- * still need Redis).
+ * (so load balancers and Envoy move away), then the config feed and resolver, then the servers
+ * drain in-flight calls for up to GRACEFUL_SHUTDOWN_MS, and only then the backend closes (a
+ * draining call may still need Redis).
  */
 export interface Lifecycle {
   /** True while serving: not shutting down, a config to answer from, and the backend usable. */

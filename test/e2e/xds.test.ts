@@ -59,9 +59,12 @@ describe('xDS config source', () => {
   it('enforces the pushed config, applies a new version, NACKs an invalid one and keeps the old', async () => {
     const server = await startServer();
     server.setSnapshot('v1', [config(2)]);
+    const lines: { msg: string; trigger?: string; version?: string; error?: string }[] = [];
+    const logger = createLogger({ level: 'info', format: 'json', destination: { write: (l) => void lines.push(JSON.parse(l)) } });
     svc = await bootService({
       env: xdsEnv(server, { CONFIG_GRPC_XDS_NODE_METADATA: 'zone=eu-1', CONFIG_GRPC_XDS_CLIENT_ADDITIONAL_HEADERS: 'x-tenant:blue' }),
       now: () => T,
+      logger,
     });
     const s = svc;
     const ack1 = await server.waitForAck('v1');
@@ -101,6 +104,16 @@ describe('xDS config source', () => {
     expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="success"}')).toBe(3);
     const dump = (await (await fetch(`${s.httpUrl}/rlconfig`)).json()) as { files: string[] };
     expect(dump.files).toEqual(['xds:edge-listener']);
+    // The usual reload lines (trigger xds), and the connection's one transition.
+    expect(lines.filter((l) => /^config reload|^connect/.test(l.msg)).map((l) => `${l.msg} ${l.trigger ?? ''}`)).toEqual([
+      'connecting to the xDS management server ',
+      'connected to the xDS management server ',
+      'config reloaded xds',
+      'config reloaded xds',
+      'config reload rejected; keeping the last good config xds',
+      'config reloaded xds',
+    ]);
+    expect(JSON.stringify(lines)).not.toContain('blue');
   });
 
   it('keeps the last config while the management server is away, and reconnects to a restarted one', async () => {
