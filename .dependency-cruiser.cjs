@@ -9,14 +9,15 @@
  *   config/  backend/         implement the limiter's ports (ConfigSource, Backend)
  *   resolve/                  descriptor resolution; reads config's types
  *   telemetry/                metrics, logs, tracing; maps every other layer's events
- *   server/  client/          transports, outermost but for the composition
- *   settings/, app.ts, main.ts, cli.ts, cluster.ts, lifecycle.ts, sample/
+ *   server/  client/  xds/    transports, outermost but for the composition (xds/ is the xDS
+ *                             client that feeds config/ from a management server)
+ *   settings/, app.ts, main.ts, cli.ts, cluster.ts, lifecycle.ts, config-source.ts, sample/
  *                             the composition: settings, wiring, processes, the demo
  *
  * A dependency may only point inwards. Every rule names what it forbids; a violation prints the
  * rule and both files (`error <rule>: <from> → <to>`).
  */
-const ROOT_FILES = '^src/(app|main|cli|cluster|lifecycle)\\.ts$';
+const ROOT_FILES = '^src/(app|main|cli|cluster|lifecycle|config-source)\\.ts$';
 const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error', from: { path: from }, to: { path: to } });
 
 module.exports = {
@@ -72,25 +73,31 @@ module.exports = {
       'telemetry-below-transports',
       "telemetry/ maps the inner layers' events; transports and the composition use it, never the reverse.",
       '^src/telemetry/',
-      '^src/(server|client|sample|settings)/|' + ROOT_FILES,
+      '^src/(server|client|xds|sample|settings)/|' + ROOT_FILES,
     ),
     forbid(
       'server-is-a-transport',
-      'server/ never reaches into the composition, the client or the samples.',
+      'server/ never reaches into the composition, the clients or the samples.',
       '^src/server/',
-      '^src/(client|sample|settings)/|' + ROOT_FILES,
+      '^src/(client|xds|sample|settings)/|' + ROOT_FILES,
+    ),
+    forbid(
+      'xds-is-a-transport',
+      'xds/ (the xDS client) decodes the wire and hands config/ plain resources; it never reaches into the other transports, the backends, telemetry or the composition.',
+      '^src/xds/',
+      '^src/(?!xds/|config/|limiter/|errors\\.ts$|util/)',
     ),
     forbid(
       'client-is-a-transport',
       'client/ (the typed RLS client) shares only the protos and the domain types with the service.',
       '^src/client/',
-      '^src/(backend|config|resolve|telemetry|sample|settings)/|^src/server/(?!grpc/protos\\.ts$)|' + ROOT_FILES,
+      '^src/(backend|config|resolve|telemetry|xds|sample|settings)/|^src/server/(?!grpc/protos\\.ts$)|' + ROOT_FILES,
     ),
     forbid(
       'settings-below-the-root',
       'settings/ declares and parses the environment; the composition reads it, settings never reads the composition or transports.',
       '^src/settings/',
-      '^src/(server|client|sample)/|' + ROOT_FILES,
+      '^src/(server|client|xds|sample)/|' + ROOT_FILES,
     ),
     forbid('nothing-imports-samples', 'sample/ is the demo; the service never depends on it.', '^src/(?!sample/)', '^src/sample/'),
     forbid('src-never-imports-tests', 'src/ ships; test/ and benchmarks/ do not.', '^src/', '^(test|benchmarks)/'),

@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { createBackendStack } from './backend/stack.js';
-import { ConfigStore, ConfigWatcher, loadConfigDir, type CompiledSnapshot } from './config/index.js';
+import type { ConfigStore, CompiledSnapshot } from './config/index.js';
+import { openConfigFeed, type ConfigFeed } from './config-source.js';
 import { createLifecycle } from './lifecycle.js';
 import { RateLimiter } from './limiter/limiter.js';
 import { OverLimitCache } from './limiter/over-limit-cache.js';
@@ -10,7 +10,7 @@ import { createDecider } from './server/decide.js';
 import { HealthState } from './server/grpc/health.js';
 import { createServers } from './server/servers.js';
 import type { Settings } from './settings/index.js';
-import { backendEvents, configLoaded, configReloaded, decisionObserver, requestRecorder, resolutionObserver } from './telemetry/events.js';
+import { backendEvents, configEvents, decisionObserver, requestRecorder, resolutionObserver } from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { inSpan, tracingEnabled } from './telemetry/tracing.js';
@@ -23,7 +23,8 @@ export interface ServiceHandle {
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly store: ConfigStore<CompiledSnapshot>;
-  readonly watcher: ConfigWatcher;
+  /** The config feed (CONFIG_TYPE): the directory watcher or the xDS client. */
+  readonly config: ConfigFeed;
   readonly limiter: RateLimiter;
   /** What the limiter calls: the store wrapped in instrumentation, breaker and failure policy. */
   readonly backend: Backend;
@@ -51,23 +52,15 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   // Telemetry.
   const logger = overrides.logger ?? createLogger(settings.log);
   const metrics = createMetrics();
-  // Config: loaded once, swapped atomically by the watcher on every good edit.
-  const dir = path.resolve(settings.config.dir);
-  const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir, settings.config)); // MERGE_DOMAIN_CONFIG
-  configLoaded(metrics, logger, store.current(), dir);
-  const watcher = new ConfigWatcher({
-    dir,
-    store,
-    debounceMs: settings.config.reloadDebounceMs,
-    pollIntervalMs: overrides.configPollMs ?? 2000,
-    compile: settings.config,
-    logger,
-    onReload: configReloaded(metrics, logger, () => store.current()),
-  });
-  // Backend stack; its transitions refresh readiness.
+  // Config (CONFIG_TYPE): a directory or an xDS management server; swapped atomically on every good change.
+  const hooksForConfig = configEvents(metrics, logger, () => config.store.current());
+  const config = await openConfigFeed(settings, { logger, pollMs: overrides.configPollMs, ...hooksForConfig });
+  const store = config.store;
+  // Backend stack; its transitions (and the first config) refresh readiness.
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
-  const lifecycle = createLifecycle({ settings, health, logger, watcher, stack: () => stack, onStop: () => resolver?.close() });
+  const lifecycle = createLifecycle({ settings, health, logger, config, stack: () => stack, onStop: () => resolver?.close() });
+  store.onChange(() => lifecycle.refreshHealth());
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
   const hooks = { ...backendEvents(metrics, logger, lifecycle.refreshHealth), span: tracingEnabled() ? inSpan : undefined };
   const stack = createBackendStack({ ...settings, ...settings.backend, domainPolicy }, hooks);
@@ -76,7 +69,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
   store.onChange(() => overLimitCache.clear());
   const limiterOptions = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now: overrides.now, overLimitCache };
-  const limiter = new RateLimiter(store, stack.backend, limiterOptions, decisionObserver(metrics));
+  const limiter = new RateLimiter(config.source, stack.backend, limiterOptions, decisionObserver(metrics));
   // Descriptor resolution (a verified JWT's claim, else the client address), before the limiter.
   resolver = await startResolver({
     config: store,
@@ -102,6 +95,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     degradedHeader: settings.resilience.degradedHeader,
     stringLimits: settings.limiter.stringLimits,
     isReady: lifecycle.isReady,
+    healthDetail: config.healthDetail,
     configDump: () => store.current().dump(),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
   });
@@ -111,7 +105,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     grpcPort,
     httpPort,
     store,
-    watcher,
+    config,
     limiter,
     backend: stack.backend,
     counterStore: stack.store,

@@ -73,6 +73,13 @@ export const ERROR_CODES = {
     transient: false,
     description: 'An unexpected error inside meshlimit (a bug); logged with its stack, answered without details.',
   },
+  ML_ERR_NO_CONFIG: {
+    grpc: GrpcCode.UNAVAILABLE,
+    http: 503,
+    transient: true,
+    description:
+      "No descriptor config has arrived yet from the xDS management server (`CONFIG_TYPE=GRPC_XDS_SOTW` without `FORCE_START_WITHOUT_INITIAL_CONFIG`): nothing was evaluated, and Envoy's `failure_mode_deny` decides.",
+  },
   ML_ERR_DEADLINE_EXCEEDED: {
     grpc: GrpcCode.DEADLINE_EXCEEDED,
     http: 504,
@@ -160,6 +167,11 @@ export class BackendError extends MeshlimitError {
 /** An unexpected failure (a bug); wraps the original as `cause`. */
 export class InternalError extends MeshlimitError {
   readonly code = 'ML_ERR_INTERNAL' as const;
+}
+
+/** The service is waiting for its first config (xDS) and cannot decide yet; transient. */
+export class NoConfigError extends MeshlimitError {
+  readonly code = 'ML_ERR_NO_CONFIG' as const;
 }
 
 export class DeadlineExceededError extends MeshlimitError {

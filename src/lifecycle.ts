@@ -1,4 +1,3 @@
-import type { ConfigWatcher } from './config/index.js';
 import type { Backend } from './limiter/ports.js';
 import type { GrpcServer } from './server/grpc/server.js';
 import type { HealthState } from './server/grpc/health.js';
@@ -7,19 +6,19 @@ import type { Settings } from './settings/index.js';
 import type { Logger } from './telemetry/logger.js';
 
 /**
- * The running service's lifecycle: readiness (health) that follows the backend, listening on
- * both ports, and an orderly stop. Stop order: readiness NOT_SERVING first (so load balancers
- * and Envoy move away), then the config watcher and resolver, then the servers drain in-flight
- * calls for up to GRACEFUL_SHUTDOWN_MS, and only then the backend closes (a draining call may
- * still need Redis).
+ * The running service's lifecycle: readiness (health) that follows the config feed and the
+ * backend, listening on both ports, and an orderly stop. Stop order: readiness NOT_SERVING first
+ * (so load balancers and Envoy move away), then the config feed and resolver, then the servers
+ * drain in-flight calls for up to GRACEFUL_SHUTDOWN_MS, and only then the backend closes (a
+ * draining call may still need Redis).
  */
 export interface Lifecycle {
-  /** True while serving: not shutting down and the backend usable. */
+  /** True while serving: not shutting down, a config to answer from, and the backend usable. */
   isReady(): boolean;
   /** Re-reads readiness into the gRPC health service (after a backend or breaker transition). */
   refreshHealth(): void;
   /**
-   * Binds both ports, starts the watcher and the readiness timer, logs one line. On a bind
+   * Binds both ports, starts the config feed and the readiness timer, logs one line. On a bind
    * failure everything is closed and the error rethrown.
    */
   serve(servers: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }>;
@@ -31,23 +30,24 @@ export interface LifecycleParts {
   readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis'>;
   readonly health: HealthState;
   readonly logger: Logger;
-  readonly watcher: ConfigWatcher;
+  /** The config feed (directory watcher or xDS client): started once serving, closed first. */
+  readonly config: { start(): void; close(): Promise<void>; isReady(): boolean };
   /**
    * Read lazily: the backend stack is built after the lifecycle (its hooks refresh health).
    * `storesConnected`: the stores themselves, not the policy's view (`allow` is always ready).
    */
   readonly stack: () => { readonly backend: Backend; storesConnected(): boolean };
-  /** Closed with the watcher (the descriptor resolver's JWKS fetches). */
+  /** Closed with the config feed (the descriptor resolver's JWKS fetches). */
   readonly onStop: () => void;
 }
 
 export function createLifecycle(parts: LifecycleParts): Lifecycle {
-  const { settings, health, logger, watcher } = parts;
+  const { settings, health, logger, config } = parts;
   let shuttingDown = false;
   let servers: { grpc: GrpcServer; http: HttpApp } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
-  const isReady = (): boolean => !shuttingDown && parts.stack().backend.isReady();
+  const isReady = (): boolean => !shuttingDown && config.isReady() && parts.stack().backend.isReady();
   const refreshHealth = (): void => health.setServing(isReady());
 
   const close = (): Promise<void> =>
@@ -55,7 +55,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       shuttingDown = true;
       clearInterval(timer);
       health.setServing(false);
-      await watcher.close();
+      await config.close();
       parts.onStop();
       if (servers !== undefined)
         await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
@@ -76,7 +76,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.stack().backend.close()]);
       throw err;
     }
-    watcher.start();
+    config.start();
     refreshHealth();
     // Readiness also follows lazy transitions (e.g. the breaker going half-open on its own clock).
     timer = setInterval(refreshHealth, 1000);

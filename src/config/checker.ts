@@ -12,7 +12,11 @@ export interface Problem {
 
 const UINT32_MAX = 4_294_967_295;
 
-export const at = (line: number): string => ` (line ${line})`;
+/**
+ * ` (line N)` for a message about line N; empty for line 0, the line of every node of a tree that
+ * did not come from YAML text (an xDS resource translated by ./xds-resources.ts has no lines).
+ */
+export const at = (line: number): string => (line > 0 ? ` (line ${line})` : '');
 
 export const join = (path: string, key: string): string => (path ? `${path}.${key}` : key);
 

@@ -1,13 +1,15 @@
 import { ConfigError, ConfigErrors } from '../errors.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { limitIdentity } from '../limiter/keys.js';
-import { UNIT_SECONDS, type DescriptorEntry, type Limit } from '../limiter/types.js';
-import type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
-import { matchRule, type MatchNode, type WildcardChild } from './matcher.js';
+import { UNIT_SECONDS, type Limit } from '../limiter/types.js';
+import type { CompiledRule, CompiledSnapshot, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
+import type { MatchNode, WildcardChild } from './matcher.js';
+import { Snapshot, type DomainBuildResult } from './snapshot.js';
 import type { LimitSpec } from './limit-schema.js';
 import { checkFile, type DescriptorSpec, type DomainOptions, type FileSpec } from './schema.js';
 import { contentVersion, type ConfigFile } from './version.js';
-import { readYaml } from './yaml-tree.js';
+import { at } from './checker.js';
+import { readYaml, type YNode } from './yaml-tree.js';
 
 export interface CompileOptions {
   /**
@@ -28,20 +30,58 @@ export interface CompileOptions {
  */
 export function compileConfig(files: readonly ConfigFile[], options: CompileOptions = {}): CompiledSnapshot {
   const sorted = [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const errors: ConfigError[] = [];
-  const warnings: ConfigWarning[] = [];
-  const specs: FileSpec[] = [];
-
+  const found: Found = { errors: [], warnings: [] };
+  const trees: ConfigTree[] = [];
   for (let i = 0; i < sorted.length; i++) {
     const f = sorted[i]!;
     if (i > 0 && sorted[i - 1]!.path === f.path) {
-      errors.push(new ConfigError(f.path, '', 'file listed more than once'));
+      found.errors.push(new ConfigError(f.path, '', 'file listed more than once'));
       continue;
     }
-    const spec = parseFile(f, errors, warnings);
+    const tree = parseFile(f, found);
+    if (tree !== undefined) trees.push(tree);
+  }
+  return compileTrees(trees, contentVersion(sorted), options, found);
+}
+
+/**
+ * One config source as the schema checks read it: a YAML file's positional tree, or an xDS
+ * resource translated into the same tree (./xds-resources.ts), so both pass the same checks and
+ * the same compiler.
+ */
+export interface ConfigTree {
+  /** Names the source in every message: a file path, or `xds:<resource name>`. */
+  readonly path: string;
+  /** Null for an empty document. */
+  readonly root: YNode | null;
+  /** Reported when the schema checks found nothing else (the YAML parser's duplicate keys). */
+  readonly fallbackError?: string | undefined;
+}
+
+/** Errors and warnings found so far (parsing), to which the checks and the compiler add. */
+export interface Found {
+  readonly errors: ConfigError[];
+  readonly warnings: ConfigWarning[];
+}
+
+/**
+ * The schema checks and the compiler, over trees already parsed (`compileConfig`) or translated
+ * (`compileXdsResources`). `version` names the content; trees are taken in path order. Throws
+ * like {@link compileConfig}, with the errors already in `found` first.
+ */
+export function compileTrees(
+  trees: readonly ConfigTree[],
+  version: string,
+  options: CompileOptions = {},
+  found: Found = { errors: [], warnings: [] },
+): CompiledSnapshot {
+  const sorted = [...trees].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const { errors, warnings } = found;
+  const specs: FileSpec[] = [];
+  for (const t of sorted) {
+    const spec = checkTree(t, found);
     if (spec !== undefined) specs.push(spec);
   }
-
   const builder = new TreeBuilder(options.mergeDomainConfigs ?? false, errors);
   for (const spec of specs) builder.addFile(spec);
 
@@ -49,32 +89,41 @@ export function compileConfig(files: readonly ConfigFile[], options: CompileOpti
   if (errors.length > 1) throw new ConfigErrors(errors);
 
   return new Snapshot(
-    contentVersion(sorted),
+    version,
     (options.now ?? Date.now)(),
-    Object.freeze(sorted.map((f) => f.path)),
+    Object.freeze(sorted.map((t) => t.path)),
     builder.finish(),
     Object.freeze(warnings.map((w) => Object.freeze(w))),
     builder.ruleCount,
   );
 }
 
-function parseFile(f: ConfigFile, errors: ConfigError[], warnings: ConfigWarning[]): FileSpec | undefined {
-  const warn = (field: string, detail: string): void => {
-    warnings.push({ file: f.path, field, detail, message: new ConfigError(f.path, field, detail).message });
+function warner(path: string, found: Found): (field: string, detail: string) => void {
+  return (field, detail) => {
+    found.warnings.push({ file: path, field, detail, message: new ConfigError(path, field, detail).message });
   };
+}
+
+function parseFile(f: ConfigFile, found: Found): ConfigTree | undefined {
   const read = readYaml(f.text);
   if (!read.ok) {
     const what = read.syntax ? 'YAML syntax error' : 'YAML document too complex';
-    errors.push(new ConfigError(f.path, '', `${what} at line ${read.line}, column ${read.column}: ${read.message}`));
+    found.errors.push(new ConfigError(f.path, '', `${what} at line ${read.line}, column ${read.column}: ${read.message}`));
     return undefined;
   }
-  if (read.extraDocuments > 0) warn('', `only the first YAML document is used; ${read.extraDocuments} more ignored`);
-  const result = checkFile(f.path, read.root);
+  if (read.extraDocuments > 0) warner(f.path, found)('', `only the first YAML document is used; ${read.extraDocuments} more ignored`);
+  // The YAML parser saw a duplicate key the field checks may not reach (defensive).
+  const fallbackError = read.yamlDuplicateKeyLines.length > 0 ? `duplicate mapping key (line ${read.yamlDuplicateKeyLines[0]})` : undefined;
+  return { path: f.path, root: read.root, fallbackError };
+}
+
+function checkTree(t: ConfigTree, found: Found): FileSpec | undefined {
+  const result = checkFile(t.path, t.root);
+  const warn = warner(t.path, found);
   for (const w of result.warnings) warn(w.field, w.detail);
-  for (const e of result.errors) errors.push(new ConfigError(f.path, e.field, e.detail));
-  if (result.errors.length === 0 && read.yamlDuplicateKeyLines.length > 0) {
-    // The YAML parser saw a duplicate key the field checks did not reach (defensive).
-    errors.push(new ConfigError(f.path, '', `duplicate mapping key (line ${read.yamlDuplicateKeyLines[0]})`));
+  for (const e of result.errors) found.errors.push(new ConfigError(t.path, e.field, e.detail));
+  if (result.errors.length === 0 && t.fallbackError !== undefined) {
+    found.errors.push(new ConfigError(t.path, '', t.fallbackError));
     return undefined;
   }
   return result.spec;
@@ -112,7 +161,7 @@ class TreeBuilder {
         new ConfigError(
           spec.file,
           'domain',
-          `duplicate domain '${spec.domain}' (line ${spec.domainLine}); already defined in ${this.domainFile.get(spec.domain)} (MERGE_DOMAIN_CONFIG=true merges them)`,
+          `duplicate domain '${spec.domain}'${at(spec.domainLine)}; already defined in ${this.domainFile.get(spec.domain)} (MERGE_DOMAIN_CONFIG=true merges them)`,
         ),
       );
       return;
@@ -169,7 +218,7 @@ class TreeBuilder {
       if (existing !== undefined) {
         const where = existing.origin.startsWith(`${file}:`) ? existing.origin.slice(file.length + 1) : existing.origin;
         this.errors.push(
-          new ConfigError(file, d.path, `duplicate descriptor composite key '${ruleKey}' (line ${d.line}); first defined at ${where}`),
+          new ConfigError(file, d.path, `duplicate descriptor composite key '${ruleKey}'${at(d.line)}; first defined at ${where}`),
         );
         continue;
       }
@@ -220,8 +269,8 @@ class TreeBuilder {
     });
   }
 
-  finish(): ReadonlyMap<string, { root: MatchNode; options: DomainOptions; dump: ConfigDump['domains'][number] }> {
-    const out = new Map<string, { root: MatchNode; options: DomainOptions; dump: ConfigDump['domains'][number] }>();
+  finish(): ReadonlyMap<string, DomainBuildResult> {
+    const out = new Map<string, DomainBuildResult>();
     for (const name of [...this.domains.keys()].sort()) {
       const d = this.domains.get(name)!;
       out.set(name, {
@@ -293,55 +342,4 @@ function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descr
     limits: rule?.limits.map(dumpLimit) ?? [],
     descriptors,
   };
-}
-
-class Snapshot implements CompiledSnapshot {
-  readonly domainNames: readonly string[];
-  readonly #loadedAtMs: number;
-  readonly #roots: ReadonlyMap<string, MatchNode>;
-  readonly #options: ReadonlyMap<string, DomainOptions>;
-  readonly #dump: ConfigDump;
-
-  constructor(
-    readonly version: string,
-    loadedAtMs: number,
-    readonly files: readonly string[],
-    domains: ReadonlyMap<string, { root: MatchNode; options: DomainOptions; dump: ConfigDump['domains'][number] }>,
-    readonly warnings: readonly ConfigWarning[],
-    readonly ruleCount: number,
-  ) {
-    this.#loadedAtMs = loadedAtMs;
-    this.domainNames = Object.freeze([...domains.keys()]);
-    this.#roots = new Map([...domains].map(([k, v]) => [k, v.root]));
-    this.#options = new Map([...domains].map(([k, v]) => [k, v.options]));
-    this.#dump = deepFreeze({
-      version,
-      loadedAt: new Date(loadedAtMs).toISOString(),
-      files: [...files],
-      domains: [...domains.values()].map((d) => d.dump),
-    });
-    Object.freeze(this);
-  }
-
-  /** A fresh Date per read, so the snapshot stays immutable. */
-  get loadedAt(): Date {
-    return new Date(this.#loadedAtMs);
-  }
-
-  hasDomain(domain: string): boolean {
-    return this.#roots.has(domain);
-  }
-
-  findRule(domain: string, entries: readonly DescriptorEntry[]): CompiledRule | undefined {
-    const root = this.#roots.get(domain);
-    return root === undefined ? undefined : matchRule(root, entries);
-  }
-
-  dump(): ConfigDump {
-    return this.#dump;
-  }
-
-  domainOptions(domain: string): DomainOptions | undefined {
-    return this.#options.get(domain);
-  }
 }

@@ -13,7 +13,8 @@ export interface WatcherLogger {
   error(obj: Record<string, unknown>, msg: string): void;
 }
 
-export type ReloadTrigger = 'watch' | 'poll' | 'manual';
+/** What caused a reload: the directory watch, its poll, a `reload()` call, or a response of the xDS management server. */
+export type ReloadTrigger = 'watch' | 'poll' | 'manual' | 'xds';
 
 export type ReloadEvent =
   | {

@@ -22,6 +22,8 @@ export interface ServersOptions {
   readonly stringLimits: StringLimits;
   /** Readiness for `/healthcheck`. */
   readonly isReady: () => boolean;
+  /** What `/healthcheck` adds, when there is something to say (the xDS feed's state). */
+  readonly healthDetail?: () => string | undefined;
   /** `/rlconfig`. */
   readonly configDump: () => unknown;
   /** `/metrics`. */
@@ -47,6 +49,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
   const http = buildHttpApp({
     check: jsonCheck({ decide, recorder, headers, degradedHeader, stringLimits }),
     isReady: o.isReady,
+    ...(o.healthDetail ? { healthDetail: o.healthDetail } : {}),
     configDump: o.configDump,
     metrics: o.metrics,
     logger,

@@ -10,6 +10,7 @@ import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './
 import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
+import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
 
 /**
  * Settings from the environment, declared once.
@@ -30,6 +31,7 @@ import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './tab
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
+export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
 export interface RuntimeLayout {
@@ -45,6 +47,10 @@ export interface Settings {
   readonly http: { readonly host: string; readonly port: number };
   readonly grpc: { readonly host: string; readonly port: number };
   readonly config: {
+    /** CONFIG_TYPE: the YAML directory (`FILE`) or an xDS management server (`GRPC_XDS_SOTW`, see `xds`). */
+    readonly type: ConfigType;
+    /** FORCE_START_WITHOUT_INITIAL_CONFIG (xDS): ready with an empty config until the first one arrives. */
+    readonly forceStartWithoutInitialConfig: boolean;
     /** The directory to load, from CONFIG_DIR or the RUNTIME_* layout (as given, not resolved). */
     readonly dir: string;
     /** Set when the RUNTIME_* layout chose `dir`. */
@@ -53,6 +59,8 @@ export interface Settings {
     /** MERGE_DOMAIN_CONFIG: several files may define one domain. */
     readonly mergeDomainConfigs: boolean;
   };
+  /** The xDS client (used with `config.type` `GRPC_XDS_SOTW`). */
+  readonly xds: XdsSettings;
   readonly backend: { readonly type: BackendType; readonly cacheKeyPrefix: string; readonly memoryMaxKeys: number };
   readonly redis: RedisSettings;
   /** REDIS_PERSECOND: the Redis of the per-second counters; undefined when off. */
@@ -99,6 +107,7 @@ export function loadSettings(env: Env = process.env): Settings {
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
+  const xds = composeXds(p, errors);
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -117,7 +126,7 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, runtime));
+  return deepFreeze(group(p, redis, xds, runtime));
 }
 
 /**
@@ -216,16 +225,19 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 }
 
 /** The parsed rows, grouped by concern. */
-function group(p: Parsed, redis: RedisGroup, runtime: RuntimeLayout | undefined): Settings {
+function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeLayout | undefined): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: { host: p.GRPC_HOST, port: p.GRPC_PORT },
     config: {
+      type: p.CONFIG_TYPE,
+      forceStartWithoutInitialConfig: p.FORCE_START_WITHOUT_INITIAL_CONFIG,
       dir: runtime ? path.join(runtime.root, runtime.subdirectory, runtime.appDirectory) : p.CONFIG_DIR,
       runtime,
       reloadDebounceMs: p.CONFIG_RELOAD_DEBOUNCE_MS,
       mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG,
     },
+    xds,
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
     redis: redis.main,
     redisPerSecond: redis.perSecond,
@@ -269,9 +281,9 @@ function combine(errors: readonly SettingsError[]): SettingsError {
 }
 
 /**
- * A copy safe to log: secrets (Redis credentials, the TLS private key) replaced by `[REDACTED]`,
- * and the PEM text of certificates by `[PEM]` (their paths are in `tlsFiles`). The URLs are
- * already redacted by {@link loadSettings}.
+ * A copy safe to log: secrets (Redis credentials, the TLS private key, the xDS stream's extra
+ * headers) replaced by `[REDACTED]`, and the PEM text of certificates by `[PEM]` (their paths are
+ * in `tlsFiles`). The URLs are already redacted by {@link loadSettings}.
  */
 export function redactedSettings(settings: Settings): Settings {
   const hide = (c: RedisSettings['auth']): RedisSettings['auth'] =>
@@ -294,6 +306,7 @@ export function redactedSettings(settings: Settings): Settings {
     ...settings,
     redis: redis(settings.redis),
     redisPerSecond: settings.redisPerSecond === undefined ? undefined : redis(settings.redisPerSecond),
+    xds: { ...settings.xds, headers: Object.fromEntries(Object.keys(settings.xds.headers).map((k) => [k, REDACTED])) },
   };
   return deepFreeze(structuredClone(copy));
 }

@@ -11,6 +11,7 @@ export const SETTING_GROUPS = [
   'http',
   'grpc',
   'config',
+  'xds',
   'backend',
   'redis',
   'resilience',
@@ -77,6 +78,31 @@ export function integer(min: number, max: number): (raw: string) => number {
 }
 
 export const port = integer(0, 65_535);
+
+const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
+const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+const GO_UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/**
+ * A Go duration (`time.ParseDuration`, what envoyproxy/ratelimit reads its durations with):
+ * `300ms`, `3s`, `1m30s`, `1.5h`, or `0`; a number needs its unit. Returns whole milliseconds.
+ */
+export function goDuration(minMs: number, maxMs: number): (raw: string) => number {
+  return (raw) => {
+    const v = raw.trim();
+    if (v !== '0' && !GO_DURATION.test(v)) {
+      throw new InvalidValue(
+        `expected a duration such as 500ms, 3s or 1m (a number and a unit: ns, us, ms, s, m, h), got ${JSON.stringify(raw)}`,
+      );
+    }
+    let total = 0;
+    for (const m of v.matchAll(GO_DURATION_PART)) total += Number(m[1]) * GO_UNIT_MS[m[2]!]!;
+    const ms = Math.round(total);
+    if (ms < minMs || ms > maxMs)
+      throw new InvalidValue(`expected a duration from ${minMs}ms to ${maxMs / 1000}s, got ${JSON.stringify(raw)}`);
+    return ms;
+  };
+}
 
 export function host(raw: string): string {
   const v = raw.trim();

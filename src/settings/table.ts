@@ -17,6 +17,7 @@ import {
   workers,
   type SettingSpec,
 } from './spec.js';
+import { CONFIG_SOURCE_DEFS } from './xds.js';
 
 /**
  * The table: every environment variable meshlimit reads, one row each, in documentation order
@@ -100,6 +101,8 @@ const DEFS = {
     description:
       'Milliseconds to wait after the last change in the config directory before reloading, so a burst of file events (a ConfigMap swap) causes one reload.',
   }),
+  // config source (CONFIG_TYPE, FORCE_START_WITHOUT_INITIAL_CONFIG) and xds (the client's settings)
+  ...CONFIG_SOURCE_DEFS,
   // backend
   BACKEND_TYPE: setting({
     group: 'backend',

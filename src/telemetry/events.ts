@@ -124,6 +124,46 @@ export function configReloaded(metrics: Metrics, logger: Logger, current: () => 
 /** Worst first: the breaker state gauge shows the worst breaker's state when there are two. */
 const BREAKER_SEVERITY: Readonly<Record<CircuitState, number>> = { closed: 0, half_open: 1, open: 2 };
 
+/** The config feed's hooks (src/config-source.ts): loads and reloads counted and logged, xDS connection transitions logged. */
+export function configEvents(
+  metrics: Metrics,
+  logger: Logger,
+  current: () => CompiledSnapshot,
+): {
+  onReload: (e: ReloadEvent) => void;
+  onLoaded: (snapshot: CompiledSnapshot, dir: string) => void;
+  onXdsState: (c: XdsConnectionChange) => void;
+} {
+  return {
+    onReload: configReloaded(metrics, logger, current),
+    onLoaded: (snapshot, dir) => configLoaded(metrics, logger, snapshot, dir),
+    onXdsState: xdsConnectionLogger(logger),
+  };
+}
+
+/** A transition of the xDS client's connection (src/xds/client.ts `XdsStateChange`, structurally). */
+export interface XdsConnectionChange {
+  readonly state: 'connecting' | 'connected' | 'disconnected';
+  readonly previous: 'connecting' | 'connected' | 'disconnected' | undefined;
+  readonly target: string;
+  readonly error?: string | undefined;
+  readonly retryInMs?: number | undefined;
+}
+
+/**
+ * The xDS connection's transitions, one line each (retries while the server stays unreachable
+ * are not transitions). Losing the server is a warning, not an error: the config in force stays.
+ */
+export function xdsConnectionLogger(logger: Logger): (c: XdsConnectionChange) => void {
+  return (c) => {
+    const ctx = { target: c.target, error: c.error, retryInMs: c.retryInMs };
+    if (c.state === 'connecting') logger.info({ target: c.target }, 'connecting to the xDS management server');
+    else if (c.state === 'connected') logger.info({ target: c.target }, 'connected to the xDS management server');
+    else if (c.previous === 'connected') logger.warn(ctx, 'lost the xDS management server; keeping the current config and reconnecting');
+    else logger.warn(ctx, 'cannot reach the xDS management server; retrying');
+  };
+}
+
 /**
  * The backend stack's hooks: Redis connection and breaker transitions logged once each (naming
  * the store, `main` or `per_second`) and counted, round trips timed, degraded answers and errors

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { startService, type ServiceHandle } from '../../src/app.js';
 import { createRlsClient, type RlsClient } from '../../src/client/rls-client.js';
 import { loadSettings } from '../../src/settings/index.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 
 /**
  * Boots the whole service in-process on free loopback ports, as `npm start` wires it, with a
@@ -30,6 +30,8 @@ export interface BootOptions {
   /** Clock override in Unix ms for exact expectations. */
   readonly now?: () => number | undefined;
   readonly configPollMs?: number;
+  /** The service's logger (default: fatal only). */
+  readonly logger?: Logger;
 }
 
 export async function bootService(opts: BootOptions = {}): Promise<BootedService> {
@@ -48,7 +50,7 @@ export async function bootService(opts: BootOptions = {}): Promise<BootedService
     ...opts.env,
   });
   const handle = await startService(settings, {
-    logger: createLogger({ level: 'fatal', format: 'json' }),
+    logger: opts.logger ?? createLogger({ level: 'fatal', format: 'json' }),
     now: opts.now,
     configPollMs: opts.configPollMs ?? 500,
   });

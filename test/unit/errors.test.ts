@@ -14,6 +14,7 @@ import {
   OverloadedError,
   SettingsError,
   isMeshlimitError,
+  NoConfigError,
 } from '../../src/errors.js';
 
 /** Every error class has a stable code, the right transient flag and status mapping, and a README entry. */
@@ -27,6 +28,7 @@ const instances: [MeshlimitError, keyof typeof ERROR_CODES, boolean, number, num
   [new BackendError('script'), 'ML_ERR_BACKEND', false, GrpcCode.INTERNAL, 500],
   [new InternalError('bug'), 'ML_ERR_INTERNAL', false, GrpcCode.INTERNAL, 500],
   [new DeadlineExceededError('late'), 'ML_ERR_DEADLINE_EXCEEDED', true, GrpcCode.DEADLINE_EXCEEDED, 504],
+  [new NoConfigError('waiting'), 'ML_ERR_NO_CONFIG', true, GrpcCode.UNAVAILABLE, 503],
 ];
 
 describe('error codes', () => {

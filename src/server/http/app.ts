@@ -6,7 +6,8 @@ import type { Logger } from '../../telemetry/logger.js';
  * The HTTP admin app (fastify), with envoyproxy/ratelimit's HTTP endpoints:
  *
  * - `GET /healthcheck`: `200 OK` (text) when ready, `500` with an empty body otherwise, as
- *   envoyproxy/ratelimit.
+ *   envoyproxy/ratelimit; when `deps.healthDetail` has something to say (no config from the xDS
+ *   management server yet, say), the body says it: `OK: <detail>`, or the detail alone with 500.
  * - `POST /json`: the HTTP twin of ShouldRateLimit. The body is parsed as JSON whatever its
  *   Content-Type (envoyproxy/ratelimit's documented `curl --data` sends form-urlencoded), then
  *   handed to `deps.check`, whose status and body are sent as they are (200 OK, 429 OVER_LIMIT,
@@ -37,6 +38,8 @@ export interface HttpAppDeps {
   readonly check: (body: unknown) => Promise<CheckResult>;
   /** Readiness for `/healthcheck`: config loaded, backend usable, not shutting down. */
   readonly isReady: () => boolean;
+  /** A sentence `/healthcheck` adds to its body; undefined when there is nothing to say. */
+  readonly healthDetail?: (() => string | undefined) | undefined;
   /** A JSON-serialisable view of the loaded config for `/rlconfig`. */
   readonly configDump: () => unknown;
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
@@ -82,8 +85,14 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   });
 
   fastify.get('/healthcheck', async (_req, reply) => {
-    if (deps.isReady()) return reply.code(200).type('text/plain; charset=utf-8').send('OK');
-    return reply.code(500).send();
+    const detail = deps.healthDetail?.();
+    if (deps.isReady())
+      return reply
+        .code(200)
+        .type('text/plain; charset=utf-8')
+        .send(detail === undefined ? 'OK' : `OK: ${detail}`);
+    if (detail === undefined) return reply.code(500).send();
+    return reply.code(500).type('text/plain; charset=utf-8').send(detail);
   });
 
   fastify.post('/json', async (req, reply) => {

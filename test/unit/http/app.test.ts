@@ -46,6 +46,19 @@ describe('GET /healthcheck', () => {
     ready = false;
     expect((await app.fastify.inject({ method: 'GET', url: '/healthcheck' })).statusCode).toBe(500);
   });
+
+  it('says what healthDetail says (no config from the xDS management server yet), ready or not', async () => {
+    let ready = false;
+    let detail: string | undefined = 'waiting for the first descriptor config from the xDS management server';
+    const { app } = build({ isReady: () => ready, healthDetail: () => detail });
+    const get = () => app.fastify.inject({ method: 'GET', url: '/healthcheck' });
+    expect(await get()).toMatchObject({ statusCode: 500, body: detail });
+    ready = true;
+    detail = 'no descriptor config yet';
+    expect(await get()).toMatchObject({ statusCode: 200, body: 'OK: no descriptor config yet' });
+    detail = undefined;
+    expect(await get()).toMatchObject({ statusCode: 200, body: 'OK' });
+  });
 });
 
 describe('POST /json', () => {

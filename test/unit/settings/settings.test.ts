@@ -28,7 +28,23 @@ describe('defaults', () => {
     expect(loadSettings({})).toEqual({
       http: { host: '0.0.0.0', port: 8080 },
       grpc: { host: '0.0.0.0', port: 8081 },
-      config: { dir: './config', runtime: undefined, reloadDebounceMs: 200, mergeDomainConfigs: false },
+      config: {
+        type: 'FILE',
+        forceStartWithoutInitialConfig: false,
+        dir: './config',
+        runtime: undefined,
+        reloadDebounceMs: 200,
+        mergeDomainConfigs: false,
+      },
+      xds: {
+        serverUrl: 'localhost:18000',
+        node: { id: 'default', metadata: {} },
+        headers: {},
+        connectRetryMs: 3000,
+        backoff: { initialMs: 10_000, maxMs: 60_000, factor: 0.5, jitter: true },
+        maxReceiveMessageBytes: undefined,
+        tls: undefined,
+      },
       backend: { type: 'memory', cacheKeyPrefix: '', memoryMaxKeys: 1_000_000 },
       redis: {
         type: 'single',
@@ -156,8 +172,9 @@ describe('the table', () => {
     }
   });
 
-  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH and their per-second twins), and only them, as secret', () => {
+  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH, their per-second twins, the xDS extra headers), and only them, as secret', () => {
     expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
+      'CONFIG_GRPC_XDS_CLIENT_ADDITIONAL_HEADERS',
       'REDIS_AUTH',
       'REDIS_SENTINEL_AUTH',
       'REDIS_PERSECOND_AUTH',
@@ -320,6 +337,8 @@ describe('several bad settings', () => {
 describe('config directory', () => {
   it('uses CONFIG_DIR', () => {
     expect(loadSettings({ CONFIG_DIR: '/etc/meshlimit' }).config).toEqual({
+      type: 'FILE',
+      forceStartWithoutInitialConfig: false,
       dir: '/etc/meshlimit',
       runtime: undefined,
       reloadDebounceMs: 200,
@@ -329,6 +348,8 @@ describe('config directory', () => {
 
   it('uses the envoyproxy/ratelimit RUNTIME_* layout when RUNTIME_ROOT is set and CONFIG_DIR is not', () => {
     expect(loadSettings({ RUNTIME_ROOT: '/data', RUNTIME_SUBDIRECTORY: 'ratelimit' }).config).toEqual({
+      type: 'FILE',
+      forceStartWithoutInitialConfig: false,
       dir: '/data/ratelimit/config',
       runtime: { root: '/data', subdirectory: 'ratelimit', appDirectory: 'config', watchRoot: true },
       reloadDebounceMs: 200,
@@ -337,6 +358,8 @@ describe('config directory', () => {
     expect(
       loadSettings({ RUNTIME_ROOT: '/srv/runtime_data/current', RUNTIME_APPDIRECTORY: 'rl', RUNTIME_WATCH_ROOT: 'false' }).config,
     ).toEqual({
+      type: 'FILE',
+      forceStartWithoutInitialConfig: false,
       dir: '/srv/runtime_data/current/rl',
       runtime: { root: '/srv/runtime_data/current', subdirectory: '', appDirectory: 'rl', watchRoot: false },
       reloadDebounceMs: 200,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DescriptorStatus, RequestDescriptor } from '../../../src/limiter/types.js';
-import { decisionObserver, detailedRuleLabel, MAX_DETAILED_LABEL_CHARS } from '../../../src/telemetry/events.js';
+import { decisionObserver, detailedRuleLabel, MAX_DETAILED_LABEL_CHARS, xdsConnectionLogger } from '../../../src/telemetry/events.js';
+import { createLogger } from '../../../src/telemetry/logger.js';
 import { createMetrics } from '../../../src/telemetry/metrics.js';
 
 const descriptor = (...entries: [string, string][]): RequestDescriptor => ({
@@ -54,5 +55,24 @@ describe('detailed_metric rule labels', () => {
     expect(rules).toContain('edge.path'); // no opt-in: the config rule key
     expect(rules.filter((r) => /^edge\.path\.sha256_[A-Za-z0-9_-]{22}$/.test(r))).toHaveLength(1);
     expect(Math.max(...rules.map((r) => r.length))).toBeLessThanOrEqual(MAX_DETAILED_LABEL_CHARS);
+  });
+});
+
+describe('xDS connection transitions', () => {
+  it('one line per transition, a lost server a warning that says the config stays', () => {
+    const lines: { level: number; msg: string; target: string; error?: string; retryInMs?: number }[] = [];
+    const logger = createLogger({ level: 'info', format: 'json', destination: { write: (l) => void lines.push(JSON.parse(l)) } });
+    const log = xdsConnectionLogger(logger);
+    const target = 'envoy-gateway:18001';
+    log({ state: 'connecting', previous: undefined, target });
+    log({ state: 'disconnected', previous: 'connecting', target, error: 'UNAVAILABLE: refused', retryInMs: 3000 });
+    log({ state: 'connected', previous: 'disconnected', target });
+    log({ state: 'disconnected', previous: 'connected', target, error: 'UNAVAILABLE: reset', retryInMs: 10_000 });
+    expect(lines.map((l) => [l.level, l.msg, l.target, l.error, l.retryInMs])).toEqual([
+      [30, 'connecting to the xDS management server', target, undefined, undefined],
+      [40, 'cannot reach the xDS management server; retrying', target, 'UNAVAILABLE: refused', 3000],
+      [30, 'connected to the xDS management server', target, undefined, undefined],
+      [40, 'lost the xDS management server; keeping the current config and reconnecting', target, 'UNAVAILABLE: reset', 10_000],
+    ]);
   });
 });
