@@ -12,7 +12,15 @@ import { createGrpcServer } from './server/grpc/server.js';
 import { buildHttpApp } from './server/http/app.js';
 import { jsonCheck } from './server/http/json-check.js';
 import type { Settings } from './settings/index.js';
-import { backendEvents, configLoaded, configReloaded, decisionObserver, requestRecorder, resolutionObserver } from './telemetry/events.js';
+import {
+  backendEvents,
+  configLoaded,
+  configReloaded,
+  decisionObserver,
+  grpcEvents,
+  requestRecorder,
+  resolutionObserver,
+} from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { inSpan, tracingEnabled } from './telemetry/tracing.js';
@@ -55,12 +63,11 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const dir = path.resolve(settings.config.dir);
   const store = new ConfigStore<CompiledSnapshot>(await loadConfigDir(dir));
   configLoaded(metrics, logger, store.current(), dir);
-  const pollIntervalMs = overrides.configPollMs ?? 2000;
   const watcher = new ConfigWatcher({
     dir,
     store,
     debounceMs: settings.config.reloadDebounceMs,
-    pollIntervalMs,
+    pollIntervalMs: overrides.configPollMs ?? 2000,
     logger,
     onReload: configReloaded(metrics, logger, () => store.current()),
   });
@@ -99,11 +106,11 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const grpc = createGrpcServer({
     limiter: { shouldRateLimit: (check, opts) => decide(check, opts.deadline, opts.traceCarrier) },
     health,
+    limits: settings.grpc,
     headers,
     logger,
     degradedHeader,
-    onAnswered: recorder.answered,
-    onError: (_err, code, startedAt) => recorder.failed(code, startedAt),
+    ...grpcEvents(metrics, recorder),
   });
   const http = buildHttpApp({
     check: jsonCheck({ decide, recorder, headers, degradedHeader }),

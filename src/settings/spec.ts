@@ -117,6 +117,50 @@ export function ratio(raw: string): number {
   return v;
 }
 
+/** Milliseconds per unit of a Go duration (`time.ParseDuration`). */
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  '\u00b5s': 1e-3,
+  '\u03bcs': 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/y;
+
+/**
+ * A duration in Go's `time.ParseDuration` syntax, as envoyproxy/ratelimit reads its
+ * `GRPC_MAX_CONNECTION_AGE` (`300ms`, `30s`, `1h30m`, `1.5h`; `0` alone needs no unit), in
+ * milliseconds, rounded up so that a positive duration never becomes 0. Negative durations are
+ * rejected (Go accepts them; no setting here has a use for one).
+ */
+export function goDuration(raw: string): number {
+  const v = raw.trim();
+  if (v === '0') return 0;
+  let ms = 0;
+  let at = 0;
+  while (at < v.length || at === 0) {
+    DURATION_PART.lastIndex = at;
+    const m = DURATION_PART.exec(v);
+    if (m === null) {
+      throw new InvalidValue(`expected a duration such as 30s, 5m or 1h30m (units ns, us, ms, s, m, h), got ${JSON.stringify(raw)}`);
+    }
+    ms += Number(m[1]) * DURATION_UNIT_MS[m[2]!]!;
+    at = DURATION_PART.lastIndex;
+  }
+  // Whole nanoseconds first, so that decimal parts such as 1.1s do not round up to 1101 ms.
+  return Math.ceil(Math.round(ms * 1e6) / 1e6);
+}
+
+/** A Go duration that must not be 0 (a timeout of nothing). */
+export function positiveDuration(raw: string): number {
+  const ms = goDuration(raw);
+  if (ms === 0) throw new InvalidValue(`expected a duration above 0, got ${JSON.stringify(raw)}`);
+  return ms;
+}
+
 export function text(raw: string): string {
   return raw;
 }

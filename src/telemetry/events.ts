@@ -66,6 +66,18 @@ export function requestRecorder(metrics: Metrics): RequestRecorder {
   };
 }
 
+/**
+ * The gRPC server's hooks: every call counted and timed by `recorder` (shared with HTTP), and
+ * the transport guard's actions counted.
+ */
+export function grpcEvents(metrics: Metrics, recorder: RequestRecorder) {
+  return {
+    onAnswered: recorder.answered,
+    onError: (_err: unknown, code: number, startedAt: number | undefined) => recorder.failed(code, startedAt),
+    onTransportAction: metrics.transportAction,
+  };
+}
+
 /** Descriptor resolution's counters. */
 export function resolutionObserver(metrics: Metrics): ResolverObserver {
   return {

@@ -24,6 +24,8 @@ import {
   type WireRateLimitResponse,
 } from './mapping.js';
 import { HEALTH_SERVICE, loadServerPackage, RLS_SERVICE, serviceDefinition } from './protos.js';
+import { DEFAULT_TRANSPORT_LIMITS, TransportGuard, transportServerOptions, type TransportLimits } from './transport-guard.js';
+import type { TransportAction } from '../../telemetry/metrics.js';
 import { tracingEnabled } from '../../telemetry/tracing.js';
 
 /** What the handler needs from the limiter (src/limiter/limiter.ts, wrapped by the composition root). */
@@ -74,7 +76,11 @@ export interface ShouldRateLimitHandlerOptions {
 
 export interface GrpcServerOptions extends ShouldRateLimitHandlerOptions {
   readonly health: HealthState;
-  /** grpc-js server options, merged over {@link DEFAULT_SERVER_OPTIONS}. */
+  /** Bounds on connections, streams, pings and resets (the GRPC_* settings); default {@link DEFAULT_TRANSPORT_LIMITS}. */
+  readonly limits?: TransportLimits | undefined;
+  /** Called on each action the transport guard takes against a client (for a counter). */
+  readonly onTransportAction?: ((action: TransportAction) => void) | undefined;
+  /** grpc-js server options, merged over {@link DEFAULT_SERVER_OPTIONS} and the limits' options. */
   readonly serverOptions?: grpc.ServerOptions | undefined;
 }
 
@@ -91,9 +97,8 @@ export interface GrpcServer {
 
 /**
  * Defaults sized for Envoy as the only client: RLS messages are small (the limiter accepts at
- * most 64 descriptors of 32 entries), so 1 MiB is generous. Envoy's HTTP/2 keepalive PINGs are
- * answered by Node's http2 layer and grpc-js enforces no ping policy, so they are always
- * accepted; our own PINGs (every 60 s, 20 s to answer) drop connections to vanished peers.
+ * most 64 descriptors of 32 entries), so 1 MiB is generous. Connections, streams, keepalive and
+ * resets are bounded by the GRPC_* settings (./transport-guard.ts).
  *
  * Channelz is off: grpc-js otherwise records every call and message of every connection (counts
  * and `Date` timestamps) for a `grpc.channelz.v1` service that meshlimit does not serve, so nobody
@@ -104,8 +109,6 @@ export interface GrpcServer {
 export const DEFAULT_SERVER_OPTIONS: Readonly<grpc.ServerOptions> = Object.freeze({
   'grpc.max_receive_message_length': 1024 * 1024,
   'grpc.max_send_message_length': 4 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 60_000,
-  'grpc.keepalive_timeout_ms': 20_000,
   'grpc.enable_channelz': 0,
 });
 
@@ -215,30 +218,51 @@ export function withHandWrittenCodec(def: ServiceDefinition): ServiceDefinition 
 
 export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
   const pkg = loadServerPackage();
-  const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS, ...opts.serverOptions });
+  const limits = opts.limits ?? DEFAULT_TRANSPORT_LIMITS;
+  const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS, ...transportServerOptions(limits), ...opts.serverOptions });
   server.addService(withHandWrittenCodec(serviceDefinition(pkg, RLS_SERVICE)), { ShouldRateLimit: createShouldRateLimitHandler(opts) });
   const health = createHealthService(opts.health);
   server.addService(serviceDefinition(pkg, HEALTH_SERVICE), health.implementation);
+  // Streaming methods (the health service's Watch) outlive the stream timeout once their request is complete.
+  const longLived = [RLS_SERVICE, HEALTH_SERVICE].flatMap((name) =>
+    Object.values(serviceDefinition(pkg, name))
+      .filter((m) => m.requestStream || m.responseStream)
+      .map((m) => m.path),
+  );
+  const guard = new TransportGuard(limits, longLived, opts.onTransportAction);
 
   return {
     server,
     listen(host, port, credentials = grpc.ServerCredentials.createInsecure()) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       return new Promise<number>((resolve, reject) => {
-        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(address, credentials, (err, bound) => {
+          if (err) return reject(err);
+          try {
+            guard.attach(server);
+          } catch (e) {
+            server.forceShutdown();
+            return reject(e as Error);
+          }
+          resolve(bound);
+        });
       });
     },
     close(graceMs) {
       opts.health.setServing(false);
       health.endWatches();
       return new Promise<void>((resolve) => {
+        const done = (): void => {
+          guard.close();
+          resolve();
+        };
         const timer = setTimeout(() => {
           server.forceShutdown();
-          resolve();
+          done();
         }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
-          resolve();
+          done();
         });
       });
     },

@@ -65,6 +65,12 @@ describe('declaration', () => {
       { labels: { result: 'failure' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([]);
+    expect(await samples(metrics, 'meshlimit_grpc_transport_actions_total')).toEqual(
+      ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'].map((action) => ({
+        labels: { action },
+        value: 0,
+      })),
+    );
   });
 });
 
