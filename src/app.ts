@@ -97,14 +97,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const resolved = resolver;
   const decide = createDecider(
     (check) => resolved.resolve(check),
-    (check, deadline) => limiter.decide(check, deadline),
+    (check, deadline, cancel) => limiter.decide(check, deadline, cancel),
   );
   // Servers: gRPC (RLS + health) and the HTTP admin app, one recorder for both.
   const recorder = requestRecorder(metrics);
   const headers = settings.headers.enabled ? settings.headers : undefined;
   const degradedHeader = settings.resilience.degradedHeader;
   const grpc = createGrpcServer({
-    limiter: { shouldRateLimit: (check, opts) => decide(check, opts.deadline, opts.traceCarrier) },
+    limiter: { shouldRateLimit: decide },
     health,
     limits: settings.grpc,
     headers,

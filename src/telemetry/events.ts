@@ -39,7 +39,12 @@ export function decisionObserver(metrics: Metrics): LimiterObserver {
 }
 
 /** gRPC status codes (numbers, as both transports report them) to the `code` label. */
-const REQUEST_CODE_BY_STATUS: Readonly<Record<number, RequestCode>> = { 3: 'invalid_argument', 4: 'deadline_exceeded', 14: 'unavailable' };
+const REQUEST_CODE_BY_STATUS: Readonly<Record<number, RequestCode>> = {
+  1: 'cancelled',
+  3: 'invalid_argument',
+  4: 'deadline_exceeded',
+  14: 'unavailable',
+};
 
 /** Counts and times whole requests (meshlimit_requests_total, meshlimit_request_duration_seconds), for both transports. */
 export interface RequestRecorder {

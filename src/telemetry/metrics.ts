@@ -32,7 +32,7 @@ export const REQUEST_RESULTS = ['ok', 'over_limit', 'error'] as const;
 /** Outcome of one whole request, for the latency histogram. */
 export type RequestResult = (typeof REQUEST_RESULTS)[number];
 
-export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'] as const;
+export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'cancelled', 'internal'] as const;
 /** gRPC/HTTP outcome of one request. */
 export type RequestCode = (typeof REQUEST_CODES)[number];
 

@@ -74,7 +74,7 @@ export class RedisBackend implements Backend {
     }
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     return new Promise<EvaluateResult>((resolve, reject) => {
-      const queued: QueuedRequest = { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
+      const queued: QueuedRequest = { ops, now, chargeOnDeny: options.chargeOnDeny, cancellation: options.cancellation, resolve, reject };
       if (this.queue.push(queued) === 1) setImmediate(this.flush);
     });
   }

@@ -11,8 +11,9 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
-import { DeadlineExceededError, GrpcCode, isMeshlimitError } from '../../errors.js';
+import { CancelledError, DeadlineExceededError, GrpcCode, isMeshlimitError } from '../../errors.js';
 import type { Decision, RateLimitCheck } from '../../limiter/types.js';
+import type { DecideOptions } from '../decide.js';
 import { decodeRateLimitRequest } from './codec-decode.js';
 import { encodeRateLimitResponse } from './codec-encode.js';
 import { createHealthService, type HealthState } from './health.js';
@@ -31,17 +32,13 @@ import { tracingEnabled } from '../../telemetry/tracing.js';
 /** What the handler needs from the limiter (src/limiter/limiter.ts, wrapped by the composition root). */
 export interface RateLimitService {
   /**
-   * @param opts.deadline Unix ms after which the caller has stopped waiting (the gRPC deadline);
-   *   undefined when the caller set none.
-   * @param opts.traceCarrier the request metadata (W3C `traceparent`/`tracestate`), only when
-   *   tracing is enabled.
+   * @param opts the gRPC deadline, the trace carrier (only when tracing is enabled), and the call
+   *   itself as the cancellation probe (a call its client cancels while Redis requests wait for
+   *   their batch is dropped unsent, see src/backend/redis/batching.ts).
    * @returns the decision, or a promise of it when it needs I/O (a decision the service can make
    *   in-process is answered without a promise). Failures are thrown or rejected.
    */
-  shouldRateLimit(
-    check: RateLimitCheck,
-    opts: { deadline?: number | undefined; traceCarrier?: Record<string, unknown> | undefined },
-  ): Decision | Promise<Decision>;
+  shouldRateLimit(check: RateLimitCheck, opts: DecideOptions): Decision | Promise<Decision>;
 }
 
 /** The subset of a pino logger the adapter uses. */
@@ -147,7 +144,8 @@ export function createShouldRateLimitHandler(
     try {
       const deadline = deadlineMs(call.getDeadline());
       // Nobody waits for an answer any more: do not charge counters for it.
-      if (call.cancelled || (deadline !== undefined && Date.now() >= deadline)) {
+      if (call.cancelled) throw new CancelledError('the client cancelled the call before it was evaluated');
+      if (deadline !== undefined && Date.now() >= deadline) {
         throw new DeadlineExceededError('deadline exceeded before the request was evaluated');
       }
       const check = requestToCheck(call.request);
@@ -155,6 +153,7 @@ export function createShouldRateLimitHandler(
       decision = limiter.shouldRateLimit(check, {
         deadline,
         traceCarrier: tracingEnabled() ? call.metadata.getMap() : undefined,
+        cancellation: call,
       });
     } catch (err) {
       fail(callback, err, startedAt);

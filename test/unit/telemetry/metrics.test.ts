@@ -45,7 +45,7 @@ describe('declaration', () => {
   it('starts fixed-label series at zero', async () => {
     const metrics = createMetrics({ collectDefault: false });
     expect(await samples(metrics, 'meshlimit_requests_total')).toEqual(
-      ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'].map((code) => ({
+      ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'cancelled', 'internal'].map((code) => ({
         labels: { code },
         value: 0,
       })),
