@@ -18,6 +18,7 @@ import { createServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../src/server/grpc/protos.js';
 import { DEFAULT_SERVER_OPTIONS, withHandWrittenCodec } from '../src/server/grpc/server.js';
+import { DEFAULT_TRANSPORT_LIMITS, transportServerOptions } from '../src/server/grpc/transport-guard.js';
 
 interface EchoRequest {
   descriptors: unknown[];
@@ -40,7 +41,9 @@ const responses = Array.from({ length: MAX_DESCRIPTORS + 1 }, (_, n) => ({
 }));
 
 let calls = 0;
-const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS });
+// meshlimit's grpc-js options, its transport limits' included (not its transport guard, which is
+// meshlimit's own work and counted against it, like the limiter).
+const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS, ...transportServerOptions(DEFAULT_TRANSPORT_LIMITS) });
 server.addService(withHandWrittenCodec(serviceDefinition(loadServerPackage(), RLS_SERVICE)), {
   ShouldRateLimit(call: grpc.ServerUnaryCall<EchoRequest, unknown>, callback: grpc.sendUnaryData<unknown>) {
     calls++;

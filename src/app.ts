@@ -83,7 +83,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const resolved = resolver;
   const decide = createDecider(
     (check) => resolved.resolve(check),
-    (check, deadline) => limiter.decide(check, deadline),
+    (check, deadline, cancel) => limiter.decide(check, deadline, cancel),
   );
   // Servers: gRPC (RLS + health) and the HTTP admin app, one pipeline and one recorder for both.
   const servers = createServers({
@@ -94,6 +94,8 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     headers: settings.headers.enabled ? settings.headers : undefined,
     degradedHeader: settings.resilience.degradedHeader,
     stringLimits: settings.limiter.stringLimits,
+    grpcLimits: settings.grpc,
+    onTransportAction: metrics.transportAction,
     isReady: lifecycle.isReady,
     healthDetail: config.healthDetail,
     configDump: () => store.current().dump(),

@@ -11,6 +11,7 @@
 /** Canonical gRPC status codes used by meshlimit. */
 export const GrpcCode = {
   OK: 0,
+  CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   FAILED_PRECONDITION: 9,
@@ -85,6 +86,14 @@ export const ERROR_CODES = {
     http: 504,
     transient: true,
     description: "The caller's deadline passed before a decision was made.",
+  },
+  ML_ERR_CANCELLED: {
+    grpc: GrpcCode.CANCELLED,
+    // 499: "client closed request" (nginx); the client is gone and reads no answer anyway.
+    http: 499,
+    // Not transient: it says nothing about the counter store, so it must not count against it.
+    transient: false,
+    description: 'The caller cancelled the request before it was evaluated; nothing was charged.',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
@@ -176,6 +185,14 @@ export class NoConfigError extends MeshlimitError {
 
 export class DeadlineExceededError extends MeshlimitError {
   readonly code = 'ML_ERR_DEADLINE_EXCEEDED' as const;
+}
+
+/**
+ * The caller went away (its gRPC call was cancelled: RST_STREAM, a passed deadline, a lost
+ * connection) before the request was evaluated, so it was not, and charged nothing.
+ */
+export class CancelledError extends MeshlimitError {
+  readonly code = 'ML_ERR_CANCELLED' as const;
 }
 
 export function isMeshlimitError(err: unknown): err is MeshlimitError {

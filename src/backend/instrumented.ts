@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { CancelledError } from '../errors.js';
 import type { Backend } from '../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
 
@@ -39,7 +40,8 @@ export class InstrumentedBackend implements Backend {
       this.observe((performance.now() - t0) / 1000, true);
       return r;
     } catch (err) {
-      this.observe((performance.now() - t0) / 1000, false);
+      // A request dropped because its caller went away made no round trip.
+      if (!(err instanceof CancelledError)) this.observe((performance.now() - t0) / 1000, false);
       throw err;
     }
   }

@@ -1,10 +1,11 @@
-import { DeadlineExceededError, InvalidRequestError } from '../errors.js';
+import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
 import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
   UNIT_SECONDS,
+  type CancellationProbe,
   type CounterOp,
   type CounterOutcome,
   type Decision,
@@ -96,9 +97,14 @@ export class RateLimiter {
    * unknown or nothing is limited, or when the over-limit cache answers; a promise when the
    * backend must be asked over the network. A promise costs an allocation and a microtask turn
    * per layer, a measurable share of a request that takes a few microseconds.
-   * @throws synchronously, or as a rejected promise, the errors of {@link shouldRateLimit}.
+   * @param cancellation the caller's cancellation (its gRPC call): a cancelled request is not
+   *   evaluated (CancelledError), and an asynchronous backend reads it again just before it sends
+   *   the request. The memory backend, which answers at once, is never given it, so its requests
+   *   keep the cached options object and allocate nothing more.
+   * @throws synchronously, or as a rejected promise, the errors of {@link shouldRateLimit}, and
+   *   CancelledError.
    */
-  decide(check: RateLimitCheck, deadline?: number): Decision | Promise<Decision> {
+  decide(check: RateLimitCheck, deadline?: number, cancellation?: CancellationProbe): Decision | Promise<Decision> {
     validate(check);
     const snapshot = this.config.current();
     const domain = check.domain;
@@ -136,12 +142,16 @@ export class RateLimiter {
     if (deadline !== undefined && Date.now() >= deadline) {
       throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
     }
+    if (cancellation?.cancelled === true) throw new CancelledError('the caller cancelled the request before its counters were evaluated');
     const options = this.optionsFor(domain, quota);
     const backend = this.backend;
     if (backend.evaluateSync !== undefined) return this.evaluated(check, plans, ops, backend.evaluateSync(ops, options));
     // A failure-policy decorator applies the domain's failure_mode and may answer degraded; the
     // reason travels into the decision so adapters and metrics say so.
-    return backend.evaluate(ops, options).then((result) => this.evaluated(check, plans, ops, result));
+    // A literal, not a spread: spreading the frozen cached object costs 60 ns, a literal 5.
+    const asked =
+      cancellation === undefined ? options : { chargeOnDeny: options.chargeOnDeny, now: options.now, domain: options.domain, cancellation };
+    return backend.evaluate(ops, asked).then((result) => this.evaluated(check, plans, ops, result));
   }
 
   /**

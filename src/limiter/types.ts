@@ -207,6 +207,15 @@ export interface CounterOutcome {
   readonly resetMs: number;
 }
 
+/**
+ * Whether the caller of a request has gone away, read when that can still save work: a grpc-js
+ * call object is one as it is (its `cancelled` turns true when the client resets the stream, the
+ * deadline passes or the connection is lost), so passing it costs no allocation.
+ */
+export interface CancellationProbe {
+  readonly cancelled: boolean;
+}
+
 export interface EvaluateOptions {
   /**
    * false (default, meshlimit): when any enforced op is over its limit, no op of the request is
@@ -227,6 +236,13 @@ export interface EvaluateOptions {
    * {@link EvaluateResult.refund}; decorators pass the flag and the handle through unchanged.
    */
   readonly refundable?: boolean | undefined;
+  /**
+   * Read by a store that sends requests later than it is asked (Redis batches a turn's requests
+   * in a `setImmediate`): a request whose caller has gone by then is dropped unsent and rejected
+   * with CancelledError, so it charges nothing. Absent when there is no caller to ask (the memory
+   * backend answers at once and is never given one).
+   */
+  readonly cancellation?: CancellationProbe | undefined;
 }
 
 export interface EvaluateResult {

@@ -5,6 +5,8 @@ import type { Decider } from './decide.js';
 import type { HealthState } from './grpc/health.js';
 import type { ResponseHeaderNames } from './grpc/mapping.js';
 import { createGrpcServer, type GrpcServer } from './grpc/server.js';
+import type { TransportAction } from '../telemetry/metrics.js';
+import type { TransportLimits } from './grpc/transport-guard.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { jsonCheck } from './http/json-check.js';
 
@@ -20,6 +22,10 @@ export interface ServersOptions {
   readonly degradedHeader: string | undefined;
   /** The largest domain, key and value a request may carry. */
   readonly stringLimits: StringLimits;
+  /** The gRPC port's bounds (GRPC_*): connections, streams, keepalive, resets. */
+  readonly grpcLimits: TransportLimits;
+  /** Each action the gRPC transport guard takes against a client (counted). */
+  readonly onTransportAction: (action: TransportAction) => void;
   /** Readiness for `/healthcheck`. */
   readonly isReady: () => boolean;
   /** What `/healthcheck` adds, when there is something to say (the xDS feed's state). */
@@ -37,8 +43,10 @@ export interface ServersOptions {
 export function createServers(o: ServersOptions): { grpc: GrpcServer; http: HttpApp } {
   const { decide, recorder, headers, degradedHeader, stringLimits, logger } = o;
   const grpc = createGrpcServer({
-    limiter: { shouldRateLimit: (check, opts) => decide(check, opts.deadline, opts.traceCarrier) },
+    limiter: { shouldRateLimit: decide },
     health: o.health,
+    limits: o.grpcLimits,
+    onTransportAction: o.onTransportAction,
     headers,
     logger,
     degradedHeader,

@@ -45,7 +45,23 @@ export interface RuntimeLayout {
 /** Validated, deeply frozen settings, grouped by concern. */
 export interface Settings {
   readonly http: { readonly host: string; readonly port: number };
-  readonly grpc: { readonly host: string; readonly port: number };
+  /** Where the gRPC server listens and the bounds of its HTTP/2 transport (src/server/grpc/transport-guard.ts); durations in ms, 0 for never. */
+  readonly grpc: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxConcurrentStreams: number;
+    readonly maxOpenStreams: number;
+    readonly maxConnections: number;
+    readonly maxConnectionIdleMs: number;
+    readonly maxConnectionAgeMs: number;
+    readonly maxConnectionAgeGraceMs: number;
+    readonly streamTimeoutMs: number;
+    readonly keepaliveTimeMs: number;
+    readonly keepaliveTimeoutMs: number;
+    readonly permitKeepaliveTimeMs: number;
+    readonly maxPingStrikes: number;
+    readonly maxResetStreams: number;
+  };
   readonly config: {
     /** CONFIG_TYPE: the YAML directory (`FILE`) or an xDS management server (`GRPC_XDS_SOTW`, see `xds`). */
     readonly type: ConfigType;
@@ -228,7 +244,22 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeLayout | undefined): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
-    grpc: { host: p.GRPC_HOST, port: p.GRPC_PORT },
+    grpc: {
+      host: p.GRPC_HOST,
+      port: p.GRPC_PORT,
+      maxConcurrentStreams: p.GRPC_MAX_CONCURRENT_STREAMS,
+      maxOpenStreams: p.GRPC_MAX_OPEN_STREAMS,
+      maxConnections: p.GRPC_MAX_CONNECTIONS,
+      maxConnectionIdleMs: p.GRPC_MAX_CONNECTION_IDLE,
+      maxConnectionAgeMs: p.GRPC_MAX_CONNECTION_AGE,
+      maxConnectionAgeGraceMs: p.GRPC_MAX_CONNECTION_AGE_GRACE,
+      streamTimeoutMs: p.GRPC_STREAM_TIMEOUT_MS,
+      keepaliveTimeMs: p.GRPC_KEEPALIVE_TIME,
+      keepaliveTimeoutMs: p.GRPC_KEEPALIVE_TIMEOUT,
+      permitKeepaliveTimeMs: p.GRPC_PERMIT_KEEPALIVE_TIME,
+      maxPingStrikes: p.GRPC_MAX_PING_STRIKES,
+      maxResetStreams: p.GRPC_MAX_RESET_STREAMS,
+    },
     config: {
       type: p.CONFIG_TYPE,
       forceStartWithoutInitialConfig: p.FORCE_START_WITHOUT_INITIAL_CONFIG,

@@ -10,6 +10,20 @@ import { InvalidValue } from './spec.js';
  * broke passwords holding `:` (see test/regressions/).
  */
 
+/**
+ * `password` or `username:password`, split at the FIRST colon as envoyproxy/ratelimit does, so a
+ * password holding `:` must be given with its user (`default:pa:ss` for the default user). Never
+ * echoes the value.
+ */
+export function redisAuth(raw: string): RedisCredentials {
+  const colon = raw.indexOf(':');
+  if (colon < 0) return { username: undefined, password: raw };
+  const username = raw.slice(0, colon);
+  const password = raw.slice(colon + 1);
+  if (username === '' || password === '') throw new InvalidValue('expected "password" or "username:password" with both parts non-empty');
+  return { username, password };
+}
+
 export const REDIS_SOCKET_TYPES = ['tcp', 'unix'] as const;
 export type RedisSocketType = (typeof REDIS_SOCKET_TYPES)[number];
 

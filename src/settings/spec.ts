@@ -79,28 +79,47 @@ export function integer(min: number, max: number): (raw: string) => number {
 
 export const port = integer(0, 65_535);
 
-const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/;
-const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
-const GO_UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const GO_DURATION = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/;
+const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g;
+const GO_UNIT_MS: Readonly<Record<string, number>> = {
+  ns: 1e-6,
+  us: 1e-3,
+  '\u00b5s': 1e-3,
+  '\u03bcs': 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
 
 /**
  * A Go duration (`time.ParseDuration`, what envoyproxy/ratelimit reads its durations with):
- * `300ms`, `3s`, `1m30s`, `1.5h`, or `0`; a number needs its unit. Returns whole milliseconds.
+ * `300ms`, `3s`, `1m30s`, `1.5h`, or `0`; a number needs its unit. Returns milliseconds, rounded
+ * up so that a positive duration never becomes 0 (`500us` is 1 ms; `1.1s` is exactly 1100).
+ * Negative durations are rejected (Go accepts them; no setting here has a use for one). Bounds
+ * in ms; `minMs` 1 reads as "above 0".
  */
-export function goDuration(minMs: number, maxMs: number): (raw: string) => number {
+export function goDuration(minMs = 0, maxMs = Number.POSITIVE_INFINITY): (raw: string) => number {
   return (raw) => {
     const v = raw.trim();
     if (v !== '0' && !GO_DURATION.test(v)) {
       throw new InvalidValue(
-        `expected a duration such as 500ms, 3s or 1m (a number and a unit: ns, us, ms, s, m, h), got ${JSON.stringify(raw)}`,
+        `expected a duration such as 500ms, 30s or 1h30m (a number and a unit: ns, us, ms, s, m, h), got ${JSON.stringify(raw)}`,
       );
     }
     let total = 0;
     for (const m of v.matchAll(GO_DURATION_PART)) total += Number(m[1]) * GO_UNIT_MS[m[2]!]!;
-    const ms = Math.round(total);
-    if (ms < minMs || ms > maxMs)
-      throw new InvalidValue(`expected a duration from ${minMs}ms to ${maxMs / 1000}s, got ${JSON.stringify(raw)}`);
-    return ms;
+    // Whole nanoseconds first, so that decimal parts such as 1.1s do not round up to 1101 ms.
+    const ms = Math.ceil(Math.round(total * 1e6) / 1e6);
+    if (ms >= minMs && ms <= maxMs) return ms;
+    if (maxMs === Number.POSITIVE_INFINITY) {
+      throw new InvalidValue(
+        minMs === 1
+          ? `expected a duration above 0, got ${JSON.stringify(raw)}`
+          : `expected a duration of at least ${minMs}ms, got ${JSON.stringify(raw)}`,
+      );
+    }
+    throw new InvalidValue(`expected a duration from ${minMs}ms to ${maxMs / 1000}s, got ${JSON.stringify(raw)}`);
   };
 }
 

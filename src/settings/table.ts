@@ -17,6 +17,7 @@ import {
   workers,
   type SettingSpec,
 } from './spec.js';
+import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
 
 /**
@@ -53,6 +54,7 @@ const DEFS = {
     description: 'Address the gRPC server (`envoy.service.ratelimit.v3.RateLimitService`, `grpc.health.v1.Health`) binds to.',
   }),
   GRPC_PORT: setting({ group: 'grpc', default: '8081', parse: port, description: 'Port of the gRPC server. `0` picks a free port.' }),
+  ...GRPC_TRANSPORT_DEFS,
   // config
   CONFIG_DIR: setting({
     group: 'config',

@@ -61,7 +61,12 @@ export function detailedRuleLabel(domain: string, ruleKey: string, descriptor: R
 }
 
 /** gRPC status codes (numbers, as both transports report them) to the `code` label. */
-const REQUEST_CODE_BY_STATUS: Readonly<Record<number, RequestCode>> = { 3: 'invalid_argument', 4: 'deadline_exceeded', 14: 'unavailable' };
+const REQUEST_CODE_BY_STATUS: Readonly<Record<number, RequestCode>> = {
+  1: 'cancelled',
+  3: 'invalid_argument',
+  4: 'deadline_exceeded',
+  14: 'unavailable',
+};
 
 /** Counts and times whole requests (meshlimit_requests_total, meshlimit_request_duration_seconds), for both transports. */
 export interface RequestRecorder {
@@ -85,6 +90,18 @@ export function requestRecorder(metrics: Metrics): RequestRecorder {
       if (startedAt !== undefined) metrics.observeRequest((performance.now() - startedAt) / 1000, 'error');
       metrics.countRequest(REQUEST_CODE_BY_STATUS[status] ?? 'internal');
     },
+  };
+}
+
+/**
+ * The gRPC server's hooks: every call counted and timed by `recorder` (shared with HTTP), and
+ * the transport guard's actions counted.
+ */
+export function grpcEvents(metrics: Metrics, recorder: RequestRecorder) {
+  return {
+    onAnswered: recorder.answered,
+    onError: (_err: unknown, code: number, startedAt: number | undefined) => recorder.failed(code, startedAt),
+    onTransportAction: metrics.transportAction,
   };
 }
 

@@ -32,9 +32,17 @@ export const REQUEST_RESULTS = ['ok', 'over_limit', 'error'] as const;
 /** Outcome of one whole request, for the latency histogram. */
 export type RequestResult = (typeof REQUEST_RESULTS)[number];
 
-export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'] as const;
+export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'cancelled', 'internal'] as const;
 /** gRPC/HTTP outcome of one request. */
 export type RequestCode = (typeof REQUEST_CODES)[number];
+
+/**
+ * What the gRPC transport guard (src/server/grpc/transport-guard.ts) did against a client:
+ * refused a connection (GRPC_MAX_CONNECTIONS) or a stream (GRPC_MAX_OPEN_STREAMS), reset a stream
+ * (GRPC_STREAM_TIMEOUT_MS), or closed a connection with GOAWAY ENHANCE_YOUR_CALM.
+ */
+export const TRANSPORT_ACTIONS = ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'] as const;
+export type TransportAction = (typeof TRANSPORT_ACTIONS)[number];
 
 /** Label value for a domain that is not in the loaded config. */
 export const UNKNOWN_DOMAIN = '_unknown_';
@@ -65,6 +73,7 @@ export const METRIC_NAMES = [
   'meshlimit_breaker_state',
   'meshlimit_breaker_transitions_total',
   'meshlimit_redis_command_duration_seconds',
+  'meshlimit_grpc_transport_actions_total',
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -111,6 +120,8 @@ export interface Metrics {
   resolutionCacheLookup(domain: string, hit: boolean): void;
   /** Counts one JWKS load attempt (URL or file) of a domain's resolution. */
   jwksRefresh(domain: string, ok: boolean): void;
+  /** Counts one action of the gRPC transport guard against a client. */
+  transportAction(action: TransportAction): void;
 }
 
 export interface MetricsOptions {
@@ -135,6 +146,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     ...configMetrics(registry, domains, options.now ?? Date.now),
     ...backendMetrics(registry),
     ...resolutionMetrics(registry),
+    ...transportMetrics(registry),
   };
 }
 
@@ -351,6 +363,19 @@ function resolutionMetrics(registry: Registry): Pick<Metrics, 'resolution' | 're
       (ok ? c.success : c.failure).inc();
     },
   };
+}
+
+/** The gRPC transport guard's actions: a client's abuse (or a limit set too low), never a normal call. */
+function transportMetrics(registry: Registry): Pick<Metrics, 'transportAction'> {
+  const actions = new Counter({
+    name: 'meshlimit_grpc_transport_actions_total',
+    help: 'Actions the gRPC transport guard took against clients: connection_refused, stream_refused, stream_timeout, too_many_pings, too_many_resets.',
+    labelNames: ['action'] as const,
+    registers: [registry],
+  });
+  const children = childrenOf(TRANSPORT_ACTIONS, (a) => actions.labels(a) as Child);
+  for (const c of Object.values(children)) c.inc(0);
+  return { transportAction: (action) => children[action].inc() };
 }
 
 function perDomain<T>(map: Map<string, T>, domain: string, make: () => T): T {

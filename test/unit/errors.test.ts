@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   BackendError,
   BackendUnavailableError,
+  CancelledError,
   ConfigError,
   ConfigErrors,
   DeadlineExceededError,
@@ -29,6 +30,7 @@ const instances: [MeshlimitError, keyof typeof ERROR_CODES, boolean, number, num
   [new InternalError('bug'), 'ML_ERR_INTERNAL', false, GrpcCode.INTERNAL, 500],
   [new DeadlineExceededError('late'), 'ML_ERR_DEADLINE_EXCEEDED', true, GrpcCode.DEADLINE_EXCEEDED, 504],
   [new NoConfigError('waiting'), 'ML_ERR_NO_CONFIG', true, GrpcCode.UNAVAILABLE, 503],
+  [new CancelledError('gone'), 'ML_ERR_CANCELLED', false, GrpcCode.CANCELLED, 499],
 ];
 
 describe('error codes', () => {

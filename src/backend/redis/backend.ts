@@ -111,17 +111,19 @@ export class RedisBackend implements Backend {
     }
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     return new Promise<EvaluateResult>((resolve, reject) => {
+      const cancellation = options.cancellation;
       const queued: QueuedRequest =
         options.refundable === true
           ? {
               ops,
               now,
               chargeOnDeny: options.chargeOnDeny,
+              cancellation,
               needsNow: true,
               resolve: (r, at) => resolve(this.withRefund(ops, r, at)),
               reject,
             }
-          : { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject };
+          : { ops, now, chargeOnDeny: options.chargeOnDeny, cancellation, resolve, reject };
       if (this.queue.push(queued) === 1) setImmediate(this.flush);
     });
   }

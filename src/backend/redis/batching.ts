@@ -1,4 +1,5 @@
-import type { EvaluateResult } from '../../limiter/types.js';
+import { CancelledError } from '../../errors.js';
+import type { CancellationProbe, EvaluateResult } from '../../limiter/types.js';
 import { toBackendError } from './errors.js';
 import { groupIdenticalRequests, marshalEvaluateBatch, parseEvaluateBatchReply, type BatchRequest } from './batch-format.js';
 import { marshalEvaluate, parseEvaluateOneReply, parseEvaluateReply } from './script-format.js';
@@ -12,6 +13,8 @@ import { marshalEvaluate, parseEvaluateOneReply, parseEvaluateReply } from './sc
 
 /** One request waiting in a turn's queue. */
 export interface QueuedRequest extends BatchRequest {
+  /** EvaluateOptions.cancellation: read when the turn is sent; a cancelled request is not. */
+  readonly cancellation: CancellationProbe | undefined;
   /**
    * The caller needs the time its charge ran at (the cluster backend may refund it): sent alone,
    * it runs lua/evaluate.lua, whose reply carries that time, even for one op.
@@ -43,9 +46,15 @@ export interface ScriptSender {
  * it), and settles every request from its call's reply. A failed call fails the requests it
  * carried; an error the batch script reports for one request (a key of another Redis type) fails
  * that request only.
+ *
+ * A request whose caller has gone by now (its cancellation probe says so) is dropped unsent and
+ * rejected with CancelledError: it charges nothing. That is what waiting for the turn buys: the
+ * RST_STREAM frames read in the turn's I/O phase, after the request arrived, have marked their
+ * calls cancelled before this `setImmediate` runs. A request already sent is past saving (its
+ * charge stands, as before).
  */
 export function sendQueue(turn: readonly QueuedRequest[], send: ScriptSender): void {
-  const queue = groupIdenticalRequests(turn);
+  const queue = groupIdenticalRequests(withoutCancelled(turn));
   let from = 0;
   while (from < queue.length) {
     let to = from + 1;
@@ -55,6 +64,21 @@ export function sendQueue(turn: readonly QueuedRequest[], send: ScriptSender): v
     else sendBatch(queue.slice(from, to), send);
     from = to;
   }
+}
+
+/** `turn` without its cancelled requests, which are rejected; `turn` itself when there are none (no allocation). */
+function withoutCancelled(turn: readonly QueuedRequest[]): readonly QueuedRequest[] {
+  let i = 0;
+  while (i < turn.length && turn[i]!.cancellation?.cancelled !== true) i++;
+  if (i === turn.length) return turn;
+  const live = turn.slice(0, i);
+  const err = new CancelledError('the caller cancelled the request before it was sent to redis; nothing was charged');
+  for (; i < turn.length; i++) {
+    const q = turn[i]!;
+    if (q.cancellation?.cancelled === true) q.reject(err);
+    else live.push(q);
+  }
+  return live;
 }
 
 function sendAlone(q: QueuedRequest, send: ScriptSender): void {

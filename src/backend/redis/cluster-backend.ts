@@ -1,5 +1,5 @@
 import { Command, type Cluster } from 'ioredis';
-import { BackendError, BackendUnavailableError } from '../../errors.js';
+import { BackendError, BackendUnavailableError, CancelledError } from '../../errors.js';
 import type { Backend } from '../../limiter/ports.js';
 import type { CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
 import { validateOps } from '../../limiter/ops.js';
@@ -151,10 +151,11 @@ export class RedisClusterBackend implements Backend {
       // One slot: exact, in one call with the turn's other slot groups on that slot.
       const group = groups[0]!;
       return new Promise<EvaluateResult>((resolve, reject) => {
-        if (options.refundable !== true) this.enqueue(group.slot, { ops, now, chargeOnDeny: options.chargeOnDeny, resolve, reject });
+        const base = { ops, now, chargeOnDeny: options.chargeOnDeny, cancellation: options.cancellation };
+        if (options.refundable !== true) this.enqueue(group.slot, { ...base, resolve, reject });
         else {
           const done = (result: EvaluateResult, at: number): void => resolve(this.withRefund([{ group, result, now: at }], result));
-          this.enqueue(group.slot, { ops, now, chargeOnDeny: options.chargeOnDeny, needsNow: true, resolve: done, reject });
+          this.enqueue(group.slot, { ...base, needsNow: true, resolve: done, reject });
         }
       });
     }
@@ -165,17 +166,20 @@ export class RedisClusterBackend implements Backend {
         (group) =>
           new Promise<Charged>((resolve, reject) => {
             const done = (result: EvaluateResult, at: number): void => resolve({ group, result, now: at });
-            this.enqueue(group.slot, { ops: group.ops, now, chargeOnDeny: options.chargeOnDeny, needsNow: true, resolve: done, reject });
+            // One probe for every group: all of them are queued now and sent in the same flush, so
+            // a cancelled request drops all of its groups or none.
+            const { chargeOnDeny, cancellation } = options;
+            this.enqueue(group.slot, { ops: group.ops, now, chargeOnDeny, cancellation, needsNow: true, resolve: done, reject });
           }),
       ),
     );
     const outcomes = new Array<CounterOutcome>(ops.length);
     let denied = false;
-    let failure: BackendError | BackendUnavailableError | undefined;
+    let failure: BackendError | BackendUnavailableError | CancelledError | undefined;
     const charged: Charged[] = [];
     for (const s of settled) {
       if (s.status === 'rejected') {
-        const err = toBackendError(s.reason);
+        const err = s.reason instanceof CancelledError ? s.reason : toBackendError(s.reason);
         // A non-transient error is a bug: it wins over "unavailable" so that it surfaces.
         if (failure === undefined || (failure instanceof BackendUnavailableError && err instanceof BackendError)) failure = err;
         continue;

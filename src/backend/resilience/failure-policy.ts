@@ -1,3 +1,4 @@
+import { CancelledError } from '../../errors.js';
 import type { Backend } from '../../limiter/ports.js';
 import {
   FAILURE_POLICIES,
@@ -125,6 +126,8 @@ export class FailurePolicyBackend implements Backend {
     options: EvaluateOptions,
     policy: FailurePolicy,
   ): Promise<EvaluateResult> {
+    // The caller went away before the store was asked: not a store error, nothing to answer.
+    if (err instanceof CancelledError) throw err;
     if (!isTransientFailure(err)) {
       this.report(() => this.hooks.onError?.('permanent', err));
       throw err;

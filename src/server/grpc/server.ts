@@ -11,9 +11,10 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { ServiceDefinition } from '@grpc/proto-loader';
-import { DeadlineExceededError, GrpcCode, isMeshlimitError } from '../../errors.js';
+import { CancelledError, DeadlineExceededError, GrpcCode, isMeshlimitError } from '../../errors.js';
 import type { StringLimits } from '../../limiter/string-limits.js';
 import type { Decision, RateLimitCheck } from '../../limiter/types.js';
+import type { DecideOptions } from '../decide.js';
 import { decodeRateLimitRequest } from './codec-decode.js';
 import { encodeRateLimitResponse } from './codec-encode.js';
 import { createHealthService, type HealthState } from './health.js';
@@ -25,22 +26,20 @@ import {
   type WireRateLimitResponse,
 } from './mapping.js';
 import { HEALTH_SERVICE, loadServerPackage, RLS_SERVICE, serviceDefinition } from './protos.js';
+import { DEFAULT_TRANSPORT_LIMITS, TransportGuard, transportServerOptions, type TransportLimits } from './transport-guard.js';
+import type { TransportAction } from '../../telemetry/metrics.js';
 import { tracingEnabled } from '../../telemetry/tracing.js';
 
 /** What the handler needs from the limiter (src/limiter/limiter.ts, wrapped by the composition root). */
 export interface RateLimitService {
   /**
-   * @param opts.deadline Unix ms after which the caller has stopped waiting (the gRPC deadline);
-   *   undefined when the caller set none.
-   * @param opts.traceCarrier the request metadata (W3C `traceparent`/`tracestate`), only when
-   *   tracing is enabled.
+   * @param opts the gRPC deadline, the trace carrier (only when tracing is enabled), and the call
+   *   itself as the cancellation probe (a call its client cancels while Redis requests wait for
+   *   their batch is dropped unsent, see src/backend/redis/batching.ts).
    * @returns the decision, or a promise of it when it needs I/O (a decision the service can make
    *   in-process is answered without a promise). Failures are thrown or rejected.
    */
-  shouldRateLimit(
-    check: RateLimitCheck,
-    opts: { deadline?: number | undefined; traceCarrier?: Record<string, unknown> | undefined },
-  ): Decision | Promise<Decision>;
+  shouldRateLimit(check: RateLimitCheck, opts: DecideOptions): Decision | Promise<Decision>;
 }
 
 /** The subset of a pino logger the adapter uses. */
@@ -77,7 +76,11 @@ export interface ShouldRateLimitHandlerOptions {
 
 export interface GrpcServerOptions extends ShouldRateLimitHandlerOptions {
   readonly health: HealthState;
-  /** grpc-js server options, merged over {@link DEFAULT_SERVER_OPTIONS}. */
+  /** Bounds on connections, streams, pings and resets (the GRPC_* settings); default {@link DEFAULT_TRANSPORT_LIMITS}. */
+  readonly limits?: TransportLimits | undefined;
+  /** Called on each action the transport guard takes against a client (for a counter). */
+  readonly onTransportAction?: ((action: TransportAction) => void) | undefined;
+  /** grpc-js server options, merged over {@link DEFAULT_SERVER_OPTIONS} and the limits' options. */
   readonly serverOptions?: grpc.ServerOptions | undefined;
 }
 
@@ -95,9 +98,8 @@ export interface GrpcServer {
 /**
  * Defaults sized for Envoy as the only client: RLS messages are small (the limiter accepts at
  * most 64 descriptors of 32 entries, values of at most MAX_DESCRIPTOR_VALUE_BYTES), so 1 MiB is
- * generous; a larger message is RESOURCE_EXHAUSTED before it is decoded. Envoy's HTTP/2 keepalive PINGs are
- * answered by Node's http2 layer and grpc-js enforces no ping policy, so they are always
- * accepted; our own PINGs (every 60 s, 20 s to answer) drop connections to vanished peers.
+ * generous; a larger message is RESOURCE_EXHAUSTED before it is decoded. Connections, streams,
+ * keepalive and resets are bounded by the GRPC_* settings (./transport-guard.ts).
  *
  * Channelz is off: grpc-js otherwise records every call and message of every connection (counts
  * and `Date` timestamps) for a `grpc.channelz.v1` service that meshlimit does not serve, so nobody
@@ -108,8 +110,6 @@ export interface GrpcServer {
 export const DEFAULT_SERVER_OPTIONS: Readonly<grpc.ServerOptions> = Object.freeze({
   'grpc.max_receive_message_length': 1024 * 1024,
   'grpc.max_send_message_length': 4 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 60_000,
-  'grpc.keepalive_timeout_ms': 20_000,
   'grpc.enable_channelz': 0,
 });
 
@@ -148,7 +148,8 @@ export function createShouldRateLimitHandler(
     try {
       const deadline = deadlineMs(call.getDeadline());
       // Nobody waits for an answer any more: do not charge counters for it.
-      if (call.cancelled || (deadline !== undefined && Date.now() >= deadline)) {
+      if (call.cancelled) throw new CancelledError('the client cancelled the call before it was evaluated');
+      if (deadline !== undefined && Date.now() >= deadline) {
         throw new DeadlineExceededError('deadline exceeded before the request was evaluated');
       }
       const check = requestToCheck(call.request, stringLimits);
@@ -156,6 +157,7 @@ export function createShouldRateLimitHandler(
       decision = limiter.shouldRateLimit(check, {
         deadline,
         traceCarrier: tracingEnabled() ? call.metadata.getMap() : undefined,
+        cancellation: call,
       });
     } catch (err) {
       fail(callback, err, startedAt);
@@ -219,30 +221,51 @@ export function withHandWrittenCodec(def: ServiceDefinition): ServiceDefinition 
 
 export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
   const pkg = loadServerPackage();
-  const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS, ...opts.serverOptions });
+  const limits = opts.limits ?? DEFAULT_TRANSPORT_LIMITS;
+  const server = new grpc.Server({ ...DEFAULT_SERVER_OPTIONS, ...transportServerOptions(limits), ...opts.serverOptions });
   server.addService(withHandWrittenCodec(serviceDefinition(pkg, RLS_SERVICE)), { ShouldRateLimit: createShouldRateLimitHandler(opts) });
   const health = createHealthService(opts.health);
   server.addService(serviceDefinition(pkg, HEALTH_SERVICE), health.implementation);
+  // Streaming methods (the health service's Watch) outlive the stream timeout once their request is complete.
+  const longLived = [RLS_SERVICE, HEALTH_SERVICE].flatMap((name) =>
+    Object.values(serviceDefinition(pkg, name))
+      .filter((m) => m.requestStream || m.responseStream)
+      .map((m) => m.path),
+  );
+  const guard = new TransportGuard(limits, longLived, opts.onTransportAction);
 
   return {
     server,
     listen(host, port, credentials = grpc.ServerCredentials.createInsecure()) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
       return new Promise<number>((resolve, reject) => {
-        server.bindAsync(address, credentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+        server.bindAsync(address, credentials, (err, bound) => {
+          if (err) return reject(err);
+          try {
+            guard.attach(server);
+          } catch (e) {
+            server.forceShutdown();
+            return reject(e as Error);
+          }
+          resolve(bound);
+        });
       });
     },
     close(graceMs) {
       opts.health.setServing(false);
       health.endWatches();
       return new Promise<void>((resolve) => {
+        const done = (): void => {
+          guard.close();
+          resolve();
+        };
         const timer = setTimeout(() => {
           server.forceShutdown();
-          resolve();
+          done();
         }, graceMs);
         server.tryShutdown(() => {
           clearTimeout(timer);
-          resolve();
+          done();
         });
       });
     },

@@ -8,6 +8,8 @@ import { decisionToJson, jsonToCheck } from './proto-json.js';
 
 /** INTERNAL: the status an unexpected error is reported with (as the gRPC adapter does). */
 const INTERNAL = 13;
+/** An HTTP request has no deadline, trace carrier or cancellation here. */
+const NO_OPTIONS = Object.freeze({});
 
 export interface JsonCheckOptions {
   readonly decide: Decider;
@@ -33,7 +35,7 @@ export function jsonCheck(opts: JsonCheckOptions): (body: unknown) => Promise<Ch
     try {
       const check = jsonToCheck(body, opts.stringLimits);
       startedAt = performance.now();
-      const decision = await decide(check, undefined);
+      const decision = await decide(check, NO_OPTIONS);
       recorder.answered(startedAt, decision);
       return { httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200, body: decisionToJson(decision, opts.headers, opts.degradedHeader) };
     } catch (err) {

@@ -6,7 +6,7 @@ import { MemoryBackend } from '../../../src/backend/memory.js';
 import { assembleEvaluateScripts } from '../../../src/backend/redis/lua-assembler.js';
 import { EVALUATE_COMMAND, EVALUATE_ONE_COMMAND } from '../../../src/backend/redis/script-commands.js';
 import { marshalEvaluate } from '../../../src/backend/redis/script-format.js';
-import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
+import { BackendError, BackendUnavailableError, CancelledError } from '../../../src/errors.js';
 import { stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { getFreePort } from '../../support/ports.js';
@@ -285,6 +285,45 @@ describe('redis backend: one round trip, minimal Redis work', () => {
     expect(calls.mget).toBe(1);
     expect(calls.time).toBe(1);
     expect(calls.set).toBeUndefined();
+  });
+});
+
+describe('redis backend: a request whose caller has gone is not sent', () => {
+  it('a request cancelled before its turn is sent is rejected with CancelledError and charges nothing; the others of the turn are sent', async () => {
+    const b = await backendOn(redis);
+    await b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false }); // scripts loaded
+    await admin.config('RESETSTAT');
+    const gone = { cancelled: false };
+    const [kept, dropped, alone] = [op('fixed_window', 5), op('fixed_window', 5), op('token_bucket', 5)];
+    const results = Promise.allSettled([
+      b.evaluate([kept], { now: T0, chargeOnDeny: false, cancellation: { cancelled: false } }),
+      b.evaluate([dropped], { now: T0, chargeOnDeny: false, cancellation: gone }),
+      b.evaluate([alone, op('fixed_window', 5, { key: dropped.key })], { now: T0, chargeOnDeny: false, cancellation: gone }),
+    ]);
+    // The calls were handed to the backend; their caller goes away before the turn's setImmediate.
+    gone.cancelled = true;
+    const [a, d, e] = await results;
+    expect(a.status).toBe('fulfilled');
+    for (const r of [d, e]) {
+      expect(r.status).toBe('rejected');
+      expect((r as PromiseRejectedResult).reason).toBeInstanceOf(CancelledError);
+    }
+    expect(stateText(await stored(kept.key))).toBe(`F ${T0}:1`);
+    expect(await stored(dropped.key)).toBeNull();
+    expect(await stored(alone.key)).toBeNull();
+    expect((await commandCalls()).evalsha).toBe(1); // the one request left, sent alone
+  });
+
+  it('a turn of cancelled requests sends nothing at all', async () => {
+    const b = await backendOn(redis);
+    await b.evaluate([op('fixed_window', 5)], { now: T0, chargeOnDeny: false });
+    await admin.config('RESETSTAT');
+    const gone = { cancelled: false };
+    const ops = [op('fixed_window', 5), op('sliding_window', 5)];
+    const settled = Promise.allSettled(ops.map((o) => b.evaluate([o], { now: T0, chargeOnDeny: false, cancellation: gone })));
+    gone.cancelled = true;
+    expect((await settled).map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(await commandCalls()).not.toHaveProperty('evalsha');
   });
 });
 

@@ -5,7 +5,7 @@ import type { CounterOp } from '../../../src/limiter/types.js';
 import { RedisClusterBackend, type RedisClusterBackendOptions } from '../../../src/backend/redis/cluster-backend.js';
 import type { RedisStateChange } from '../../../src/backend/redis/readiness.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
-import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
+import { BackendError, BackendUnavailableError, CancelledError } from '../../../src/errors.js';
 import { counterKey, descriptorTag } from '../../../src/limiter/keys.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
 import { getFreePort } from '../../support/ports.js';
@@ -252,6 +252,22 @@ describe('round trips: one script call per slot, one write per node, all nodes i
     expect([w.counts.get(pa!), w.counts.get(pb!), w.counts.get(pc!)]).toEqual([2, 1, 2]);
     expect(stateText(await stored(`${p}{${A}}:a`))).toBe(`F ${T0}:0`);
     expect(stateText(await stored(`${p}{${C}}:c`))).toBe(`T 300000:${T0}:${T0 + 120_000}`); // refunded; armed by the charge, kept
+  });
+});
+
+describe('a request whose caller has gone is not sent', () => {
+  it('a request over three nodes, cancelled before the turn is sent: CancelledError, nothing charged on any node', async () => {
+    const b = await backend();
+    const p = prefix();
+    const ops = NODE_TAGS.map((t) => op(`${p}{${t}}:x`, 'fixed_window', 5));
+    const gone = { cancelled: false };
+    const pending = b.evaluate(ops, { now: T0, chargeOnDeny: false, cancellation: gone });
+    const kept = b.evaluate([op(`${p}{${NODE_TAGS[0]}}:kept`, 'fixed_window', 5)], { now: T0, chargeOnDeny: false });
+    gone.cancelled = true;
+    await expect(pending).rejects.toBeInstanceOf(CancelledError);
+    expect((await kept).denied).toBe(false);
+    for (const o of ops) expect(await stored(o.key)).toBeNull();
+    expect(stateText(await stored(`${p}{${NODE_TAGS[0]}}:kept`))).toBe(`F ${T0}:1`);
   });
 });
 

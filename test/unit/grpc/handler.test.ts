@@ -11,6 +11,7 @@ import {
 } from '../../../src/server/grpc/server.js';
 
 /** Status codes (numbers as in src/errors.ts and grpc-js). */
+const CANCELLED = 1;
 const INVALID_ARGUMENT = 3;
 const DEADLINE_EXCEEDED = 4;
 const INTERNAL = 13;
@@ -187,7 +188,8 @@ describe.each<Answering>(['promise', 'sync'])('ShouldRateLimit handler, limiter 
     const limiter = fakeLimiter(OK_DECISION);
     const reply = await invoke({ limiter }, REQUEST, { cancelled: true });
     expect(limiter.calls).toHaveLength(0);
-    expect(reply.err!.code).toBe(DEADLINE_EXCEEDED);
+    expect(reply.err!.code).toBe(CANCELLED);
+    expect(reply.err!.metadata!.get('meshlimit-error-code')).toEqual(['ML_ERR_CANCELLED']);
   });
 
   it('maps BackendUnavailableError to UNAVAILABLE (never OK/UNKNOWN), with its message and code', async () => {

@@ -5,7 +5,7 @@ import { MemoryBackend } from '../../../src/backend/memory.js';
 import { compileConfig } from '../../../src/config/compile.js';
 import type { CompiledSnapshot } from '../../../src/config/compiled.js';
 import { ConfigStore } from '../../../src/config/store.js';
-import { BackendUnavailableError, InvalidRequestError } from '../../../src/errors.js';
+import { BackendUnavailableError, CancelledError, InvalidRequestError } from '../../../src/errors.js';
 import { RateLimiter } from '../../../src/limiter/limiter.js';
 import type { Decision, RateLimitCheck } from '../../../src/limiter/types.js';
 
@@ -85,5 +85,40 @@ describe('RateLimiter.decide', () => {
     const pending = limiter.decide(CHECK);
     expect(pending).toBeInstanceOf(Promise);
     await expect(pending).rejects.toThrow(BackendUnavailableError);
+  });
+
+  it('does not evaluate a request whose caller has cancelled (CancelledError), on either backend', async () => {
+    const memory = new MemoryBackend({ clock: () => T0 });
+    const gone = { cancelled: true };
+    expect(() => limiterOn(memory).decide(CHECK, undefined, gone)).toThrow(CancelledError);
+    expect(() => limiterOn(new AsyncOnly(memory)).decide(CHECK, undefined, gone)).toThrow(CancelledError);
+    expect(codes(limiterOn(memory).decide(CHECK) as Decision)).toBe('OK OK/1'); // nothing was charged
+  });
+
+  it("hands an asynchronous backend the caller's probe; the memory backend gets the cached options, no object per request", async () => {
+    const seen: EvaluateOptions[] = [];
+    const memory = new MemoryBackend({ clock: () => T0 });
+    const syncSpy: Backend = {
+      kind: 'spy',
+      evaluate: (ops, o) => (seen.push(o), memory.evaluate(ops, o)),
+      evaluateSync: (ops, o) => (seen.push(o), memory.evaluateSync(ops, o)),
+      isReady: () => true,
+      close: () => memory.close(),
+    };
+    const store = new ConfigStore<CompiledSnapshot>(compileConfig([{ path: 'edge.yaml', text: CONFIG }]));
+    const production = { keyPrefix: '', shadowMode: false, chargeOnDeny: false }; // no test clock
+    const sync = new RateLimiter(store, syncSpy, production);
+    sync.decide(CHECK, undefined, { cancelled: false });
+    sync.decide(CHECK, undefined, { cancelled: false });
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[0]).not.toHaveProperty('cancellation');
+
+    seen.length = 0;
+    const asyncOnly = new RateLimiter(store, { ...syncSpy, evaluateSync: undefined }, production);
+    const probe = { cancelled: false };
+    await asyncOnly.decide(CHECK, undefined, probe);
+    await asyncOnly.decide(CHECK);
+    expect(seen[0]).toEqual({ chargeOnDeny: false, now: undefined, domain: 'edge', cancellation: probe });
+    expect(seen[1]).toEqual({ chargeOnDeny: false, now: undefined, domain: 'edge' });
   });
 });

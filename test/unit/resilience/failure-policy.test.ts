@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BackendError, BackendUnavailableError } from '../../../src/errors.js';
+import { BackendError, BackendUnavailableError, CancelledError } from '../../../src/errors.js';
 import type { DegradedReason } from '../../../src/limiter/types.js';
 import { CircuitBreakerBackend, CircuitOpenError } from '../../../src/backend/resilience/circuit-breaker.js';
 import {
@@ -46,6 +46,33 @@ describe('FailurePolicyBackend, happy path', () => {
     expect(s.local.received).toEqual([]);
     expect(s.degraded).toEqual([]);
     expect(s.errors).toEqual([]);
+  });
+});
+
+describe('FailurePolicyBackend, a cancelled request', () => {
+  it.each(['deny', 'allow', 'local'] as const)(
+    '%s: passes CancelledError through: no answer, no error counted, no local evaluation',
+    async (policy) => {
+      const s = setup({ policy });
+      const err = new CancelledError('caller gone');
+      s.inner.fail(err);
+      await expect(s.backend.evaluate(ops, OPTIONS)).rejects.toBe(err);
+      expect(s.errors).toEqual([]);
+      expect(s.degraded).toEqual([]);
+      expect(s.local.received).toEqual([]);
+    },
+  );
+
+  it('is invisible to the circuit breaker: a hundred of them do not open it', async () => {
+    const inner = new ScriptedBackend().fail(new CancelledError('caller gone'));
+    const breaker = new CircuitBreakerBackend(inner, {
+      failureThreshold: 1,
+      silenceMs: 250,
+      openMs: 1000,
+      halfOpenProbes: 1,
+    });
+    for (let i = 0; i < 100; i++) await expect(breaker.evaluate(ops, OPTIONS)).rejects.toBeInstanceOf(CancelledError);
+    expect(breaker.state()).toBe('closed');
   });
 });
 

@@ -11,6 +11,10 @@ import {
   settingsMarkdownTable,
   type Settings,
 } from '../../../src/settings/index.js';
+import { DEFAULT_TRANSPORT_LIMITS } from '../../../src/server/grpc/transport-guard.js';
+import { goDuration as goDurationOf } from '../../../src/settings/spec.js';
+
+const goDuration = goDurationOf();
 import { redactUrl } from '../../../src/util/redact.js';
 
 function errorOf(env: Record<string, string>): SettingsError {
@@ -27,7 +31,22 @@ describe('defaults', () => {
   it('an empty environment gives the documented defaults', () => {
     expect(loadSettings({})).toEqual({
       http: { host: '0.0.0.0', port: 8080 },
-      grpc: { host: '0.0.0.0', port: 8081 },
+      grpc: {
+        host: '0.0.0.0',
+        port: 8081,
+        maxConcurrentStreams: 256,
+        maxOpenStreams: 10_000,
+        maxConnections: 1000,
+        maxConnectionIdleMs: 300_000,
+        maxConnectionAgeMs: 86_400_000,
+        maxConnectionAgeGraceMs: 3_600_000,
+        streamTimeoutMs: 5000,
+        keepaliveTimeMs: 60_000,
+        keepaliveTimeoutMs: 20_000,
+        permitKeepaliveTimeMs: 10_000,
+        maxPingStrikes: 2,
+        maxResetStreams: 200,
+      },
       config: {
         type: 'FILE',
         forceStartWithoutInitialConfig: false,
@@ -83,6 +102,38 @@ describe('defaults', () => {
       log: { level: 'info', format: 'text' },
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1 },
     } satisfies Settings);
+  });
+
+  it("the gRPC transport defaults are the server's own (DEFAULT_TRANSPORT_LIMITS), so neither drifts", () => {
+    const { host: _host, port: _port, ...limits } = loadSettings({}).grpc;
+    expect(limits).toEqual(DEFAULT_TRANSPORT_LIMITS);
+  });
+
+  it('reads the gRPC transport settings, durations in Go syntax as envoyproxy/ratelimit', () => {
+    const s = loadSettings({
+      GRPC_MAX_CONCURRENT_STREAMS: '100',
+      GRPC_MAX_CONNECTION_AGE: '1h30m',
+      GRPC_MAX_CONNECTION_AGE_GRACE: '90s',
+      GRPC_MAX_CONNECTION_IDLE: '0',
+      GRPC_KEEPALIVE_TIME: '1.5s',
+      GRPC_PERMIT_KEEPALIVE_TIME: '500ms',
+      GRPC_STREAM_TIMEOUT_MS: '250',
+    });
+    expect(s.grpc).toMatchObject({
+      maxConcurrentStreams: 100,
+      maxConnectionAgeMs: 5_400_000,
+      maxConnectionAgeGraceMs: 90_000,
+      maxConnectionIdleMs: 0,
+      keepaliveTimeMs: 1500,
+      permitKeepaliveTimeMs: 500,
+      streamTimeoutMs: 250,
+    });
+    expect(() => loadSettings({ GRPC_MAX_CONNECTION_AGE: '3600' })).toThrow(
+      /GRPC_MAX_CONNECTION_AGE: expected a duration such as 500ms, 30s or 1h30m \(a number and a unit: ns, us, ms, s, m, h\), got "3600"/,
+    );
+    expect(() => loadSettings({ GRPC_MAX_CONNECTION_AGE: '-1h' })).toThrow(/GRPC_MAX_CONNECTION_AGE: expected a duration/);
+    expect(() => loadSettings({ GRPC_KEEPALIVE_TIMEOUT: '0' })).toThrow(/GRPC_KEEPALIVE_TIMEOUT: expected a duration above 0/);
+    expect(() => loadSettings({ GRPC_MAX_CONCURRENT_STREAMS: '0' })).toThrow(/GRPC_MAX_CONCURRENT_STREAMS: expected an integer from 1/);
   });
 
   it('reads the resilience settings and rejects bad ones by name', () => {
@@ -559,5 +610,28 @@ describe('redaction', () => {
 
   it('leaves an absent password absent', () => {
     expect(redactedSettings(loadSettings({})).redis.auth).toBeUndefined();
+  });
+});
+
+describe('goDuration (Go time.ParseDuration syntax, in ms rounded up)', () => {
+  it.each([
+    ['0', 0],
+    ['300ms', 300],
+    ['1.1s', 1100],
+    ['.5s', 500],
+    ['5m', 300_000],
+    ['1h30m', 5_400_000],
+    ['1.5h', 5_400_000],
+    ['1m0.5s', 60_500],
+    ['24h', 86_400_000],
+    ['500us', 1],
+    ['2\u00b5s', 1],
+    ['1ns', 1],
+  ])('%s is %d ms', (raw, ms) => {
+    expect(goDuration(raw)).toBe(ms);
+  });
+
+  it.each(['', 's', '10', '-1s', '1h 30m', '1d', '1.2.3s'])('rejects %j', (raw) => {
+    expect(() => goDuration(raw)).toThrow(/expected a duration such as 500ms, 30s or 1h30m/);
   });
 });

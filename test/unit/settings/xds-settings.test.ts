@@ -59,7 +59,7 @@ describe('xDS settings', () => {
     expect(s.xds.connectRetryMs).toBe(1500);
     expect(s.xds.backoff).toEqual({ initialMs: 250, maxMs: 90_000, factor: 2, jitter: false });
     expect(() => loadSettings({ CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL: '3' })).toThrow(
-      /^setting CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL: expected a duration such as 500ms, 3s or 1m/,
+      /^setting CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL: expected a duration such as 500ms, 30s or 1h30m/,
     );
     expect(() => loadSettings({ CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL: '2h' })).toThrow(
       'setting CONFIG_GRPC_XDS_SERVER_CONNECT_RETRY_INTERVAL: expected a duration from 10ms to 3600s, got "2h"',

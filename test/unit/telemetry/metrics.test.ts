@@ -45,7 +45,7 @@ describe('declaration', () => {
   it('starts fixed-label series at zero', async () => {
     const metrics = createMetrics({ collectDefault: false });
     expect(await samples(metrics, 'meshlimit_requests_total')).toEqual(
-      ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'internal'].map((code) => ({
+      ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'cancelled', 'internal'].map((code) => ({
         labels: { code },
         value: 0,
       })),
@@ -67,6 +67,12 @@ describe('declaration', () => {
       { labels: { result: 'failure' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([]);
+    expect(await samples(metrics, 'meshlimit_grpc_transport_actions_total')).toEqual(
+      ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'].map((action) => ({
+        labels: { action },
+        value: 0,
+      })),
+    );
   });
 });
 
