@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { lstat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 
@@ -7,8 +8,13 @@ import { connect } from 'node:net';
  * volume would crash-loop (upstream's does). Before binding: nothing at `path` is fine; a socket
  * file that refuses connections is stale and removed; a socket something still listens on, or
  * any other kind of file, is an error naming the setting (never removed).
+ *
+ * With WORKERS, the workers' listens go through the primary, which holds the one socket: the
+ * primary clears the path before forking (src/main.ts), and a worker, which would find its
+ * siblings' socket live, does nothing here.
  */
 export async function clearStaleSocket(path: string): Promise<void> {
+  if (cluster.isWorker) return;
   let isSocket: boolean;
   try {
     isSocket = (await lstat(path)).isSocket();
