@@ -69,7 +69,8 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     let grpcPort: number;
     let httpPort: number;
     try {
-      grpcPort = await s.grpc.listen(settings.grpc.host, settings.grpc.port);
+      const uds = settings.grpc.uds;
+      grpcPort = uds === undefined ? await s.grpc.listen(settings.grpc.host, settings.grpc.port) : (await s.grpc.listenUnix(uds), 0);
       httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
     } catch (err) {
       parts.onStop();
@@ -82,7 +83,12 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     timer = setInterval(refreshHealth, 1000);
     timer.unref();
     logger.info(
-      { grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.stack().backend.kind },
+      {
+        grpc: settings.grpc.uds === undefined ? `${settings.grpc.host}:${grpcPort}` : `unix:${settings.grpc.uds}`,
+        grpcTls: settings.grpc.tls === undefined ? 'off' : settings.grpc.tls.clientCaFile === undefined ? 'tls' : 'mtls',
+        http: `${settings.http.host}:${httpPort}`,
+        backend: parts.stack().backend.kind,
+      },
       'meshlimit serving',
     );
     return { grpcPort, httpPort };

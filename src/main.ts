@@ -5,6 +5,7 @@
 import { startService } from './app.js';
 import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from './cluster.js';
 import { isMeshlimitError } from './errors.js';
+import { clearStaleSocket } from './server/grpc/unix-socket.js';
 import { loadSettings, redactedSettings } from './settings/index.js';
 import { createLogger } from './telemetry/logger.js';
 import { startTracing } from './telemetry/tracing.js';
@@ -20,6 +21,12 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: settings.log.level, format: settings.log.format });
   if (isPrimaryOfWorkers(settings.lifecycle.workers)) {
     logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
+    // GRPC_UDS: the workers share the primary's socket, so a stale file is cleared here, once.
+    if (settings.grpc.uds !== undefined)
+      await clearStaleSocket(settings.grpc.uds).catch((err: unknown) => {
+        logger.fatal({ error: err instanceof Error ? err.message : String(err) }, 'meshlimit could not start');
+        process.exit(1);
+      });
     runPrimary({ workers: settings.lifecycle.workers, logger, gracefulShutdownMs: settings.lifecycle.gracefulShutdownMs });
     return;
   }

@@ -7,6 +7,7 @@ import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
 import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './redis.js';
+import { loadGrpcTls, type GrpcServerTls } from './grpc-tls.js';
 import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
@@ -31,6 +32,7 @@ import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
+export type { GrpcServerTls } from './grpc-tls.js';
 export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
@@ -61,6 +63,10 @@ export interface Settings {
     readonly permitKeepaliveTimeMs: number;
     readonly maxPingStrikes: number;
     readonly maxResetStreams: number;
+    /** GRPC_UDS: serve on this unix socket instead of host:port. */
+    readonly uds: string | undefined;
+    /** GRPC_SERVER_USE_TLS and the files (./grpc-tls.ts); undefined: plaintext. */
+    readonly tls: GrpcServerTls | undefined;
   };
   readonly config: {
     /** CONFIG_TYPE: the YAML directory (`FILE`) or an xDS management server (`GRPC_XDS_SOTW`, see `xds`). */
@@ -124,6 +130,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
   const xds = composeXds(p, errors);
+  const grpcTls = loadGrpcTls(p, errors);
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -142,7 +149,7 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, xds, runtime));
+  return deepFreeze(group(p, redis, xds, grpcTls, runtime));
 }
 
 /**
@@ -241,7 +248,13 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 }
 
 /** The parsed rows, grouped by concern. */
-function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeLayout | undefined): Settings {
+function group(
+  p: Parsed,
+  redis: RedisGroup,
+  xds: XdsSettings,
+  grpcTls: GrpcServerTls | undefined,
+  runtime: RuntimeLayout | undefined,
+): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: {
@@ -259,6 +272,8 @@ function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeL
       permitKeepaliveTimeMs: p.GRPC_PERMIT_KEEPALIVE_TIME,
       maxPingStrikes: p.GRPC_MAX_PING_STRIKES,
       maxResetStreams: p.GRPC_MAX_RESET_STREAMS,
+      uds: p.GRPC_UDS,
+      tls: grpcTls,
     },
     config: {
       type: p.CONFIG_TYPE,
