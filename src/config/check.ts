@@ -26,7 +26,8 @@ export async function checkConfigDir(dir: string, options?: CompileOptions): Pro
   }
   const dump = snapshot.dump();
   const lines = [
-    `config OK: ${plural(dump.files.length, 'file')}, ${plural(dump.domains.length, 'domain')}, ${plural(snapshot.ruleCount, 'rule')} (version ${snapshot.version.slice(0, 12)})`,
+    `config OK: ${plural(dump.files.length, 'file')}, ${plural(dump.domains.length, 'domain')}, ${plural(snapshot.ruleCount, 'rule')}`,
+    `version ${snapshot.version}`,
   ];
   for (const d of dump.domains) {
     lines.push(`domain ${d.domain} (${d.files.join(', ')})`);

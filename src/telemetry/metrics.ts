@@ -3,6 +3,7 @@ import { CIRCUIT_STATES, type CircuitState } from '../backend/resilience/circuit
 import { BACKEND_ERROR_KINDS, type BackendErrorKind } from '../backend/resilience/failure-policy.js';
 import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
+import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
 import { HotCounter, HotHistogram } from './series.js';
 
 /**
@@ -74,6 +75,7 @@ export const METRIC_NAMES = [
   'meshlimit_breaker_transitions_total',
   'meshlimit_redis_command_duration_seconds',
   'meshlimit_grpc_transport_actions_total',
+  ...INFO_METRIC_NAMES,
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -82,6 +84,7 @@ export interface LoadedConfigInfo {
   readonly rules: number;
   /** The configured domains: the only values the `domain` label takes besides `_unknown_`. */
   readonly domains: readonly string[];
+  readonly version?: string | undefined; // content version (src/config/version.ts): meshlimit_config_info
 }
 
 /** The metrics API the limiter, adapters and config store call. */
@@ -138,6 +141,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.collectDefault ?? true) collectDefaultMetrics({ register: registry });
   // The configured domains: the only values the `domain` label of decisions takes besides _unknown_.
   const domains: KnownDomains = { current: new Set() };
+  buildInfoGauge(registry);
   return {
     registry,
     contentType: registry.contentType,
@@ -233,6 +237,7 @@ function configMetrics(registry: Registry, domains: KnownDomains, now: () => num
     help: 'Unix time of the last successful config (re)load, i.e. when the config in use was loaded.',
     registers: [registry],
   });
+  const setConfigVersion = configInfoGauge(registry);
   const rules = new Gauge({
     name: 'meshlimit_config_rules',
     aggregator: 'max',
@@ -251,6 +256,7 @@ function configMetrics(registry: Registry, domains: KnownDomains, now: () => num
       lastReloadSuccess.set(1);
       lastReloadTimestamp.set(now() / 1000);
       rules.set(info.rules);
+      if (info.version !== undefined) setConfigVersion(info.version);
       domains.current = new Set(info.domains);
     } else {
       reloadFailure.inc();

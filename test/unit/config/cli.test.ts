@@ -26,7 +26,7 @@ describe('meshlimit check-config', () => {
     const r = await run('check-config', fixture('upstream_readme'));
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toContain('config OK: 10 files, 10 domains, 27 rules (version ');
+    expect(r.stdout).toMatch(/^config OK: 10 files, 10 domains, 27 rules\nversion [0-9a-f]{64}\n/);
     expect(r.stdout).toContain('\n  messaging.message_type_marketing.to_number: 5 per day, fixed_window\n');
     expect(r.stdout).toContain('\n  internal.ldap: unlimited\n');
     expect(r.stdout).toContain('\n  example6.service.user_user-a: 10 per second, fixed_window [shadow_mode]\n');
