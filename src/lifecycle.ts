@@ -1,9 +1,11 @@
+import { SettingsError } from './errors.js';
 import type { Backend } from './limiter/ports.js';
 import type { GrpcServer } from './server/grpc/server.js';
 import type { HealthState } from './server/grpc/health.js';
 import type { HttpApp } from './server/http/app.js';
 import type { Settings } from './settings/index.js';
 import type { Logger } from './telemetry/logger.js';
+import { buildInfo } from './util/build-info.js';
 
 /**
  * The running service's lifecycle: readiness (health) that follows the config feed and the
@@ -69,8 +71,8 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     let grpcPort: number;
     let httpPort: number;
     try {
-      grpcPort = await s.grpc.listen(settings.grpc.host, settings.grpc.port);
-      httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
+      grpcPort = await s.grpc.listen(settings.grpc.host, settings.grpc.port).catch(portError('GRPC', settings.grpc));
+      httpPort = (await s.http.listen(settings.http.host, settings.http.port).catch(portError('', settings.http))).port;
     } catch (err) {
       parts.onStop();
       await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.stack().backend.close()]);
@@ -82,7 +84,12 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     timer = setInterval(refreshHealth, 1000);
     timer.unref();
     logger.info(
-      { grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.stack().backend.kind },
+      {
+        version: buildInfo().version,
+        grpc: `${settings.grpc.host}:${grpcPort}`,
+        http: `${settings.http.host}:${httpPort}`,
+        backend: parts.stack().backend.kind,
+      },
       'meshlimit serving',
     );
     return { grpcPort, httpPort };
@@ -107,4 +114,35 @@ async function firstConnection(parts: LifecycleParts): Promise<void> {
       { waitedMs: waitMs },
       'the counter store is not connected yet (REDIS_URL): serving anyway, not ready, and answering by FAILURE_POLICY until it connects',
     );
+}
+
+/**
+ * A port that cannot be bound, as a SettingsError naming the setting (`PORT`/`HOST` or
+ * `GRPC_PORT`/`GRPC_HOST`) and what to do; the system's error code stays in the message.
+ */
+function portError(prefix: '' | 'GRPC', at: { host: string; port: number }): (err: unknown) => never {
+  return (err) => {
+    const text = err instanceof Error ? err.message : String(err);
+    const code = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(`${(err as NodeJS.ErrnoException).code ?? ''} ${text}`)?.[1];
+    const addr = `${at.host}:${at.port}`;
+    if (code === 'EADDRINUSE') {
+      throw new SettingsError(
+        `${prefix}${prefix ? '_' : ''}PORT`,
+        `${addr} is already in use (EADDRINUSE): another process listens there (another meshlimit?); stop it or choose another port`,
+      );
+    }
+    if (code === 'EACCES') {
+      throw new SettingsError(
+        `${prefix}${prefix ? '_' : ''}PORT`,
+        `not allowed to listen on ${addr} (EACCES): ports below 1024 need privileges; choose a port of 1024 or more`,
+      );
+    }
+    if (code === 'EADDRNOTAVAIL') {
+      throw new SettingsError(
+        `${prefix}${prefix ? '_' : ''}HOST`,
+        `${at.host} is not an address of this machine (EADDRNOTAVAIL); use 0.0.0.0, 127.0.0.1 or one of its addresses`,
+      );
+    }
+    throw err;
+  };
 }
