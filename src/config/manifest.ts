@@ -90,5 +90,8 @@ function lineCounter(text: string): (offset: number) => number {
 export function withManifestLines(message: string, file: ManifestFile): string {
   const offset = file.lineOffset;
   if (offset === undefined || !message.startsWith(file.path)) return message;
-  return message.replace(/\bline (\d+)/g, (_m, n: string) => `line ${n} (manifest line ${Number(n) + offset})`);
+  const m = (n: string): number => Number(n) + offset;
+  return message
+    .replace(/\(line (\d+)\)/g, (_s, n: string) => `(line ${n}, manifest line ${m(n)})`)
+    .replace(/\b(at|on) line (\d+)/g, (_s, w: string, n: string) => `${w} line ${n} (manifest line ${m(n)})`);
 }
