@@ -33,7 +33,7 @@ export interface LifecycleParts {
   readonly health: HealthState;
   readonly logger: Logger;
   /** The config feed (directory watcher or xDS client): started once serving, closed first. */
-  readonly config: { start(): void; close(): Promise<void>; isReady(): boolean };
+  readonly config: { start(): void; close(): Promise<void>; isReady(): boolean; describe(): Readonly<Record<string, string | number>> };
   /**
    * Read lazily: the backend stack is built after the lifecycle (its hooks refresh health).
    * `storesConnected`: the stores themselves, not the policy's view (`allow` is always ready).
@@ -89,6 +89,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
         grpc: `${settings.grpc.host}:${grpcPort}`,
         http: `${settings.http.host}:${httpPort}`,
         backend: parts.stack().backend.kind,
+        ...config.describe(),
       },
       'meshlimit serving',
     );

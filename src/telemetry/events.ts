@@ -114,10 +114,10 @@ export function resolutionObserver(metrics: Metrics): ResolverObserver {
   };
 }
 
-/** The first config load: gauges and one log line. */
+/** The first config load: gauges, and a debug line (the start-up line, `meshlimit serving`, names the config and its version). */
 export function configLoaded(metrics: Metrics, logger: Logger, snapshot: CompiledSnapshot, dir: string): void {
   metrics.configReload(true, { rules: snapshot.ruleCount, domains: snapshot.domainNames, version: snapshot.version });
-  logger.info({ dir, version: snapshot.version, domains: snapshot.domainNames.length, rules: snapshot.ruleCount }, 'config loaded');
+  logger.debug({ dir, version: snapshot.version, domains: snapshot.domainNames.length, rules: snapshot.ruleCount }, 'config loaded');
 }
 
 /**
