@@ -1,11 +1,12 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { assembleScriptNamed, SCRIPT_NAMES, type AssembledScript } from './backend/redis/lua-assembler.js';
-import { ask } from './cli/ask.js';
+import type * as LuaAssembler from './backend/redis/lua-assembler.js';
+import type { AssembledScript } from './backend/redis/lua-assembler.js';
 import { COMMAND_USAGE, isHelp, isVersion, serviceArgs, USAGE, versionText } from './cli/usage.js';
-import { checkConfigPaths } from './config/check.js';
 import { SettingsError } from './errors.js';
-import { configCompileOptions } from './settings/index.js';
+
+// Each command loads its own modules when it runs (`ask` starts in a fraction of the time
+// loading the config compiler, the settings and the Lua assembler would add).
 
 /**
  * The `meshlimit` command line (help texts in ./cli/usage.ts). Exit codes: 0 ok, 1 invalid
@@ -50,8 +51,8 @@ export async function runCli(
     return 0;
   }
   if (command === 'check-config') return checkConfig(rest, io, env);
-  if (command === 'ask') return ask(rest, io, env);
-  if (command === 'print-lua') return printLua(rest, io);
+  if (command === 'ask') return (await import('./cli/ask.js')).ask(rest, io, env);
+  if (command === 'print-lua') return printLua(rest, io, await import('./backend/redis/lua-assembler.js'));
   const what = command === undefined ? 'expected a command' : `unknown ${command.startsWith('-') ? 'option' : 'command'} '${command}'`;
   io.stderr(`meshlimit: ${what}\n\n${USAGE}`);
   return 2;
@@ -76,6 +77,8 @@ async function checkConfig(args: readonly string[], io: CliIo, env: Readonly<Rec
     io.stderr(`meshlimit check-config: expected a directory, YAML file or ConfigMap manifest\n\n${COMMAND_USAGE['check-config']!}`);
     return 2;
   }
+  const { configCompileOptions } = await import('./settings/index.js');
+  const { checkConfigPaths } = await import('./config/check.js');
   let options;
   try {
     options = configCompileOptions(env);
@@ -93,7 +96,8 @@ async function checkConfig(args: readonly string[], io: CliIo, env: Readonly<Rec
  * `meshlimit print-lua`: one assembled script, exactly as Redis runs it (stdout holds nothing
  * else, so `| sha1sum` gives the hash on stderr and `| redis-cli -x SCRIPT LOAD` loads it).
  */
-function printLua(args: readonly string[], io: CliIo): number {
+function printLua(args: readonly string[], io: CliIo, lua: typeof LuaAssembler): number {
+  const { SCRIPT_NAMES, assembleScriptNamed } = lua;
   const name = args.join(' ');
   if (!SCRIPT_NAMES.includes(name)) {
     const names = SCRIPT_NAMES.map((n) => `  ${n}\n`).join('');

@@ -1,5 +1,5 @@
 import type { RlsDescriptorStatus, RlsResponse } from '../client/rls-client.js';
-import { EXPLAIN_HEADER, EXPLAIN_TRAILER } from '../server/grpc/mapping.js';
+import { EXPLAIN_HEADER, EXPLAIN_TRAILER } from '../server/grpc/explain.js';
 import { COMMAND_USAGE, isHelp } from './usage.js';
 
 /**

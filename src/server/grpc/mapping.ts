@@ -16,6 +16,7 @@
  *   limit, see {@link decisionToResponse}.
  */
 import { InvalidRequestError } from '../../errors.js';
+export { EXPLAIN_HEADER, EXPLAIN_TRAILER } from './explain.js';
 import { checkStringSizes, DEFAULT_STRING_LIMITS, type StringLimits } from '../../limiter/string-limits.js';
 import type {
   Decision,
@@ -290,21 +291,6 @@ function valueToWire(v: MetadataValue): WireStructValue {
   if (Array.isArray(v)) return { listValue: { values: (v as readonly MetadataValue[]).map(valueToWire) } };
   return { structValue: structToWire(v as MetadataStruct) };
 }
-
-/**
- * Request metadata a client sends to ask for {@link EXPLAIN_TRAILER} (`meshlimit ask` does). RLS
- * v3's `current_limit` has no field for a window of several units, the algorithm or a token
- * bucket's capacity, so a 30-per-15-minutes limit reads `30/MINUTE` and a bucket's remaining
- * tokens exceed its `requests_per_unit`.
- */
-export const EXPLAIN_HEADER = 'meshlimit-explain';
-/**
- * Trailing metadata answering {@link EXPLAIN_HEADER}: JSON, one entry per descriptor status, null
- * without a limit, else the reported limit as the config says it: `{requestsPerUnit, unit,
- * unitMultiplier, algorithm, burst}`. No rule keys or descriptor values: nothing the response
- * does not already imply about the config. At most 64 descriptors of five short fields.
- */
-export const EXPLAIN_TRAILER = 'meshlimit-limits';
 
 export function explainLimits(decision: Decision): string {
   return JSON.stringify(
