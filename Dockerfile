@@ -18,6 +18,7 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY scripts ./scripts
 # Compile to dist/, then drop devDependencies (typescript, vitest, ...) from node_modules.
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 

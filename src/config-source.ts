@@ -32,6 +32,8 @@ export interface ConfigFeed {
   isReady(): boolean;
   /** What health checks should add, when there is something to say (no config yet, management server lost). */
   healthDetail(): string | undefined;
+  /** Where the config comes from and what is loaded, for the start-up log line. */
+  describe(): Readonly<Record<string, string | number>>;
 }
 
 export interface ConfigFeedHooks {
@@ -70,6 +72,10 @@ async function fileFeed(settings: Settings, hooks: ConfigFeedHooks): Promise<Con
     close: () => watcher.close(),
     isReady: () => true,
     healthDetail: () => undefined,
+    describe: () => {
+      const snap = store.current();
+      return { config: dir, configVersion: snap.version, domains: snap.domainNames.length, rules: snap.ruleCount };
+    },
   };
 }
 
@@ -102,6 +108,7 @@ function xdsFeed(settings: Settings, hooks: ConfigFeedHooks): ConfigFeed {
     start: () => client.start(),
     close: () => client.close(),
     isReady: () => updates.ready(),
+    describe: () => ({ config: xds.serverUrl }),
     healthDetail: () =>
       updates.waitingDetail() ??
       (client.state === 'disconnected'

@@ -1,9 +1,11 @@
+import { SettingsError } from './errors.js';
 import type { Backend } from './limiter/ports.js';
 import type { GrpcServer } from './server/grpc/server.js';
 import type { HealthState } from './server/grpc/health.js';
 import type { HttpApp } from './server/http/app.js';
 import type { Settings } from './settings/index.js';
 import type { Logger } from './telemetry/logger.js';
+import { buildInfo } from './util/build-info.js';
 
 /**
  * The running service's lifecycle: readiness (health) that follows the config feed and the
@@ -31,7 +33,7 @@ export interface LifecycleParts {
   readonly health: HealthState;
   readonly logger: Logger;
   /** The config feed (directory watcher or xDS client): started once serving, closed first. */
-  readonly config: { start(): void; close(): Promise<void>; isReady(): boolean };
+  readonly config: { start(): void; close(): Promise<void>; isReady(): boolean; describe(): Readonly<Record<string, string | number>> };
   /**
    * Read lazily: the backend stack is built after the lifecycle (its hooks refresh health).
    * `storesConnected`: the stores themselves, not the policy's view (`allow` is always ready).
@@ -70,8 +72,11 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     let httpPort: number;
     try {
       const uds = settings.grpc.uds;
-      grpcPort = uds === undefined ? await s.grpc.listen(settings.grpc.host, settings.grpc.port) : (await s.grpc.listenUnix(uds), 0);
-      httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
+      grpcPort =
+        uds === undefined
+          ? await s.grpc.listen(settings.grpc.host, settings.grpc.port).catch(portError('GRPC', settings.grpc))
+          : (await s.grpc.listenUnix(uds), 0);
+      httpPort = (await s.http.listen(settings.http.host, settings.http.port).catch(portError('', settings.http))).port;
     } catch (err) {
       parts.onStop();
       await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.stack().backend.close()]);
@@ -84,10 +89,12 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     timer.unref();
     logger.info(
       {
+        version: buildInfo().version,
         grpc: settings.grpc.uds === undefined ? `${settings.grpc.host}:${grpcPort}` : `unix:${settings.grpc.uds}`,
         grpcTls: settings.grpc.tls === undefined ? 'off' : settings.grpc.tls.clientCaFile === undefined ? 'tls' : 'mtls',
         http: `${settings.http.host}:${httpPort}`,
         backend: parts.stack().backend.kind,
+        ...config.describe(),
       },
       'meshlimit serving',
     );
@@ -113,4 +120,35 @@ async function firstConnection(parts: LifecycleParts): Promise<void> {
       { waitedMs: waitMs },
       'the counter store is not connected yet (REDIS_URL): serving anyway, not ready, and answering by FAILURE_POLICY until it connects',
     );
+}
+
+/**
+ * A port that cannot be bound, as a SettingsError naming the setting (`PORT`/`HOST` or
+ * `GRPC_PORT`/`GRPC_HOST`) and what to do; the system's error code stays in the message.
+ */
+function portError(prefix: '' | 'GRPC', at: { host: string; port: number }): (err: unknown) => never {
+  return (err) => {
+    const text = err instanceof Error ? err.message : String(err);
+    const code = /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(`${(err as NodeJS.ErrnoException).code ?? ''} ${text}`)?.[1];
+    const addr = `${at.host}:${at.port}`;
+    if (code === 'EADDRINUSE') {
+      throw new SettingsError(
+        `${prefix}${prefix ? '_' : ''}PORT`,
+        `${addr} is already in use (EADDRINUSE): another process listens there (another meshlimit?); stop it or choose another port`,
+      );
+    }
+    if (code === 'EACCES') {
+      throw new SettingsError(
+        `${prefix}${prefix ? '_' : ''}PORT`,
+        `not allowed to listen on ${addr} (EACCES): ports below 1024 need privileges; choose a port of 1024 or more`,
+      );
+    }
+    if (code === 'EADDRNOTAVAIL') {
+      throw new SettingsError(
+        `${prefix}${prefix ? '_' : ''}HOST`,
+        `${at.host} is not an address of this machine (EADDRNOTAVAIL); use 0.0.0.0, 127.0.0.1 or one of its addresses`,
+      );
+    }
+    throw err;
+  };
 }

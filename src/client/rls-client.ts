@@ -32,6 +32,8 @@ export interface RlsCallOptions {
   /** Deadline relative to now; defaults to the client's `defaultDeadlineMs`. */
   readonly deadlineMs?: number | undefined;
   readonly metadata?: grpc.Metadata | undefined;
+  /** Receives the call's trailing metadata (before the returned promise settles). */
+  readonly onTrailers?: ((trailers: grpc.Metadata) => void) | undefined;
 }
 
 export interface RlsRateLimit {
@@ -112,7 +114,7 @@ export function createRlsClient(address: string, opts: RlsClientOptions = {}): R
   function unary<Req, Res>(method: grpc.MethodDefinition<Req, Res>, arg: Req, call: RlsCallOptions | undefined): Promise<Res> {
     const deadline = Date.now() + (call?.deadlineMs ?? defaultDeadlineMs);
     return new Promise<Res>((resolve, reject) => {
-      client.makeUnaryRequest(
+      const c = client.makeUnaryRequest(
         method.path,
         method.requestSerialize,
         method.responseDeserialize,
@@ -121,6 +123,8 @@ export function createRlsClient(address: string, opts: RlsClientOptions = {}): R
         { deadline },
         (err, value) => (err ? reject(err) : resolve(value!)),
       );
+      const onTrailers = call?.onTrailers;
+      if (onTrailers !== undefined) c.on('status', (status: grpc.StatusObject) => onTrailers(status.metadata));
     });
   }
 

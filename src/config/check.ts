@@ -1,7 +1,11 @@
 import { ConfigError, ConfigErrors } from '../errors.js';
 import type { DescriptorDump, LimitDump } from './compiled.js';
 import type { CompileOptions } from './compile.js';
-import { loadConfigDir } from './loader.js';
+import { readFile, stat } from 'node:fs/promises';
+import { compileConfig } from './compile.js';
+import { readConfigDir } from './loader.js';
+import { configMapFiles, withManifestLines, type ManifestFile } from './manifest.js';
+import type { ConfigFile } from './version.js';
 
 export interface CheckResult {
   readonly ok: boolean;
@@ -15,18 +19,35 @@ export interface CheckResult {
  * other failures (bugs) propagate.
  */
 export async function checkConfigDir(dir: string, options?: CompileOptions): Promise<CheckResult> {
+  return checkConfigPaths([dir], options);
+}
+
+/**
+ * `meshlimit check-config PATH...`: each path a config directory, a YAML config file, or a
+ * Kubernetes ConfigMap manifest (./manifest.ts; `configMap` picks one by name); all the files
+ * found are checked together, as one config directory holding them.
+ */
+export async function checkConfigPaths(paths: readonly string[], options?: CompileOptions, configMap?: string): Promise<CheckResult> {
   let snapshot;
+  const manifestFiles: ManifestFile[] = [];
   try {
-    snapshot = await loadConfigDir(dir, options);
+    const files: ConfigFile[] = [];
+    for (const p of paths) files.push(...(await readPath(p, configMap, manifestFiles)));
+    snapshot = compileConfig(files, options);
   } catch (err) {
     const errors = configErrorList(err);
     if (errors === undefined) throw err;
-    const lines = [`config invalid: ${errors.length} error${errors.length === 1 ? '' : 's'}`, ...errors.map((e) => `  ${e.message}`)];
+    const message = (m: string): string => manifestFiles.reduce((acc, f) => withManifestLines(acc, f), m);
+    const lines = [
+      `config invalid: ${errors.length} error${errors.length === 1 ? '' : 's'}`,
+      ...errors.map((e) => `  ${message(e.message)}`),
+    ];
     return { ok: false, output: `${lines.join('\n')}\n` };
   }
   const dump = snapshot.dump();
   const lines = [
-    `config OK: ${plural(dump.files.length, 'file')}, ${plural(dump.domains.length, 'domain')}, ${plural(snapshot.ruleCount, 'rule')} (version ${snapshot.version.slice(0, 12)})`,
+    `config OK: ${plural(dump.files.length, 'file')}, ${plural(dump.domains.length, 'domain')}, ${plural(snapshot.ruleCount, 'rule')}`,
+    `version ${snapshot.version}`,
   ];
   for (const d of dump.domains) {
     lines.push(`domain ${d.domain} (${d.files.join(', ')})`);
@@ -40,6 +61,24 @@ export async function checkConfigDir(dir: string, options?: CompileOptions): Pro
   }
   for (const w of snapshot.warnings) lines.push(`warning: ${w.message}`);
   return { ok: true, output: `${lines.join('\n')}\n` };
+}
+
+async function readPath(path: string, configMap: string | undefined, manifestFiles: ManifestFile[]): Promise<ConfigFile[]> {
+  const isDir = await stat(path).then(
+    (st) => st.isDirectory(),
+    () => true, // let the directory reader name the problem
+  );
+  if (isDir) return [...(await readConfigDir(path)).files];
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(path, '', `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const fromManifest = configMapFiles(path, text, configMap);
+  if (fromManifest === undefined) return [{ path, text }];
+  manifestFiles.push(...fromManifest);
+  return fromManifest;
 }
 
 /** The individual errors of a `ConfigError` / `ConfigErrors`; undefined for any other value. */

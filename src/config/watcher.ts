@@ -186,7 +186,7 @@ export class ConfigWatcher {
       if (key === this.#lastAttempt) return;
       this.#lastAttempt = key;
       const keptVersion = store.current().version;
-      logger?.error({ dir, trigger, keptVersion, err: error.message }, 'config reload failed; keeping the current config');
+      // Logged (once) by the listener, as every reload event.
       this.#emit({ ok: false, error, keptVersion, trigger, durationMs: performance.now() - t0 });
     };
 
@@ -221,7 +221,6 @@ export class ConfigWatcher {
     this.#lastAttempt = version;
     store.swap(next);
     for (const w of next.warnings) logger?.warn({ file: w.file, field: w.field }, w.message);
-    logger?.info({ dir, version, previousVersion, trigger, domains: next.domainNames.length, rules: next.ruleCount }, 'config reloaded');
     this.#emit({ ok: true, version, previousVersion, changed: true, trigger, durationMs: performance.now() - t0, warnings: next.warnings });
   }
 

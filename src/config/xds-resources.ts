@@ -81,7 +81,9 @@ export function compileXdsResources(resources: readonly XdsRateLimitConfig[], op
     seen.add(path);
     trees.push({ path, root: configTree(r) });
   });
-  const version = contentVersion(resources.map((r, i) => ({ path: xdsSourceName(r, i), text: JSON.stringify(r) })));
+  const version = contentVersion(
+    resources.map((r, i) => ({ path: xdsSourceName(r, i), name: xdsSourceName(r, i), text: JSON.stringify(r) })),
+  );
   return compileTrees(trees, version, options, found);
 }
 

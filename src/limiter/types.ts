@@ -137,6 +137,9 @@ export interface DescriptorStatus {
     readonly unit: Unit;
     readonly unitMultiplier: number;
     readonly name: string | undefined;
+    /** The limit's algorithm and token-bucket capacity (RLS v3 has no field for them; `meshlimit ask` shows them). */
+    readonly algorithm?: Algorithm | undefined;
+    readonly burst?: number | undefined;
   };
   /** Requests left in the reported limit after this request (0 when over). */
   readonly remaining: number;

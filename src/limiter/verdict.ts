@@ -98,7 +98,14 @@ function descriptorStatus(p: Planned, outcomes: readonly CounterOutcome[], globa
   const over = outcome.overLimit;
   const status: DescriptorStatus = {
     code: over && !p.ruleShadow ? 'OVER_LIMIT' : 'OK',
-    limit: { requestsPerUnit: limit.requestsPerUnit, unit: limit.unit, unitMultiplier: limit.unitMultiplier, name: limit.name },
+    limit: {
+      requestsPerUnit: limit.requestsPerUnit,
+      unit: limit.unit,
+      unitMultiplier: limit.unitMultiplier,
+      name: limit.name,
+      algorithm: limit.algorithm,
+      burst: limit.burst,
+    },
     remaining: outcome.remaining,
     resetMs: outcome.resetMs,
     shadowed: over && (p.ruleShadow || globalShadow),

@@ -119,28 +119,40 @@ export function resolutionObserver(metrics: Metrics): ResolverObserver {
   };
 }
 
-/** The first config load: gauges and one log line. */
+/** The first config load: gauges, and a debug line (the start-up line, `meshlimit serving`, names the config and its version). */
 export function configLoaded(metrics: Metrics, logger: Logger, snapshot: CompiledSnapshot, dir: string): void {
-  metrics.configReload(true, { rules: snapshot.ruleCount, domains: snapshot.domainNames });
-  logger.info({ dir, version: snapshot.version, domains: snapshot.domainNames.length, rules: snapshot.ruleCount }, 'config loaded');
+  metrics.configReload(true, { rules: snapshot.ruleCount, domains: snapshot.domainNames, version: snapshot.version });
+  logger.debug({ dir, version: snapshot.version, domains: snapshot.domainNames.length, rules: snapshot.ruleCount }, 'config loaded');
 }
 
-/** A reload attempt: the new config's gauges and a line when it changed, a counted error line when rejected. */
+/**
+ * A reload attempt: the new config's gauges and one line when it changed, a counted error line
+ * when rejected (every error of the rejected config in `errors`, one string each). This is the
+ * only place a reload is logged (the watcher and the xDS updates only emit the event).
+ */
 export function configReloaded(metrics: Metrics, logger: Logger, current: () => CompiledSnapshot): (e: ReloadEvent) => void {
   return (e) => {
     if (e.ok) {
       if (!e.changed) return;
       const snap = current();
-      metrics.configReload(true, { rules: snap.ruleCount, domains: snap.domainNames });
-      logger.info({ version: e.version, previous: e.previousVersion, trigger: e.trigger }, 'config reloaded');
+      metrics.configReload(true, { rules: snap.ruleCount, domains: snap.domainNames, version: e.version });
+      logger.info(
+        { version: e.version, previous: e.previousVersion, trigger: e.trigger, domains: snap.domainNames.length, rules: snap.ruleCount },
+        'config reloaded',
+      );
     } else {
       metrics.configReload(false);
       logger.error(
-        { keptVersion: e.keptVersion, trigger: e.trigger, error: e.error.message },
+        { keptVersion: e.keptVersion, trigger: e.trigger, errors: errorList(e.error) },
         'config reload rejected; keeping the last good config',
       );
     }
   };
+}
+
+/** An error's message as a list, one entry per line of it (ConfigErrors joins its errors with newlines). */
+export function errorList(err: Error): string[] {
+  return err.message.split('\n').filter((l) => l !== '');
 }
 
 /** Worst first: the breaker state gauge shows the worst breaker's state when there are two. */

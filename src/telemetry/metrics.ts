@@ -3,6 +3,8 @@ import { CIRCUIT_STATES, type CircuitState } from '../backend/resilience/circuit
 import { BACKEND_ERROR_KINDS, type BackendErrorKind } from '../backend/resilience/failure-policy.js';
 import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
+import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
+import { transportMetrics, type TransportAction } from './transport-metrics.js';
 import { HotCounter, HotHistogram } from './series.js';
 
 /**
@@ -36,14 +38,7 @@ export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailab
 /** gRPC/HTTP outcome of one request. */
 export type RequestCode = (typeof REQUEST_CODES)[number];
 
-/**
- * What the gRPC transport guard (src/server/grpc/transport-guard.ts) did against a client:
- * refused a connection (GRPC_MAX_CONNECTIONS) or a stream (GRPC_MAX_OPEN_STREAMS), reset a stream
- * (GRPC_STREAM_TIMEOUT_MS), closed one with GOAWAY ENHANCE_YOUR_CALM, or lacking GRPC_CLIENT_TLS_SAN.
- */
-const GUARD_ACTIONS = ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'] as const;
-export const TRANSPORT_ACTIONS = [...GUARD_ACTIONS, 'san_refused'] as const;
-export type TransportAction = (typeof TRANSPORT_ACTIONS)[number];
+export { TRANSPORT_ACTIONS, type TransportAction } from './transport-metrics.js';
 
 /** Label value for a domain that is not in the loaded config. */
 export const UNKNOWN_DOMAIN = '_unknown_';
@@ -76,6 +71,7 @@ export const METRIC_NAMES = [
   'meshlimit_redis_command_duration_seconds',
   'meshlimit_grpc_transport_actions_total',
   'meshlimit_grpc_tls_reloads_total',
+  ...INFO_METRIC_NAMES,
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -84,6 +80,7 @@ export interface LoadedConfigInfo {
   readonly rules: number;
   /** The configured domains: the only values the `domain` label takes besides `_unknown_`. */
   readonly domains: readonly string[];
+  readonly version?: string | undefined; // content version (src/config/version.ts): meshlimit_config_info
 }
 
 /** The metrics API the limiter, adapters and config store call. */
@@ -142,6 +139,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.collectDefault ?? true) collectDefaultMetrics({ register: registry });
   // The configured domains: the only values the `domain` label of decisions takes besides _unknown_.
   const domains: KnownDomains = { current: new Set() };
+  buildInfoGauge(registry);
   return {
     registry,
     contentType: registry.contentType,
@@ -237,6 +235,7 @@ function configMetrics(registry: Registry, domains: KnownDomains, now: () => num
     help: 'Unix time of the last successful config (re)load, i.e. when the config in use was loaded.',
     registers: [registry],
   });
+  const setConfigVersion = configInfoGauge(registry);
   const rules = new Gauge({
     name: 'meshlimit_config_rules',
     aggregator: 'max',
@@ -255,6 +254,7 @@ function configMetrics(registry: Registry, domains: KnownDomains, now: () => num
       lastReloadSuccess.set(1);
       lastReloadTimestamp.set(now() / 1000);
       rules.set(info.rules);
+      if (info.version !== undefined) setConfigVersion(info.version);
       domains.current = new Set(info.domains);
     } else {
       reloadFailure.inc();
@@ -367,21 +367,6 @@ function resolutionMetrics(registry: Registry): Pick<Metrics, 'resolution' | 're
       (ok ? c.success : c.failure).inc();
     },
   };
-}
-
-/** The gRPC transport guard's actions: a client's abuse (or a limit set too low), never a normal call. */
-function transportMetrics(registry: Registry): Pick<Metrics, 'transportAction' | 'tlsReload'> {
-  const labelled = <K extends string>(name: string, help: string, label: string, keys: readonly K[]): Record<K, Child> => {
-    const c = new Counter({ name, help, labelNames: [label], registers: [registry] });
-    const children = childrenOf(keys, (k) => c.labels(k) as Child);
-    for (const child of Object.values<Child>(children)) child.inc(0);
-    return children;
-  };
-  const actionsHelp = `Actions the gRPC transport guard took against clients: ${TRANSPORT_ACTIONS.join(', ')}.`;
-  const actions = labelled('meshlimit_grpc_transport_actions_total', actionsHelp, 'action', TRANSPORT_ACTIONS);
-  const reloadsHelp = 'Changed TLS files of the gRPC port: applied, or rejected (the previous certificate stays in use).';
-  const reloads = labelled('meshlimit_grpc_tls_reloads_total', reloadsHelp, 'result', ['applied', 'rejected'] as const);
-  return { transportAction: (action) => actions[action].inc(), tlsReload: (result) => reloads[result].inc() };
 }
 
 function perDomain<T>(map: Map<string, T>, domain: string, make: () => T): T {

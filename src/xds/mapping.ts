@@ -5,7 +5,6 @@
  * (src/config/xds-resources.ts). Objects are protobufjs plain objects with snake_case fields
  * (./protos.ts).
  */
-import { readFileSync } from 'node:fs';
 import {
   XDS_UNIT_NAMES,
   type XdsRateLimitConfig,
@@ -14,6 +13,7 @@ import {
   type XdsUnitName,
 } from '../config/index.js';
 import { decodeMessage, RATE_LIMIT_CONFIG_TYPE_URL, xdsTypes } from './protos.js';
+import { buildInfo } from '../util/build-info.js';
 
 /** The DiscoveryResponse fields meshlimit reads. */
 export interface DiscoveryResponse {
@@ -42,17 +42,11 @@ export const MAX_ERROR_DETAIL_BYTES = 4096;
 /** `google.rpc.Code.INTERNAL`: the code Envoy puts in the error_detail of its NACKs. */
 const NACK_CODE = 13;
 
-let version: string | undefined;
-function meshlimitVersion(): string {
-  version ??= (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  return version;
-}
-
 /** The `Node` of every request: id, metadata, and meshlimit as the user agent. */
 export function nodeMessage(node: NodeIdentity): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node.metadata)) fields[k] = { stringValue: v };
-  return { id: node.id, metadata: { fields }, user_agent_name: 'meshlimit', user_agent_version: meshlimitVersion() };
+  return { id: node.id, metadata: { fields }, user_agent_name: 'meshlimit', user_agent_version: buildInfo().version };
 }
 
 /**

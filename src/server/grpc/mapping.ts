@@ -16,6 +16,7 @@
  *   limit, see {@link decisionToResponse}.
  */
 import { InvalidRequestError } from '../../errors.js';
+export { EXPLAIN_HEADER, EXPLAIN_TRAILER } from './explain.js';
 import { checkStringSizes, DEFAULT_STRING_LIMITS, type StringLimits } from '../../limiter/string-limits.js';
 import type {
   Decision,
@@ -289,6 +290,22 @@ function valueToWire(v: MetadataValue): WireStructValue {
   if (typeof v === 'boolean') return { boolValue: v };
   if (Array.isArray(v)) return { listValue: { values: (v as readonly MetadataValue[]).map(valueToWire) } };
   return { structValue: structToWire(v as MetadataStruct) };
+}
+
+export function explainLimits(decision: Decision): string {
+  return JSON.stringify(
+    decision.statuses.map((s) =>
+      s.limit === undefined || s.unlimited
+        ? null
+        : {
+            requestsPerUnit: s.limit.requestsPerUnit,
+            unit: s.limit.unit,
+            unitMultiplier: s.limit.unitMultiplier,
+            algorithm: s.limit.algorithm ?? 'fixed_window',
+            burst: s.limit.burst ?? s.limit.requestsPerUnit,
+          },
+    ),
+  );
 }
 
 /** One descriptor status on the wire; see the module comment for the three shapes. */

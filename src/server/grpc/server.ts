@@ -21,6 +21,9 @@ import { createHealthService, type HealthState } from './health.js';
 import {
   decisionToResponse,
   requestToCheck,
+  EXPLAIN_HEADER,
+  EXPLAIN_TRAILER,
+  explainLimits,
   type ResponseHeaderNames,
   type WireRateLimitRequest,
   type WireRateLimitResponse,
@@ -142,7 +145,7 @@ export function createShouldRateLimitHandler(
     callback(status);
     onError?.(err, status.code, startedAt);
   };
-  const answer = (callback: grpc.sendUnaryData<WireRateLimitResponse>, decision: Decision, startedAt: number): void => {
+  const answer = (callback: grpc.sendUnaryData<WireRateLimitResponse>, decision: Decision, startedAt: number, explain: boolean): void => {
     let response: WireRateLimitResponse;
     try {
       onAnswered?.(startedAt, decision);
@@ -151,7 +154,10 @@ export function createShouldRateLimitHandler(
       fail(callback, err, startedAt);
       return;
     }
-    callback(null, response);
+    if (!explain) return callback(null, response);
+    const trailer = new grpc.Metadata();
+    trailer.set(EXPLAIN_TRAILER, explainLimits(decision));
+    callback(null, response, trailer);
   };
 
   return function shouldRateLimit(call, callback): void {
@@ -175,14 +181,16 @@ export function createShouldRateLimitHandler(
       fail(callback, err, startedAt);
       return;
     }
+    // (Optional chaining: a call built by hand, as in socketless tests, may carry no metadata.)
+    const explain = ((call.metadata as grpc.Metadata | undefined)?.get(EXPLAIN_HEADER).length ?? 0) > 0;
     if (decision instanceof Promise) {
       const started = startedAt;
       decision.then(
-        (d) => answer(callback, d, started),
+        (d) => answer(callback, d, started, explain),
         (err: unknown) => fail(callback, err, started),
       );
     } else {
-      answer(callback, decision, startedAt);
+      answer(callback, decision, startedAt, explain);
     }
   };
 }

@@ -64,7 +64,11 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   const fastify: FastifyInstance = Fastify({
     bodyLimit: BODY_LIMIT_BYTES,
     logController: new LogController({ disableRequestLogging: true }),
-    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    // fastify's own info lines ("Server listening at ...", one per address) would repeat
+    // lifecycle's one "meshlimit serving" line: it logs warnings and errors only.
+    ...(logger
+      ? { loggerInstance: (logger.levelVal >= 40 ? logger : logger.child({}, { level: 'warn' })) as FastifyBaseLogger }
+      : { logger: false }),
   });
 
   // Every Content-Type is read as text; `/json` parses it itself so the error is ours and the

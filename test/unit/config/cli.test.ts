@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
@@ -13,6 +14,7 @@ import { checkConfigDir } from '../../../src/config/check.js';
 import { fixture } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const PKG_VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 async function run(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
@@ -26,7 +28,7 @@ describe('meshlimit check-config', () => {
     const r = await run('check-config', fixture('upstream_readme'));
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toContain('config OK: 10 files, 10 domains, 27 rules (version ');
+    expect(r.stdout).toMatch(/^config OK: 10 files, 10 domains, 27 rules\nversion [0-9a-f]{64}\n/);
     expect(r.stdout).toContain('\n  messaging.message_type_marketing.to_number: 5 per day, fixed_window\n');
     expect(r.stdout).toContain('\n  internal.ldap: unlimited\n');
     expect(r.stdout).toContain('\n  example6.service.user_user-a: 10 per second, fixed_window [shadow_mode]\n');
@@ -58,16 +60,32 @@ describe('meshlimit check-config', () => {
   it('exit 2 on usage errors', async () => {
     expect((await run()).code).toBe(2);
     expect((await run('check-config')).code).toBe(2);
-    expect((await run('check-config', 'a', 'b')).code).toBe(2);
+    expect((await run('check-config', '--frob', 'a')).code).toBe(2);
     const unknown = await run('frobnicate');
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr.startsWith("meshlimit: unknown command 'frobnicate'\n\nusage: meshlimit check-config DIR\n")).toBe(true);
+    expect(unknown.stderr.startsWith("meshlimit: unknown command 'frobnicate'\n\nusage: meshlimit COMMAND [ARGS]")).toBe(true);
+    const flag = await run('--frobnicate');
+    expect([flag.code, flag.stderr.split('\n')[0]]).toEqual([2, "meshlimit: unknown option '--frobnicate'"]);
   });
 
   it('--help exits 0 with usage on stdout', async () => {
     const r = await run('--help');
     expect(r.code).toBe(0);
-    expect(r.stdout.startsWith('usage: meshlimit check-config DIR\n')).toBe(true);
+    expect(r.stdout.startsWith('usage: meshlimit COMMAND [ARGS]')).toBe(true);
+    // Every command, and where the settings are described.
+    for (const c of ['serve', 'check-config', 'ask', 'print-lua', 'README.md, section "Settings"']) expect(r.stdout).toContain(c);
+    expect((await run('-h')).stdout).toBe(r.stdout);
+    for (const c of ['check-config', 'ask', 'print-lua', 'serve']) {
+      const sub = await run(c, '--help');
+      expect([sub.code, sub.stdout.split('\n')[0]]).toEqual([0, expect.stringMatching(new RegExp(`^usage: meshlimit ${c}`))]);
+    }
+  });
+
+  it('--version prints the package version and Node.js version', async () => {
+    const r = await run('--version');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^meshlimit ${PKG_VERSION.replace(/\./g, '\\.')} \\(.*node ${process.version}\\)\n`));
+    expect((await run('-V')).stdout).toBe(r.stdout);
   });
 
   it('checkConfigDir returns ok/output without throwing for invalid config', async () => {
@@ -116,7 +134,7 @@ describe('meshlimit print-lua', () => {
     const r = await run('print-lua');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr.startsWith(`meshlimit print-lua: expected a script; the scripts:\n${LIST}\nusage: meshlimit check-config DIR\n`)).toBe(
+    expect(r.stderr.startsWith(`meshlimit print-lua: expected a script; the scripts:\n${LIST}\nusage: meshlimit print-lua SCRIPT\n`)).toBe(
       true,
     );
   });
