@@ -5,9 +5,10 @@ import type { Logger } from '../../telemetry/logger.js';
 /**
  * The HTTP admin app (fastify), with envoyproxy/ratelimit's HTTP endpoints:
  *
- * - `GET /healthcheck`: `200 OK` (text) when ready, `500` with an empty body otherwise, as
- *   envoyproxy/ratelimit; when `deps.healthDetail` has something to say (no config from the xDS
- *   management server yet, say), the body says it: `OK: <detail>`, or the detail alone with 500.
+ * - `GET /healthcheck`: `200 OK` (text) when ready, `500` otherwise, as envoyproxy/ratelimit;
+ *   when `deps.healthDetail` has something to say (a Redis not connected and why, no config from
+ *   the xDS management server yet), the body says it: `OK: <detail>`, or the detail alone with
+ *   500 (empty only when there is nothing to say).
  * - `POST /json`: the HTTP twin of ShouldRateLimit. The body is parsed as JSON whatever its
  *   Content-Type (envoyproxy/ratelimit's documented `curl --data` sends form-urlencoded), then
  *   handed to `deps.check`, whose status and body are sent as they are (200 OK, 429 OVER_LIMIT,
