@@ -15,12 +15,9 @@ import { HotCounter, HotHistogram } from './series.js';
  * rule matched; and at most {@link MAX_DECISION_RULES} distinct rules per domain get their own
  * series, the rest share `_other_` (a config with thousands of values must not explode a scrape).
  *
- * One label name for what happened: every meshlimit counter and histogram that says how an event
- * ended (a request, a descriptor decision, a reload, a Redis call, a backend error, a degraded
- * answer, a token resolution, a cache lookup, a JWKS load) labels it `outcome`, so a query or an
- * alert never has to remember whether this metric said `code`, `result`, `kind` or `reason`.
- * Labels that are not an outcome keep their own names: `domain`, `rule`, `state`, `from`/`to`,
- * `action`.
+ * One label name for what happened: every counter and histogram that says how an event ended
+ * labels it `outcome` (never `code`, `result`, `kind` or `reason`); other labels keep their names
+ * (`domain`, `rule`, `state`, `from`/`to`, `action`).
  *
  * Process metrics: prom-client's default collectors (`process_*`, `nodejs_*`) are registered
  * *without* a prefix, so the standard Node.js dashboards and alerts work unchanged.
