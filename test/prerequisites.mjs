@@ -2,8 +2,9 @@
 // `npm test`'s first step (the `pretest` script): the programs the tests start must be on PATH.
 //
 // The tests talk to real parts: redis-server and redis-cli (Debian: redis-server, which pulls in
-// redis-tools), prometheus and promtool (the dashboard and alert tests; Debian: prometheus), and
-// openssl (the throwaway TLS PKI; Debian: openssl). Without them `npm test` used to fail test by
+// redis-tools), prometheus and promtool (the dashboard and alert tests; Debian: prometheus),
+// openssl (the throwaway TLS PKI; Debian: openssl) and kubectl (its built-in kustomize renders
+// deploy/'s kustomizations as deploy/README.md does; Debian: kubernetes-client). Without them `npm test` used to fail test by
 // test, minutes in. Here, in a fraction of a second:
 // - all present: nothing is printed;
 // - some missing, running as root with apt-get (CI, a fresh container): they are installed
@@ -21,6 +22,7 @@ const NEEDED = [
   { bin: 'prometheus', pkg: 'prometheus' },
   { bin: 'promtool', pkg: 'prometheus' },
   { bin: 'openssl', pkg: 'openssl' },
+  { bin: 'kubectl', pkg: 'kubernetes-client' },
 ];
 
 function onPath(bin, env) {

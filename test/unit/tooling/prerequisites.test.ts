@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
  * its arguments and "installs" by creating the programs (the real apt-get is not run by tests).
  */
 const SCRIPT = fileURLToPath(new URL('../../prerequisites.mjs', import.meta.url));
-const ALL = ['redis-server', 'redis-cli', 'prometheus', 'promtool', 'openssl'];
+const ALL = ['redis-server', 'redis-cli', 'prometheus', 'promtool', 'openssl', 'kubectl'];
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -47,8 +47,10 @@ describe('npm test prerequisites', () => {
   it('without apt-get: stops, naming what is missing and the Debian packages', () => {
     const r = run({ PATH: tempDir() });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('the tests need redis-server, redis-cli, prometheus, promtool, openssl, which are not on PATH');
-    expect(r.stderr).toContain('install redis-server, redis-tools, prometheus, openssl (the Debian/Ubuntu package names)');
+    expect(r.stderr).toContain('the tests need redis-server, redis-cli, prometheus, promtool, openssl, kubectl, which are not on PATH');
+    expect(r.stderr).toContain(
+      'install redis-server, redis-tools, prometheus, openssl, kubernetes-client (the Debian/Ubuntu package names)',
+    );
   });
 
   it('with apt-get but told not to install: prints the exact apt-get command', () => {
@@ -57,7 +59,7 @@ describe('npm test prerequisites', () => {
     const r = run({ PATH: dir, MESHLIMIT_NO_INSTALL: '1' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(
-      `\n  ${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl\n`,
+      `\n  ${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client\n`,
     );
     expect(() => readFileSync(log)).toThrow(/ENOENT/);
   });
@@ -69,11 +71,13 @@ describe('npm test prerequisites', () => {
     if (isRoot) {
       expect(r.status).toBe(0);
       expect(readFileSync(log, 'utf8')).toBe(
-        'update -qq\ninstall -y -qq --no-install-recommends redis-server redis-tools prometheus openssl\n',
+        'update -qq\ninstall -y -qq --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client\n',
       );
     } else {
       expect(r.status).toBe(1);
-      expect(r.stderr).toContain('sudo apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl');
+      expect(r.stderr).toContain(
+        'sudo apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client',
+      );
     }
   });
 });
