@@ -147,12 +147,15 @@ export const REMINDER_MAX_MS = 60_000;
  * (a transition alone, logged once, scrolls away; a line per second would flood). Called once a
  * second; resets when the stores connect (their "redis connection ready" line says so).
  */
-function notConnectedReminder(parts: LifecycleParts): () => void {
+export function notConnectedReminder(
+  parts: Pick<LifecycleParts, 'stack' | 'logger'>,
+  clock: () => number = () => performance.now(),
+): () => void {
   let downSince: number | undefined;
   let next = 0;
   let every = REMINDER_FIRST_MS;
   return () => {
-    const now = performance.now();
+    const now = clock();
     const why = parts.stack().whyNotConnected();
     if (why === undefined) {
       downSince = undefined;
