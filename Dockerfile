@@ -6,8 +6,9 @@
 #
 # The same image runs the sample user service: `node dist/sample/user-service/main.js`.
 #
-# Node: 26, the active LTS line since October 2026; package.json requires >= 20.12 and CI tests
-# on Node 20 (the machine's). `--build-arg NODE_VERSION=24` builds on the previous LTS. Pin the
+# Node: 26, the active LTS line since October 2026, one of the lines package.json's `engines`
+# names (^20.12 || ^22 || ^24 || >=26; test/unit/tooling/node-versions.test.ts keeps the two and
+# README.md in step). `--build-arg NODE_VERSION=24` (or 22) builds on an older LTS line. Pin the
 # base by digest in production (docker buildx imagetools inspect).
 ARG NODE_VERSION=26
 

@@ -24,8 +24,8 @@ export default tseslint.config(
     },
   },
   {
-    // Plain Node scripts (CommonJS config, the CLI launcher).
-    files: ['**/*.cjs', 'bin/**/*.js'],
+    // Plain Node scripts (CommonJS config, the CLI launcher, npm test's prerequisites check).
+    files: ['**/*.cjs', 'bin/**/*.js', 'test/prerequisites.mjs'],
     languageOptions: {
       globals: { module: 'readonly', require: 'readonly', process: 'readonly', __dirname: 'readonly', console: 'readonly' },
     },

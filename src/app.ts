@@ -108,7 +108,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     grpcLimits: settings.grpc,
     onTransportAction: metrics.transportAction,
     isReady: lifecycle.isReady,
-    healthDetail: config.healthDetail,
+    healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
     configDump: () => store.current().dump(),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
   });
@@ -127,4 +127,10 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     health,
     close: lifecycle.close,
   };
+}
+
+/** The health body's sentences (config feed, then stores), or undefined when neither has one. */
+function joinDetails(...details: (string | undefined)[]): string | undefined {
+  const said = details.filter((d): d is string => d !== undefined);
+  return said.length === 0 ? undefined : said.join('. ');
 }

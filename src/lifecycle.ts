@@ -1,4 +1,4 @@
-import { SettingsError } from './errors.js';
+import { BackendUnavailableError, SettingsError } from './errors.js';
 import type { Backend } from './limiter/ports.js';
 import type { GrpcServer } from './server/grpc/server.js';
 import type { HealthState } from './server/grpc/health.js';
@@ -19,6 +19,8 @@ export interface Lifecycle {
   isReady(): boolean;
   /** Re-reads readiness into the gRPC health service (after a backend or breaker transition). */
   refreshHealth(): void;
+  /** What `/healthcheck` adds to its body about the stores: why a Redis is not connected; undefined when they are. */
+  healthDetail(): string | undefined;
   /**
    * Binds both ports, starts the config feed and the readiness timer, logs one line. On a bind
    * failure everything is closed and the error rethrown.
@@ -38,7 +40,7 @@ export interface LifecycleParts {
    * Read lazily: the backend stack is built after the lifecycle (its hooks refresh health).
    * `storesConnected`: the stores themselves, not the policy's view (`allow` is always ready).
    */
-  readonly stack: () => { readonly backend: Backend; storesConnected(): boolean };
+  readonly stack: () => { readonly backend: Backend; storesConnected(): boolean; whyNotConnected(): string | undefined };
   /** Closed with the config feed (the descriptor resolver's JWKS fetches). */
   readonly onStop: () => void;
 }
@@ -51,6 +53,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
   let closing: Promise<void> | undefined;
   const isReady = (): boolean => !shuttingDown && config.isReady() && parts.stack().backend.isReady();
   const refreshHealth = (): void => health.setServing(isReady());
+  const reminder = notConnectedReminder(parts);
 
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -67,7 +70,13 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
 
   const serve = async (s: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }> => {
     servers = s;
-    await firstConnection(parts);
+    try {
+      await firstConnection(parts);
+    } catch (err) {
+      parts.onStop();
+      await parts.stack().backend.close();
+      throw err;
+    }
     let grpcPort: number;
     let httpPort: number;
     try {
@@ -85,7 +94,10 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     config.start();
     refreshHealth();
     // Readiness also follows lazy transitions (e.g. the breaker going half-open on its own clock).
-    timer = setInterval(refreshHealth, 1000);
+    timer = setInterval(() => {
+      refreshHealth();
+      reminder();
+    }, 1000);
     timer.unref();
     logger.info(
       {
@@ -101,25 +113,80 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     return { grpcPort, httpPort };
   };
 
-  return { isReady, refreshHealth, serve, close };
+  const healthDetail = (): string | undefined => {
+    if (shuttingDown) return 'shutting down';
+    const stack = parts.stack();
+    const why = stack.whyNotConnected();
+    if (why !== undefined) return why;
+    if (!stack.backend.isReady())
+      return 'the circuit breaker is open: recent Redis calls failed or timed out (see the log and meshlimit_breaker_state); it tries Redis again after BREAKER_OPEN_MS';
+    return undefined;
+  };
+  return { isReady, refreshHealth, healthDetail, serve, close };
 }
 
 /**
  * Waits (up to REDIS_CONNECT_TIMEOUT_MS) for the counter store's first connection before the
  * ports open, so the first requests a new replica gets are counted, not answered by the failure
- * policy. A store still down after that is logged and the service starts anyway, not ready
- * (readiness follows the store from then on).
+ * policy. A store still down after that: with REDIS_REQUIRED_AT_START, start-up fails with the
+ * reason (as envoyproxy/ratelimit, whose first PING panics); otherwise the reason is logged and
+ * the service starts anyway, not ready (readiness follows the store from then on, and
+ * {@link notConnectedReminder} repeats the reason until it connects).
  */
 async function firstConnection(parts: LifecycleParts): Promise<void> {
   const connected = (): boolean => parts.stack().storesConnected();
   const waitMs = parts.settings.redis.connectTimeoutMs;
   const until = performance.now() + waitMs;
   while (!connected() && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
-  if (!connected())
-    parts.logger.warn(
-      { waitedMs: waitMs },
-      'the counter store is not connected yet (REDIS_URL): serving anyway, not ready, and answering by FAILURE_POLICY until it connects',
+  if (connected()) return;
+  const why = parts.stack().whyNotConnected() ?? 'the counter store is not connected';
+  if (parts.settings.lifecycle.redisRequiredAtStart)
+    throw new BackendUnavailableError(
+      `${why}. Not starting: REDIS_REQUIRED_AT_START=true and Redis was not connected after REDIS_CONNECT_TIMEOUT_MS=${waitMs} ms`,
     );
+  parts.logger.warn(
+    { redis: why, waitedMs: waitMs },
+    'Redis is not connected: serving anyway, not ready, answering by FAILURE_POLICY until it connects (REDIS_REQUIRED_AT_START=true exits instead)',
+  );
+}
+
+/** First reminder this long after the store went (or stayed) down; each next one twice as late, up to the cap. */
+export const REMINDER_FIRST_MS = 5_000;
+export const REMINDER_MAX_MS = 60_000;
+
+/**
+ * While a store stays unconnected, logs why again after 5 s, 10 s, 20 s, ... then every minute
+ * (a transition alone, logged once, scrolls away; a line per second would flood). Called once a
+ * second; resets when the stores connect (their "redis connection ready" line says so).
+ */
+export function notConnectedReminder(
+  parts: Pick<LifecycleParts, 'stack' | 'logger'>,
+  clock: () => number = () => performance.now(),
+): () => void {
+  let downSince: number | undefined;
+  let next = 0;
+  let every = REMINDER_FIRST_MS;
+  return () => {
+    const now = clock();
+    const why = parts.stack().whyNotConnected();
+    if (why === undefined) {
+      downSince = undefined;
+      return;
+    }
+    if (downSince === undefined) {
+      downSince = now;
+      every = REMINDER_FIRST_MS;
+      next = now + every;
+      return;
+    }
+    if (now < next) return;
+    every = Math.min(every * 2, REMINDER_MAX_MS);
+    next = now + every;
+    parts.logger.warn(
+      { redis: why, downForS: Math.round((now - downSince) / 1000), nextReminderInS: every / 1000 },
+      'Redis is still not connected; answering by FAILURE_POLICY',
+    );
+  };
 }
 
 /**

@@ -3,7 +3,7 @@
  *
  * 1. Burst: N service processes, one descriptor with a limit of 1000, far more requests than
  *    that sent at once through all of them (one h2load per process, in parallel). Admitted
- *    requests are the sum of the processes' `meshlimit_requests_total{code="ok"}` deltas.
+ *    requests are the sum of the processes' `meshlimit_requests_total{outcome="ok"}` deltas.
  *    Fixed window and token bucket must admit exactly the limit; the sliding window is reported
  *    too (on a fresh key it must also be exact).
  * 2. Sliding window against an exact sliding log, for documented arrival patterns: requests are

@@ -77,7 +77,7 @@ export function parseRequestCounts(metrics: string): Counts {
   let errors = 0;
   const errorsByCode: Record<string, number> = {};
   for (const line of metrics.split('\n')) {
-    const m = /^meshlimit_requests_total\{code="([a-z_]+)"\} ([\d.e+]+)$/.exec(line);
+    const m = /^meshlimit_requests_total\{outcome="([a-z_]+)"\} ([\d.e+]+)$/.exec(line);
     if (!m) continue;
     const code = m[1] as string;
     const v = Number(m[2]);

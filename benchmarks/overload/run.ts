@@ -58,17 +58,17 @@ async function countsOf(t: Target): Promise<Counts> {
     const line = text.split('\n').find((l) => l.startsWith(`${series} `));
     return line === undefined ? 0 : Number(line.slice(series.length + 1));
   };
-  const code = (c: string): number => v(`meshlimit_requests_total{code="${c}"}`);
+  const code = (c: string): number => v(`meshlimit_requests_total{outcome="${c}"}`);
   return {
     ok: code('ok'),
     overLimit: code('over_limit'),
     unavailable: code('unavailable'),
     other: code('invalid_argument') + code('deadline_exceeded') + code('internal'),
-    shed: v('meshlimit_backend_errors_total{kind="overloaded"}'),
-    transient: v('meshlimit_backend_errors_total{kind="transient"}'),
-    circuitOpen: v('meshlimit_backend_errors_total{kind="circuit_open"}'),
+    shed: v('meshlimit_backend_errors_total{outcome="overloaded"}'),
+    transient: v('meshlimit_backend_errors_total{outcome="transient"}'),
+    circuitOpen: v('meshlimit_backend_errors_total{outcome="circuit_open"}'),
     breakerOpened: v('meshlimit_breaker_transitions_total{from="closed",to="open"}'),
-    degradedOverloaded: v('meshlimit_degraded_answers_total{reason="overloaded"}'),
+    degradedOverloaded: v('meshlimit_degraded_answers_total{outcome="overloaded"}'),
   };
 }
 

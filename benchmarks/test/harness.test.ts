@@ -119,11 +119,11 @@ describe('server counters', () => {
   it('reads meshlimit_requests_total by code', () => {
     const text = [
       '# HELP meshlimit_requests_total Requests by outcome.',
-      'meshlimit_requests_total{code="ok"} 120',
-      'meshlimit_requests_total{code="over_limit"} 30',
-      'meshlimit_requests_total{code="unavailable"} 2',
-      'meshlimit_requests_total{code="internal"} 1',
-      'meshlimit_decisions_total{domain="bench",rule="bench.tenant",result="ok"} 120',
+      'meshlimit_requests_total{outcome="ok"} 120',
+      'meshlimit_requests_total{outcome="over_limit"} 30',
+      'meshlimit_requests_total{outcome="unavailable"} 2',
+      'meshlimit_requests_total{outcome="internal"} 1',
+      'meshlimit_decisions_total{domain="bench",rule="bench.tenant",outcome="ok"} 120',
     ].join('\n');
     expect(parseRequestCounts(text)).toEqual({ ok: 120, overLimit: 30, errors: 3, errorsByCode: { unavailable: 2, internal: 1 } });
   });

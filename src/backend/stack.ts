@@ -91,23 +91,43 @@ export interface BackendStack {
   readonly hasBreaker: boolean;
   /** The stores themselves are connected (not the failure policy's view: under `allow` that is always ready). */
   storesConnected(): boolean;
+  /** Why the stores are not connected (which Redis, what failed, what to check), one sentence each; undefined when they are. */
+  whyNotConnected(): string | undefined;
 }
 
 export function createBackendStack(options: BackendStackOptions, hooks: BackendStackHooks = {}): BackendStack {
   if (options.type === 'memory') {
     const store = createBackend({ type: 'memory', memory: { maxKeys: options.memoryMaxKeys } });
     const backend = hooks.span === undefined ? store : new InstrumentedBackend(store, () => {}, hooks.span);
-    return { store, perSecondStore: undefined, backend, hasBreaker: false, storesConnected: () => true };
+    return { store, perSecondStore: undefined, backend, hasBreaker: false, storesConnected: () => true, whyNotConnected: () => undefined };
   }
   const main = redisStack(options, options.redis, 'main', hooks);
   const hasBreaker = options.resilience.breaker.enabled;
   if (options.redisPerSecond === undefined) {
-    return { store: main.store, perSecondStore: undefined, backend: main.backend, hasBreaker, storesConnected: () => main.store.isReady() };
+    return {
+      store: main.store,
+      perSecondStore: undefined,
+      backend: main.backend,
+      hasBreaker,
+      storesConnected: () => main.store.isReady(),
+      whyNotConnected: () => whyNotConnected([main.store]),
+    };
   }
   const perSecond = redisStack(options, options.redisPerSecond, 'per_second', hooks);
   const backend = new PerSecondSplitBackend(main.backend, perSecond.backend);
   const storesConnected = () => main.store.isReady() && perSecond.store.isReady();
-  return { store: main.store, perSecondStore: perSecond.store, backend, hasBreaker, storesConnected };
+  const why = () => whyNotConnected([main.store, perSecond.store]);
+  return { store: main.store, perSecondStore: perSecond.store, backend, hasBreaker, storesConnected, whyNotConnected: why };
+}
+
+/** The not-connected sentences of `stores` (Redis ones), joined; undefined when every one is connected. */
+function whyNotConnected(stores: readonly Backend[]): string | undefined {
+  const reasons: string[] = [];
+  for (const s of stores) {
+    const why = s instanceof RedisBackend || s instanceof RedisClusterBackend ? s.whyNotConnected() : undefined;
+    if (why !== undefined) reasons.push(why);
+  }
+  return reasons.length === 0 ? undefined : reasons.join('. ');
 }
 
 /** One Redis store inside instrumentation, breaker, admission and failure policy (the order above). */

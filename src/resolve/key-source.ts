@@ -17,7 +17,8 @@ import type { KeySourceSpec } from '../config/resolution-schema.js';
  * - at most one fetch is in flight, and fetches start at least `cooldownSeconds` apart whatever
  *   triggers them (success or failure), so a flood of made-up `kid`s cannot hammer the issuer;
  * - a fetch is bounded by `timeoutMs` (connect, headers and body together), so the longest any
- *   request waits on the issuer is one timeout, once per cooldown;
+ *   request waits on the issuer is one timeout, once per cooldown; time this process was blocked
+ *   (start-up's synchronous work) is not counted against the issuer (see fetchDeadline);
  * - no timers: a source nobody uses costs nothing and needs no cleanup beyond {@link close}.
  */
 
@@ -177,8 +178,56 @@ class JwksSource implements KeySource {
   }
 }
 
+/** Most times one fetch's deadline is pushed back because this process, not the issuer, was stalled. */
+export const MAX_STALL_EXTENSIONS = 3;
+
+/**
+ * A fetch deadline of `timeoutMs` that counts only time this process could have spent on the
+ * fetch. An `AbortSignal.timeout` armed when the fetch starts also counts synchronous work that
+ * follows in the same turn (start-up builds fastify and the gRPC server right after the resolver
+ * started its first fetch: about 250 ms on a cold start), so with a short `jwks_timeout_ms` it
+ * fired before the request was even written, and the cooldown then kept valid tokens on the
+ * client-address fallback. Here a timer that fires more than `timeoutMs` late (the event loop was
+ * blocked for longer than the whole timeout, so the answer may be unread or the request unsent)
+ * is re-armed for a full timeout instead, at most {@link MAX_STALL_EXTENSIONS} times, so an
+ * issuer that does not answer still fails within a bounded time.
+ */
+function fetchDeadline(timeoutMs: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let extensions = 0;
+  const arm = (): void => {
+    const armedAt = performance.now();
+    timer = setTimeout(() => {
+      const late = performance.now() - armedAt - timeoutMs;
+      if (late > timeoutMs && extensions < MAX_STALL_EXTENSIONS) {
+        extensions++;
+        arm();
+      } else controller.abort();
+    }, timeoutMs);
+    timer.unref();
+  };
+  arm();
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
+}
+
 async function fetchJwks(url: string, timeoutMs: number, closed: AbortSignal, fetchImpl: typeof fetch): Promise<unknown> {
-  const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), closed]);
+  const deadline = fetchDeadline(timeoutMs);
+  try {
+    return await fetchJwksWithin(url, timeoutMs, deadline.signal, closed, fetchImpl);
+  } finally {
+    deadline.clear();
+  }
+}
+
+async function fetchJwksWithin(
+  url: string,
+  timeoutMs: number,
+  timeout: AbortSignal,
+  closed: AbortSignal,
+  fetchImpl: typeof fetch,
+): Promise<unknown> {
+  const signal = AbortSignal.any([timeout, closed]);
   let res: Response;
   try {
     res = await fetchImpl(url, { signal, redirect: 'manual', headers: { accept: 'application/jwk-set+json, application/json' } });

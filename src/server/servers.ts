@@ -1,3 +1,4 @@
+import { GrpcCode } from '../errors.js';
 import type { StringLimits } from '../limiter/string-limits.js';
 import type { RequestRecorder } from '../telemetry/events.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -64,6 +65,8 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     ...(o.healthDetail ? { healthDetail: o.healthDetail } : {}),
     configDump: o.configDump,
     metrics: o.metrics,
+    // Refused before decoding: counted as a gRPC request that does not decode would be.
+    onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,
   });
   return { grpc, http };

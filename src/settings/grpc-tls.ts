@@ -89,7 +89,7 @@ export const GRPC_TLS_DEFS = {
     default: '10s',
     parse: goDuration(100, 3_600_000),
     description:
-      'How often the gRPC TLS files are re-read (a Go duration, 100ms to 1h). A changed certificate, key or client CA that checks out is used for new connections from then on; established connections and their calls keep the certificate they started with. One that does not (no certificate, a key that does not match, a file missing) is logged and counted (`meshlimit_grpc_tls_reloads_total{result="rejected"}`) and the previous one stays. Kubernetes updates a mounted Secret within about a minute (kubelet\'s sync period), so the default adds little; upstream watches the directory instead.',
+      'How often the gRPC TLS files are re-read (a Go duration, 100ms to 1h). A changed certificate, key or client CA that checks out is used for new connections from then on; established connections and their calls keep the certificate they started with. One that does not (no certificate, a key that does not match, a file missing) is logged and counted (`meshlimit_grpc_tls_reloads_total{outcome="rejected"}`) and the previous one stays. Kubernetes updates a mounted Secret within about a minute (kubelet\'s sync period), so the default adds little; upstream watches the directory instead.',
   }),
 } as const;
 

@@ -111,7 +111,12 @@ export interface Settings {
   };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
-  readonly lifecycle: { readonly gracefulShutdownMs: number; readonly workers: number };
+  readonly lifecycle: {
+    readonly gracefulShutdownMs: number;
+    readonly workers: number;
+    /** REDIS_REQUIRED_AT_START: exit when a Redis is not connected after REDIS_CONNECT_TIMEOUT_MS at start. */
+    readonly redisRequiredAtStart: boolean;
+  };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -315,7 +320,7 @@ function group(
       reset: p.LIMIT_RESET_HEADER,
     },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
-    lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS },
+    lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS, redisRequiredAtStart: p.REDIS_REQUIRED_AT_START },
   };
 }
 

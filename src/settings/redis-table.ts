@@ -116,6 +116,13 @@ export const REDIS_DEFS = {
     description:
       'Milliseconds to wait for a Redis connection to open. At start-up meshlimit also waits this long for its first connection before opening its ports (so a new replica counts its first requests); a Redis still down after that is logged, and meshlimit serves not ready, answering by `FAILURE_POLICY` until it connects.',
   }),
+  REDIS_REQUIRED_AT_START: setting({
+    group: 'redis',
+    default: 'false',
+    parse: parseBool,
+    description:
+      '`true`: with `BACKEND_TYPE=redis`, exit (status 1, the reason logged) when a Redis is still not connected `REDIS_CONNECT_TIMEOUT_MS` after start, as envoyproxy/ratelimit does (its first PING panics), so Kubernetes restarts the pod. `false` (default): start anyway, not ready (`/healthcheck` 500 saying why, gRPC health `NOT_SERVING`), log why every so often until Redis connects, and answer by `FAILURE_POLICY` meanwhile; the pod becomes ready by itself when Redis arrives, with no crash-loop back-off.',
+  }),
   REDIS_PERSECOND: setting({
     group: 'redis',
     default: 'false',

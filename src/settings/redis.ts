@@ -37,6 +37,8 @@ export interface RedisSettings extends RedisConnectionOptions {
   readonly socketType: RedisSocketType;
   /** REDIS_URL as given with any password replaced by `[REDACTED]`: for logs, never for connecting. */
   readonly url: string;
+  /** How messages name this Redis: `Redis at REDIS_URL=<url, password redacted>` (`Redis cluster at ...`, `... REDIS_PERSECOND_URL=...`). */
+  readonly label: string;
   /** single: the server; cluster: the seed nodes; sentinel: the sentinels. Empty for a Unix socket. */
   readonly nodes: readonly RedisAddress[];
   /** Socket path when `socketType` is `unix`. */
@@ -171,6 +173,7 @@ export function composeRedis(
     type: p.type,
     socketType: p.socketType,
     url: redactUrl(p.url),
+    label: `${p.type === 'single' ? 'Redis' : `Redis ${p.type}`} at ${vars.url}=${redactUrl(raw)}`,
     sentinelAuth: p.sentinelAuth,
     commandTimeoutMs: p.commandTimeoutMs,
     connectTimeoutMs: p.connectTimeoutMs,

@@ -17,6 +17,10 @@ import { HotCounter, HotHistogram } from './series.js';
  * rule matched; and at most {@link MAX_DECISION_RULES} distinct rules per domain get their own
  * series, the rest share `_other_` (a config with thousands of values must not explode a scrape).
  *
+ * One label name for what happened: every counter and histogram that says how an event ended
+ * labels it `outcome` (never `code`, `result`, `kind` or `reason`); other labels keep their names
+ * (`domain`, `rule`, `state`, `from`/`to`, `action`).
+ *
  * Process metrics: prom-client's default collectors (`process_*`, `nodejs_*`) are registered
  * *without* a prefix, so the standard Node.js dashboards and alerts work unchanged.
  *
@@ -163,21 +167,21 @@ interface KnownDomains {
 function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics, 'recordDecision' | 'observeRequest' | 'countRequest'> {
   const decisions = new HotCounter(
     'meshlimit_decisions_total',
-    'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
-    ['domain', 'rule', 'result'],
+    'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and outcome.',
+    ['domain', 'rule', 'outcome'],
     [registry],
   );
   const duration = new HotHistogram(
     'meshlimit_request_duration_seconds',
-    'Time to decide one rate-limit request, in seconds, by result (ok, over_limit, error).',
-    ['result'],
+    'Time to decide one rate-limit request, in seconds, by outcome (ok, over_limit, error).',
+    ['outcome'],
     DURATION_BUCKETS,
     [registry],
   );
   const requests = new HotCounter(
     'meshlimit_requests_total',
-    'Rate-limit requests (gRPC and HTTP /json) by outcome code.',
-    ['code'],
+    'Rate-limit requests (gRPC and HTTP /json, failed ones included) by outcome.',
+    ['outcome'],
     [registry],
   );
   const durationChildren = childrenOf(REQUEST_RESULTS, (r) => duration.labels(r));
@@ -219,8 +223,8 @@ function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics
 function configMetrics(registry: Registry, domains: KnownDomains, now: () => number): Pick<Metrics, 'configReload'> {
   const reloads = new Counter({
     name: 'meshlimit_config_reloads_total',
-    help: 'Config (re)load attempts by result (success, failure); a failed reload keeps the previous config.',
-    labelNames: ['result'] as const,
+    help: 'Config (re)load attempts by outcome (success, failure); a failed reload keeps the previous config.',
+    labelNames: ['outcome'] as const,
     registers: [registry],
   });
   const lastReloadSuccess = new Gauge({
@@ -270,14 +274,14 @@ function backendMetrics(
 ): Pick<Metrics, 'backendError' | 'degradedAnswer' | 'breakerTransition' | 'setBreakerState' | 'observeRedis'> {
   const backendErrors = new Counter({
     name: 'meshlimit_backend_errors_total',
-    help: 'Failed backend calls by kind: transient (timeout, connection, failover), permanent (script error, a bug) or circuit_open (failed fast by the breaker).',
-    labelNames: ['kind'] as const,
+    help: 'Failed backend calls by outcome: transient (timeout, connection, failover), permanent (script error, a bug) or circuit_open (failed fast by the breaker).',
+    labelNames: ['outcome'] as const,
     registers: [registry],
   });
   const degraded = new Counter({
     name: 'meshlimit_degraded_answers_total',
-    help: 'Answers that did not come from exact shared counters, by reason.',
-    labelNames: ['reason'] as const,
+    help: 'Answers that did not come from exact shared counters, by outcome (circuit_open, backend_error, local_fallback, overloaded).',
+    labelNames: ['outcome'] as const,
     registers: [registry],
   });
   const breakerState = new Gauge({
@@ -295,8 +299,8 @@ function backendMetrics(
   });
   const redisDuration = new HotHistogram(
     'meshlimit_redis_command_duration_seconds',
-    'Duration of Redis script calls (one per request on standalone Redis), by result (ok, error).',
-    ['result'],
+    'Duration of Redis script calls (one per request on standalone Redis), by outcome (ok, error).',
+    ['outcome'],
     DURATION_BUCKETS,
     [registry],
   );
@@ -333,14 +337,14 @@ function resolutionMetrics(registry: Registry): Pick<Metrics, 'resolution' | 're
   });
   const resolutionCache = new Counter({
     name: 'meshlimit_resolution_cache_lookups_total',
-    help: 'Lookups of a token in the verified-token cache, by domain and result (hit, miss); a miss costs one signature verification.',
-    labelNames: ['domain', 'result'] as const,
+    help: 'Lookups of a token in the verified-token cache, by domain and outcome (hit, miss); a miss costs one signature verification.',
+    labelNames: ['domain', 'outcome'] as const,
     registers: [registry],
   });
   const jwksRefreshes = new Counter({
     name: 'meshlimit_jwks_refreshes_total',
-    help: 'JWKS load attempts (jwks_url or jwks_file) by domain and result (success, failure); on failure the cached keys stay in use.',
-    labelNames: ['domain', 'result'] as const,
+    help: 'JWKS load attempts (jwks_url or jwks_file) by domain and outcome (success, failure); on failure the cached keys stay in use.',
+    labelNames: ['domain', 'outcome'] as const,
     registers: [registry],
   });
   const resolutionChildren = new Map<string, Record<ResolutionOutcome, Child>>();

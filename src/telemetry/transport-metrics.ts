@@ -31,6 +31,6 @@ export function transportMetrics(registry: Registry): TransportMetrics {
   const actionsHelp = `Actions the gRPC transport guard took against clients: ${TRANSPORT_ACTIONS.join(', ')}.`;
   const actions = labelled('meshlimit_grpc_transport_actions_total', actionsHelp, 'action', TRANSPORT_ACTIONS);
   const reloadsHelp = 'Changed TLS files of the gRPC port: applied, or rejected (the previous certificate stays in use).';
-  const reloads = labelled('meshlimit_grpc_tls_reloads_total', reloadsHelp, 'result', ['applied', 'rejected'] as const);
+  const reloads = labelled('meshlimit_grpc_tls_reloads_total', reloadsHelp, 'outcome', ['applied', 'rejected'] as const);
   return { transportAction: (action) => actions[action].inc(), tlsReload: (result) => reloads[result].inc() };
 }

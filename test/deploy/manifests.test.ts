@@ -64,6 +64,27 @@ describe('deploy/ manifests validate against their schemas', () => {
     }
   });
 
+  it("the Istio objects use one API version per group, the stable ones Istio 1.22+ serves (deploy/README's requirement)", () => {
+    const versions = new Set<string>();
+    for (const d of manifestFiles(path.join(ROOT, 'deploy/istio')).flatMap(loadManifestFile)) {
+      const o = d.object as { apiVersion: string; kind: string };
+      versions.add(o.kind === 'EnvoyFilter' ? `${o.apiVersion} (EnvoyFilter)` : o.apiVersion);
+    }
+    expect([...versions].sort()).toEqual(['networking.istio.io/v1', 'networking.istio.io/v1alpha3 (EnvoyFilter)', 'security.istio.io/v1']);
+  });
+
+  it('an Istio object at a v1beta1 version is refused, naming the versions validated', () => {
+    const problems = validateManifest({
+      file: path.join(ROOT, 'deploy/x.yaml'),
+      index: 0,
+      line: 1,
+      object: { apiVersion: 'networking.istio.io/v1beta1', kind: 'Gateway', metadata: { name: 'g' } },
+    });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('no schema for networking.istio.io/v1beta1 Gateway;');
+    expect(problems[0]).toContain('networking.istio.io/v1/Gateway');
+  });
+
   it('a kind without a schema is an error, not a silent pass', () => {
     const problems = validateManifest({
       file: path.join(ROOT, 'deploy/x.yaml'),

@@ -174,7 +174,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
 
       // A couple of scrapes of normal traffic (the anonymous callers exceed 60/min on the way).
       await eventually(
-        async () => (await prom.api<QueryData>('query', { query: 'meshlimit_decisions_total{result="over_limit"}' })).result.length > 0,
+        async () => (await prom.api<QueryData>('query', { query: 'meshlimit_decisions_total{outcome="over_limit"}' })).result.length > 0,
         10_000,
         200,
       );
@@ -189,7 +189,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
       writeFileSync(path.join(dir, 'broken.yaml'), BROKEN_CONFIG);
       renameSync(path.join(dir, 'broken.yaml'), path.join(svc.configDir, 'broken.yaml'));
       await eventually(
-        async () => /meshlimit_config_reloads_total\{result="failure"\} [1-9]/.test(await svc.handle.metrics.render()),
+        async () => /meshlimit_config_reloads_total\{outcome="failure"\} [1-9]/.test(await svc.handle.metrics.render()),
         10_000,
         50,
       );
@@ -212,7 +212,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
         200,
       );
       const scraped = (query: string) => async (): Promise<boolean> => (await prom.api<QueryData>('query', { query })).result.length > 0;
-      await eventually(scraped('meshlimit_degraded_answers_total{reason="local_fallback"} > 0'), 10_000, 200);
+      await eventually(scraped('meshlimit_degraded_answers_total{outcome="local_fallback"} > 0'), 10_000, 200);
       await eventually(scraped('max_over_time(meshlimit_breaker_state{state="open"}[1m]) == 1'), 10_000, 200);
       await eventually(scraped('meshlimit_config_last_reload_success == 0'), 10_000, 200);
       const since = Date.now();
@@ -258,8 +258,8 @@ describe('Grafana dashboard and Prometheus rules', () => {
           ]),
         );
       };
-      expect((await values('sum by (result) (meshlimit_decisions_total{domain="edge"})'))['over_limit']).toBeGreaterThan(0);
-      expect(await values('max(meshlimit_config_reloads_total{result="failure"})')).toEqual({ '': 1 });
+      expect((await values('sum by (outcome) (meshlimit_decisions_total{domain="edge"})'))['over_limit']).toBeGreaterThan(0);
+      expect(await values('max(meshlimit_config_reloads_total{outcome="failure"})')).toEqual({ '': 1 });
       expect(await values('min(meshlimit_config_last_reload_success)')).toEqual({ '': 0 });
       expect((await values('sum by (to) (meshlimit_breaker_transitions_total)'))['open']).toBeGreaterThanOrEqual(1);
       const outcomes = await values('sum by (outcome) (meshlimit_resolutions_total{domain="edge"})');

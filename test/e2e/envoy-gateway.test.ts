@@ -240,20 +240,20 @@ describe("meshlimit with Envoy Gateway's environment", () => {
     expect(atNewCert).toBeGreaterThan(atRotation);
     // Still the connection it started with, with the certificate of its handshake.
     expect(await peerSerial(established)).toBe(serialOf(pki.server.cert));
-    expect(await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{result="applied"}')).toBe(1);
-    expect(await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{result="rejected"}')).toBe(0);
+    expect(await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{outcome="applied"}')).toBe(1);
+    expect(await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{outcome="rejected"}')).toBe(0);
     expect(proc.output()).toContain(`"serial":"${serialOf(rotated.cert)}"`);
   });
 
   it('keeps serving the certificate in force when a rotation brings a key that does not match, and says so', async () => {
     // The new certificate with the previous key: a Secret written out of step.
     certs.update({ 'tls.crt': pki.server.cert, 'tls.key': rotated.key, 'ca.crt': pki.ca });
-    await eventually(async () => (await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{result="rejected"}')) === 1, 10_000, 100);
+    await eventually(async () => (await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{outcome="rejected"}')) === 1, 10_000, 100);
     const fresh = client();
     expect(await peerSerial(fresh)).toBe(serialOf(rotated.cert));
     expect((await hit(fresh, 0)).overallCode).toBe('OK');
     expect(proc.output()).toContain('gRPC TLS files changed but cannot be used: the previous certificate stays in use');
     expect(proc.output()).toContain('does not match the certificate of GRPC_SERVER_TLS_CERT');
-    expect(await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{result="applied"}')).toBe(1);
+    expect(await metricValue(httpUrl, 'meshlimit_grpc_tls_reloads_total{outcome="applied"}')).toBe(1);
   });
 });

@@ -78,10 +78,10 @@ describe('FAILURE_POLICY=deny (default)', () => {
     expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="open"}')).toBe(1);
     // The connection is gone: the first failed request opens the breaker (a second one may fail
     // before the client has seen the close), every later one fails fast without touching Redis.
-    const transient = await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="transient"}');
+    const transient = await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{outcome="transient"}');
     expect(transient).toBeGreaterThanOrEqual(1);
     expect(transient).toBeLessThanOrEqual(2);
-    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="circuit_open"}')).toBe(30 - transient);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{outcome="circuit_open"}')).toBe(30 - transient);
     expect(await metricValue(s.httpUrl, 'meshlimit_breaker_transitions_total{from="closed",to="open"}')).toBe(1);
     expect((await fetch(`${s.httpUrl}/healthcheck`)).status).toBe(500);
     expect(await s.client.checkHealth()).toBe('NOT_SERVING');
@@ -141,8 +141,8 @@ describe('FAILURE_POLICY=allow', () => {
     expect(failed === 1 || failed === 2, reasons.join(',')).toBe(true);
     expect(reasons.slice(0, failed)).toEqual(Array(failed).fill('backend_error'));
     expect(reasons.slice(failed)).toEqual(Array(20 - failed).fill('circuit_open'));
-    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="backend_error"}')).toBe(failed);
-    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="circuit_open"}')).toBe(20 - failed);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{outcome="backend_error"}')).toBe(failed);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{outcome="circuit_open"}')).toBe(20 - failed);
     // allow keeps the pod in rotation: the answer is still useful.
     expect(await s.client.checkHealth()).toBe('SERVING');
   });
@@ -161,7 +161,7 @@ describe('FAILURE_POLICY=local', () => {
     }
     // 10 per hour over 2 replicas: this replica admits ceil(10 / 2) = 5.
     expect(codes).toEqual(['OK', 'OK', 'OK', 'OK', 'OK', 'OVER_LIMIT', 'OVER_LIMIT', 'OVER_LIMIT']);
-    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="local_fallback"}')).toBe(8);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{outcome="local_fallback"}')).toBe(8);
   });
 });
 
@@ -177,6 +177,6 @@ describe('non-transient backend errors are never masked', () => {
     await client.lpush(keys[0]!, 'x'); // WRONGTYPE for GET
     for (let i = 0; i < 12; i++) expect((await timed(ask(s.client, 'faults', 'typed'))).error?.code).toBe(13);
     expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="closed"}')).toBe(1);
-    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="permanent"}')).toBe(12);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{outcome="permanent"}')).toBe(12);
   });
 });

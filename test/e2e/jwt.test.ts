@@ -203,8 +203,8 @@ describe('user service + meshlimit (Redis) + gateway, over HTTP', () => {
     expect(count('verified')).toBe(2 * (12 + 1 + 3 + 1 + 1 + 3) + 1);
     expect(count('fallback_invalid')).toBe(2 * (5 + 4) + 1);
     expect(count('fallback_missing')).toBe(2 * (3 + 1 + 4 + 1));
-    expect(metrics).toMatch(/meshlimit_jwks_refreshes_total\{domain="edge",result="success"\} 1\n/);
-    expect(metrics).toMatch(/meshlimit_resolution_cache_lookups_total\{domain="edge",result="hit"\} \d+/);
+    expect(metrics).toMatch(/meshlimit_jwks_refreshes_total\{domain="edge",outcome="success"\} 1\n/);
+    expect(metrics).toMatch(/meshlimit_resolution_cache_lookups_total\{domain="edge",outcome="hit"\} \d+/);
   });
 });
 

@@ -33,7 +33,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const redisCalls = (): Promise<number> => metricValue(svc.httpUrl, 'meshlimit_redis_command_duration_seconds_count{result="ok"}');
+const redisCalls = (): Promise<number> => metricValue(svc.httpUrl, 'meshlimit_redis_command_duration_seconds_count{outcome="ok"}');
 const ask = (key: string, value = 'x') => svc.client.shouldRateLimit({ domain: 'hot', descriptors: [{ entries: [{ key, value }] }] });
 
 describe('over-limit cache (LOCAL_CACHE_SIZE)', () => {

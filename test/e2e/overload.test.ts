@@ -72,8 +72,8 @@ describe('a burst above the admission bounds, healthy Redis', () => {
     // Every admitted request was charged (OK) or denied (charging nothing): the counter holds
     // exactly the OKs, so no shed request reached Redis.
     expect(await charged(r)).toBe(ok);
-    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="overloaded"}')).toBe(shed);
-    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{kind="transient"}')).toBe(0);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{outcome="overloaded"}')).toBe(shed);
+    expect(await metricValue(s.httpUrl, 'meshlimit_backend_errors_total{outcome="transient"}')).toBe(0);
     expect(await metricValue(s.httpUrl, 'meshlimit_breaker_transitions_total{from="closed",to="open"}')).toBeNaN();
     expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="closed"}')).toBe(1);
   });
@@ -97,7 +97,7 @@ describe('a burst above the admission bounds, healthy Redis', () => {
     expect(shedOk).toBeGreaterThan(0);
     expect(exactOk).toBeLessThanOrEqual(LIMIT);
     expect(await charged(r)).toBe(exactOk);
-    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{reason="overloaded"}')).toBe(shedOk);
+    expect(await metricValue(s.httpUrl, 'meshlimit_degraded_answers_total{outcome="overloaded"}')).toBe(shedOk);
     expect(await metricValue(s.httpUrl, 'meshlimit_breaker_state{state="closed"}')).toBe(1);
   });
 });

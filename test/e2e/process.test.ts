@@ -117,7 +117,7 @@ describe('WORKERS=2 (Node cluster) on Redis', () => {
       }
       expect(codes).toEqual([...Array<string>(10).fill('OK'), 'OVER_LIMIT', 'OVER_LIMIT']);
       const text = await (await fetch(`http://127.0.0.1:${http}/metrics`)).text();
-      const total = (code: string) => Number(new RegExp(`^meshlimit_requests_total\\{code="${code}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+      const total = (code: string) => Number(new RegExp(`^meshlimit_requests_total\\{outcome="${code}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
       expect(total('ok')).toBe(10);
       expect(total('over_limit')).toBe(2);
     } finally {

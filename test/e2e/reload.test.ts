@@ -34,14 +34,14 @@ describe('config hot reload', () => {
     // 3 hits survive the reload: 10 - 3 = 7 left.
     const r = await s.client.shouldRateLimit({ domain: 'reload', descriptors: [{ entries: [{ key: 'k', value: 'v' }], hitsAddend: 0 }] });
     expect(r.statuses[0]!.limitRemaining).toBe(7);
-    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="success"}')).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{outcome="success"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('rejects a broken edit and keeps answering with the last good config', async () => {
     svc = await bootService({ files: { 'r.yaml': config(5) }, now: () => T });
     const s = svc;
     s.writeConfig('r.yaml', config(7, '  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n'));
-    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="failure"}')) >= 1);
+    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{outcome="failure"}')) >= 1);
     expect(await limitOf(s)).toBe(5);
     expect(await metricValue(s.httpUrl, 'meshlimit_config_last_reload_success')).toBe(0);
     // A later good edit recovers.

@@ -298,12 +298,12 @@ describe.each(cases)('ShouldRateLimit over gRPC, $name backend', ({ name, env })
     expect(JSON.stringify(dump)).toContain('"e2e"');
     await ask([d('fw', 'metrics')]);
     const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
-    expect(metrics).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.fw",result="ok"\} \d+/);
+    expect(metrics).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.fw",outcome="ok"\} \d+/);
     expect(metrics).not.toContain('metrics"'); // descriptor values are never labels...
     await ask([d('detailed', 'tenant-7')]);
     const detailed = await (await fetch(`${svc.httpUrl}/metrics`)).text();
     // ...unless the rule opts in with detailed_metric (upstream's per-value stats)
-    expect(detailed).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.detailed_tenant-7",result="ok"\} 1/);
+    expect(detailed).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.detailed_tenant-7",outcome="ok"\} 1/);
     expect(await svc.client.checkHealth('envoy.service.ratelimit.v3.RateLimitService')).toBe('SERVING');
   });
 });
@@ -335,7 +335,7 @@ describe('response headers and global shadow mode', () => {
       expect(r.overallCode).toBe('OK');
       expect(r.statuses[0]).toMatchObject({ code: 'OVER_LIMIT', limitRemaining: 0 });
       const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
-      expect(metrics).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.fw",result="shadow_over_limit"\} 1/);
+      expect(metrics).toMatch(/meshlimit_decisions_total\{domain="e2e",rule="e2e\.fw",outcome="shadow_over_limit"\} 1/);
     } finally {
       await svc.close();
     }

@@ -95,13 +95,13 @@ describe('xDS config source', () => {
     expect(nack.responseNonce).not.toBe('');
     expect(nack.errorDetail).toEqual({ code: 13, message: `xds:edge-listener: descriptors[0].rate_limit.unit: missing; ${UNITS}` });
     expect(await limitOf(s)).toBe(5);
-    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="failure"}')).toBe(1);
+    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{outcome="failure"}')).toBe(1);
     expect(await metricValue(s.httpUrl, 'meshlimit_config_last_reload_success')).toBe(0);
 
     server.setSnapshot('v4', [config(7)]);
     await server.waitForAck('v4');
     await eventually(async () => (await limitOf(s)) === 7);
-    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="success"}')).toBe(3);
+    expect(await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{outcome="success"}')).toBe(3);
     const dump = (await (await fetch(`${s.httpUrl}/rlconfig`)).json()) as { files: string[] };
     expect(dump.files).toEqual(['xds:edge-listener']);
     // The usual reload lines (trigger xds), and the connection's one transition.

@@ -79,7 +79,9 @@ describe('a replica that just started', () => {
     );
     try {
       // Before the connection: unavailable (FAILURE_POLICY=deny answers it as an error), not counted.
-      await expect(stack.backend.evaluate([op('{reg}:early')], { chargeOnDeny: false, domain: 'r' })).rejects.toThrow(/redis unavailable/);
+      await expect(stack.backend.evaluate([op('{reg}:early')], { chargeOnDeny: false, domain: 'r' })).rejects.toThrow(
+        /^Redis at REDIS_URL=127.0.0.1:\d+ is not connected: /,
+      );
       const until = Date.now() + 5_000;
       while (!stack.store.isReady() && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       expect(stack.store.isReady()).toBe(true);

@@ -8,6 +8,7 @@ import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { createRedisClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions, type RedisType } from './connection.js';
 import { CallHealth } from './call-health.js';
 import { replyKind, toBackendError } from './errors.js';
+import { notConnectedError, notConnectedReason } from './explain.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { assembleEvaluateScripts, assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
@@ -80,6 +81,8 @@ export class RedisBackend implements Backend {
   /** What this backend saw of its script calls, for the circuit breaker (per call, never per request). */
   readonly health = new CallHealth();
   private readonly commandTimeoutMs: number;
+  /** How messages name this Redis (RedisConnectionOptions.label). */
+  private readonly label: string | undefined;
   private readonly onRefundError: RedisBackendOptions['onRefundError'];
   private closing = false;
 
@@ -88,6 +91,7 @@ export class RedisBackend implements Backend {
     if (type === 'cluster') throw new TypeError("RedisBackend: use RedisClusterBackend (or createBackend) for REDIS_TYPE 'cluster'");
     this.redisType = type;
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.label = options.label;
     // Script calls get their deadline from their batch's write (WriteBatch); ioredis' own
     // per-command timer, which starts before the write, stays only as a backstop for anything
     // else this client sends.
@@ -190,8 +194,17 @@ export class RedisBackend implements Backend {
   protected runScript(command: string, keys: string[], args: Buffer, batch?: WriteBatch): Promise<unknown> {
     const reply = this.health.track(runEvaluateCommand(this.client, command, keys, args), replyKind);
     return (batch === undefined ? reply : batch.guard(reply)).catch((err: unknown) => {
-      throw toBackendError(err);
+      const e = toBackendError(err);
+      // Not connected: meshlimit says which Redis and what to check; ioredis' words are the detail.
+      throw e instanceof BackendUnavailableError && !this.closing && this.client.status !== 'ready'
+        ? notConnectedError(this.label, this.readiness.lastError, e)
+        : e;
     });
+  }
+
+  /** Why this Redis is not connected (which one, what failed, what to check); undefined when it is. */
+  whyNotConnected(): string | undefined {
+    return this.isReady() ? undefined : notConnectedReason(this.label, this.readiness.lastError);
   }
 
   /** Connected and the socket writable (a peer that just hung up can leave status 'ready' briefly). */

@@ -10,6 +10,7 @@ import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOp
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { CallHealth } from './call-health.js';
 import { replyKind, toBackendError } from './errors.js';
+import { notConnectedReason } from './explain.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import type { AssembledScript, EvaluateScripts } from './lua-assembler.js';
 import { evaluateScriptFor } from './script-commands.js';
@@ -106,10 +107,13 @@ export class RedisClusterBackend implements Backend {
   /** What this backend saw of its script calls, over all nodes, for the circuit breaker (per call, never per request). */
   readonly health = new CallHealth();
   private readonly deadlineMs: number;
+  /** How messages name this Redis (RedisConnectionOptions.label). */
+  private readonly label: string | undefined;
   private closing = false;
 
   constructor(options: RedisClusterBackendOptions) {
     this.deadlineMs = 2 * (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.label = options.label;
     this.scripts = options.scripts ?? defaultEvaluateScripts();
     this.refundScript = options.refundScript ?? defaultRefundScript();
     this.onRefundError = options.onRefundError;
@@ -302,8 +306,13 @@ export class RedisClusterBackend implements Backend {
 
   private unavailable(): BackendUnavailableError {
     if (this.closing) return new BackendUnavailableError('redis cluster backend is closed');
-    const why = this.readiness.lastError ? `: ${this.readiness.lastError.message}` : '';
-    return new BackendUnavailableError(`redis cluster is not ready (${this.client.status})${why}`, { cause: this.readiness.lastError });
+    const why = notConnectedReason(this.label ?? 'Redis cluster', this.readiness.lastError);
+    return new BackendUnavailableError(`${why} (detail: cluster client status ${this.client.status})`, { cause: this.readiness.lastError });
+  }
+
+  /** Why the cluster is not usable (which one, what failed, what to check); undefined when it is. */
+  whyNotConnected(): string | undefined {
+    return this.isReady() ? undefined : notConnectedReason(this.label ?? 'Redis cluster', this.readiness.lastError);
   }
 
   /** The cluster client is ready: connected, slot map loaded, CLUSTER INFO state ok at connect. */

@@ -27,6 +27,11 @@ export interface RedisConnectionOptions {
   /** REDIS_TYPE: `single` (default), `cluster` or `sentinel`. */
   readonly type?: RedisType;
   /**
+   * How messages name this Redis: which one and the setting that points at it, e.g.
+   * `Redis at REDIS_URL=127.0.0.1:6379` (settings set it, passwords redacted). Default `Redis`.
+   */
+  readonly label?: string | undefined;
+  /**
    * `single`: the server (exactly one, unless `path` is given); `cluster`: the seed nodes;
    * `sentinel`: the sentinels.
    */

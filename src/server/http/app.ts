@@ -5,9 +5,10 @@ import type { Logger } from '../../telemetry/logger.js';
 /**
  * The HTTP admin app (fastify), with envoyproxy/ratelimit's HTTP endpoints:
  *
- * - `GET /healthcheck`: `200 OK` (text) when ready, `500` with an empty body otherwise, as
- *   envoyproxy/ratelimit; when `deps.healthDetail` has something to say (no config from the xDS
- *   management server yet, say), the body says it: `OK: <detail>`, or the detail alone with 500.
+ * - `GET /healthcheck`: `200 OK` (text) when ready, `500` otherwise, as envoyproxy/ratelimit;
+ *   when `deps.healthDetail` has something to say (a Redis not connected and why, no config from
+ *   the xDS management server yet), the body says it: `OK: <detail>`, or the detail alone with
+ *   500 (empty only when there is nothing to say).
  * - `POST /json`: the HTTP twin of ShouldRateLimit. The body is parsed as JSON whatever its
  *   Content-Type (envoyproxy/ratelimit's documented `curl --data` sends form-urlencoded), then
  *   handed to `deps.check`, whose status and body are sent as they are (200 OK, 429 OVER_LIMIT,
@@ -43,6 +44,12 @@ export interface HttpAppDeps {
   /** A JSON-serialisable view of the loaded config for `/rlconfig`. */
   readonly configDump: () => unknown;
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
+  /**
+   * A `/json` request refused before `check` saw it (empty body, not JSON, larger than
+   * {@link BODY_LIMIT_BYTES}): counted as `check`'s own failures are, so `/json` is counted like
+   * gRPC whatever goes wrong.
+   */
+  readonly onRejected?: (() => void) | undefined;
   /** Receives unexpected errors (never request bodies). Silent when absent. */
   readonly logger?: Logger | undefined;
 }
@@ -76,11 +83,12 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  fastify.setErrorHandler((err: FastifyError, _req, reply) => {
+  fastify.setErrorHandler((err: FastifyError, req, reply) => {
     if (isMeshlimitError(err)) return sendJson(reply, err.httpStatus, { code: err.code, message: err.message });
     // fastify's own client errors (body too large, bad framing): a 4xx with a safe message.
     const status = err.statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {
+      if (req.routeOptions.url === '/json') deps.onRejected?.();
       const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than ${BODY_LIMIT_BYTES} bytes` : err.message;
       return sendJson(reply, status, { code: 'ML_ERR_INVALID_REQUEST', message });
     }
@@ -102,6 +110,7 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   fastify.post('/json', async (req, reply) => {
     const raw = req.body;
     if (typeof raw !== 'string' || raw.trim() === '') {
+      deps.onRejected?.();
       return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: 'request body is empty; expected a JSON RateLimitRequest' });
     }
     let body: unknown;
@@ -110,6 +119,7 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
       // the JSON adapter validates the shape.
       body = JSON.parse(raw);
     } catch (err) {
+      deps.onRejected?.();
       return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: `request body is not valid JSON: ${(err as Error).message}` });
     }
     const result = await deps.check(body);

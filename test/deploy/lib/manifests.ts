@@ -15,9 +15,16 @@ import { AuthorizationPolicy, RequestAuthentication } from '@kubernetes-models/i
  * Loading and schema validation of the Kubernetes and Istio manifests under deploy/.
  *
  * Schemas: Kubernetes kinds from `kubernetes-models` 4.5 (generated from the API server's
- * OpenAPI; it knows `preStop.sleep` and `trafficDistribution`, so Kubernetes >= 1.30), Istio kinds
- * from `@kubernetes-models/istio` 2.3 (generated from the CRDs of Istio 1.18; every kind used here
- * is covered: networking v1alpha3/v1beta1, security v1beta1/v1). Both check types, formats, enums
+ * OpenAPI; it knows `preStop.sleep` and `trafficDistribution`, so Kubernetes >= 1.30). Istio
+ * kinds: only the API versions deploy/README.md's Istio >= 1.22 serves and the manifests use, one
+ * per group (`networking.istio.io/v1`, `security.istio.io/v1`; EnvoyFilter has only
+ * `networking.istio.io/v1alpha3`); a v1beta1 object is refused as unknown. Their schemas come from
+ * `@kubernetes-models/istio` 2.3, generated from Istio 1.18's CRDs: Istio serves one schema for
+ * every version of a kind, so a `networking.istio.io/v1` Gateway, VirtualService or
+ * DestinationRule and a `security.istio.io/v1` PeerAuthentication are checked with that kind's
+ * v1beta1 model (2.3 has no v1 model for them). A field Istio added after 1.18 would be reported
+ * as unknown. @kubernetes-models/istio 3 (Istio 1.29's CRDs) requires Node >= 22: it would bring
+ * back an engine warning on Node 20, which package.json's `engines` still covers. Both check types, formats, enums
  * and required fields, but their schemas allow unknown fields (the API server prunes them
  * silently, or rejects them under `kubectl apply --validate=strict`), so a misspelt
  * `livenesProbe` would pass. {@link validateManifest} therefore also reports every field the
@@ -88,6 +95,17 @@ export function manifestFiles(dir: string): string[] {
 
 type ModelCtor = new (data: Record<string, unknown>) => { validate(): void };
 
+/**
+ * Kinds validated with the model of another served version of the same kind (Istio's CRDs give
+ * every version one schema): the object is validated with this `apiVersion`, the rest as written.
+ */
+const SAME_SCHEMA_AS: Readonly<Record<string, string>> = {
+  'networking.istio.io/v1/Gateway': 'networking.istio.io/v1beta1',
+  'networking.istio.io/v1/VirtualService': 'networking.istio.io/v1beta1',
+  'networking.istio.io/v1/DestinationRule': 'networking.istio.io/v1beta1',
+  'security.istio.io/v1/PeerAuthentication': 'security.istio.io/v1beta1',
+};
+
 /** apiVersion/kind -> model. A kind not listed here is an error: add its schema deliberately. */
 const MODELS: Readonly<Record<string, ModelCtor>> = {
   'v1/Namespace': Namespace as unknown as ModelCtor,
@@ -99,11 +117,11 @@ const MODELS: Readonly<Record<string, ModelCtor>> = {
   'batch/v1/Job': Job as unknown as ModelCtor,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler as unknown as ModelCtor,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as ModelCtor,
-  'networking.istio.io/v1beta1/Gateway': Gateway as unknown as ModelCtor,
-  'networking.istio.io/v1beta1/VirtualService': VirtualService as unknown as ModelCtor,
-  'networking.istio.io/v1beta1/DestinationRule': DestinationRule as unknown as ModelCtor,
+  'networking.istio.io/v1/Gateway': Gateway as unknown as ModelCtor,
+  'networking.istio.io/v1/VirtualService': VirtualService as unknown as ModelCtor,
+  'networking.istio.io/v1/DestinationRule': DestinationRule as unknown as ModelCtor,
   'networking.istio.io/v1alpha3/EnvoyFilter': EnvoyFilter as unknown as ModelCtor,
-  'security.istio.io/v1beta1/PeerAuthentication': PeerAuthentication as unknown as ModelCtor,
+  'security.istio.io/v1/PeerAuthentication': PeerAuthentication as unknown as ModelCtor,
   'security.istio.io/v1/RequestAuthentication': RequestAuthentication as unknown as ModelCtor,
   'security.istio.io/v1/AuthorizationPolicy': AuthorizationPolicy as unknown as ModelCtor,
 };
@@ -123,7 +141,8 @@ export function validateManifest(doc: ManifestDoc): string[] {
     return [`${at}: no schema for ${o.apiVersion} ${o.kind}; test/deploy/lib/manifests.ts validates ${KNOWN_KINDS.join(', ')}`];
   if (typeof o.metadata?.name !== 'string' || o.metadata.name === '') return [`${at}: metadata.name is required`];
 
-  const model = new Model(structuredClone(doc.object));
+  const as = SAME_SCHEMA_AS[`${o.apiVersion}/${o.kind}`];
+  const model = new Model({ ...structuredClone(doc.object), ...(as === undefined ? {} : { apiVersion: as }) });
   const problems: string[] = [];
   const read = new WeakMap<object, Set<string>>();
   const proxies = new WeakMap<object, object>();

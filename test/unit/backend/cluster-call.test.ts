@@ -135,7 +135,7 @@ describe('cluster script calls: what is sent again, and how', () => {
   it('a not-ready cluster fails at once, without sending', async () => {
     const { backend, sends } = scripted([OK_REPLY]);
     (backend.client as unknown as Record<string, unknown>).status = 'reconnecting';
-    await expect(evaluate(backend)).rejects.toThrow(/not ready \(reconnecting\)/);
+    await expect(evaluate(backend)).rejects.toThrow(/^Redis cluster is not connected: .*\(detail: cluster client status reconnecting\)$/);
     expect(sends).toHaveLength(0);
   });
 });

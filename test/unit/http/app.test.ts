@@ -229,8 +229,8 @@ describe('GET /metrics', () => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     for (const name of METRIC_NAMES) expect(res.body).toContain(`# TYPE ${name} `);
-    expect(res.body).toContain('meshlimit_decisions_total{domain="edge",rule="edge.remote_address",result="over_limit"} 1\n');
-    expect(res.body).toContain('meshlimit_decisions_total{domain="_unknown_",rule="_none_",result="no_rule"} 1\n');
+    expect(res.body).toContain('meshlimit_decisions_total{domain="edge",rule="edge.remote_address",outcome="over_limit"} 1\n');
+    expect(res.body).toContain('meshlimit_decisions_total{domain="_unknown_",rule="_none_",outcome="no_rule"} 1\n');
     expect(res.body).not.toContain('not-configured');
   });
 });

@@ -20,10 +20,10 @@ describe('resolution metrics', () => {
       'meshlimit_resolutions_total{domain="edge",outcome="verified"} 2',
       'meshlimit_resolutions_total{domain="edge",outcome="fallback_expired"} 1',
       'meshlimit_resolutions_total{domain="api",outcome="fallback_invalid"} 1',
-      'meshlimit_resolution_cache_lookups_total{domain="edge",result="hit"} 2',
-      'meshlimit_resolution_cache_lookups_total{domain="edge",result="miss"} 1',
-      'meshlimit_jwks_refreshes_total{domain="edge",result="success"} 1',
-      'meshlimit_jwks_refreshes_total{domain="edge",result="failure"} 1',
+      'meshlimit_resolution_cache_lookups_total{domain="edge",outcome="hit"} 2',
+      'meshlimit_resolution_cache_lookups_total{domain="edge",outcome="miss"} 1',
+      'meshlimit_jwks_refreshes_total{domain="edge",outcome="success"} 1',
+      'meshlimit_jwks_refreshes_total{domain="edge",outcome="failure"} 1',
     ]);
     expect(RESOLUTION_OUTCOMES).toEqual([
       'verified',

@@ -71,6 +71,7 @@ describe('defaults', () => {
         type: 'single',
         socketType: 'tcp',
         url: '127.0.0.1:6379',
+        label: 'Redis at REDIS_URL=127.0.0.1:6379',
         nodes: [{ host: '127.0.0.1', port: 6379 }],
         path: undefined,
         sentinelMasterName: undefined,
@@ -102,7 +103,7 @@ describe('defaults', () => {
       },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
-      lifecycle: { gracefulShutdownMs: 10_000, workers: 1 },
+      lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
     } satisfies Settings);
   });
 

@@ -38,33 +38,33 @@ describe('declaration', () => {
     const a = createMetrics({ collectDefault: false });
     const b = createMetrics({ collectDefault: false });
     a.countRequest('ok');
-    expect(await value(a, 'meshlimit_requests_total', { code: 'ok' })).toBe(1);
-    expect(await value(b, 'meshlimit_requests_total', { code: 'ok' })).toBe(0);
+    expect(await value(a, 'meshlimit_requests_total', { outcome: 'ok' })).toBe(1);
+    expect(await value(b, 'meshlimit_requests_total', { outcome: 'ok' })).toBe(0);
   });
 
   it('starts fixed-label series at zero', async () => {
     const metrics = createMetrics({ collectDefault: false });
     expect(await samples(metrics, 'meshlimit_requests_total')).toEqual(
       ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'cancelled', 'internal'].map((code) => ({
-        labels: { code },
+        labels: { outcome: code },
         value: 0,
       })),
     );
     expect(await samples(metrics, 'meshlimit_backend_errors_total')).toEqual([
-      { labels: { kind: 'transient' }, value: 0 },
-      { labels: { kind: 'permanent' }, value: 0 },
-      { labels: { kind: 'circuit_open' }, value: 0 },
-      { labels: { kind: 'overloaded' }, value: 0 },
+      { labels: { outcome: 'transient' }, value: 0 },
+      { labels: { outcome: 'permanent' }, value: 0 },
+      { labels: { outcome: 'circuit_open' }, value: 0 },
+      { labels: { outcome: 'overloaded' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_degraded_answers_total')).toEqual([
-      { labels: { reason: 'circuit_open' }, value: 0 },
-      { labels: { reason: 'backend_error' }, value: 0 },
-      { labels: { reason: 'local_fallback' }, value: 0 },
-      { labels: { reason: 'overloaded' }, value: 0 },
+      { labels: { outcome: 'circuit_open' }, value: 0 },
+      { labels: { outcome: 'backend_error' }, value: 0 },
+      { labels: { outcome: 'local_fallback' }, value: 0 },
+      { labels: { outcome: 'overloaded' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_config_reloads_total')).toEqual([
-      { labels: { result: 'success' }, value: 0 },
-      { labels: { result: 'failure' }, value: 0 },
+      { labels: { outcome: 'success' }, value: 0 },
+      { labels: { outcome: 'failure' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([]);
     expect(await samples(metrics, 'meshlimit_grpc_transport_actions_total')).toEqual(
@@ -74,8 +74,8 @@ describe('declaration', () => {
       })),
     );
     expect(await samples(metrics, 'meshlimit_grpc_tls_reloads_total')).toEqual([
-      { labels: { result: 'applied' }, value: 0 },
-      { labels: { result: 'rejected' }, value: 0 },
+      { labels: { outcome: 'applied' }, value: 0 },
+      { labels: { outcome: 'rejected' }, value: 0 },
     ]);
   });
 });
@@ -90,10 +90,10 @@ describe('decisions', () => {
     metrics.recordDecision('api', 'api.path_/login', 'shadow_over_limit');
     metrics.recordDecision('api', undefined, 'no_rule');
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([
-      { labels: { domain: 'edge', rule: 'edge.remote_address', result: 'ok' }, value: 2 },
-      { labels: { domain: 'edge', rule: 'edge.remote_address', result: 'over_limit' }, value: 1 },
-      { labels: { domain: 'api', rule: 'api.path_/login', result: 'shadow_over_limit' }, value: 1 },
-      { labels: { domain: 'api', rule: '_none_', result: 'no_rule' }, value: 1 },
+      { labels: { domain: 'edge', rule: 'edge.remote_address', outcome: 'ok' }, value: 2 },
+      { labels: { domain: 'edge', rule: 'edge.remote_address', outcome: 'over_limit' }, value: 1 },
+      { labels: { domain: 'api', rule: 'api.path_/login', outcome: 'shadow_over_limit' }, value: 1 },
+      { labels: { domain: 'api', rule: '_none_', outcome: 'no_rule' }, value: 1 },
     ]);
   });
 
@@ -103,7 +103,7 @@ describe('decisions', () => {
     metrics.recordDecision('attacker-chosen-1', undefined, 'no_rule');
     metrics.recordDecision('attacker-chosen-2', 'some.rule', 'no_rule');
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([
-      { labels: { domain: '_unknown_', rule: '_none_', result: 'no_rule' }, value: 2 },
+      { labels: { domain: '_unknown_', rule: '_none_', outcome: 'no_rule' }, value: 2 },
     ]);
   });
 
@@ -111,7 +111,7 @@ describe('decisions', () => {
     const metrics = createMetrics({ collectDefault: false });
     metrics.recordDecision('edge', 'edge.x', 'error');
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([
-      { labels: { domain: '_unknown_', rule: '_none_', result: 'error' }, value: 1 },
+      { labels: { domain: '_unknown_', rule: '_none_', outcome: 'error' }, value: 1 },
     ]);
   });
 
@@ -123,8 +123,8 @@ describe('decisions', () => {
     metrics.recordDecision('old', 'old.k', 'ok');
     metrics.recordDecision('new', 'new.k', 'ok');
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([
-      { labels: { domain: '_unknown_', rule: '_none_', result: 'ok' }, value: 1 },
-      { labels: { domain: 'new', rule: 'new.k', result: 'ok' }, value: 1 },
+      { labels: { domain: '_unknown_', rule: '_none_', outcome: 'ok' }, value: 1 },
+      { labels: { domain: 'new', rule: 'new.k', outcome: 'ok' }, value: 1 },
     ]);
   });
 
@@ -138,7 +138,7 @@ describe('decisions', () => {
     expect(all.find((s) => s.labels.rule === 'd.k_0')?.value).toBe(2);
     expect(all.find((s) => s.labels.rule === `d.k_${MAX_DECISION_RULES - 1}`)?.value).toBe(1);
     expect(all.find((s) => s.labels.rule === `d.k_${MAX_DECISION_RULES}`)).toBeUndefined();
-    expect(all.find((s) => s.labels.rule === '_other_')).toEqual({ labels: { domain: 'd', rule: '_other_', result: 'ok' }, value: 5 });
+    expect(all.find((s) => s.labels.rule === '_other_')).toEqual({ labels: { domain: 'd', rule: '_other_', outcome: 'ok' }, value: 5 });
   });
 });
 
@@ -150,7 +150,7 @@ describe('requests', () => {
     metrics.observeRequest(2, 'error');
     const all = await samples(metrics, 'meshlimit_request_duration_seconds');
     const bucket = (result: string, le: number | string) =>
-      all.find((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.result === result && s.labels.le === le)
+      all.find((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.outcome === result && s.labels.le === le)
         ?.value;
     expect(bucket('ok', 0.0001)).toBe(1);
     expect(bucket('ok', 0.0025)).toBe(1);
@@ -160,7 +160,7 @@ describe('requests', () => {
     expect(bucket('error', '+Inf')).toBe(1);
     expect(bucket('over_limit', '+Inf')).toBe(0);
     const les = all
-      .filter((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.result === 'ok')
+      .filter((s) => s.metricName === 'meshlimit_request_duration_seconds_bucket' && s.labels.outcome === 'ok')
       .map((s) => s.labels.le);
     expect(les).toEqual([...DURATION_BUCKETS, '+Inf']);
   });
@@ -170,9 +170,9 @@ describe('requests', () => {
     metrics.countRequest('over_limit');
     metrics.countRequest('unavailable');
     metrics.countRequest('unavailable');
-    expect(await value(metrics, 'meshlimit_requests_total', { code: 'over_limit' })).toBe(1);
-    expect(await value(metrics, 'meshlimit_requests_total', { code: 'unavailable' })).toBe(2);
-    expect(await value(metrics, 'meshlimit_requests_total', { code: 'ok' })).toBe(0);
+    expect(await value(metrics, 'meshlimit_requests_total', { outcome: 'over_limit' })).toBe(1);
+    expect(await value(metrics, 'meshlimit_requests_total', { outcome: 'unavailable' })).toBe(2);
+    expect(await value(metrics, 'meshlimit_requests_total', { outcome: 'ok' })).toBe(0);
   });
 });
 
@@ -181,21 +181,21 @@ describe('config reloads', () => {
     let clock = 1_714_564_800_000;
     const metrics = createMetrics({ collectDefault: false, now: () => clock });
     metrics.configReload(true, { rules: 7, domains: ['a'] });
-    expect(await value(metrics, 'meshlimit_config_reloads_total', { result: 'success' })).toBe(1);
+    expect(await value(metrics, 'meshlimit_config_reloads_total', { outcome: 'success' })).toBe(1);
     expect(await value(metrics, 'meshlimit_config_last_reload_success')).toBe(1);
     expect(await value(metrics, 'meshlimit_config_last_reload_timestamp_seconds')).toBe(1_714_564_800);
     expect(await value(metrics, 'meshlimit_config_rules')).toBe(7);
 
     clock += 30_500;
     metrics.configReload(false);
-    expect(await value(metrics, 'meshlimit_config_reloads_total', { result: 'failure' })).toBe(1);
+    expect(await value(metrics, 'meshlimit_config_reloads_total', { outcome: 'failure' })).toBe(1);
     expect(await value(metrics, 'meshlimit_config_last_reload_success')).toBe(0);
     // A failed reload keeps the old config: its rule count and load time stay.
     expect(await value(metrics, 'meshlimit_config_last_reload_timestamp_seconds')).toBe(1_714_564_800);
     expect(await value(metrics, 'meshlimit_config_rules')).toBe(7);
 
     metrics.configReload(true, { rules: 3, domains: ['a'] });
-    expect(await value(metrics, 'meshlimit_config_reloads_total', { result: 'success' })).toBe(2);
+    expect(await value(metrics, 'meshlimit_config_reloads_total', { outcome: 'success' })).toBe(2);
     expect(await value(metrics, 'meshlimit_config_last_reload_success')).toBe(1);
     expect(await value(metrics, 'meshlimit_config_last_reload_timestamp_seconds')).toBe(1_714_564_830.5);
     expect(await value(metrics, 'meshlimit_config_rules')).toBe(3);
@@ -209,10 +209,10 @@ describe('backend', () => {
     metrics.backendError('transient');
     metrics.backendError('permanent');
     metrics.degradedAnswer('circuit_open');
-    expect(await value(metrics, 'meshlimit_backend_errors_total', { kind: 'transient' })).toBe(2);
-    expect(await value(metrics, 'meshlimit_backend_errors_total', { kind: 'permanent' })).toBe(1);
-    expect(await value(metrics, 'meshlimit_degraded_answers_total', { reason: 'circuit_open' })).toBe(1);
-    expect(await value(metrics, 'meshlimit_degraded_answers_total', { reason: 'backend_error' })).toBe(0);
+    expect(await value(metrics, 'meshlimit_backend_errors_total', { outcome: 'transient' })).toBe(2);
+    expect(await value(metrics, 'meshlimit_backend_errors_total', { outcome: 'permanent' })).toBe(1);
+    expect(await value(metrics, 'meshlimit_degraded_answers_total', { outcome: 'circuit_open' })).toBe(1);
+    expect(await value(metrics, 'meshlimit_degraded_answers_total', { outcome: 'backend_error' })).toBe(0);
   });
 });
 
@@ -230,7 +230,7 @@ describe('breaker and redis metrics', () => {
     metrics.observeRedis(0.0004, true);
     metrics.observeRedis(0.05, false);
     const after = await metrics.render();
-    expect(after).toContain('meshlimit_redis_command_duration_seconds_count{result="ok"} 1');
-    expect(after).toContain('meshlimit_redis_command_duration_seconds_count{result="error"} 1');
+    expect(after).toContain('meshlimit_redis_command_duration_seconds_count{outcome="ok"} 1');
+    expect(after).toContain('meshlimit_redis_command_duration_seconds_count{outcome="error"} 1');
   });
 });
