@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,5 +61,27 @@ describe('deploy/README.md step 2: setting the image', () => {
       meshlimit: ['registry.example.com/meshlimit:0.1.0'],
       'user-service': ['registry.example.com/meshlimit:0.1.0'],
     });
+  });
+});
+
+describe('deploy/README.md: checking the ConfigMap before applying it', () => {
+  const CHECK = 'npm run -s check-config -- deploy/kubernetes/meshlimit/configmap.yaml';
+
+  it('is the command the README shows, and it passes on the shipped ConfigMap', () => {
+    expect(README).toContain(CHECK);
+    const r = spawnSync('sh', ['-c', CHECK], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^config OK: \d+ files, \d+ domains/m);
+    expect(r.stdout).toContain('ConfigMap meshlimit-config, data.edge.yaml');
+  });
+
+  it('fails, naming the ConfigMap key and line, when a file in it is broken', () => {
+    const broken = path.join(work, 'broken-configmap.yaml');
+    const text = readFileSync(path.join(ROOT, 'deploy/kubernetes/meshlimit/configmap.yaml'), 'utf8');
+    writeFileSync(broken, text.replace(/requests_per_unit: 100\b/, 'requests_per_unit: lots'));
+    expect(text).not.toBe(text.replace(/requests_per_unit: 100\b/, 'requests_per_unit: lots'));
+    const r = spawnSync('npm', ['run', '-s', 'check-config', '--', broken], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(1);
+    expect(r.stdout + r.stderr).toMatch(/data\.edge\.yaml.*line \d+, manifest line \d+/s);
   });
 });
