@@ -27,7 +27,7 @@ export interface Lifecycle {
 }
 
 export interface LifecycleParts {
-  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis'>;
+  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis' | 'resilience'>;
   readonly health: HealthState;
   readonly logger: Logger;
   /** The config feed (directory watcher or xDS client): started once serving, closed first. */
@@ -47,7 +47,10 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
   let servers: { grpc: GrpcServer; http: HttpApp } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
-  const isReady = (): boolean => !shuttingDown && config.isReady() && parts.stack().backend.isReady();
+  // REDIS_HEALTH_CHECK_ACTIVE_CONNECTION: the stores' own connection state, whatever the failure policy answers.
+  const followRedis = settings.resilience.redisHealthCheckActiveConnection;
+  const isReady = (): boolean =>
+    !shuttingDown && config.isReady() && parts.stack().backend.isReady() && (!followRedis || parts.stack().storesConnected());
   const refreshHealth = (): void => health.setServing(isReady());
 
   const close = (): Promise<void> =>

@@ -5,7 +5,8 @@
 import { startService } from './app.js';
 import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from './cluster.js';
 import { isMeshlimitError } from './errors.js';
-import { loadSettings, redactedSettings } from './settings/index.js';
+import { ignoredSettingsMessage, loadSettings, redactedSettings } from './settings/index.js';
+import { tracingEnvironment } from './settings/upstream.js';
 import { createLogger } from './telemetry/logger.js';
 import { startTracing } from './telemetry/tracing.js';
 
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: settings.log.level, format: settings.log.format });
+  // envoyproxy/ratelimit's variables that are set and not used here: one line, names and reasons.
+  const ignored = isWorker() ? undefined : ignoredSettingsMessage(settings.ignoredUpstream);
+  if (ignored !== undefined) logger.info({ ignored: settings.ignoredUpstream }, ignored);
   if (isPrimaryOfWorkers(settings.lifecycle.workers)) {
     logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
     runPrimary({ workers: settings.lifecycle.workers, logger, gracefulShutdownMs: settings.lifecycle.gracefulShutdownMs });
@@ -25,6 +29,8 @@ async function main(): Promise<void> {
   }
   if (!isWorker()) logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
   let service;
+  // TRACING_* (upstream's names) become the OTEL_* variables the SDK reads from process.env.
+  Object.assign(process.env, tracingEnvironment(settings.tracing, process.env));
   const tracing = await startTracing();
   if (tracing.enabled) logger.info({ exporter: process.env.OTEL_TRACES_EXPORTER }, 'tracing enabled');
   try {

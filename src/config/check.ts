@@ -1,7 +1,6 @@
 import { ConfigError, ConfigErrors } from '../errors.js';
 import type { DescriptorDump, LimitDump } from './compiled.js';
-import type { CompileOptions } from './compile.js';
-import { loadConfigDir } from './loader.js';
+import { loadConfigDir, type LoadOptions } from './loader.js';
 
 export interface CheckResult {
   readonly ok: boolean;
@@ -14,7 +13,7 @@ export interface CheckResult {
  * uses, so a directory that passes here loads in the service. Never throws for an invalid config;
  * other failures (bugs) propagate.
  */
-export async function checkConfigDir(dir: string, options?: CompileOptions): Promise<CheckResult> {
+export async function checkConfigDir(dir: string, options?: LoadOptions): Promise<CheckResult> {
   let snapshot;
   try {
     snapshot = await loadConfigDir(dir, options);

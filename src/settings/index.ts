@@ -11,6 +11,8 @@ import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
+import { composeLimiterAliases, tracingGroup, type LimiterAliases } from './upstream-compose.js';
+import { answerUpstream, type UpstreamTracing } from './upstream.js';
 
 /**
  * Settings from the environment, declared once.
@@ -32,6 +34,7 @@ export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
 export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
+export { GRPC_TLS_TODO, ignoredSettingsMessage, UPSTREAM_SETTINGS, upstreamRow, type UpstreamRow } from './upstream.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
 export interface RuntimeLayout {
@@ -74,6 +77,10 @@ export interface Settings {
     readonly reloadDebounceMs: number;
     /** MERGE_DOMAIN_CONFIG: several files may define one domain. */
     readonly mergeDomainConfigs: boolean;
+    /** RUNTIME_IGNOREDOTFILES: skip config files whose name starts with `.` (`..` entries are always skipped). */
+    readonly ignoreDotFiles: boolean;
+    /** HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED: not ready before a config has loaded, even when forced to start without one. */
+    readonly healthyWithAtLeastOneConfigLoaded: boolean;
   };
   /** The xDS client (used with `config.type` `GRPC_XDS_SOTW`). */
   readonly xds: XdsSettings;
@@ -93,6 +100,8 @@ export interface Settings {
     };
     readonly admission: { readonly maxOutstanding: number; readonly maxEventLoopDelayMs: number };
     readonly degradedHeader: string | undefined;
+    /** REDIS_HEALTH_CHECK_ACTIVE_CONNECTION: not ready while a Redis is not connected, whatever the failure policy. */
+    readonly redisHealthCheckActiveConnection: boolean;
   };
   readonly limiter: {
     readonly shadowMode: boolean;
@@ -105,6 +114,10 @@ export interface Settings {
   };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  /** TRACING_* (envoyproxy/ratelimit's), turned into the OpenTelemetry SDK's variables by `tracingEnvironment`. */
+  readonly tracing: UpstreamTracing;
+  /** Upstream (envoyproxy/ratelimit) variables that are set and accepted without being used; logged once at start-up. */
+  readonly ignoredUpstream: readonly string[];
   readonly lifecycle: { readonly gracefulShutdownMs: number; readonly workers: number };
 }
 
@@ -120,6 +133,8 @@ export function loadSettings(env: Env = process.env): Settings {
   const p = parseEach(env, given, errors);
   for (const [name, instead] of Object.entries(RETIRED_SETTINGS))
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
+  const ignoredUpstream = answerUpstream(env, errors);
+  const limiterAliases = composeLimiterAliases(p, given, errors);
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
@@ -142,21 +157,21 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, xds, runtime));
+  return deepFreeze(group(p, redis, xds, runtime, limiterAliases, ignoredUpstream));
 }
 
 /**
- * The config compile options alone (MERGE_DOMAIN_CONFIG), read by the same table row as
- * {@link loadSettings} reads them: `check-config` loads a directory exactly as the service does
- * without requiring every other setting to be valid.
+ * The config load options alone (MERGE_DOMAIN_CONFIG, RUNTIME_IGNOREDOTFILES), read by the same
+ * table rows as {@link loadSettings} reads them: `check-config` loads a directory exactly as the
+ * service does without requiring every other setting to be valid.
  * @throws SettingsError for a bad value.
  */
-export function configCompileOptions(env: Env = process.env): { readonly mergeDomainConfigs: boolean } {
+export function configCompileOptions(env: Env = process.env): { readonly mergeDomainConfigs: boolean; readonly ignoreDotFiles: boolean } {
   const errors: SettingsError[] = [];
   const given = (name: SettingName): boolean => (env[name] ?? '') !== '';
-  const p = parseEach(env, given, errors, new Set<SettingName>(['MERGE_DOMAIN_CONFIG']));
+  const p = parseEach(env, given, errors, new Set<SettingName>(['MERGE_DOMAIN_CONFIG', 'RUNTIME_IGNOREDOTFILES']));
   if (errors.length > 0) throw combine(errors);
-  return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG });
+  return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG, ignoreDotFiles: p.RUNTIME_IGNOREDOTFILES });
 }
 
 /**
@@ -241,7 +256,14 @@ function parseEach(env: Env, given: (name: SettingName) => boolean, errors: Sett
 }
 
 /** The parsed rows, grouped by concern. */
-function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeLayout | undefined): Settings {
+function group(
+  p: Parsed,
+  redis: RedisGroup,
+  xds: XdsSettings,
+  runtime: RuntimeLayout | undefined,
+  aliases: LimiterAliases,
+  ignoredUpstream: readonly string[],
+): Settings {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: {
@@ -267,6 +289,8 @@ function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeL
       runtime,
       reloadDebounceMs: p.CONFIG_RELOAD_DEBOUNCE_MS,
       mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG,
+      ignoreDotFiles: p.RUNTIME_IGNOREDOTFILES,
+      healthyWithAtLeastOneConfigLoaded: p.HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED,
     },
     xds,
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
@@ -284,13 +308,14 @@ function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeL
       },
       admission: { maxOutstanding: p.ADMISSION_MAX_OUTSTANDING, maxEventLoopDelayMs: p.ADMISSION_MAX_EVENT_LOOP_DELAY_MS },
       degradedHeader: p.DEGRADED_HEADER,
+      redisHealthCheckActiveConnection: p.REDIS_HEALTH_CHECK_ACTIVE_CONNECTION,
     },
     limiter: {
       shadowMode: p.SHADOW_MODE,
       quotaMode: p.QUOTA_MODE,
       responseDynamicMetadata: p.RESPONSE_DYNAMIC_METADATA,
-      chargeOnDeny: p.CHARGE_ON_DENY,
-      localCacheSize: p.LOCAL_CACHE_SIZE,
+      chargeOnDeny: aliases.chargeOnDeny,
+      localCacheSize: aliases.localCacheSize,
       stringLimits: { ...DEFAULT_STRING_LIMITS, maxValueBytes: p.MAX_DESCRIPTOR_VALUE_BYTES },
     },
     headers: {
@@ -300,6 +325,8 @@ function group(p: Parsed, redis: RedisGroup, xds: XdsSettings, runtime: RuntimeL
       reset: p.LIMIT_RESET_HEADER,
     },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
+    tracing: tracingGroup(p),
+    ignoredUpstream,
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS },
   };
 }

@@ -19,6 +19,7 @@ import {
 } from './spec.js';
 import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
+import { UPSTREAM_CONFIG_DEFS, UPSTREAM_LIMITER_DEFS, UPSTREAM_RESILIENCE_DEFS, UPSTREAM_TRACING_DEFS } from './upstream-table.js';
 
 /**
  * The table: every environment variable meshlimit reads, one row each, in documentation order
@@ -89,6 +90,7 @@ const DEFS = {
     description:
       'With the `RUNTIME_ROOT` layout: `true` also reloads when `RUNTIME_ROOT` itself is swapped (a symlink pointed at a new tree), `false` watches only the config directory. Same meaning as in envoyproxy/ratelimit.',
   }),
+  ...UPSTREAM_CONFIG_DEFS,
   MERGE_DOMAIN_CONFIG: setting({
     group: 'config',
     default: 'false',
@@ -177,6 +179,7 @@ const DEFS = {
     parse: integer(1, 1000),
     description: 'Trial calls let through when half-open: all succeeding closes the breaker, one transient failure reopens it.',
   }),
+  ...UPSTREAM_RESILIENCE_DEFS,
   DEGRADED_HEADER: setting({
     group: 'resilience',
     default: undefined,
@@ -227,6 +230,7 @@ const DEFS = {
     description:
       "`false`: a denied request consumes nothing, so a client that keeps retrying regains access as soon as the window allows. `true`: every request is counted, denied or not (envoyproxy/ratelimit's behaviour).",
   }),
+  ...UPSTREAM_LIMITER_DEFS,
   // headers
   LIMIT_RESPONSE_HEADERS_ENABLED: setting({
     group: 'headers',
@@ -279,6 +283,8 @@ const DEFS = {
     parse: oneOf<LogFormat>(LOG_FORMATS),
     description: '`text` (one `key=value` line per event) or `json` (one JSON object per line, for log collectors).',
   }),
+  // tracing (the TRACING_* rows; the OTEL_* variables are read by the OpenTelemetry SDK itself)
+  ...UPSTREAM_TRACING_DEFS,
   // lifecycle
   WORKERS: setting({
     group: 'lifecycle',
