@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SettingsError } from '../../../src/errors.js';
+import type { SettingsError } from '../../../src/errors.js';
 import {
   GRPC_TLS_TODO,
   ignoredSettingsMessage,
