@@ -147,7 +147,7 @@ export const UPSTREAM_SETTINGS: readonly UpstreamRow[] = Object.freeze(
       ...ignored(
         ['NEAR_LIMIT_RATIO'],
         'meshlimit_decisions_total',
-        'it only sets when the near_limit statsd counter counts; meshlimit has no near-limit metric (alert on meshlimit_decisions_total{result="over_limit"})',
+        'it only sets when the near_limit statsd counter counts; meshlimit has no near-limit metric: alert on meshlimit_decisions_total{result="over_limit"}',
       ),
       same('CACHE_KEY_PREFIX'),
       same('BACKEND_TYPE', 'redis as upstream; memcache is refused (use redis); also memory'),
