@@ -167,6 +167,18 @@ describe('the process (tsx src/main.ts)', () => {
     }
   });
 
+  it('TRACING_ENABLED=true turns tracing on (OTLP), as OTEL_TRACES_EXPORTER=otlp would', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-upstream-'));
+    try {
+      writeFileSync(path.join(dir, 'a.yaml'), 'domain: a\ndescriptors: []\n');
+      const c = run({ CONFIG_DIR: dir, TRACING_ENABLED: 'true', TRACING_SERVICE_NAME: 'envoy-ratelimit' });
+      await eventually(async () => c.output().includes('meshlimit serving'), 30_000);
+      expect(c.output()).toMatch(/msg="tracing enabled" exporter=otlp/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a refused setting stops start-up (exit 2) with the setting and what to use instead', async () => {
     const c = run({ REDIS_POOL_ON_EMPTY_BEHAVIOR: 'ERROR' });
     expect(await c.exited).toBe(2);
