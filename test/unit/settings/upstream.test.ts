@@ -80,6 +80,17 @@ describe('the catalogue of upstream settings', () => {
     expect(UPSTREAM_SETTINGS.filter((r) => r.kind !== 'supported' && table.has(r.name)).map((r) => r.name)).toEqual([]);
   });
 
+  it("the README's migration table names every one of them", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Coming from envoyproxy/ratelimit'), readme.indexOf('## Deploying and operating it'));
+    // Named in backticks (`NAME` or `NAME=value`), or covered by a family written `PREFIX_*`.
+    const families = [...section.matchAll(/`([A-Z0-9_]+_)\*`/g)].map((m) => m[1]!);
+    const named = (n: string) =>
+      new RegExp(`\`${n.replace('*', '\\*')}(=[^\`]*)?\``).test(section) || families.some((f) => n.startsWith(f) && !n.endsWith('*'));
+    const missing = UPSTREAM_SETTINGS.map((r) => r.name).filter((n) => !named(n));
+    expect(missing).toEqual([]);
+  });
+
   it('a family made at run time is answered by its prefix', () => {
     expect(upstreamRow('DOG_STATSD_MOGRIFIER_HTTP_PATTERN')?.name).toBe('DOG_STATSD_MOGRIFIER_*');
     expect(upstreamRow('NOT_UPSTREAM')).toBeUndefined();
