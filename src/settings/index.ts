@@ -27,7 +27,9 @@ import { answerUpstream, type UpstreamTracing } from './upstream.js';
  * - An unset variable and an empty one (`FOO=`) both mean "use the default".
  * - Every bad value is reported at once: one {@link SettingsError} per variable, several of them
  *   wrapped in a {@link SettingsErrors}. Values of secret settings never appear in messages.
- * - Variables not in the table are ignored (the environment holds many unrelated ones).
+ * - Variables not in the table are ignored (the environment holds many unrelated ones), except
+ *   envoyproxy/ratelimit's: each has an answer in ./upstream.ts (read here, listed in
+ *   `ignoredUpstream` to be logged, or refused with what to use instead).
  */
 
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
