@@ -22,6 +22,8 @@ import { inSpan, tracingEnabled } from './telemetry/tracing.js';
 export interface ServiceHandle {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** USE_PROMETHEUS: the metrics port (PROMETHEUS_ADDR); undefined when off. */
+  readonly metricsPort: number | undefined;
   readonly store: ConfigStore<CompiledSnapshot>;
   /** The config feed (CONFIG_TYPE): the directory watcher or the xDS client. */
   readonly config: ConfigFeed;
@@ -100,12 +102,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     healthDetail: config.healthDetail,
     configDump: () => store.current().dump(),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
+    prometheusPath: settings.http.prometheus?.path,
   });
   // Lifecycle.
-  const { grpcPort, httpPort } = await lifecycle.serve(servers);
+  const { grpcPort, httpPort, metricsPort } = await lifecycle.serve(servers);
   return {
     grpcPort,
     httpPort,
+    metricsPort,
     store,
     config,
     limiter,

@@ -2,8 +2,12 @@ import type { Backend } from './limiter/ports.js';
 import type { GrpcServer } from './server/grpc/server.js';
 import type { HealthState } from './server/grpc/health.js';
 import type { HttpApp } from './server/http/app.js';
+import type { MetricsListener } from './server/http/metrics-listener.js';
 import type { Settings } from './settings/index.js';
 import type { Logger } from './telemetry/logger.js';
+
+/** What `serve` opens: the gRPC server, the admin app and, with USE_PROMETHEUS, the metrics port. */
+type Servers = { readonly grpc: GrpcServer; readonly http: HttpApp; readonly metrics?: MetricsListener | undefined };
 
 /**
  * The running service's lifecycle: readiness (health) that follows the config feed and the
@@ -21,7 +25,7 @@ export interface Lifecycle {
    * Binds both ports, starts the config feed and the readiness timer, logs one line. On a bind
    * failure everything is closed and the error rethrown.
    */
-  serve(servers: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }>;
+  serve(servers: Servers): Promise<{ grpcPort: number; httpPort: number; metricsPort: number | undefined }>;
   /** Stops serving (idempotent; see the order above). */
   close(): Promise<void>;
 }
@@ -44,7 +48,7 @@ export interface LifecycleParts {
 export function createLifecycle(parts: LifecycleParts): Lifecycle {
   const { settings, health, logger, config } = parts;
   let shuttingDown = false;
-  let servers: { grpc: GrpcServer; http: HttpApp } | undefined;
+  let servers: Servers | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
   // REDIS_HEALTH_CHECK_ACTIVE_CONNECTION: the stores' own connection state, whatever the failure policy answers.
@@ -61,22 +65,29 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       await config.close();
       parts.onStop();
       if (servers !== undefined)
-        await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
+        await Promise.allSettled([
+          servers.grpc.close(settings.lifecycle.gracefulShutdownMs),
+          servers.http.close(),
+          servers.metrics?.close(),
+        ]);
       await parts.stack().backend.close();
       logger.info({}, 'meshlimit stopped');
     })());
 
-  const serve = async (s: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }> => {
+  const serve = async (s: Servers): Promise<{ grpcPort: number; httpPort: number; metricsPort: number | undefined }> => {
     servers = s;
     await firstConnection(parts);
     let grpcPort: number;
     let httpPort: number;
+    let metricsPort: number | undefined;
+    const prometheus = settings.http.prometheus; // USE_PROMETHEUS: PROMETHEUS_ADDR
     try {
       grpcPort = await s.grpc.listen(settings.grpc.host, settings.grpc.port);
       httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
+      if (s.metrics !== undefined && prometheus !== undefined) metricsPort = await s.metrics.listen(prometheus.host, prometheus.port);
     } catch (err) {
       parts.onStop();
-      await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.stack().backend.close()]);
+      await Promise.allSettled([s.grpc.close(0), s.http.close(), s.metrics?.close(), parts.stack().backend.close()]);
       throw err;
     }
     config.start();
@@ -85,10 +96,15 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     timer = setInterval(refreshHealth, 1000);
     timer.unref();
     logger.info(
-      { grpc: `${settings.grpc.host}:${grpcPort}`, http: `${settings.http.host}:${httpPort}`, backend: parts.stack().backend.kind },
+      {
+        grpc: `${settings.grpc.host}:${grpcPort}`,
+        http: `${settings.http.host}:${httpPort}`,
+        ...(metricsPort === undefined ? {} : { metrics: `${prometheus?.host ?? ''}:${metricsPort}${prometheus?.path ?? ''}` }),
+        backend: parts.stack().backend.kind,
+      },
       'meshlimit serving',
     );
-    return { grpcPort, httpPort };
+    return { grpcPort, httpPort, metricsPort };
   };
 
   return { isReady, refreshHealth, serve, close };

@@ -11,7 +11,7 @@ import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
-import { composeLimiterAliases, tracingGroup, type LimiterAliases } from './upstream-compose.js';
+import { checkPrometheusPort, composeLimiterAliases, tracingGroup, type LimiterAliases } from './upstream-compose.js';
 import { answerUpstream, type UpstreamTracing } from './upstream.js';
 
 /**
@@ -49,7 +49,12 @@ export interface RuntimeLayout {
 
 /** Validated, deeply frozen settings, grouped by concern. */
 export interface Settings {
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** USE_PROMETHEUS: the metrics also on their own port; undefined when off. */
+    readonly prometheus: { readonly host: string | undefined; readonly port: number; readonly path: string } | undefined;
+  };
   /** Where the gRPC server listens and the bounds of its HTTP/2 transport (src/server/grpc/transport-guard.ts); durations in ms, 0 for never. */
   readonly grpc: {
     readonly host: string;
@@ -137,6 +142,7 @@ export function loadSettings(env: Env = process.env): Settings {
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
   const ignoredUpstream = answerUpstream(env, errors);
   const limiterAliases = composeLimiterAliases(p, given, errors);
+  checkPrometheusPort(p, errors);
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
@@ -267,7 +273,7 @@ function group(
   ignoredUpstream: readonly string[],
 ): Settings {
   return {
-    http: { host: p.HOST, port: p.PORT },
+    http: { host: p.HOST, port: p.PORT, prometheus: p.USE_PROMETHEUS ? { ...p.PROMETHEUS_ADDR, path: p.PROMETHEUS_PATH } : undefined },
     grpc: {
       host: p.GRPC_HOST,
       port: p.GRPC_PORT,

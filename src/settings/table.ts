@@ -19,7 +19,13 @@ import {
 } from './spec.js';
 import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
-import { UPSTREAM_CONFIG_DEFS, UPSTREAM_LIMITER_DEFS, UPSTREAM_RESILIENCE_DEFS, UPSTREAM_TRACING_DEFS } from './upstream-table.js';
+import {
+  UPSTREAM_CONFIG_DEFS,
+  UPSTREAM_HTTP_DEFS,
+  UPSTREAM_LIMITER_DEFS,
+  UPSTREAM_RESILIENCE_DEFS,
+  UPSTREAM_TRACING_DEFS,
+} from './upstream-table.js';
 
 /**
  * The table: every environment variable meshlimit reads, one row each, in documentation order
@@ -47,6 +53,7 @@ const DEFS = {
     description: 'Address the HTTP admin server (`/healthcheck`, `/json`, `/rlconfig`, `/metrics`) binds to.',
   }),
   PORT: setting({ group: 'http', default: '8080', parse: port, description: 'Port of the HTTP admin server. `0` picks a free port.' }),
+  ...UPSTREAM_HTTP_DEFS,
   // grpc
   GRPC_HOST: setting({
     group: 'grpc',

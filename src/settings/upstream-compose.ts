@@ -59,3 +59,15 @@ export function tracingGroup(p: Parsed): UpstreamTracing {
     samplingRate: p.TRACING_SAMPLING_RATE,
   };
 }
+
+/** USE_PROMETHEUS: its port must not be PORT's (the admin port already serves /metrics). */
+export function checkPrometheusPort(p: Parsed, errors: SettingsError[]): void {
+  if (p.USE_PROMETHEUS && p.PROMETHEUS_ADDR !== undefined && p.PROMETHEUS_ADDR.port === p.PORT && p.PORT !== 0) {
+    errors.push(
+      new SettingsError(
+        'PROMETHEUS_ADDR',
+        `port ${p.PORT} is PORT's, which serves /metrics already: choose another port, or unset USE_PROMETHEUS to scrape PORT`,
+      ),
+    );
+  }
+}

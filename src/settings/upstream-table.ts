@@ -30,6 +30,47 @@ function resourceValue(raw: string): string {
   return v;
 }
 
+/** A Go listen address (`PROMETHEUS_ADDR`): `:port` (every address), `host:port` or `[v6]:port`. */
+export function listenAddress(raw: string): { readonly host: string | undefined; readonly port: number } {
+  const v = raw.trim();
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:/[\]]*)):(\d{1,5})$/.exec(v);
+  const port = m === null ? Number.NaN : Number(m[3]);
+  if (m === null || port > 65_535) throw new InvalidValue(`expected :port, host:port or [v6]:port, got ${JSON.stringify(raw)}`);
+  const host = m[1] ?? m[2];
+  return { host: host === '' ? undefined : host, port };
+}
+
+/** An absolute URL path without a query (`PROMETHEUS_PATH`). */
+function urlPath(raw: string): string {
+  const v = raw.trim();
+  if (!/^\/[\x21-\x7e]*$/.test(v) || /[?#]/.test(v))
+    throw new InvalidValue(`expected a path starting with / (printable, no spaces, ? or #), got ${JSON.stringify(raw)}`);
+  return v;
+}
+
+export const UPSTREAM_HTTP_DEFS = {
+  USE_PROMETHEUS: setting({
+    group: 'http',
+    default: 'false',
+    parse: parseBool,
+    description:
+      'As in envoyproxy/ratelimit: `true` also serves the Prometheus metrics on `PROMETHEUS_ADDR` at `PROMETHEUS_PATH` (a port serving nothing else), where Envoy Gateway points Prometheus. They are always on `PORT` at `/metrics` too. The series are meshlimit\'s (`meshlimit_*`, see "Metrics"), not upstream\'s statsd names.',
+  }),
+  PROMETHEUS_ADDR: setting({
+    group: 'http',
+    default: ':9090',
+    parse: listenAddress,
+    description:
+      "With `USE_PROMETHEUS=true`: where the metrics port listens, as upstream: `:port` (every address), `host:port` or `[v6]:port`; not `PORT`'s port. Envoy Gateway sets `:19001`.",
+  }),
+  PROMETHEUS_PATH: setting({
+    group: 'http',
+    default: '/metrics',
+    parse: urlPath,
+    description: 'With `USE_PROMETHEUS=true`: the path of the metrics on that port; anything else there is 404.',
+  }),
+} as const;
+
 export const UPSTREAM_CONFIG_DEFS = {
   RUNTIME_IGNOREDOTFILES: setting({
     group: 'config',

@@ -63,7 +63,7 @@ const pendingTls = (name: string): UpstreamRow => ({
 
 // Reasons shared by several ignored rows; one log line groups the variables by reason.
 const STATSD = 'no statsd or DogStatsD sink: meshlimit serves Prometheus metrics at /metrics on PORT';
-const PROMETHEUS = 'metrics are always served at /metrics on PORT, as meshlimit_* series (seconds)';
+const PROMETHEUS = 'the metrics are meshlimit_* series, durations in seconds, whatever the settings';
 const POOL = 'no pool or pipeline to size: one multiplexed connection per Redis node, commands batched per event-loop turn';
 const REDIS_TIMEOUT = 'meshlimit has REDIS_COMMAND_TIMEOUT_MS (per call) and REDIS_CONNECT_TIMEOUT_MS instead';
 const STARTUP =
@@ -122,12 +122,11 @@ export const UPSTREAM_SETTINGS: readonly UpstreamRow[] = Object.freeze(
         STATSD,
       ),
       ...ignored(['EXTRA_TAGS', 'STATS_FLUSH_INTERVAL', 'DISABLE_STATS'], '/metrics', 'statsd tuning: ' + STATSD),
-      ...ignored(['USE_PROMETHEUS', 'PROMETHEUS_ADDR', 'PROMETHEUS_PATH'], '/metrics on PORT', PROMETHEUS),
-      ...ignored(
-        ['PROMETHEUS_MAPPER_YAML', 'PROMETHEUS_RESPONSE_TIME_AS_MILLISECONDS'],
-        '/metrics on PORT',
-        'a statsd-to-Prometheus mapping: ' + PROMETHEUS,
-      ),
+      same('USE_PROMETHEUS', "same name: the metrics also on PROMETHEUS_ADDR, as meshlimit's series"),
+      same('PROMETHEUS_ADDR'),
+      same('PROMETHEUS_PATH'),
+      ...ignored(['PROMETHEUS_MAPPER_YAML'], '(none)', "it maps upstream's statsd names to Prometheus names; " + PROMETHEUS),
+      ...ignored(['PROMETHEUS_RESPONSE_TIME_AS_MILLISECONDS'], '(none)', PROMETHEUS),
       same('RUNTIME_ROOT', 'same name; unset means "not used" (upstream: /srv/runtime_data/current)'),
       same('RUNTIME_SUBDIRECTORY'),
       same('RUNTIME_APPDIRECTORY'),

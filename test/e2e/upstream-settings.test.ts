@@ -139,6 +139,39 @@ describe('REDIS_HEALTH_CHECK_ACTIVE_CONNECTION', () => {
   });
 });
 
+describe('USE_PROMETHEUS', () => {
+  it('serves the metrics on PROMETHEUS_ADDR at PROMETHEUS_PATH, and nothing else there; closed with the service', async () => {
+    svc = await bootService({
+      files: { 'a.yaml': 'domain: a\ndescriptors: []\n' },
+      env: { USE_PROMETHEUS: 'true', PROMETHEUS_ADDR: '127.0.0.1:0', PROMETHEUS_PATH: '/stats/prometheus' },
+    });
+    const s = svc;
+    await hit(s, 'a');
+    const base = `http://127.0.0.1:${s.handle.metricsPort!}`;
+    const res = await fetch(`${base}/stats/prometheus?x=1`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await res.text()).toMatch(/^meshlimit_requests_total\{code="ok"\} 1$/m);
+    expect((await fetch(`${base}/metrics`)).status).toBe(404);
+    expect((await fetch(`${base}/stats/prometheus`, { method: 'POST', body: 'x' })).status).toBe(405);
+    // Still on PORT as well.
+    expect(await (await fetch(`${s.httpUrl}/metrics`)).text()).toMatch(/^meshlimit_requests_total\{code="ok"\} 1$/m);
+    await s.close();
+    svc = undefined;
+    expect(
+      await fetch(`${base}/stats/prometheus`).then(
+        () => 'answered',
+        () => 'refused',
+      ),
+    ).toBe('refused');
+  });
+
+  it('off by default: no metrics port', async () => {
+    svc = await bootService({ files: { 'a.yaml': 'domain: a\ndescriptors: []\n' }, env: { PROMETHEUS_ADDR: '127.0.0.1:0' } });
+    expect(svc.handle.metricsPort).toBeUndefined();
+  });
+});
+
 describe('the process (tsx src/main.ts)', () => {
   const run = (env: Record<string, string>): TrackedChild => {
     const c = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {

@@ -30,7 +30,7 @@ function errorOf(env: Record<string, string>): SettingsError {
 describe('defaults', () => {
   it('an empty environment gives the documented defaults', () => {
     expect(loadSettings({})).toEqual({
-      http: { host: '0.0.0.0', port: 8080 },
+      http: { host: '0.0.0.0', port: 8080, prometheus: undefined },
       grpc: {
         host: '0.0.0.0',
         port: 8081,

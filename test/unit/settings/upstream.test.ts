@@ -128,7 +128,7 @@ describe('accepted and logged', () => {
     expect(loadSettings({ 'DOG_STATSD_MOGRIFIER_X\nINJECTED': '1' }).ignoredUpstream).toEqual([]);
   });
 
-  it("Envoy Gateway's full environment loads; what is not used is its statsd and Prometheus sink", () => {
+  it("Envoy Gateway's full environment loads; what is not used is its statsd switch and statsd-to-Prometheus mapping", () => {
     const s = loadSettings({
       RUNTIME_ROOT: '/data',
       RUNTIME_SUBDIRECTORY: 'ratelimit',
@@ -152,7 +152,8 @@ describe('accepted and logged', () => {
       TRACING_SAMPLING_RATE: '0.5',
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
     });
-    expect(s.ignoredUpstream).toEqual(['PROMETHEUS_ADDR', 'PROMETHEUS_MAPPER_YAML', 'USE_PROMETHEUS', 'USE_STATSD']);
+    expect(s.ignoredUpstream).toEqual(['PROMETHEUS_MAPPER_YAML', 'USE_STATSD']);
+    expect(s.http.prometheus).toEqual({ host: undefined, port: 19001, path: '/metrics' });
     expect(s.config).toMatchObject({ ignoreDotFiles: true, type: 'GRPC_XDS_SOTW' });
     expect(s.tracing).toEqual({
       enabled: true,
@@ -237,6 +238,27 @@ describe('newly supported, with upstream meaning', () => {
       true,
       true,
     ]);
+  });
+
+  it('USE_PROMETHEUS, PROMETHEUS_ADDR (a Go listen address), PROMETHEUS_PATH', () => {
+    expect(loadSettings({ PROMETHEUS_ADDR: ':19001' }).http.prometheus).toBeUndefined();
+    expect(loadSettings({ USE_PROMETHEUS: 'true' }).http.prometheus).toEqual({ host: undefined, port: 9090, path: '/metrics' });
+    const at = (addr: string) => loadSettings({ USE_PROMETHEUS: 'true', PROMETHEUS_ADDR: addr }).http.prometheus;
+    expect(at('127.0.0.1:9102')).toMatchObject({ host: '127.0.0.1', port: 9102 });
+    expect(at('[::1]:9102')).toMatchObject({ host: '::1', port: 9102 });
+    expect(at('metrics.local:0')).toMatchObject({ host: 'metrics.local', port: 0 });
+    for (const bad of ['19001', ':70000', 'a b:1', 'http://x:1', ':']) {
+      expect(errorOf({ USE_PROMETHEUS: 'true', PROMETHEUS_ADDR: bad }).message).toBe(
+        `setting PROMETHEUS_ADDR: expected :port, host:port or [v6]:port, got ${JSON.stringify(bad)}`,
+      );
+    }
+    expect(loadSettings({ USE_PROMETHEUS: 'true', PROMETHEUS_PATH: '/stats/prometheus' }).http.prometheus?.path).toBe('/stats/prometheus');
+    expect(errorOf({ PROMETHEUS_PATH: 'metrics' }).message).toBe(
+      'setting PROMETHEUS_PATH: expected a path starting with / (printable, no spaces, ? or #), got "metrics"',
+    );
+    expect(errorOf({ USE_PROMETHEUS: 'true', PROMETHEUS_ADDR: ':8080' }).message).toBe(
+      "setting PROMETHEUS_ADDR: port 8080 is PORT's, which serves /metrics already: choose another port, or unset USE_PROMETHEUS to scrape PORT",
+    );
   });
 
   describe('TRACING_* become the OpenTelemetry SDK variables', () => {
