@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createMetricsListener } from '../../src/server/http/metrics-listener.js';
 import { spawnTracked, type TrackedChild } from '../support/child.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 import { bootService, eventually, type BootedService } from '../support/service.js';
@@ -164,6 +166,31 @@ describe('USE_PROMETHEUS', () => {
         () => 'refused',
       ),
     ).toBe('refused');
+  });
+
+  it('keeps at most its bound of connections open, closing further ones at once', async () => {
+    const listener = createMetricsListener('/metrics', { contentType: 'text/plain', render: async () => 'x 1\n' }, 2);
+    const port = await listener.listen('127.0.0.1', 0);
+    const sockets: Socket[] = [];
+    try {
+      const open = () =>
+        new Promise<Socket>((resolve, reject) => {
+          const sock = connect(port, '127.0.0.1', () => resolve(sock)).on('error', reject);
+          sockets.push(sock);
+        });
+      await open();
+      await open();
+      const third = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true));
+        third.write('GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n');
+      });
+      expect(closed).toBe(true);
+      expect(third.bytesRead).toBe(0);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      await listener.close();
+    }
   });
 
   it('off by default: no metrics port', async () => {

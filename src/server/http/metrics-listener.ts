@@ -8,10 +8,13 @@ import type { AddressInfo } from 'node:net';
  * scrape that port, so the same scrape finds meshlimit's series there (they stay on `PORT`'s
  * `/metrics` as well).
  *
- * Bounded as the admin port: `GET` (or `HEAD`) of the one path, nothing else (404, or 405 for
- * another method on the path); request bodies are never read; Node's header and request timeouts
- * apply.
+ * Bounded: `GET` (or `HEAD`) of the one path, nothing else (404, or 405 for another method on
+ * the path); request bodies are never read; headers within 5 s, a request within 10 s; at most
+ * {@link METRICS_MAX_CONNECTIONS} connections (a scraper needs one), further ones closed at once.
  */
+
+/** Connections the metrics port keeps open at once. */
+export const METRICS_MAX_CONNECTIONS = 16;
 export interface MetricsListener {
   /** Binds; `host` undefined listens on every address (Go's `:port`). Resolves with the bound port. */
   listen(host: string | undefined, port: number): Promise<number>;
@@ -19,7 +22,11 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
-export function createMetricsListener(path: string, metrics: { readonly contentType: string; render(): Promise<string> }): MetricsListener {
+export function createMetricsListener(
+  path: string,
+  metrics: { readonly contentType: string; render(): Promise<string> },
+  maxConnections = METRICS_MAX_CONNECTIONS,
+): MetricsListener {
   const server: Server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
     const url = req.url ?? '';
     const pathname = url.split('?', 1)[0];
@@ -39,6 +46,7 @@ export function createMetricsListener(path: string, metrics: { readonly contentT
       () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
     );
   });
+  server.maxConnections = maxConnections;
   return {
     listen: (host, port) =>
       new Promise((resolve, reject) => {
