@@ -71,7 +71,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
   store.onChange(() => overLimitCache.clear());
   const limiterOptions = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now: overrides.now, overLimitCache };
-  const limiter = new RateLimiter(config.source, stack.backend, limiterOptions, decisionObserver(metrics));
+  const limiter = new RateLimiter(config.source, stack.backend, limiterOptions, decisionObserver(metrics, settings.limiter.nearLimitRatio));
   // Descriptor resolution (a verified JWT's claim, else the client address), before the limiter.
   resolver = await startResolver({
     config: store,

@@ -116,6 +116,8 @@ export interface Settings {
     readonly responseDynamicMetadata: boolean;
     readonly chargeOnDeny: boolean;
     readonly localCacheSize: number;
+    /** NEAR_LIMIT_RATIO: hits admitted past this share of their limit are counted as near the limit. */
+    readonly nearLimitRatio: number;
     /** The largest domain, key and value a request may carry (MAX_DESCRIPTOR_VALUE_BYTES), checked by both transports. */
     readonly stringLimits: StringLimits;
   };
@@ -324,6 +326,7 @@ function group(
       responseDynamicMetadata: p.RESPONSE_DYNAMIC_METADATA,
       chargeOnDeny: aliases.chargeOnDeny,
       localCacheSize: aliases.localCacheSize,
+      nearLimitRatio: p.NEAR_LIMIT_RATIO,
       stringLimits: { ...DEFAULT_STRING_LIMITS, maxValueBytes: p.MAX_DESCRIPTOR_VALUE_BYTES },
     },
     headers: {

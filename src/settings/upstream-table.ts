@@ -99,6 +99,13 @@ export const UPSTREAM_RESILIENCE_DEFS = {
 } as const;
 
 export const UPSTREAM_LIMITER_DEFS = {
+  NEAR_LIMIT_RATIO: setting({
+    group: 'limiter',
+    default: '0.8',
+    parse: ratio,
+    description:
+      "As in envoyproxy/ratelimit: hits admitted past this share of their limit are counted in `meshlimit_near_limit_hits_total` (upstream's `near_limit` stat), per domain and rule, e.g. to alert before clients are denied. A number from 0 to 1.",
+  }),
   STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT: setting({
     group: 'limiter',
     default: undefined,

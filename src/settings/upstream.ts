@@ -143,11 +143,7 @@ export const UPSTREAM_SETTINGS: readonly UpstreamRow[] = Object.freeze(
         meshlimit: 'LOCAL_CACHE_SIZE_IN_BYTES, LOCAL_CACHE_SIZE',
         explanation: 'the byte budget is turned into entries of the over-limit cache (LOCAL_CACHE_SIZE)',
       },
-      ...ignored(
-        ['NEAR_LIMIT_RATIO'],
-        'meshlimit_decisions_total',
-        'it only sets when the near_limit statsd counter counts; meshlimit has no near-limit metric: alert on meshlimit_decisions_total{result="over_limit"}',
-      ),
+      same('NEAR_LIMIT_RATIO', 'same name and meaning: hits past it are counted in meshlimit_near_limit_hits_total'),
       same('CACHE_KEY_PREFIX'),
       same('BACKEND_TYPE', 'redis as upstream; memcache is refused (use redis); also memory'),
       {

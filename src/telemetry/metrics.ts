@@ -93,6 +93,8 @@ export interface Metrics {
   render(): Promise<string>;
   /** Counts one descriptor decision. `ruleKey` undefined means no rule matched. */
   recordDecision(domain: string, ruleKey: string | undefined, result: DecisionResult): void;
+  /** Adds hits admitted past NEAR_LIMIT_RATIO of their limit (a configured domain's rule). */
+  recordNearLimit(domain: string, ruleKey: string | undefined, hits: number): void;
   /** Observes one request's latency in seconds. */
   observeRequest(seconds: number, result: RequestResult): void;
   /** Counts one request by its gRPC/HTTP outcome. */
@@ -158,11 +160,20 @@ interface KnownDomains {
 // the first scrape, so rate() and absent() work, and the hot path never builds a child.
 
 /** Per request (series.ts's HotCounter/HotHistogram: same exposition, an add per update). */
-function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics, 'recordDecision' | 'observeRequest' | 'countRequest'> {
+function requestMetrics(
+  registry: Registry,
+  domains: KnownDomains,
+): Pick<Metrics, 'recordDecision' | 'recordNearLimit' | 'observeRequest' | 'countRequest'> {
   const decisions = new HotCounter(
     'meshlimit_decisions_total',
     'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
     ['domain', 'rule', 'result'],
+    [registry],
+  );
+  const nearLimit = new HotCounter(
+    'meshlimit_near_limit_hits_total',
+    "Hits admitted within their limit but past NEAR_LIMIT_RATIO of it (envoyproxy/ratelimit's near_limit), by domain and config rule key.",
+    ['domain', 'rule'],
     [registry],
   );
   const duration = new HotHistogram(
@@ -198,7 +209,26 @@ function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics
     }
     return byResult[result];
   };
+  // domain label -> rule label -> child; the same cap on rules per domain as the decisions.
+  const nearChildren = new Map<string, Map<string, Child>>();
+  const nearChild = (domain: string, rule: string): Child => {
+    let byRule = nearChildren.get(domain);
+    if (byRule === undefined) {
+      byRule = new Map();
+      nearChildren.set(domain, byRule);
+    }
+    let child = byRule.get(rule);
+    if (child === undefined) {
+      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return nearChild(domain, OTHER_RULE);
+      child = nearLimit.labels(domain, rule);
+      byRule.set(rule, child);
+    }
+    return child;
+  };
   return {
+    recordNearLimit(domain, ruleKey, hits) {
+      if (domains.current.has(domain)) nearChild(domain, ruleKey ?? NO_RULE).inc(hits);
+    },
     recordDecision(domain, ruleKey, result) {
       // A rule key cannot belong to a domain the config does not have.
       if (!domains.current.has(domain)) decisionChild(UNKNOWN_DOMAIN, NO_RULE, result).inc();

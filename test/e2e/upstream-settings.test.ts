@@ -141,6 +141,22 @@ describe('REDIS_HEALTH_CHECK_ACTIVE_CONNECTION', () => {
   });
 });
 
+describe('NEAR_LIMIT_RATIO', () => {
+  it('counts the hits admitted past the ratio of their limit in meshlimit_near_limit_hits_total', async () => {
+    svc = await bootService({
+      files: { 'a.yaml': 'domain: a\ndescriptors:\n  - key: k\n    rate_limit: { unit: hour, requests_per_unit: 4 }\n' },
+      env: { NEAR_LIMIT_RATIO: '0.5' },
+      now: () => T,
+    });
+    const codes = [];
+    for (let i = 0; i < 5; i++) codes.push((await hit(svc, 'a')).overallCode);
+    expect(codes).toEqual(['OK', 'OK', 'OK', 'OK', 'OVER_LIMIT']);
+    // threshold floor(4 x 0.5) = 2: the third and fourth hits were past it; the denied one is not counted.
+    const text = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+    expect(text).toMatch(/^meshlimit_near_limit_hits_total\{domain="a",rule="[^"]+"\} 2$/m);
+  });
+});
+
 describe('USE_PROMETHEUS', () => {
   it('serves the metrics on PROMETHEUS_ADDR at PROMETHEUS_PATH, and nothing else there; closed with the service', async () => {
     svc = await bootService({
@@ -213,14 +229,21 @@ describe('the process (tsx src/main.ts)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-upstream-'));
     try {
       writeFileSync(path.join(dir, 'a.yaml'), 'domain: a\ndescriptors: []\n');
-      const c = run({ CONFIG_DIR: dir, USE_STATSD: 'false', STATSD_PORT: '9125', REDIS_POOL_SIZE: '10', NEAR_LIMIT_RATIO: '0.9' });
+      const c = run({
+        CONFIG_DIR: dir,
+        USE_STATSD: 'false',
+        STATSD_PORT: '9125',
+        REDIS_POOL_SIZE: '10',
+        EXPIRATION_JITTER_MAX_SECONDS: '300',
+      });
       await eventually(async () => c.output().includes('meshlimit serving'), 30_000);
       const lines = c.output().split('\n');
       // One line explains them (the start-up settings dump lists them too, as a field).
       const about = lines.filter((l) => l.includes('accepted and not used'));
       expect(about).toHaveLength(1);
       expect(about[0]).toContain('envoyproxy/ratelimit settings accepted and not used: ');
-      for (const name of ['USE_STATSD', 'STATSD_PORT', 'REDIS_POOL_SIZE', 'NEAR_LIMIT_RATIO']) expect(about[0]).toContain(name);
+      for (const name of ['USE_STATSD', 'STATSD_PORT', 'REDIS_POOL_SIZE', 'EXPIRATION_JITTER_MAX_SECONDS'])
+        expect(about[0]).toContain(name);
       expect(about[0]).toContain('(no statsd or DogStatsD sink: meshlimit serves Prometheus metrics at /metrics on PORT)');
     } finally {
       rmSync(dir, { recursive: true, force: true });

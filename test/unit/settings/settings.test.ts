@@ -99,6 +99,7 @@ describe('defaults', () => {
         responseDynamicMetadata: false,
         chargeOnDeny: false,
         localCacheSize: 0,
+        nearLimitRatio: 0.8,
         stringLimits: { maxDomainBytes: 256, maxKeyBytes: 256, maxValueBytes: 65_536 },
       },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
