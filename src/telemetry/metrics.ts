@@ -3,7 +3,7 @@ import { CIRCUIT_STATES, type CircuitState } from '../backend/resilience/circuit
 import { BACKEND_ERROR_KINDS, type BackendErrorKind } from '../backend/resilience/failure-policy.js';
 import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
-import { HotCounter, HotHistogram } from './series.js';
+import { HotCounter, HotHistogram, perRule } from './series.js';
 
 /**
  * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
@@ -193,46 +193,20 @@ function requestMetrics(
   const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
   for (const c of Object.values(requestChildren)) c.inc(0);
   for (const r of REQUEST_RESULTS) durationChildren[r].touch();
-  // domain label -> rule label -> result -> child
-  const decisionChildren = new Map<string, Map<string, Record<DecisionResult, Child>>>();
-  const decisionChild = (domain: string, rule: string, result: DecisionResult): Child => {
-    let byRule = decisionChildren.get(domain);
-    if (byRule === undefined) {
-      byRule = new Map();
-      decisionChildren.set(domain, byRule);
-    }
-    let byResult = byRule.get(rule);
-    if (byResult === undefined) {
-      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return decisionChild(domain, OTHER_RULE, result);
-      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r));
-      byRule.set(rule, byResult);
-    }
-    return byResult[result];
-  };
-  // domain label -> rule label -> child; the same cap on rules per domain as the decisions.
-  const nearChildren = new Map<string, Map<string, Child>>();
-  const nearChild = (domain: string, rule: string): Child => {
-    let byRule = nearChildren.get(domain);
-    if (byRule === undefined) {
-      byRule = new Map();
-      nearChildren.set(domain, byRule);
-    }
-    let child = byRule.get(rule);
-    if (child === undefined) {
-      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return nearChild(domain, OTHER_RULE);
-      child = nearLimit.labels(domain, rule);
-      byRule.set(rule, child);
-    }
-    return child;
-  };
+  const decisionChild = perRule(
+    (domain, rule) => childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r)),
+    MAX_DECISION_RULES,
+    OTHER_RULE,
+  );
+  const nearChild = perRule((domain, rule) => nearLimit.labels(domain, rule), MAX_DECISION_RULES, OTHER_RULE);
   return {
     recordNearLimit(domain, ruleKey, hits) {
       if (domains.current.has(domain)) nearChild(domain, ruleKey ?? NO_RULE).inc(hits);
     },
     recordDecision(domain, ruleKey, result) {
       // A rule key cannot belong to a domain the config does not have.
-      if (!domains.current.has(domain)) decisionChild(UNKNOWN_DOMAIN, NO_RULE, result).inc();
-      else decisionChild(domain, ruleKey ?? NO_RULE, result).inc();
+      if (!domains.current.has(domain)) decisionChild(UNKNOWN_DOMAIN, NO_RULE)[result].inc();
+      else decisionChild(domain, ruleKey ?? NO_RULE)[result].inc();
     },
     observeRequest(seconds, result) {
       durationChildren[result].observe(seconds);
