@@ -13,13 +13,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { requestFrame } from './lib/frames.js';
-import { h2loadRun, type Sample } from './lib/measure.js';
+import { runAb } from './lib/ab.js';
 import { buildSnapshot, ROOT, SNAPSHOT_DIR } from './lib/procs.js';
 import { SCENARIOS } from './lib/scenarios.js';
-import { median, medianInterval, round } from './lib/stats.js';
-import { startMeshlimit, startStandaloneRedis, type Target } from './lib/targets.js';
-import { cpuLayout } from './phases/context.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
@@ -57,69 +53,21 @@ function buildBase(rev: string): string {
 }
 
 async function main(): Promise<void> {
-  const cpus = cpuLayout();
   buildSnapshot();
-  const builds = { tree: SNAPSHOT_DIR, base: buildBase(base) };
-  const frames = scenario!.requests.map((req, i) => {
-    const file = path.join(WORK, `${scenario!.id}-${i}.bin`);
-    writeFileSync(file, requestFrame(req));
-    return file;
-  });
-  const redis = backendKind === 'redis' ? await startStandaloneRedis(cpus.load) : undefined;
-  const configDir = path.join(ROOT, 'benchmarks/config/throughput');
-  const start = (name: string, buildDir: string): Promise<Target> =>
-    startMeshlimit({ name, mode: 'dist', buildDir, cpus: cpus.service, configDir, backend: redis ?? 'memory' });
-  const shape = { clients: 8, streams: 8 };
-  const run = async (name: 'tree' | 'base', rate: number): Promise<Sample> => {
-    const t = await start(name, builds[name]);
-    try {
-      await h2loadRun(t, frames, shape, 20_000, cpus.load); // warm-up
-      return await h2loadRun(t, frames, shape, Math.max(5_000, Math.round((rate * seconds) / frames.length)), cpus.load);
-    } finally {
-      await t.stop();
-    }
-  };
-  const pairs: { tree: Sample; base: Sample }[] = [];
-  let rate = 20_000;
-  try {
-    for (let rep = 0; rep < reps; rep++) {
-      const order = rep % 2 === 0 ? (['tree', 'base'] as const) : (['base', 'tree'] as const);
-      const got: Partial<Record<'tree' | 'base', Sample>> = {};
-      for (const which of order) got[which] = await run(which, rate);
-      const p = got as { tree: Sample; base: Sample };
-      pairs.push(p);
-      rate = p.tree.rps;
-      process.stderr.write(
-        `rep ${rep + 1}/${reps}: tree ${Math.round(p.tree.rps)} req/s (${p.tree.serviceCpuUsPerRequest.toFixed(1)} us cpu), ${base} ${Math.round(p.base.rps)} req/s (${p.base.serviceCpuUsPerRequest.toFixed(1)} us cpu), ratio ${(p.tree.rps / p.base.rps).toFixed(3)}, errors ${p.tree.errors + p.base.errors}\n`,
-      );
-    }
-  } finally {
-    await redis?.stop();
-  }
-  const ratios = pairs.map((p) => p.tree.rps / p.base.rps);
-  const cpuRatios = pairs.map((p) => p.base.serviceCpuUsPerRequest / p.tree.serviceCpuUsPerRequest);
-  const summary = {
-    when: new Date().toISOString(),
-    node: process.version,
-    base,
-    scenario: scenario!.id,
-    backend: backendKind,
+  const baseDir = buildBase(base);
+  const summary = await runAb({
+    a: { name: 'tree', buildDir: SNAPSHOT_DIR },
+    b: { name: 'base', buildDir: baseDir },
+    scenario: scenario!,
+    backend: backendKind as 'memory' | 'redis',
     reps,
     secondsPerRun: seconds,
-    load: `h2load -c${shape.clients} -m${shape.streams}`,
-    cpus: cpus.note,
-    throughputRatio: { median: round(median(ratios), 3), interval95: medianInterval(ratios), runs: ratios.map((x) => round(x, 3)) },
-    cpuPerRequestRatio: { median: round(median(cpuRatios), 3), interval95: medianInterval(cpuRatios) },
-    rps: { tree: Math.round(median(pairs.map((p) => p.tree.rps))), base: Math.round(median(pairs.map((p) => p.base.rps))) },
-    serviceCpuUsPerRequest: {
-      tree: round(median(pairs.map((p) => p.tree.serviceCpuUsPerRequest)), 2),
-      base: round(median(pairs.map((p) => p.base.serviceCpuUsPerRequest)), 2),
-    },
-    errors: pairs.reduce((a, p) => a + p.tree.errors + p.base.errors, 0),
-  };
+    workDir: WORK,
+    progress: (rep, n, line) => process.stderr.write(`rep ${rep}/${n}: ${line}\n`),
+  });
   const out = path.join(ROOT, 'benchmarks/.work', `ab-builds-${scenario!.id}-${backendKind}.json`);
-  writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
-  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  writeFileSync(out, `${JSON.stringify({ base, ...summary }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify({ base, ...summary }, null, 2)}\n`);
 }
 
 await main();

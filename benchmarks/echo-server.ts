@@ -11,9 +11,14 @@
  * frame grpc-js cannot decode never reaches it; the harness therefore compares the handler's
  * call count (`GET /count` on the stats port) with h2load's count of completed requests.
  *
+ * TLS (the benchmark's TLS phase): with ECHO_TLS_CERT and ECHO_TLS_KEY (PEM files) it serves over
+ * TLS with grpc-js's plain `ServerCredentials.createSsl`, the floor for meshlimit's TLS port (which
+ * adds its certificate watcher and certificate-provider credentials, both off the request path).
+ *
  * Run: node --import tsx benchmarks/echo-server.ts  (env GRPC_PORT, STATS_PORT; 0 = pick one).
  * Prints one line `READY <grpcPort> <statsPort>` when serving.
  */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { loadServerPackage, RLS_SERVICE, serviceDefinition } from '../src/server/grpc/protos.js';
@@ -58,7 +63,14 @@ const stats = createServer((req, res) => {
   res.end(JSON.stringify({ calls }));
 });
 
-server.bindAsync(`127.0.0.1:${grpcPort}`, grpc.ServerCredentials.createInsecure(), (err, port) => {
+const certFile = process.env['ECHO_TLS_CERT'];
+const keyFile = process.env['ECHO_TLS_KEY'];
+const credentials =
+  certFile === undefined || keyFile === undefined
+    ? grpc.ServerCredentials.createInsecure()
+    : grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(certFile), private_key: readFileSync(keyFile) }], false);
+
+server.bindAsync(`127.0.0.1:${grpcPort}`, credentials, (err, port) => {
   if (err) {
     process.stderr.write(`echo-server: ${err.message}\n`);
     process.exit(1);

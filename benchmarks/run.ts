@@ -14,7 +14,7 @@
  * one-tb and the WORKERS phase; default 21), --seconds S, --clients C, --streams M (saturation shape, default
  * 8 x 8), --workers-clients C --workers-streams M (the WORKERS phase's shape, default 16 x 16),
  * --targets echo,memory,redis,cluster,
- * --scenarios one-tb,..., --skip latency,sweep,highcard,workers,accuracy, --ips N,
+ * --scenarios one-tb,..., --skip latency,sweep,highcard,workers,tls,accuracy, --ips N,
  * --out DIR, --no-build, --strict (exit 1 when any request failed).
  */
 import path from 'node:path';
@@ -30,6 +30,7 @@ import { buildReport, writeResults } from './phases/results.js';
 import { prepare, startTargets } from './phases/setup.js';
 import { measureSweep } from './phases/sweep.js';
 import { measureThroughput, throughputRows } from './phases/throughput.js';
+import { measureTls } from './phases/tls.js';
 import { measureWorkers } from './phases/workers.js';
 
 /** The measuring phases after throughput, in order; each is guarded (a failure is recorded, the run goes on). */
@@ -38,6 +39,7 @@ const LATER_PHASES: readonly (readonly [string, (ctx: RunContext, results: Resul
   ['sweep', measureSweep],
   ['highcard', measureHighCardinality],
   ['workers', measureWorkers],
+  ['tls', measureTls],
   ['accuracy', measureAccuracy],
 ];
 

@@ -8,9 +8,10 @@ import type { Backend } from './limiter/ports.js';
 import { startResolver, type DescriptorResolver } from './resolve/index.js';
 import { createDecider } from './server/decide.js';
 import { HealthState } from './server/grpc/health.js';
+import { createGrpcTls } from './server/grpc/tls.js';
 import { createServers } from './server/servers.js';
 import type { Settings } from './settings/index.js';
-import { backendEvents, configEvents, decisionObserver, requestRecorder, resolutionObserver } from './telemetry/events.js';
+import { backendEvents, configEvents, decisionObserver, requestRecorder, resolutionObserver, tlsReloadEvents } from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { inSpan, tracingEnabled } from './telemetry/tracing.js';
@@ -20,6 +21,7 @@ import { inSpan, tracingEnabled } from './telemetry/tracing.js';
  * wires, top to bottom: telemetry, config, backend stack, limiter, resolution, servers, lifecycle.
  */
 export interface ServiceHandle {
+  /** The bound gRPC port; 0 with GRPC_UDS. */
   readonly grpcPort: number;
   readonly httpPort: number;
   /** USE_PROMETHEUS: the metrics port (PROMETHEUS_ADDR); undefined when off. */
@@ -54,6 +56,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   // Telemetry.
   const logger = overrides.logger ?? createLogger(settings.log);
   const metrics = createMetrics();
+  // The gRPC port's TLS files (checked by the settings), read before anything else is opened.
+  const tls = settings.grpc.tls;
+  if (tls?.unusedCaFile !== undefined)
+    logger.info(
+      { GRPC_SERVER_TLS_CA_CERT: tls.unusedCaFile },
+      'GRPC_SERVER_TLS_CA_CERT is not read (as in envoyproxy/ratelimit): client certificates are not required; set GRPC_CLIENT_TLS_CACERT to require them',
+    );
+  const grpcTls = tls && createGrpcTls({ ...tls, onReload: tlsReloadEvents(metrics, logger) });
   // Config (CONFIG_TYPE): a directory or an xDS management server; swapped atomically on every good change.
   const hooksForConfig = configEvents(metrics, logger, () => config.store.current());
   const config = await openConfigFeed(settings, { logger, pollMs: overrides.configPollMs, ...hooksForConfig });
@@ -89,6 +99,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   );
   // Servers: gRPC (RLS + health) and the HTTP admin app, one pipeline and one recorder for both.
   const servers = createServers({
+    grpcTls,
     decide,
     recorder: requestRecorder(metrics),
     health,

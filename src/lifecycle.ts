@@ -82,7 +82,8 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     let metricsPort: number | undefined;
     const prometheus = settings.http.prometheus; // USE_PROMETHEUS: PROMETHEUS_ADDR
     try {
-      grpcPort = await s.grpc.listen(settings.grpc.host, settings.grpc.port);
+      const uds = settings.grpc.uds;
+      grpcPort = uds === undefined ? await s.grpc.listen(settings.grpc.host, settings.grpc.port) : (await s.grpc.listenUnix(uds), 0);
       httpPort = (await s.http.listen(settings.http.host, settings.http.port)).port;
       if (s.metrics !== undefined && prometheus !== undefined) metricsPort = await s.metrics.listen(prometheus.host, prometheus.port);
     } catch (err) {
@@ -97,7 +98,8 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
     timer.unref();
     logger.info(
       {
-        grpc: `${settings.grpc.host}:${grpcPort}`,
+        grpc: settings.grpc.uds === undefined ? `${settings.grpc.host}:${grpcPort}` : `unix:${settings.grpc.uds}`,
+        grpcTls: settings.grpc.tls === undefined ? 'off' : settings.grpc.tls.clientCaFile === undefined ? 'tls' : 'mtls',
         http: `${settings.http.host}:${httpPort}`,
         ...(metricsPort === undefined ? {} : { metrics: `${prometheus?.host ?? ''}:${metricsPort}${prometheus?.path ?? ''}` }),
         backend: parts.stack().backend.kind,

@@ -5,6 +5,7 @@
 import { startService } from './app.js';
 import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from './cluster.js';
 import { isMeshlimitError } from './errors.js';
+import { clearStaleSocket } from './server/grpc/unix-socket.js';
 import { ignoredSettingsMessage, loadSettings, redactedSettings } from './settings/index.js';
 import { tracingEnvironment } from './settings/upstream.js';
 import { createLogger } from './telemetry/logger.js';
@@ -24,6 +25,12 @@ async function main(): Promise<void> {
   if (ignored !== undefined) logger.info({ ignored: settings.ignoredUpstream }, ignored);
   if (isPrimaryOfWorkers(settings.lifecycle.workers)) {
     logger.info({ settings: redactedSettings(settings) }, 'starting meshlimit');
+    // GRPC_UDS: the workers share the primary's socket, so a stale file is cleared here, once.
+    if (settings.grpc.uds !== undefined)
+      await clearStaleSocket(settings.grpc.uds).catch((err: unknown) => {
+        logger.fatal({ error: err instanceof Error ? err.message : String(err) }, 'meshlimit could not start');
+        process.exit(1);
+      });
     runPrimary({ workers: settings.lifecycle.workers, logger, gracefulShutdownMs: settings.lifecycle.gracefulShutdownMs });
     return;
   }

@@ -42,6 +42,8 @@ export interface H2loadOptions {
   readonly logFile?: string | undefined;
   /** CPU list for `taskset -c` (e.g. "1"); undefined = not pinned. */
   readonly cpus?: string | undefined;
+  /** TLS (h2 by ALPN; h2load does not verify the server's certificate). */
+  readonly tls?: boolean | undefined;
 }
 
 export interface H2loadResult {
@@ -78,7 +80,7 @@ export function h2loadArgs(o: H2loadOptions): string[] {
     'te: trailers',
   ];
   if (o.logFile !== undefined) args.push('--log-file', o.logFile);
-  args.push(`http://127.0.0.1:${o.port}${RLS_PATH}`);
+  args.push(`${o.tls === true ? 'https' : 'http'}://127.0.0.1:${o.port}${RLS_PATH}`);
   return args;
 }
 

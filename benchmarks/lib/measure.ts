@@ -134,6 +134,7 @@ export async function h2loadRun(
     frames.map((dataFile, i) =>
       runH2load({
         port: t.grpcPort,
+        tls: t.tls,
         dataFile,
         clients,
         streams: shape.streams,

@@ -63,6 +63,21 @@ export interface HighCardRow {
   command: string;
 }
 
+/** meshlimit (memory backend) and the grpc-js echo, both serving over TLS, `one-tb`, interleaved. */
+export interface TlsResult {
+  readonly note: string;
+  readonly echoRps: number;
+  readonly meshlimitRps: number;
+  /** Service CPU per request (median), echo then meshlimit: less moved by a busy machine than req/s. */
+  readonly cpuUsPerRequest: readonly [number, number];
+  /** Median of the per-repetition meshlimit / echo ratios. */
+  readonly ratio: number;
+  readonly ratios: number[];
+  readonly ratioInterval: MedianInterval | undefined;
+  readonly errors: number;
+  readonly command: string;
+}
+
 export type WorkersResult =
   | { supported: false; note: string }
   | {
@@ -122,6 +137,8 @@ export interface Report {
   calibration: Calibration | undefined;
   highCardinality: HighCardRow[];
   workers: WorkersResult;
+  /** The TLS phase: meshlimit (memory) and the echo baseline, both over TLS; older results lack it. */
+  tls?: TlsResult | undefined;
   accuracy: { bursts: BurstResult[]; sliding: SlidingResult[] };
   acceptance: AcceptanceRow[];
   /** Phases that failed (their figures are missing), with the error. */
@@ -272,7 +289,8 @@ export function acceptance(r: Report): AcceptanceRow[] {
     r.highCardinality.reduce((a, x) => a + x.errors, 0) +
     r.accuracy.bursts.reduce((a, x) => a + x.errors, 0) +
     r.accuracy.sliding.reduce((a, x) => a + x.errors, 0) +
-    (r.workers.supported ? (r.workers.errors ?? 0) : 0);
+    (r.workers.supported ? (r.workers.errors ?? 0) : 0) +
+    (r.tls?.errors ?? 0);
   out.push({ id: 'errors', check: 'errors in every run: 0', measured: String(errors), status: errors === 0 ? 'pass' : 'FAIL' });
   return out;
 }
@@ -446,6 +464,15 @@ export function markdownReport(r: Report): string {
       ? `WORKERS=1: ${int(r.workers.rps1)} req/s, WORKERS=2: ${int(r.workers.rps2)} req/s, ratio ${f(r.workers.ratio)}x (the acceptance figure: the median of the per-repetition ratios ${(r.workers.ratios ?? []).map((x) => f(x)).join(', ')}); WORKERS=1 pinned to one CPU: ${int(r.workers.rps1Pinned)} req/s, WORKERS=2 against it ${f(r.workers.ratioPinned)}x; errors ${r.workers.errors ?? '-'}; processes in the service's tree: ${r.workers.processes?.join(' and ') ?? '-'} (${r.workers.note}).`
       : r.workers.note,
   );
+
+  if (r.tls !== undefined) {
+    const t = r.tls;
+    parts.push('### TLS');
+    parts.push(
+      `Over TLS, one-tb: echo ${int(t.echoRps)} req/s, meshlimit (memory) ${int(t.meshlimitRps)} req/s, ratio ${f(t.ratio)}x` +
+        `${t.ratioInterval === undefined ? '' : ` (95% interval of the median ${f(t.ratioInterval.low)}-${f(t.ratioInterval.high)})`} (per repetition: ${t.ratios.map((x) => f(x)).join(', ')}); service CPU per request: echo ${f(t.cpuUsPerRequest[0], 1)} us, meshlimit ${f(t.cpuUsPerRequest[1], 1)} us; errors ${t.errors}. ${t.note}. Command: \`${t.command}\``,
+    );
+  }
 
   if (r.accuracy.bursts.length > 0) {
     parts.push('### Accuracy: a burst through several processes sharing one Redis');

@@ -46,6 +46,8 @@ export interface Target {
   readonly name: string;
   readonly kind: 'echo' | 'meshlimit';
   readonly grpcPort: number;
+  /** The gRPC port speaks TLS (the TLS phase's targets). */
+  readonly tls?: boolean;
   /** The admin port (`/metrics`), for meshlimit targets. */
   readonly httpPort?: number;
   readonly pid: number;
@@ -175,6 +177,14 @@ export interface MeshlimitOptions {
   readonly countsComplete?: boolean;
   /** With mode `dist`: the directory holding the build to run (default: the run's snapshot). */
   readonly buildDir?: string;
+  /** Serve gRPC over TLS with this certificate (GRPC_SERVER_USE_TLS). */
+  readonly tls?: TlsFiles | undefined;
+}
+
+/** A server certificate and its key, as file paths. */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
 }
 
 /** Thrown when meshlimit exits during start-up (e.g. an unsupported setting). */
@@ -196,6 +206,7 @@ export async function startMeshlimit(o: MeshlimitOptions): Promise<Target> {
     LOG_LEVEL: 'error',
     BACKEND_TYPE: redis === undefined ? 'memory' : 'redis',
     ...(redis === undefined ? {} : { REDIS_URL: redis.url, REDIS_TYPE: redis.kind }),
+    ...(o.tls === undefined ? {} : { GRPC_SERVER_USE_TLS: 'true', GRPC_SERVER_TLS_CERT: o.tls.cert, GRPC_SERVER_TLS_KEY: o.tls.key }),
     ...o.env,
   };
   const [cmd, ...args] = meshlimitCommand(o.mode, o.buildDir);
@@ -222,6 +233,7 @@ export async function startMeshlimit(o: MeshlimitOptions): Promise<Target> {
     name: o.name,
     kind: 'meshlimit',
     grpcPort,
+    tls: o.tls !== undefined,
     httpPort,
     countsComplete: o.countsComplete ?? true,
     pid: child.pid,
@@ -259,10 +271,11 @@ export async function startMeshlimit(o: MeshlimitOptions): Promise<Target> {
   };
 }
 
-/** The bare grpc-js baseline (benchmarks/echo-server.ts). */
-export async function startEcho(cpus: string | undefined): Promise<Target> {
+/** The bare grpc-js baseline (benchmarks/echo-server.ts); over TLS with `tls`. */
+export async function startEcho(cpus: string | undefined, tls?: TlsFiles, name = 'echo'): Promise<Target> {
   const [c, a] = pinned(cpus, 'node', ['--import', 'tsx', path.join(ROOT, 'benchmarks/echo-server.ts')]);
-  const child = spawnChild('echo', c, a, { ...process.env, GRPC_PORT: '0', STATS_PORT: '0' });
+  const tlsEnv = tls === undefined ? {} : { ECHO_TLS_CERT: tls.cert, ECHO_TLS_KEY: tls.key };
+  const child = spawnChild(name, c, a, { ...process.env, GRPC_PORT: '0', STATS_PORT: '0', ...tlsEnv });
   const deadline = Date.now() + 20_000;
   let ports: [number, number] | undefined;
   while (ports === undefined) {
@@ -273,9 +286,10 @@ export async function startEcho(cpus: string | undefined): Promise<Target> {
   }
   const [grpcPort, statsPort] = ports;
   return {
-    name: 'echo',
+    name,
     kind: 'echo',
     grpcPort,
+    tls: tls !== undefined,
     countsComplete: true,
     pid: child.pid,
     counts: async () => {

@@ -8,7 +8,7 @@ import type { BurstResult, SlidingResult } from '../lib/accuracy.js';
 import type { Calibration } from '../lib/calibrate.js';
 import type { Sample } from '../lib/measure.js';
 import { hasTaskset, pinPid } from '../lib/procs.js';
-import type { HighCardRow, LatencyRow, ThroughputRow, WorkersResult } from '../lib/report.js';
+import type { HighCardRow, LatencyRow, ThroughputRow, TlsResult, WorkersResult } from '../lib/report.js';
 import type { SweepPoint } from '../lib/svg.js';
 import type { RedisDeployment, Target } from '../lib/targets.js';
 import type { Plan } from './plan.js';
@@ -94,6 +94,7 @@ export interface Results {
   readonly sweep: SweepPoint[];
   readonly highCardinality: HighCardRow[];
   workers: WorkersResult;
+  tls: TlsResult | undefined;
   readonly bursts: BurstResult[];
   readonly sliding: SlidingResult[];
   /** Phases that failed (their figures are missing), with the error. */
@@ -111,6 +112,7 @@ export function emptyResults(): Results {
     sweep: [],
     highCardinality: [],
     workers: { supported: false, note: 'skipped' },
+    tls: undefined,
     bursts: [],
     sliding: [],
     phaseErrors: {},

@@ -12,7 +12,7 @@ export const ALL_TARGETS: readonly TargetName[] = ['echo', 'memory', 'redis', 'c
 /** The scenarios whose ratio to echo is an acceptance item: they run `judgedReps` times. */
 export const JUDGED_SCENARIOS: readonly string[] = ['one-tb'];
 /** The phases `--skip` can leave out. */
-export type SkippablePhase = 'latency' | 'sweep' | 'highcard' | 'workers' | 'accuracy';
+export type SkippablePhase = 'latency' | 'sweep' | 'highcard' | 'workers' | 'accuracy' | 'tls';
 
 export interface Plan {
   readonly quick: boolean;

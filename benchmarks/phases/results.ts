@@ -67,6 +67,7 @@ export function buildReport(ctx: RunContext, results: Results, run: RunInfo): Re
     phaseErrors: results.phaseErrors,
     highCardinality: results.highCardinality,
     workers: results.workers,
+    tls: results.tls,
     accuracy: { bursts: results.bursts, sliding: results.sliding },
     acceptance: [],
   };

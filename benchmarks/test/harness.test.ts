@@ -70,6 +70,9 @@ describe('h2load', () => {
       '/l.tsv',
       'http://127.0.0.1:9/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit',
     ]);
+    expect(h2loadArgs({ port: 9, dataFile: '/f.bin', clients: 1, streams: 1, requests: 1, tls: true }).at(-1)).toBe(
+      'https://127.0.0.1:9/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit',
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import type { Decider } from './decide.js';
 import type { HealthState } from './grpc/health.js';
 import type { ResponseHeaderNames } from './grpc/mapping.js';
 import { createGrpcServer, type GrpcServer } from './grpc/server.js';
+import type { GrpcTls } from './grpc/tls.js';
 import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
@@ -25,6 +26,8 @@ export interface ServersOptions {
   readonly stringLimits: StringLimits;
   /** The gRPC port's bounds (GRPC_*): connections, streams, keepalive, resets. */
   readonly grpcLimits: TransportLimits;
+  /** GRPC_SERVER_USE_TLS: the gRPC port's credentials and certificate watcher; plaintext when undefined. */
+  readonly grpcTls?: GrpcTls | undefined;
   /** Each action the gRPC transport guard takes against a client (counted). */
   readonly onTransportAction: (action: TransportAction) => void;
   /** Readiness for `/healthcheck`. */
@@ -49,6 +52,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     limiter: { shouldRateLimit: decide },
     health: o.health,
     limits: o.grpcLimits,
+    tls: o.grpcTls,
     onTransportAction: o.onTransportAction,
     headers,
     logger,

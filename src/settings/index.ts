@@ -7,11 +7,12 @@ import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
 import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './redis.js';
+import { loadGrpcTls, type GrpcServerTls } from './grpc-tls.js';
 import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
-import { checkPrometheusPort, composeLimiterAliases, tracingGroup, type LimiterAliases } from './upstream-compose.js';
+import * as compose from './upstream-compose.js';
 import { answerUpstream, type UpstreamTracing } from './upstream.js';
 
 /**
@@ -35,8 +36,9 @@ import { answerUpstream, type UpstreamTracing } from './upstream.js';
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
+export type { GrpcServerTls } from './grpc-tls.js';
 export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
-export { GRPC_TLS_TODO, ignoredSettingsMessage, UPSTREAM_SETTINGS, upstreamRow, type UpstreamRow } from './upstream.js';
+export { ignoredSettingsMessage, UPSTREAM_SETTINGS, upstreamRow, type UpstreamRow } from './upstream.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
 export interface RuntimeLayout {
@@ -49,12 +51,8 @@ export interface RuntimeLayout {
 
 /** Validated, deeply frozen settings, grouped by concern. */
 export interface Settings {
-  readonly http: {
-    readonly host: string;
-    readonly port: number;
-    /** USE_PROMETHEUS: the metrics also on their own port; undefined when off. */
-    readonly prometheus: { readonly host: string | undefined; readonly port: number; readonly path: string } | undefined;
-  };
+  /** `prometheus`: USE_PROMETHEUS, the metrics also on their own port; undefined when off. */
+  readonly http: { readonly host: string; readonly port: number; readonly prometheus: compose.PrometheusListen | undefined };
   /** Where the gRPC server listens and the bounds of its HTTP/2 transport (src/server/grpc/transport-guard.ts); durations in ms, 0 for never. */
   readonly grpc: {
     readonly host: string;
@@ -71,6 +69,10 @@ export interface Settings {
     readonly permitKeepaliveTimeMs: number;
     readonly maxPingStrikes: number;
     readonly maxResetStreams: number;
+    /** GRPC_UDS: serve on this unix socket instead of host:port. */
+    readonly uds: string | undefined;
+    /** GRPC_SERVER_USE_TLS and the files (./grpc-tls.ts); undefined: plaintext. */
+    readonly tls: GrpcServerTls | undefined;
   };
   readonly config: {
     /** CONFIG_TYPE: the YAML directory (`FILE`) or an xDS management server (`GRPC_XDS_SOTW`, see `xds`). */
@@ -143,12 +145,13 @@ export function loadSettings(env: Env = process.env): Settings {
   for (const [name, instead] of Object.entries(RETIRED_SETTINGS))
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
   const ignoredUpstream = answerUpstream(env, errors);
-  const limiterAliases = composeLimiterAliases(p, given, errors);
-  checkPrometheusPort(p, errors);
+  const limiterAliases = compose.composeLimiterAliases(p, given, errors);
+  compose.checkPrometheusPort(p, errors);
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
   const xds = composeXds(p, errors);
+  const grpcTls = loadGrpcTls(p, errors);
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -167,7 +170,7 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, xds, runtime, limiterAliases, ignoredUpstream));
+  return deepFreeze(group(p, redis, xds, grpcTls, runtime, limiterAliases, ignoredUpstream));
 }
 
 /**
@@ -270,8 +273,9 @@ function group(
   p: Parsed,
   redis: RedisGroup,
   xds: XdsSettings,
+  grpcTls: GrpcServerTls | undefined,
   runtime: RuntimeLayout | undefined,
-  aliases: LimiterAliases,
+  aliases: compose.LimiterAliases,
   ignoredUpstream: readonly string[],
 ): Settings {
   return {
@@ -291,6 +295,8 @@ function group(
       permitKeepaliveTimeMs: p.GRPC_PERMIT_KEEPALIVE_TIME,
       maxPingStrikes: p.GRPC_MAX_PING_STRIKES,
       maxResetStreams: p.GRPC_MAX_RESET_STREAMS,
+      uds: p.GRPC_UDS,
+      tls: grpcTls,
     },
     config: {
       type: p.CONFIG_TYPE,
@@ -336,7 +342,7 @@ function group(
       reset: p.LIMIT_RESET_HEADER,
     },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
-    tracing: tracingGroup(p),
+    tracing: compose.tracingGroup(p),
     ignoredUpstream,
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS },
   };

@@ -1,7 +1,6 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import { SettingsError } from '../errors.js';
+import { certificatesProblem, keyProblem, pairProblem } from '../util/pem.js';
 import type { RedisTlsFiles, RedisTlsPem } from './redis.js';
 
 /**
@@ -76,7 +75,13 @@ export function loadRedisTls(p: RedisTlsInputs, errors: SettingsError[], read: F
   const key = readPem('REDIS_TLS_CLIENT_KEY', p.clientKey, read, errors, keyProblem);
   if (cert !== undefined && key !== undefined) {
     const mismatch = pairProblem(cert, key);
-    if (mismatch !== undefined) errors.push(new SettingsError('REDIS_TLS_CLIENT_KEY', `${JSON.stringify(p.clientKey)} ${mismatch}`));
+    if (mismatch !== undefined)
+      errors.push(
+        new SettingsError(
+          'REDIS_TLS_CLIENT_KEY',
+          `${JSON.stringify(p.clientKey)} does not match the certificate of REDIS_TLS_CLIENT_CERT: ${mismatch}`,
+        ),
+      );
   }
   if (errors.length > before) return undefined;
   const pem: RedisTlsPem = {
@@ -92,7 +97,7 @@ export function loadRedisTls(p: RedisTlsInputs, errors: SettingsError[], read: F
 }
 
 /** The text of the file `setting` names, checked by `problem`; undefined (with an error pushed) when unreadable or wrong. */
-function readPem(
+export function readPem(
   setting: string,
   path: string | undefined,
   read: FileReader,
@@ -111,41 +116,4 @@ function readPem(
   if (wrong === undefined) return text;
   errors.push(new SettingsError(setting, `${JSON.stringify(path)} ${wrong}`));
   return undefined;
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-/** What is wrong with a PEM certificate bundle: none in it, or one that does not parse. */
-function certificatesProblem(text: string): string | undefined {
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
-  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
-  for (let i = 0; i < blocks.length; i++) {
-    try {
-      new X509Certificate(blocks[i]!);
-    } catch (err) {
-      return `holds a certificate that does not parse (#${i + 1}): ${err instanceof Error ? err.message : String(err)}`;
-    }
-  }
-  return undefined;
-}
-
-/** What is wrong with a PEM private key (the message never quotes the key). */
-function keyProblem(text: string): string | undefined {
-  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return 'holds no PEM private key (-----BEGIN ... PRIVATE KEY-----)';
-  try {
-    createPrivateKey({ key: text, format: 'pem' });
-    return undefined;
-  } catch (err) {
-    return `holds a private key that cannot be used (an encrypted key is not supported): ${err instanceof Error ? err.message : String(err)}`;
-  }
-}
-
-/** Why `key` cannot be used with `cert` (OpenSSL's own check, as the handshake would make it). */
-function pairProblem(cert: string, key: string): string | undefined {
-  try {
-    createSecureContext({ cert, key });
-    return undefined;
-  } catch (err) {
-    return `does not match the certificate of REDIS_TLS_CLIENT_CERT: ${err instanceof Error ? err.message : String(err)}`;
-  }
 }

@@ -71,3 +71,10 @@ export function checkPrometheusPort(p: Parsed, errors: SettingsError[]): void {
     );
   }
 }
+
+/** USE_PROMETHEUS's port: PROMETHEUS_ADDR (host undefined: every address) and PROMETHEUS_PATH. */
+export interface PrometheusListen {
+  readonly host: string | undefined;
+  readonly port: number;
+  readonly path: string;
+}

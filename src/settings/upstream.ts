@@ -22,13 +22,6 @@ import { SettingsError } from '../errors.js';
 
 export type UpstreamAnswerKind = 'supported' | 'ignored' | 'refused';
 
-/**
- * Marks the gRPC server TLS and Unix-socket rows, implemented on the `grpctls` branch (its own
- * rows of the settings table). TODO(grpctls): on merge, drop `pending` from these rows; the test
- * then checks that each names a settings-table row.
- */
-export const GRPC_TLS_TODO = 'supported (gRPC TLS)';
-
 export interface UpstreamRow {
   /** The variable, or a prefix ending in `*` for a family whose names are made at run time. */
   readonly name: string;
@@ -37,8 +30,6 @@ export interface UpstreamRow {
   readonly meshlimit: string;
   /** Why, in one phrase: logged for `ignored` rows that are set, the error for `refused` ones. */
   readonly explanation: string;
-  /** Supported once the `grpctls` branch is merged: see {@link GRPC_TLS_TODO}. */
-  readonly pending?: typeof GRPC_TLS_TODO;
   /** Values refused although the row is `supported` or `ignored`: returns the error (what to use instead), or undefined. */
   readonly refuse?: (value: string) => string | undefined;
 }
@@ -53,13 +44,6 @@ const same = (name: string, explanation = 'same name and meaning'): UpstreamRow 
 });
 const ignored = (names: readonly string[], meshlimit: string, explanation: string, refuse?: UpstreamRow['refuse']): UpstreamRow[] =>
   names.map((name) => ({ name, kind: 'ignored', meshlimit, explanation, ...(refuse ? { refuse } : {}) }));
-const pendingTls = (name: string): UpstreamRow => ({
-  name,
-  kind: 'supported',
-  meshlimit: name,
-  explanation: 'gRPC server TLS, mTLS and Unix socket (branch grpctls)',
-  pending: GRPC_TLS_TODO,
-});
 
 // Reasons shared by several ignored rows; one log line groups the variables by reason.
 const STATSD = 'no statsd or DogStatsD sink: meshlimit serves Prometheus metrics at /metrics on PORT';
@@ -87,16 +71,16 @@ export const UPSTREAM_SETTINGS: readonly UpstreamRow[] = Object.freeze(
         'PORT',
         'no debug port: /rlconfig (as JSON) and /metrics are served on PORT, and there is no pprof',
       ),
-      pendingTls('GRPC_UDS'),
+      same('GRPC_UDS'),
       same('GRPC_HOST'),
       same('GRPC_PORT'),
       same('GRPC_MAX_CONNECTION_AGE', 'same name, Go duration syntax and default'),
       same('GRPC_MAX_CONNECTION_AGE_GRACE', 'same name, Go duration syntax and default'),
-      pendingTls('GRPC_SERVER_USE_TLS'),
-      pendingTls('GRPC_SERVER_TLS_CERT'),
-      pendingTls('GRPC_SERVER_TLS_KEY'),
-      pendingTls('GRPC_CLIENT_TLS_CACERT'),
-      pendingTls('GRPC_CLIENT_TLS_SAN'),
+      same('GRPC_SERVER_USE_TLS'),
+      same('GRPC_SERVER_TLS_CERT'),
+      same('GRPC_SERVER_TLS_KEY'),
+      same('GRPC_CLIENT_TLS_CACERT'),
+      same('GRPC_CLIENT_TLS_SAN'),
       same('LOG_LEVEL', 'same name and levels; default info (upstream warn)'),
       same('LOG_FORMAT'),
       same('CONFIG_TYPE'),
@@ -216,8 +200,8 @@ export const UPSTREAM_SETTINGS: readonly UpstreamRow[] = Object.freeze(
       same('TRACING_EXPORTER_PROTOCOL'),
       same('TRACING_SAMPLING_RATE'),
       // Not in upstream's settings.go: Envoy Gateway sets it beside GRPC_SERVER_TLS_* for mTLS
-      // (internal/infrastructure/kubernetes/ratelimit/resource.go); upstream names it GRPC_CLIENT_TLS_CACERT.
-      pendingTls('GRPC_SERVER_TLS_CA_CERT'),
+      // (internal/infrastructure/kubernetes/ratelimit/resource.go); upstream reads GRPC_CLIENT_TLS_CACERT.
+      same('GRPC_SERVER_TLS_CA_CERT', 'unread by upstream; accepted and unused here too, with its own line at start-up (./grpc-tls.ts)'),
     ] satisfies UpstreamRow[]
   ).map((row): UpstreamRow => Object.freeze(row)),
 );

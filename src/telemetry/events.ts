@@ -9,6 +9,11 @@ import type { ResolverObserver } from '../resolve/index.js';
 import type { Logger } from './logger.js';
 import type { DecisionResult, Metrics, RequestCode } from './metrics.js';
 
+/** A changed set of TLS files of a listener (src/server/grpc/tls.ts): served from now on, or refused. */
+export type TlsReloadEvent =
+  | { readonly result: 'applied'; readonly serial: string; readonly fingerprint256: string }
+  | { readonly result: 'rejected'; readonly reason: string };
+
 /**
  * What telemetry does on each event of the other layers: the mapping from a decision, a request,
  * a config reload or a backend transition to metric updates and log lines, in one place. Each
@@ -230,5 +235,19 @@ export function backendEvents(metrics: Metrics, logger: Logger, onChange: () => 
     observeRedis: (seconds, ok) => metrics.observeRedis(seconds, ok),
     onDegraded: (reason) => metrics.degradedAnswer(reason),
     onBackendError: (kind) => metrics.backendError(kind),
+  };
+}
+
+/**
+ * The gRPC port's certificate reloads: counted (meshlimit_grpc_tls_reloads_total) and logged, the
+ * new certificate by its serial and fingerprint (never the key), a refused set by why, with what
+ * stays in force.
+ */
+export function tlsReloadEvents(metrics: Metrics, logger: Logger): (e: TlsReloadEvent) => void {
+  return (e) => {
+    metrics.tlsReload(e.result);
+    if (e.result === 'applied')
+      logger.info({ serial: e.serial, fingerprint256: e.fingerprint256 }, 'gRPC TLS certificate reloaded: new connections get it');
+    else logger.error({ reason: e.reason }, 'gRPC TLS files changed but cannot be used: the previous certificate stays in use');
   };
 }

@@ -39,9 +39,10 @@ export type RequestCode = (typeof REQUEST_CODES)[number];
 /**
  * What the gRPC transport guard (src/server/grpc/transport-guard.ts) did against a client:
  * refused a connection (GRPC_MAX_CONNECTIONS) or a stream (GRPC_MAX_OPEN_STREAMS), reset a stream
- * (GRPC_STREAM_TIMEOUT_MS), or closed a connection with GOAWAY ENHANCE_YOUR_CALM.
+ * (GRPC_STREAM_TIMEOUT_MS), closed one with GOAWAY ENHANCE_YOUR_CALM, or lacking GRPC_CLIENT_TLS_SAN.
  */
-export const TRANSPORT_ACTIONS = ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'] as const;
+const GUARD_ACTIONS = ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'] as const;
+export const TRANSPORT_ACTIONS = [...GUARD_ACTIONS, 'san_refused'] as const;
 export type TransportAction = (typeof TRANSPORT_ACTIONS)[number];
 
 /** Label value for a domain that is not in the loaded config. */
@@ -74,6 +75,7 @@ export const METRIC_NAMES = [
   'meshlimit_breaker_transitions_total',
   'meshlimit_redis_command_duration_seconds',
   'meshlimit_grpc_transport_actions_total',
+  'meshlimit_grpc_tls_reloads_total',
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -124,6 +126,8 @@ export interface Metrics {
   jwksRefresh(domain: string, ok: boolean): void;
   /** Counts one action of the gRPC transport guard against a client. */
   transportAction(action: TransportAction): void;
+  /** Counts one changed set of the gRPC port's TLS files: applied, or rejected (the previous set stays). */
+  tlsReload(result: 'applied' | 'rejected'): void;
 }
 
 export interface MetricsOptions {
@@ -156,14 +160,13 @@ interface KnownDomains {
   current: ReadonlySet<string>;
 }
 
+type RequestObservers = 'observeRequest' | 'countRequest';
+
 // Fixed label sets are created up front in each group below: every series exists (at 0) from
 // the first scrape, so rate() and absent() work, and the hot path never builds a child.
 
 /** Per request (series.ts's HotCounter/HotHistogram: same exposition, an add per update). */
-function requestMetrics(
-  registry: Registry,
-  domains: KnownDomains,
-): Pick<Metrics, 'recordDecision' | 'recordNearLimit' | 'observeRequest' | 'countRequest'> {
+function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics, 'recordDecision' | 'recordNearLimit' | RequestObservers> {
   const decisions = new HotCounter(
     'meshlimit_decisions_total',
     'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and result.',
@@ -193,12 +196,9 @@ function requestMetrics(
   const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
   for (const c of Object.values(requestChildren)) c.inc(0);
   for (const r of REQUEST_RESULTS) durationChildren[r].touch();
-  const decisionChild = perRule(
-    (domain, rule) => childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r)),
-    MAX_DECISION_RULES,
-    OTHER_RULE,
-  );
-  const nearChild = perRule((domain, rule) => nearLimit.labels(domain, rule), MAX_DECISION_RULES, OTHER_RULE);
+  const byRule = perRule(MAX_DECISION_RULES, OTHER_RULE);
+  const decisionChild = byRule((domain, rule) => childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r)));
+  const nearChild = byRule((domain, rule) => nearLimit.labels(domain, rule));
   return {
     recordNearLimit(domain, ruleKey, hits) {
       if (domains.current.has(domain)) nearChild(domain, ruleKey ?? NO_RULE).inc(hits);
@@ -370,16 +370,18 @@ function resolutionMetrics(registry: Registry): Pick<Metrics, 'resolution' | 're
 }
 
 /** The gRPC transport guard's actions: a client's abuse (or a limit set too low), never a normal call. */
-function transportMetrics(registry: Registry): Pick<Metrics, 'transportAction'> {
-  const actions = new Counter({
-    name: 'meshlimit_grpc_transport_actions_total',
-    help: 'Actions the gRPC transport guard took against clients: connection_refused, stream_refused, stream_timeout, too_many_pings, too_many_resets.',
-    labelNames: ['action'] as const,
-    registers: [registry],
-  });
-  const children = childrenOf(TRANSPORT_ACTIONS, (a) => actions.labels(a) as Child);
-  for (const c of Object.values(children)) c.inc(0);
-  return { transportAction: (action) => children[action].inc() };
+function transportMetrics(registry: Registry): Pick<Metrics, 'transportAction' | 'tlsReload'> {
+  const labelled = <K extends string>(name: string, help: string, label: string, keys: readonly K[]): Record<K, Child> => {
+    const c = new Counter({ name, help, labelNames: [label], registers: [registry] });
+    const children = childrenOf(keys, (k) => c.labels(k) as Child);
+    for (const child of Object.values<Child>(children)) child.inc(0);
+    return children;
+  };
+  const actionsHelp = `Actions the gRPC transport guard took against clients: ${TRANSPORT_ACTIONS.join(', ')}.`;
+  const actions = labelled('meshlimit_grpc_transport_actions_total', actionsHelp, 'action', TRANSPORT_ACTIONS);
+  const reloadsHelp = 'Changed TLS files of the gRPC port: applied, or rejected (the previous certificate stays in use).';
+  const reloads = labelled('meshlimit_grpc_tls_reloads_total', reloadsHelp, 'result', ['applied', 'rejected'] as const);
+  return { transportAction: (action) => actions[action].inc(), tlsReload: (result) => reloads[result].inc() };
 }
 
 function perDomain<T>(map: Map<string, T>, domain: string, make: () => T): T {

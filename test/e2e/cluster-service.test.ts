@@ -3,16 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient, type RlsClient } from '../../src/client/rls-client.js';
-import { spawnTracked, type TrackedChild } from '../support/child.js';
+import type { TrackedChild } from '../support/child.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
-import { getFreePort } from '../support/ports.js';
+import { spawnService } from '../support/service-process.js';
 import { eventually } from '../support/service.js';
 
 /**
  * meshlimit processes sharing a real Redis Cluster (3 primaries x 1 replica), as a user deploys
  * them: global accuracy across replicas, and a primary killed mid-load.
  */
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const CONFIG = `
 domain: mesh
 failure_mode: deny
@@ -35,33 +34,16 @@ let configDir: string;
 const procs: Proc[] = [];
 
 async function startProcess(env: Record<string, string>): Promise<Proc> {
-  const [httpPort, grpcPort] = [await getFreePort(), await getFreePort()];
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(httpPort),
-      GRPC_PORT: String(grpcPort),
-      HOST: '127.0.0.1',
-      GRPC_HOST: '127.0.0.1',
-      CONFIG_DIR: configDir,
-      BACKEND_TYPE: 'redis',
-      REDIS_TYPE: 'cluster',
-      REDIS_URL: cluster.seeds,
-      REDIS_COMMAND_TIMEOUT_MS: '1000',
-      BREAKER_OPEN_MS: String(OPEN_MS),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
+  const svc = await spawnService({
+    CONFIG_DIR: configDir,
+    BACKEND_TYPE: 'redis',
+    REDIS_TYPE: 'cluster',
+    REDIS_URL: cluster.seeds,
+    REDIS_COMMAND_TIMEOUT_MS: '1000',
+    BREAKER_OPEN_MS: String(OPEN_MS),
+    ...env,
   });
-  await eventually(
-    async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200,
-    20_000,
-    100,
-  ).catch(() => {
-    throw new Error(`meshlimit did not become ready:\n${proc.output()}`);
-  });
-  return { process: proc, client: createRlsClient(`127.0.0.1:${grpcPort}`), httpPort };
+  return { process: svc.proc, client: createRlsClient(svc.grpcAddress), httpPort: svc.httpPort };
 }
 
 beforeAll(async () => {

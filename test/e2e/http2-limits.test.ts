@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnTracked, type TrackedChild } from '../support/child.js';
+import type { TrackedChild } from '../support/child.js';
+import { spawnService } from '../support/service-process.js';
 import {
   call,
   connect,
@@ -26,10 +27,8 @@ import {
   StreamTally,
   type Conn,
 } from '../support/h2-attacker.js';
-import { getFreePort } from '../support/ports.js';
 import { eventually } from '../support/service.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const LIMIT = 1_000_000;
 const CONFIG = `
 domain: d
@@ -44,8 +43,10 @@ const STREAM_TIMEOUT_MS = 250;
  * garbage of the ones refused or reset until V8 collects it. Measured over five runs: +9 to +12
  * MiB for the burst, +11 to +22 MiB for the attack that keeps to the limit (it goes on for 5 s).
  * Before the limits, the burst took +143 MiB (every stream accepted and kept, never released).
+ * With the machine's two cores loaded by other test files, collection lags and one run exceeded
+ * 40 MiB: the bound sits between the loaded runs and the unbounded +143 MiB.
  */
-const RSS_BOUND_MIB = 40;
+const RSS_BOUND_MIB = 64;
 
 interface Service {
   readonly proc: TrackedChild;
@@ -58,27 +59,7 @@ let configDir: string;
 const services: Service[] = [];
 
 async function startService(env: Record<string, string>): Promise<Service> {
-  const [httpPort, grpcPort] = [await getFreePort(), await getFreePort()];
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(httpPort),
-      GRPC_PORT: String(grpcPort),
-      HOST: '127.0.0.1',
-      GRPC_HOST: '127.0.0.1',
-      CONFIG_DIR: configDir,
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-  });
-  await eventually(
-    async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200,
-    20_000,
-    100,
-  ).catch(() => {
-    throw new Error(`meshlimit did not become ready:\n${proc.output()}`);
-  });
+  const { proc, grpcPort } = await spawnService({ CONFIG_DIR: configDir, ...env });
   const s: Service = {
     proc,
     port: grpcPort,

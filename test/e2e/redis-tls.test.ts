@@ -2,12 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient } from '../../src/client/rls-client.js';
-import { spawnTracked, type TrackedChild } from '../support/child.js';
-import { getFreePort } from '../support/ports.js';
+import { spawnService } from '../support/service-process.js';
 import { redisCommand } from '../support/redis-admin.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
-import { bootService, eventually } from '../support/service.js';
+import { bootService } from '../support/service.js';
 import { createTestPki, type TestPki } from '../support/tls-pki.js';
 
 /**
@@ -18,7 +17,6 @@ import { createTestPki, type TestPki } from '../support/tls-pki.js';
  * bus too), and once as the real process (`src/main.ts`, which also logs its redacted settings).
  * Each decision's counter is then found in that Redis.
  */
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const CONFIG = 'domain: tls\ndescriptors:\n  - key: k\n    rate_limit: { unit: minute, requests_per_unit: 10 }\n';
 
 let pki: TestPki;
@@ -73,34 +71,15 @@ describe('the service over mutual TLS', () => {
   });
 
   it('the real process, configured by environment only', async () => {
-    const [httpPort, grpcPort] = [await getFreePort(), await getFreePort()];
     const configDir = path.join(pki.dir, 'config');
     mkdirSync(configDir, { recursive: true });
     writeFileSync(path.join(configDir, 'tls.yaml'), CONFIG);
-    const proc: TrackedChild = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: ROOT,
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: String(httpPort),
-        GRPC_PORT: String(grpcPort),
-        HOST: '127.0.0.1',
-        GRPC_HOST: '127.0.0.1',
-        CONFIG_DIR: configDir,
-        LOG_LEVEL: 'info',
-        LOG_FORMAT: 'json',
-        ...mtls(),
-        REDIS_URL: `rediss://localhost:${redis.port}`,
-      },
-    });
-    const client = createRlsClient(`127.0.0.1:${grpcPort}`);
+    const { proc, grpcAddress } = await spawnService(
+      { CONFIG_DIR: configDir, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...mtls(), REDIS_URL: `rediss://localhost:${redis.port}` },
+      { what: 'Redis over TLS' },
+    );
+    const client = createRlsClient(grpcAddress);
     try {
-      await eventually(
-        async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200,
-        20_000,
-        100,
-      ).catch(() => {
-        throw new Error(`meshlimit did not become ready over TLS:\n${proc.output()}`);
-      });
       const res = await client.shouldRateLimit({ domain: 'tls', descriptors: [{ entries: [{ key: 'k', value: 'process' }] }] });
       expect(res.overallCode).toBe('OK');
       expect(res.statuses[0]!.limitRemaining).toBe(9);

@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRlsClient } from '../../src/client/rls-client.js';
-import { spawnTracked, type TrackedChild } from '../support/child.js';
-import { getFreePort } from '../support/ports.js';
+import type { TrackedChild } from '../support/child.js';
 import { redisCommand } from '../support/redis-admin.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.js';
 import { startRedisSentinel, type RedisSentinelSetup } from '../support/redis-sentinel.js';
-import { eventually } from '../support/service.js';
+import { spawnService } from '../support/service-process.js';
 
 /**
  * The one path from the environment to a Redis connection, end to end: the real service process
@@ -20,7 +19,6 @@ import { eventually } from '../support/service.js';
  * Credentials hold `:` and `@` on purpose: they broke when settings were parsed into fields,
  * rebuilt into strings and parsed again (see test/regressions/).
  */
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const CONFIG = 'domain: wiring\ndescriptors:\n  - key: k\n    rate_limit: { unit: minute, requests_per_unit: 10 }\n';
 const PASSWORD = 'p:a@ss';
 const ACL_PASSWORD = 'acl:s@cret';
@@ -54,41 +52,18 @@ afterAll(async () => {
 
 /** Starts `src/main.ts` with `env`, asks one decision for descriptor k=`value`, stops it; returns limit_remaining. */
 async function decideWith(env: Record<string, string>, value: string): Promise<number> {
-  const [httpPort, grpcPort] = [await getFreePort(), await getFreePort()];
-  const proc = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(httpPort),
-      GRPC_PORT: String(grpcPort),
-      HOST: '127.0.0.1',
-      GRPC_HOST: '127.0.0.1',
-      CONFIG_DIR: configDir,
-      BACKEND_TYPE: 'redis',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-  });
-  children.add(proc);
-  const client = createRlsClient(`127.0.0.1:${grpcPort}`);
+  const what = JSON.stringify({ ...env, REDIS_AUTH: undefined, REDIS_SENTINEL_AUTH: undefined });
+  const svc = await spawnService({ CONFIG_DIR: configDir, BACKEND_TYPE: 'redis', ...env }, { what });
+  children.add(svc.proc);
+  const client = createRlsClient(svc.grpcAddress);
   try {
-    await eventually(
-      async () => (await fetch(`http://127.0.0.1:${httpPort}/healthcheck`).catch(() => undefined))?.status === 200,
-      20_000,
-      100,
-    ).catch(() => {
-      throw new Error(
-        `meshlimit did not become ready with ${JSON.stringify({ ...env, REDIS_AUTH: undefined, REDIS_SENTINEL_AUTH: undefined })}:\n${proc.output()}`,
-      );
-    });
     const res = await client.shouldRateLimit({ domain: 'wiring', descriptors: [{ entries: [{ key: 'k', value }] }] });
-    expect(res.overallCode, proc.output()).toBe('OK');
+    expect(res.overallCode, svc.proc.output()).toBe('OK');
     return res.statuses[0]!.limitRemaining;
   } finally {
     client.close();
-    proc.child.kill('SIGTERM');
-    await proc.exited;
-    children.delete(proc);
+    await svc.proc.stop();
+    children.delete(svc.proc);
   }
 }
 

@@ -36,6 +36,11 @@ export interface TestPki {
   readonly otherClient: CertFiles;
   /** The TLS of a test server (startRedis / startRedisCluster `tls`): `server`'s certificate, `ca`, and `client` for the harness. */
   serverTls(authClients?: RedisServerTls['authClients']): RedisServerTls;
+  /**
+   * Signs one more certificate with `ca` (a new key and serial each call): `extensions` are
+   * openssl `-extfile` lines, e.g. `subjectAltName=DNS:rls.test` (for a rotation, or a client SAN).
+   */
+  issue(name: string, extensions: string): CertFiles;
   /** Deletes the directory. Idempotent. */
   remove(): void;
 }
@@ -130,6 +135,7 @@ export function createTestPki(): TestPki {
         clientCert: client.cert,
         clientKey: client.key,
       }),
+      issue: (name, extensions) => makeLeaf(dir, name, 'meshlimit-test-ca', extensions),
       remove: () => rmSync(dir, { recursive: true, force: true }),
     };
   } catch (err) {

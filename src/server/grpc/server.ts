@@ -26,7 +26,9 @@ import {
   type WireRateLimitResponse,
 } from './mapping.js';
 import { HEALTH_SERVICE, loadServerPackage, RLS_SERVICE, serviceDefinition } from './protos.js';
+import type { GrpcTls } from './tls.js';
 import { DEFAULT_TRANSPORT_LIMITS, TransportGuard, transportServerOptions, type TransportLimits } from './transport-guard.js';
+import { clearStaleSocket } from './unix-socket.js';
 import type { TransportAction } from '../../telemetry/metrics.js';
 import { tracingEnabled } from '../../telemetry/tracing.js';
 
@@ -82,12 +84,22 @@ export interface GrpcServerOptions extends ShouldRateLimitHandlerOptions {
   readonly onTransportAction?: ((action: TransportAction) => void) | undefined;
   /** grpc-js server options, merged over {@link DEFAULT_SERVER_OPTIONS} and the limits' options. */
   readonly serverOptions?: grpc.ServerOptions | undefined;
+  /** TLS (GRPC_SERVER_USE_TLS, ./tls.ts): the credentials every listen uses; plaintext when undefined. */
+  readonly tls?: GrpcTls | undefined;
 }
 
 export interface GrpcServer {
   readonly server: grpc.Server;
-  /** Binds `host:port` (0 picks a free port) and starts serving; resolves with the bound port. */
+  /**
+   * Binds `host:port` (0 picks a free port) and starts serving; resolves with the bound port.
+   * `credentials` default to the server's TLS, else plaintext.
+   */
   listen(host: string, port: number, credentials?: grpc.ServerCredentials): Promise<number>;
+  /**
+   * GRPC_UDS: binds a unix domain socket at `path` (replacing a stale socket file left by a
+   * previous process, see ./unix-socket.ts) and starts serving.
+   */
+  listenUnix(path: string, credentials?: grpc.ServerCredentials): Promise<void>;
   /**
    * Marks every health service NOT_SERVING, ends Watch streams, lets in-flight calls finish for
    * up to `graceMs` (tryShutdown), then cuts the rest (forceShutdown).
@@ -232,24 +244,31 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       .filter((m) => m.requestStream || m.responseStream)
       .map((m) => m.path),
   );
-  const guard = new TransportGuard(limits, longLived, opts.onTransportAction);
+  const guard = new TransportGuard(limits, longLived, opts.onTransportAction, opts.tls?.acceptPeer);
+  const defaultCredentials = (): grpc.ServerCredentials => opts.tls?.credentials ?? grpc.ServerCredentials.createInsecure();
+  const bind = (address: string, credentials: grpc.ServerCredentials): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, credentials, (err, bound) => {
+        if (err) return reject(err);
+        try {
+          guard.attach(server);
+        } catch (e) {
+          server.forceShutdown();
+          return reject(e as Error);
+        }
+        resolve(bound);
+      });
+    });
 
   return {
     server,
-    listen(host, port, credentials = grpc.ServerCredentials.createInsecure()) {
+    listen(host, port, credentials = defaultCredentials()) {
       const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-      return new Promise<number>((resolve, reject) => {
-        server.bindAsync(address, credentials, (err, bound) => {
-          if (err) return reject(err);
-          try {
-            guard.attach(server);
-          } catch (e) {
-            server.forceShutdown();
-            return reject(e as Error);
-          }
-          resolve(bound);
-        });
-      });
+      return bind(address, credentials);
+    },
+    async listenUnix(path, credentials = defaultCredentials()) {
+      await clearStaleSocket(path);
+      await bind(`unix:${path}`, credentials);
     },
     close(graceMs) {
       opts.health.setServing(false);
@@ -257,6 +276,7 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       return new Promise<void>((resolve) => {
         const done = (): void => {
           guard.close();
+          opts.tls?.watcher.close();
           resolve();
         };
         const timer = setTimeout(() => {

@@ -61,6 +61,7 @@
  */
 import * as http2 from 'node:http2';
 import { Server as NetServer } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type * as grpc from '@grpc/grpc-js';
 import type { TransportAction } from '../../telemetry/metrics.js';
 
@@ -173,11 +174,15 @@ export class TransportGuard {
    * @param longLivedPaths paths of streaming methods (the health service's Watch): their streams
    *   are bounded until their request is complete, then live as long as the client wants.
    * @param onAction called on each action taken against a client (for a counter); must not throw.
+   * @param acceptPeer with TLS, whether a connection's client may stay once its handshake is
+   *   done (GRPC_CLIENT_TLS_SAN, ./tls.ts); one it refuses is destroyed before any of its
+   *   streams is read. Runs once per connection, on grpc-js's HTTP/2 server's `secureConnection`.
    */
   constructor(
     readonly limits: TransportLimits,
     longLivedPaths: Iterable<string>,
     private readonly onAction?: (action: TransportAction) => void,
+    private readonly acceptPeer?: (socket: TLSSocket) => boolean,
   ) {
     this.longLivedPaths = [...longLivedPaths];
     const idleMs = limits.maxConnectionIdleMs > 0 ? limits.maxConnectionIdleMs : Number.POSITIVE_INFINITY;
@@ -194,6 +199,15 @@ export class TransportGuard {
       h2.maxConnections = this.limits.maxConnections;
       h2.on('drop', () => this.report('connection_refused'));
       h2.on('session', (session: http2.ServerHttp2Session) => this.guard(session));
+      const acceptPeer = this.acceptPeer;
+      // After Node's own listener, which made the session: destroying the socket in the same turn
+      // ends it before nghttp2 reads a frame.
+      if (acceptPeer !== undefined)
+        (h2 as unknown as http2.Http2SecureServer).on('secureConnection', (socket: TLSSocket) => {
+          if (acceptPeer(socket)) return;
+          this.report('san_refused');
+          socket.destroy();
+        });
       // A connection accepted between the listen and this call (unlikely: grpc-js resolves the
       // bind before the event loop polls for connections).
       for (const session of info.sessions) this.guard(session);

@@ -46,6 +46,8 @@ describe('defaults', () => {
         permitKeepaliveTimeMs: 10_000,
         maxPingStrikes: 2,
         maxResetStreams: 200,
+        uds: undefined,
+        tls: undefined,
       },
       config: {
         type: 'FILE',

@@ -1,14 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { SettingsError } from '../../../src/errors.js';
-import {
-  GRPC_TLS_TODO,
-  ignoredSettingsMessage,
-  loadSettings,
-  SETTINGS,
-  UPSTREAM_SETTINGS,
-  upstreamRow,
-} from '../../../src/settings/index.js';
+import { ignoredSettingsMessage, loadSettings, SETTINGS, UPSTREAM_SETTINGS, upstreamRow } from '../../../src/settings/index.js';
 import { OVER_LIMIT_CACHE_ENTRY_BYTES } from '../../../src/settings/upstream-table.js';
 import { tracingEnvironment, UPSTREAM_EXTRA_NAMES } from '../../../src/settings/upstream.js';
 
@@ -53,9 +46,9 @@ describe('the catalogue of upstream settings', () => {
     expect(new Set(UPSTREAM_SETTINGS.map((r) => r.name)).size).toBe(UPSTREAM_SETTINGS.length);
   });
 
-  it('a supported row names settings-table rows that carry it (gRPC TLS rows: once grpctls is merged)', () => {
+  it('a supported row names settings-table rows that carry it', () => {
     const table = new Set(SETTINGS.map((s) => s.name));
-    const unread = UPSTREAM_SETTINGS.filter((r) => r.kind === 'supported' && r.pending === undefined).flatMap((r) =>
+    const unread = UPSTREAM_SETTINGS.filter((r) => r.kind === 'supported').flatMap((r) =>
       r.meshlimit
         .split(',')
         .map((n) => n.trim())
@@ -63,16 +56,6 @@ describe('the catalogue of upstream settings', () => {
         .map((n) => `${r.name} -> ${n}`),
     );
     expect(unread).toEqual([]);
-    // TODO(grpctls): these become settings-table rows when the branch is merged; then drop `pending`.
-    expect(UPSTREAM_SETTINGS.filter((r) => r.pending === GRPC_TLS_TODO).map((r) => r.name)).toEqual([
-      'GRPC_UDS',
-      'GRPC_SERVER_USE_TLS',
-      'GRPC_SERVER_TLS_CERT',
-      'GRPC_SERVER_TLS_KEY',
-      'GRPC_CLIENT_TLS_CACERT',
-      'GRPC_CLIENT_TLS_SAN',
-      'GRPC_SERVER_TLS_CA_CERT',
-    ]);
   });
 
   it('an ignored row is not a setting meshlimit reads (it would be answered twice)', () => {

@@ -68,11 +68,15 @@ describe('declaration', () => {
     ]);
     expect(await samples(metrics, 'meshlimit_decisions_total')).toEqual([]);
     expect(await samples(metrics, 'meshlimit_grpc_transport_actions_total')).toEqual(
-      ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets'].map((action) => ({
+      ['connection_refused', 'stream_refused', 'stream_timeout', 'too_many_pings', 'too_many_resets', 'san_refused'].map((action) => ({
         labels: { action },
         value: 0,
       })),
     );
+    expect(await samples(metrics, 'meshlimit_grpc_tls_reloads_total')).toEqual([
+      { labels: { result: 'applied' }, value: 0 },
+      { labels: { result: 'rejected' }, value: 0 },
+    ]);
   });
 });
 
