@@ -11,16 +11,19 @@ import { SettingsError } from '../errors.js';
  * - `ignored`: accepted, because it tunes something meshlimit does not have (a connection pool, a
  *   statsd sink) and ignoring it changes no rate-limit answer; when set, it is listed with its
  *   reason in ONE log line at start-up ({@link ignoredSettingsMessage}).
- * - `refused`: start-up stops with `explanation`, which says what to use instead.
  *
- * A row may refuse some values of an otherwise supported or ignored variable (`refuse`), where
- * upstream itself refuses them or accepting them would change behaviour.
+ * The third answer, refused at start-up with what to use instead, is given by value, where
+ * upstream itself refuses the value or accepting it would change behaviour: a supported row's
+ * parser (`BACKEND_TYPE=memcache`, an unknown `TRACING_EXPORTER_PROTOCOL`), the checks between
+ * rows (`STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT` against `CHARGE_ON_DENY`, ./upstream-compose.ts)
+ * and an ignored row's `refuse` (a pool behaviour other than WAIT). No variable is refused
+ * whatever its value: each one upstream reads has either a meaning here or none that matters.
  *
  * Variables that are not upstream's and not meshlimit's are not looked at (the environment holds
  * many unrelated ones).
  */
 
-export type UpstreamAnswerKind = 'supported' | 'ignored' | 'refused';
+export type UpstreamAnswerKind = 'supported' | 'ignored';
 
 export interface UpstreamRow {
   /** The variable, or a prefix ending in `*` for a family whose names are made at run time. */
@@ -28,7 +31,7 @@ export interface UpstreamRow {
   readonly kind: UpstreamAnswerKind;
   /** `supported`: the meshlimit settings that carry it (comma-separated names of settings-table rows). Otherwise what meshlimit does instead. */
   readonly meshlimit: string;
-  /** Why, in one phrase: logged for `ignored` rows that are set, the error for `refused` ones. */
+  /** Why, in one phrase: logged for `ignored` rows that are set. */
   readonly explanation: string;
   /** Values refused although the row is `supported` or `ignored`: returns the error (what to use instead), or undefined. */
   readonly refuse?: (value: string) => string | undefined;
@@ -220,8 +223,8 @@ export function upstreamRow(name: string): UpstreamRow | undefined {
 
 /**
  * The upstream variables set in `env` that meshlimit accepts without using (sorted), after
- * pushing a {@link SettingsError} for each refused one (a `refused` row, or a value its `refuse`
- * rejects). An empty variable counts as unset, as for every setting.
+ * pushing a {@link SettingsError} for each value a row's `refuse` rejects. An empty variable
+ * counts as unset, as for every setting.
  */
 export function answerUpstream(env: Env, errors: SettingsError[]): readonly string[] {
   const ignoredNames: string[] = [];
@@ -230,7 +233,7 @@ export function answerUpstream(env: Env, errors: SettingsError[]): readonly stri
     if (value === undefined || value === '' || !/^[A-Z0-9_]+$/.test(name)) continue;
     const row = upstreamRow(name);
     if (row === undefined) continue;
-    const refusal = row.kind === 'refused' ? row.explanation : row.refuse?.(value);
+    const refusal = row.refuse?.(value);
     if (refusal !== undefined) errors.push(new SettingsError(name, refusal));
     else if (row.kind === 'ignored') ignoredNames.push(name);
   }
