@@ -24,6 +24,8 @@ export interface ServiceHandle {
   /** The bound gRPC port; 0 with GRPC_UDS. */
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** USE_PROMETHEUS: the metrics port (PROMETHEUS_ADDR); undefined when off. */
+  readonly metricsPort: number | undefined;
   readonly store: ConfigStore<CompiledSnapshot>;
   /** The config feed (CONFIG_TYPE): the directory watcher or the xDS client. */
   readonly config: ConfigFeed;
@@ -79,7 +81,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
   store.onChange(() => overLimitCache.clear());
   const limiterOptions = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now: overrides.now, overLimitCache };
-  const limiter = new RateLimiter(config.source, stack.backend, limiterOptions, decisionObserver(metrics));
+  const limiter = new RateLimiter(config.source, stack.backend, limiterOptions, decisionObserver(metrics, settings.limiter.nearLimitRatio));
   // Descriptor resolution (a verified JWT's claim, else the client address), before the limiter.
   resolver = await startResolver({
     config: store,
@@ -111,12 +113,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
     configDump: () => store.current().dump(),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
+    prometheusPath: settings.http.prometheus?.path,
   });
   // Lifecycle.
-  const { grpcPort, httpPort } = await lifecycle.serve(servers);
+  const { grpcPort, httpPort, metricsPort } = await lifecycle.serve(servers);
   return {
     grpcPort,
     httpPort,
+    metricsPort,
     store,
     config,
     limiter,

@@ -107,7 +107,8 @@ function xdsFeed(settings: Settings, hooks: ConfigFeedHooks): ConfigFeed {
     source: updates.source(),
     start: () => client.start(),
     close: () => client.close(),
-    isReady: () => updates.ready(),
+    // HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED: forced to start, it answers but is not ready until a config arrives.
+    isReady: () => (settings.config.healthyWithAtLeastOneConfigLoaded ? updates.hasConfig() : updates.ready()),
     describe: () => ({ config: xds.serverUrl }),
     healthDetail: () =>
       updates.waitingDetail() ??

@@ -3,9 +3,13 @@ import type { Backend } from './limiter/ports.js';
 import type { GrpcServer } from './server/grpc/server.js';
 import type { HealthState } from './server/grpc/health.js';
 import type { HttpApp } from './server/http/app.js';
+import type { MetricsListener } from './server/http/metrics-listener.js';
 import type { Settings } from './settings/index.js';
 import type { Logger } from './telemetry/logger.js';
 import { buildInfo } from './util/build-info.js';
+
+/** What `serve` opens: the gRPC server, the admin app and, with USE_PROMETHEUS, the metrics port. */
+type Servers = { readonly grpc: GrpcServer; readonly http: HttpApp; readonly metrics?: MetricsListener | undefined };
 
 /**
  * The running service's lifecycle: readiness (health) that follows the config feed and the
@@ -25,13 +29,13 @@ export interface Lifecycle {
    * Binds both ports, starts the config feed and the readiness timer, logs one line. On a bind
    * failure everything is closed and the error rethrown.
    */
-  serve(servers: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }>;
+  serve(servers: Servers): Promise<{ grpcPort: number; httpPort: number; metricsPort: number | undefined }>;
   /** Stops serving (idempotent; see the order above). */
   close(): Promise<void>;
 }
 
 export interface LifecycleParts {
-  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis'>;
+  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis' | 'resilience'>;
   readonly health: HealthState;
   readonly logger: Logger;
   /** The config feed (directory watcher or xDS client): started once serving, closed first. */
@@ -48,10 +52,13 @@ export interface LifecycleParts {
 export function createLifecycle(parts: LifecycleParts): Lifecycle {
   const { settings, health, logger, config } = parts;
   let shuttingDown = false;
-  let servers: { grpc: GrpcServer; http: HttpApp } | undefined;
+  let servers: Servers | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
-  const isReady = (): boolean => !shuttingDown && config.isReady() && parts.stack().backend.isReady();
+  // REDIS_HEALTH_CHECK_ACTIVE_CONNECTION: the stores' own connection state, whatever the failure policy answers.
+  const followRedis = settings.resilience.redisHealthCheckActiveConnection;
+  const isReady = (): boolean =>
+    !shuttingDown && config.isReady() && parts.stack().backend.isReady() && (!followRedis || parts.stack().storesConnected());
   const refreshHealth = (): void => health.setServing(isReady());
   const reminder = notConnectedReminder(parts);
 
@@ -63,12 +70,16 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       await config.close();
       parts.onStop();
       if (servers !== undefined)
-        await Promise.allSettled([servers.grpc.close(settings.lifecycle.gracefulShutdownMs), servers.http.close()]);
+        await Promise.allSettled([
+          servers.grpc.close(settings.lifecycle.gracefulShutdownMs),
+          servers.http.close(),
+          servers.metrics?.close(),
+        ]);
       await parts.stack().backend.close();
       logger.info({}, 'meshlimit stopped');
     })());
 
-  const serve = async (s: { grpc: GrpcServer; http: HttpApp }): Promise<{ grpcPort: number; httpPort: number }> => {
+  const serve = async (s: Servers): Promise<{ grpcPort: number; httpPort: number; metricsPort: number | undefined }> => {
     servers = s;
     try {
       await firstConnection(parts);
@@ -77,20 +88,16 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       await parts.stack().backend.close();
       throw err;
     }
-    let grpcPort: number;
-    let httpPort: number;
+    const prometheus = settings.http.prometheus; // USE_PROMETHEUS: PROMETHEUS_ADDR
+    let ports: { grpcPort: number; httpPort: number; metricsPort: number | undefined };
     try {
-      const uds = settings.grpc.uds;
-      grpcPort =
-        uds === undefined
-          ? await s.grpc.listen(settings.grpc.host, settings.grpc.port).catch(portError('GRPC', settings.grpc))
-          : (await s.grpc.listenUnix(uds), 0);
-      httpPort = (await s.http.listen(settings.http.host, settings.http.port).catch(portError('', settings.http))).port;
+      ports = await listenAll(s, settings);
     } catch (err) {
       parts.onStop();
-      await Promise.allSettled([s.grpc.close(0), s.http.close(), parts.stack().backend.close()]);
+      await Promise.allSettled([s.grpc.close(0), s.http.close(), s.metrics?.close(), parts.stack().backend.close()]);
       throw err;
     }
+    const { grpcPort, httpPort, metricsPort } = ports;
     config.start();
     refreshHealth();
     // Readiness also follows lazy transitions (e.g. the breaker going half-open on its own clock).
@@ -105,24 +112,43 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
         grpc: settings.grpc.uds === undefined ? `${settings.grpc.host}:${grpcPort}` : `unix:${settings.grpc.uds}`,
         grpcTls: settings.grpc.tls === undefined ? 'off' : settings.grpc.tls.clientCaFile === undefined ? 'tls' : 'mtls',
         http: `${settings.http.host}:${httpPort}`,
+        ...(metricsPort === undefined ? {} : { metrics: `${prometheus?.host ?? ''}:${metricsPort}${prometheus?.path ?? ''}` }),
         backend: parts.stack().backend.kind,
         ...config.describe(),
       },
       'meshlimit serving',
     );
-    return { grpcPort, httpPort };
+    return { grpcPort, httpPort, metricsPort };
   };
 
-  const healthDetail = (): string | undefined => {
-    if (shuttingDown) return 'shutting down';
-    const stack = parts.stack();
-    const why = stack.whyNotConnected();
-    if (why !== undefined) return why;
-    if (!stack.backend.isReady())
-      return 'the circuit breaker is open: recent Redis calls failed or timed out (see the log and meshlimit_breaker_state); it tries Redis again after BREAKER_OPEN_MS';
-    return undefined;
-  };
+  const healthDetail = (): string | undefined => (shuttingDown ? 'shutting down' : notReadyDetail(parts.stack()));
   return { isReady, refreshHealth, healthDetail, serve, close };
+}
+
+/** Why the counter store keeps the service from being ready, for /healthcheck's body; undefined when it does not. */
+function notReadyDetail(stack: ReturnType<LifecycleParts['stack']>): string | undefined {
+  const why = stack.whyNotConnected();
+  if (why !== undefined) return why;
+  if (!stack.backend.isReady())
+    return 'the circuit breaker is open: recent Redis calls failed or timed out (see the log and meshlimit_breaker_state); it tries Redis again after BREAKER_OPEN_MS';
+  return undefined;
+}
+
+/** Opens the ports: gRPC (TCP or GRPC_UDS), the admin app and, with USE_PROMETHEUS, the metrics port. */
+async function listenAll(
+  s: Servers,
+  settings: LifecycleParts['settings'],
+): Promise<{ grpcPort: number; httpPort: number; metricsPort: number | undefined }> {
+  const uds = settings.grpc.uds;
+  const prometheus = settings.http.prometheus;
+  const grpcPort =
+    uds === undefined
+      ? await s.grpc.listen(settings.grpc.host, settings.grpc.port).catch(portError('GRPC', settings.grpc))
+      : (await s.grpc.listenUnix(uds), 0);
+  const httpPort = (await s.http.listen(settings.http.host, settings.http.port).catch(portError('', settings.http))).port;
+  const metricsPort =
+    s.metrics !== undefined && prometheus !== undefined ? await s.metrics.listen(prometheus.host, prometheus.port) : undefined;
+  return { grpcPort, httpPort, metricsPort };
 }
 
 /**

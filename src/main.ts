@@ -9,7 +9,8 @@ import { buildInfo } from './util/build-info.js';
 import { isPrimaryOfWorkers, isWorker, runPrimary, workerMetricsRenderer } from './cluster.js';
 import { isMeshlimitError } from './errors.js';
 import { clearStaleSocket } from './server/grpc/unix-socket.js';
-import { loadSettings, redactedSettings, type Settings } from './settings/index.js';
+import { ignoredSettingsMessage, loadSettings, redactedSettings, type Settings } from './settings/index.js';
+import { tracingEnvironment } from './settings/upstream.js';
 import { createLogger } from './telemetry/logger.js';
 import { startTracing } from './telemetry/tracing.js';
 
@@ -30,6 +31,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const logger = createLogger({ level: settings.log.level, format: settings.log.format });
   // The settings in force, at debug: only those that apply (no Redis settings with the memory backend).
   if (!isWorker()) logger.debug({ settings: applicableSettings(redactedSettings(settings)) }, 'settings');
+  // envoyproxy/ratelimit's variables that are set and not used here: one line, names and reasons.
+  const ignored = isWorker() ? undefined : ignoredSettingsMessage(settings.ignoredUpstream);
+  if (ignored !== undefined) logger.info({ ignored: settings.ignoredUpstream }, ignored);
   if (isPrimaryOfWorkers(settings.lifecycle.workers)) {
     logger.info({ version: buildInfo().version, workers: settings.lifecycle.workers }, 'starting meshlimit workers');
     // GRPC_UDS: the workers share the primary's socket, so a stale file is cleared here, once.
@@ -42,6 +46,8 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   let service;
+  // TRACING_* (upstream's names) become the OTEL_* variables the SDK reads from process.env.
+  Object.assign(process.env, tracingEnvironment(settings.tracing, process.env));
   const tracing = await startTracing();
   if (tracing.enabled) logger.info({ exporter: process.env.OTEL_TRACES_EXPORTER }, 'tracing enabled');
   try {

@@ -1,9 +1,8 @@
 import { ConfigError, ConfigErrors } from '../errors.js';
 import type { DescriptorDump, LimitDump } from './compiled.js';
-import type { CompileOptions } from './compile.js';
 import { readFile, stat } from 'node:fs/promises';
 import { compileConfig } from './compile.js';
-import { readConfigDir } from './loader.js';
+import { readConfigDir, type LoadOptions } from './loader.js';
 import { configMapFiles, withManifestLines, type ManifestFile } from './manifest.js';
 import type { ConfigFile } from './version.js';
 
@@ -18,7 +17,7 @@ export interface CheckResult {
  * uses, so a directory that passes here loads in the service. Never throws for an invalid config;
  * other failures (bugs) propagate.
  */
-export async function checkConfigDir(dir: string, options?: CompileOptions): Promise<CheckResult> {
+export async function checkConfigDir(dir: string, options?: LoadOptions): Promise<CheckResult> {
   return checkConfigPaths([dir], options);
 }
 
@@ -27,12 +26,12 @@ export async function checkConfigDir(dir: string, options?: CompileOptions): Pro
  * Kubernetes ConfigMap manifest (./manifest.ts; `configMap` picks one by name); all the files
  * found are checked together, as one config directory holding them.
  */
-export async function checkConfigPaths(paths: readonly string[], options?: CompileOptions, configMap?: string): Promise<CheckResult> {
+export async function checkConfigPaths(paths: readonly string[], options?: LoadOptions, configMap?: string): Promise<CheckResult> {
   let snapshot;
   const manifestFiles: ManifestFile[] = [];
   try {
     const files: ConfigFile[] = [];
-    for (const p of paths) files.push(...(await readPath(p, configMap, manifestFiles)));
+    for (const p of paths) files.push(...(await readPath(p, configMap, manifestFiles, options)));
     snapshot = compileConfig(files, options);
   } catch (err) {
     const errors = configErrorList(err);
@@ -63,12 +62,17 @@ export async function checkConfigPaths(paths: readonly string[], options?: Compi
   return { ok: true, output: `${lines.join('\n')}\n` };
 }
 
-async function readPath(path: string, configMap: string | undefined, manifestFiles: ManifestFile[]): Promise<ConfigFile[]> {
+async function readPath(
+  path: string,
+  configMap: string | undefined,
+  manifestFiles: ManifestFile[],
+  options: LoadOptions | undefined,
+): Promise<ConfigFile[]> {
   const isDir = await stat(path).then(
     (st) => st.isDirectory(),
     () => true, // let the directory reader name the problem
   );
-  if (isDir) return [...(await readConfigDir(path)).files];
+  if (isDir) return [...(await readConfigDir(path, options)).files];
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -3,7 +3,7 @@ export type { ConfigSnapshot, ConfigSource } from '../limiter/ports.js';
 export type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
 export { compileConfig, compileTrees, type CompileOptions, type ConfigTree } from './compile.js';
 export { contentVersion, type ConfigFile } from './version.js';
-export { loadConfigDir, readConfigDir, type ReadDirResult } from './loader.js';
+export { loadConfigDir, readConfigDir, type LoadOptions, type ReadDirResult } from './loader.js';
 export { ConfigStore, type ConfigChangeListener, type ConfigStoreOptions } from './store.js';
 export {
   ConfigWatcher,

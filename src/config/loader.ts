@@ -7,10 +7,18 @@ import type { ConfigFile } from './version.js';
 
 /**
  * Reading a config directory: every `*.yaml` / `*.yml` entry directly in `dir`, following
- * symlinks, skipping names that start with `.` (dotfiles and Kubernetes' `..data`,
- * `..2026_...` entries; the visible files of a ConfigMap mount are symlinks through `..data`).
- * Not recursive. Files are returned sorted by name, with paths `join(dir, name)`.
+ * symlinks, skipping names that start with `..` (Kubernetes' `..data`, `..2026_...` entries; the
+ * visible files of a ConfigMap mount are symlinks through `..data`) and, unless
+ * `ignoreDotFiles` is false (envoyproxy/ratelimit's RUNTIME_IGNOREDOTFILES), every other name
+ * that starts with `.`. Not recursive. Files are returned sorted by name, with paths
+ * `join(dir, name)`.
  */
+
+/** How a directory is read and compiled: the compiler's options, and which names are read. */
+export interface LoadOptions extends CompileOptions {
+  /** Skip names starting with `.` (default true); names starting with `..` are skipped either way. */
+  readonly ignoreDotFiles?: boolean;
+}
 
 export interface ReadDirResult {
   readonly files: readonly ConfigFile[];
@@ -20,10 +28,11 @@ export interface ReadDirResult {
 
 const CONFIG_FILE = /\.ya?ml$/;
 
-export async function readConfigDir(dir: string): Promise<ReadDirResult> {
+export async function readConfigDir(dir: string, options: LoadOptions = {}): Promise<ReadDirResult> {
+  const hidden = options.ignoreDotFiles === false ? '..' : '.';
   let names: string[];
   try {
-    names = (await readdir(dir)).filter((n) => !n.startsWith('.') && CONFIG_FILE.test(n)).sort();
+    names = (await readdir(dir)).filter((n) => !n.startsWith(hidden) && CONFIG_FILE.test(n)).sort();
   } catch (err) {
     throw new ConfigError(dir, '', describeFsError(err, 'cannot read config directory'));
   }
@@ -48,8 +57,8 @@ export async function readConfigDir(dir: string): Promise<ReadDirResult> {
 }
 
 /** Reads and compiles a config directory. Throws `ConfigError` / `ConfigErrors`. */
-export async function loadConfigDir(dir: string, options?: CompileOptions): Promise<CompiledSnapshot> {
-  const { files } = await readConfigDir(dir);
+export async function loadConfigDir(dir: string, options?: LoadOptions): Promise<CompiledSnapshot> {
+  const { files } = await readConfigDir(dir, options);
   return compileConfig(files, options);
 }
 

@@ -1,8 +1,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { CompiledSnapshot, ConfigWarning } from './compiled.js';
-import { compileConfig, type CompileOptions } from './compile.js';
-import { readConfigDir } from './loader.js';
+import { compileConfig } from './compile.js';
+import { readConfigDir, type LoadOptions } from './loader.js';
 import type { ConfigSnapshot } from '../limiter/ports.js';
 import { contentVersion } from './version.js';
 
@@ -55,7 +55,7 @@ export interface ConfigWatcherOptions {
   readonly pollIntervalMs?: number;
   /** Use fs.watch on the directory. Default true. */
   readonly watch?: boolean;
-  readonly compile?: CompileOptions;
+  readonly compile?: LoadOptions;
   readonly logger?: WatcherLogger;
   /** Called after every reload attempt that saw new content (success or failure). */
   readonly onReload?: (event: ReloadEvent) => void;
@@ -192,7 +192,7 @@ export class ConfigWatcher {
 
     let files;
     try {
-      const read = await readConfigDir(dir);
+      const read = await readConfigDir(dir, this.#opts.compile);
       files = read.files;
       for (const path of read.skipped) logger?.warn({ path }, 'skipping config file whose symlink target is missing');
     } catch (err) {

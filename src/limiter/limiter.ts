@@ -49,9 +49,10 @@ export interface LimiterObserver {
   /**
    * Called once per descriptor status of a completed decision. `knownDomain` is false for
    * unknown domains. `descriptor` carries request values: an observer must not turn them into
-   * labels unless the rule opted in (`status.detailedMetric`).
+   * labels unless the rule opted in (`status.detailedMetric`). `hits` is what the request asked
+   * this descriptor to consume (its hits_addend, else the request's, 0 meaning 1 at that level).
    */
-  onStatus(domain: string, status: DescriptorStatus, knownDomain: boolean, descriptor: RequestDescriptor): void;
+  onStatus(domain: string, status: DescriptorStatus, knownDomain: boolean, descriptor: RequestDescriptor, hits: number): void;
 }
 
 /** Limits on requests accepted before any work is done (bounded work per request). */
@@ -255,7 +256,11 @@ export class RateLimiter {
 
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
     if (this.observer === undefined) return;
-    for (let i = 0; i < statuses.length; i++) this.observer.onStatus(check.domain, statuses[i]!, known, check.descriptors[i]!);
+    const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
+    for (let i = 0; i < statuses.length; i++) {
+      const descriptor = check.descriptors[i]!;
+      this.observer.onStatus(check.domain, statuses[i]!, known, descriptor, descriptor.hitsAddend ?? requestHits);
+    }
   }
 }
 

@@ -10,6 +10,7 @@ import type { GrpcTls } from './grpc/tls.js';
 import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
+import { createMetricsListener, type MetricsListener } from './http/metrics-listener.js';
 import { jsonCheck } from './http/json-check.js';
 
 /** What both transports share: one decision pipeline, one request recorder, one answer format. */
@@ -38,13 +39,15 @@ export interface ServersOptions {
   readonly configDump: () => unknown;
   /** `/metrics`. */
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
+  /** USE_PROMETHEUS: the path of the metrics on a port of their own (PROMETHEUS_PATH); undefined when off. */
+  readonly prometheusPath?: string | undefined;
 }
 
 /**
  * The gRPC server (RLS + health) and the HTTP admin app, built over the same decision pipeline
  * and recorder, so a request is answered, limited, counted and timed alike on either transport.
  */
-export function createServers(o: ServersOptions): { grpc: GrpcServer; http: HttpApp } {
+export function createServers(o: ServersOptions): { grpc: GrpcServer; http: HttpApp; metrics: MetricsListener | undefined } {
   const { decide, recorder, headers, degradedHeader, stringLimits, logger } = o;
   const grpc = createGrpcServer({
     limiter: { shouldRateLimit: decide },
@@ -69,5 +72,6 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,
   });
-  return { grpc, http };
+  const metrics = o.prometheusPath === undefined ? undefined : createMetricsListener(o.prometheusPath, o.metrics);
+  return { grpc, http, metrics };
 }

@@ -12,6 +12,8 @@ import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
+import * as compose from './upstream-compose.js';
+import { answerUpstream, type UpstreamTracing } from './upstream.js';
 
 /**
  * Settings from the environment, declared once.
@@ -26,14 +28,18 @@ import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
  * - An unset variable and an empty one (`FOO=`) both mean "use the default".
  * - Every bad value is reported at once: one {@link SettingsError} per variable, several of them
  *   wrapped in a {@link SettingsErrors}. Values of secret settings never appear in messages.
- * - Variables not in the table are ignored (the environment holds many unrelated ones).
+ * - Variables not in the table are ignored (the environment holds many unrelated ones), except
+ *   envoyproxy/ratelimit's: each has an answer in ./upstream.ts (read here, listed in
+ *   `ignoredUpstream` to be logged, or refused with what to use instead).
  */
 
 export { composeRedis, parseEndpoint, REDIS_SOCKET_TYPES, type RedisInputs, type RedisSettings, type RedisSocketType } from './redis.js';
 export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGroup, type SettingSpec } from './spec.js';
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
+export { settingsMarkdownTable } from './markdown.js';
 export type { GrpcServerTls } from './grpc-tls.js';
 export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
+export { ignoredSettingsMessage, UPSTREAM_SETTINGS, upstreamRow, type UpstreamRow } from './upstream.js';
 
 /** The envoyproxy/ratelimit `RUNTIME_*` layout, when it chose the config directory. */
 export interface RuntimeLayout {
@@ -46,7 +52,8 @@ export interface RuntimeLayout {
 
 /** Validated, deeply frozen settings, grouped by concern. */
 export interface Settings {
-  readonly http: { readonly host: string; readonly port: number };
+  /** `prometheus`: USE_PROMETHEUS, the metrics also on their own port; undefined when off. */
+  readonly http: { readonly host: string; readonly port: number; readonly prometheus: compose.PrometheusListen | undefined };
   /** Where the gRPC server listens and the bounds of its HTTP/2 transport (src/server/grpc/transport-guard.ts); durations in ms, 0 for never. */
   readonly grpc: {
     readonly host: string;
@@ -80,6 +87,10 @@ export interface Settings {
     readonly reloadDebounceMs: number;
     /** MERGE_DOMAIN_CONFIG: several files may define one domain. */
     readonly mergeDomainConfigs: boolean;
+    /** RUNTIME_IGNOREDOTFILES: skip config files whose name starts with `.` (`..` entries are always skipped). */
+    readonly ignoreDotFiles: boolean;
+    /** HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED: not ready before a config has loaded, even when forced to start without one. */
+    readonly healthyWithAtLeastOneConfigLoaded: boolean;
   };
   /** The xDS client (used with `config.type` `GRPC_XDS_SOTW`). */
   readonly xds: XdsSettings;
@@ -99,6 +110,8 @@ export interface Settings {
     };
     readonly admission: { readonly maxOutstanding: number; readonly maxEventLoopDelayMs: number };
     readonly degradedHeader: string | undefined;
+    /** REDIS_HEALTH_CHECK_ACTIVE_CONNECTION: not ready while a Redis is not connected, whatever the failure policy. */
+    readonly redisHealthCheckActiveConnection: boolean;
   };
   readonly limiter: {
     readonly shadowMode: boolean;
@@ -106,11 +119,17 @@ export interface Settings {
     readonly responseDynamicMetadata: boolean;
     readonly chargeOnDeny: boolean;
     readonly localCacheSize: number;
+    /** NEAR_LIMIT_RATIO: hits admitted past this share of their limit are counted as near the limit. */
+    readonly nearLimitRatio: number;
     /** The largest domain, key and value a request may carry (MAX_DESCRIPTOR_VALUE_BYTES), checked by both transports. */
     readonly stringLimits: StringLimits;
   };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
+  /** TRACING_* (envoyproxy/ratelimit's), turned into the OpenTelemetry SDK's variables by `tracingEnvironment`. */
+  readonly tracing: UpstreamTracing;
+  /** Upstream (envoyproxy/ratelimit) variables that are set and accepted without being used; logged once at start-up. */
+  readonly ignoredUpstream: readonly string[];
   readonly lifecycle: {
     readonly gracefulShutdownMs: number;
     readonly workers: number;
@@ -131,6 +150,9 @@ export function loadSettings(env: Env = process.env): Settings {
   const p = parseEach(env, given, errors);
   for (const [name, instead] of Object.entries(RETIRED_SETTINGS))
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
+  const ignoredUpstream = answerUpstream(env, errors);
+  const limiterAliases = compose.composeLimiterAliases(p, given, errors);
+  compose.checkPrometheusPort(p, errors);
   // REDIS_* are composed only when each of them parsed, so every error names its real cause.
   const redisParsed = !errors.some((e) => e.setting.startsWith('REDIS_'));
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
@@ -154,21 +176,21 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, xds, grpcTls, runtime));
+  return deepFreeze(group(p, redis, xds, grpcTls, runtime, limiterAliases, ignoredUpstream));
 }
 
 /**
- * The config compile options alone (MERGE_DOMAIN_CONFIG), read by the same table row as
- * {@link loadSettings} reads them: `check-config` loads a directory exactly as the service does
- * without requiring every other setting to be valid.
+ * The config load options alone (MERGE_DOMAIN_CONFIG, RUNTIME_IGNOREDOTFILES), read by the same
+ * table rows as {@link loadSettings} reads them: `check-config` loads a directory exactly as the
+ * service does without requiring every other setting to be valid.
  * @throws SettingsError for a bad value.
  */
-export function configCompileOptions(env: Env = process.env): { readonly mergeDomainConfigs: boolean } {
+export function configCompileOptions(env: Env = process.env): { readonly mergeDomainConfigs: boolean; readonly ignoreDotFiles: boolean } {
   const errors: SettingsError[] = [];
   const given = (name: SettingName): boolean => (env[name] ?? '') !== '';
-  const p = parseEach(env, given, errors, new Set<SettingName>(['MERGE_DOMAIN_CONFIG']));
+  const p = parseEach(env, given, errors, new Set<SettingName>(['MERGE_DOMAIN_CONFIG', 'RUNTIME_IGNOREDOTFILES']));
   if (errors.length > 0) throw combine(errors);
-  return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG });
+  return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG, ignoreDotFiles: p.RUNTIME_IGNOREDOTFILES });
 }
 
 /**
@@ -259,9 +281,11 @@ function group(
   xds: XdsSettings,
   grpcTls: GrpcServerTls | undefined,
   runtime: RuntimeLayout | undefined,
+  aliases: compose.LimiterAliases,
+  ignoredUpstream: readonly string[],
 ): Settings {
   return {
-    http: { host: p.HOST, port: p.PORT },
+    http: { host: p.HOST, port: p.PORT, prometheus: p.USE_PROMETHEUS ? { ...p.PROMETHEUS_ADDR, path: p.PROMETHEUS_PATH } : undefined },
     grpc: {
       host: p.GRPC_HOST,
       port: p.GRPC_PORT,
@@ -287,6 +311,8 @@ function group(
       runtime,
       reloadDebounceMs: p.CONFIG_RELOAD_DEBOUNCE_MS,
       mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG,
+      ignoreDotFiles: p.RUNTIME_IGNOREDOTFILES,
+      healthyWithAtLeastOneConfigLoaded: p.HEALTHY_WITH_AT_LEAST_ONE_CONFIG_LOADED,
     },
     xds,
     backend: { type: p.BACKEND_TYPE, cacheKeyPrefix: p.CACHE_KEY_PREFIX, memoryMaxKeys: p.MEMORY_MAX_KEYS },
@@ -304,13 +330,15 @@ function group(
       },
       admission: { maxOutstanding: p.ADMISSION_MAX_OUTSTANDING, maxEventLoopDelayMs: p.ADMISSION_MAX_EVENT_LOOP_DELAY_MS },
       degradedHeader: p.DEGRADED_HEADER,
+      redisHealthCheckActiveConnection: p.REDIS_HEALTH_CHECK_ACTIVE_CONNECTION,
     },
     limiter: {
       shadowMode: p.SHADOW_MODE,
       quotaMode: p.QUOTA_MODE,
       responseDynamicMetadata: p.RESPONSE_DYNAMIC_METADATA,
-      chargeOnDeny: p.CHARGE_ON_DENY,
-      localCacheSize: p.LOCAL_CACHE_SIZE,
+      chargeOnDeny: aliases.chargeOnDeny,
+      localCacheSize: aliases.localCacheSize,
+      nearLimitRatio: p.NEAR_LIMIT_RATIO,
       stringLimits: { ...DEFAULT_STRING_LIMITS, maxValueBytes: p.MAX_DESCRIPTOR_VALUE_BYTES },
     },
     headers: {
@@ -320,6 +348,8 @@ function group(
       reset: p.LIMIT_RESET_HEADER,
     },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
+    tracing: compose.tracingGroup(p),
+    ignoredUpstream,
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS, redisRequiredAtStart: p.REDIS_REQUIRED_AT_START },
   };
 }
@@ -360,17 +390,4 @@ export function redactedSettings(settings: Settings): Settings {
     xds: { ...settings.xds, headers: Object.fromEntries(Object.keys(settings.xds.headers).map((k) => [k, REDACTED])) },
   };
   return deepFreeze(structuredClone(copy));
-}
-
-/**
- * The README settings table, generated from {@link SETTINGS}: one row per variable with its
- * group, default and description. `test/unit/settings` checks the README lists every name.
- */
-export function settingsMarkdownTable(): string {
-  const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-  const rows = SETTINGS.map((s) => {
-    const def = s.default === undefined ? '(unset)' : s.default === '' ? '(empty)' : `\`${s.default}\``;
-    return `| \`${s.name}\` | ${s.group} | ${cell(def)} | ${cell(s.description)} |`;
-  });
-  return ['| Variable | Group | Default | Description |', '| --- | --- | --- | --- |', ...rows].join('\n') + '\n';
 }

@@ -18,6 +18,7 @@ export const SETTING_GROUPS = [
   'limiter',
   'headers',
   'log',
+  'tracing',
   'lifecycle',
 ] as const;
 export type SettingGroup = (typeof SETTING_GROUPS)[number];

@@ -20,6 +20,13 @@ import {
 import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { GRPC_TLS_DEFS } from './grpc-tls.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
+import {
+  UPSTREAM_CONFIG_DEFS,
+  UPSTREAM_HTTP_DEFS,
+  UPSTREAM_LIMITER_DEFS,
+  UPSTREAM_RESILIENCE_DEFS,
+  UPSTREAM_TRACING_DEFS,
+} from './upstream-table.js';
 
 /**
  * The table: every environment variable meshlimit reads, one row each, in documentation order
@@ -47,6 +54,7 @@ const DEFS = {
     description: 'Address the HTTP admin server (`/healthcheck`, `/json`, `/rlconfig`, `/metrics`) binds to.',
   }),
   PORT: setting({ group: 'http', default: '8080', parse: port, description: 'Port of the HTTP admin server. `0` picks a free port.' }),
+  ...UPSTREAM_HTTP_DEFS,
   // grpc
   GRPC_HOST: setting({
     group: 'grpc',
@@ -91,6 +99,7 @@ const DEFS = {
     description:
       'With the `RUNTIME_ROOT` layout: `true` also reloads when `RUNTIME_ROOT` itself is swapped (a symlink pointed at a new tree), `false` watches only the config directory. Same meaning as in envoyproxy/ratelimit.',
   }),
+  ...UPSTREAM_CONFIG_DEFS,
   MERGE_DOMAIN_CONFIG: setting({
     group: 'config',
     default: 'false',
@@ -179,6 +188,7 @@ const DEFS = {
     parse: integer(1, 1000),
     description: 'Trial calls let through when half-open: all succeeding closes the breaker, one transient failure reopens it.',
   }),
+  ...UPSTREAM_RESILIENCE_DEFS,
   DEGRADED_HEADER: setting({
     group: 'resilience',
     default: undefined,
@@ -229,6 +239,7 @@ const DEFS = {
     description:
       "`false`: a denied request consumes nothing, so a client that keeps retrying regains access as soon as the window allows. `true`: every request is counted, denied or not (envoyproxy/ratelimit's behaviour).",
   }),
+  ...UPSTREAM_LIMITER_DEFS,
   // headers
   LIMIT_RESPONSE_HEADERS_ENABLED: setting({
     group: 'headers',
@@ -281,6 +292,8 @@ const DEFS = {
     parse: oneOf<LogFormat>(LOG_FORMATS),
     description: '`text` (one `key=value` line per event) or `json` (one JSON object per line, for log collectors).',
   }),
+  // tracing (the TRACING_* rows; the OTEL_* variables are read by the OpenTelemetry SDK itself)
+  ...UPSTREAM_TRACING_DEFS,
   // lifecycle
   WORKERS: setting({
     group: 'lifecycle',

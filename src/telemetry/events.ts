@@ -33,9 +33,9 @@ export function decisionResult(s: DescriptorStatus, known: boolean): DecisionRes
 }
 
 /** Counts every descriptor decision (meshlimit_decisions_total). */
-export function decisionObserver(metrics: Metrics): LimiterObserver {
+export function decisionObserver(metrics: Metrics, nearLimitRatio = 0.8): LimiterObserver {
   return {
-    onStatus: (domain, status, known, descriptor) => {
+    onStatus: (domain, status, known, descriptor, hits) => {
       // detailed_metric (upstream semantics): the rule opted in to per-value series; bounded in
       // number by the metrics module's per-domain cap and in length by detailedRuleLabel.
       const rule =
@@ -43,8 +43,28 @@ export function decisionObserver(metrics: Metrics): LimiterObserver {
           ? detailedRuleLabel(domain, status.ruleKey, descriptor)
           : status.ruleKey;
       metrics.recordDecision(domain, rule, decisionResult(status, known));
+      const near = status.code === 'OK' && known ? nearLimitHits(status, hits, nearLimitRatio) : 0;
+      if (near > 0) metrics.recordNearLimit(domain, rule, near);
     },
   };
+}
+
+/**
+ * NEAR_LIMIT_RATIO, as envoyproxy/ratelimit counts its `near_limit` stat: of the hits an admitted
+ * descriptor consumed, those that took its count past `floor(limit x ratio)`. The count after the
+ * request is read from the status (limit minus remaining; for a sliding window or a token bucket,
+ * the share in use), the count before as that minus `hits`. Unlimited, shadowed and limitless
+ * statuses count nothing.
+ */
+export function nearLimitHits(status: DescriptorStatus, hits: number, ratio: number): number {
+  if (status.limit === undefined || status.unlimited || status.shadowed || hits <= 0) return 0;
+  const limit = status.limit.requestsPerUnit;
+  // float32 arithmetic, as upstream's `float32(limit) * nearLimitRatio`.
+  const threshold = Math.floor(Math.fround(Math.fround(limit) * Math.fround(ratio)));
+  const after = limit - status.remaining;
+  if (after <= threshold) return 0;
+  const before = after - hits;
+  return before >= threshold ? hits : after - threshold;
 }
 
 /** Longest `rule` label a `detailed_metric` rule gets with the request's values in it. */

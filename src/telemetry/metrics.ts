@@ -5,7 +5,7 @@ import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
 import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
 import { transportMetrics, type TransportAction } from './transport-metrics.js';
-import { HotCounter, HotHistogram } from './series.js';
+import { HotCounter, HotHistogram, perRule } from './series.js';
 
 /**
  * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
@@ -96,6 +96,8 @@ export interface Metrics {
   render(): Promise<string>;
   /** Counts one descriptor decision. `ruleKey` undefined means no rule matched. */
   recordDecision(domain: string, ruleKey: string | undefined, result: DecisionResult): void;
+  /** Adds hits admitted past NEAR_LIMIT_RATIO of their limit (a configured domain's rule). */
+  recordNearLimit(domain: string, ruleKey: string | undefined, hits: number): void;
   /** Observes one request's latency in seconds. */
   observeRequest(seconds: number, result: RequestResult): void;
   /** Counts one request by its gRPC/HTTP outcome. */
@@ -160,15 +162,23 @@ interface KnownDomains {
   current: ReadonlySet<string>;
 }
 
+type RequestObservers = 'observeRequest' | 'countRequest';
+
 // Fixed label sets are created up front in each group below: every series exists (at 0) from
 // the first scrape, so rate() and absent() work, and the hot path never builds a child.
 
 /** Per request (series.ts's HotCounter/HotHistogram: same exposition, an add per update). */
-function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics, 'recordDecision' | 'observeRequest' | 'countRequest'> {
+function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics, 'recordDecision' | 'recordNearLimit' | RequestObservers> {
   const decisions = new HotCounter(
     'meshlimit_decisions_total',
     'Descriptor decisions by domain (configured domains only, else _unknown_), config rule key (_none_ when no rule matched) and outcome.',
     ['domain', 'rule', 'outcome'],
+    [registry],
+  );
+  const nearLimit = new HotCounter(
+    'meshlimit_near_limit_hits_total',
+    "Hits admitted within their limit but past NEAR_LIMIT_RATIO of it (envoyproxy/ratelimit's near_limit), by domain and config rule key.",
+    ['domain', 'rule'],
     [registry],
   );
   const duration = new HotHistogram(
@@ -188,27 +198,17 @@ function requestMetrics(registry: Registry, domains: KnownDomains): Pick<Metrics
   const requestChildren = childrenOf(REQUEST_CODES, (c) => requests.labels(c));
   for (const c of Object.values(requestChildren)) c.inc(0);
   for (const r of REQUEST_RESULTS) durationChildren[r].touch();
-  // domain label -> rule label -> result -> child
-  const decisionChildren = new Map<string, Map<string, Record<DecisionResult, Child>>>();
-  const decisionChild = (domain: string, rule: string, result: DecisionResult): Child => {
-    let byRule = decisionChildren.get(domain);
-    if (byRule === undefined) {
-      byRule = new Map();
-      decisionChildren.set(domain, byRule);
-    }
-    let byResult = byRule.get(rule);
-    if (byResult === undefined) {
-      if (byRule.size >= MAX_DECISION_RULES && rule !== OTHER_RULE) return decisionChild(domain, OTHER_RULE, result);
-      byResult = childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r));
-      byRule.set(rule, byResult);
-    }
-    return byResult[result];
-  };
+  const byRule = perRule(MAX_DECISION_RULES, OTHER_RULE);
+  const decisionChild = byRule((domain, rule) => childrenOf(DECISION_RESULTS, (r) => decisions.labels(domain, rule, r)));
+  const nearChild = byRule((domain, rule) => nearLimit.labels(domain, rule));
   return {
+    recordNearLimit(domain, ruleKey, hits) {
+      if (domains.current.has(domain)) nearChild(domain, ruleKey ?? NO_RULE).inc(hits);
+    },
     recordDecision(domain, ruleKey, result) {
       // A rule key cannot belong to a domain the config does not have.
-      if (!domains.current.has(domain)) decisionChild(UNKNOWN_DOMAIN, NO_RULE, result).inc();
-      else decisionChild(domain, ruleKey ?? NO_RULE, result).inc();
+      if (!domains.current.has(domain)) decisionChild(UNKNOWN_DOMAIN, NO_RULE)[result].inc();
+      else decisionChild(domain, ruleKey ?? NO_RULE)[result].inc();
     },
     observeRequest(seconds, result) {
       durationChildren[result].observe(seconds);

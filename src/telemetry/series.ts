@@ -174,3 +174,28 @@ export class HotHistogram extends SeriesMetric<HistogramSeries> {
     out.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
   }
 }
+
+/**
+ * The series of one (domain, rule), made on first use and kept: domain -> rule -> series. At most
+ * `maxRules` rules per domain get their own; the others share the rule label `other`.
+ */
+export function perRule(maxRules: number, other: string) {
+  return <T>(make: (domain: string, rule: string) => T): ((domain: string, rule: string) => T) => {
+    const byDomain = new Map<string, Map<string, T>>();
+    const get = (domain: string, rule: string): T => {
+      let byRule = byDomain.get(domain);
+      if (byRule === undefined) {
+        byRule = new Map();
+        byDomain.set(domain, byRule);
+      }
+      let series = byRule.get(rule);
+      if (series === undefined) {
+        if (byRule.size >= maxRules && rule !== other) return get(domain, other);
+        series = make(domain, rule);
+        byRule.set(rule, series);
+      }
+      return series;
+    };
+    return get;
+  };
+}

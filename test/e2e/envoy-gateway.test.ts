@@ -28,6 +28,7 @@ import { XdsTestServer } from '../support/xds-server.js';
  * GRPC_CLIENT_TLS_CACERT, so that client certificates are required (Envoy Gateway sets
  * GRPC_SERVER_TLS_CA_CERT, which envoyproxy/ratelimit does not read; its Envoy presents one
  * anyway); and a short GRPC_SERVER_TLS_RELOAD_INTERVAL and xDS retry so the test is quick.
+ * Its metrics port (USE_PROMETHEUS, PROMETHEUS_ADDR `:19001` there) is a free loopback port here.
  */
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -36,6 +37,7 @@ const config = (limit: number, unit = 'HOUR') => ({
   config: { name: 'envoy-gateway/eg/http', domain: 'eg', descriptors: [{ key: 'route', rate_limit: { unit, requests_per_unit: limit } }] },
 });
 
+let metricsPort: number;
 let pki: TestPki;
 let rotated: CertFiles;
 let certs: SecretVolume;
@@ -94,6 +96,7 @@ beforeAll(async () => {
   });
   xds.setSnapshot('v1', [config(2)]);
   const [httpPort, grpcPort] = [await getFreePort(), await getFreePort()];
+  metricsPort = await getFreePort();
   httpUrl = `http://127.0.0.1:${httpPort}`;
   grpcTarget = `127.0.0.1:${grpcPort}`;
   proc = spawnTracked(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
@@ -124,6 +127,9 @@ beforeAll(async () => {
       REDIS_TLS: 'true',
       REDIS_TLS_CLIENT_CERT: pki.client.cert,
       REDIS_TLS_CLIENT_KEY: pki.client.key,
+      USE_PROMETHEUS: 'true',
+      PROMETHEUS_ADDR: `127.0.0.1:${metricsPort}`,
+      PROMETHEUS_MAPPER_YAML: '/etc/statsd-exporter/conf.yaml',
       // This run's additions (see the module comment).
       HOST: '127.0.0.1',
       PORT: String(httpPort),
@@ -164,6 +170,16 @@ describe("meshlimit with Envoy Gateway's environment", () => {
     expect(Number(await redisCommand(redis.port, ['DBSIZE']))).toBeGreaterThan(0);
     // Envoy Gateway's GRPC_SERVER_TLS_CA_CERT is said to be unread, not silently ignored.
     expect(proc.output()).toContain('GRPC_SERVER_TLS_CA_CERT is not read');
+    // So are the upstream variables meshlimit accepts without using: one line.
+    const ignored = proc
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('accepted and not used'));
+    expect(ignored).toHaveLength(1);
+    expect(JSON.parse(ignored[0]!).ignored).toEqual(['PROMETHEUS_MAPPER_YAML', 'USE_STATSD']);
+    // The metrics port Envoy Gateway points Prometheus at serves meshlimit's series.
+    const scraped = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(scraped).toMatch(/^meshlimit_requests_total\{outcome="over_limit"\} [1-9]/m);
   });
 
   it('applies a new version', async () => {

@@ -19,9 +19,9 @@ describe('a config reload', () => {
     const s = svc;
     const reloadLines = () => lines.filter((l) => /reload/.test(l.msg));
     s.writeConfig('r.yaml', config('hour'));
-    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="success"}')) === 2);
+    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{outcome="success"}')) === 2);
     s.writeConfig('r.yaml', config('fortnight'));
-    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{result="failure"}')) === 1);
+    await eventually(async () => (await metricValue(s.httpUrl, 'meshlimit_config_reloads_total{outcome="failure"}')) === 1);
     await s.handle.config.close(); // no further attempt can add a line
     expect(reloadLines().map((l) => l.msg)).toEqual(['config reloaded', 'config reload rejected; keeping the last good config']);
     expect(reloadLines()[1]!.errors).toEqual([expect.stringMatching(/r\.yaml: descriptors\[0\]\.rate_limit\.unit: .*fortnight/)]);

@@ -30,7 +30,7 @@ function errorOf(env: Record<string, string>): SettingsError {
 describe('defaults', () => {
   it('an empty environment gives the documented defaults', () => {
     expect(loadSettings({})).toEqual({
-      http: { host: '0.0.0.0', port: 8080 },
+      http: { host: '0.0.0.0', port: 8080, prometheus: undefined },
       grpc: {
         host: '0.0.0.0',
         port: 8081,
@@ -56,6 +56,8 @@ describe('defaults', () => {
         runtime: undefined,
         reloadDebounceMs: 200,
         mergeDomainConfigs: false,
+        ignoreDotFiles: true,
+        healthyWithAtLeastOneConfigLoaded: false,
       },
       xds: {
         serverUrl: 'localhost:18000',
@@ -92,6 +94,7 @@ describe('defaults', () => {
         breaker: { enabled: true, consecutiveFailures: 5, silenceMs: 250, openMs: 2000, halfOpenProbes: 3 },
         admission: { maxOutstanding: 1000, maxEventLoopDelayMs: 250 },
         degradedHeader: undefined,
+        redisHealthCheckActiveConnection: false,
       },
       limiter: {
         shadowMode: false,
@@ -99,10 +102,20 @@ describe('defaults', () => {
         responseDynamicMetadata: false,
         chargeOnDeny: false,
         localCacheSize: 0,
+        nearLimitRatio: 0.8,
         stringLimits: { maxDomainBytes: 256, maxKeyBytes: 256, maxValueBytes: 65_536 },
       },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
+      tracing: {
+        enabled: false,
+        protocol: 'http',
+        serviceName: undefined,
+        serviceNamespace: undefined,
+        serviceInstanceId: undefined,
+        samplingRate: 1,
+      },
+      ignoredUpstream: [],
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
     } satisfies Settings);
   });
@@ -188,8 +201,11 @@ describe('defaults', () => {
     expect(loadSettings({ PORT: '', LOG_LEVEL: '', REDIS_AUTH: '' })).toEqual(loadSettings({}));
   });
 
-  it('ignores variables it does not declare', () => {
-    expect(loadSettings({ PATH: '/usr/bin', USE_STATSD: 'false', REDIS_POOL_SIZE: 'abc' })).toEqual(loadSettings({}));
+  it('ignores variables it does not declare; upstream ones it does not use are listed to be logged', () => {
+    const { ignoredUpstream, ...rest } = loadSettings({ PATH: '/usr/bin', USE_STATSD: 'false', REDIS_POOL_SIZE: 'abc' });
+    const { ignoredUpstream: none, ...defaults } = loadSettings({});
+    expect(rest).toEqual(defaults);
+    expect([ignoredUpstream, none]).toEqual([['REDIS_POOL_SIZE', 'USE_STATSD'], []]);
   });
 
   it('reads process.env when no environment is passed', () => {
@@ -397,6 +413,8 @@ describe('config directory', () => {
       runtime: undefined,
       reloadDebounceMs: 200,
       mergeDomainConfigs: false,
+      ignoreDotFiles: true,
+      healthyWithAtLeastOneConfigLoaded: false,
     });
   });
 
@@ -408,6 +426,8 @@ describe('config directory', () => {
       runtime: { root: '/data', subdirectory: 'ratelimit', appDirectory: 'config', watchRoot: true },
       reloadDebounceMs: 200,
       mergeDomainConfigs: false,
+      ignoreDotFiles: true,
+      healthyWithAtLeastOneConfigLoaded: false,
     });
     expect(
       loadSettings({ RUNTIME_ROOT: '/srv/runtime_data/current', RUNTIME_APPDIRECTORY: 'rl', RUNTIME_WATCH_ROOT: 'false' }).config,
@@ -418,6 +438,8 @@ describe('config directory', () => {
       runtime: { root: '/srv/runtime_data/current', subdirectory: '', appDirectory: 'rl', watchRoot: false },
       reloadDebounceMs: 200,
       mergeDomainConfigs: false,
+      ignoreDotFiles: true,
+      healthyWithAtLeastOneConfigLoaded: false,
     });
   });
 
@@ -428,10 +450,10 @@ describe('config directory', () => {
 
   it('MERGE_DOMAIN_CONFIG, read the same way by the service and by check-config (configCompileOptions)', () => {
     expect(loadSettings({ MERGE_DOMAIN_CONFIG: 'true' }).config.mergeDomainConfigs).toBe(true);
-    expect(configCompileOptions({ MERGE_DOMAIN_CONFIG: 'true' })).toEqual({ mergeDomainConfigs: true });
-    expect(configCompileOptions({})).toEqual({ mergeDomainConfigs: false });
+    expect(configCompileOptions({ MERGE_DOMAIN_CONFIG: 'true' })).toMatchObject({ mergeDomainConfigs: true });
+    expect(configCompileOptions({})).toEqual({ mergeDomainConfigs: false, ignoreDotFiles: true });
     // Only its own row: an unrelated bad setting does not stop check-config.
-    expect(configCompileOptions({ MERGE_DOMAIN_CONFIG: '1', REDIS_URL: ':::' })).toEqual({ mergeDomainConfigs: true });
+    expect(configCompileOptions({ MERGE_DOMAIN_CONFIG: '1', REDIS_URL: ':::' })).toMatchObject({ mergeDomainConfigs: true });
     expect(() => configCompileOptions({ MERGE_DOMAIN_CONFIG: 'maybe' })).toThrow(
       'setting MERGE_DOMAIN_CONFIG: expected a boolean (true/false, 1/0, t/f, yes/no, y/n, on/off; any case), got "maybe"',
     );
