@@ -148,6 +148,8 @@ export function loadSettings(env: Env = process.env): Settings {
   const errors: SettingsError[] = [];
   const given = (name: SettingName): boolean => (env[name] ?? '') !== '';
   const p = parseEach(env, given, errors);
+  // BACKEND_TYPE unset with REDIS_URL set (Envoy Gateway's environment): upstream's default, redis.
+  if (!given('BACKEND_TYPE') && given('REDIS_URL')) p.BACKEND_TYPE = 'redis';
   for (const [name, instead] of Object.entries(RETIRED_SETTINGS))
     if ((env[name] ?? '') !== '') errors.push(new SettingsError(name, instead));
   const ignoredUpstream = answerUpstream(env, errors);

@@ -122,7 +122,7 @@ const DEFS = {
     default: 'memory',
     parse: backendType,
     description:
-      'Counter store: `memory` (one process; counters are not shared between replicas) or `redis` (shared by every replica). envoyproxy/ratelimit defaults to `redis`; `memcache` is rejected.',
+      'Counter store: `memory` (one process; counters are not shared between replicas) or `redis` (shared by every replica). Unset, it is `redis` when `REDIS_URL` is set (as envoyproxy/ratelimit, whose default is `redis`: Envoy Gateway sets `REDIS_URL` and no `BACKEND_TYPE`), else `memory`; `memcache` is rejected.',
   }),
   CACHE_KEY_PREFIX: setting({
     group: 'backend',
