@@ -24,7 +24,7 @@ import { XdsTestServer } from '../support/xds-server.js';
  * What this run adds to Envoy Gateway's environment, and why: free loopback ports and addresses
  * instead of 8080/8081 and envoy-gateway:18001; the throwaway CA for Redis
  * (REDIS_TLS_CACERT: Envoy Gateway's Redis is trusted through the system roots);
- * BACKEND_TYPE=redis (envoyproxy/ratelimit's default, meshlimit's is memory);
+ * BACKEND_TYPE is left unset, as Envoy Gateway leaves it (with REDIS_URL set, meshlimit uses Redis);
  * GRPC_CLIENT_TLS_CACERT, so that client certificates are required (Envoy Gateway sets
  * GRPC_SERVER_TLS_CA_CERT, which envoyproxy/ratelimit does not read; its Envoy presents one
  * anyway); and a short GRPC_SERVER_TLS_RELOAD_INTERVAL and xDS retry so the test is quick.
@@ -135,7 +135,6 @@ beforeAll(async () => {
       PORT: String(httpPort),
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: String(grpcPort),
-      BACKEND_TYPE: 'redis',
       REDIS_TLS_CACERT: pki.ca,
       GRPC_CLIENT_TLS_CACERT: certs.path('ca.crt'),
       GRPC_SERVER_TLS_RELOAD_INTERVAL: '200ms',
