@@ -88,7 +88,7 @@ describe("README.md's two-minute tour", () => {
     expect(outputs.at(-1)).toMatch(/^meshlimit_build_info\{version="/m);
     expect(outputs.at(-1)).toMatch(/^meshlimit_config_info\{version="[0-9a-f]{64}"\} 1$/m);
     expect(outputs.at(-1)).toMatch(
-      /^meshlimit_decisions_total\{domain="edge",rule="edge\.company_id\.path_\/api\/v1\/exports\/\*",result="over_limit"\} 2$/m,
+      /^meshlimit_decisions_total\{domain="edge",rule="edge\.company_id\.path_\/api\/v1\/exports\/\*",outcome="over_limit"\} 2$/m,
     );
   });
 });

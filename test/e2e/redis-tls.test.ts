@@ -75,7 +75,7 @@ describe('the service over mutual TLS', () => {
     mkdirSync(configDir, { recursive: true });
     writeFileSync(path.join(configDir, 'tls.yaml'), CONFIG);
     const { proc, grpcAddress } = await spawnService(
-      { CONFIG_DIR: configDir, LOG_LEVEL: 'info', LOG_FORMAT: 'json', ...mtls(), REDIS_URL: `rediss://localhost:${redis.port}` },
+      { CONFIG_DIR: configDir, LOG_LEVEL: 'debug', LOG_FORMAT: 'json', ...mtls(), REDIS_URL: `rediss://localhost:${redis.port}` },
       { what: 'Redis over TLS' },
     );
     const client = createRlsClient(grpcAddress);
@@ -84,7 +84,7 @@ describe('the service over mutual TLS', () => {
       expect(res.overallCode).toBe('OK');
       expect(res.statuses[0]!.limitRemaining).toBe(9);
       expect(await redisCommand(redis.port, ['DBSIZE'])).toBe(2);
-      // The start-up line shows where the files came from, never the key.
+      // The settings line (at debug) shows where the files came from, never the key.
       const output = proc.output();
       expect(output).toContain(pki.client.key);
       expect(output).not.toContain('PRIVATE KEY');
