@@ -2,11 +2,12 @@ import { createBackendStack } from './backend/stack.js';
 import type { ConfigStore, CompiledSnapshot } from './config/index.js';
 import { openConfigFeed, type ConfigFeed } from './config-source.js';
 import { createLifecycle } from './lifecycle.js';
-import { RateLimiter } from './limiter/limiter.js';
+import { RateLimiter, type StateRead } from './limiter/limiter.js';
 import { OverLimitCache } from './limiter/over-limit-cache.js';
 import type { Backend } from './limiter/ports.js';
 import { startResolver, type DescriptorResolver } from './resolve/index.js';
 import { createDecider } from './server/decide.js';
+import { explainHandler } from './server/explain/explain-handler.js';
 import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
 import { createServers } from './server/servers.js';
@@ -110,6 +111,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     isReady: lifecycle.isReady,
     healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
     configDump: () => store.current().dump(),
+    explain: explainer(resolved, limiter, stack.readStates, store, settings),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
   });
   // Lifecycle.
@@ -133,4 +135,20 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
 function joinDetails(...details: (string | undefined)[]): string | undefined {
   const said = details.filter((d): d is string => d !== undefined);
   return said.length === 0 ? undefined : said.join('. ');
+}
+
+/** `POST /v1/explain`: resolution, then the limiter's evaluation over counters read without writing. */
+function explainer(
+  resolver: DescriptorResolver,
+  limiter: RateLimiter,
+  read: StateRead,
+  store: ConfigStore<CompiledSnapshot>,
+  settings: Settings,
+): (body: unknown) => Promise<unknown> {
+  return explainHandler({
+    resolve: (check) => resolver.resolve(check),
+    explain: (check) => limiter.explain(check, read),
+    current: () => store.current(),
+    stringLimits: settings.limiter.stringLimits,
+  });
 }
