@@ -111,7 +111,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     isReady: lifecycle.isReady,
     healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
     configDump: () => store.current().dump(),
-    explain: explainer(resolved, limiter, stack.readStates, store, settings),
+    explain: explainer(resolved, limiter, stack.readStates, settings),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
   });
   // Lifecycle.
@@ -142,13 +142,11 @@ function explainer(
   resolver: DescriptorResolver,
   limiter: RateLimiter,
   read: StateRead,
-  store: ConfigStore<CompiledSnapshot>,
   settings: Settings,
 ): (body: unknown) => Promise<unknown> {
   return explainHandler({
     resolve: (check) => resolver.resolve(check),
     explain: (check) => limiter.explain(check, read),
-    current: () => store.current(),
     stringLimits: settings.limiter.stringLimits,
   });
 }

@@ -186,12 +186,16 @@ export class RateLimiter {
    * by the reference math (src/limiter/algorithms/evaluate.ts, which the Lua scripts mirror) over
    * the counters as `read` returns them, with every write discarded. `read` must not write (the
    * stores' `readStates`). Undefined for an unknown domain. Not on the request path: it allocates
-   * freely and is not observed by metrics.
+   * freely and is not observed by metrics. An unknown domain reads nothing (`knownDomain` false).
    */
-  async explain(check: RateLimitCheck, read: StateRead): Promise<Explanation | undefined> {
+  async explain(check: RateLimitCheck, read: StateRead): Promise<Explanation> {
     validate(check);
     const snapshot = this.config.current();
-    if (!snapshot.hasDomain(check.domain)) return undefined;
+    if (!snapshot.hasDomain(check.domain)) {
+      const statuses = check.descriptors.map(() => OK_NO_LIMIT);
+      const now = this.options.now?.() ?? Date.now();
+      return { snapshot, knownDomain: false, plans: [], ops: [], now, current: [], outcomes: [], decision: { code: 'OK', statuses } };
+    }
     const plans = this.plan(snapshot, check, check.hitsAddend === 0 ? 1 : check.hitsAddend);
     const ops: CounterOp[] = [];
     const quota = buildOps(this.options.keyPrefix, check, plans, ops);
@@ -208,7 +212,7 @@ export class RateLimiter {
     ).result.outcomes;
     const { result } = evaluateStored(ops, stored.now, chargeOnDeny, get);
     const decision = verdict(plans, result.outcomes, this.verdictFlags);
-    return { snapshot, plans, ops, now: stored.now, current, outcomes: result.outcomes, decision };
+    return { snapshot, knownDomain: true, plans, ops, now: stored.now, current, outcomes: result.outcomes, decision };
   }
 
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
@@ -278,6 +282,8 @@ export type StateRead = (ops: readonly CounterOp[], now: number | undefined) => 
 /** {@link RateLimiter.explain}'s answer. */
 export interface Explanation {
   readonly snapshot: ConfigSnapshot;
+  /** False for a domain the config does not have: nothing else is filled in. */
+  readonly knownDomain: boolean;
   /** Per request descriptor: its rule, its limits after `replaces`, hits, and its ops from `firstOp`. */
   readonly plans: readonly Planned[];
   readonly ops: readonly CounterOp[];

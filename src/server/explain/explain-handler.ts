@@ -10,13 +10,9 @@ export interface ExplainDeps {
   /** Descriptor resolution, as a decision gets it (a JWT claim, the client address). */
   readonly resolve: ResolveStep;
   /** The limiter's side-effect-free evaluation (RateLimiter.explain over the stores' readStates). */
-  readonly explain: (check: RateLimitCheck) => Promise<Explanation | undefined>;
-  /** The loaded config, for an unknown domain's answer. */
-  readonly current: () => CompiledSnapshot;
+  readonly explain: (check: RateLimitCheck) => Promise<Explanation>;
   /** MAX_DESCRIPTOR_VALUE_BYTES and friends: the same bounds as `/json`. */
   readonly stringLimits?: StringLimits | undefined;
-  /** Test clock for an unknown domain's `at`. */
-  readonly now?: () => number;
 }
 
 /**
@@ -29,8 +25,8 @@ export function explainHandler(deps: ExplainDeps): (body: unknown) => Promise<Ex
   return async (body) => {
     const check = await deps.resolve(jsonToCheck(body, deps.stringLimits));
     const e = await deps.explain(check);
-    if (e === undefined) return unknownDomainJson(check, deps.current(), (deps.now ?? Date.now)());
-    return explanationJson(check, e, compiled(e.snapshot));
+    const snapshot = compiled(e.snapshot);
+    return e.knownDomain ? explanationJson(check, e, snapshot) : unknownDomainJson(check, snapshot, e.now);
   };
 }
 
