@@ -67,6 +67,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const hooksForConfig = configEvents(metrics, logger, () => config.store.current());
   const config = await openConfigFeed(settings, { logger, pollMs: overrides.configPollMs, ...hooksForConfig });
   const store = config.store;
+  metrics.enforcement.watch(() => store.current(), logger);
   // Backend stack; its transitions (and the first config) refresh readiness.
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;

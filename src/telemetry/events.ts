@@ -43,6 +43,7 @@ export function decisionObserver(metrics: Metrics): LimiterObserver {
           ? detailedRuleLabel(domain, status.ruleKey, descriptor)
           : status.ruleKey;
       metrics.recordDecision(domain, rule, decisionResult(status, known));
+      metrics.enforcement.observe(domain, status, known, descriptor);
     },
   };
 }
