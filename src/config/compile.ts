@@ -264,8 +264,10 @@ class TreeBuilder {
       });
     }
     const limits = spec.limits.map(compileLimit);
+    const candidates = d.candidates.map((c) => Object.freeze({ ...compileLimit(c), identity: `cand:${compileLimit(c).identity}` }));
     return Object.freeze({
       ...common,
+      ...(candidates.length > 0 ? { candidates: Object.freeze(candidates) } : {}),
       limits: Object.freeze(limits),
       unlimited: false,
       names: Object.freeze(limits.flatMap((l) => (l.name === undefined ? [] : [l.name]))),
@@ -344,6 +346,7 @@ function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descr
     shareThreshold: d.shareThreshold,
     ...(d.metadata === undefined ? {} : { metadata: d.metadata }),
     limits: rule?.limits.map(dumpLimit) ?? [],
+    ...(rule?.candidates === undefined ? {} : { candidateLimits: rule.candidates.map(dumpLimit) }),
     descriptors,
   };
 }

@@ -84,6 +84,8 @@ export interface DescriptorDump {
   /** upstream descriptor `metadata`, when set. */
   readonly metadata?: MetadataStruct;
   readonly limits: readonly LimitDump[];
+  /** meshlimit `candidate_rate_limits` (counted, never enforced), when set. */
+  readonly candidateLimits?: readonly LimitDump[];
   readonly descriptors: readonly DescriptorDump[];
 }
 

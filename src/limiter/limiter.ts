@@ -1,8 +1,10 @@
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
-import { counterKey, descriptorTag, limitIdentity } from './keys.js';
+import { limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
 import { evaluateStored } from './algorithms/evaluate.js';
-import type { Backend, ConfigSnapshot, ConfigSource, StoredStates } from './ports.js';
+import type { Explanation, StateRead } from './explanation.js';
+import { buildOps, NONE } from './plan-ops.js';
+import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
   UNIT_SECONDS,
@@ -11,7 +13,6 @@ import {
   type CounterOutcome,
   type Decision,
   type DegradedReason,
-  type DescriptorEntry,
   type DescriptorStatus,
   type EvaluateOptions,
   type EvaluateResult,
@@ -20,6 +21,8 @@ import {
   type RequestDescriptor,
   type Rule,
 } from './types.js';
+
+export type { Explanation, StateRead } from './explanation.js';
 
 /** Behaviour switches of the limiter (from settings). */
 export interface LimiterOptions {
@@ -53,6 +56,12 @@ export interface LimiterObserver {
    * labels unless the rule opted in (`status.detailedMetric`).
    */
   onStatus(domain: string, status: DescriptorStatus, knownDomain: boolean, descriptor: RequestDescriptor): void;
+  /**
+   * Called once per candidate limit of a matched rule in a decision whose counters were
+   * evaluated: `over` when the candidate would have denied this request, `denied` when the
+   * enforced answer was OVER_LIMIT anyway.
+   */
+  onCandidate?(domain: string, rule: Rule, candidate: Limit, over: boolean, denied: boolean): void;
 }
 
 /** Limits on requests accepted before any work is done (bounded work per request). */
@@ -117,10 +126,13 @@ export class RateLimiter {
     const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
     const plans = this.plan(snapshot, check, requestHits);
     const ops: CounterOp[] = [];
-    const quota = buildOps(this.options.keyPrefix, check, plans, ops);
+    const { quota, candidateStart } = buildOps(this.options.keyPrefix, check, plans, ops);
     if (ops.length === 0) return this.conclude(check, plans, [], undefined);
     const cache = this.options.overLimitCache;
-    const fromCache = cache?.enabled === true ? cachedDenial(cache, ops, this.options.now?.() ?? Date.now()) : undefined;
+    // Candidate ops never deny: the cache answers from the enforced ops alone (candidates then go uncounted, as a denied request charges nothing).
+    const enforcedOps = candidateStart === ops.length ? ops : ops.slice(0, candidateStart);
+    const fromCache =
+      cache?.enabled === true && candidateStart > 0 ? cachedDenial(cache, enforcedOps, this.options.now?.() ?? Date.now()) : undefined;
     if (fromCache !== undefined) return this.conclude(check, plans, fromCache, undefined);
     if (deadline !== undefined && Date.now() >= deadline) {
       throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
@@ -176,6 +188,7 @@ export class RateLimiter {
   ): Decision {
     const decision = verdict(plans, outcomes, this.verdictFlags);
     this.observe(check, decision.statuses, true);
+    if (this.observer?.onCandidate !== undefined) this.observeCandidates(check.domain, plans, outcomes, decision.code === 'OVER_LIMIT');
     if (degraded === undefined && !this.verdictFlags.metadata) return decision;
     const request = this.verdictFlags.metadata ? check : undefined;
     return degraded === undefined ? { ...decision, request } : { ...decision, degraded, request };
@@ -198,7 +211,7 @@ export class RateLimiter {
     }
     const plans = this.plan(snapshot, check, check.hitsAddend === 0 ? 1 : check.hitsAddend);
     const ops: CounterOp[] = [];
-    const quota = buildOps(this.options.keyPrefix, check, plans, ops);
+    const { quota } = buildOps(this.options.keyPrefix, check, plans, ops);
     const chargeOnDeny = quota || this.options.chargeOnDeny;
     const stored = ops.length === 0 ? { now: this.options.now?.() ?? Date.now(), values: [] } : await read(ops, this.options.now?.());
     const byKey = new Map<string, string | null>();
@@ -254,7 +267,18 @@ export class RateLimiter {
       for (const l of limits) {
         for (const name of l.replaces) (replaced ??= new Set()).add(name);
       }
-      plans.push({ rule, limits, hits, firstOp: 0, ruleShadow: rule?.shadowMode ?? false, quota: false, enforce: false });
+      const candidates = d.limitOverride === undefined ? (rule?.candidates ?? NONE) : NONE;
+      plans.push({
+        rule,
+        limits,
+        hits,
+        firstOp: 0,
+        candidates,
+        firstCandidate: 0,
+        ruleShadow: rule?.shadowMode ?? false,
+        quota: false,
+        enforce: false,
+      });
     }
     // envoyproxy/ratelimit `replaces`: a limit named by any matched limit's `replaces` is dropped.
     if (replaced !== undefined) {
@@ -270,55 +294,20 @@ export class RateLimiter {
     return plans;
   }
 
+  private observeCandidates(domain: string, plans: readonly Planned[], outcomes: readonly CounterOutcome[], denied: boolean): void {
+    for (const p of plans) {
+      for (let j = 0; j < p.candidates.length; j++) {
+        const o = outcomes[p.firstCandidate + j];
+        // Absent when the over-limit cache answered: a denied request counts nothing.
+        if (o !== undefined) this.observer!.onCandidate!(domain, p.rule!, p.candidates[j]!, o.overLimit, denied);
+      }
+    }
+  }
+
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
     if (this.observer === undefined) return;
     for (let i = 0; i < statuses.length; i++) this.observer.onStatus(check.domain, statuses[i]!, known, check.descriptors[i]!);
   }
-}
-
-/** Reads the stored strings of `ops`' keys, one per op in order, writing nothing (see {@link RateLimiter.explain}). */
-export type StateRead = (ops: readonly CounterOp[], now: number | undefined) => Promise<StoredStates>;
-
-/** {@link RateLimiter.explain}'s answer. */
-export interface Explanation {
-  readonly snapshot: ConfigSnapshot;
-  /** False for a domain the config does not have: nothing else is filled in. */
-  readonly knownDomain: boolean;
-  /** Per request descriptor: its rule, its limits after `replaces`, hits, and its ops from `firstOp`. */
-  readonly plans: readonly Planned[];
-  readonly ops: readonly CounterOp[];
-  /** The store's clock the counters were read at, Unix ms. */
-  readonly now: number;
-  /** Per op: the counter as it stands (a zero-hit check). */
-  readonly current: readonly CounterOutcome[];
-  /** Per op: what this request would find. */
-  readonly outcomes: readonly CounterOutcome[];
-  /** The decision the request would get (from exact counters: the over-limit cache and failure policy are left out). */
-  readonly decision: Decision;
-}
-
-/** Appends the ops of `plans` to `ops` (setting each plan's `firstOp`); true when a quota-mode descriptor has one. */
-function buildOps(keyPrefix: string, check: RateLimitCheck, plans: Planned[], ops: CounterOp[]): boolean {
-  let quota = false;
-  for (let i = 0; i < plans.length; i++) {
-    const p = plans[i]!;
-    p.firstOp = ops.length;
-    if (p.limits.length === 0) continue;
-    if (p.quota) quota = true;
-    const tag = descriptorTag(check.domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
-    for (const limit of p.limits) {
-      ops.push({
-        key: counterKey(keyPrefix, tag, limit.identity),
-        algorithm: limit.algorithm,
-        windowMs: limit.windowMs,
-        threshold: limit.requestsPerUnit,
-        burst: limit.burst,
-        hits: p.hits,
-        enforce: p.enforce,
-      });
-    }
-  }
-  return quota;
 }
 
 /**
@@ -344,12 +333,6 @@ function rememberDenials(cache: OverLimitCache, ops: readonly CounterOp[], outco
     const o = outcomes[i]!;
     if (o.overLimit && op.algorithm === 'fixed_window' && op.enforce && op.hits <= 1) cache.add(op.key, now, o.resetMs);
   }
-}
-
-/** The entries a counter key is built from: the request's, with `share_threshold` patterns substituted. */
-function counterEntries(entries: readonly DescriptorEntry[], shared: Rule['sharedValues']): readonly DescriptorEntry[] {
-  if (shared === undefined) return entries;
-  return entries.map((e, i) => (shared[i] === undefined ? e : { key: e.key, value: shared[i]! }));
 }
 
 function validate(check: RateLimitCheck): void {

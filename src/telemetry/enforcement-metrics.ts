@@ -1,6 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { CompiledSnapshot, DescriptorDump } from '../config/index.js';
-import type { DescriptorStatus, RequestDescriptor } from '../limiter/types.js';
+import type { DescriptorStatus, Limit, RequestDescriptor } from '../limiter/types.js';
 import type { Logger } from './logger.js';
 
 /**
@@ -31,6 +31,7 @@ export const ENFORCEMENT_METRIC_NAMES = [
   'meshlimit_unknown_domain_requests_total',
   'meshlimit_unmatched_descriptors_total',
   'meshlimit_rule_idle_seconds',
+  'meshlimit_candidate_decisions_total',
 ] as const;
 
 export const MAX_UNKNOWN_DOMAINS = 50;
@@ -62,6 +63,8 @@ interface RuleActivity {
 export interface EnforcementMetrics {
   /** One descriptor's decision (the limiter observer calls it for every status). */
   observe(domain: string, status: DescriptorStatus, knownDomain: boolean, descriptor: RequestDescriptor): void;
+  /** One candidate limit's evaluation (`over`: it would have denied this request). */
+  candidate(domain: string, ruleKey: string, candidate: Limit, over: boolean): void;
   /** Where the idle gauge reads the configured rules from (the config store), and where the throttled lines go. */
   watch(current: () => CompiledSnapshot, logger: Logger): void;
 }
@@ -88,6 +91,9 @@ class EnforcementWatch implements EnforcementMetrics {
   private shapes = 0;
   private readonly activity = new Map<string, Map<string, RuleActivity>>();
   private rules: (() => CompiledSnapshot) | undefined;
+  private readonly candidates: Counter<'domain' | 'rule' | 'candidate' | 'outcome'>;
+  /** domain + rule + candidate identity -> [ok, would_deny] children (config-bounded). */
+  private readonly candidateChildren = new Map<string, readonly [Child, Child]>();
 
   constructor(
     registry: Registry,
@@ -103,6 +109,12 @@ class EnforcementWatch implements EnforcementMetrics {
       name: 'meshlimit_unmatched_descriptors_total',
       help: `Descriptors of a configured domain that matched no rule (answered OK, nothing limited), by domain and key shape (keys joined by ".", never values; at most ${MAX_UNMATCHED_SHAPES}, then _other_).`,
       labelNames: ['domain', 'shape'] as const,
+      registers: [registry],
+    });
+    this.candidates = new Counter({
+      name: 'meshlimit_candidate_decisions_total',
+      help: 'Evaluations of candidate limits (candidate_rate_limits: counted, never enforced), by domain, rule, candidate (its name, else its window and algorithm) and outcome (ok, would_deny: this candidate would have denied the request).',
+      labelNames: ['domain', 'rule', 'candidate', 'outcome'] as const,
       registers: [registry],
     });
     const idle = () => this.idle();
@@ -138,6 +150,18 @@ class EnforcementWatch implements EnforcementMetrics {
     this.shapes += byShape.size - before;
     s.child.inc();
     this.log(s, { domain, shape: s.label }, 'descriptor matched no rule: answered OK, nothing limited (POST /v1/explain says why)');
+  }
+
+  candidate(domain: string, ruleKey: string, c: Limit, over: boolean): void {
+    const id = `${domain}\u0000${ruleKey}\u0000${c.identity}`;
+    let children = this.candidateChildren.get(id);
+    if (children === undefined) {
+      const label =
+        c.name ?? `${c.requestsPerUnit} per ${c.unitMultiplier === 1 ? c.unit : `${c.unitMultiplier} ${c.unit}s`} ${c.algorithm}`;
+      children = [this.candidates.labels(domain, ruleKey, label, 'ok'), this.candidates.labels(domain, ruleKey, label, 'would_deny')];
+      this.candidateChildren.set(id, children);
+    }
+    children[over ? 1 : 0].inc();
   }
 
   watch(current: () => CompiledSnapshot, logger: Logger): void {

@@ -45,6 +45,7 @@ export function decisionObserver(metrics: Metrics): LimiterObserver {
       metrics.recordDecision(domain, rule, decisionResult(status, known));
       metrics.enforcement.observe(domain, status, known, descriptor);
     },
+    onCandidate: (domain, rule, candidate, over) => metrics.enforcement.candidate(domain, rule.ruleKey, candidate, over),
   };
 }
 

@@ -1,6 +1,5 @@
 import type { CompiledRule, CompiledSnapshot, MatchStep, MatchTrace } from '../../config/index.js';
 import type { Explanation } from '../../limiter/limiter.js';
-import type { Planned } from '../../limiter/verdict.js';
 import type { CounterOutcome, Limit, RateLimitCheck, RequestDescriptor } from '../../limiter/types.js';
 
 /**
@@ -31,6 +30,8 @@ export interface ExplainDescriptorJson {
   readonly override: { readonly requestsPerUnit: number; readonly unit: string } | null;
   readonly hits: number;
   readonly limits: readonly ExplainLimitJson[];
+  /** The rule's `candidate_rate_limits`: counted beside the limits, never enforced (`wouldBe.overLimit`: it would have denied this request). */
+  readonly candidates: readonly ExplainLimitJson[];
   /** Names of the rule's limits dropped because another matched limit `replaces` them. */
   readonly replaced: readonly string[];
   readonly status: {
@@ -135,6 +136,7 @@ export function unknownDomainJson(check: RateLimitCheck, snapshot: CompiledSnaps
       override: null,
       hits: d.hitsAddend ?? (check.hitsAddend === 0 ? 1 : check.hitsAddend),
       limits: [],
+      candidates: [],
       replaced: [],
       status: { code: 'OK', shadowed: false, unlimited: false, quota: false, remaining: 0, resetMs: 0 },
     })),
@@ -173,7 +175,10 @@ function descriptorJson(
     match: matchJson(trace, d),
     override: d.limitOverride === undefined ? null : { requestsPerUnit: d.limitOverride.requestsPerUnit, unit: d.limitOverride.unit },
     hits: plan.hits,
-    limits: plan.limits.map((l, j) => limitJson(l, plan, e.current[plan.firstOp + j]!, e.outcomes[plan.firstOp + j]!)),
+    limits: plan.limits.map((l, j) => limitJson(l, plan.enforce, e.current[plan.firstOp + j]!, e.outcomes[plan.firstOp + j]!)),
+    candidates: plan.candidates.map((l, j) =>
+      limitJson(l, false, e.current[plan.firstCandidate + j]!, e.outcomes[plan.firstCandidate + j]!),
+    ),
     replaced,
     status: {
       code: status.code,
@@ -186,7 +191,7 @@ function descriptorJson(
   };
 }
 
-function limitJson(l: Limit, plan: Planned, now: CounterOutcome, would: CounterOutcome): ExplainLimitJson {
+function limitJson(l: Limit, enforced: boolean, now: CounterOutcome, would: CounterOutcome): ExplainLimitJson {
   const capacity = l.algorithm === 'token_bucket' ? l.burst : l.requestsPerUnit;
   return {
     name: l.name ?? null,
@@ -197,7 +202,7 @@ function limitJson(l: Limit, plan: Planned, now: CounterOutcome, would: CounterO
     unitMultiplier: l.unitMultiplier,
     windowMs: l.windowMs,
     burst: l.burst,
-    enforced: plan.enforce,
+    enforced,
     counter: { used: Math.max(0, capacity - now.remaining), remaining: now.remaining, resetMs: now.resetMs },
     wouldBe: { overLimit: would.overLimit, remaining: would.remaining, resetMs: would.resetMs },
   };
