@@ -42,6 +42,10 @@ descriptors:
     descriptors:
       - key: team
         rate_limit: { unit: minute, requests_per_unit: 7 }
+  - key: beta
+    rate_limit: { unit: minute, requests_per_unit: 10 }
+    candidate_rate_limits:
+      - { name: lower, unit: minute, requests_per_unit: 2 }
 `;
 const NOW = Date.UTC(2026, 0, 5, 10, 0, 30);
 
@@ -223,6 +227,30 @@ for (const backend of ['memory', 'redis', 'cluster'] as const) {
       const short = (await explain(body('shop', { org: 'o' }))).descriptors[0]!;
       expect(short.match).toMatchObject({ matched: false, reason: 'not_at_last_entry', entry: 0 });
       expect(short.status.code).toBe('OK');
+    });
+
+    it('candidate limits: counted beside the limit, shown with what they would have denied, never enforced', async () => {
+      for (let i = 0; i < 2; i++) expect((await post('/json', body('shop', { beta: 'b' }))).status).toBe(200);
+      const e = await explain(body('shop', { beta: 'b' }));
+      expect(e.decision).toBe('OK');
+      const d = e.descriptors[0]!;
+      expect(d.limits[0]).toMatchObject({
+        window: '10 per minute',
+        enforced: true,
+        counter: { used: 2 },
+        wouldBe: { overLimit: false, remaining: 7 },
+      });
+      expect(d.candidates).toEqual([
+        expect.objectContaining({
+          name: 'lower',
+          window: '2 per minute',
+          enforced: false,
+          counter: expect.objectContaining({ used: 2, remaining: 0 }),
+          wouldBe: expect.objectContaining({ overLimit: true }),
+        }),
+      ]);
+      const metrics = await (await fetch(`${svc.httpUrl}/metrics`)).text();
+      expect(metrics).toContain('meshlimit_candidate_decisions_total{domain="shop",rule="shop.beta",candidate="lower",outcome="ok"} 2');
     });
 
     it('refuses what /json refuses, with the same error', async () => {
