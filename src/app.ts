@@ -105,7 +105,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     health,
     logger,
     headers: settings.headers.enabled ? settings.headers : undefined,
-    degradedHeader: settings.resilience.degradedHeader,
+    ...answerHeaders(settings),
     stringLimits: settings.limiter.stringLimits,
     grpcLimits: settings.grpc,
     onTransportAction: metrics.transportAction,
@@ -150,4 +150,9 @@ function explainer(
     explain: (check) => limiter.explain(check, read),
     stringLimits: settings.limiter.stringLimits,
   });
+}
+
+/** The headers an answer may carry besides the rate-limit ones: DEGRADED_HEADER, SOFT_LIMIT_HEADER. */
+function answerHeaders(settings: Settings): { degradedHeader: string | undefined; softLimit: Settings['softLimit'] } {
+  return { degradedHeader: settings.resilience.degradedHeader, softLimit: settings.softLimit };
 }

@@ -110,6 +110,8 @@ export interface Settings {
     readonly stringLimits: StringLimits;
   };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
+  /** SOFT_LIMIT_HEADER and SOFT_LIMIT_SHARE; undefined when the header is unset. */
+  readonly softLimit: { readonly header: string; readonly share: number } | undefined;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   readonly lifecycle: {
     readonly gracefulShutdownMs: number;
@@ -319,6 +321,7 @@ function group(
       remaining: p.LIMIT_REMAINING_HEADER,
       reset: p.LIMIT_RESET_HEADER,
     },
+    softLimit: p.SOFT_LIMIT_HEADER === undefined ? undefined : { header: p.SOFT_LIMIT_HEADER, share: p.SOFT_LIMIT_SHARE },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS, redisRequiredAtStart: p.REDIS_REQUIRED_AT_START },
   };

@@ -102,6 +102,7 @@ describe('defaults', () => {
         stringLimits: { maxDomainBytes: 256, maxKeyBytes: 256, maxValueBytes: 65_536 },
       },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
+      softLimit: undefined,
       log: { level: 'info', format: 'text' },
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
     } satisfies Settings);
