@@ -2,11 +2,12 @@ import { createBackendStack } from './backend/stack.js';
 import type { ConfigStore, CompiledSnapshot } from './config/index.js';
 import { openConfigFeed, type ConfigFeed } from './config-source.js';
 import { createLifecycle } from './lifecycle.js';
-import { RateLimiter } from './limiter/limiter.js';
+import { RateLimiter, type StateRead } from './limiter/limiter.js';
 import { OverLimitCache } from './limiter/over-limit-cache.js';
 import type { Backend } from './limiter/ports.js';
 import { startResolver, type DescriptorResolver } from './resolve/index.js';
 import { createDecider } from './server/decide.js';
+import { explainHandler } from './server/explain/explain-handler.js';
 import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
 import { createServers } from './server/servers.js';
@@ -57,17 +58,12 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const logger = overrides.logger ?? createLogger(settings.log);
   const metrics = createMetrics();
   // The gRPC port's TLS files (checked by the settings), read before anything else is opened.
-  const tls = settings.grpc.tls;
-  if (tls?.unusedCaFile !== undefined)
-    logger.info(
-      { GRPC_SERVER_TLS_CA_CERT: tls.unusedCaFile },
-      'GRPC_SERVER_TLS_CA_CERT is not read (as in envoyproxy/ratelimit): client certificates are not required; set GRPC_CLIENT_TLS_CACERT to require them',
-    );
-  const grpcTls = tls && createGrpcTls({ ...tls, onReload: tlsReloadEvents(metrics, logger) });
+  const grpcTls = openGrpcTls(settings, metrics, logger);
   // Config (CONFIG_TYPE): a directory or an xDS management server; swapped atomically on every good change.
   const hooksForConfig = configEvents(metrics, logger, () => config.store.current());
   const config = await openConfigFeed(settings, { logger, pollMs: overrides.configPollMs, ...hooksForConfig });
   const store = config.store;
+  metrics.enforcement.watch(() => store.current(), logger);
   // Backend stack; its transitions (and the first config) refresh readiness.
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
@@ -105,13 +101,14 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     health,
     logger,
     headers: settings.headers.enabled ? settings.headers : undefined,
-    degradedHeader: settings.resilience.degradedHeader,
+    ...answerHeaders(settings),
     stringLimits: settings.limiter.stringLimits,
     grpcLimits: settings.grpc,
     onTransportAction: metrics.transportAction,
     isReady: lifecycle.isReady,
     healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
     configDump: () => store.current().dump(),
+    explain: explainer(resolved, limiter, stack.readStates, settings),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
     prometheusPath: settings.http.prometheus?.path,
   });
@@ -133,8 +130,38 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   };
 }
 
+/** GRPC_SERVER_USE_TLS: the certificate source (re-read on change), or undefined for plaintext. */
+function openGrpcTls(settings: Settings, metrics: Metrics, logger: Logger): ReturnType<typeof createGrpcTls> | undefined {
+  const tls = settings.grpc.tls;
+  if (tls?.unusedCaFile !== undefined)
+    logger.info(
+      { GRPC_SERVER_TLS_CA_CERT: tls.unusedCaFile },
+      'GRPC_SERVER_TLS_CA_CERT is not read (as in envoyproxy/ratelimit): client certificates are not required; set GRPC_CLIENT_TLS_CACERT to require them',
+    );
+  return tls && createGrpcTls({ ...tls, onReload: tlsReloadEvents(metrics, logger) });
+}
+
 /** The health body's sentences (config feed, then stores), or undefined when neither has one. */
 function joinDetails(...details: (string | undefined)[]): string | undefined {
   const said = details.filter((d): d is string => d !== undefined);
   return said.length === 0 ? undefined : said.join('. ');
+}
+
+/** `POST /v1/explain`: resolution, then the limiter's evaluation over counters read without writing. */
+function explainer(
+  resolver: DescriptorResolver,
+  limiter: RateLimiter,
+  read: StateRead,
+  settings: Settings,
+): (body: unknown) => Promise<unknown> {
+  return explainHandler({
+    resolve: (check) => resolver.resolve(check),
+    explain: (check) => limiter.explain(check, read),
+    stringLimits: settings.limiter.stringLimits,
+  });
+}
+
+/** The headers an answer may carry besides the rate-limit ones: DEGRADED_HEADER, SOFT_LIMIT_HEADER. */
+function answerHeaders(settings: Settings): { degradedHeader: string | undefined; softLimit: Settings['softLimit'] } {
+  return { degradedHeader: settings.resilience.degradedHeader, softLimit: settings.softLimit };
 }

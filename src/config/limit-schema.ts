@@ -224,3 +224,36 @@ function checkLimit(c: Checker, node: YMap, path: string): LimitSpec | undefined
   if (c.errors.length !== before || unit === undefined) return undefined;
   return { path, line: node.line, name, algorithm, unit, unitMultiplier, requestsPerUnit, burst, replaces };
 }
+
+/**
+ * meshlimit `candidate_rate_limits`: a list in the shape of `rate_limits`, evaluated and counted on
+ * counters of their own beside the descriptor's limits and never enforced (a lower limit tried
+ * before it is enforced). Only where the descriptor has a limit (`rate_limit` or `rate_limits`,
+ * not `unlimited`); no `replaces` (a candidate changes no answer).
+ */
+export function checkCandidates(
+  c: Checker,
+  entry: { value: YNode; keyLine: number } | undefined,
+  path: string,
+  ruleKind: LimitsSpec['kind'],
+): LimitSpec[] {
+  if (entry === undefined) return [];
+  if (ruleKind !== 'limits') {
+    const why = ruleKind === 'none' ? 'the descriptor has no limit' : 'the descriptor is unlimited';
+    c.error(
+      path,
+      `needs a limit ('rate_limit' or 'rate_limits') on the same descriptor${at(entry.keyLine)}: candidates are tried beside a rule's limits, and ${why}`,
+    );
+    return [];
+  }
+  if (entry.value.kind === 'seq') {
+    entry.value.items.forEach((item, i) => {
+      if (item.kind !== 'map') return;
+      const r = item.entries.get('replaces');
+      if (r !== undefined)
+        c.error(join(`${path}[${i}]`, 'replaces'), `is not allowed in a candidate${at(r.keyLine)}: a candidate never changes an answer`);
+    });
+  }
+  const spec = checkList(c, entry.value, path);
+  return spec.kind === 'limits' ? [...spec.limits] : [];
+}

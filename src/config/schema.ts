@@ -1,6 +1,6 @@
 import { FAILURE_POLICIES, type FailurePolicy, type MetadataStruct } from '../limiter/types.js';
 import { at, Checker, join, type Problem } from './checker.js';
-import { checkList, checkSingle, type LimitsSpec } from './limit-schema.js';
+import { checkCandidates, checkList, checkSingle, type LimitSpec, type LimitsSpec } from './limit-schema.js';
 import { checkDescriptorMetadata } from './metadata-schema.js';
 import { checkResolution, type ResolutionOptions } from './resolution-schema.js';
 import { describeNode as describe, quoteText as q, type YNode } from './yaml-tree.js';
@@ -40,6 +40,7 @@ export const DESCRIPTOR_KEYS = [
   'share_threshold',
   'quota_mode',
   'metadata',
+  'candidate_rate_limits',
 ] as const;
 export interface DescriptorSpec {
   readonly path: string;
@@ -48,6 +49,8 @@ export interface DescriptorSpec {
   /** Undefined when the descriptor has no `value` (matches any value). */
   readonly value: string | undefined;
   readonly limits: LimitsSpec;
+  /** meshlimit `candidate_rate_limits`: limits counted beside `limits`, never enforced (empty when absent). */
+  readonly candidates: readonly LimitSpec[];
   readonly shadowMode: boolean;
   readonly quotaMode: boolean;
   readonly detailedMetric: boolean;
@@ -187,6 +190,7 @@ function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec 
     limits = checkList(c, list.value, join(path, 'rate_limits'));
   }
 
+  const candidates = checkCandidates(c, e.get('candidate_rate_limits'), join(path, 'candidate_rate_limits'), limits.kind);
   const metadata = checkDescriptorMetadata(c, e.get('metadata'), join(path, 'metadata'), limits.kind);
   const descriptors = checkDescriptorList(c, e.get('descriptors')?.value, join(path, 'descriptors'));
   return {
@@ -195,6 +199,7 @@ function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec 
     key,
     value,
     limits,
+    candidates,
     shadowMode,
     quotaMode,
     detailedMetric,

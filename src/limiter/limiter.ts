@@ -1,6 +1,9 @@
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
-import { counterKey, descriptorTag, limitIdentity } from './keys.js';
+import { limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
+import { evaluateStored } from './algorithms/evaluate.js';
+import type { Explanation, StateRead } from './explanation.js';
+import { buildOps, NONE } from './plan-ops.js';
 import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
@@ -10,7 +13,6 @@ import {
   type CounterOutcome,
   type Decision,
   type DegradedReason,
-  type DescriptorEntry,
   type DescriptorStatus,
   type EvaluateOptions,
   type EvaluateResult,
@@ -19,6 +21,8 @@ import {
   type RequestDescriptor,
   type Rule,
 } from './types.js';
+
+export type { Explanation, StateRead } from './explanation.js';
 
 /** Behaviour switches of the limiter (from settings). */
 export interface LimiterOptions {
@@ -53,6 +57,12 @@ export interface LimiterObserver {
    * this descriptor to consume (its hits_addend, else the request's, 0 meaning 1 at that level).
    */
   onStatus(domain: string, status: DescriptorStatus, knownDomain: boolean, descriptor: RequestDescriptor, hits: number): void;
+  /**
+   * Called once per candidate limit of a matched rule in a decision whose counters were
+   * evaluated: `over` when the candidate would have denied this request, `denied` when the
+   * enforced answer was OVER_LIMIT anyway.
+   */
+  onCandidate?(domain: string, rule: Rule, candidate: Limit, over: boolean, denied: boolean): void;
 }
 
 /** Limits on requests accepted before any work is done (bounded work per request). */
@@ -117,28 +127,13 @@ export class RateLimiter {
     const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
     const plans = this.plan(snapshot, check, requestHits);
     const ops: CounterOp[] = [];
-    let quota = false;
-    for (let i = 0; i < plans.length; i++) {
-      const p = plans[i]!;
-      p.firstOp = ops.length;
-      if (p.limits.length === 0) continue;
-      if (p.quota) quota = true;
-      const tag = descriptorTag(domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
-      for (const limit of p.limits) {
-        ops.push({
-          key: counterKey(this.options.keyPrefix, tag, limit.identity),
-          algorithm: limit.algorithm,
-          windowMs: limit.windowMs,
-          threshold: limit.requestsPerUnit,
-          burst: limit.burst,
-          hits: p.hits,
-          enforce: p.enforce,
-        });
-      }
-    }
+    const { quota, candidateStart } = buildOps(this.options.keyPrefix, check, plans, ops);
     if (ops.length === 0) return this.conclude(check, plans, [], undefined);
     const cache = this.options.overLimitCache;
-    const fromCache = cache?.enabled === true ? cachedDenial(cache, ops, this.options.now?.() ?? Date.now()) : undefined;
+    // Candidate ops never deny: the cache answers from the enforced ops alone (candidates then go uncounted, as a denied request charges nothing).
+    const enforcedOps = candidateStart === ops.length ? ops : ops.slice(0, candidateStart);
+    const fromCache =
+      cache?.enabled === true && candidateStart > 0 ? cachedDenial(cache, enforcedOps, this.options.now?.() ?? Date.now()) : undefined;
     if (fromCache !== undefined) return this.conclude(check, plans, fromCache, undefined);
     if (deadline !== undefined && Date.now() >= deadline) {
       throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
@@ -194,9 +189,44 @@ export class RateLimiter {
   ): Decision {
     const decision = verdict(plans, outcomes, this.verdictFlags);
     this.observe(check, decision.statuses, true);
+    if (this.observer?.onCandidate !== undefined) this.observeCandidates(check.domain, plans, outcomes, decision.code === 'OVER_LIMIT');
     if (degraded === undefined && !this.verdictFlags.metadata) return decision;
     const request = this.verdictFlags.metadata ? check : undefined;
     return degraded === undefined ? { ...decision, request } : { ...decision, degraded, request };
+  }
+
+  /**
+   * What {@link decide} would do with `check`, charging nothing: the same plan and ops, evaluated
+   * by the reference math (src/limiter/algorithms/evaluate.ts, which the Lua scripts mirror) over
+   * the counters as `read` returns them, with every write discarded. `read` must not write (the
+   * stores' `readStates`). Undefined for an unknown domain. Not on the request path: it allocates
+   * freely and is not observed by metrics. An unknown domain reads nothing (`knownDomain` false).
+   */
+  async explain(check: RateLimitCheck, read: StateRead): Promise<Explanation> {
+    validate(check);
+    const snapshot = this.config.current();
+    if (!snapshot.hasDomain(check.domain)) {
+      const statuses = check.descriptors.map(() => OK_NO_LIMIT);
+      const now = this.options.now?.() ?? Date.now();
+      return { snapshot, knownDomain: false, plans: [], ops: [], now, current: [], outcomes: [], decision: { code: 'OK', statuses } };
+    }
+    const plans = this.plan(snapshot, check, check.hitsAddend === 0 ? 1 : check.hitsAddend);
+    const ops: CounterOp[] = [];
+    const { quota } = buildOps(this.options.keyPrefix, check, plans, ops);
+    const chargeOnDeny = quota || this.options.chargeOnDeny;
+    const stored = ops.length === 0 ? { now: this.options.now?.() ?? Date.now(), values: [] } : await read(ops, this.options.now?.());
+    const byKey = new Map<string, string | null>();
+    ops.forEach((op, i) => byKey.set(op.key, stored.values[i] ?? null));
+    const get = (key: string) => byKey.get(key);
+    const current = evaluateStored(
+      ops.map((op) => ({ ...op, hits: 0 })),
+      stored.now,
+      chargeOnDeny,
+      get,
+    ).result.outcomes;
+    const { result } = evaluateStored(ops, stored.now, chargeOnDeny, get);
+    const decision = verdict(plans, result.outcomes, this.verdictFlags);
+    return { snapshot, knownDomain: true, plans, ops, now: stored.now, current, outcomes: result.outcomes, decision };
   }
 
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
@@ -238,7 +268,18 @@ export class RateLimiter {
       for (const l of limits) {
         for (const name of l.replaces) (replaced ??= new Set()).add(name);
       }
-      plans.push({ rule, limits, hits, firstOp: 0, ruleShadow: rule?.shadowMode ?? false, quota: false, enforce: false });
+      const candidates = d.limitOverride === undefined ? (rule?.candidates ?? NONE) : NONE;
+      plans.push({
+        rule,
+        limits,
+        hits,
+        firstOp: 0,
+        candidates,
+        firstCandidate: 0,
+        ruleShadow: rule?.shadowMode ?? false,
+        quota: false,
+        enforce: false,
+      });
     }
     // envoyproxy/ratelimit `replaces`: a limit named by any matched limit's `replaces` is dropped.
     if (replaced !== undefined) {
@@ -252,6 +293,16 @@ export class RateLimiter {
       p.enforce = !(shadowMode || p.ruleShadow || p.quota);
     }
     return plans;
+  }
+
+  private observeCandidates(domain: string, plans: readonly Planned[], outcomes: readonly CounterOutcome[], denied: boolean): void {
+    for (const p of plans) {
+      for (let j = 0; j < p.candidates.length; j++) {
+        const o = outcomes[p.firstCandidate + j];
+        // Absent when the over-limit cache answered: a denied request counts nothing.
+        if (o !== undefined) this.observer!.onCandidate!(domain, p.rule!, p.candidates[j]!, o.overLimit, denied);
+      }
+    }
   }
 
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
@@ -287,12 +338,6 @@ function rememberDenials(cache: OverLimitCache, ops: readonly CounterOp[], outco
     const o = outcomes[i]!;
     if (o.overLimit && op.algorithm === 'fixed_window' && op.enforce && op.hits <= 1) cache.add(op.key, now, o.resetMs);
   }
-}
-
-/** The entries a counter key is built from: the request's, with `share_threshold` patterns substituted. */
-function counterEntries(entries: readonly DescriptorEntry[], shared: Rule['sharedValues']): readonly DescriptorEntry[] {
-  if (shared === undefined) return entries;
-  return entries.map((e, i) => (shared[i] === undefined ? e : { key: e.key, value: shared[i]! }));
 }
 
 function validate(check: RateLimitCheck): void {

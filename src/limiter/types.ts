@@ -75,6 +75,12 @@ export interface Rule {
    * request's value), or undefined for entries that count per value. Absent when unused.
    */
   readonly sharedValues?: readonly (string | undefined)[] | undefined;
+  /**
+   * meshlimit `candidate_rate_limits`: limits evaluated and counted beside `limits` on counters of
+   * their own (identity prefixed `cand:`), never enforced: being over one never changes a status
+   * or the answer. Absent when the rule has none.
+   */
+  readonly candidates?: readonly Limit[] | undefined;
 }
 
 /**

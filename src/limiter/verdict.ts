@@ -23,6 +23,10 @@ export interface Planned {
   readonly hits: number;
   /** Index of this descriptor's first op in the ops array (set while the ops are built). */
   firstOp: number;
+  /** The rule's candidate limits (never enforced; their ops follow every enforced op); empty when none. */
+  candidates: readonly Limit[];
+  /** Index of this descriptor's first candidate op (set while the ops are built). */
+  firstCandidate: number;
   /** The rule's own shadow_mode: an over-limit status is reported as OK. */
   readonly ruleShadow: boolean;
   /** A quota descriptor (rule quota_mode with a limit left after `replaces`, or QUOTA_MODE). */

@@ -4,7 +4,7 @@ import type { RequestRecorder } from '../telemetry/events.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Decider } from './decide.js';
 import type { HealthState } from './grpc/health.js';
-import type { ResponseHeaderNames } from './grpc/mapping.js';
+import type { ResponseHeaderNames, SoftLimit } from './grpc/mapping.js';
 import { createGrpcServer, type GrpcServer } from './grpc/server.js';
 import type { GrpcTls } from './grpc/tls.js';
 import type { TransportAction } from '../telemetry/metrics.js';
@@ -23,6 +23,8 @@ export interface ServersOptions {
   readonly headers: ResponseHeaderNames | undefined;
   /** DEGRADED_HEADER; undefined when unset. */
   readonly degradedHeader: string | undefined;
+  /** SOFT_LIMIT_HEADER / SOFT_LIMIT_SHARE; undefined when off. */
+  readonly softLimit?: SoftLimit | undefined;
   /** The largest domain, key and value a request may carry. */
   readonly stringLimits: StringLimits;
   /** The gRPC port's bounds (GRPC_*): connections, streams, keepalive, resets. */
@@ -37,6 +39,8 @@ export interface ServersOptions {
   readonly healthDetail?: () => string | undefined;
   /** `/rlconfig`. */
   readonly configDump: () => unknown;
+  /** `POST /v1/explain` (src/server/explain/explain-handler.ts); absent: not served. */
+  readonly explain?: ((body: unknown) => Promise<unknown>) | undefined;
   /** `/metrics`. */
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
   /** USE_PROMETHEUS: the path of the metrics on a port of their own (PROMETHEUS_PATH); undefined when off. */
@@ -48,7 +52,7 @@ export interface ServersOptions {
  * and recorder, so a request is answered, limited, counted and timed alike on either transport.
  */
 export function createServers(o: ServersOptions): { grpc: GrpcServer; http: HttpApp; metrics: MetricsListener | undefined } {
-  const { decide, recorder, headers, degradedHeader, stringLimits, logger } = o;
+  const { decide, recorder, headers, degradedHeader, softLimit, stringLimits, logger } = o;
   const grpc = createGrpcServer({
     limiter: { shouldRateLimit: decide },
     health: o.health,
@@ -58,16 +62,18 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     headers,
     logger,
     degradedHeader,
+    softLimit,
     stringLimits,
     onAnswered: recorder.answered,
     onError: (_err, code, startedAt) => recorder.failed(code, startedAt),
   });
   const http = buildHttpApp({
-    check: jsonCheck({ decide, recorder, headers, degradedHeader, stringLimits }),
+    check: jsonCheck({ decide, recorder, headers, degradedHeader, softLimit, stringLimits }),
     isReady: o.isReady,
     ...(o.healthDetail ? { healthDetail: o.healthDetail } : {}),
     configDump: o.configDump,
     metrics: o.metrics,
+    explain: o.explain,
     // Refused before decoding: counted as a gRPC request that does not decode would be.
     onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,

@@ -125,6 +125,8 @@ export interface Settings {
     readonly stringLimits: StringLimits;
   };
   readonly headers: { readonly enabled: boolean; readonly limit: string; readonly remaining: string; readonly reset: string };
+  /** SOFT_LIMIT_HEADER and SOFT_LIMIT_SHARE; undefined when the header is unset. */
+  readonly softLimit: { readonly header: string; readonly share: number } | undefined;
   readonly log: { readonly level: LogLevel; readonly format: LogFormat };
   /** TRACING_* (envoyproxy/ratelimit's), turned into the OpenTelemetry SDK's variables by `tracingEnvironment`. */
   readonly tracing: UpstreamTracing;
@@ -349,6 +351,7 @@ function group(
       remaining: p.LIMIT_REMAINING_HEADER,
       reset: p.LIMIT_RESET_HEADER,
     },
+    softLimit: p.SOFT_LIMIT_HEADER === undefined ? undefined : { header: p.SOFT_LIMIT_HEADER, share: p.SOFT_LIMIT_SHARE },
     log: { level: p.LOG_LEVEL, format: p.LOG_FORMAT },
     tracing: compose.tracingGroup(p),
     ignoredUpstream,

@@ -140,6 +140,15 @@ export function oneOf<T extends string>(values: readonly T[], aliases: Readonly<
   };
 }
 
+/** A share strictly between 0 and 1, e.g. `0.8`. */
+export function share(raw: string): number {
+  const v = raw.trim();
+  const n = Number(v);
+  if (!/^(0?\.\d+)$/.test(v) || !(n > 0 && n < 1))
+    throw new InvalidValue(`expected a number between 0 and 1 such as 0.8, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 /** RFC 9110 field-name: a token. */
 export function headerName(raw: string): string {
   const v = raw.trim();

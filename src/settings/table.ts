@@ -5,6 +5,7 @@ import { FAILURE_POLICIES, type FailurePolicy } from '../limiter/types.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../telemetry/logger.js';
 import {
   headerName,
+  share,
   host,
   integer,
   InvalidValue,
@@ -264,6 +265,19 @@ const DEFS = {
     default: 'RateLimit-Reset',
     parse: headerName,
     description: 'Name of the header carrying the seconds until that limit resets.',
+  }),
+  SOFT_LIMIT_HEADER: setting({
+    group: 'headers',
+    default: undefined,
+    parse: headerName,
+    description:
+      'When set, an admitted answer carries this response header (`response_headers_to_add`) when a descriptor has used more than `SOFT_LIMIT_SHARE` of its limit, so clients can slow down before a 429 (the soft-breach signal proposed for envoyproxy/ratelimit in PR #1215; there is no upstream name to follow, so the name is yours). Its value is the share used, in whole percent, of the admitted descriptor closest to its limit; denied answers do not carry it.',
+  }),
+  SOFT_LIMIT_SHARE: setting({
+    group: 'headers',
+    default: '0.8',
+    parse: share,
+    description: 'The share of a limit (between 0 and 1) past which `SOFT_LIMIT_HEADER` is sent; a token bucket counts against its burst.',
   }),
   LOCAL_CACHE_SIZE: setting({
     group: 'limiter',

@@ -45,7 +45,9 @@ export function decisionObserver(metrics: Metrics, nearLimitRatio = 0.8): Limite
       metrics.recordDecision(domain, rule, decisionResult(status, known));
       const near = status.code === 'OK' && known ? nearLimitHits(status, hits, nearLimitRatio) : 0;
       if (near > 0) metrics.recordNearLimit(domain, rule, near);
+      metrics.enforcement.observe(domain, status, known, descriptor);
     },
+    onCandidate: (domain, rule, candidate, over) => metrics.enforcement.candidate(domain, rule.ruleKey, candidate, over),
   };
 }
 

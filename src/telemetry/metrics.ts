@@ -5,6 +5,7 @@ import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
 import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
 import { transportMetrics, type TransportAction } from './transport-metrics.js';
+import { ENFORCEMENT_METRIC_NAMES, enforcementMetrics, type EnforcementMetrics } from './enforcement-metrics.js';
 import { HotCounter, HotHistogram, perRule } from './series.js';
 
 /**
@@ -76,6 +77,7 @@ export const METRIC_NAMES = [
   'meshlimit_grpc_transport_actions_total',
   'meshlimit_grpc_tls_reloads_total',
   ...INFO_METRIC_NAMES,
+  ...ENFORCEMENT_METRIC_NAMES,
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -90,6 +92,8 @@ export interface LoadedConfigInfo {
 /** The metrics API the limiter, adapters and config store call. */
 export interface Metrics {
   readonly registry: Registry;
+  /** Unknown domains, unmatched descriptors, idle rules (./enforcement-metrics.ts). */
+  readonly enforcement: EnforcementMetrics;
   /** Content-Type of {@link render}'s output (Prometheus text exposition format). */
   readonly contentType: string;
   /** The exposition text, for `GET /metrics`. */
@@ -148,6 +152,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   buildInfoGauge(registry);
   return {
     registry,
+    enforcement: enforcementMetrics(registry, options.now),
     contentType: registry.contentType,
     render: () => registry.metrics(),
     ...requestMetrics(registry, domains),

@@ -258,7 +258,7 @@ describe('deploy/docker (compose, not runnable here: no Docker engine)', () => {
       writeFileSync(path.join(tmp, 'prometheus.yml'), text);
       const r = spawnSync('promtool', ['check', 'config', path.join(tmp, 'prometheus.yml')], { encoding: 'utf8' });
       expect(r.status, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).toContain('SUCCESS: 15 rules found');
+      expect(r.stdout).toContain('SUCCESS: 18 rules found');
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

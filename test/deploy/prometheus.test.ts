@@ -162,7 +162,13 @@ describe('Grafana dashboard and Prometheus rules', () => {
         for (let i = 0; running; i++) {
           const c = callers[i % callers.length]!;
           await svc.client.shouldRateLimit({ domain: 'edge', descriptors: descriptorsOf(c) }).catch(() => undefined);
-          if (i % callers.length === callers.length - 1) await new Promise((r) => setTimeout(r, 5));
+          if (i % callers.length === callers.length - 1) {
+            // Enforcement gaps: a typo'd domain, and a descriptor shape no rule of edge matches.
+            await svc.client.shouldRateLimit({ domain: 'edg', descriptors: descriptorsOf(c) }).catch(() => undefined);
+            const tenant = { entries: [{ key: 'tenant', value: `t${i % 7}` }] };
+            await svc.client.shouldRateLimit({ domain: 'edge', descriptors: [tenant] }).catch(() => undefined);
+            await new Promise((r) => setTimeout(r, 5));
+          }
         }
       })();
       load = {
@@ -215,6 +221,8 @@ describe('Grafana dashboard and Prometheus rules', () => {
       await eventually(scraped('meshlimit_degraded_answers_total{outcome="local_fallback"} > 0'), 10_000, 200);
       await eventually(scraped('max_over_time(meshlimit_breaker_state{state="open"}[1m]) == 1'), 10_000, 200);
       await eventually(scraped('meshlimit_config_last_reload_success == 0'), 10_000, 200);
+      await eventually(scraped('increase(meshlimit_unknown_domain_requests_total{domain="edg"}[1m]) > 0'), 10_000, 200);
+      await eventually(scraped('increase(meshlimit_unmatched_descriptors_total{domain="edge",shape="tenant"}[1m]) > 0'), 10_000, 200);
       const since = Date.now();
       await eventually(
         async () => {
@@ -266,6 +274,15 @@ describe('Grafana dashboard and Prometheus rules', () => {
       expect(outcomes['verified']).toBeGreaterThan(0);
       expect(outcomes['fallback_malformed']).toBeGreaterThan(0);
       expect(outcomes['fallback_missing']).toBeGreaterThan(0);
+      // Enforcement gaps: the typo'd domain and the unmatched shape by name, never a value; every
+      // configured rule has an idle gauge, and the ones traffic reaches are not idle for long.
+      expect(Object.keys(await values('sum by (domain) (meshlimit_unknown_domain_requests_total)'))).toEqual(['edg']);
+      const shapes = Object.keys(await values('sum by (domain, shape) (meshlimit_unmatched_descriptors_total)'));
+      expect(shapes).toContain('edge,tenant');
+      for (const s of shapes) expect(s).toMatch(/^edge,[a-z_]+(\.[a-z_]+)*$/);
+      const idle = await values('max by (rule) (meshlimit_rule_idle_seconds)');
+      expect(Object.keys(idle).length).toBe(svc.handle.store.current().ruleCount);
+      expect(idle['edge.path_/healthz']).toBeLessThan(30);
     });
 
     it('every recording and alerting rule evaluates without error, and the alerts for what broke are pending', async () => {
@@ -285,6 +302,9 @@ describe('Grafana dashboard and Prometheus rules', () => {
       expect(['pending', 'firing']).toContain(state('MeshlimitConfigReloadFailing'));
       expect(['pending', 'firing']).toContain(state('MeshlimitCircuitBreakerOpen'));
       expect(['pending', 'firing']).toContain(state('MeshlimitDegradedAnswers'));
+      expect(['pending', 'firing']).toContain(state('MeshlimitUnknownDomain'));
+      expect(['pending', 'firing']).toContain(state('MeshlimitUnmatchedDescriptors'));
+      expect(state('MeshlimitRuleIdle')).toBe('inactive');
       expect(state('MeshlimitDown')).toBe('inactive');
     });
   });

@@ -197,6 +197,31 @@ export interface ResponseHeaderNames {
   readonly reset: string;
 }
 
+/** SOFT_LIMIT_HEADER and SOFT_LIMIT_SHARE. */
+export interface SoftLimit {
+  readonly header: string;
+  /** Between 0 and 1: past this share of a limit used, the header is sent. */
+  readonly share: number;
+}
+
+/**
+ * The soft-breach header of an admitted answer: the largest share used, in whole percent rounded
+ * down, over the descriptors with a limit that are not over it (a token bucket against its
+ * burst), when it is above `soft.share`; undefined otherwise. "Used" counts this request.
+ */
+function softBreach(decision: Decision, soft: SoftLimit): WireHeaderValue | undefined {
+  let most = 0;
+  for (const s of decision.statuses) {
+    const l = s.limit;
+    if (l === undefined || s.code !== 'OK' || s.shadowed) continue;
+    const capacity = l.algorithm === 'token_bucket' ? (l.burst ?? l.requestsPerUnit) : l.requestsPerUnit;
+    if (capacity <= 0) continue;
+    const used = 1 - s.remaining / capacity;
+    if (used > most) most = used;
+  }
+  return most > soft.share ? { key: soft.header, value: String(Math.floor(most * 100)) } : undefined;
+}
+
 /**
  * Translates a decision. With `headers`, adds the three rate-limit headers exactly as
  * envoyproxy/ratelimit does: the reported descriptor is the last OVER_LIMIT one that is not a quota descriptor if any, else the
@@ -206,7 +231,12 @@ export interface ResponseHeaderNames {
  * status's own reset, which is the same number for a plain fixed window and the true one for
  * the other algorithms and custom windows).
  */
-export function decisionToResponse(decision: Decision, headers?: ResponseHeaderNames, degradedHeader?: string): WireRateLimitResponse {
+export function decisionToResponse(
+  decision: Decision,
+  headers?: ResponseHeaderNames,
+  degradedHeader?: string,
+  softLimit?: SoftLimit,
+): WireRateLimitResponse {
   const n = decision.statuses.length;
   const statuses = new Array<WireDescriptorStatus>(n);
   let reported: WireDescriptorStatus | undefined;
@@ -230,6 +260,8 @@ export function decisionToResponse(decision: Decision, headers?: ResponseHeaderN
     // DEGRADED_HEADER: tells the client (and logs at the edge) this answer was not an exact, shared-counter one.
     responseHeadersToAdd = [...(responseHeadersToAdd ?? []), { key: degradedHeader, value: decision.degraded }];
   }
+  const soft = softLimit === undefined || decision.code !== 'OK' ? undefined : softBreach(decision, softLimit);
+  if (soft !== undefined) responseHeadersToAdd = [...(responseHeadersToAdd ?? []), soft];
   return {
     overallCode: decision.code === 'OVER_LIMIT' ? WireCode.OVER_LIMIT : WireCode.OK,
     statuses,

@@ -20,6 +20,7 @@ import { encodeRateLimitResponse } from './codec-encode.js';
 import { createHealthService, type HealthState } from './health.js';
 import {
   decisionToResponse,
+  type SoftLimit,
   requestToCheck,
   EXPLAIN_HEADER,
   EXPLAIN_TRAILER,
@@ -62,6 +63,8 @@ export interface ShouldRateLimitHandlerOptions {
   readonly headers?: ResponseHeaderNames | undefined;
   /** DEGRADED_HEADER: response header naming the reason of a degraded answer; none when undefined. */
   readonly degradedHeader?: string | undefined;
+  /** SOFT_LIMIT_HEADER / SOFT_LIMIT_SHARE; undefined when off. */
+  readonly softLimit?: SoftLimit | undefined;
   /** Largest domain, key and value accepted (MAX_DESCRIPTOR_VALUE_BYTES); the defaults when undefined. */
   readonly stringLimits?: StringLimits | undefined;
   readonly logger?: GrpcLogger | undefined;
@@ -149,7 +152,7 @@ export function createShouldRateLimitHandler(
     let response: WireRateLimitResponse;
     try {
       onAnswered?.(startedAt, decision);
-      response = decisionToResponse(decision, headers, opts.degradedHeader);
+      response = decisionToResponse(decision, headers, opts.degradedHeader, opts.softLimit);
     } catch (err) {
       fail(callback, err, startedAt);
       return;

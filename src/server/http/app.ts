@@ -16,6 +16,8 @@ import type { Logger } from '../../telemetry/logger.js';
  * - `GET /rlconfig`: the loaded config. envoyproxy/ratelimit serves it as text on its debug port
  *   (6070); meshlimit has no debug port and serves `deps.configDump()` as JSON on this port.
  * - `GET /metrics`: Prometheus text exposition.
+ * - `POST /v1/explain`: which rule a `/json` body would match and what it would be answered,
+ *   charging nothing (`deps.explain`; JSON contract in src/server/explain/explain-json.ts).
  *
  * Errors: a body that is not JSON gives `400 {code: 'ML_ERR_INVALID_REQUEST', message}`; a body
  * over {@link BODY_LIMIT_BYTES} gives 413 with the same code; a {@link MeshlimitError} gives its
@@ -50,6 +52,8 @@ export interface HttpAppDeps {
    * gRPC whatever goes wrong.
    */
   readonly onRejected?: (() => void) | undefined;
+  /** `POST /v1/explain`: a parsed `/json`-shaped body in, the explanation out (may throw a MeshlimitError). Absent: 404. */
+  readonly explain?: ((body: unknown) => Promise<unknown>) | undefined;
   /** Receives unexpected errors (never request bodies). Silent when absent. */
   readonly logger?: Logger | undefined;
 }
@@ -108,23 +112,22 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   });
 
   fastify.post('/json', async (req, reply) => {
-    const raw = req.body;
-    if (typeof raw !== 'string' || raw.trim() === '') {
+    const body = parseBody(req.body);
+    if (!body.ok) {
       deps.onRejected?.();
-      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: 'request body is empty; expected a JSON RateLimitRequest' });
+      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: body.message });
     }
-    let body: unknown;
-    try {
-      // Plain JSON.parse: a "__proto__" key becomes an own property, never the prototype, and
-      // the JSON adapter validates the shape.
-      body = JSON.parse(raw);
-    } catch (err) {
-      deps.onRejected?.();
-      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: `request body is not valid JSON: ${(err as Error).message}` });
-    }
-    const result = await deps.check(body);
+    const result = await deps.check(body.value);
     return sendJson(reply, result.httpStatus, result.body);
   });
+
+  const explain = deps.explain;
+  if (explain !== undefined)
+    fastify.post('/v1/explain', async (req, reply) => {
+      const body = parseBody(req.body);
+      if (!body.ok) return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: body.message });
+      return sendJson(reply, 200, await explain(body.value));
+    });
 
   fastify.get('/rlconfig', async (_req, reply) => sendJson(reply, 200, deps.configDump()));
 
@@ -143,6 +146,20 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
     },
     close: () => fastify.close(),
   };
+}
+
+/**
+ * A RateLimitRequest body as JSON. Plain JSON.parse: a "__proto__" key becomes an own property,
+ * never the prototype, and the JSON adapter validates the shape.
+ */
+function parseBody(raw: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (typeof raw !== 'string' || raw.trim() === '')
+    return { ok: false, message: 'request body is empty; expected a JSON RateLimitRequest' };
+  try {
+    return { ok: true, value: JSON.parse(raw) };
+  } catch (err) {
+    return { ok: false, message: `request body is not valid JSON: ${(err as Error).message}` };
+  }
 }
 
 /** Sends a value as JSON with an explicit status (serialised here, so strings stay JSON too). */

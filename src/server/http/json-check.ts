@@ -2,7 +2,7 @@ import { isMeshlimitError } from '../../errors.js';
 import type { StringLimits } from '../../limiter/string-limits.js';
 import type { RequestRecorder } from '../../telemetry/events.js';
 import type { Decider } from '../decide.js';
-import type { ResponseHeaderNames } from '../grpc/mapping.js';
+import type { ResponseHeaderNames, SoftLimit } from '../grpc/mapping.js';
 import type { CheckResult } from './app.js';
 import { decisionToJson, jsonToCheck } from './proto-json.js';
 
@@ -19,6 +19,8 @@ export interface JsonCheckOptions {
   readonly headers?: ResponseHeaderNames | undefined;
   /** DEGRADED_HEADER; undefined when unset. */
   readonly degradedHeader?: string | undefined;
+  /** SOFT_LIMIT_HEADER / SOFT_LIMIT_SHARE; undefined when off. */
+  readonly softLimit?: SoftLimit | undefined;
   /** Largest domain, key and value accepted (MAX_DESCRIPTOR_VALUE_BYTES); the defaults when undefined. */
   readonly stringLimits?: StringLimits | undefined;
 }
@@ -37,7 +39,10 @@ export function jsonCheck(opts: JsonCheckOptions): (body: unknown) => Promise<Ch
       startedAt = performance.now();
       const decision = await decide(check, NO_OPTIONS);
       recorder.answered(startedAt, decision);
-      return { httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200, body: decisionToJson(decision, opts.headers, opts.degradedHeader) };
+      return {
+        httpStatus: decision.code === 'OVER_LIMIT' ? 429 : 200,
+        body: decisionToJson(decision, opts.headers, opts.degradedHeader, opts.softLimit),
+      };
     } catch (err) {
       recorder.failed(isMeshlimitError(err) ? err.grpcStatus : INTERNAL, startedAt);
       throw err;

@@ -16,6 +16,7 @@ import type { StringLimits } from '../../limiter/string-limits.js';
 import type { Decision, RateLimitCheck } from '../../limiter/types.js';
 import {
   decisionToResponse,
+  type SoftLimit,
   MAX_UINT32,
   requestToCheck,
   type ResponseHeaderNames,
@@ -64,8 +65,13 @@ export function jsonToCheck(body: unknown, limits?: StringLimits): RateLimitChec
 }
 
 /** Serialises a decision as envoyproxy/ratelimit's `/json` endpoint does. */
-export function decisionToJson(decision: Decision, headers?: ResponseHeaderNames, degradedHeader?: string): ProtoJsonResponse {
-  return responseToJson(decisionToResponse(decision, headers, degradedHeader));
+export function decisionToJson(
+  decision: Decision,
+  headers?: ResponseHeaderNames,
+  degradedHeader?: string,
+  softLimit?: SoftLimit,
+): ProtoJsonResponse {
+  return responseToJson(decisionToResponse(decision, headers, degradedHeader, softLimit));
 }
 
 // ---- request ------------------------------------------------------------------------------

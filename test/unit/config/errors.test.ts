@@ -16,7 +16,7 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     file: 'config.yaml',
     field: 'descriptors[0].ratelimit',
     detail:
-      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode, metadata",
+      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode, metadata, candidate_rate_limits",
   },
   {
     dir: 'unknown_key_in_rate_limit',
@@ -183,6 +183,31 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     file: 'config.yaml',
     field: 'descriptors[0].rate_limits[0].unlimited',
     detail: "is not allowed in 'rate_limits' (line 5); use 'rate_limit: {unlimited: true}' instead",
+  },
+  {
+    dir: 'candidates_without_limit',
+    file: 'config.yaml',
+    field: 'descriptors[0].candidate_rate_limits',
+    detail:
+      "needs a limit ('rate_limit' or 'rate_limits') on the same descriptor (line 4): candidates are tried beside a rule's limits, and the descriptor has no limit",
+  },
+  {
+    dir: 'candidates_with_replaces',
+    file: 'config.yaml',
+    field: 'descriptors[0].candidate_rate_limits[0].replaces',
+    detail: 'is not allowed in a candidate (line 8): a candidate never changes an answer',
+  },
+  {
+    dir: 'candidates_not_a_list',
+    file: 'config.yaml',
+    field: 'descriptors[0].candidate_rate_limits',
+    detail: 'must be a list of rate limits, got a mapping (line 5)',
+  },
+  {
+    dir: 'candidates_bad_unit',
+    file: 'config.yaml',
+    field: 'descriptors[0].candidate_rate_limits[0].unit',
+    detail: `invalid rate limit unit 'fortnight' (line 6); ${UNITS}`,
   },
 ];
 

@@ -106,6 +106,7 @@ describe('defaults', () => {
         stringLimits: { maxDomainBytes: 256, maxKeyBytes: 256, maxValueBytes: 65_536 },
       },
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
+      softLimit: undefined,
       log: { level: 'info', format: 'text' },
       tracing: {
         enabled: false,

@@ -1,0 +1,65 @@
+import { counterKey, descriptorTag } from './keys.js';
+import type { CounterOp, DescriptorEntry, Limit, RateLimitCheck, Rule } from './types.js';
+import type { Planned } from './verdict.js';
+
+/** From a request's plans to its counter ops (split from ./limiter.ts for its length). */
+
+export const NONE: readonly Limit[] = Object.freeze([]);
+
+/**
+ * Appends the ops of `plans` to `ops` (setting each plan's `firstOp`), then their candidate ops
+ * (`firstCandidate`; never enforced, on counters of their own, after every enforced op so the
+ * enforced ops' indices and outcomes are the same with or without them); true when a quota-mode
+ * descriptor has an op. `ops.length` before the candidates is the returned `candidateStart`.
+ */
+export function buildOps(
+  keyPrefix: string,
+  check: RateLimitCheck,
+  plans: Planned[],
+  ops: CounterOp[],
+): { quota: boolean; candidateStart: number } {
+  let quota = false;
+  for (let i = 0; i < plans.length; i++) {
+    const p = plans[i]!;
+    p.firstOp = ops.length;
+    if (p.limits.length === 0) continue;
+    if (p.quota) quota = true;
+    const tag = descriptorTag(check.domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
+    for (const limit of p.limits) {
+      ops.push({
+        key: counterKey(keyPrefix, tag, limit.identity),
+        algorithm: limit.algorithm,
+        windowMs: limit.windowMs,
+        threshold: limit.requestsPerUnit,
+        burst: limit.burst,
+        hits: p.hits,
+        enforce: p.enforce,
+      });
+    }
+  }
+  const candidateStart = ops.length;
+  for (let i = 0; i < plans.length; i++) {
+    const p = plans[i]!;
+    p.firstCandidate = ops.length;
+    if (p.candidates.length === 0) continue;
+    const tag = descriptorTag(check.domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
+    for (const c of p.candidates) {
+      ops.push({
+        key: counterKey(keyPrefix, tag, c.identity),
+        algorithm: c.algorithm,
+        windowMs: c.windowMs,
+        threshold: c.requestsPerUnit,
+        burst: c.burst,
+        hits: p.hits,
+        enforce: false,
+      });
+    }
+  }
+  return { quota, candidateStart };
+}
+
+/** The entries a counter key is built from: the request's, with `share_threshold` patterns substituted. */
+function counterEntries(entries: readonly DescriptorEntry[], shared: Rule['sharedValues']): readonly DescriptorEntry[] {
+  if (shared === undefined) return entries;
+  return entries.map((e, i) => (shared[i] === undefined ? e : { key: e.key, value: shared[i]! }));
+}
