@@ -1,6 +1,7 @@
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
+import type { OverrideSource } from './overrides.js';
 import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
@@ -42,6 +43,21 @@ export interface LimiterOptions {
   readonly now?: (() => number | undefined) | undefined;
   /** LOCAL_CACHE_SIZE: fixed-window counters known to be over their limit (see over-limit-cache.ts). */
   readonly overLimitCache?: OverLimitCache | undefined;
+  /** Tenant limits set at run time (./overrides.ts); read once per request descriptor. */
+  readonly overrides?: { current(): OverrideSource } | undefined;
+}
+
+/** One counter a request descriptor would touch ({@link RateLimiter.counters}). */
+export interface CounterRef {
+  /** Index of the request descriptor. */
+  readonly descriptor: number;
+  /** The matched rule's key; undefined when only an override applies to an unmatched descriptor. */
+  readonly ruleKey: string | undefined;
+  /** Where the limit comes from: the config rule, a tenant override, or the request's own `limit`. */
+  readonly source: 'rule' | 'tenant_override' | 'request_override';
+  readonly limit: Limit;
+  /** The op that reads the counter without charging it (hits 0, not enforced). */
+  readonly op: CounterOp;
 }
 
 /** Hook for telemetry; the limiter itself stays free of prom-client. */
@@ -201,6 +217,7 @@ export class RateLimiter {
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
     const plans: Planned[] = [];
     let replaced: Set<string> | undefined;
+    const overrides = this.options.overrides?.current();
     for (const d of check.descriptors) {
       const hits = d.hitsAddend ?? requestHits;
       let rule: Rule | undefined;
@@ -232,6 +249,19 @@ export class RateLimiter {
         limits = rule.limits;
       } else {
         rule = snapshot.findRule(check.domain, d.entries);
+        const tenant = overrides?.lookup(check.domain, d.entries);
+        if (tenant !== undefined) {
+          // A tenant override (./overrides.ts) takes the place of the rule's limits; the rule's
+          // shadow mode and metrics settings still apply.
+          rule = {
+            ruleKey: rule?.ruleKey ?? `${check.domain}._tenant_override_`,
+            limits: [tenant],
+            unlimited: false,
+            shadowMode: rule?.shadowMode ?? false,
+            detailedMetric: rule?.detailedMetric ?? false,
+            tenantOverride: true,
+          };
+        }
         limits = rule === undefined || rule.unlimited ? [] : rule.limits;
       }
       for (const l of limits) {
@@ -251,6 +281,46 @@ export class RateLimiter {
       p.enforce = !(shadowMode || p.ruleShadow || p.quota);
     }
     return plans;
+  }
+
+  /**
+   * The counters `check`'s descriptors would touch, found as a decision finds them (rule match,
+   * `replaces`, `share_threshold`, tenant and request overrides), each with an op that reads it
+   * without charging (hits 0, not enforced). Counter keys hold descriptor values only as digests,
+   * so this is how a counter is found: from a descriptor, never by decoding keys.
+   * @throws InvalidRequestError for a malformed check.
+   */
+  counters(check: RateLimitCheck): CounterRef[] {
+    validate(check);
+    const snapshot = this.config.current();
+    if (!snapshot.hasDomain(check.domain)) return [];
+    const plans = this.plan(snapshot, check, 0);
+    const refs: CounterRef[] = [];
+    for (let i = 0; i < plans.length; i++) {
+      const p = plans[i]!;
+      if (p.limits.length === 0) continue;
+      const d = check.descriptors[i]!;
+      const tag = descriptorTag(check.domain, counterEntries(d.entries, p.rule?.sharedValues));
+      const source = d.limitOverride !== undefined ? 'request_override' : p.rule?.tenantOverride === true ? 'tenant_override' : 'rule';
+      for (const limit of p.limits) {
+        const op: CounterOp = {
+          key: counterKey(this.options.keyPrefix, tag, limit.identity),
+          algorithm: limit.algorithm,
+          windowMs: limit.windowMs,
+          threshold: limit.requestsPerUnit,
+          burst: limit.burst,
+          hits: 0,
+          enforce: false,
+        };
+        refs.push({ descriptor: i, ruleKey: p.rule?.ruleKey, source, limit, op });
+      }
+    }
+    return refs;
+  }
+
+  /** Forgets cached denials (the over-limit cache) after counters were reset through the admin API. */
+  forgetDenials(): void {
+    this.options.overLimitCache?.clear();
   }
 
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {

@@ -25,6 +25,12 @@ export interface Backend {
    * always asked through `evaluate`.
    */
   evaluateSync?(ops: readonly CounterOp[], options: EvaluateOptions): EvaluateResult;
+  /**
+   * Deletes counters (the admin API's counter reset); resolves with how many existed. Keys passed
+   * together belong to one descriptor and share its hash tag (one Redis Cluster slot). Wrappers
+   * do not offer it: the admin API calls the store itself.
+   */
+  deleteKeys?(keys: readonly string[]): Promise<number>;
   /** True when the backend can currently serve requests. */
   isReady(): boolean;
   /** Stops accepting work and releases connections/timers. */

@@ -75,6 +75,8 @@ export interface Rule {
    * request's value), or undefined for entries that count per value. Absent when unused.
    */
   readonly sharedValues?: readonly (string | undefined)[] | undefined;
+  /** True when a tenant override (./overrides.ts) replaced the rule's limits for this descriptor. */
+  readonly tenantOverride?: true | undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import { createGrpcServer, type GrpcServer } from './grpc/server.js';
 import type { GrpcTls } from './grpc/tls.js';
 import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
+import type { AdminRoutesOptions } from './http/admin-routes.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { jsonCheck } from './http/json-check.js';
 
@@ -38,6 +39,8 @@ export interface ServersOptions {
   readonly configDump: () => unknown;
   /** `/metrics`. */
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
+  /** The admin API and console; absent: not served. */
+  readonly admin?: AdminRoutesOptions | undefined;
 }
 
 /**
@@ -68,6 +71,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     // Refused before decoding: counted as a gRPC request that does not decode would be.
     onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,
+    admin: o.admin,
   });
   return { grpc, http };
 }

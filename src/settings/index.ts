@@ -8,6 +8,7 @@ import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
 import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './redis.js';
 import { loadGrpcTls, type GrpcServerTls } from './grpc-tls.js';
+import { composeAdmin, type AdminSettings } from './admin-table.js';
 import { loadRedisTls } from './redis-tls.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
@@ -47,6 +48,8 @@ export interface RuntimeLayout {
 /** Validated, deeply frozen settings, grouped by concern. */
 export interface Settings {
   readonly http: { readonly host: string; readonly port: number };
+  /** The admin API: token, read protection, tenant overrides (./admin-table.ts). */
+  readonly admin: AdminSettings;
   /** Where the gRPC server listens and the bounds of its HTTP/2 transport (src/server/grpc/transport-guard.ts); durations in ms, 0 for never. */
   readonly grpc: {
     readonly host: string;
@@ -136,6 +139,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
   const xds = composeXds(p, errors);
   const grpcTls = loadGrpcTls(p, errors);
+  const admin = composeAdmin(p, errors);
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -154,7 +158,7 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, xds, grpcTls, runtime));
+  return deepFreeze({ ...group(p, redis, xds, grpcTls, runtime), admin });
 }
 
 /**
@@ -259,7 +263,7 @@ function group(
   xds: XdsSettings,
   grpcTls: GrpcServerTls | undefined,
   runtime: RuntimeLayout | undefined,
-): Settings {
+): Omit<Settings, 'admin'> {
   return {
     http: { host: p.HOST, port: p.PORT },
     grpc: {
@@ -358,6 +362,7 @@ export function redactedSettings(settings: Settings): Settings {
     redis: redis(settings.redis),
     redisPerSecond: settings.redisPerSecond === undefined ? undefined : redis(settings.redisPerSecond),
     xds: { ...settings.xds, headers: Object.fromEntries(Object.keys(settings.xds.headers).map((k) => [k, REDACTED])) },
+    admin: { ...settings.admin, token: settings.admin.token === undefined ? undefined : REDACTED },
   };
   return deepFreeze(structuredClone(copy));
 }

@@ -104,6 +104,7 @@ describe('defaults', () => {
       headers: { enabled: false, limit: 'RateLimit-Limit', remaining: 'RateLimit-Remaining', reset: 'RateLimit-Reset' },
       log: { level: 'info', format: 'text' },
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
+      admin: { token: undefined, readRequiresToken: false, dataDir: undefined, overridesPollMs: 250, overridesMax: 10_000, auditMax: 1000 },
     } satisfies Settings);
   });
 
