@@ -68,7 +68,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, o: AdminRoutesOpti
   const read = { preHandler: adminGuard(auth, 'read') };
   const write = { preHandler: adminGuard(auth, 'write') };
   const checkOf = (body: unknown): RateLimitCheck => jsonToCheck(parseBody(body), o.stringLimits);
-  const queryCheck = (req: FastifyRequest): RateLimitCheck => checkOf(queryDescriptor(req.query));
+  const queryCheck = (req: FastifyRequest): RateLimitCheck => jsonToCheck(queryDescriptor(req.query), o.stringLimits);
 
   fastify.get('/v1/counters', read, async (req, reply) => send(reply, 200, await api.counters(queryCheck(req))));
   fastify.post('/v1/counters', read, async (req, reply) => send(reply, 200, await api.counters(checkOf(req.body))));
