@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +28,9 @@ descriptors:
           - { unit: second, requests_per_unit: 5, algorithm: token_bucket, burst: 8 }
 `;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON answers are read field by field, as a client would
+type Json = Record<string, any>;
+
 const body = (company: string, path?: string) =>
   JSON.stringify({
     domain: 'edge',
@@ -44,7 +47,7 @@ async function call(url: string, method: string, route: string, payload?: unknow
     headers: auth ? AUTH : { 'content-type': 'application/json' },
     ...(payload === undefined ? {} : { body: typeof payload === 'string' ? payload : JSON.stringify(payload) }),
   });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
+  return { status: res.status, json: (await res.json()) as Json };
 }
 
 const counters = async (url: string, descriptor: string) =>
@@ -92,7 +95,7 @@ function suite(name: string, env: () => Record<string, string>) {
       // Several limits of a nested rule, each with its algorithm and window.
       await ask(svc.httpUrl, 'acme', '/a');
       const nested = await counters(svc.httpUrl, 'company_id=acme,path=/a');
-      expect(nested.json['descriptors'][0].counters.map((x: any) => [x.algorithm, x.window_ms, x.used])).toEqual([
+      expect(nested.json['descriptors'][0].counters.map((x: Json) => [x.algorithm, x.window_ms, x.used])).toEqual([
         ['sliding_window', 3_600_000, 1],
         ['token_bucket', 1000, 1],
       ]);
@@ -166,7 +169,7 @@ function suite(name: string, env: () => Record<string, string>) {
       const again = await call(svc.httpUrl, 'DELETE', '/v1/overrides', { domain: 'edge', entries: [{ key: 'company_id', value: 'big' }] });
       expect(again).toMatchObject({ status: 404, json: { code: 'ML_ERR_NOT_FOUND' } });
       const audit = await call(svc.httpUrl, 'GET', '/v1/overrides/audit');
-      expect(audit.json['audit'].map((e: any) => [e.action, e.old?.requestsPerUnit ?? null, e.new?.requestsPerUnit ?? null])).toEqual([
+      expect(audit.json['audit'].map((e: Json) => [e.action, e.old?.requestsPerUnit ?? null, e.new?.requestsPerUnit ?? null])).toEqual([
         ['remove', 7, null],
         ['set', 5, 7],
         ['set', null, 5],
@@ -213,7 +216,6 @@ describe('memory overrides with DATA_DIR', () => {
 function acrossProcesses(name: string, env: () => Record<string, string>) {
   it(`an override set through one process is enforced by another within a second (${name})`, async () => {
     const configDir = mkdtempSync(path.join(tmpdir(), 'meshlimit-adm-'));
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(path.join(configDir, 'edge.yaml'), CONFIG);
     const common = { CONFIG_DIR: configDir, ADMIN_TOKEN: TOKEN, CACHE_KEY_PREFIX: `x-${name}-${Date.now()}_`, ...env() };
     const procs: ServiceProcess[] = [];
