@@ -3,11 +3,12 @@ import { createBackendStack, type BackendStack } from './backend/stack.js';
 import type { ConfigStore, CompiledSnapshot } from './config/index.js';
 import { openConfigFeed, type ConfigFeed } from './config-source.js';
 import { createLifecycle } from './lifecycle.js';
-import { RateLimiter } from './limiter/limiter.js';
+import { RateLimiter, type StateRead } from './limiter/limiter.js';
 import { OverLimitCache } from './limiter/over-limit-cache.js';
 import type { Backend } from './limiter/ports.js';
 import { startResolver, type DescriptorResolver } from './resolve/index.js';
 import { createDecider } from './server/decide.js';
+import { explainHandler } from './server/explain/explain-handler.js';
 import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
 import type { AdminRoutesOptions } from './server/http/admin-routes.js';
@@ -115,6 +116,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     isReady: lifecycle.isReady,
     healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
     configDump: () => ({ ...(store.current().dump() as object), tenantOverrides: tenantStore.current().list }),
+    explain: explainer(resolved, limiter, stack.readStates, settings),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
     admin,
   });
@@ -165,4 +167,18 @@ async function startLimiter(
 function joinDetails(...details: (string | undefined)[]): string | undefined {
   const said = details.filter((d): d is string => d !== undefined);
   return said.length === 0 ? undefined : said.join('. ');
+}
+
+/** `POST /v1/explain`: resolution, then the limiter's evaluation over counters read without writing. */
+function explainer(
+  resolver: DescriptorResolver,
+  limiter: RateLimiter,
+  read: StateRead,
+  settings: Settings,
+): (body: unknown) => Promise<unknown> {
+  return explainHandler({
+    resolve: (check) => resolver.resolve(check),
+    explain: (check) => limiter.explain(check, read),
+    stringLimits: settings.limiter.stringLimits,
+  });
 }

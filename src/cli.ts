@@ -10,7 +10,8 @@ import { SettingsError } from './errors.js';
 
 /**
  * The `meshlimit` command line (help texts in ./cli/usage.ts). Exit codes: 0 ok, 1 invalid
- * config (or Lua that does not assemble, or a failed `ask`), 2 usage error, 3 `ask` saw OVER_LIMIT.
+ * config (or Lua that does not assemble, or a failed `ask` or `explain`), 2 usage error, 3 `ask` saw
+ * OVER_LIMIT (or `explain` says the request would be).
  * `runCli` never calls `process.exit`, so it can be tested and embedded.
  */
 
@@ -24,7 +25,7 @@ const defaultIo: CliIo = {
   stderr: (t) => process.stderr.write(t),
 };
 
-/** @param env the environment `check-config` reads MERGE_DOMAIN_CONFIG from and `ask` GRPC_HOST/GRPC_PORT, as the service does. */
+/** @param env the environment `check-config` reads MERGE_DOMAIN_CONFIG from `ask` GRPC_HOST/GRPC_PORT and `explain` HOST/PORT, as the service does. */
 export async function runCli(
   argv: readonly string[],
   io: CliIo = defaultIo,
@@ -52,6 +53,7 @@ export async function runCli(
   }
   if (command === 'check-config') return checkConfig(rest, io, env);
   if (command === 'ask') return (await import('./cli/ask.js')).ask(rest, io, env);
+  if (command === 'explain') return (await import('./cli/explain.js')).explain(rest, io, env);
   if (command === 'print-lua') return printLua(rest, io, await import('./backend/redis/lua-assembler.js'));
   const what = command === undefined ? 'expected a command' : `unknown ${command.startsWith('-') ? 'option' : 'command'} '${command}'`;
   io.stderr(`meshlimit: ${what}\n\n${USAGE}`);

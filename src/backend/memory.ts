@@ -2,7 +2,7 @@ import { BackendUnavailableError } from '../errors.js';
 import type { AlgorithmMath } from '../limiter/algorithms/algorithm.js';
 import { evaluateOps, type StateStore } from '../limiter/algorithms/evaluate.js';
 import { chargedOps, refundOps } from '../limiter/algorithms/refund.js';
-import type { Backend } from '../limiter/ports.js';
+import type { Backend, StoredStates } from '../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
 import { effectiveNow, validateOps } from '../limiter/ops.js';
 
@@ -120,6 +120,12 @@ export class MemoryBackend implements Backend {
     const now = effectiveNow(options.now, wall);
     const result = evaluateOps(ops, now, options.chargeOnDeny, this.store);
     return options.refundable === true && !result.denied ? this.withRefund(ops, result, now) : result;
+  }
+
+  /** Stored strings of live counters, read without touching the LRU order or writing (explain). */
+  readStates(keys: readonly string[], now?: number): Promise<StoredStates> {
+    const wall = this.clock();
+    return Promise.resolve({ now: effectiveNow(now, wall), values: keys.map((k) => this.getRaw(k) ?? null) });
   }
 
   /** `result` with a handle that gives back what it charged (EvaluateOptions.refundable), when it charged anything. */

@@ -1,9 +1,10 @@
-import type { Backend } from '../limiter/ports.js';
+import type { StateRead } from '../limiter/limiter.js';
+import type { Backend, StoredStates } from '../limiter/ports.js';
 import type { DegradedReason, FailurePolicy } from '../limiter/types.js';
 import { createBackend, type BackendType } from './index.js';
 import { InstrumentedBackend, type SpanRunner } from './instrumented.js';
 import { MemoryBackend } from './memory.js';
-import { PerSecondSplitBackend } from './per-second.js';
+import { isPerSecondOp, PerSecondSplitBackend } from './per-second.js';
 import type { RedisConnectionOptions } from './redis/connection.js';
 import type { RedisStateChange } from './redis/readiness.js';
 import { CircuitBreakerBackend, type BreakerTransitionReason, type CircuitState, type StoreHealth } from './resilience/circuit-breaker.js';
@@ -87,6 +88,8 @@ export interface BackendStack {
   readonly perSecondStore: Backend | undefined;
   /** What the limiter calls: the store inside its decorators (with REDIS_PERSECOND, both stacks under the split). */
   readonly backend: Backend;
+  /** Reads counters without writing (explain): each op's key from the store that holds it. */
+  readonly readStates: StateRead;
   /** True when the breaker is there (a Redis store with BREAKER_ENABLED). */
   readonly hasBreaker: boolean;
   /** The stores themselves are connected (not the failure policy's view: under `allow` that is always ready). */
@@ -99,7 +102,15 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
   if (options.type === 'memory') {
     const store = createBackend({ type: 'memory', memory: { maxKeys: options.memoryMaxKeys } });
     const backend = hooks.span === undefined ? store : new InstrumentedBackend(store, () => {}, hooks.span);
-    return { store, perSecondStore: undefined, backend, hasBreaker: false, storesConnected: () => true, whyNotConnected: () => undefined };
+    return {
+      store,
+      perSecondStore: undefined,
+      backend,
+      readStates: statesReader(store, undefined),
+      hasBreaker: false,
+      storesConnected: () => true,
+      whyNotConnected: () => undefined,
+    };
   }
   const main = redisStack(options, options.redis, 'main', hooks);
   const hasBreaker = options.resilience.breaker.enabled;
@@ -108,6 +119,7 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
       store: main.store,
       perSecondStore: undefined,
       backend: main.backend,
+      readStates: statesReader(main.store, undefined),
       hasBreaker,
       storesConnected: () => main.store.isReady(),
       whyNotConnected: () => whyNotConnected([main.store]),
@@ -117,7 +129,47 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
   const backend = new PerSecondSplitBackend(main.backend, perSecond.backend);
   const storesConnected = () => main.store.isReady() && perSecond.store.isReady();
   const why = () => whyNotConnected([main.store, perSecond.store]);
-  return { store: main.store, perSecondStore: perSecond.store, backend, hasBreaker, storesConnected, whyNotConnected: why };
+  return {
+    store: main.store,
+    perSecondStore: perSecond.store,
+    backend,
+    readStates: statesReader(main.store, perSecond.store),
+    hasBreaker,
+    storesConnected,
+    whyNotConnected: why,
+  };
+}
+
+/** {@link BackendStack.readStates}: per-second ops from `perSecond` (REDIS_PERSECOND), the rest from `main`. */
+function statesReader(main: Backend, perSecond: Backend | undefined): StateRead {
+  const read = (store: Backend, keys: readonly string[], now: number | undefined): Promise<StoredStates> => {
+    if (store.readStates === undefined) throw new Error(`the ${store.kind} store cannot read counters without writing`);
+    return store.readStates(keys, now);
+  };
+  return async (ops, now) => {
+    if (perSecond === undefined)
+      return read(
+        main,
+        ops.map((o) => o.key),
+        now,
+      );
+    const fast = ops.map(isPerSecondOp);
+    const [a, b] = await Promise.all([
+      read(
+        main,
+        ops.filter((_, i) => !fast[i]).map((o) => o.key),
+        now,
+      ),
+      read(
+        perSecond,
+        ops.filter((_, i) => fast[i]).map((o) => o.key),
+        now,
+      ),
+    ]);
+    let ia = 0;
+    let ib = 0;
+    return { now: a.now, values: ops.map((_, i) => (fast[i] ? b.values[ib++]! : a.values[ia++]!)) };
+  };
 }
 
 /** The not-connected sentences of `stores` (Redis ones), joined; undefined when every one is connected. */

@@ -13,7 +13,8 @@ export const COMMAND_USAGE: Readonly<Record<string, string>> = {
   serve: `usage: meshlimit serve          (also: node dist/main.js, npm start)
 
 Runs the rate-limit service: RLS v3 over gRPC on GRPC_HOST:GRPC_PORT (default 0.0.0.0:8081),
-the HTTP admin port on HOST:PORT (default 0.0.0.0:8080: /healthcheck, /json, /rlconfig, /metrics),
+the HTTP admin port on HOST:PORT (default 0.0.0.0:8080: /healthcheck, /json, /rlconfig, /metrics,
+/v1/explain),
 the config from CONFIG_DIR (default ./config). Stops on SIGTERM or SIGINT.
 It takes no flags but --help and --version.
 ${SETTINGS_POINTER}
@@ -43,6 +44,19 @@ options:
   --json             print each answer as JSON instead
 exit 0 when every answer was OK, 3 when one was OVER_LIMIT, 1 on an error, 2 on a usage error.
 `,
+  explain: `usage: meshlimit explain [options] DOMAIN KEY=VALUE[,KEY=VALUE...] ...
+
+Asks the running service which rule each descriptor would match (file, YAML path, line) or why
+none does (an unknown domain, the first entry that matched nothing, a limit not at the last
+entry), every limit that would apply with its real window, the counter as it stands and what
+the request would be answered. Nothing is charged. The arguments are ask's.
+options:
+  --url URL          the admin port (default http://HOST:PORT from the environment, else
+                     http://127.0.0.1:8080; 0.0.0.0 is asked as 127.0.0.1)
+  --hits N           hits_addend the request would carry (default 1)
+  --json             print the service's JSON (POST /v1/explain) as it is
+exit 0 when the request would be OK, 3 when it would be OVER_LIMIT, 1 on an error, 2 on a usage error.
+`,
   'print-lua': `usage: meshlimit print-lua SCRIPT
 
 Prints the exact Lua source Redis runs for SCRIPT, assembled from lua/ as the service does at
@@ -58,6 +72,7 @@ commands:
   serve              run the service (the same as node dist/main.js)
   check-config PATH  validate a config directory, YAML file or ConfigMap manifest
   ask DOMAIN DESC..  ask the running service, e.g. meshlimit ask --count 12 edge company_id=trial-9
+  explain DOMAIN DESC..  which rule would match and what would be answered, charging nothing
   print-lua SCRIPT   print a Lua script as Redis runs it
 options:
   -h, --help         this text

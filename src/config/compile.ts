@@ -135,6 +135,8 @@ interface BuildNode {
   rule: CompiledRule | undefined;
   /** Path of the descriptor that created this node (for duplicate messages). */
   readonly origin: string;
+  /** The same place, for explain (undefined for a domain's root). */
+  readonly source?: { readonly file: string; readonly path: string; readonly line: number } | undefined;
 }
 
 interface DomainBuild {
@@ -224,7 +226,7 @@ class TreeBuilder {
       }
       const isWildcard = finalKey.includes('*');
       const myShared = [...shared, d.shareThreshold && isWildcard ? (d.value ?? finalKey) : undefined];
-      const node = newNode(`${file}:${d.path}`);
+      const node: BuildNode = { ...newNode(`${file}:${d.path}`), source: Object.freeze({ file, path: d.path, line: d.line }) };
       node.rule = this.rule(file, ruleKey, d, myShared);
       children.set(finalKey, node);
       if (isWildcard) parent.wildcards.push({ pattern: finalKey, parts: Object.freeze(finalKey.split('*')), node: node as MatchNode });
@@ -244,6 +246,8 @@ class TreeBuilder {
       shadowMode: d.shadowMode,
       detailedMetric: d.detailedMetric,
       file,
+      path: d.path,
+      line: d.line,
       quotaMode: d.quotaMode,
       valueToMetric: d.valueToMetric,
       sharedValues,

@@ -11,6 +11,9 @@ import type { ConfigSnapshot } from '../limiter/ports.js';
 export interface CompiledRule extends Rule {
   /** File the rule was defined in. */
   readonly file: string;
+  /** Where in that file: the descriptor's YAML path (e.g. `descriptors[0].descriptors[1]`) and its line (0 when unknown, xDS). */
+  readonly path: string;
+  readonly line: number;
   /**
    * Names of this rule's limits, and of the `unlimited` rate_limit (whose `limits` is empty but
    * which upstream still lets be replaced / replace others).
@@ -46,6 +49,11 @@ export interface CompiledSnapshot extends ConfigSnapshot {
   readonly ruleCount: number;
   findRule(domain: string, entries: readonly DescriptorEntry[]): CompiledRule | undefined;
   dump(): ConfigDump;
+  /**
+   * How `findRule` walked the domain's tree for `entries`, step by step, and why it matched or
+   * not (for `POST /v1/explain`; not on the request path). Undefined for an unknown domain.
+   */
+  traceMatch(domain: string, entries: readonly DescriptorEntry[]): MatchTrace | undefined;
   /** Domain-level meshlimit extensions (e.g. `failure_mode`); undefined for an unknown domain. */
   domainOptions(domain: string): DomainOptions | undefined;
 }
@@ -92,3 +100,42 @@ export interface ConfigDump {
     readonly descriptors: readonly DescriptorDump[];
   }[];
 }
+
+/** A config descriptor's place: file, YAML path, line (0 when the source has no lines, xDS). */
+export interface NodeSource {
+  readonly file: string;
+  readonly path: string;
+  readonly line: number;
+}
+
+/** How one request entry was looked up at its level (see {@link traceMatch}). */
+export interface MatchStep {
+  /** Index of the request entry. */
+  readonly entry: number;
+  /** `exact`: the config's `key` + `value`; `wildcard`: a value pattern; `key`: the bare `key` (any value). */
+  readonly via: 'exact' | 'wildcard' | 'key';
+  /** The config descriptor's composite key as upstream spells it (`key_value`, the pattern, or `key`). */
+  readonly configKey: string;
+  readonly source: NodeSource | undefined;
+}
+
+/**
+ * Why a descriptor matched no rule:
+ * - `no_entries`: the request descriptor has no entries;
+ * - `entry_not_matched`: entry `entry` matched nothing at its level (or its level has no nested descriptors);
+ * - `not_at_last_entry`: every entry matched but the config descriptor of the last one has no limit
+ *   (a limit sits at an earlier entry, which upstream never applies to a longer request descriptor).
+ */
+export type NoMatchReason = 'no_entries' | 'entry_not_matched' | 'not_at_last_entry';
+
+export type MatchTrace =
+  | { readonly matched: true; readonly rule: CompiledRule; readonly steps: readonly MatchStep[] }
+  | {
+      readonly matched: false;
+      readonly reason: NoMatchReason;
+      /** The request entry the walk stopped at (the last one for `not_at_last_entry`); -1 for `no_entries`. */
+      readonly entry: number;
+      /** Limits passed on the way (config descriptors with a rule at an earlier entry), as rule keys. */
+      readonly rulesOnTheWay: readonly string[];
+      readonly steps: readonly MatchStep[];
+    };

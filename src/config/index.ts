@@ -1,5 +1,6 @@
 /** The descriptor config pipeline: parse, check, compile, store, watch. */
 export type { ConfigSnapshot, ConfigSource } from '../limiter/ports.js';
+export type { MatchStep, MatchTrace, NodeSource, NoMatchReason } from './compiled.js';
 export type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning, DescriptorDump, LimitDump } from './compiled.js';
 export { compileConfig, compileTrees, type CompileOptions, type ConfigTree } from './compile.js';
 export { contentVersion, type ConfigFile } from './version.js';

@@ -1,5 +1,5 @@
 import type { DescriptorEntry } from '../limiter/types.js';
-import type { CompiledRule } from './compiled.js';
+import type { CompiledRule, MatchStep, MatchTrace, NodeSource } from './compiled.js';
 
 /**
  * The compiled descriptor tree and envoyproxy/ratelimit's `GetLimit` walk over it.
@@ -18,6 +18,8 @@ export interface MatchNode {
   /** Children whose `key_value` contains `*`, in config order. */
   readonly wildcards: readonly WildcardChild[];
   readonly rule: CompiledRule | undefined;
+  /** Where the descriptor that made this node is written (the root has none). */
+  readonly source?: NodeSource | undefined;
 }
 
 export interface WildcardChild {
@@ -82,4 +84,53 @@ export function matchRule(root: MatchNode, entries: readonly DescriptorEntry[]):
     level = next;
   }
   return rule;
+}
+
+/**
+ * {@link matchRule}'s walk, recorded: the same lookups in the same order (so it cannot disagree
+ * with the request path; test/unit/config/trace-match.test.ts checks both on every fixture), with
+ * the config descriptor each entry met. Allocates freely: explain only.
+ */
+export function traceMatch(root: MatchNode, entries: readonly DescriptorEntry[]): MatchTrace {
+  const steps: MatchStep[] = [];
+  const onTheWay: string[] = [];
+  if (entries.length === 0) return { matched: false, reason: 'no_entries', entry: -1, rulesOnTheWay: onTheWay, steps };
+  let level = root;
+  const last = entries.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const children = level.children;
+    const entry = entries[i]!;
+    const finalKey = `${entry.key}_${entry.value}`;
+    let next: MatchNode | undefined;
+    let via: MatchStep['via'] = 'exact';
+    let configKey = finalKey;
+    if (children !== undefined) {
+      next = children.get(finalKey);
+      if (next === undefined) {
+        for (const wc of level.wildcards) {
+          if (wildcardMatch(wc.parts, finalKey)) {
+            next = wc.node;
+            via = 'wildcard';
+            configKey = wc.pattern;
+            break;
+          }
+        }
+      }
+      if (next === undefined) {
+        next = children.get(entry.key);
+        via = 'key';
+        configKey = entry.key;
+      }
+    }
+    if (next === undefined) return { matched: false, reason: 'entry_not_matched', entry: i, rulesOnTheWay: onTheWay, steps };
+    steps.push({ entry: i, via, configKey, source: next.source });
+    if (i === last) {
+      if (next.rule !== undefined) return { matched: true, rule: next.rule, steps };
+      return { matched: false, reason: 'not_at_last_entry', entry: i, rulesOnTheWay: onTheWay, steps };
+    }
+    if (next.rule !== undefined) onTheWay.push(next.rule.ruleKey);
+    level = next;
+  }
+  /* c8 ignore next */
+  throw new Error('unreachable');
 }

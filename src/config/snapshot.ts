@@ -1,7 +1,8 @@
 import { deepFreeze } from '../util/deep-freeze.js';
 import type { DescriptorEntry } from '../limiter/types.js';
 import type { CompiledRule, CompiledSnapshot, ConfigDump, ConfigWarning } from './compiled.js';
-import { matchRule, type MatchNode } from './matcher.js';
+import type { MatchTrace } from './compiled.js';
+import { matchRule, traceMatch, type MatchNode } from './matcher.js';
 import type { DomainOptions } from './schema.js';
 
 /** One domain as the compiler built it: its match tree, its options and its dump. */
@@ -52,6 +53,11 @@ export class Snapshot implements CompiledSnapshot {
   findRule(domain: string, entries: readonly DescriptorEntry[]): CompiledRule | undefined {
     const root = this.#roots.get(domain);
     return root === undefined ? undefined : matchRule(root, entries);
+  }
+
+  traceMatch(domain: string, entries: readonly DescriptorEntry[]): MatchTrace | undefined {
+    const root = this.#roots.get(domain);
+    return root === undefined ? undefined : traceMatch(root, entries);
   }
 
   dump(): ConfigDump {

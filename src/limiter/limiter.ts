@@ -2,7 +2,8 @@ import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../e
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
 import type { OverrideSource } from './overrides.js';
-import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
+import { evaluateStored } from './algorithms/evaluate.js';
+import type { Backend, ConfigSnapshot, ConfigSource, StoredStates } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
   UNIT_SECONDS,
@@ -132,25 +133,7 @@ export class RateLimiter {
     const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
     const plans = this.plan(snapshot, check, requestHits);
     const ops: CounterOp[] = [];
-    let quota = false;
-    for (let i = 0; i < plans.length; i++) {
-      const p = plans[i]!;
-      p.firstOp = ops.length;
-      if (p.limits.length === 0) continue;
-      if (p.quota) quota = true;
-      const tag = descriptorTag(domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
-      for (const limit of p.limits) {
-        ops.push({
-          key: counterKey(this.options.keyPrefix, tag, limit.identity),
-          algorithm: limit.algorithm,
-          windowMs: limit.windowMs,
-          threshold: limit.requestsPerUnit,
-          burst: limit.burst,
-          hits: p.hits,
-          enforce: p.enforce,
-        });
-      }
-    }
+    const quota = buildOps(this.options.keyPrefix, check, plans, ops);
     if (ops.length === 0) return this.conclude(check, plans, [], undefined);
     const cache = this.options.overLimitCache;
     const fromCache = cache?.enabled === true ? cachedDenial(cache, ops, this.options.now?.() ?? Date.now()) : undefined;
@@ -212,6 +195,40 @@ export class RateLimiter {
     if (degraded === undefined && !this.verdictFlags.metadata) return decision;
     const request = this.verdictFlags.metadata ? check : undefined;
     return degraded === undefined ? { ...decision, request } : { ...decision, degraded, request };
+  }
+
+  /**
+   * What {@link decide} would do with `check`, charging nothing: the same plan and ops, evaluated
+   * by the reference math (src/limiter/algorithms/evaluate.ts, which the Lua scripts mirror) over
+   * the counters as `read` returns them, with every write discarded. `read` must not write (the
+   * stores' `readStates`). Undefined for an unknown domain. Not on the request path: it allocates
+   * freely and is not observed by metrics. An unknown domain reads nothing (`knownDomain` false).
+   */
+  async explain(check: RateLimitCheck, read: StateRead): Promise<Explanation> {
+    validate(check);
+    const snapshot = this.config.current();
+    if (!snapshot.hasDomain(check.domain)) {
+      const statuses = check.descriptors.map(() => OK_NO_LIMIT);
+      const now = this.options.now?.() ?? Date.now();
+      return { snapshot, knownDomain: false, plans: [], ops: [], now, current: [], outcomes: [], decision: { code: 'OK', statuses } };
+    }
+    const plans = this.plan(snapshot, check, check.hitsAddend === 0 ? 1 : check.hitsAddend);
+    const ops: CounterOp[] = [];
+    const quota = buildOps(this.options.keyPrefix, check, plans, ops);
+    const chargeOnDeny = quota || this.options.chargeOnDeny;
+    const stored = ops.length === 0 ? { now: this.options.now?.() ?? Date.now(), values: [] } : await read(ops, this.options.now?.());
+    const byKey = new Map<string, string | null>();
+    ops.forEach((op, i) => byKey.set(op.key, stored.values[i] ?? null));
+    const get = (key: string) => byKey.get(key);
+    const current = evaluateStored(
+      ops.map((op) => ({ ...op, hits: 0 })),
+      stored.now,
+      chargeOnDeny,
+      get,
+    ).result.outcomes;
+    const { result } = evaluateStored(ops, stored.now, chargeOnDeny, get);
+    const decision = verdict(plans, result.outcomes, this.verdictFlags);
+    return { snapshot, knownDomain: true, plans, ops, now: stored.now, current, outcomes: result.outcomes, decision };
   }
 
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
@@ -327,6 +344,51 @@ export class RateLimiter {
     if (this.observer === undefined) return;
     for (let i = 0; i < statuses.length; i++) this.observer.onStatus(check.domain, statuses[i]!, known, check.descriptors[i]!);
   }
+}
+
+/** Reads the stored strings of `ops`' keys, one per op in order, writing nothing (see {@link RateLimiter.explain}). */
+export type StateRead = (ops: readonly CounterOp[], now: number | undefined) => Promise<StoredStates>;
+
+/** {@link RateLimiter.explain}'s answer. */
+export interface Explanation {
+  readonly snapshot: ConfigSnapshot;
+  /** False for a domain the config does not have: nothing else is filled in. */
+  readonly knownDomain: boolean;
+  /** Per request descriptor: its rule, its limits after `replaces`, hits, and its ops from `firstOp`. */
+  readonly plans: readonly Planned[];
+  readonly ops: readonly CounterOp[];
+  /** The store's clock the counters were read at, Unix ms. */
+  readonly now: number;
+  /** Per op: the counter as it stands (a zero-hit check). */
+  readonly current: readonly CounterOutcome[];
+  /** Per op: what this request would find. */
+  readonly outcomes: readonly CounterOutcome[];
+  /** The decision the request would get (from exact counters: the over-limit cache and failure policy are left out). */
+  readonly decision: Decision;
+}
+
+/** Appends the ops of `plans` to `ops` (setting each plan's `firstOp`); true when a quota-mode descriptor has one. */
+function buildOps(keyPrefix: string, check: RateLimitCheck, plans: Planned[], ops: CounterOp[]): boolean {
+  let quota = false;
+  for (let i = 0; i < plans.length; i++) {
+    const p = plans[i]!;
+    p.firstOp = ops.length;
+    if (p.limits.length === 0) continue;
+    if (p.quota) quota = true;
+    const tag = descriptorTag(check.domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
+    for (const limit of p.limits) {
+      ops.push({
+        key: counterKey(keyPrefix, tag, limit.identity),
+        algorithm: limit.algorithm,
+        windowMs: limit.windowMs,
+        threshold: limit.requestsPerUnit,
+        burst: limit.burst,
+        hits: p.hits,
+        enforce: p.enforce,
+      });
+    }
+  }
+  return quota;
 }
 
 /**

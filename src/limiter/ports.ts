@@ -31,6 +31,13 @@ export interface Backend {
    * do not offer it: the admin API calls the store itself.
    */
   deleteKeys?(keys: readonly string[]): Promise<number>;
+  /**
+   * Reads counters without writing anything (`POST /v1/explain`): each key's stored string (null
+   * when absent or expired) and the store's clock in Unix ms (Redis `TIME`; `now` when given, the
+   * test clock). Implemented by the stores themselves (memory, Redis, Redis Cluster), not by the
+   * decorators around them: explain reads the store, it does not ask for a decision.
+   */
+  readStates?(keys: readonly string[], now?: number): Promise<StoredStates>;
   /** True when the backend can currently serve requests. */
   isReady(): boolean;
   /** Stops accepting work and releases connections/timers. */
@@ -64,4 +71,12 @@ export interface ConfigSnapshot {
 /** Where the limiter reads the current snapshot from. */
 export interface ConfigSource {
   current(): ConfigSnapshot;
+}
+
+/** What {@link Backend.readStates} returns. */
+export interface StoredStates {
+  /** The store's clock when it read, Unix ms. */
+  readonly now: number;
+  /** One per key asked, in order: the stored string (one char per byte), or null. */
+  readonly values: readonly (string | null)[];
 }

@@ -37,6 +37,8 @@ export interface ServersOptions {
   readonly healthDetail?: () => string | undefined;
   /** `/rlconfig`. */
   readonly configDump: () => unknown;
+  /** `POST /v1/explain` (src/server/explain/explain-handler.ts); absent: not served. */
+  readonly explain?: ((body: unknown) => Promise<unknown>) | undefined;
   /** `/metrics`. */
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
   /** The admin API and console; absent: not served. */
@@ -68,6 +70,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     ...(o.healthDetail ? { healthDetail: o.healthDetail } : {}),
     configDump: o.configDump,
     metrics: o.metrics,
+    explain: o.explain,
     // Refused before decoding: counted as a gRPC request that does not decode would be.
     onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,

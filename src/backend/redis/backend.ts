@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Backend } from '../../limiter/ports.js';
+import type { Backend, StoredStates } from '../../limiter/ports.js';
+import { readStatesStandalone } from './read-states.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
 import { validateOps } from '../../limiter/ops.js';
 import { BackendUnavailableError, type BackendError } from '../../errors.js';
@@ -104,6 +105,11 @@ export class RedisBackend implements Backend {
       this.health.connection(change.ready);
       options.onStateChange?.(change);
     });
+  }
+
+  /** Counters read with GET only (explain; see ./read-states.ts). Not tracked in `health`: an admin read must not move the breaker. */
+  readStates(keys: readonly string[], now?: number): Promise<StoredStates> {
+    return readStatesStandalone(this.client, keys, now);
   }
 
   evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {

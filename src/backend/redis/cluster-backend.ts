@@ -1,6 +1,7 @@
 import { Command, type Cluster } from 'ioredis';
 import { BackendError, BackendUnavailableError, CancelledError } from '../../errors.js';
-import type { Backend } from '../../limiter/ports.js';
+import type { Backend, StoredStates } from '../../limiter/ports.js';
+import { readStatesCluster } from './read-states.js';
 import type { CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from '../../limiter/types.js';
 import { validateOps } from '../../limiter/ops.js';
 import { chargedOps } from '../../limiter/algorithms/refund.js';
@@ -141,6 +142,11 @@ export class RedisClusterBackend implements Backend {
         for (const source of sources) await node.script('LOAD', source);
       }),
     );
+  }
+
+  /** Counters read with GET only (explain; see ./read-states.ts). Not tracked in `health`: an admin read must not move the breaker. */
+  readStates(keys: readonly string[], now?: number): Promise<StoredStates> {
+    return readStatesCluster(this.client, keys, now);
   }
 
   async evaluate(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {

@@ -24,6 +24,8 @@ import { adminGuard, registerAdminRoutes, type AdminRoutesOptions } from './admi
  * - `GET /rlconfig`: the loaded config. envoyproxy/ratelimit serves it as text on its debug port
  *   (6070); meshlimit has no debug port and serves `deps.configDump()` as JSON on this port.
  * - `GET /metrics`: Prometheus text exposition.
+ * - `POST /v1/explain`: which rule a `/json` body would match and what it would be answered,
+ *   charging nothing (`deps.explain`; JSON contract in src/server/explain/explain-json.ts).
  *
  * Errors: a body that is not JSON gives `400 {code: 'ML_ERR_INVALID_REQUEST', message}`; a body
  * over {@link BODY_LIMIT_BYTES} gives 413 with the same code; a {@link MeshlimitError} gives its
@@ -58,6 +60,8 @@ export interface HttpAppDeps {
    * gRPC whatever goes wrong.
    */
   readonly onRejected?: (() => void) | undefined;
+  /** `POST /v1/explain`: a parsed `/json`-shaped body in, the explanation out (may throw a MeshlimitError). Absent: 404. */
+  readonly explain?: ((body: unknown) => Promise<unknown>) | undefined;
   /** Receives unexpected errors (never request bodies). Silent when absent. */
   readonly logger?: Logger | undefined;
   /** The admin API and console (./admin-routes.ts); its auth also guards `/rlconfig`. Absent: neither is served. */
@@ -107,25 +111,24 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   });
 
   fastify.post('/json', async (req, reply) => {
-    const raw = req.body;
-    if (typeof raw !== 'string' || raw.trim() === '') {
+    const body = parseBody(req.body);
+    if (!body.ok) {
       deps.onRejected?.();
-      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: 'request body is empty; expected a JSON RateLimitRequest' });
+      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: body.message });
     }
-    let body: unknown;
-    try {
-      // Plain JSON.parse: a "__proto__" key becomes an own property, never the prototype, and
-      // the JSON adapter validates the shape.
-      body = JSON.parse(raw);
-    } catch (err) {
-      deps.onRejected?.();
-      return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: `request body is not valid JSON: ${(err as Error).message}` });
-    }
-    const result = await deps.check(body);
+    const result = await deps.check(body.value);
     return sendJson(reply, result.httpStatus, result.body);
   });
 
   const guarded = deps.admin === undefined ? {} : { preHandler: adminGuard(deps.admin.auth, 'read') };
+  const explain = deps.explain;
+  if (explain !== undefined)
+    fastify.post('/v1/explain', guarded, async (req, reply) => {
+      const body = parseBody(req.body);
+      if (!body.ok) return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: body.message });
+      return sendJson(reply, 200, await explain(body.value));
+    });
+
   fastify.get('/rlconfig', guarded, async (_req, reply) => sendJson(reply, 200, deps.configDump()));
   if (deps.admin !== undefined) registerAdminRoutes(fastify, deps.admin);
   fastify.setNotFoundHandler(notFound);
@@ -169,6 +172,20 @@ function errorHandler(deps: HttpAppDeps) {
 /** Unknown routes answer like every other error: `{code, message}` (the path only, never the query). */
 function notFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
   return sendJson(reply, 404, { code: 'ML_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` });
+}
+
+/**
+ * A RateLimitRequest body as JSON. Plain JSON.parse: a "__proto__" key becomes an own property,
+ * never the prototype, and the JSON adapter validates the shape.
+ */
+function parseBody(raw: unknown): { ok: true; value: unknown } | { ok: false; message: string } {
+  if (typeof raw !== 'string' || raw.trim() === '')
+    return { ok: false, message: 'request body is empty; expected a JSON RateLimitRequest' };
+  try {
+    return { ok: true, value: JSON.parse(raw) };
+  } catch (err) {
+    return { ok: false, message: `request body is not valid JSON: ${(err as Error).message}` };
+  }
 }
 
 /** Sends a value as JSON with an explicit status (serialised here, so strings stay JSON too). */

@@ -73,9 +73,10 @@ describe('meshlimit check-config', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.startsWith('usage: meshlimit COMMAND [ARGS]')).toBe(true);
     // Every command, and where the settings are described.
-    for (const c of ['serve', 'check-config', 'ask', 'print-lua', 'README.md, section "Settings"']) expect(r.stdout).toContain(c);
+    for (const c of ['serve', 'check-config', 'ask', 'explain', 'print-lua', 'README.md, section "Settings"'])
+      expect(r.stdout).toContain(c);
     expect((await run('-h')).stdout).toBe(r.stdout);
-    for (const c of ['check-config', 'ask', 'print-lua', 'serve']) {
+    for (const c of ['check-config', 'ask', 'explain', 'print-lua', 'serve']) {
       const sub = await run(c, '--help');
       expect([sub.code, sub.stdout.split('\n')[0]]).toEqual([0, expect.stringMatching(new RegExp(`^usage: meshlimit ${c}`))]);
     }

@@ -47,7 +47,9 @@ describe('npm test prerequisites', () => {
   it('without apt-get: stops, naming what is missing and the Debian packages', () => {
     const r = run({ PATH: tempDir() });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('the tests need redis-server, redis-cli, prometheus, promtool, openssl, kubectl, chromium, which are not on PATH');
+    expect(r.stderr).toContain(
+      'the tests need redis-server, redis-cli, prometheus, promtool, openssl, kubectl, chromium, which are not on PATH',
+    );
     expect(r.stderr).toContain(
       'install redis-server, redis-tools, prometheus, openssl, kubernetes-client, chromium (the Debian/Ubuntu package names)',
     );
