@@ -100,12 +100,18 @@ function descriptorNode(domain, d) {
   const summary = el('summary', {}, el('code', {}, name));
   if (d.ruleKey) {
     const st = ruleStats(domain, d.ruleKey);
-    for (const l of d.limits) summary.append(el('span', { class: 'pill' }, limitText(l)));
-    if (d.unlimited) summary.append(el('span', { class: 'pill' }, 'unlimited'));
-    if (d.shadowMode) summary.append(el('span', { class: 'pill' }, 'shadow'));
+    for (const l of d.limits) summary.append(' ', el('span', { class: 'pill' }, limitText(l)));
+    if (d.unlimited) summary.append(' ', el('span', { class: 'pill' }, 'unlimited'));
+    if (d.shadowMode) summary.append(' ', el('span', { class: 'pill' }, 'shadow'));
+    const denied = st ? st.overLimit : 0;
     summary.append(
-      el('span', { class: 'rule muted', 'data-rule': d.ruleKey }, st ? `${st.decisions} decisions, ` : '0 decisions, '),
-      el('span', { class: st && st.overLimit > 0 ? 'bad' : 'muted' }, `${st ? st.overLimit : 0} denied`),
+      ' ',
+      el(
+        'span',
+        { class: 'rule muted', 'data-rule': d.ruleKey },
+        `${st ? st.decisions : 0} decisions, `,
+        el('span', { class: denied > 0 ? 'bad' : 'muted' }, `${denied} denied`),
+      ),
     );
   }
   const node = el('details', { open: '' }, summary);
