@@ -40,8 +40,6 @@ export interface ServiceHandle {
   readonly perSecondStore: Backend | undefined;
   readonly metrics: Metrics;
   readonly health: HealthState;
-  /** Tenant overrides (the admin API's store). */
-  readonly overrides: OverrideStore;
   /** Stops serving: health NOT_SERVING, drain in-flight calls (up to the grace period), close the backend. */
   close(): Promise<void>;
 }
@@ -133,7 +131,6 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     perSecondStore: stack.perSecondStore,
     metrics,
     health,
-    overrides: tenantStore,
     close: lifecycle.close,
   };
 }
@@ -159,7 +156,8 @@ async function startLimiter(
   const options = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now, overLimitCache, overrides };
   const stats = new ConsoleStats();
   const limiter = new RateLimiter(config.source, stack.backend, options, teeObservers(decisionObserver(metrics), stats));
-  const admin = adminRoutes(settings, { limiter, config: config.store, stack, overrides, stats, metrics, logger, now });
+  const forgetDenials = () => overLimitCache.clear();
+  const admin = adminRoutes(settings, { limiter, config: config.store, stack, overrides, stats, metrics, logger, now, forgetDenials });
   return { limiter, overrides, admin };
 }
 

@@ -18,6 +18,8 @@ export interface CounterStores {
   readonly perSecondStore: Backend | undefined;
   /** Test-only clock (Unix ms) forwarded to the stores, as the limiter forwards it. */
   readonly now?: (() => number | undefined) | undefined;
+  /** Forgets this process's cached denials (LOCAL_CACHE_SIZE's over-limit cache) after a reset. */
+  readonly forgetDenials: () => void;
 }
 
 /** One counter as the API shows it (snake_case, as the `/json` answers). */
@@ -104,6 +106,6 @@ export async function deleteCounters(s: CounterStores, check: RateLimitCheck): P
     if (store.deleteKeys === undefined) throw new InternalError(`the ${store.kind} store cannot delete counters`);
     deleted += await store.deleteKeys(keys);
   }
-  s.limiter.forgetDenials();
+  s.forgetDenials();
   return { keys: refs.map((r) => r.op.key), deleted };
 }

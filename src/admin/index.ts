@@ -56,6 +56,7 @@ export interface AdminParts {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly now?: (() => number | undefined) | undefined;
+  readonly forgetDenials: () => void;
 }
 
 /** The admin routes' options (auth from ADMIN_*, the service over the running parts). */
@@ -76,6 +77,7 @@ export function adminRoutes(settings: Settings, p: AdminParts): AdminRoutesOptio
     stringLimits: settings.limiter.stringLimits,
     logger: p.logger,
     now: p.now,
+    forgetDenials: p.forgetDenials,
   });
   return { auth, api, stringLimits: settings.limiter.stringLimits };
 }

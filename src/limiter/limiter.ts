@@ -1,7 +1,8 @@
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { counterKey, descriptorTag, limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
-import type { OverrideSource } from './overrides.js';
+import { counterEntries, counterRefs, type CounterRef } from './counter-refs.js';
+import { tenantRule, type OverrideSource } from './overrides.js';
 import { evaluateStored } from './algorithms/evaluate.js';
 import type { Backend, ConfigSnapshot, ConfigSource, StoredStates } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
@@ -12,7 +13,6 @@ import {
   type CounterOutcome,
   type Decision,
   type DegradedReason,
-  type DescriptorEntry,
   type DescriptorStatus,
   type EvaluateOptions,
   type EvaluateResult,
@@ -21,6 +21,8 @@ import {
   type RequestDescriptor,
   type Rule,
 } from './types.js';
+
+export type { CounterRef } from './counter-refs.js';
 
 /** Behaviour switches of the limiter (from settings). */
 export interface LimiterOptions {
@@ -46,19 +48,6 @@ export interface LimiterOptions {
   readonly overLimitCache?: OverLimitCache | undefined;
   /** Tenant limits set at run time (./overrides.ts); read once per request descriptor. */
   readonly overrides?: { current(): OverrideSource } | undefined;
-}
-
-/** One counter a request descriptor would touch ({@link RateLimiter.counters}). */
-export interface CounterRef {
-  /** Index of the request descriptor. */
-  readonly descriptor: number;
-  /** The matched rule's key; undefined when only an override applies to an unmatched descriptor. */
-  readonly ruleKey: string | undefined;
-  /** Where the limit comes from: the config rule, a tenant override, or the request's own `limit`. */
-  readonly source: 'rule' | 'tenant_override' | 'request_override';
-  readonly limit: Limit;
-  /** The op that reads the counter without charging it (hits 0, not enforced). */
-  readonly op: CounterOp;
 }
 
 /** Hook for telemetry; the limiter itself stays free of prom-client. */
@@ -267,18 +256,7 @@ export class RateLimiter {
       } else {
         rule = snapshot.findRule(check.domain, d.entries);
         const tenant = overrides?.lookup(check.domain, d.entries);
-        if (tenant !== undefined) {
-          // A tenant override (./overrides.ts) takes the place of the rule's limits; the rule's
-          // shadow mode and metrics settings still apply.
-          rule = {
-            ruleKey: rule?.ruleKey ?? `${check.domain}._tenant_override_`,
-            limits: [tenant],
-            unlimited: false,
-            shadowMode: rule?.shadowMode ?? false,
-            detailedMetric: rule?.detailedMetric ?? false,
-            tenantOverride: true,
-          };
-        }
+        if (tenant !== undefined) rule = tenantRule(check.domain, rule, tenant);
         limits = rule === undefined || rule.unlimited ? [] : rule.limits;
       }
       for (const l of limits) {
@@ -311,33 +289,7 @@ export class RateLimiter {
     validate(check);
     const snapshot = this.config.current();
     if (!snapshot.hasDomain(check.domain)) return [];
-    const plans = this.plan(snapshot, check, 0);
-    const refs: CounterRef[] = [];
-    for (let i = 0; i < plans.length; i++) {
-      const p = plans[i]!;
-      if (p.limits.length === 0) continue;
-      const d = check.descriptors[i]!;
-      const tag = descriptorTag(check.domain, counterEntries(d.entries, p.rule?.sharedValues));
-      const source = d.limitOverride !== undefined ? 'request_override' : p.rule?.tenantOverride === true ? 'tenant_override' : 'rule';
-      for (const limit of p.limits) {
-        const op: CounterOp = {
-          key: counterKey(this.options.keyPrefix, tag, limit.identity),
-          algorithm: limit.algorithm,
-          windowMs: limit.windowMs,
-          threshold: limit.requestsPerUnit,
-          burst: limit.burst,
-          hits: 0,
-          enforce: false,
-        };
-        refs.push({ descriptor: i, ruleKey: p.rule?.ruleKey, source, limit, op });
-      }
-    }
-    return refs;
-  }
-
-  /** Forgets cached denials (the over-limit cache) after counters were reset through the admin API. */
-  forgetDenials(): void {
-    this.options.overLimitCache?.clear();
+    return counterRefs(check, this.plan(snapshot, check, 0), this.options.keyPrefix);
   }
 
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
@@ -414,12 +366,6 @@ function rememberDenials(cache: OverLimitCache, ops: readonly CounterOp[], outco
     const o = outcomes[i]!;
     if (o.overLimit && op.algorithm === 'fixed_window' && op.enforce && op.hits <= 1) cache.add(op.key, now, o.resetMs);
   }
-}
-
-/** The entries a counter key is built from: the request's, with `share_threshold` patterns substituted. */
-function counterEntries(entries: readonly DescriptorEntry[], shared: Rule['sharedValues']): readonly DescriptorEntry[] {
-  if (shared === undefined) return entries;
-  return entries.map((e, i) => (shared[i] === undefined ? e : { key: e.key, value: shared[i]! }));
 }
 
 function validate(check: RateLimitCheck): void {

@@ -1,5 +1,5 @@
 import { limitIdentity } from './keys.js';
-import { UNIT_SECONDS, type Algorithm, type DescriptorEntry, type Limit, type Unit } from './types.js';
+import { UNIT_SECONDS, type Algorithm, type DescriptorEntry, type Limit, type Rule, type Unit } from './types.js';
 
 /**
  * Tenant limits at run time: a limit set through the admin API for one descriptor value
@@ -83,4 +83,20 @@ export class OverrideTable implements OverrideSource {
   get size(): number {
     return this.list.length;
   }
+}
+
+/**
+ * The rule a descriptor with a tenant override is limited by: the override's limit in place of
+ * the matched rule's limits (or the only limit when no rule matched); the rule's shadow mode and
+ * metrics settings still apply.
+ */
+export function tenantRule(domain: string, matched: Rule | undefined, limit: Limit): Rule {
+  return {
+    ruleKey: matched?.ruleKey ?? `${domain}._tenant_override_`,
+    limits: [limit],
+    unlimited: false,
+    shadowMode: matched?.shadowMode ?? false,
+    detailedMetric: matched?.detailedMetric ?? false,
+    tenantOverride: true,
+  };
 }
