@@ -37,6 +37,7 @@ function build(token: string | undefined, readRequiresToken = false): { app: Htt
     check: async () => ({ httpStatus: 200, body: {} }),
     isReady: () => true,
     configDump: () => (calls.push('rlconfig'), { domains: [] }),
+    explain: async () => (calls.push('explain'), {}),
     metrics: { contentType: 'text/plain', render: async () => '' },
     admin: { api, auth: createAdminAuth({ token, readRequiresToken }) },
   });
@@ -62,6 +63,7 @@ const MUTATIONS: [Method, string, string | undefined, string][] = [
 ];
 const READS: [Method, string, string | undefined, string][] = [
   ['GET', '/rlconfig', undefined, 'rlconfig'],
+  ['POST', '/v1/explain', JSON_BODY, 'explain'],
   ['GET', `/v1/counters${Q}`, undefined, 'counters'],
   ['POST', '/v1/counters', JSON_BODY, 'counters'],
   ['GET', '/v1/overrides', undefined, 'overrides'],
