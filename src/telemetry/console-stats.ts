@@ -60,14 +60,15 @@ export class ConsoleStats implements LimiterObserver {
   }
 
   private rule(domain: string, ruleKey: string): RuleTraffic {
-    const id = `${domain}\u0000${ruleKey}`;
-    let row = this.rules.get(id);
-    if (row === undefined) {
-      if (this.rules.size >= MAX_RULES) return this.rule(domain, '_other_');
-      row = { domain, ruleKey, decisions: 0, overLimit: 0, shadowOverLimit: 0 };
-      this.rules.set(id, row);
-    }
-    return row;
+    const row = this.rules.get(`${domain}\u0000${ruleKey}`);
+    if (row !== undefined) return row;
+    // Full: every further rule counts under one `_other_` row (which may take the table one past
+    // MAX_RULES - 1 new rows, never more).
+    const key = this.rules.size >= MAX_RULES - 1 ? '_other_' : ruleKey;
+    const id = `${domain}\u0000${key}`;
+    let created = this.rules.get(id);
+    if (created === undefined) this.rules.set(id, (created = { domain, ruleKey: key, decisions: 0, overLimit: 0, shadowOverLimit: 0 }));
+    return created;
   }
 
   private deny(domain: string, ruleKey: string, status: DescriptorStatus, d: RequestDescriptor): void {

@@ -154,6 +154,22 @@ describe('admin reads', () => {
   });
 });
 
+describe('admin request bounds', () => {
+  it('refuses a descriptor query over 32 entries, an entry without "=", and a body that is not JSON, naming what is wrong', async () => {
+    const { app, calls } = build(TOKEN);
+    const many = Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',');
+    const tooMany = await send(app, 'GET', `/v1/counters?domain=edge&descriptor=${many}`, undefined);
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json()).toEqual({ code: 'ML_ERR_INVALID_REQUEST', message: 'descriptor has 33 entries (at most 32)' });
+    const noEq = await send(app, 'GET', '/v1/counters?domain=edge&descriptor=a=1,b', undefined);
+    expect(noEq.json().message).toBe('descriptor entry 2 ("b") is not key=value');
+    const notJson = await send(app, 'PUT', '/v1/overrides', '{nope', `Bearer ${TOKEN}`);
+    expect(notJson.statusCode).toBe(400);
+    expect(notJson.json().message).toMatch(/^request body is not valid JSON/);
+    expect(calls).toEqual([]);
+  });
+});
+
 describe('createAdminAuth', () => {
   it('names the caller by a fingerprint of the token (never the token) and the peer address', () => {
     const who = createAdminAuth({ token: TOKEN, readRequiresToken: false }).check('write', `Bearer ${TOKEN}`, '10.0.0.7').who;
