@@ -34,6 +34,7 @@ COPY --from=build /app/dist ./dist
 # proto files (dist/server/grpc -> ../../../proto), the example config (CONFIG_DIR=./config), and
 # the CLI (`node bin/meshlimit.js check-config <dir>`).
 COPY lua ./lua
+COPY console ./console
 COPY proto ./proto
 COPY config ./config
 COPY bin ./bin

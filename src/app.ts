@@ -1,4 +1,5 @@
-import { createBackendStack } from './backend/stack.js';
+import { adminRoutes, openOverrideStore, type OverrideStore } from './admin/index.js';
+import { createBackendStack, type BackendStack } from './backend/stack.js';
 import type { ConfigStore, CompiledSnapshot } from './config/index.js';
 import { openConfigFeed, type ConfigFeed } from './config-source.js';
 import { createLifecycle } from './lifecycle.js';
@@ -10,11 +11,13 @@ import { createDecider } from './server/decide.js';
 import { explainHandler } from './server/explain/explain-handler.js';
 import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
+import type { AdminRoutesOptions } from './server/http/admin-routes.js';
 import { createServers } from './server/servers.js';
 import type { Settings } from './settings/index.js';
 import { backendEvents, configEvents, decisionObserver, requestRecorder, resolutionObserver, tlsReloadEvents } from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
+import { ConsoleStats, teeObservers } from './telemetry/console-stats.js';
 import { inSpan, tracingEnabled } from './telemetry/tracing.js';
 
 /**
@@ -67,17 +70,17 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   // Backend stack; its transitions (and the first config) refresh readiness.
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
-  const lifecycle = createLifecycle({ settings, health, logger, config, stack: () => stack, onStop: () => resolver?.close() });
+  let tenants: OverrideStore | undefined;
+  const onStop = (): void => void (resolver?.close(), tenants?.close());
+  const lifecycle = createLifecycle({ settings, health, logger, config, stack: () => stack, onStop });
   store.onChange(() => lifecycle.refreshHealth());
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
   const hooks = { ...backendEvents(metrics, logger, lifecycle.refreshHealth), span: tracingEnabled() ? inSpan : undefined };
   const stack = createBackendStack({ ...settings, ...settings.backend, domainPolicy }, hooks);
   if (stack.hasBreaker) metrics.setBreakerState('closed');
-  // Limiter. LOCAL_CACHE_SIZE: a reload may raise a limit, so cached denials go with the old config.
-  const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
-  store.onChange(() => overLimitCache.clear());
-  const limiterOptions = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now: overrides.now, overLimitCache };
-  const limiter = new RateLimiter(config.source, stack.backend, limiterOptions, decisionObserver(metrics, settings.limiter.nearLimitRatio));
+  // Limiter, with tenant overrides, and the admin API and console over them.
+  const { limiter, overrides: tenantStore, admin } = await startLimiter(settings, config, stack, metrics, logger, overrides.now);
+  tenants = tenantStore;
   // Descriptor resolution (a verified JWT's claim, else the client address), before the limiter.
   resolver = await startResolver({
     config: store,
@@ -107,10 +110,11 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     onTransportAction: metrics.transportAction,
     isReady: lifecycle.isReady,
     healthDetail: () => joinDetails(config.healthDetail(), lifecycle.healthDetail()),
-    configDump: () => store.current().dump(),
+    configDump: () => ({ ...(store.current().dump() as object), tenantOverrides: tenantStore.current().list }),
     explain: explainer(resolved, limiter, stack.readStates, settings),
     metrics: overrides.metricsRender ? { contentType: metrics.contentType, render: overrides.metricsRender(metrics) } : metrics,
     prometheusPath: settings.http.prometheus?.path,
+    admin,
   });
   // Lifecycle.
   const { grpcPort, httpPort, metricsPort } = await lifecycle.serve(servers);
@@ -139,6 +143,37 @@ function openGrpcTls(settings: Settings, metrics: Metrics, logger: Logger): Retu
       'GRPC_SERVER_TLS_CA_CERT is not read (as in envoyproxy/ratelimit): client certificates are not required; set GRPC_CLIENT_TLS_CACERT to require them',
     );
   return tls && createGrpcTls({ ...tls, onReload: tlsReloadEvents(metrics, logger) });
+}
+
+/**
+ * The limiter and what it reads besides config and counters: LOCAL_CACHE_SIZE's cache of denials
+ * (cleared when a reload or an override may have raised a limit), the tenant overrides (in Redis
+ * beside the counters, else in process and DATA_DIR), the console's traffic view, and the admin
+ * API's routes over them (token from ADMIN_*).
+ */
+async function startLimiter(
+  settings: Settings,
+  config: ConfigFeed,
+  stack: BackendStack,
+  metrics: Metrics,
+  logger: Logger,
+  now: (() => number | undefined) | undefined,
+): Promise<{ limiter: RateLimiter; overrides: OverrideStore; admin: AdminRoutesOptions }> {
+  const overLimitCache = new OverLimitCache(settings.limiter.localCacheSize);
+  config.store.onChange(() => overLimitCache.clear());
+  const overrides = await openOverrideStore(settings.admin, stack.store, settings.backend.cacheKeyPrefix, logger);
+  overrides.onChange(() => overLimitCache.clear());
+  const options = { ...settings.limiter, keyPrefix: settings.backend.cacheKeyPrefix, now, overLimitCache, overrides };
+  const stats = new ConsoleStats();
+  const limiter = new RateLimiter(
+    config.source,
+    stack.backend,
+    options,
+    teeObservers(decisionObserver(metrics, settings.limiter.nearLimitRatio), stats),
+  );
+  const forgetDenials = () => overLimitCache.clear();
+  const admin = adminRoutes(settings, { limiter, config: config.store, stack, overrides, stats, metrics, logger, now, forgetDenials });
+  return { limiter, overrides, admin };
 }
 
 /** The health body's sentences (config feed, then stores), or undefined when neither has one. */

@@ -14,9 +14,12 @@ export const GrpcCode = {
   CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
   FAILED_PRECONDITION: 9,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 export type GrpcCode = (typeof GrpcCode)[keyof typeof GrpcCode];
 
@@ -94,6 +97,26 @@ export const ERROR_CODES = {
     // Not transient: it says nothing about the counter store, so it must not count against it.
     transient: false,
     description: 'The caller cancelled the request before it was evaluated; nothing was charged.',
+  },
+  ML_ERR_UNAUTHORIZED: {
+    grpc: GrpcCode.UNAUTHENTICATED,
+    http: 401,
+    transient: false,
+    description:
+      'An admin endpoint was called without the admin token (`Authorization: Bearer <ADMIN_TOKEN>`) or with a wrong one; nothing was done.',
+  },
+  ML_ERR_ADMIN_DISABLED: {
+    grpc: GrpcCode.PERMISSION_DENIED,
+    http: 403,
+    transient: false,
+    description:
+      'A mutating admin endpoint (counter reset, tenant overrides) was called while no admin token is configured; set `ADMIN_TOKEN` or `ADMIN_TOKEN_FILE` to enable it.',
+  },
+  ML_ERR_NOT_FOUND: {
+    grpc: GrpcCode.NOT_FOUND,
+    http: 404,
+    transient: false,
+    description: 'An admin endpoint was asked about something that does not exist (no such route, no tenant override for that descriptor).',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
@@ -193,6 +216,21 @@ export class DeadlineExceededError extends MeshlimitError {
  */
 export class CancelledError extends MeshlimitError {
   readonly code = 'ML_ERR_CANCELLED' as const;
+}
+
+/** An admin call without the admin token, or with a wrong one (401). */
+export class UnauthorizedError extends MeshlimitError {
+  readonly code = 'ML_ERR_UNAUTHORIZED' as const;
+}
+
+/** A mutating admin call while no admin token is configured (403); the message names the settings. */
+export class AdminDisabledError extends MeshlimitError {
+  readonly code = 'ML_ERR_ADMIN_DISABLED' as const;
+}
+
+/** An admin call about something that does not exist (404). */
+export class NotFoundError extends MeshlimitError {
+  readonly code = 'ML_ERR_NOT_FOUND' as const;
 }
 
 export function isMeshlimitError(err: unknown): err is MeshlimitError {

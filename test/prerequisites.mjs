@@ -4,7 +4,8 @@
 // The tests talk to real parts: redis-server and redis-cli (Debian: redis-server, which pulls in
 // redis-tools), prometheus and promtool (the dashboard and alert tests; Debian: prometheus),
 // openssl (the throwaway TLS PKI; Debian: openssl) and kubectl (its built-in kustomize renders
-// deploy/'s kustomizations as deploy/README.md does; Debian: kubernetes-client). Without them `npm test` used to fail test by
+// deploy/'s kustomizations as deploy/README.md does; Debian: kubernetes-client) and chromium (the
+// web console's browser test, driven by playwright-core; Debian: chromium). Without them `npm test` used to fail test by
 // test, minutes in. Here, in a fraction of a second:
 // - all present: nothing is printed;
 // - some missing, running as root with apt-get (CI, a fresh container): they are installed
@@ -23,6 +24,7 @@ const NEEDED = [
   { bin: 'promtool', pkg: 'prometheus' },
   { bin: 'openssl', pkg: 'openssl' },
   { bin: 'kubectl', pkg: 'kubernetes-client' },
+  { bin: 'chromium', pkg: 'chromium' },
 ];
 
 function onPath(bin, env) {

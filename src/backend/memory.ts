@@ -186,6 +186,18 @@ export class MemoryBackend implements Backend {
     return dropped;
   }
 
+  deleteKeys(keys: readonly string[]): Promise<number> {
+    let n = 0;
+    const wall = this.clock();
+    for (const key of keys) {
+      const entry = this.entries.get(key);
+      if (entry === undefined) continue;
+      if (entry.expiresAt >= wall) n++;
+      this.remove(entry);
+    }
+    return Promise.resolve(n);
+  }
+
   /** Number of stored counters, expired ones not yet swept included. */
   get size(): number {
     return this.entries.size;

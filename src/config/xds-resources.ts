@@ -130,7 +130,7 @@ const map = (entries: [string, YNode][]): YMap => ({
   complexKeyLines: [],
 });
 
-function json(v: unknown): YNode {
+export function json(v: unknown): YNode {
   if (v === null || v === undefined) return { kind: 'scalar', line: 0, value: null, source: '', quoted: false };
   if (typeof v === 'string') return str(v);
   if (typeof v === 'number') return num(v);

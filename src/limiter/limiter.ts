@@ -1,6 +1,8 @@
 import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
+import { counterRefs, type CounterRef } from './counter-refs.js';
+import { tenantRule, type OverrideSource } from './overrides.js';
 import { evaluateStored } from './algorithms/evaluate.js';
 import type { Explanation, StateRead } from './explanation.js';
 import { buildOps, NONE } from './plan-ops.js';
@@ -23,6 +25,7 @@ import {
 } from './types.js';
 
 export type { Explanation, StateRead } from './explanation.js';
+export type { CounterRef } from './counter-refs.js';
 
 /** Behaviour switches of the limiter (from settings). */
 export interface LimiterOptions {
@@ -46,6 +49,8 @@ export interface LimiterOptions {
   readonly now?: (() => number | undefined) | undefined;
   /** LOCAL_CACHE_SIZE: fixed-window counters known to be over their limit (see over-limit-cache.ts). */
   readonly overLimitCache?: OverLimitCache | undefined;
+  /** Tenant limits set at run time (./overrides.ts); read once per request descriptor. */
+  readonly overrides?: { current(): OverrideSource } | undefined;
 }
 
 /** Hook for telemetry; the limiter itself stays free of prom-client. */
@@ -232,6 +237,7 @@ export class RateLimiter {
   private plan(snapshot: ConfigSnapshot, check: RateLimitCheck, requestHits: number): Planned[] {
     const plans: Planned[] = [];
     let replaced: Set<string> | undefined;
+    const overrides = this.options.overrides?.current();
     for (const d of check.descriptors) {
       const hits = d.hitsAddend ?? requestHits;
       let rule: Rule | undefined;
@@ -263,6 +269,8 @@ export class RateLimiter {
         limits = rule.limits;
       } else {
         rule = snapshot.findRule(check.domain, d.entries);
+        const tenant = overrides?.lookup(check.domain, d.entries);
+        if (tenant !== undefined) rule = tenantRule(check.domain, rule, tenant);
         limits = rule === undefined || rule.unlimited ? [] : rule.limits;
       }
       for (const l of limits) {
@@ -303,6 +311,20 @@ export class RateLimiter {
         if (o !== undefined) this.observer!.onCandidate!(domain, p.rule!, p.candidates[j]!, o.overLimit, denied);
       }
     }
+  }
+
+  /**
+   * The counters `check`'s descriptors would touch, found as a decision finds them (rule match,
+   * `replaces`, `share_threshold`, tenant and request overrides), each with an op that reads it
+   * without charging (hits 0, not enforced). Counter keys hold descriptor values only as digests,
+   * so this is how a counter is found: from a descriptor, never by decoding keys.
+   * @throws InvalidRequestError for a malformed check.
+   */
+  counters(check: RateLimitCheck): CounterRef[] {
+    validate(check);
+    const snapshot = this.config.current();
+    if (!snapshot.hasDomain(check.domain)) return [];
+    return counterRefs(check, this.plan(snapshot, check, 0), this.options.keyPrefix);
   }
 
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {

@@ -26,6 +26,12 @@ export interface Backend {
    */
   evaluateSync?(ops: readonly CounterOp[], options: EvaluateOptions): EvaluateResult;
   /**
+   * Deletes counters (the admin API's counter reset); resolves with how many existed. Keys passed
+   * together belong to one descriptor and share its hash tag (one Redis Cluster slot). Wrappers
+   * do not offer it: the admin API calls the store itself.
+   */
+  deleteKeys?(keys: readonly string[]): Promise<number>;
+  /**
    * Reads counters without writing anything (`POST /v1/explain`): each key's stored string (null
    * when absent or expired) and the store's clock in Unix ms (Redis `TIME`; `now` when given, the
    * test clock). Implemented by the stores themselves (memory, Redis, Redis Cluster), not by the

@@ -81,6 +81,8 @@ export interface Rule {
    * or the answer. Absent when the rule has none.
    */
   readonly candidates?: readonly Limit[] | undefined;
+  /** True when a tenant override (./overrides.ts) replaced the rule's limits for this descriptor. */
+  readonly tenantOverride?: true | undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import { createGrpcServer, type GrpcServer } from './grpc/server.js';
 import type { GrpcTls } from './grpc/tls.js';
 import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
+import type { AdminRoutesOptions } from './http/admin-routes.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { createMetricsListener, type MetricsListener } from './http/metrics-listener.js';
 import { jsonCheck } from './http/json-check.js';
@@ -45,6 +46,8 @@ export interface ServersOptions {
   readonly metrics: { readonly contentType: string; render(): Promise<string> };
   /** USE_PROMETHEUS: the path of the metrics on a port of their own (PROMETHEUS_PATH); undefined when off. */
   readonly prometheusPath?: string | undefined;
+  /** The admin API and console; absent: not served. */
+  readonly admin?: AdminRoutesOptions | undefined;
 }
 
 /**
@@ -77,6 +80,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     // Refused before decoding: counted as a gRPC request that does not decode would be.
     onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,
+    admin: o.admin,
   });
   const metrics = o.prometheusPath === undefined ? undefined : createMetricsListener(o.prometheusPath, o.metrics);
   return { grpc, http, metrics };

@@ -6,9 +6,10 @@ import type { FailurePolicy } from '../limiter/types.js';
 import type { LogFormat, LogLevel } from '../telemetry/logger.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { REDACTED } from '../util/redact.js';
-import { composeRedis, PER_SECOND_REDIS_VARIABLES, type RedisSettings } from './redis.js';
+import type { RedisSettings } from './redis.js';
+import { composeRedisGroup, type RedisGroup } from './redis-group.js';
 import { loadGrpcTls, type GrpcServerTls } from './grpc-tls.js';
-import { loadRedisTls } from './redis-tls.js';
+import { composeAdmin, type AdminSettings } from './admin-table.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
@@ -54,6 +55,8 @@ export interface RuntimeLayout {
 export interface Settings {
   /** `prometheus`: USE_PROMETHEUS, the metrics also on their own port; undefined when off. */
   readonly http: { readonly host: string; readonly port: number; readonly prometheus: compose.PrometheusListen | undefined };
+  /** The admin API: token, read protection, tenant overrides (./admin-table.ts). */
+  readonly admin: AdminSettings;
   /** Where the gRPC server listens and the bounds of its HTTP/2 transport (src/server/grpc/transport-guard.ts); durations in ms, 0 for never. */
   readonly grpc: {
     readonly host: string;
@@ -162,6 +165,7 @@ export function loadSettings(env: Env = process.env): Settings {
   const redis = redisParsed ? composeRedisGroup(p, errors) : undefined;
   const xds = composeXds(p, errors);
   const grpcTls = loadGrpcTls(p, errors);
+  const admin = composeAdmin(p, errors);
   if (p.WORKERS !== undefined && p.WORKERS > 1 && p.BACKEND_TYPE === 'memory') {
     errors.push(
       new SettingsError(
@@ -180,7 +184,7 @@ export function loadSettings(env: Env = process.env): Settings {
           watchRoot: p.RUNTIME_WATCH_ROOT,
         }
       : undefined;
-  return deepFreeze(group(p, redis, xds, grpcTls, runtime, limiterAliases, ignoredUpstream));
+  return deepFreeze({ ...group(p, redis, xds, grpcTls, runtime, limiterAliases, ignoredUpstream), admin });
 }
 
 /**
@@ -195,66 +199,6 @@ export function configCompileOptions(env: Env = process.env): { readonly mergeDo
   const p = parseEach(env, given, errors, new Set<SettingName>(['MERGE_DOMAIN_CONFIG', 'RUNTIME_IGNOREDOTFILES']));
   if (errors.length > 0) throw combine(errors);
   return Object.freeze({ mergeDomainConfigs: p.MERGE_DOMAIN_CONFIG, ignoreDotFiles: p.RUNTIME_IGNOREDOTFILES });
-}
-
-/**
- * REDIS_*: the main Redis, the per-second one when REDIS_PERSECOND is true (its
- * REDIS_PERSECOND_* settings are not used otherwise, as upstream), and the TLS files both use
- * (./redis-tls.ts, read here, once).
- */
-function composeRedisGroup(p: Parsed, errors: SettingsError[]): RedisGroup | undefined {
-  const timeouts = { commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS, connectTimeoutMs: p.REDIS_CONNECT_TIMEOUT_MS };
-  const main = composeRedis(
-    {
-      type: p.REDIS_TYPE,
-      socketType: p.REDIS_SOCKET_TYPE,
-      url: p.REDIS_URL,
-      auth: p.REDIS_AUTH,
-      sentinelAuth: p.REDIS_SENTINEL_AUTH,
-      tls: p.REDIS_TLS,
-      ...timeouts,
-    },
-    errors,
-  );
-  let perSecond: RedisSettings | undefined;
-  if (p.REDIS_PERSECOND) {
-    if (p.REDIS_PERSECOND_URL === undefined)
-      errors.push(
-        new SettingsError('REDIS_PERSECOND_URL', 'is required with REDIS_PERSECOND=true: the Redis holding the per-second counters'),
-      );
-    else
-      perSecond = composeRedis(
-        {
-          type: p.REDIS_PERSECOND_TYPE,
-          socketType: p.REDIS_PERSECOND_SOCKET_TYPE,
-          url: p.REDIS_PERSECOND_URL,
-          auth: p.REDIS_PERSECOND_AUTH,
-          sentinelAuth: p.REDIS_PERSECOND_SENTINEL_AUTH,
-          tls: p.REDIS_PERSECOND_TLS,
-          ...timeouts,
-        },
-        errors,
-        PER_SECOND_REDIS_VARIABLES,
-      );
-  }
-  if (main === undefined || (p.REDIS_PERSECOND && perSecond === undefined)) return undefined;
-  const tls = loadRedisTls(
-    {
-      caCert: p.REDIS_TLS_CACERT,
-      clientCert: p.REDIS_TLS_CLIENT_CERT,
-      clientKey: p.REDIS_TLS_CLIENT_KEY,
-      skipHostnameVerification: p.REDIS_TLS_SKIP_HOSTNAME_VERIFICATION,
-      anyTls: main.tls || perSecond?.tls === true,
-    },
-    errors,
-  );
-  if (tls === undefined) return undefined;
-  return { main: { ...main, ...tls }, perSecond: perSecond === undefined ? undefined : { ...perSecond, ...tls } };
-}
-
-interface RedisGroup {
-  readonly main: RedisSettings;
-  readonly perSecond: RedisSettings | undefined;
 }
 
 /** Every row parsed (its value, else its default); a bad value is pushed onto `errors`. */
@@ -287,7 +231,7 @@ function group(
   runtime: RuntimeLayout | undefined,
   aliases: compose.LimiterAliases,
   ignoredUpstream: readonly string[],
-): Settings {
+): Omit<Settings, 'admin'> {
   return {
     http: { host: p.HOST, port: p.PORT, prometheus: p.USE_PROMETHEUS ? { ...p.PROMETHEUS_ADDR, path: p.PROMETHEUS_PATH } : undefined },
     grpc: {
@@ -393,6 +337,7 @@ export function redactedSettings(settings: Settings): Settings {
     redis: redis(settings.redis),
     redisPerSecond: settings.redisPerSecond === undefined ? undefined : redis(settings.redisPerSecond),
     xds: { ...settings.xds, headers: Object.fromEntries(Object.keys(settings.xds.headers).map((k) => [k, REDACTED])) },
+    admin: { ...settings.admin, token: settings.admin.token === undefined ? undefined : REDACTED },
   };
   return deepFreeze(structuredClone(copy));
 }

@@ -18,6 +18,7 @@ import {
   workers,
   type SettingSpec,
 } from './spec.js';
+import { ADMIN_DEFS } from './admin-table.js';
 import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { GRPC_TLS_DEFS } from './grpc-tls.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
@@ -52,10 +53,12 @@ const DEFS = {
     group: 'http',
     default: '0.0.0.0',
     parse: host,
-    description: 'Address the HTTP admin server (`/healthcheck`, `/json`, `/rlconfig`, `/metrics`) binds to.',
+    description:
+      'Address the HTTP admin server (`/healthcheck`, `/json`, `/rlconfig`, `/metrics`, the admin API and console) binds to. `127.0.0.1` keeps it to this host (e.g. reached by `kubectl port-forward`).',
   }),
   PORT: setting({ group: 'http', default: '8080', parse: port, description: 'Port of the HTTP admin server. `0` picks a free port.' }),
   ...UPSTREAM_HTTP_DEFS,
+  ...ADMIN_DEFS,
   // grpc
   GRPC_HOST: setting({
     group: 'grpc',

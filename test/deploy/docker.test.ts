@@ -71,7 +71,7 @@ describe('Dockerfile', () => {
     expect(start).toMatch(/^node (--[\w-]+=\S+ )*dist\/main\.js$/);
     expect(runtime.instructions.find((i) => i.op === 'CMD')?.args).toBe(JSON.stringify(start.split(' ')).replaceAll(',', ', '));
     const copies = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => i.args.split(/\s+/).at(-1));
-    expect(copies).toEqual(['./package.json', './node_modules', './dist', './lua', './proto', './config', './bin']);
+    expect(copies).toEqual(['./package.json', './node_modules', './dist', './lua', './console', './proto', './config', './bin']);
     const ignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const p of ['node_modules', 'dist', '.git', '.env']) expect(ignore).toContain(p);
   });

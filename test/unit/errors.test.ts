@@ -16,6 +16,9 @@ import {
   SettingsError,
   isMeshlimitError,
   NoConfigError,
+  UnauthorizedError,
+  AdminDisabledError,
+  NotFoundError,
 } from '../../src/errors.js';
 
 /** Every error class has a stable code, the right transient flag and status mapping, and a README entry. */
@@ -31,6 +34,9 @@ const instances: [MeshlimitError, keyof typeof ERROR_CODES, boolean, number, num
   [new DeadlineExceededError('late'), 'ML_ERR_DEADLINE_EXCEEDED', true, GrpcCode.DEADLINE_EXCEEDED, 504],
   [new NoConfigError('waiting'), 'ML_ERR_NO_CONFIG', true, GrpcCode.UNAVAILABLE, 503],
   [new CancelledError('gone'), 'ML_ERR_CANCELLED', false, GrpcCode.CANCELLED, 499],
+  [new UnauthorizedError('who'), 'ML_ERR_UNAUTHORIZED', false, GrpcCode.UNAUTHENTICATED, 401],
+  [new AdminDisabledError('off'), 'ML_ERR_ADMIN_DISABLED', false, GrpcCode.PERMISSION_DENIED, 403],
+  [new NotFoundError('none'), 'ML_ERR_NOT_FOUND', false, GrpcCode.NOT_FOUND, 404],
 ];
 
 describe('error codes', () => {

@@ -208,6 +208,16 @@ export class RedisBackend implements Backend {
     });
   }
 
+  /** DEL of one descriptor's counters (one hash tag, so one slot on a cluster). */
+  async deleteKeys(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    try {
+      return await this.client.del(...keys);
+    } catch (err) {
+      throw toBackendError(err);
+    }
+  }
+
   /** Why this Redis is not connected (which one, what failed, what to check); undefined when it is. */
   whyNotConnected(): string | undefined {
     return this.isReady() ? undefined : notConnectedReason(this.label, this.readiness.lastError);

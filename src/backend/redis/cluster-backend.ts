@@ -316,6 +316,16 @@ export class RedisClusterBackend implements Backend {
     return new BackendUnavailableError(`${why} (detail: cluster client status ${this.client.status})`, { cause: this.readiness.lastError });
   }
 
+  /** DEL of one descriptor's counters (one hash tag, so one slot on a cluster). */
+  async deleteKeys(keys: readonly string[]): Promise<number> {
+    if (keys.length === 0) return 0;
+    try {
+      return await this.client.del(...keys);
+    } catch (err) {
+      throw toBackendError(err);
+    }
+  }
+
   /** Why the cluster is not usable (which one, what failed, what to check); undefined when it is. */
   whyNotConnected(): string | undefined {
     return this.isReady() ? undefined : notConnectedReason(this.label ?? 'Redis cluster', this.readiness.lastError);

@@ -1,6 +1,14 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { isMeshlimitError } from '../../errors.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { adminGuard, registerAdminRoutes, type AdminRoutesOptions } from './admin-routes.js';
 
 /**
  * The HTTP admin app (fastify), with envoyproxy/ratelimit's HTTP endpoints:
@@ -56,6 +64,8 @@ export interface HttpAppDeps {
   readonly explain?: ((body: unknown) => Promise<unknown>) | undefined;
   /** Receives unexpected errors (never request bodies). Silent when absent. */
   readonly logger?: Logger | undefined;
+  /** The admin API and console (./admin-routes.ts); its auth also guards `/rlconfig`. Absent: neither is served. */
+  readonly admin?: AdminRoutesOptions | undefined;
 }
 
 /** The admin app and its lifecycle. */
@@ -87,18 +97,7 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  fastify.setErrorHandler((err: FastifyError, req, reply) => {
-    if (isMeshlimitError(err)) return sendJson(reply, err.httpStatus, { code: err.code, message: err.message });
-    // fastify's own client errors (body too large, bad framing): a 4xx with a safe message.
-    const status = err.statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      if (req.routeOptions.url === '/json') deps.onRejected?.();
-      const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than ${BODY_LIMIT_BYTES} bytes` : err.message;
-      return sendJson(reply, status, { code: 'ML_ERR_INVALID_REQUEST', message });
-    }
-    logger?.error({ err }, 'unexpected error in HTTP handler');
-    return sendJson(reply, 500, INTERNAL_BODY);
-  });
+  fastify.setErrorHandler(errorHandler(deps));
 
   fastify.get('/healthcheck', async (_req, reply) => {
     const detail = deps.healthDetail?.();
@@ -121,20 +120,25 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
     return sendJson(reply, result.httpStatus, result.body);
   });
 
+  const guarded = deps.admin === undefined ? {} : { preHandler: adminGuard(deps.admin.auth, 'read') };
   const explain = deps.explain;
   if (explain !== undefined)
-    fastify.post('/v1/explain', async (req, reply) => {
+    fastify.post('/v1/explain', guarded, async (req, reply) => {
       const body = parseBody(req.body);
       if (!body.ok) return sendJson(reply, 400, { code: 'ML_ERR_INVALID_REQUEST', message: body.message });
       return sendJson(reply, 200, await explain(body.value));
     });
 
-  fastify.get('/rlconfig', async (_req, reply) => sendJson(reply, 200, deps.configDump()));
+  fastify.get('/rlconfig', guarded, async (_req, reply) => sendJson(reply, 200, deps.configDump()));
+  if (deps.admin !== undefined) registerAdminRoutes(fastify, deps.admin);
+  fastify.setNotFoundHandler(notFound);
 
-  fastify.get('/metrics', async (_req, reply) => {
-    const text = await deps.metrics.render();
-    return reply.code(200).type(deps.metrics.contentType).send(text);
-  });
+  fastify.get('/metrics', async (_req, reply) =>
+    reply
+      .code(200)
+      .type(deps.metrics.contentType)
+      .send(await deps.metrics.render()),
+  );
 
   return {
     fastify,
@@ -146,6 +150,28 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
     },
     close: () => fastify.close(),
   };
+}
+
+/** Errors as `{code, message}`: a MeshlimitError by its status, fastify's 4xx as invalid requests, anything else as 500. */
+function errorHandler(deps: HttpAppDeps) {
+  return (err: FastifyError, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    if (err.code === 'ML_ERR_UNAUTHORIZED') void reply.header('www-authenticate', 'Bearer realm="meshlimit-admin"');
+    if (isMeshlimitError(err)) return sendJson(reply, err.httpStatus, { code: err.code, message: err.message });
+    // fastify's own client errors (body too large, bad framing): a 4xx with a safe message.
+    const status = err.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      if (req.routeOptions.url === '/json') deps.onRejected?.();
+      const message = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `request body is larger than ${BODY_LIMIT_BYTES} bytes` : err.message;
+      return sendJson(reply, status, { code: 'ML_ERR_INVALID_REQUEST', message });
+    }
+    deps.logger?.error({ err }, 'unexpected error in HTTP handler');
+    return sendJson(reply, 500, INTERNAL_BODY);
+  };
+}
+
+/** Unknown routes answer like every other error: `{code, message}` (the path only, never the query). */
+function notFound(req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendJson(reply, 404, { code: 'ML_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` });
 }
 
 /**

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SettingsError } from '../../../src/errors.js';
 import {
@@ -118,6 +121,7 @@ describe('defaults', () => {
       },
       ignoredUpstream: [],
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
+      admin: { token: undefined, readRequiresToken: false, dataDir: undefined, overridesPollMs: 250, overridesMax: 10_000, auditMax: 1000 },
     } satisfies Settings);
   });
 
@@ -243,14 +247,33 @@ describe('the table', () => {
     }
   });
 
-  it('marks the credentials (REDIS_AUTH, REDIS_SENTINEL_AUTH, their per-second twins, the xDS extra headers), and only them, as secret', () => {
+  it('marks the credentials (the admin token, REDIS_AUTH, REDIS_SENTINEL_AUTH, their per-second twins, the xDS extra headers), and only them, as secret', () => {
     expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
+      'ADMIN_TOKEN',
       'CONFIG_GRPC_XDS_CLIENT_ADDITIONAL_HEADERS',
       'REDIS_AUTH',
       'REDIS_SENTINEL_AUTH',
       'REDIS_PERSECOND_AUTH',
       'REDIS_PERSECOND_SENTINEL_AUTH',
     ]);
+  });
+
+  it('reads the admin token from ADMIN_TOKEN_FILE, refuses both, a short token and a read guard without a token, and redacts it', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-admin-'));
+    const file = path.join(dir, 'token');
+    writeFileSync(file, 'abcdefghijklmnop-from-file\n');
+    expect(loadSettings({ ADMIN_TOKEN_FILE: file }).admin.token).toBe('abcdefghijklmnop-from-file');
+    expect(redactedSettings(loadSettings({ ADMIN_TOKEN_FILE: file })).admin.token).toBe('[REDACTED]');
+    expect(() => loadSettings({ ADMIN_TOKEN_FILE: file, ADMIN_TOKEN: 'abcdefghijklmnopq' })).toThrow(
+      /ADMIN_TOKEN_FILE: set ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both/,
+    );
+    expect(() => loadSettings({ ADMIN_TOKEN: 'short' })).toThrow(/setting ADMIN_TOKEN: must be 16 to 4096 characters/);
+    expect(() => loadSettings({ ADMIN_TOKEN_FILE: path.join(dir, 'missing') })).toThrow(
+      /setting ADMIN_TOKEN_FILE: .*missing cannot be read/,
+    );
+    expect(() => loadSettings({ ADMIN_READ_REQUIRES_TOKEN: 'true' })).toThrow(/ADMIN_READ_REQUIRES_TOKEN: is true but no token is set/);
+    expect(() => loadSettings({ OVERRIDES_POLL_MS: '1001' })).toThrow(/OVERRIDES_POLL_MS/);
+    rmSync(dir, { recursive: true });
   });
 
   it('keeps envoyproxy/ratelimit names and defaults where they exist', () => {

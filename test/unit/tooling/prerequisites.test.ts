@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
  * its arguments and "installs" by creating the programs (the real apt-get is not run by tests).
  */
 const SCRIPT = fileURLToPath(new URL('../../prerequisites.mjs', import.meta.url));
-const ALL = ['redis-server', 'redis-cli', 'prometheus', 'promtool', 'openssl', 'kubectl'];
+const ALL = ['redis-server', 'redis-cli', 'prometheus', 'promtool', 'openssl', 'kubectl', 'chromium'];
 const dirs: string[] = [];
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -47,9 +47,11 @@ describe('npm test prerequisites', () => {
   it('without apt-get: stops, naming what is missing and the Debian packages', () => {
     const r = run({ PATH: tempDir() });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('the tests need redis-server, redis-cli, prometheus, promtool, openssl, kubectl, which are not on PATH');
     expect(r.stderr).toContain(
-      'install redis-server, redis-tools, prometheus, openssl, kubernetes-client (the Debian/Ubuntu package names)',
+      'the tests need redis-server, redis-cli, prometheus, promtool, openssl, kubectl, chromium, which are not on PATH',
+    );
+    expect(r.stderr).toContain(
+      'install redis-server, redis-tools, prometheus, openssl, kubernetes-client, chromium (the Debian/Ubuntu package names)',
     );
   });
 
@@ -59,7 +61,7 @@ describe('npm test prerequisites', () => {
     const r = run({ PATH: dir, MESHLIMIT_NO_INSTALL: '1' });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(
-      `\n  ${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client\n`,
+      `\n  ${isRoot ? '' : 'sudo '}apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client chromium\n`,
     );
     expect(() => readFileSync(log)).toThrow(/ENOENT/);
   });
@@ -71,12 +73,12 @@ describe('npm test prerequisites', () => {
     if (isRoot) {
       expect(r.status).toBe(0);
       expect(readFileSync(log, 'utf8')).toBe(
-        'update -qq\ninstall -y -qq --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client\n',
+        'update -qq\ninstall -y -qq --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client chromium\n',
       );
     } else {
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(
-        'sudo apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client',
+        'sudo apt-get install -y --no-install-recommends redis-server redis-tools prometheus openssl kubernetes-client chromium',
       );
     }
   });
