@@ -218,11 +218,14 @@ export class RedisOverrideStore implements OverrideStore {
           this.options.logger?.warn({ key: this.keys.hash, field: id }, 'ignoring an unreadable tenant override in Redis');
         else list.push(o);
       }
+      // Listeners (the over-limit cache's clearing) only hear of a change: a first load that finds
+      // no overrides, as the table started, changes nothing.
+      const changed = this.table.size > 0 || list.length > 0;
       this.table = new OverrideTable(list);
       this.version = version;
       if (this.failing) this.options.logger?.info('tenant overrides: Redis answers again');
       this.failing = false;
-      for (const l of this.listeners) l();
+      if (changed) for (const l of this.listeners) l();
     } catch (err) {
       if (!this.failing)
         this.options.logger?.warn({ err }, 'tenant overrides: cannot read them from Redis; the last ones seen stay in force');
