@@ -60,6 +60,7 @@ export const DURATION_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 
 /** The metric names, for documentation and tests. */
 export const METRIC_NAMES = [
   'meshlimit_decisions_total',
+  'meshlimit_near_limit_hits_total',
   'meshlimit_request_duration_seconds',
   'meshlimit_requests_total',
   'meshlimit_config_reloads_total',

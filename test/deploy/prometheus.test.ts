@@ -67,6 +67,14 @@ function edgeConfig(jwksFile: string): string {
   doc.deleteIn(['resolution', 'jwt', 'jwks_url']);
   doc.deleteIn(['resolution', 'jwt', 'jwks_timeout_ms']);
   doc.setIn(['resolution', 'jwt', 'jwks_file'], jwksFile);
+  // A candidate limit on the per-address rule (the shipped config has none), for its panel.
+  const descriptors = doc.toJS().descriptors as { key: string; value?: string; rate_limit?: unknown }[];
+  const byAddress = descriptors.findIndex((d) => d.key === 'remote_address' && d.value === undefined && d.rate_limit !== undefined);
+  expect(byAddress).toBeGreaterThanOrEqual(0);
+  doc.setIn(
+    ['descriptors', byAddress, 'candidate_rate_limits'],
+    doc.createNode([{ name: 'tighter', unit: 'minute', requests_per_unit: 20 }]),
+  );
   return doc.toString();
 }
 
@@ -223,6 +231,8 @@ describe('Grafana dashboard and Prometheus rules', () => {
       await eventually(scraped('meshlimit_config_last_reload_success == 0'), 10_000, 200);
       await eventually(scraped('increase(meshlimit_unknown_domain_requests_total{domain="edg"}[1m]) > 0'), 10_000, 200);
       await eventually(scraped('increase(meshlimit_unmatched_descriptors_total{domain="edge",shape="tenant"}[1m]) > 0'), 10_000, 200);
+      await eventually(scraped('increase(meshlimit_candidate_decisions_total{outcome="would_deny"}[1m]) > 0'), 10_000, 200);
+      await eventually(scraped('increase(meshlimit_near_limit_hits_total[1m]) > 0'), 10_000, 200);
       const since = Date.now();
       await eventually(
         async () => {
