@@ -1,6 +1,6 @@
 import type { RlsDescriptorStatus, RlsResponse } from '../client/rls-client.js';
 import { EXPLAIN_HEADER, EXPLAIN_TRAILER } from '../server/grpc/explain.js';
-import { COMMAND_USAGE, isHelp } from './usage.js';
+import { COMMAND_USAGE, isHelp, parseRequestArgs } from './usage.js';
 
 /**
  * `meshlimit ask`: ShouldRateLimit calls for tours and debugging. `--count N` sends N calls one
@@ -72,19 +72,9 @@ function parseArgs(args: readonly string[], env: Readonly<Record<string, string 
     else if (a.startsWith('-')) return `unknown option '${a}'`;
     else positional.push(a);
   }
-  const [domain, ...descs] = positional;
-  if (domain === undefined || descs.length === 0) return 'expected DOMAIN and at least one KEY=VALUE descriptor';
-  const descriptors = [];
-  for (const d of descs) {
-    const entries = [];
-    for (const kv of d.split(',')) {
-      const eq = kv.indexOf('=');
-      if (eq <= 0) return `'${kv}' in '${d}' is not KEY=VALUE`;
-      entries.push({ key: kv.slice(0, eq), value: kv.slice(eq + 1) });
-    }
-    descriptors.push(entries);
-  }
-  return { addr, count, hits, json, domain, descriptors };
+  const request = parseRequestArgs(positional);
+  if (typeof request === 'string') return request;
+  return { addr, count, hits, json, ...request };
 }
 
 export async function ask(args: readonly string[], io: AskIo, env: Readonly<Record<string, string | undefined>>): Promise<number> {

@@ -1,5 +1,5 @@
 import type { ExplainDescriptorJson, ExplainJson, ExplainLimitJson } from '../server/explain/explain-json.js';
-import { COMMAND_USAGE, isHelp } from './usage.js';
+import { COMMAND_USAGE, isHelp, parseRequestArgs } from './usage.js';
 
 /**
  * `meshlimit explain`: asks the admin port's `POST /v1/explain` which rule each descriptor would
@@ -54,19 +54,9 @@ function parseArgs(args: readonly string[], env: Readonly<Record<string, string 
     else if (a.startsWith('-')) return `unknown option '${a}'`;
     else positional.push(a);
   }
-  const [domain, ...descs] = positional;
-  if (domain === undefined || descs.length === 0) return 'expected DOMAIN and at least one KEY=VALUE descriptor';
-  const descriptors = [];
-  for (const d of descs) {
-    const entries = [];
-    for (const kv of d.split(',')) {
-      const eq = kv.indexOf('=');
-      if (eq <= 0) return `'${kv}' in '${d}' is not KEY=VALUE`;
-      entries.push({ key: kv.slice(0, eq), value: kv.slice(eq + 1) });
-    }
-    descriptors.push(entries);
-  }
-  return { url, hits, json, domain, descriptors };
+  const request = parseRequestArgs(positional);
+  if (typeof request === 'string') return request;
+  return { url, hits, json, ...request };
 }
 
 /** exit 0 when the request would be OK, 3 when it would be OVER_LIMIT, 1 on an error, 2 on a usage error. */

@@ -104,3 +104,25 @@ export function serviceArgs(argv: readonly string[]): { exit: number; stdout?: s
   const what = args[0]!.startsWith('-') ? `unknown flag '${args[0]}'` : `unexpected argument '${args[0]}'`;
   return { exit: 2, stderr: `meshlimit: ${what}; the service takes no arguments but --help and --version.\n${SETTINGS_POINTER}\n` };
 }
+
+/**
+ * `DOMAIN KEY=VALUE[,KEY=VALUE...] ...`, the request both `ask` and `explain` take: one descriptor
+ * per argument after the domain, its entries comma-separated. A string is the usage error.
+ */
+export function parseRequestArgs(
+  positional: readonly string[],
+): { domain: string; descriptors: { key: string; value: string }[][] } | string {
+  const [domain, ...descs] = positional;
+  if (domain === undefined || descs.length === 0) return 'expected DOMAIN and at least one KEY=VALUE descriptor';
+  const descriptors = [];
+  for (const d of descs) {
+    const entries = [];
+    for (const kv of d.split(',')) {
+      const eq = kv.indexOf('=');
+      if (eq <= 0) return `'${kv}' in '${d}' is not KEY=VALUE`;
+      entries.push({ key: kv.slice(0, eq), value: kv.slice(eq + 1) });
+    }
+    descriptors.push(entries);
+  }
+  return { domain, descriptors };
+}
