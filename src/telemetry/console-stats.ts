@@ -44,7 +44,9 @@ export interface LimitedDescriptor {
 }
 
 export class ConsoleStats implements LimiterObserver {
-  private readonly rules = new Map<string, RuleTraffic>();
+  /** domain -> rule key -> row (no key built per decision); {@link ruleCount} rows in all. */
+  private readonly rules = new Map<string, Map<string, RuleTraffic>>();
+  private ruleCount = 0;
   private readonly limited = new Map<string, LimitedDescriptor>();
   readonly since = Date.now();
 
@@ -60,14 +62,18 @@ export class ConsoleStats implements LimiterObserver {
   }
 
   private rule(domain: string, ruleKey: string): RuleTraffic {
-    const row = this.rules.get(`${domain}\u0000${ruleKey}`);
+    let byRule = this.rules.get(domain);
+    if (byRule === undefined) this.rules.set(domain, (byRule = new Map()));
+    const row = byRule.get(ruleKey);
     if (row !== undefined) return row;
     // Full: every further rule counts under one `_other_` row (which may take the table one past
     // MAX_RULES - 1 new rows, never more).
-    const key = this.rules.size >= MAX_RULES - 1 ? '_other_' : ruleKey;
-    const id = `${domain}\u0000${key}`;
-    let created = this.rules.get(id);
-    if (created === undefined) this.rules.set(id, (created = { domain, ruleKey: key, decisions: 0, overLimit: 0, shadowOverLimit: 0 }));
+    const key = this.ruleCount >= MAX_RULES - 1 ? '_other_' : ruleKey;
+    let created = byRule.get(key);
+    if (created === undefined) {
+      byRule.set(key, (created = { domain, ruleKey: key, decisions: 0, overLimit: 0, shadowOverLimit: 0 }));
+      this.ruleCount++;
+    }
     return created;
   }
 
@@ -94,7 +100,8 @@ export class ConsoleStats implements LimiterObserver {
 
   /** Per-rule traffic, busiest first. */
   ruleTraffic(): RuleTraffic[] {
-    return [...this.rules.values()].map((r) => ({ ...r })).sort((a, b) => b.decisions - a.decisions);
+    const rows = [...this.rules.values()].flatMap((byRule) => [...byRule.values()]);
+    return rows.map((r) => ({ ...r })).sort((a, b) => b.decisions - a.decisions);
   }
 
   /** The `n` most-denied descriptors. */
