@@ -5,6 +5,7 @@ import { chargedOps, refundOps } from '../limiter/algorithms/refund.js';
 import type { Backend, StoredStates } from '../limiter/ports.js';
 import type { CounterOp, EvaluateOptions, EvaluateResult } from '../limiter/types.js';
 import { effectiveNow, validateOps } from '../limiter/ops.js';
+import { MemoryReservations } from './memory-reservations.js';
 
 /** Options of the in-process backend. */
 export interface MemoryBackendOptions {
@@ -81,6 +82,8 @@ export class MemoryBackend implements Backend {
   private newest: Entry | undefined = undefined;
   private readonly clock: () => number;
   private readonly maxKeys: number;
+  /** Reservation rules' states (./memory-reservations.ts). */
+  private readonly reservations: MemoryReservations;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** The wall clock of the evaluation in progress (read by `store`). */
@@ -97,6 +100,7 @@ export class MemoryBackend implements Backend {
     if (!Number.isSafeInteger(this.maxKeys) || this.maxKeys < 1) {
       throw new RangeError(`MemoryBackend maxKeys must be a positive integer, got ${options.maxKeys}`);
     }
+    this.reservations = new MemoryReservations(this.maxKeys);
     const every = options.sweepIntervalMs ?? 10_000;
     if (every > 0) {
       this.sweepTimer = setInterval(() => this.sweep(), every);
@@ -118,6 +122,7 @@ export class MemoryBackend implements Backend {
     const wall = this.clock();
     this.wall = wall;
     const now = effectiveNow(options.now, wall);
+    if (options.reservation !== undefined) return this.reservations.run(ops[0]!, options.reservation, now, wall);
     const result = evaluateOps(ops, now, options.chargeOnDeny, this.store);
     return options.refundable === true && !result.denied ? this.withRefund(ops, result, now) : result;
   }
@@ -167,6 +172,7 @@ export class MemoryBackend implements Backend {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.entries.clear();
+    this.reservations.clear();
     this.oldest = this.newest = undefined;
     return Promise.resolve();
   }
@@ -174,7 +180,7 @@ export class MemoryBackend implements Backend {
   /** Drops every expired counter now; returns how many were dropped. */
   sweep(): number {
     const wall = this.clock();
-    let dropped = 0;
+    let dropped = this.reservations.sweep(wall);
     for (let entry = this.oldest; entry !== undefined;) {
       const newer = entry.newer;
       if (entry.expiresAt < wall) {
@@ -190,6 +196,7 @@ export class MemoryBackend implements Backend {
     let n = 0;
     const wall = this.clock();
     for (const key of keys) {
+      if (this.reservations.delete(key)) n++;
       const entry = this.entries.get(key);
       if (entry === undefined) continue;
       if (entry.expiresAt >= wall) n++;

@@ -268,7 +268,9 @@ class TreeBuilder {
     return Object.freeze({
       ...common,
       ...(candidates.length > 0 ? { candidates: Object.freeze(candidates) } : {}),
-      limits: Object.freeze(limits),
+      // A reservation rule's counter is the reservation state (lua/reservation.lua), never an ordinary one.
+      ...(d.reservation === undefined ? {} : { reservation: d.reservation }),
+      limits: Object.freeze(d.reservation === undefined ? limits : limits.map((l) => Object.freeze({ ...l, identity: `rsv:${l.identity}` }))),
       unlimited: false,
       names: Object.freeze(limits.flatMap((l) => (l.name === undefined ? [] : [l.name]))),
       replaces: Object.freeze([...new Set(limits.flatMap((l) => l.replaces))]),
@@ -347,6 +349,7 @@ function dumpDescriptor(d: DescriptorSpec, rule: CompiledRule | undefined, descr
     ...(d.metadata === undefined ? {} : { metadata: d.metadata }),
     limits: rule?.limits.map(dumpLimit) ?? [],
     ...(rule?.candidates === undefined ? {} : { candidateLimits: rule.candidates.map(dumpLimit) }),
+    ...(d.reservation === undefined ? {} : { reservation: { ...d.reservation } }),
     descriptors,
   };
 }

@@ -1,3 +1,4 @@
+import type { ReservationSpec } from '../limiter/reservation-types.js';
 import type { DescriptorEntry, MetadataStruct, Rule } from '../limiter/types.js';
 import type { DomainOptions } from './schema.js';
 import type { ConfigSnapshot } from '../limiter/ports.js';
@@ -86,6 +87,8 @@ export interface DescriptorDump {
   readonly limits: readonly LimitDump[];
   /** meshlimit `candidate_rate_limits` (counted, never enforced), when set. */
   readonly candidateLimits?: readonly LimitDump[];
+  /** meshlimit `reservation` as compiled (ttlMs in ms). */
+  readonly reservation?: ReservationSpec;
   readonly descriptors: readonly DescriptorDump[];
 }
 

@@ -2,6 +2,8 @@ import { FAILURE_POLICIES, type FailurePolicy, type MetadataStruct } from '../li
 import { at, Checker, join, type Problem } from './checker.js';
 import { checkCandidates, checkList, checkSingle, type LimitSpec, type LimitsSpec } from './limit-schema.js';
 import { checkDescriptorMetadata } from './metadata-schema.js';
+import { checkReservation } from './reservation-schema.js';
+import type { ReservationSpec } from '../limiter/reservation-types.js';
 import { checkResolution, type ResolutionOptions } from './resolution-schema.js';
 import { describeNode as describe, quoteText as q, type YNode } from './yaml-tree.js';
 
@@ -41,6 +43,7 @@ export const DESCRIPTOR_KEYS = [
   'quota_mode',
   'metadata',
   'candidate_rate_limits',
+  'reservation',
 ] as const;
 export interface DescriptorSpec {
   readonly path: string;
@@ -58,6 +61,8 @@ export interface DescriptorSpec {
   readonly shareThreshold: boolean;
   /** upstream descriptor `metadata` (a non-empty mapping), else undefined. */
   readonly metadata: MetadataStruct | undefined;
+  /** meshlimit `reservation` (./reservation-schema.ts), else undefined. */
+  readonly reservation: ReservationSpec | undefined;
   readonly descriptors: readonly DescriptorSpec[];
 }
 
@@ -121,7 +126,7 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
   return { spec, errors: c.errors, warnings: c.warnings };
 }
 
-function checkDescriptorList(c: Checker, node: YNode | undefined, path: string): DescriptorSpec[] {
+function checkDescriptorList(c: Checker, node: YNode | undefined, path: string, parentKeys: readonly string[] = []): DescriptorSpec[] {
   if (node === undefined || (node.kind === 'scalar' && node.value === null)) return [];
   if (node.kind !== 'seq') {
     c.error(path, `must be a list of descriptors, got ${describe(node)}${at(node.line)}`);
@@ -129,13 +134,13 @@ function checkDescriptorList(c: Checker, node: YNode | undefined, path: string):
   }
   const out: DescriptorSpec[] = [];
   node.items.forEach((item, i) => {
-    const d = checkDescriptor(c, item, `${path}[${i}]`);
+    const d = checkDescriptor(c, item, `${path}[${i}]`, parentKeys);
     if (d !== undefined) out.push(d);
   });
   return out;
 }
 
-function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec | undefined {
+function checkDescriptor(c: Checker, node: YNode, path: string, parentKeys: readonly string[]): DescriptorSpec | undefined {
   if (node.kind !== 'map') {
     c.error(path, `must be a mapping with at least 'key', got ${describe(node)}${at(node.line)}`);
     return undefined;
@@ -192,7 +197,15 @@ function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec 
 
   const candidates = checkCandidates(c, e.get('candidate_rate_limits'), join(path, 'candidate_rate_limits'), limits.kind);
   const metadata = checkDescriptorMetadata(c, e.get('metadata'), join(path, 'metadata'), limits.kind);
-  const descriptors = checkDescriptorList(c, e.get('descriptors')?.value, join(path, 'descriptors'));
+  const pathKeys = [...parentKeys, key];
+  const reservation = checkReservation(c, e.get('reservation'), join(path, 'reservation'), {
+    limits,
+    pathKeys,
+    shadowMode,
+    quotaMode,
+    hasCandidates: e.has('candidate_rate_limits'),
+  });
+  const descriptors = checkDescriptorList(c, e.get('descriptors')?.value, join(path, 'descriptors'), pathKeys);
   return {
     path,
     line: node.line,
@@ -206,6 +219,7 @@ function checkDescriptor(c: Checker, node: YNode, path: string): DescriptorSpec 
     valueToMetric,
     shareThreshold,
     metadata,
+    reservation,
     descriptors,
   };
 }

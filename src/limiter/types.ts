@@ -1,3 +1,5 @@
+import type { ReservationCall, ReservationResult, ReservationSpec } from './reservation-types.js';
+
 /**
  * The rate-limit domain: transport-free types shared by config, limiter and backends.
  * Nothing here imports grpc-js, fastify or generated proto types.
@@ -81,6 +83,8 @@ export interface Rule {
    * or the answer. Absent when the rule has none.
    */
   readonly candidates?: readonly Limit[] | undefined;
+  /** meshlimit `reservation`: calls matching this rule reserve or settle (./reservation-types.ts). Absent otherwise. */
+  readonly reservation?: ReservationSpec | undefined;
   /** True when a tenant override (./overrides.ts) replaced the rule's limits for this descriptor. */
   readonly tenantOverride?: true | undefined;
 }
@@ -254,6 +258,12 @@ export interface EvaluateOptions {
    * backend answers at once and is never given one).
    */
   readonly cancellation?: CancellationProbe | undefined;
+  /**
+   * Present for a reservation rule's call (see ./reservation-types.ts): the one op names the
+   * counter, and the store reserves or settles on it instead of evaluating it. Absent on every
+   * ordinary decision.
+   */
+  readonly reservation?: ReservationCall | undefined;
 }
 
 export interface EvaluateResult {
@@ -275,4 +285,6 @@ export interface EvaluateResult {
    * moves on) and is reported by the store's `onRefundError`.
    */
   readonly refund?: (() => Promise<void>) | undefined;
+  /** What a reservation call did (present when {@link EvaluateOptions.reservation} was). */
+  readonly reservation?: ReservationResult | undefined;
 }

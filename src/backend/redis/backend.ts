@@ -14,6 +14,7 @@ import { ReadinessTracker, type RedisStateChange } from './readiness.js';
 import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js';
 import { assembleEvaluateScripts, assembleRefundScript, type AssembledScript, type EvaluateScripts } from './lua-assembler.js';
 import { marshalRefund, parseRefundReply } from './script-format.js';
+import { registerReservationScript, runReservation } from './reservation-script.js';
 import {
   EVALUATE_BATCH_COMMAND,
   evaluateCommandFor,
@@ -99,6 +100,7 @@ export class RedisBackend implements Backend {
     const client = createRedisClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.commandTimeoutMs) });
     registerEvaluateScripts(client, options.scripts ?? defaultEvaluateScripts());
     registerRefundScript(client, options.refundScript ?? defaultRefundScript());
+    registerReservationScript(client);
     this.onRefundError = options.onRefundError;
     this.client = client;
     this.readiness = new ReadinessTracker(client, (change) => {
@@ -119,6 +121,7 @@ export class RedisBackend implements Backend {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options.reservation !== undefined) return this.reservation(ops, options);
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     return new Promise<EvaluateResult>((resolve, reject) => {
       const cancellation = options.cancellation;
@@ -135,6 +138,17 @@ export class RedisBackend implements Backend {
             }
           : { ops, now, chargeOnDeny: options.chargeOnDeny, cancellation, resolve, reject };
       if (this.queue.push(queued) === 1) setImmediate(this.flush);
+    });
+  }
+
+  /**
+   * A reservation rule's call: lua/reservation.lua on its own, not batched (see
+   * ./reservation-script.ts). Deadline: the client's backstop timeout.
+   */
+  private reservation(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
+    const run = runReservation(this.client, ops[0]!, options.reservation!, options.now);
+    return this.health.track(run, replyKind).catch((err: unknown) => {
+      throw toBackendError(err);
     });
   }
 

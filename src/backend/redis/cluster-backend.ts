@@ -10,6 +10,7 @@ import { sendQueue, type QueuedRequest, type ScriptSender } from './batching.js'
 import { createClusterClient, DEFAULT_COMMAND_TIMEOUT_MS, type RedisConnectionOptions } from './connection.js';
 import { backstopTimeoutMs, WriteBatch } from './deadline.js';
 import { CallHealth } from './call-health.js';
+import { registerReservationScript, runReservation } from './reservation-script.js';
 import { replyKind, toBackendError } from './errors.js';
 import { notConnectedReason } from './explain.js';
 import { ReadinessTracker, type RedisStateChange } from './readiness.js';
@@ -120,6 +121,7 @@ export class RedisClusterBackend implements Backend {
     this.onRefundError = options.onRefundError;
     // Calls get their deadline from `call`; ioredis' per-command timer is only a backstop.
     this.client = createClusterClient({ ...options, commandTimeoutMs: backstopTimeoutMs(this.deadlineMs) });
+    registerReservationScript(this.client);
     this.readiness = new ReadinessTracker(this.client, (change) => {
       this.health.connection(change.ready);
       if (change.ready) void this.warmUp();
@@ -155,6 +157,13 @@ export class RedisClusterBackend implements Backend {
     // Not ready (starting, reconnecting after losing every node, closed): fail now. ioredis would
     // otherwise hold an auto-pipelined call until the cluster is ready, however long that takes.
     if (!this.isReady()) throw this.unavailable();
+    if (options.reservation !== undefined) {
+      // A reservation rule's call: one op, its two keys in one slot (./reservation-script.ts).
+      const run = runReservation(this.client, ops[0]!, options.reservation, options.now);
+      return this.health.track(run, replyKind).catch((err: unknown) => {
+        throw toBackendError(err);
+      });
+    }
     const now = options.now === undefined ? undefined : Math.floor(options.now);
     const groups = groupBySlot(ops);
     if (groups.length === 1) {

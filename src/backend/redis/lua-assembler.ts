@@ -270,6 +270,12 @@ export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledSc
   return assembled([banner('refund'), splice(read('refund.lua'), 'refund.lua', read)]);
 }
 
+/** The reservation script (lua/reservation.lua): reservation rules' own path, never an ordinary decision's. */
+export function assembleReservationScript(luaDir: string = findLuaDir()): AssembledScript {
+  const read = reader(luaDir);
+  return assembled([banner('reservation'), read('reservation.lua')]);
+}
+
 /**
  * Every script the backends run, by the name `meshlimit print-lua` takes: the driver's basename,
  * and for evaluate-one also the algorithm (`evaluate-one token_bucket`).
@@ -279,6 +285,7 @@ export const SCRIPT_NAMES: readonly string[] = Object.freeze([
   ...ALGORITHMS.map((a) => `evaluate-one ${a}`),
   'evaluate-batch',
   'refund',
+  'reservation',
 ]);
 
 /** The script called `name` in {@link SCRIPT_NAMES}, assembled from `luaDir`; undefined for another name. */
@@ -286,6 +293,7 @@ export function assembleScriptNamed(name: string, luaDir: string = findLuaDir())
   if (name === 'evaluate') return assembleEvaluateScript(luaDir);
   if (name === 'evaluate-batch') return assembleEvaluateBatchScript(luaDir);
   if (name === 'refund') return assembleRefundScript(luaDir);
+  if (name === 'reservation') return assembleReservationScript(luaDir);
   const algorithm = ALGORITHMS.find((a) => name === `evaluate-one ${a}`);
   return algorithm === undefined ? undefined : assembleEvaluateOneScript(algorithm, luaDir);
 }
