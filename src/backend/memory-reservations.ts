@@ -1,9 +1,4 @@
-import {
-  emptyReservationState,
-  reservationKeepMs,
-  reservationStep,
-  type ReservationState,
-} from '../limiter/algorithms/reservation.js';
+import { emptyReservationState, reservationKeepMs, reservationStep, type ReservationState } from '../limiter/algorithms/reservation.js';
 import type { ReservationCall } from '../limiter/reservation-types.js';
 import type { CounterOp, EvaluateResult } from '../limiter/types.js';
 

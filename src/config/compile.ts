@@ -270,7 +270,9 @@ class TreeBuilder {
       ...(candidates.length > 0 ? { candidates: Object.freeze(candidates) } : {}),
       // A reservation rule's counter is the reservation state (lua/reservation.lua), never an ordinary one.
       ...(d.reservation === undefined ? {} : { reservation: d.reservation }),
-      limits: Object.freeze(d.reservation === undefined ? limits : limits.map((l) => Object.freeze({ ...l, identity: `rsv:${l.identity}` }))),
+      limits: Object.freeze(
+        d.reservation === undefined ? limits : limits.map((l) => Object.freeze({ ...l, identity: `rsv:${l.identity}` })),
+      ),
       unlimited: false,
       names: Object.freeze(limits.flatMap((l) => (l.name === undefined ? [] : [l.name]))),
       replaces: Object.freeze([...new Set(limits.flatMap((l) => l.replaces))]),

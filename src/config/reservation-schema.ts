@@ -30,7 +30,12 @@ export interface ReservationContext {
   readonly hasCandidates: boolean;
 }
 
-export function checkReservation(c: Checker, entry: YEntry | undefined, path: string, ctx: ReservationContext): ReservationSpec | undefined {
+export function checkReservation(
+  c: Checker,
+  entry: YEntry | undefined,
+  path: string,
+  ctx: ReservationContext,
+): ReservationSpec | undefined {
   if (entry === undefined) return undefined;
   const node = entry.value;
   if (node.kind !== 'map') {
@@ -64,40 +69,29 @@ export function checkReservation(c: Checker, entry: YEntry | undefined, path: st
       );
   }
 
-  let estimate: number | undefined;
-  const est = e.get('estimate');
-  if (mode === 'in_flight') {
-    if (est !== undefined) c.error(join(path, 'estimate'), `is not allowed with mode in_flight${at(est.keyLine)}: each request in flight holds 1`);
-    estimate = 1;
-  } else if (est === undefined) {
-    c.error(join(path, 'estimate'), `missing${at(node.line)}; give an integer >= 1 or hits_addend (the reserve call's hits_addend)`);
-  } else if (!(est.value.kind === 'scalar' && est.value.value === 'hits_addend')) {
-    estimate = c.uint(est.value, join(path, 'estimate'), 1);
-  }
-
+  const estimate = checkEstimate(c, path, node.line, mode, e.get('estimate'));
   const expiry = text('expiry_cost', 'none');
   if (expiry !== 'none' && expiry !== 'estimate')
     c.error(join(path, 'expiry_cost'), `unknown expiry cost ${q(expiry)}${at(e.get('expiry_cost')!.keyLine)}; expected none or estimate`);
   else if (expiry === 'estimate' && mode === 'in_flight')
-    c.error(join(path, 'expiry_cost'), `must be none with mode in_flight${at(e.get('expiry_cost')!.keyLine)}: an in-flight slot has no cost`);
+    c.error(
+      join(path, 'expiry_cost'),
+      `must be none with mode in_flight${at(e.get('expiry_cost')!.keyLine)}: an in-flight slot has no cost`,
+    );
 
-  let maxOutstanding = DEFAULT_MAX_OUTSTANDING;
-  const mo = e.get('max_outstanding');
-  if (mo !== undefined) {
-    const v = c.uint(mo.value, join(path, 'max_outstanding'), 1);
-    if (v !== undefined && v > MAX_OUTSTANDING_LIMIT)
-      c.error(join(path, 'max_outstanding'), `must be at most ${MAX_OUTSTANDING_LIMIT}, got ${v}${at(mo.keyLine)}`);
-    else if (v !== undefined) maxOutstanding = v;
-  }
-
+  const maxOutstanding = checkMaxOutstanding(c, path, e.get('max_outstanding'));
   const windowMs = limitWindow(c, path, node.line, ctx);
   let ttlMs = 0;
   const ttl = e.get('ttl_seconds');
-  if (ttl === undefined) c.error(join(path, 'ttl_seconds'), `missing${at(node.line)}; how long an unsettled reservation is held (<= the window)`);
+  if (ttl === undefined)
+    c.error(join(path, 'ttl_seconds'), `missing${at(node.line)}; how long an unsettled reservation is held (<= the window)`);
   else {
     const v = c.uint(ttl.value, join(path, 'ttl_seconds'), 1);
     if (v !== undefined && windowMs !== undefined && v * 1000 > windowMs)
-      c.error(join(path, 'ttl_seconds'), `${v} s is longer than the limit's window (${windowMs / 1000} s)${at(ttl.keyLine)}; shorten it or widen the window`);
+      c.error(
+        join(path, 'ttl_seconds'),
+        `${v} s is longer than the limit's window (${windowMs / 1000} s)${at(ttl.keyLine)}; shorten it or widen the window`,
+      );
     else if (v !== undefined) ttlMs = v * 1000;
   }
   if (c.errors.length !== before) return undefined;
@@ -119,7 +113,9 @@ function limitWindow(c: Checker, path: string, line: number, ctx: ReservationCon
   if (ctx.quotaMode) why('cannot be combined with quota_mode');
   if (ctx.hasCandidates) why('cannot be combined with candidate_rate_limits');
   if (ctx.limits.kind !== 'limits') {
-    why(`needs a 'rate_limit' on the same descriptor (the budget or the in-flight maximum), and the descriptor has ${ctx.limits.kind === 'none' ? 'none' : 'an unlimited one'}`);
+    why(
+      `needs a 'rate_limit' on the same descriptor (the budget or the in-flight maximum), and the descriptor has ${ctx.limits.kind === 'none' ? 'none' : 'an unlimited one'}`,
+    );
     return undefined;
   }
   if (ctx.limits.limits.length !== 1) {
@@ -132,4 +128,29 @@ function limitWindow(c: Checker, path: string, line: number, ctx: ReservationCon
     return undefined;
   }
   return l.unitMultiplier * UNIT_SECONDS[l.unit] * 1000;
+}
+
+/** `estimate`: required in tokens mode (an integer >= 1 or `hits_addend`), refused in in_flight mode (each request holds 1). */
+function checkEstimate(c: Checker, path: string, line: number, mode: string, est: YEntry | undefined): number | undefined {
+  if (mode === 'in_flight') {
+    if (est !== undefined)
+      c.error(join(path, 'estimate'), `is not allowed with mode in_flight${at(est.keyLine)}: each request in flight holds 1`);
+    return 1;
+  }
+  if (est === undefined) {
+    c.error(join(path, 'estimate'), `missing${at(line)}; give an integer >= 1 or hits_addend (the reserve call's hits_addend)`);
+    return undefined;
+  }
+  if (est.value.kind === 'scalar' && est.value.value === 'hits_addend') return undefined;
+  return c.uint(est.value, join(path, 'estimate'), 1);
+}
+
+/** `max_outstanding`: 1..MAX_OUTSTANDING_LIMIT, default DEFAULT_MAX_OUTSTANDING. */
+function checkMaxOutstanding(c: Checker, path: string, mo: YEntry | undefined): number {
+  if (mo === undefined) return DEFAULT_MAX_OUTSTANDING;
+  const v = c.uint(mo.value, join(path, 'max_outstanding'), 1);
+  if (v === undefined) return DEFAULT_MAX_OUTSTANDING;
+  if (v > MAX_OUTSTANDING_LIMIT)
+    c.error(join(path, 'max_outstanding'), `must be at most ${MAX_OUTSTANDING_LIMIT}, got ${v}${at(mo.keyLine)}`);
+  return v;
 }

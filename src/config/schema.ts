@@ -198,13 +198,8 @@ function checkDescriptor(c: Checker, node: YNode, path: string, parentKeys: read
   const candidates = checkCandidates(c, e.get('candidate_rate_limits'), join(path, 'candidate_rate_limits'), limits.kind);
   const metadata = checkDescriptorMetadata(c, e.get('metadata'), join(path, 'metadata'), limits.kind);
   const pathKeys = [...parentKeys, key];
-  const reservation = checkReservation(c, e.get('reservation'), join(path, 'reservation'), {
-    limits,
-    pathKeys,
-    shadowMode,
-    quotaMode,
-    hasCandidates: e.has('candidate_rate_limits'),
-  });
+  const context = { limits, pathKeys, shadowMode, quotaMode, hasCandidates: e.has('candidate_rate_limits') };
+  const reservation = checkReservation(c, e.get('reservation'), join(path, 'reservation'), context);
   const descriptors = checkDescriptorList(c, e.get('descriptors')?.value, join(path, 'descriptors'), pathKeys);
   return {
     path,

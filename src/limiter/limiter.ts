@@ -1,4 +1,5 @@
-import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
+import { CancelledError, DeadlineExceededError } from '../errors.js';
+import { validate } from './validate-check.js';
 import { limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
 import { counterRefs, type CounterRef } from './counter-refs.js';
@@ -6,6 +7,7 @@ import { tenantRule, type OverrideSource } from './overrides.js';
 import { evaluateStored } from './algorithms/evaluate.js';
 import type { Explanation, StateRead } from './explanation.js';
 import { buildOps, NONE } from './plan-ops.js';
+import { evaluateWithReservations, hasReservation, type ReservationObserve } from './reservations.js';
 import type { Backend, ConfigSnapshot, ConfigSource } from './ports.js';
 import { OK_NO_LIMIT, verdict, type Planned, type VerdictFlags } from './verdict.js';
 import {
@@ -68,10 +70,11 @@ export interface LimiterObserver {
    * enforced answer was OVER_LIMIT anyway.
    */
   onCandidate?(domain: string, rule: Rule, candidate: Limit, over: boolean, denied: boolean): void;
+  /** Called once per reservation call (reserve, settle, cancel) with its outcome (./reservations.ts). */
+  onReservation?: ReservationObserve;
 }
 
-/** Limits on requests accepted before any work is done (bounded work per request). */
-export const REQUEST_LIMITS = Object.freeze({ maxDescriptors: 64, maxEntries: 32 });
+export { REQUEST_LIMITS } from './validate-check.js';
 
 /**
  * Turns a request into counter operations, runs them on the backend in one call, and turns the
@@ -134,6 +137,7 @@ export class RateLimiter {
     const ops: CounterOp[] = [];
     const { quota, candidateStart } = buildOps(this.options.keyPrefix, check, plans, ops);
     if (ops.length === 0) return this.conclude(check, plans, [], undefined);
+    if (hasReservation(plans)) return this.reserving(check, plans, ops, quota, deadline, cancellation);
     const cache = this.options.overLimitCache;
     // Candidate ops never deny: the cache answers from the enforced ops alone (candidates then go uncounted, as a denied request charges nothing).
     const enforcedOps = candidateStart === ops.length ? ops : ops.slice(0, candidateStart);
@@ -153,6 +157,25 @@ export class RateLimiter {
     const asked =
       cancellation === undefined ? options : { chargeOnDeny: options.chargeOnDeny, now: options.now, domain: options.domain, cancellation };
     return backend.evaluate(ops, asked).then((result) => this.evaluated(check, plans, ops, result));
+  }
+
+  /** A request with a reservation rule's descriptor: its own path (./reservations.ts), past the over-limit cache. */
+  private reserving(
+    check: RateLimitCheck,
+    plans: readonly Planned[],
+    ops: readonly CounterOp[],
+    quota: boolean,
+    deadline: number | undefined,
+    cancellation: CancellationProbe | undefined,
+  ): Promise<Decision> {
+    if (deadline !== undefined && Date.now() >= deadline) {
+      throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
+    }
+    if (cancellation?.cancelled === true) throw new CancelledError('the caller cancelled the request before its counters were evaluated');
+    const options = this.optionsFor(check.domain, quota);
+    return evaluateWithReservations(this.backend, check, plans, ops, options, this.observer?.onReservation).then(({ outcomes, degraded }) =>
+      this.conclude(check, plans, outcomes, degraded),
+    );
   }
 
   /**
@@ -359,36 +382,5 @@ function rememberDenials(cache: OverLimitCache, ops: readonly CounterOp[], outco
     const op = ops[i]!;
     const o = outcomes[i]!;
     if (o.overLimit && op.algorithm === 'fixed_window' && op.enforce && op.hits <= 1) cache.add(op.key, now, o.resetMs);
-  }
-}
-
-function validate(check: RateLimitCheck): void {
-  if (typeof check.domain !== 'string' || check.domain.length === 0) {
-    throw new InvalidRequestError('rate limit domain must not be empty');
-  }
-  const n = check.descriptors.length;
-  if (n === 0) throw new InvalidRequestError('rate limit descriptor list must not be empty');
-  if (n > REQUEST_LIMITS.maxDescriptors) {
-    throw new InvalidRequestError(`too many descriptors: ${n} (at most ${REQUEST_LIMITS.maxDescriptors})`);
-  }
-  if (!Number.isSafeInteger(check.hitsAddend) || check.hitsAddend < 0) {
-    throw new InvalidRequestError(`hits_addend must be a non-negative integer, got ${String(check.hitsAddend)}`);
-  }
-  for (let i = 0; i < n; i++) {
-    const d = check.descriptors[i]!;
-    // A descriptor without entries matches no rule and is answered OK without a limit, as
-    // upstream answers it (a limit override on it still applies).
-    if (d.entries.length > REQUEST_LIMITS.maxEntries) {
-      throw new InvalidRequestError(`descriptors[${i}] has ${d.entries.length} entries (at most ${REQUEST_LIMITS.maxEntries})`);
-    }
-    for (let j = 0; j < d.entries.length; j++) {
-      if (d.entries[j]!.key.length === 0) throw new InvalidRequestError(`descriptors[${i}].entries[${j}].key must not be empty`);
-    }
-    if (d.hitsAddend !== undefined && (!Number.isSafeInteger(d.hitsAddend) || d.hitsAddend < 0)) {
-      throw new InvalidRequestError(`descriptors[${i}].hits_addend must be a non-negative integer`);
-    }
-    if (d.limitOverride !== undefined && (!Number.isSafeInteger(d.limitOverride.requestsPerUnit) || d.limitOverride.requestsPerUnit < 0)) {
-      throw new InvalidRequestError(`descriptors[${i}].limit.requests_per_unit must be a non-negative integer`);
-    }
   }
 }

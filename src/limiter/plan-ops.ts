@@ -24,7 +24,12 @@ export function buildOps(
     p.firstOp = ops.length;
     if (p.limits.length === 0) continue;
     if (p.quota) quota = true;
-    const tag = descriptorTag(check.domain, counterEntries(check.descriptors[i]!.entries, p.rule?.sharedValues));
+    const rule = p.rule;
+    const entries = check.descriptors[i]!.entries;
+    const tag = descriptorTag(
+      check.domain,
+      rule?.reservation === undefined ? counterEntries(entries, rule?.sharedValues) : reservationEntries(entries, rule),
+    );
     for (const limit of p.limits) {
       ops.push({
         key: counterKey(keyPrefix, tag, limit.identity),
@@ -56,6 +61,22 @@ export function buildOps(
     }
   }
   return { quota, candidateStart };
+}
+
+/**
+ * A reservation rule's counter entries: the request's without its phase and correlation entries
+ * (the counter is per tenant, not per request or phase), `share_threshold` applied.
+ */
+function reservationEntries(entries: readonly DescriptorEntry[], rule: Rule): readonly DescriptorEntry[] {
+  const { phaseKey, idKey } = rule.reservation!;
+  const shared = rule.sharedValues;
+  const out: DescriptorEntry[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    if (e.key === phaseKey || e.key === idKey) continue;
+    out.push(shared?.[i] === undefined ? e : { key: e.key, value: shared[i]! });
+  }
+  return out;
 }
 
 /** The entries a counter key is built from: the request's, with `share_threshold` patterns substituted. */

@@ -67,7 +67,12 @@ export function parseReservationReply(reply: unknown): EvaluateResult {
 }
 
 /** Runs one call on `client` (standalone or cluster: both keys share a slot). */
-export async function runReservation(client: Client, op: CounterOp, call: ReservationCall, now: number | undefined): Promise<EvaluateResult> {
+export async function runReservation(
+  client: Client,
+  op: CounterOp,
+  call: ReservationCall,
+  now: number | undefined,
+): Promise<EvaluateResult> {
   const run = (client as unknown as Registered)[RESERVATION_COMMAND];
   if (run === undefined) throw new BackendError('the reservation script is not registered on this client');
   const { keys, argv } = marshalReservation(op, call, now);
