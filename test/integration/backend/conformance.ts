@@ -5,6 +5,7 @@ import type { CounterOp, EvaluateResult } from '../../../src/limiter/types.js';
 import { keySlot } from '../../../src/backend/redis/slot.js';
 import { packState, STATE_TAG, stateText } from '../../../src/limiter/algorithms/state-bytes.js';
 import type { Algorithm } from '../../../src/limiter/types.js';
+import { reservationScenarios } from './reservation-conformance.js';
 
 /**
  * One conformance suite for every Backend (memory, Redis standalone, Redis Cluster, Redis
@@ -111,6 +112,11 @@ export function defineBackendSuite(name: string, makeBackend: () => Promise<Back
       expect(r.denied).toBe(o.enforce && out.overLimit);
       return [out.overLimit, out.remaining, out.resetMs];
     };
+
+    reservationScenarios(
+      () => sut,
+      (s, tag) => key(s, tag),
+    );
 
     describe('fixed window', () => {
       it('counts down to the threshold, denies after it, and reports ms to the window end', async () => {
