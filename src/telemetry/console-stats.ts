@@ -122,5 +122,8 @@ export function teeObservers(...observers: LimiterObserver[]): LimiterObserver {
     onCandidate(domain, rule, candidate, over, denied) {
       for (const o of observers) o.onCandidate?.(domain, rule, candidate, over, denied);
     },
+    onReservation(domain, ruleKey, outcome, result) {
+      for (const o of observers) o.onReservation?.(domain, ruleKey, outcome, result);
+    },
   };
 }

@@ -48,6 +48,7 @@ export function decisionObserver(metrics: Metrics, nearLimitRatio = 0.8): Limite
       metrics.enforcement.observe(domain, status, known, descriptor);
     },
     onCandidate: (domain, rule, candidate, over) => metrics.enforcement.candidate(domain, rule.ruleKey, candidate, over),
+    onReservation: (domain, ruleKey, outcome, result) => metrics.reservations.record(domain, ruleKey, outcome, result),
   };
 }
 

@@ -6,6 +6,7 @@ import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.
 import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
 import { transportMetrics, type TransportAction } from './transport-metrics.js';
 import { ENFORCEMENT_METRIC_NAMES, enforcementMetrics, type EnforcementMetrics } from './enforcement-metrics.js';
+import { RESERVATION_METRIC_NAMES, reservationMetrics, type ReservationMetrics } from './reservation-metrics.js';
 import { HotCounter, HotHistogram, perRule } from './series.js';
 
 /**
@@ -79,6 +80,7 @@ export const METRIC_NAMES = [
   'meshlimit_grpc_tls_reloads_total',
   ...INFO_METRIC_NAMES,
   ...ENFORCEMENT_METRIC_NAMES,
+  ...RESERVATION_METRIC_NAMES,
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -95,6 +97,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Unknown domains, unmatched descriptors, idle rules (./enforcement-metrics.ts). */
   readonly enforcement: EnforcementMetrics;
+  /** Reservation calls and expiries (./reservation-metrics.ts). */
+  readonly reservations: ReservationMetrics;
   /** Content-Type of {@link render}'s output (Prometheus text exposition format). */
   readonly contentType: string;
   /** The exposition text, for `GET /metrics`. */
@@ -154,6 +158,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   return {
     registry,
     enforcement: enforcementMetrics(registry, options.now),
+    reservations: reservationMetrics(registry),
     contentType: registry.contentType,
     render: () => registry.metrics(),
     ...requestMetrics(registry, domains),
