@@ -16,7 +16,7 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     file: 'config.yaml',
     field: 'descriptors[0].ratelimit',
     detail:
-      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode, metadata, candidate_rate_limits",
+      "unknown key 'ratelimit' (line 4); allowed here: key, value, rate_limit, rate_limits, descriptors, shadow_mode, detailed_metric, value_to_metric, share_threshold, quota_mode, metadata, candidate_rate_limits, reservation",
   },
   {
     dir: 'unknown_key_in_rate_limit',
@@ -208,6 +208,61 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     file: 'config.yaml',
     field: 'descriptors[0].candidate_rate_limits[0].unit',
     detail: `invalid rate limit unit 'fortnight' (line 6); ${UNITS}`,
+  },
+  {
+    dir: 'reservation_ttl_longer_than_window',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.ttl_seconds',
+    detail: "61 s is longer than the limit's window (60 s) (line 9); shorten it or widen the window",
+  },
+  {
+    dir: 'reservation_unknown_key',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.ttl',
+    detail: "unknown key 'ttl' (line 9); allowed here: mode, phase_key, id_key, estimate, ttl_seconds, expiry_cost, max_outstanding",
+  },
+  {
+    dir: 'reservation_missing_estimate',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.estimate',
+    detail: "missing (line 9); give an integer >= 1 or hits_addend (the reserve call's hits_addend)",
+  },
+  {
+    dir: 'reservation_key_not_in_path',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.id_key',
+    detail:
+      "'x_request_id' is not a key of this descriptor or its parents (tenant -> phase -> request_id) (line 9); nest the rule under a 'key: x_request_id' descriptor so it matches the entry Envoy sends",
+  },
+  {
+    dir: 'reservation_not_fixed_window',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation',
+    detail: 'needs a fixed_window limit, got sliding_window (line 9)',
+  },
+  {
+    dir: 'reservation_in_flight_with_estimate',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.estimate',
+    detail: 'is not allowed with mode in_flight (line 9): each request in flight holds 1',
+  },
+  {
+    dir: 'reservation_bad_expiry_cost',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.expiry_cost',
+    detail: "unknown expiry cost 'half' (line 9); expected none or estimate",
+  },
+  {
+    dir: 'reservation_max_outstanding_too_large',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.max_outstanding',
+    detail: 'must be at most 100000, got 100001 (line 9)',
+  },
+  {
+    dir: 'reservation_without_limit',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation',
+    detail: "needs a 'rate_limit' on the same descriptor (the budget or the in-flight maximum), and the descriptor has none (line 8)",
   },
 ];
 
