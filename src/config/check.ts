@@ -103,11 +103,17 @@ function describeLimit(l: LimitDump): string {
   return parts.join(', ');
 }
 
+function describeReservation(r: NonNullable<DescriptorDump['reservation']>): string {
+  const estimate = r.mode === 'in_flight' ? '' : `, estimate ${r.estimate ?? 'hits_addend'}, expiry cost ${r.expiryCost}`;
+  return `reservation ${r.mode}${estimate}, ttl ${r.ttlMs / 1000} s, phase ${r.phaseKey}, id ${r.idKey}`;
+}
+
 function describeRule(x: DescriptorDump): string {
   const flags = [
     x.shadowMode ? ' [shadow_mode]' : '',
     x.quotaMode ? ' [quota_mode]' : '',
     x.detailedMetric ? ' [detailed_metric]' : '',
+    x.reservation === undefined ? '' : ` [${describeReservation(x.reservation)}]`,
   ].join('');
   if (x.unlimited) return `unlimited${flags}`;
   return `${x.limits.map(describeLimit).join('; ')}${flags}`;

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import { RedisBackend } from '../../../src/backend/redis/backend.js';

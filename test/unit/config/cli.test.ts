@@ -102,14 +102,14 @@ describe('meshlimit check-config', () => {
     };
     const ok = node(['check-config', 'config']);
     expect(ok.status).toBe(0);
-    expect(ok.stdout.startsWith('config OK: 2 files, 2 domains, 10 rules')).toBe(true);
+    expect(ok.stdout.startsWith('config OK: 3 files, 3 domains, 12 rules')).toBe(true);
     expect(node(['check-config', fixture('bad_unit')]).status).toBe(1);
     expect(node([]).status).toBe(2);
   });
 });
 
 const LIST =
-  '  evaluate\n  evaluate-one fixed_window\n  evaluate-one sliding_window\n  evaluate-one token_bucket\n  evaluate-batch\n  refund\n';
+  '  evaluate\n  evaluate-one fixed_window\n  evaluate-one sliding_window\n  evaluate-one token_bucket\n  evaluate-batch\n  refund\n  reservation\n';
 
 describe('meshlimit print-lua', () => {
   it('prints exactly the source the backend registers on stdout, and its SHA1 on stderr', async () => {
