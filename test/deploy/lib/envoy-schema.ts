@@ -69,11 +69,26 @@ export const rateLimitAction = z.union([
 ]);
 export type RateLimitAction = z.infer<typeof rateLimitAction>;
 
+/**
+ * config.route.v3.RateLimit.HitsAddend: a number, or a format with exactly one substitution
+ * command (Envoy rejects both, neither, or several; source/extensions/filters/common/
+ * ratelimit_config/ratelimit_config.cc).
+ */
+const hitsAddend = z.union([
+  z.strictObject({ number: z.number().int().min(0).max(1_000_000_000) }),
+  z.strictObject({
+    format: z.string().regex(/^%[A-Z_]+(\([^%]*\))?%$/, 'must be exactly one substitution command, e.g. %DYNAMIC_METADATA(ns:key)%'),
+  }),
+]);
+
 /** config.route.v3.RateLimit (one entry of `rate_limits`). */
 export const rateLimit = z.strictObject({
   stage: z.number().int().min(0).max(10).optional(),
   disable_key: z.string().optional(),
   actions: z.array(rateLimitAction).min(1),
+  /** Sent once more when the stream ends, not on the request path (meshlimit reservations settle with it). */
+  apply_on_stream_done: z.boolean().optional(),
+  hits_addend: hitsAddend.optional(),
 });
 export type RateLimitEntry = z.infer<typeof rateLimit>;
 
@@ -89,6 +104,12 @@ export const LUA_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.lua.v
 /** config.core.v3.GrpcService (envoy_grpc form). */
 const grpcService = z.strictObject({
   envoy_grpc: z.strictObject({ cluster_name: z.string().min(1), authority: z.string().min(1).optional() }),
+  timeout: duration.optional(),
+});
+
+/** config.core.v3.GrpcService, google_grpc form (Envoy's own gRPC client, no cluster needed). */
+export const googleGrpcService = z.strictObject({
+  google_grpc: z.strictObject({ target_uri: z.string().min(1), stat_prefix: z.string().min(1) }),
   timeout: duration.optional(),
 });
 
