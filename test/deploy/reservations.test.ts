@@ -54,10 +54,15 @@ const EXPECTED = [
 
 describe('deploy/reservations', () => {
   it('envoy.yaml: the rate-limit filter and every route rate_limits entry follow Envoy’s API and reach config/ai.yaml’s rules', async () => {
-    const boot = parse(readFileSync(path.join(DIR, 'envoy.yaml'), 'utf8')) as any;
-    const hcm = boot.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
-    check(rateLimitFilterConfig, hcm.http_filters[0].typed_config, 'envoy.yaml http_filters[0]');
-    const limits = hcm.route_config.virtual_hosts[0].routes[0].route.rate_limits as unknown[];
+    type Hcm = {
+      http_filters: { typed_config: unknown }[];
+      route_config: { virtual_hosts: { routes: { route: { rate_limits: unknown[] } }[] }[] };
+    };
+    type Boot = { static_resources: { listeners: { filter_chains: { filters: { typed_config: Hcm }[] }[] }[] } };
+    const boot = parse(readFileSync(path.join(DIR, 'envoy.yaml'), 'utf8')) as Boot;
+    const hcm = boot.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
+    check(rateLimitFilterConfig, hcm.http_filters[0]!.typed_config, 'envoy.yaml http_filters[0]');
+    const limits = hcm.route_config.virtual_hosts[0]!.routes[0]!.route.rate_limits;
     const entries = limits.map((l, i) => check(rateLimit, l, `envoy.yaml rate_limits[${i}]`));
     expect(await agreeWithConfig(entries)).toEqual(EXPECTED);
   });
