@@ -14,6 +14,7 @@
  *
  *   npx tsx benchmarks/reservations.ts [--rounds 5] [--calls 2000] [--concurrency 1] [--out FILE]
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createRlsClient, type RlsClient, type RlsRequestInput } from '../src/client/rls-client.js';
@@ -76,8 +77,13 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
+  const loadBefore = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   const redis = await startRedis();
   const admin = redis.client();
+  // As benchmarks/redis-cpu: redis-server under SCHED_FIFO when the machine allows it, so that
+  // other processes on a shared machine do not preempt it mid-script and inflate its timings.
+  const redisPid = /process_id:(\d+)/.exec(String(await admin.info('server')))?.[1];
+  const realtime = redisPid !== undefined && spawnSync('chrt', ['-f', '-p', '50', redisPid]).status === 0;
   const svc = await spawnService({
     CONFIG_DIR: path.join(import.meta.dirname, 'config/reservations'),
     BACKEND_TYPE: 'redis',
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
   const lines = [
     `# Reservations: cost per call (${when})`,
     '',
-    `\`npx tsx benchmarks/reservations.ts --rounds ${o.rounds} --calls ${o.calls} --concurrency ${o.concurrency}\`: medians over ${o.rounds} rounds (min..max).`,
+    `\`npx tsx benchmarks/reservations.ts --rounds ${o.rounds} --calls ${o.calls} --concurrency ${o.concurrency}\`: medians over ${o.rounds} rounds (min..max); redis-server ${realtime ? 'under SCHED_FIFO' : 'at normal priority (chrt not permitted)'}; load average before the run ${loadBefore}.`,
     '',
     '| call | Redis CPU per call (EVALSHA usec_per_call) | service CPU per request (us) |',
     '| --- | --- | --- |',
@@ -134,7 +140,7 @@ async function main(): Promise<void> {
   process.stdout.write(lines.join('\n'));
   if (o.out !== undefined) {
     writeFileSync(o.out, lines.join('\n'));
-    writeFileSync(o.out.replace(/\.md$/, '.json'), JSON.stringify({ when, options: o, rows }, null, 2) + '\n');
+    writeFileSync(o.out.replace(/\.md$/, '.json'), JSON.stringify({ when, options: o, realtime, loadBefore, rows }, null, 2) + '\n');
   }
 }
 
