@@ -293,7 +293,8 @@ export class RateLimiter {
       } else {
         rule = snapshot.findRule(check.domain, d.entries);
         const tenant = overrides?.lookup(check.domain, d.entries);
-        if (tenant !== undefined) rule = tenantRule(check.domain, rule, tenant);
+        // A reservation rule keeps its own limit: an override would turn it into an ordinary rule.
+        if (tenant !== undefined && rule?.reservation === undefined) rule = tenantRule(check.domain, rule, tenant);
         limits = rule === undefined || rule.unlimited ? [] : rule.limits;
       }
       for (const l of limits) {
