@@ -119,7 +119,7 @@ describe('the example config directory (config/)', () => {
     const result = await checkConfigDir(dir);
     expect(result.ok).toBe(true);
     expect(result.output.split('\n').slice(0, 2)).toEqual([
-      expect.stringMatching(/^config OK: 2 files, 2 domains, 10 rules$/),
+      expect.stringMatching(/^config OK: 3 files, 3 domains, 12 rules$/),
       expect.stringMatching(/^version [0-9a-f]{64}$/),
     ]);
   });
