@@ -1,4 +1,4 @@
-import { CancelledError, DeadlineExceededError } from '../errors.js';
+import { CancelledError, DeadlineExceededError, InvalidRequestError } from '../errors.js';
 import { validate } from './validate-check.js';
 import { limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
@@ -239,6 +239,7 @@ export class RateLimiter {
       return { snapshot, knownDomain: false, plans: [], ops: [], now, current: [], outcomes: [], decision: { code: 'OK', statuses } };
     }
     const plans = this.plan(snapshot, check, check.hitsAddend === 0 ? 1 : check.hitsAddend);
+    notReservation(plans, 'explain');
     const ops: CounterOp[] = [];
     const { quota } = buildOps(this.options.keyPrefix, check, plans, ops);
     const chargeOnDeny = quota || this.options.chargeOnDeny;
@@ -348,7 +349,9 @@ export class RateLimiter {
     validate(check);
     const snapshot = this.config.current();
     if (!snapshot.hasDomain(check.domain)) return [];
-    return counterRefs(check, this.plan(snapshot, check, 0), this.options.keyPrefix);
+    const plans = this.plan(snapshot, check, 0);
+    notReservation(plans, 'the admin API');
+    return counterRefs(check, plans, this.options.keyPrefix);
   }
 
   private observe(check: RateLimitCheck, statuses: readonly DescriptorStatus[], known: boolean): void {
@@ -359,6 +362,15 @@ export class RateLimiter {
       this.observer.onStatus(check.domain, statuses[i]!, known, descriptor, descriptor.hitsAddend ?? requestHits);
     }
   }
+}
+
+/** Explain and the admin API read ordinary counters only: a reservation rule's state is a hash of its own (lua/reservation.lua). */
+function notReservation(plans: readonly Planned[], what: string): void {
+  if (!hasReservation(plans)) return;
+  const rule = plans.find((p) => p.rule?.reservation !== undefined)!.rule!.ruleKey;
+  throw new InvalidRequestError(
+    `${what} does not cover reservation rules (${rule} matched): their state is not an ordinary counter (README "Reservations")`,
+  );
 }
 
 /**

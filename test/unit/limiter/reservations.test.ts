@@ -139,4 +139,15 @@ describe('reservation requests', () => {
     expect((await limiter.shouldRateLimit(reserve('t', 'c', 1))).degraded).toBe('circuit_open');
     expect(down.calls).toBe(callsBefore);
   });
+
+  it('explain and the admin API refuse a reservation descriptor with a clear error (their state is not an ordinary counter)', async () => {
+    const { limiter } = make();
+    const read = async () => ({ now: T0, values: [] });
+    await expect(limiter.explain(reserve('t', 'a', 1), read)).rejects.toThrow(
+      new InvalidRequestError(
+        'explain does not cover reservation rules (ai.tenant.phase.request_id matched): their state is not an ordinary counter (README "Reservations")',
+      ),
+    );
+    expect(() => limiter.counters(reserve('t', 'a', 1))).toThrow(/the admin API does not cover reservation rules/);
+  });
 });
