@@ -143,11 +143,13 @@ export class RedisBackend implements Backend {
 
   /**
    * A reservation rule's call: lua/reservation.lua on its own, not batched (see
-   * ./reservation-script.ts). Deadline: the client's backstop timeout.
+   * ./reservation-script.ts), with the same deadline from its write as a batch's.
    */
   private reservation(ops: readonly CounterOp[], options: EvaluateOptions): Promise<EvaluateResult> {
-    const run = runReservation(this.client, ops[0]!, options.reservation!, options.now);
-    return this.health.track(run, replyKind).catch((err: unknown) => {
+    const batch = new WriteBatch(this.commandTimeoutMs, timedOut);
+    const reply = batch.guard(this.health.track(runReservation(this.client, ops[0]!, options.reservation!, options.now), replyKind));
+    batch.written();
+    return reply.catch((err: unknown) => {
       throw toBackendError(err);
     });
   }

@@ -159,8 +159,10 @@ export class RedisClusterBackend implements Backend {
     if (!this.isReady()) throw this.unavailable();
     if (options.reservation !== undefined) {
       // A reservation rule's call: one op, its two keys in one slot (./reservation-script.ts).
-      const run = runReservation(this.client, ops[0]!, options.reservation, options.now);
-      return this.health.track(run, replyKind).catch((err: unknown) => {
+      const batch = new WriteBatch(this.deadlineMs, noAnswer);
+      const reply = batch.guard(this.health.track(runReservation(this.client, ops[0]!, options.reservation, options.now), replyKind));
+      batch.written();
+      return reply.catch((err: unknown) => {
         throw toBackendError(err);
       });
     }
