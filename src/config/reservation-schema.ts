@@ -1,5 +1,10 @@
 import { UNIT_SECONDS } from '../limiter/types.js';
-import { DEFAULT_MAX_OUTSTANDING, MAX_OUTSTANDING_LIMIT, type ReservationSpec } from '../limiter/reservation-types.js';
+import {
+  DEFAULT_MAX_OUTSTANDING,
+  MAX_OUTSTANDING_LIMIT,
+  MAX_RESERVATION_AMOUNT,
+  type ReservationSpec,
+} from '../limiter/reservation-types.js';
 import { at, type Checker, join } from './checker.js';
 import type { LimitsSpec } from './limit-schema.js';
 import { describeNode as describe, quoteText as q, type YEntry } from './yaml-tree.js';
@@ -142,7 +147,10 @@ function checkEstimate(c: Checker, path: string, line: number, mode: string, est
     return undefined;
   }
   if (est.value.kind === 'scalar' && est.value.value === 'hits_addend') return undefined;
-  return c.uint(est.value, join(path, 'estimate'), 1);
+  const v = c.uint(est.value, join(path, 'estimate'), 1);
+  if (v !== undefined && v > MAX_RESERVATION_AMOUNT)
+    c.error(join(path, 'estimate'), `must be at most ${MAX_RESERVATION_AMOUNT} (Envoy's cap on hits_addend), got ${v}${at(est.keyLine)}`);
+  return v;
 }
 
 /** `max_outstanding`: 1..MAX_OUTSTANDING_LIMIT, default DEFAULT_MAX_OUTSTANDING. */

@@ -27,6 +27,11 @@ export interface ReservationSpec {
 export const MAX_RESERVATION_ID_LENGTH = 128;
 /** Upper bound of `max_outstanding` (one script call expires at most this many reservations). */
 export const MAX_OUTSTANDING_LIMIT = 100_000;
+/**
+ * Most a reserve or settle may carry (an estimate or a real cost): Envoy's own cap on hits_addend.
+ * With MAX_OUTSTANDING_LIMIT reservations that keeps every sum exact in a double (< 2^53).
+ */
+export const MAX_RESERVATION_AMOUNT = 1_000_000_000;
 /** Default of `max_outstanding`. */
 export const DEFAULT_MAX_OUTSTANDING = 10_000;
 

@@ -1,6 +1,6 @@
 import { InvalidRequestError } from '../errors.js';
 import type { Backend } from './ports.js';
-import { MAX_RESERVATION_ID_LENGTH, type ReservationCall, type ReservationResult } from './reservation-types.js';
+import { MAX_RESERVATION_AMOUNT, MAX_RESERVATION_ID_LENGTH, type ReservationCall, type ReservationResult } from './reservation-types.js';
 import type { CounterOp, CounterOutcome, DegradedReason, EvaluateOptions, EvaluateResult, RateLimitCheck } from './types.js';
 import type { Planned } from './verdict.js';
 
@@ -131,6 +131,10 @@ function reservationCalls(check: RateLimitCheck, plans: readonly Planned[]): Cal
         : phase === 'reserve'
           ? (spec.estimate ?? p.hits)
           : (d.hitsAddend ?? check.hitsAddend);
+    if (amount > MAX_RESERVATION_AMOUNT)
+      throw new InvalidRequestError(
+        `descriptors[${i}]: rule ${p.rule!.ruleKey} is a reservation rule; its ${phase} carries ${amount} (hits_addend), at most ${MAX_RESERVATION_AMOUNT}`,
+      );
     calls.push({
       op: p.firstOp,
       ruleKey: p.rule!.ruleKey,

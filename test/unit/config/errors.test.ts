@@ -259,6 +259,12 @@ const cases: readonly { dir: string; file: string; field: string; detail: string
     detail: 'must be at most 100000, got 100001 (line 9)',
   },
   {
+    dir: 'reservation_estimate_too_large',
+    file: 'config.yaml',
+    field: 'descriptors[0].descriptors[0].descriptors[0].reservation.estimate',
+    detail: "must be at most 1000000000 (Envoy's cap on hits_addend), got 1000000001 (line 9)",
+  },
+  {
     dir: 'reservation_without_limit',
     file: 'config.yaml',
     field: 'descriptors[0].descriptors[0].descriptors[0].reservation',

@@ -101,6 +101,17 @@ describe('reservation requests', () => {
     await expect(limiter.shouldRateLimit(badPhase)).rejects.toThrow(/entry 'phase' must be 'reserve' or 'settle', got 'commit'/);
   });
 
+  it("rejects a reserve or settle carrying more than 1,000,000,000 (Envoy's own hits_addend cap)", async () => {
+    const { limiter } = make();
+    expect((await limiter.shouldRateLimit(settleCheck('t', 'a', 1_000_000_000))).code).toBe('OK');
+    await expect(limiter.shouldRateLimit(settleCheck('t', 'a', 1_000_000_001))).rejects.toThrow(
+      new InvalidRequestError(
+        'descriptors[0]: rule ai.tenant.phase.request_id is a reservation rule; its settle carries 1000000001 (hits_addend), at most 1000000000',
+      ),
+    );
+    await expect(limiter.shouldRateLimit(reserve('t', 'b', 1_000_000_001))).rejects.toThrow(/its reserve carries 1000000001/);
+  });
+
   it('a request another descriptor denies takes no reservation (it is cancelled at once)', async () => {
     const { limiter, events } = make();
     const withRoute = (id: string): RateLimitCheck => {
