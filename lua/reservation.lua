@@ -20,8 +20,8 @@ Contract
   Reply    array of 8 integers: overLimit (0/1), remaining, resetMs, outcome (1 taken, 2 denied,
            3 full, 4 duplicate, 5 settled, 6 unknown), expired, outstanding, used, reserved.
   Redis calls: HMGET, ZRANGEBYSCORE (+ HGET/HDEL and ZREMRANGEBYSCORE per expired batch),
-  HEXISTS or HGET for the id, ZCARD, then HSET/HDEL, ZADD/ZREM and PEXPIRE on both keys when
-  something changed (keep = windowMs + ttlMs, so neither the window's charge nor the last
+  ZSCORE or HGET for the id, ZCARD, then one HSET (the counter's fields and a new reservation's
+  estimate), HDEL, ZADD/ZREM and PEXPIRE on both keys when something changed (keep = windowMs + ttlMs, so neither the window's charge nor the last
   reservation is forgotten while it counts).
 
 Why atomic
@@ -64,14 +64,14 @@ if #gone > 0 then
   changed = true
 end
 local outstanding = redis.call('ZCARD', zkey)
-local outcome
+local outcome, taken
 if phase == 'r' then
   if redis.call('ZSCORE', zkey, id) then
     outcome = 4
   elseif outstanding >= maxOutstanding then
     outcome = 3
   elseif used + reserved + amount <= threshold then
-    redis.call('HSET', key, 'r:' .. id, num(amount))
+    taken = 'r:' .. id
     redis.call('ZADD', zkey, now + ttlMs, id)
     reserved = reserved + amount
     outstanding = outstanding + 1
@@ -94,8 +94,13 @@ else
     outcome = 6
   end
 end
-if changed then
+if taken then
+  -- The new reservation's estimate goes in the same HSET as the counter's fields.
+  redis.call('HSET', key, 'w', num(windowStart), 'u', num(used), 's', num(reserved), taken, num(amount))
+elseif changed then
   redis.call('HSET', key, 'w', num(windowStart), 'u', num(used), 's', num(reserved))
+end
+if changed then
   local keep = windowMs + ttlMs
   redis.call('PEXPIRE', key, keep)
   if outstanding > 0 then redis.call('PEXPIRE', zkey, keep) end
