@@ -77,6 +77,7 @@ export const METRIC_NAMES = [
   'meshlimit_redis_command_duration_seconds',
   'meshlimit_grpc_transport_actions_total',
   'meshlimit_grpc_tls_reloads_total',
+  'meshlimit_admin_tls_reloads_total',
   ...INFO_METRIC_NAMES,
   ...ENFORCEMENT_METRIC_NAMES,
 ] as const;
@@ -133,7 +134,7 @@ export interface Metrics {
   /** Counts one action of the gRPC transport guard against a client. */
   transportAction(action: TransportAction): void;
   /** Counts one changed set of the gRPC port's TLS files: applied, or rejected (the previous set stays). */
-  tlsReload(result: 'applied' | 'rejected'): void;
+  tlsReload(result: 'applied' | 'rejected', listener?: 'grpc' | 'admin'): void;
 }
 
 export interface MetricsOptions {
