@@ -103,6 +103,10 @@ export class MemoryQuotaStore implements QuotaStore {
     return Promise.resolve();
   }
 
+  waitReady(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     this.rules.clear();
     return Promise.resolve();

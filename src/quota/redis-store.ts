@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { BackendError, QuotaEnvoysError } from '../errors.js';
+import { BackendError, BackendUnavailableError, QuotaEnvoysError } from '../errors.js';
 import { createClusterClient, createRedisClient, type RedisConnectionOptions } from '../backend/redis/connection.js';
 import { toBackendError } from '../backend/redis/errors.js';
 import { assembleQuotaReportScript, type AssembledScript } from '../backend/redis/lua-assembler.js';
@@ -93,6 +93,25 @@ export class RedisQuotaStore implements QuotaStore {
     } catch (err) {
       throw toBackendError(err);
     }
+  }
+
+  waitReady(timeoutMs = 5_000): Promise<void> {
+    if (this.client.status === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        reject(
+          new BackendUnavailableError(
+            `RLQS quota store: Redis not ready after ${timeoutMs} ms (client status ${this.client.status}); check REDIS_URL`,
+          ),
+        );
+      }, timeoutMs);
+      this.client.once('ready', onReady);
+    });
   }
 
   async close(): Promise<void> {
