@@ -124,8 +124,11 @@ local rate = 0
 if cap > 0 then
   local n = #demands
   local floor = (floorFraction * cap) / n
+  for i = 1, n do
+    if not (demands[i] > floor) then demands[i] = floor end
+  end
   table.sort(demands)
-  local rest, m, level = cap - n * floor, n, math.huge
+  local rest, m, level = cap, n, math.huge
   for i = 1, n do
     if demands[i] > rest / m then
       level = rest / m
@@ -134,9 +137,10 @@ if cap > 0 then
     rest = rest - demands[i]
     m = m - 1
   end
-  local fair = demand
-  if not (demand < level) then fair = level end
-  fair = floor + fair
+  local wanted = demand
+  if not (demand > floor) then wanted = floor end
+  local fair = wanted
+  if not (wanted < level) then fair = level end
   table.sort(holding)
   local others = 0
   for i = 1, #holding do others = others + holding[i] end
