@@ -10,7 +10,7 @@ import {
   type EnvoyQuotaState,
 } from './allocate.js';
 import { checkEnvoyId } from './keys.js';
-import { MAX_REPORT_INTERVAL_SEC, type QuotaAssignment, type QuotaReport } from './types.js';
+import { MAX_REPORT_INTERVAL_SEC, MAX_RULE_KEY_LENGTH, type QuotaAssignment, type QuotaReport } from './types.js';
 
 /**
  * One report's way through a store, in TypeScript: validation (both stores), then the steps the
@@ -29,7 +29,11 @@ export interface CheckedReport extends QuotaReport {
 /** Validates a report (throws InvalidRequestError naming the field) and clamps its interval. */
 export function checkReport(r: QuotaReport): CheckedReport {
   checkEnvoyId(r.envoyId);
-  if (r.ruleKey.length === 0) throw new InvalidRequestError('RLQS report: ruleKey is empty (build it with quotaCounterKey)');
+  if (r.ruleKey.length === 0 || r.ruleKey.length > MAX_RULE_KEY_LENGTH) {
+    throw new InvalidRequestError(
+      `RLQS report: ruleKey must be 1..${MAX_RULE_KEY_LENGTH} characters, got ${r.ruleKey.length} (build it with quotaCounterKey)`,
+    );
+  }
   for (const [field, v] of [
     ['allowed', r.allowed],
     ['denied', r.denied],

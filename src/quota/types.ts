@@ -74,6 +74,8 @@ export interface QuotaStore {
   close(): Promise<void>;
 }
 
+/** Longest accepted {@link QuotaReport.ruleKey} (quotaCounterKey builds keys of prefix + ~60 characters). */
+export const MAX_RULE_KEY_LENGTH = 1024;
 /** Longest accepted {@link QuotaReport.envoyId}, in UTF-16 units. */
 export const MAX_ENVOY_ID_LENGTH = 256;
 /** Longest `time_elapsed` taken at face value (1 hour); longer ones are clamped. */
