@@ -131,7 +131,7 @@ export interface OvershootInput {
   readonly windowSec: number;
   /** N: the most Envoys dividing the rule during the window. */
   readonly envoys: number;
-  /** I: the Envoys' reporting interval, whole seconds. */
+  /** I: the longest reporting interval among the Envoys, whole seconds. */
   readonly reportingIntervalSec: number;
   /** T: the assignment TTL, whole seconds (TTL_INTERVALS x I as the stores send it). */
   readonly ttlSec: number;
