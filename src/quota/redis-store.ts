@@ -74,6 +74,7 @@ export class RedisQuotaStore implements QuotaStore {
       String(TTL_INTERVALS),
       String(RECLAIM_INTERVALS),
       String(MAX_FILL_INTERVAL_SEC),
+      r.elapsedSec < 1 ? '1' : '0',
     ]);
     if (!Array.isArray(reply) || reply.length < 2 || !reply.every((v) => typeof v === 'number')) {
       throw new BackendError(`lua/quota-report.lua answered ${JSON.stringify(reply)}, expected [tokensPerFill, fillIntervalSec, ttlSec]`);

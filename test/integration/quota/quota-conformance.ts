@@ -181,6 +181,20 @@ export function defineQuotaSuite(name: string, make: () => Promise<QuotaHarness>
     );
 
     it(
+      "a first report (time_elapsed 0) gets its TTL from the rule's other Envoys' reporting interval",
+      withHarness(async (h) => {
+        const key = ruleKey();
+        const store = await h.store();
+        const [lone] = await store.report([report(key, 'first', 1, 0, 0)], T0);
+        expect(lone!.ttlSec).toBe(2);
+        const [periodic] = await store.report([report(key, 'periodic', 50, 0, 5)], T0 + 1_000);
+        expect(periodic!.ttlSec).toBe(10);
+        const [joining] = await store.report([report(key, 'joining', 1, 0, 0)], T0 + 2_000);
+        expect(joining!.ttlSec).toBe(10);
+      }),
+    );
+
+    it(
       'bounds the Envoys per rule with ML_ERR_QUOTA_ENVOYS; a forgotten Envoy frees its place when its TTL ends',
       withHarness(async (h) => {
         const key = ruleKey();
