@@ -11,6 +11,7 @@ import { createDecider } from './server/decide.js';
 import { explainHandler } from './server/explain/explain-handler.js';
 import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
+import { createAdminHttps } from './server/http/tls.js';
 import type { AdminRoutesOptions } from './server/http/admin-routes.js';
 import { createServers } from './server/servers.js';
 import type { Settings } from './settings/index.js';
@@ -62,6 +63,8 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const metrics = createMetrics();
   // The gRPC port's TLS files (checked by the settings), read before anything else is opened.
   const grpcTls = openGrpcTls(settings, metrics, logger);
+  const adminTls = settings.admin.tls;
+  const adminHttps = adminTls && createAdminHttps({ ...adminTls, onReload: tlsReloadEvents(metrics, logger, 'admin') });
   // Config (CONFIG_TYPE): a directory or an xDS management server; swapped atomically on every good change.
   const hooksForConfig = configEvents(metrics, logger, () => config.store.current());
   const config = await openConfigFeed(settings, { logger, pollMs: overrides.configPollMs, ...hooksForConfig });
@@ -99,6 +102,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   // Servers: gRPC (RLS + health) and the HTTP admin app, one pipeline and one recorder for both.
   const servers = createServers({
     grpcTls,
+    adminHttps,
     decide,
     recorder: requestRecorder(metrics),
     health,

@@ -35,7 +35,9 @@ export interface Lifecycle {
 }
 
 export interface LifecycleParts {
-  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis' | 'resilience'>;
+  readonly settings: Pick<Settings, 'grpc' | 'http' | 'lifecycle' | 'redis' | 'resilience'> & {
+    readonly admin?: Pick<Settings['admin'], 'tls'>;
+  };
   readonly health: HealthState;
   readonly logger: Logger;
   /** The config feed (directory watcher or xDS client): started once serving, closed first. */
@@ -112,6 +114,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
         grpc: settings.grpc.uds === undefined ? `${settings.grpc.host}:${grpcPort}` : `unix:${settings.grpc.uds}`,
         grpcTls: settings.grpc.tls === undefined ? 'off' : settings.grpc.tls.clientCaFile === undefined ? 'tls' : 'mtls',
         http: `${settings.http.host}:${httpPort}`,
+        ...(settings.admin?.tls === undefined ? {} : { httpTls: settings.admin.tls.clientCaFile === undefined ? 'tls' : 'mtls' }),
         ...(metricsPort === undefined ? {} : { metrics: `${prometheus?.host ?? ''}:${metricsPort}${prometheus?.path ?? ''}` }),
         backend: parts.stack().backend.kind,
         ...config.describe(),

@@ -70,14 +70,18 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** meshlimit_requests_total by code, from the Prometheus text. */
+/**
+ * meshlimit_requests_total by code, from the Prometheus text. The label is `outcome` since
+ * 2026-12-06 and was `code` before: an A/B against an older build (benchmarks/ab-builds.ts) reads
+ * both, or every request of the older build counts as unanswered, an error.
+ */
 export function parseRequestCounts(metrics: string): Counts {
   let ok = 0;
   let overLimit = 0;
   let errors = 0;
   const errorsByCode: Record<string, number> = {};
   for (const line of metrics.split('\n')) {
-    const m = /^meshlimit_requests_total\{outcome="([a-z_]+)"\} ([\d.e+]+)$/.exec(line);
+    const m = /^meshlimit_requests_total\{(?:outcome|code)="([a-z_]+)"\} ([\d.e+]+)$/.exec(line);
     if (!m) continue;
     const code = m[1] as string;
     const v = Number(m[2]);

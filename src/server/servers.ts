@@ -11,6 +11,7 @@ import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
 import type { AdminRoutesOptions } from './http/admin-routes.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
+import type { AdminHttps } from './http/tls.js';
 import { createMetricsListener, type MetricsListener } from './http/metrics-listener.js';
 import { jsonCheck } from './http/json-check.js';
 
@@ -48,6 +49,8 @@ export interface ServersOptions {
   readonly prometheusPath?: string | undefined;
   /** The admin API and console; absent: not served. */
   readonly admin?: AdminRoutesOptions | undefined;
+  /** ADMIN_TLS_*: the HTTP port's certificate and watcher; plaintext when undefined. */
+  readonly adminHttps?: AdminHttps | undefined;
 }
 
 /**
@@ -81,6 +84,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     onRejected: () => recorder.failed(GrpcCode.INVALID_ARGUMENT, undefined),
     logger,
     admin: o.admin,
+    https: o.adminHttps,
   });
   const metrics = o.prometheusPath === undefined ? undefined : createMetricsListener(o.prometheusPath, o.metrics);
   return { grpc, http, metrics };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { SettingsError } from '../errors.js';
+import { loadAdminTls, type AdminTls, type AdminTlsInputs } from './admin-tls.js';
 import { integer, InvalidValue, parseBool, setting, text } from './spec.js';
 
 /**
@@ -84,9 +85,11 @@ export interface AdminSettings {
   readonly overridesPollMs: number;
   readonly overridesMax: number;
   readonly auditMax: number;
+  /** ADMIN_TLS_*: HTTPS on the HTTP port; undefined: plaintext. */
+  readonly tls: AdminTls | undefined;
 }
 
-interface AdminParsed {
+interface AdminParsed extends AdminTlsInputs {
   readonly ADMIN_TOKEN: string | undefined;
   readonly ADMIN_TOKEN_FILE: string | undefined;
   readonly ADMIN_READ_REQUIRES_TOKEN: boolean;
@@ -119,5 +122,6 @@ export function composeAdmin(p: AdminParsed, errors: SettingsError[]): AdminSett
     overridesPollMs: p.OVERRIDES_POLL_MS,
     overridesMax: p.OVERRIDES_MAX,
     auditMax: p.OVERRIDES_AUDIT_MAX,
+    tls: loadAdminTls(p, errors),
   };
 }

@@ -19,6 +19,7 @@ import {
   type SettingSpec,
 } from './spec.js';
 import { ADMIN_DEFS } from './admin-table.js';
+import { ADMIN_TLS_DEFS } from './admin-tls.js';
 import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { GRPC_TLS_DEFS } from './grpc-tls.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
@@ -59,6 +60,7 @@ const DEFS = {
   PORT: setting({ group: 'http', default: '8080', parse: port, description: 'Port of the HTTP admin server. `0` picks a free port.' }),
   ...UPSTREAM_HTTP_DEFS,
   ...ADMIN_DEFS,
+  ...ADMIN_TLS_DEFS,
   // grpc
   GRPC_HOST: setting({
     group: 'grpc',

@@ -254,15 +254,17 @@ export function backendEvents(metrics: Metrics, logger: Logger, onChange: () => 
 }
 
 /**
- * The gRPC port's certificate reloads: counted (meshlimit_grpc_tls_reloads_total) and logged, the
- * new certificate by its serial and fingerprint (never the key), a refused set by why, with what
+ * A port's certificate reloads (the gRPC port's, or with ADMIN_TLS_* the HTTP port's): counted
+ * (meshlimit_grpc_tls_reloads_total, meshlimit_admin_tls_reloads_total) and logged, the new
+ * certificate by its serial and fingerprint (never the key), a refused set by why, with what
  * stays in force.
  */
-export function tlsReloadEvents(metrics: Metrics, logger: Logger): (e: TlsReloadEvent) => void {
+export function tlsReloadEvents(metrics: Metrics, logger: Logger, listener: 'grpc' | 'admin' = 'grpc'): (e: TlsReloadEvent) => void {
+  const port = listener === 'grpc' ? 'gRPC' : 'HTTPS (admin port)';
   return (e) => {
-    metrics.tlsReload(e.result);
+    metrics.tlsReload(e.result, listener);
     if (e.result === 'applied')
-      logger.info({ serial: e.serial, fingerprint256: e.fingerprint256 }, 'gRPC TLS certificate reloaded: new connections get it');
-    else logger.error({ reason: e.reason }, 'gRPC TLS files changed but cannot be used: the previous certificate stays in use');
+      logger.info({ serial: e.serial, fingerprint256: e.fingerprint256 }, `${port} TLS certificate reloaded: new connections get it`);
+    else logger.error({ reason: e.reason }, `${port} TLS files changed but cannot be used: the previous certificate stays in use`);
   };
 }

@@ -78,6 +78,7 @@ export const METRIC_NAMES = [
   'meshlimit_redis_command_duration_seconds',
   'meshlimit_grpc_transport_actions_total',
   'meshlimit_grpc_tls_reloads_total',
+  'meshlimit_admin_tls_reloads_total',
   ...INFO_METRIC_NAMES,
   ...ENFORCEMENT_METRIC_NAMES,
   ...RESERVATION_METRIC_NAMES,
@@ -95,9 +96,8 @@ export interface LoadedConfigInfo {
 /** The metrics API the limiter, adapters and config store call. */
 export interface Metrics {
   readonly registry: Registry;
-  /** Unknown domains, unmatched descriptors, idle rules (./enforcement-metrics.ts). */
+  /** Unknown domains, unmatched descriptors, idle rules (./enforcement-metrics.ts); reservations (./reservation-metrics.ts). */
   readonly enforcement: EnforcementMetrics;
-  /** Reservation calls and expiries (./reservation-metrics.ts). */
   readonly reservations: ReservationMetrics;
   /** Content-Type of {@link render}'s output (Prometheus text exposition format). */
   readonly contentType: string;
@@ -137,7 +137,7 @@ export interface Metrics {
   /** Counts one action of the gRPC transport guard against a client. */
   transportAction(action: TransportAction): void;
   /** Counts one changed set of the gRPC port's TLS files: applied, or rejected (the previous set stays). */
-  tlsReload(result: 'applied' | 'rejected'): void;
+  tlsReload(result: 'applied' | 'rejected', listener?: 'grpc' | 'admin'): void;
 }
 
 export interface MetricsOptions {

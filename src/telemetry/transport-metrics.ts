@@ -14,7 +14,8 @@ export type TransportAction = (typeof TRANSPORT_ACTIONS)[number];
 
 export interface TransportMetrics {
   transportAction(action: TransportAction): void;
-  tlsReload(result: 'applied' | 'rejected'): void;
+  /** A changed set of TLS files of the gRPC port (`grpc`) or the HTTP port (`admin`, ADMIN_TLS_*). */
+  tlsReload(result: 'applied' | 'rejected', listener?: 'grpc' | 'admin'): void;
 }
 
 /** The gRPC transport guard's actions: a client's abuse (or a limit set too low), never a normal call. */
@@ -31,6 +32,14 @@ export function transportMetrics(registry: Registry): TransportMetrics {
   const actionsHelp = `Actions the gRPC transport guard took against clients: ${TRANSPORT_ACTIONS.join(', ')}.`;
   const actions = labelled('meshlimit_grpc_transport_actions_total', actionsHelp, 'action', TRANSPORT_ACTIONS);
   const reloadsHelp = 'Changed TLS files of the gRPC port: applied, or rejected (the previous certificate stays in use).';
-  const reloads = labelled('meshlimit_grpc_tls_reloads_total', reloadsHelp, 'outcome', ['applied', 'rejected'] as const);
-  return { transportAction: (action) => actions[action].inc(), tlsReload: (result) => reloads[result].inc() };
+  const reloads = {
+    grpc: labelled('meshlimit_grpc_tls_reloads_total', reloadsHelp, 'outcome', ['applied', 'rejected'] as const),
+    admin: labelled(
+      'meshlimit_admin_tls_reloads_total',
+      'Changed TLS files of the HTTP port (ADMIN_TLS_*): applied, or rejected (the previous certificate stays in use).',
+      'outcome',
+      ['applied', 'rejected'] as const,
+    ),
+  };
+  return { transportAction: (action) => actions[action].inc(), tlsReload: (result, listener = 'grpc') => reloads[listener][result].inc() };
 }

@@ -46,15 +46,31 @@ export interface TlsFiles {
   readonly caFile?: string | undefined;
 }
 
+/** The settings that name a listener's files, for its error messages. */
+export interface TlsSettingNames {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/** The gRPC port's (the default). */
+export const GRPC_TLS_SETTINGS: TlsSettingNames = {
+  cert: 'GRPC_SERVER_TLS_CERT',
+  key: 'GRPC_SERVER_TLS_KEY',
+  ca: 'GRPC_CLIENT_TLS_CACERT',
+};
+
 export interface TlsWatcherOptions extends TlsFiles {
-  /** How often the files are re-read (GRPC_SERVER_TLS_RELOAD_INTERVAL). */
+  /** Named in errors (default {@link GRPC_TLS_SETTINGS}). */
+  readonly settings?: TlsSettingNames | undefined;
+  /** How often the files are re-read (GRPC_SERVER_TLS_RELOAD_INTERVAL, ADMIN_TLS_RELOAD_INTERVAL). */
   readonly reloadIntervalMs: number;
   /** Each applied or rejected change (for a log line and a counter); must not throw. */
   readonly onReload?: ((event: TlsReloadEvent) => void) | undefined;
 }
 
 /** One consistent set of PEM bytes. */
-interface Material {
+export interface TlsMaterial {
   readonly cert: Buffer;
   readonly key: Buffer;
   readonly ca: Buffer | undefined;
@@ -69,7 +85,7 @@ const SECOND_READ_MS = 100;
  * they no longer check out at that moment.
  */
 export class TlsFileWatcher implements grpc.experimental.CertificateProvider {
-  private current: Material;
+  private current: TlsMaterial;
   /** Digest of the set reported as rejected last: a bad set is reported once, not at every poll. */
   private rejected: string | undefined;
   private readonly identityListeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
@@ -79,14 +95,23 @@ export class TlsFileWatcher implements grpc.experimental.CertificateProvider {
   private closed = false;
 
   constructor(private readonly options: TlsWatcherOptions) {
-    const first: Material = {
+    const first: TlsMaterial = {
       cert: readFileSync(options.certFile),
       key: readFileSync(options.keyFile),
       ca: options.caFile === undefined ? undefined : readFileSync(options.caFile),
     };
     const wrong = this.problem(first);
-    if (wrong !== undefined) throw new Error(`gRPC TLS files: ${wrong}`);
+    if (wrong !== undefined) throw new Error(`TLS files: ${wrong}`);
     this.current = first;
+  }
+
+  /** The set in force: what a listener starts with (later sets reach it through the listeners). */
+  get material(): TlsMaterial {
+    return this.current;
+  }
+
+  private get names(): TlsSettingNames {
+    return this.options.settings ?? GRPC_TLS_SETTINGS;
   }
 
   /** The serial and SHA-256 fingerprint of the certificate in force (logs, tests). */
@@ -176,7 +201,7 @@ export class TlsFileWatcher implements grpc.experimental.CertificateProvider {
   }
 
   /** The three files, or why they could not be read. */
-  private async read(): Promise<Material | string> {
+  private async read(): Promise<TlsMaterial | string> {
     const { certFile, keyFile, caFile } = this.options;
     const one = (path: string, setting: string): Promise<Buffer> =>
       readFile(path).catch((err: unknown) => {
@@ -184,9 +209,9 @@ export class TlsFileWatcher implements grpc.experimental.CertificateProvider {
       });
     try {
       const [cert, key, ca] = await Promise.all([
-        one(certFile, 'GRPC_SERVER_TLS_CERT'),
-        one(keyFile, 'GRPC_SERVER_TLS_KEY'),
-        caFile === undefined ? undefined : one(caFile, 'GRPC_CLIENT_TLS_CACERT'),
+        one(certFile, this.names.cert),
+        one(keyFile, this.names.key),
+        caFile === undefined ? undefined : one(caFile, this.names.ca),
       ]);
       return { cert, key, ca };
     } catch (err) {
@@ -194,25 +219,25 @@ export class TlsFileWatcher implements grpc.experimental.CertificateProvider {
     }
   }
 
-  private same(m: Material): boolean {
+  private same(m: TlsMaterial): boolean {
     return m.cert.equals(this.current.cert) && m.key.equals(this.current.key) && buffersEqual(m.ca, this.current.ca);
   }
 
   /** What is wrong with a set, naming the setting and its file; undefined when it can be served. */
-  private problem(m: Material): string | undefined {
+  private problem(m: TlsMaterial): string | undefined {
     const { certFile, keyFile, caFile } = this.options;
+    const names = this.names;
     const cert = m.cert.toString('utf8');
     const key = m.key.toString('utf8');
     const certWrong = certificatesProblem(cert);
-    if (certWrong !== undefined) return `GRPC_SERVER_TLS_CERT ${JSON.stringify(certFile)} ${certWrong}`;
+    if (certWrong !== undefined) return `${names.cert} ${JSON.stringify(certFile)} ${certWrong}`;
     const keyWrong = keyProblem(key);
-    if (keyWrong !== undefined) return `GRPC_SERVER_TLS_KEY ${JSON.stringify(keyFile)} ${keyWrong}`;
+    if (keyWrong !== undefined) return `${names.key} ${JSON.stringify(keyFile)} ${keyWrong}`;
     const pair = pairProblem(cert, key);
-    if (pair !== undefined)
-      return `GRPC_SERVER_TLS_KEY ${JSON.stringify(keyFile)} does not match the certificate of GRPC_SERVER_TLS_CERT: ${pair}`;
+    if (pair !== undefined) return `${names.key} ${JSON.stringify(keyFile)} does not match the certificate of ${names.cert}: ${pair}`;
     if (m.ca !== undefined) {
       const caWrong = certificatesProblem(m.ca.toString('utf8'));
-      if (caWrong !== undefined) return `GRPC_CLIENT_TLS_CACERT ${JSON.stringify(caFile)} ${caWrong}`;
+      if (caWrong !== undefined) return `${names.ca} ${JSON.stringify(caFile)} ${caWrong}`;
     }
     return undefined;
   }

@@ -1,3 +1,4 @@
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -9,6 +10,7 @@ import Fastify, {
 import { isMeshlimitError } from '../../errors.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { adminGuard, registerAdminRoutes, type AdminRoutesOptions } from './admin-routes.js';
+import type { AdminHttps } from './tls.js';
 
 /**
  * The HTTP admin app (fastify), with envoyproxy/ratelimit's HTTP endpoints:
@@ -66,6 +68,8 @@ export interface HttpAppDeps {
   readonly logger?: Logger | undefined;
   /** The admin API and console (./admin-routes.ts); its auth also guards `/rlconfig`. Absent: neither is served. */
   readonly admin?: AdminRoutesOptions | undefined;
+  /** ADMIN_TLS_*: serve HTTPS with these files (re-read while serving). Absent: plaintext. */
+  readonly https?: AdminHttps | undefined;
 }
 
 /** The admin app and its lifecycle. */
@@ -82,7 +86,9 @@ const INTERNAL_BODY = Object.freeze({ code: 'ML_ERR_INTERNAL', message: 'interna
 
 export function buildHttpApp(deps: HttpAppDeps): HttpApp {
   const logger = deps.logger;
-  const fastify: FastifyInstance = Fastify({
+  // With HTTPS the instance is fastify's https flavour; the routes and inject() are the same.
+  const fastify = Fastify({
+    ...(deps.https === undefined ? {} : { https: deps.https.options }),
     bodyLimit: BODY_LIMIT_BYTES,
     logController: new LogController({ disableRequestLogging: true }),
     // fastify's own info lines ("Server listening at ...", one per address) would repeat
@@ -90,7 +96,8 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
     ...(logger
       ? { loggerInstance: (logger.levelVal >= 40 ? logger : logger.child({}, { level: 'warn' })) as FastifyBaseLogger }
       : { logger: false }),
-  });
+  }) as unknown as FastifyInstance;
+  let unfollow: (() => void) | undefined;
 
   // Every Content-Type is read as text; `/json` parses it itself so the error is ours and the
   // media type does not matter (see module doc). GET routes never read a body.
@@ -144,11 +151,15 @@ export function buildHttpApp(deps: HttpAppDeps): HttpApp {
     fastify,
     async listen(host, port) {
       await fastify.listen({ host, port });
+      unfollow ??= deps.https?.follow(fastify.server as unknown as HttpsServer);
       const address = fastify.server.address();
       if (address === null || typeof address === 'string') return { host, port };
       return { host: address.address, port: address.port };
     },
-    close: () => fastify.close(),
+    close: () => {
+      unfollow?.();
+      return fastify.close();
+    },
   };
 }
 

@@ -121,7 +121,15 @@ describe('defaults', () => {
       },
       ignoredUpstream: [],
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
-      admin: { token: undefined, readRequiresToken: false, dataDir: undefined, overridesPollMs: 250, overridesMax: 10_000, auditMax: 1000 },
+      admin: {
+        token: undefined,
+        readRequiresToken: false,
+        dataDir: undefined,
+        overridesPollMs: 250,
+        overridesMax: 10_000,
+        auditMax: 1000,
+        tls: undefined,
+      },
     } satisfies Settings);
   });
 
