@@ -7,6 +7,7 @@ import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metri
 import { transportMetrics, type TransportAction } from './transport-metrics.js';
 import { ENFORCEMENT_METRIC_NAMES, enforcementMetrics, type EnforcementMetrics } from './enforcement-metrics.js';
 import { HotCounter, HotHistogram, perRule } from './series.js';
+import { RLQS_METRIC_NAMES, rlqsMetrics, type RlqsMetrics } from './rlqs-metrics.js';
 
 /**
  * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
@@ -79,6 +80,7 @@ export const METRIC_NAMES = [
   'meshlimit_grpc_tls_reloads_total',
   ...INFO_METRIC_NAMES,
   ...ENFORCEMENT_METRIC_NAMES,
+  ...RLQS_METRIC_NAMES,
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -95,6 +97,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** Unknown domains, unmatched descriptors, idle rules (./enforcement-metrics.ts). */
   readonly enforcement: EnforcementMetrics;
+  /** The RLQS service's streams, buckets and assignments (./rlqs-metrics.ts). */
+  readonly rlqs: RlqsMetrics;
   /** Content-Type of {@link render}'s output (Prometheus text exposition format). */
   readonly contentType: string;
   /** The exposition text, for `GET /metrics`. */
@@ -154,6 +158,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   return {
     registry,
     enforcement: enforcementMetrics(registry, options.now),
+    rlqs: rlqsMetrics(registry),
     contentType: registry.contentType,
     render: () => registry.metrics(),
     ...requestMetrics(registry, domains),

@@ -122,6 +122,19 @@ describe('defaults', () => {
       ignoredUpstream: [],
       lifecycle: { gracefulShutdownMs: 10_000, workers: 1, redisRequiredAtStart: false },
       admin: { token: undefined, readRequiresToken: false, dataDir: undefined, overridesPollMs: 250, overridesMax: 10_000, auditMax: 1000 },
+      rlqs: {
+        enabled: true,
+        unmatched: 'allow_all',
+        unmatchedTtlSec: 60,
+        bucketKeyOrder: [],
+        clientIdHeader: 'x-meshlimit-client-id',
+        reassignIntervalMs: 1000,
+        abandonAfterSec: 60,
+        maxStreams: 10_000,
+        maxBucketsPerStream: 1000,
+        maxBucketEntries: 32,
+        maxReportsPerSecond: 100,
+      },
     } satisfies Settings);
   });
 
