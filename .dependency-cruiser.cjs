@@ -8,6 +8,8 @@
  *                             and the ports it needs (limiter/ports.ts)
  *   config/  backend/         implement the limiter's ports (ConfigSource, Backend)
  *   resolve/                  descriptor resolution; reads config's types
+ *   quota/                    RLQS quota division (allocation rule, memory and Redis stores);
+ *                             reads the domain and builds on backend/'s Redis connections
  *   telemetry/                metrics, logs, tracing; maps every other layer's events
  *   server/  client/  xds/    transports, outermost but for the composition (xds/ is the xDS
  *                             client that feeds config/ from a management server)
@@ -68,6 +70,12 @@ module.exports = {
       'resolve/ depends on the domain and on config/ types only.',
       '^src/resolve/',
       '^src/(?!resolve/|config/|limiter/|errors\\.ts$|util/)',
+    ),
+    forbid(
+      'quota-below-transports',
+      'quota/ (RLQS quota division and its stores) depends only on the domain, backend/ (Redis connections), errors.ts and util/; the RLQS service in server/ uses it.',
+      '^src/quota/',
+      '^src/(?!quota/|limiter/|backend/|errors\\.ts$|util/)',
     ),
     forbid(
       'telemetry-below-transports',
