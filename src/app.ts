@@ -13,6 +13,7 @@ import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
 import type { AdminRoutesOptions } from './server/http/admin-routes.js';
 import { createServers } from './server/servers.js';
+import { openRlqs } from './rlqs-wiring.js';
 import type { Settings } from './settings/index.js';
 import { backendEvents, configEvents, decisionObserver, requestRecorder, resolutionObserver, tlsReloadEvents } from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
@@ -71,7 +72,8 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
   let tenants: OverrideStore | undefined;
-  const onStop = (): void => void (resolver?.close(), tenants?.close());
+  let rlqs: ReturnType<typeof openRlqs>;
+  const onStop = (): void => void (resolver?.close(), tenants?.close(), rlqs?.close());
   const lifecycle = createLifecycle({ settings, health, logger, config, stack: () => stack, onStop });
   store.onChange(() => lifecycle.refreshHealth());
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
@@ -96,8 +98,10 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     (check) => resolved.resolve(check),
     (check, deadline, cancel) => limiter.decide(check, deadline, cancel),
   );
-  // Servers: gRPC (RLS + health) and the HTTP admin app, one pipeline and one recorder for both.
+  rlqs = openRlqs(settings, stack, store, metrics, logger); // RLQS_ENABLED: quota division, same config and store
+  // Servers: gRPC (RLS + health + RLQS) and the HTTP admin app, one pipeline and one recorder for both.
   const servers = createServers({
+    rlqs: rlqs?.service,
     grpcTls,
     decide,
     recorder: requestRecorder(metrics),

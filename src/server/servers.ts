@@ -7,6 +7,7 @@ import type { HealthState } from './grpc/health.js';
 import type { ResponseHeaderNames, SoftLimit } from './grpc/mapping.js';
 import { createGrpcServer, type GrpcServer } from './grpc/server.js';
 import type { GrpcTls } from './grpc/tls.js';
+import type { RlqsService } from './grpc/rlqs/service.js';
 import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
 import type { AdminRoutesOptions } from './http/admin-routes.js';
@@ -48,6 +49,8 @@ export interface ServersOptions {
   readonly prometheusPath?: string | undefined;
   /** The admin API and console; absent: not served. */
   readonly admin?: AdminRoutesOptions | undefined;
+  /** RLQS on the gRPC port (RLQS_ENABLED); absent: not served. */
+  readonly rlqs?: RlqsService | undefined;
 }
 
 /**
@@ -61,6 +64,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     health: o.health,
     limits: o.grpcLimits,
     tls: o.grpcTls,
+    rlqs: o.rlqs,
     onTransportAction: o.onTransportAction,
     headers,
     logger,

@@ -256,19 +256,7 @@ function group(
       uds: p.GRPC_UDS,
       tls: grpcTls,
     },
-    rlqs: {
-      enabled: p.RLQS_ENABLED,
-      unmatched: p.RLQS_UNMATCHED_BUCKET,
-      unmatchedTtlSec: p.RLQS_UNMATCHED_TTL_S,
-      bucketKeyOrder: p.RLQS_BUCKET_KEY_ORDER,
-      clientIdHeader: p.RLQS_CLIENT_ID_HEADER,
-      reassignIntervalMs: p.RLQS_REASSIGN_INTERVAL_MS,
-      abandonAfterSec: p.RLQS_ABANDON_AFTER_S,
-      maxStreams: p.RLQS_MAX_STREAMS,
-      maxBucketsPerStream: p.RLQS_MAX_BUCKETS_PER_STREAM,
-      maxBucketEntries: p.RLQS_MAX_BUCKET_ENTRIES,
-      maxReportsPerSecond: p.RLQS_MAX_REPORTS_PER_SECOND,
-    },
+    rlqs: rlqsGroup(p),
     config: {
       type: p.CONFIG_TYPE,
       forceStartWithoutInitialConfig: p.FORCE_START_WITHOUT_INITIAL_CONFIG,
@@ -317,6 +305,23 @@ function group(
     tracing: compose.tracingGroup(p),
     ignoredUpstream,
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS, redisRequiredAtStart: p.REDIS_REQUIRED_AT_START },
+  };
+}
+
+/** The RLQS_* rows as the `rlqs` group. */
+function rlqsGroup(p: Parsed): RlqsSettings {
+  return {
+    enabled: p.RLQS_ENABLED,
+    unmatched: p.RLQS_UNMATCHED_BUCKET,
+    unmatchedTtlSec: p.RLQS_UNMATCHED_TTL_S,
+    bucketKeyOrder: p.RLQS_BUCKET_KEY_ORDER,
+    clientIdHeader: p.RLQS_CLIENT_ID_HEADER,
+    reassignIntervalMs: p.RLQS_REASSIGN_INTERVAL_MS,
+    abandonAfterSec: p.RLQS_ABANDON_AFTER_S,
+    maxStreams: p.RLQS_MAX_STREAMS,
+    maxBucketsPerStream: p.RLQS_MAX_BUCKETS_PER_STREAM,
+    maxBucketEntries: p.RLQS_MAX_BUCKET_ENTRIES,
+    maxReportsPerSecond: p.RLQS_MAX_REPORTS_PER_SECOND,
   };
 }
 

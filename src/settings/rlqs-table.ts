@@ -100,7 +100,7 @@ export const RLQS_DEFS = {
     default: '100',
     parse: integer(1, 1_000_000),
     description:
-      "Report messages one RLQS stream may send per second (Envoy sends one per reporting interval plus one per newly hit bucket); past it the stream is closed with RESOURCE_EXHAUSTED.",
+      'Report messages one RLQS stream may send per second (Envoy sends one per reporting interval plus one per newly hit bucket); past it the stream is closed with RESOURCE_EXHAUSTED.',
   }),
 };
 

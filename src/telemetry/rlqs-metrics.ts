@@ -50,7 +50,11 @@ export function rlqsMetrics(registry: Registry): RlqsMetrics {
     labelNames: ['outcome'],
     registers: [registry],
   });
-  const buckets = new Gauge({ name: 'meshlimit_rlqs_buckets', help: 'Buckets subscribed over all open RLQS streams.', registers: [registry] });
+  const buckets = new Gauge({
+    name: 'meshlimit_rlqs_buckets',
+    help: 'Buckets subscribed over all open RLQS streams.',
+    registers: [registry],
+  });
   const assignments = new Counter({
     name: 'meshlimit_rlqs_assignments_total',
     help: `Bucket actions pushed to Envoys, by outcome: ${RLQS_ASSIGNMENT_KINDS.join(', ')}.`,

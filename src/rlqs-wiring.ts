@@ -1,0 +1,54 @@
+/**
+ * Wiring of the RLQS service (RLQS_ENABLED), kept out of app.ts's line budget: the quota store on
+ * the same backend settings as the counters, the assigner over the live config and the RLS
+ * failure policy, the service with its metrics and spans. Holds no logic of its own.
+ */
+import type { BackendStack } from './backend/stack.js';
+import type { CompiledSnapshot, ConfigStore } from './config/index.js';
+import { createQuotaStore } from './quota/index.js';
+import { Assigner } from './server/grpc/rlqs/assigner.js';
+import { RlqsService } from './server/grpc/rlqs/service.js';
+import type { Settings } from './settings/index.js';
+import type { Logger } from './telemetry/logger.js';
+import type { Metrics } from './telemetry/metrics.js';
+import { inSpan, tracingEnabled } from './telemetry/tracing.js';
+
+export interface OpenedRlqs {
+  readonly service: RlqsService;
+  /** Closes the quota store (after the gRPC server has ended the streams). */
+  close(): Promise<void>;
+}
+
+export function openRlqs(
+  settings: Settings,
+  stack: BackendStack,
+  store: ConfigStore<CompiledSnapshot>,
+  metrics: Metrics,
+  logger: Logger,
+): OpenedRlqs | undefined {
+  const s = settings.rlqs;
+  if (!s.enabled) return undefined;
+  const quota = createQuotaStore(settings.backend.type === 'redis' ? { type: 'redis', redis: settings.redis } : { type: 'memory' });
+  const fallbackTtlSec = Math.max(1, Math.ceil((2 * s.reassignIntervalMs) / 1000));
+  const assigner = new Assigner({
+    findRule: (domain, entries) => store.current().findRule(domain, entries),
+    quota,
+    keyPrefix: settings.backend.cacheKeyPrefix,
+    unmatched: { kind: s.unmatched, ttlSec: s.unmatchedTtlSec },
+    storeReady: () => stack.storesConnected(),
+    policyFor: (domain) => store.current().domainOptions(domain)?.failureMode ?? settings.resilience.failurePolicy,
+    replicas: settings.resilience.localFallbackReplicas,
+    fallbackTtlSec,
+    logger,
+  });
+  const service = new RlqsService({
+    settings: s,
+    limits: { strings: settings.limiter.stringLimits, maxBucketEntries: s.maxBucketEntries },
+    assigner,
+    firstReportTimeoutMs: settings.grpc.streamTimeoutMs,
+    metrics: metrics.rlqs,
+    logger,
+    span: tracingEnabled() ? (name, attributes, fn) => inSpan(name, attributes, () => fn()) : undefined,
+  });
+  return { service, close: () => quota.close() };
+}
