@@ -126,6 +126,13 @@ export const ERROR_CODES = {
     transient: false,
     description: 'An admin endpoint was asked about something that does not exist (no such route, no tenant override for that descriptor).',
   },
+  ML_ERR_QUOTA_ENVOYS: {
+    grpc: GrpcCode.RESOURCE_EXHAUSTED,
+    http: 429,
+    transient: false,
+    description:
+      'An RLQS bucket already has the most Envoys its rule can be divided among (1,024 per rule counter, MAX_ENVOYS_PER_RULE in src/quota/types.ts); a new Envoy gets no share until one is silent for 4 reporting intervals or forgotten.',
+  },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -244,6 +251,11 @@ export class AdminDisabledError extends MeshlimitError {
 /** An admin call about something that does not exist (404). */
 export class NotFoundError extends MeshlimitError {
   readonly code = 'ML_ERR_NOT_FOUND' as const;
+}
+
+/** A new Envoy reported on an RLQS rule counter that already has MAX_ENVOYS_PER_RULE Envoys (src/quota/). */
+export class QuotaEnvoysError extends MeshlimitError {
+  readonly code = 'ML_ERR_QUOTA_ENVOYS' as const;
 }
 
 export function isMeshlimitError(err: unknown): err is MeshlimitError {

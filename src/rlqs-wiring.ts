@@ -28,7 +28,9 @@ export function openRlqs(
 ): OpenedRlqs | undefined {
   const s = settings.rlqs;
   if (!s.enabled) return undefined;
-  const quota = createQuotaStore(settings.backend.type === 'redis' ? { type: 'redis', redis: settings.redis } : { type: 'memory' });
+  const quota = createQuotaStore(
+    settings.backend.type === 'redis' ? { type: 'redis', redis: settings.redis } : { type: 'memory', backend: stack.store },
+  );
   const fallbackTtlSec = Math.max(1, Math.ceil((2 * s.reassignIntervalMs) / 1000));
   const assigner = new Assigner({
     findRule: (domain, entries) => store.current().findRule(domain, entries),

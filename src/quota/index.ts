@@ -1,4 +1,7 @@
 import type { RedisConnectionOptions } from '../backend/redis/connection.js';
+import type { Backend } from '../limiter/ports.js';
+import { MemoryQuotaStore } from './memory-store.js';
+import { RedisQuotaStore } from './redis-store.js';
 import type { QuotaStore } from './types.js';
 
 /**
@@ -9,14 +12,33 @@ import type { QuotaStore } from './types.js';
  */
 export interface QuotaStoreOptions {
   readonly type: 'memory' | 'redis';
-  /** Required when `type` is 'redis'. */
+  /** Required when `type` is 'redis': the counter backend's connection settings. */
   readonly redis?: RedisConnectionOptions;
+  /**
+   * Required when `type` is 'memory': the memory counter backend RLS uses (unwrapped), whose
+   * counters are the budget RLQS shares.
+   */
+  readonly backend?: Backend;
+  /** Most Envoys per rule counter (default MAX_ENVOYS_PER_RULE). */
+  readonly maxEnvoysPerRule?: number;
 }
 
 export function createQuotaStore(options: QuotaStoreOptions): QuotaStore {
-  throw new Error(`createQuotaStore(${options.type}): not implemented yet`);
+  switch (options.type) {
+    case 'memory':
+      if (!options.backend) throw new TypeError("createQuotaStore: type 'memory' needs the memory counter backend as 'backend'");
+      return new MemoryQuotaStore({ backend: options.backend, maxEnvoysPerRule: options.maxEnvoysPerRule });
+    case 'redis':
+      if (!options.redis) throw new TypeError("createQuotaStore: type 'redis' needs a 'redis' options object");
+      return new RedisQuotaStore({ redis: options.redis, maxEnvoysPerRule: options.maxEnvoysPerRule });
+    default:
+      throw new TypeError(`createQuotaStore: unknown store type '${String((options as { type: unknown }).type)}'`);
+  }
 }
 
 export type { QuotaAssignment, QuotaLimit, QuotaReport, QuotaStore } from './types.js';
 export { MAX_ENVOYS_PER_RULE, MAX_ENVOY_ID_LENGTH, MAX_REPORT_INTERVAL_SEC } from './types.js';
-export { quotaCounterKey } from './keys.js';
+export { quotaCounterKey, quotaStateKey } from './keys.js';
+export { overshootBound, FLOOR_FRACTION, TTL_INTERVALS, RECLAIM_INTERVALS, type OvershootInput } from './allocate.js';
+export { MemoryQuotaStore, type MemoryQuotaStoreOptions } from './memory-store.js';
+export { RedisQuotaStore, type RedisQuotaStoreOptions } from './redis-store.js';

@@ -65,6 +65,12 @@ export interface QuotaStore {
   report(reports: readonly QuotaReport[], nowMs?: number): Promise<QuotaAssignment[]>;
   /** Drops an Envoy from a rule's division (its stream ended for good or it abandoned the bucket). */
   forget(ruleKey: string, envoyId: string, nowMs?: number): Promise<void>;
+  /**
+   * Resolves once the store can serve (the Redis store's first connection; the memory store at
+   * once), rejects with ML_ERR_BACKEND_UNAVAILABLE after `timeoutMs` (default 5,000). Before
+   * that, `report` fails fast with ML_ERR_BACKEND_UNAVAILABLE, as the counter backend does.
+   */
+  waitReady(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 

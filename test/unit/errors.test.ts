@@ -19,6 +19,7 @@ import {
   UnauthorizedError,
   AdminDisabledError,
   NotFoundError,
+  QuotaEnvoysError,
 } from '../../src/errors.js';
 
 /** Every error class has a stable code, the right transient flag and status mapping, and a README entry. */
@@ -37,6 +38,7 @@ const instances: [MeshlimitError, keyof typeof ERROR_CODES, boolean, number, num
   [new UnauthorizedError('who'), 'ML_ERR_UNAUTHORIZED', false, GrpcCode.UNAUTHENTICATED, 401],
   [new AdminDisabledError('off'), 'ML_ERR_ADMIN_DISABLED', false, GrpcCode.PERMISSION_DENIED, 403],
   [new NotFoundError('none'), 'ML_ERR_NOT_FOUND', false, GrpcCode.NOT_FOUND, 404],
+  [new QuotaEnvoysError('full'), 'ML_ERR_QUOTA_ENVOYS', false, GrpcCode.RESOURCE_EXHAUSTED, 429],
 ];
 
 describe('error codes', () => {

@@ -271,6 +271,15 @@ export function assembleRefundScript(luaDir: string = findLuaDir()): AssembledSc
 }
 
 /**
+ * The RLQS report script (lua/quota-report.lua with fixed-window's @decode, @step-only and
+ * @encode sections); the Redis quota store (src/quota/redis-store.ts) runs it.
+ */
+export function assembleQuotaReportScript(luaDir: string = findLuaDir()): AssembledScript {
+  const read = reader(luaDir);
+  return assembled([banner('quota-report'), splice(read('quota-report.lua'), 'quota-report.lua', read)]);
+}
+
+/**
  * Every script the backends run, by the name `meshlimit print-lua` takes: the driver's basename,
  * and for evaluate-one also the algorithm (`evaluate-one token_bucket`).
  */
@@ -279,6 +288,7 @@ export const SCRIPT_NAMES: readonly string[] = Object.freeze([
   ...ALGORITHMS.map((a) => `evaluate-one ${a}`),
   'evaluate-batch',
   'refund',
+  'quota-report',
 ]);
 
 /** The script called `name` in {@link SCRIPT_NAMES}, assembled from `luaDir`; undefined for another name. */
@@ -286,6 +296,7 @@ export function assembleScriptNamed(name: string, luaDir: string = findLuaDir())
   if (name === 'evaluate') return assembleEvaluateScript(luaDir);
   if (name === 'evaluate-batch') return assembleEvaluateBatchScript(luaDir);
   if (name === 'refund') return assembleRefundScript(luaDir);
+  if (name === 'quota-report') return assembleQuotaReportScript(luaDir);
   const algorithm = ALGORITHMS.find((a) => name === `evaluate-one ${a}`);
   return algorithm === undefined ? undefined : assembleEvaluateOneScript(algorithm, luaDir);
 }

@@ -16,7 +16,6 @@ import type { Assigner, BucketTarget, RoundItem } from './assigner.js';
 import {
   abandonAction,
   boundError,
-  sameStrategy,
   toBucketUsage,
   verdictAction,
   type BucketUsage,
@@ -172,7 +171,7 @@ export class RlqsSession {
             : undefined,
       });
     }
-    await this.runRound(domain, round, now, true);
+    await this.runRound(domain, round, now);
   }
 
   private async reevaluate(): Promise<void> {
@@ -194,19 +193,19 @@ export class RlqsSession {
         item: { target: s.target, envoyId: this.envoyId, allowed: 0, denied: s.lastDemand, elapsedSec: Math.max(1, s.lastElapsedSec) },
       });
     }
-    if (round.length > 0) await this.runRound(this.domain as string, round, now, false);
+    if (round.length > 0) await this.runRound(this.domain as string, round, now);
   }
 
-  /** Asks the assigner for the round's rule buckets and pushes the verdicts (all of a report; the changed or expiring ones of a re-evaluation). */
-  private async runRound(
-    domain: string,
-    round: readonly { sub: Subscription; item: RoundItem | undefined }[],
-    now: number,
-    all: boolean,
-  ): Promise<void> {
+  /**
+   * Asks the assigner for the round's rule buckets and pushes every verdict. A re-evaluation
+   * pushes its verdicts too, changed or not: the store now counts the Envoy as holding them (its
+   * headroom rule), so Envoy must hold them; an unchanged token bucket keeps its tokens on Envoy
+   * and only its TTL is extended.
+   */
+  private async runRound(domain: string, round: readonly { sub: Subscription; item: RoundItem | undefined }[], now: number): Promise<void> {
     const items = round.flatMap((r) => (r.item === undefined ? [] : [r.item]));
     const started = performance.now();
-    const { verdicts, outcome } = await this.host.span('rlqs.report', { domain, buckets: round.length, envoy_reported: all ? 1 : 0 }, () =>
+    const { verdicts, outcome } = await this.host.span('rlqs.report', { domain, buckets: round.length, envoy: this.envoyId }, () =>
       this.host.assigner.assign(domain, items, (k) => this.host.localShare(k)),
     );
     if (this.closed) return;
@@ -214,12 +213,9 @@ export class RlqsSession {
     let i = 0;
     for (const { sub, item } of round) {
       const v = item === undefined ? (sub.target as Extract<BucketTarget, { kind: 'fixed' }>).verdict : (verdicts[i++] as BucketVerdict);
-      const stale = sub.verdict === undefined || now - sub.pushedAtMs >= (sub.verdict.ttlSec * 1000) / 2;
-      if (all || stale || !sameStrategy(sub.verdict, v)) {
-        actions.push(verdictAction(sub.bucketId, v));
-        sub.verdict = v;
-        sub.pushedAtMs = now;
-      }
+      actions.push(verdictAction(sub.bucketId, v));
+      sub.verdict = v;
+      sub.pushedAtMs = now;
     }
     if (actions.length > 0) this.push(actions, outcome, started);
   }
