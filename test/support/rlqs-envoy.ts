@@ -162,8 +162,7 @@ export class SimEnvoy {
   assignedRate(bucket: Readonly<Record<string, string>>): number {
     const a = this.assignment(bucket);
     if (a === undefined) return this.o.noAssignment === 'allow_all' ? Infinity : 0;
-    if (a.kind === 'allow_all') return Infinity;
-    if (a.kind === 'deny_all') return 0;
+    if (a.kind !== 'token_bucket') return a.kind === 'allow_all' ? Infinity : 0;
     return a.spec.tokensPerFill / a.spec.fillIntervalSec;
   }
 
