@@ -77,7 +77,7 @@ export function rlqsMetrics(registry: Registry): RlqsMetrics {
   for (const o of RLQS_STREAM_ENDS) ended.labels(o).inc(0);
   for (const o of RLQS_ASSIGNMENT_KINDS) assignments.labels(o).inc(0);
   for (const o of ['allowed', 'denied']) reported.labels(o).inc(0);
-  for (const o of RLQS_ROUND_OUTCOMES) rounds.labels(o);
+  for (const o of RLQS_ROUND_OUTCOMES) rounds.zero({ outcome: o });
   return {
     streamOpened: () => streams.inc(),
     streamEnded: (outcome) => {
