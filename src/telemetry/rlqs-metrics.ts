@@ -15,8 +15,8 @@ export const RLQS_METRIC_NAMES = [
   'meshlimit_rlqs_reassignment_duration_seconds',
 ] as const;
 
-/** How an RLQS stream ended. */
-export const RLQS_STREAM_ENDS = ['client_closed', 'invalid_argument', 'resource_exhausted', 'shutdown', 'error'] as const;
+/** How an RLQS stream ended (`no_report`: nothing within GRPC_STREAM_TIMEOUT_MS of opening). */
+export const RLQS_STREAM_ENDS = ['client_closed', 'invalid_argument', 'resource_exhausted', 'no_report', 'shutdown', 'error'] as const;
 export type RlqsStreamEnd = (typeof RLQS_STREAM_ENDS)[number];
 
 /**

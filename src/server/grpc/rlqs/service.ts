@@ -111,7 +111,7 @@ export class RlqsService {
     const firstReport = setTimeout(() => {
       if (!received)
         end(
-          'invalid_argument',
+          'no_report',
           new DeadlineExceededError(
             `no RLQS report within ${this.o.firstReportTimeoutMs} ms of opening the stream (GRPC_STREAM_TIMEOUT_MS)`,
           ),
