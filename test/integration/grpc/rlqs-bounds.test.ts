@@ -4,6 +4,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_TRANSPORT_LIMITS } from '../../../src/server/grpc/transport-guard.js';
 import { openRawStream, startRlqsHarness, usage, type RawStream, type RlqsHarness, type RlqsHarnessOptions } from './rlqs-harness.js';
 
 let h: RlqsHarness | undefined;
@@ -95,6 +96,18 @@ describe('RLQS stream bounds', () => {
     const status = await s.ended;
     expect(status.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     expect(status.details).toContain('(GRPC_STREAM_TIMEOUT_MS)');
+  });
+
+  it('an RLQS stream is not reset by GRPC_STREAM_TIMEOUT_MS (its request never completes): it outlives the timeout while reporting', async () => {
+    await start({ limits: { ...DEFAULT_TRANSPORT_LIMITS, streamTimeoutMs: 200 } });
+    const s = open('e1');
+    for (let i = 1; i <= 4; i++) {
+      s.send({ domain: 'rlqs', bucketQuotaUsages: [usage({ api: 'orders' })] });
+      await s.responsesAtLeast(i);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(h!.service.streamCount).toBe(1);
+    expect(await h!.metrics.render()).toMatch(/meshlimit_grpc_transport_actions_total\{action="stream_timeout"\} 0/);
   });
 
   it('the first report must name the domain; a later one may not change it', async () => {

@@ -14,6 +14,7 @@ import { Assigner } from '../../../src/server/grpc/rlqs/assigner.js';
 import type { RlqsStreamSettings } from '../../../src/server/grpc/rlqs/mapping.js';
 import { RlqsService } from '../../../src/server/grpc/rlqs/service.js';
 import { createGrpcServer, type GrpcServer } from '../../../src/server/grpc/server.js';
+import type { TransportLimits } from '../../../src/server/grpc/transport-guard.js';
 import { DEFAULT_STRING_LIMITS, type StringLimits } from '../../../src/limiter/string-limits.js';
 import { createMetrics, type Metrics } from '../../../src/telemetry/metrics.js';
 
@@ -57,6 +58,8 @@ export interface RlqsHarnessOptions {
   readonly store?: QuotaStore;
   readonly storeReady?: () => boolean;
   readonly policy?: FailurePolicy;
+  /** The gRPC port's transport bounds (GRPC_*); the defaults when undefined. */
+  readonly limits?: TransportLimits;
 }
 
 export interface RlqsHarness {
@@ -96,6 +99,8 @@ export async function startRlqsHarness(o: RlqsHarnessOptions = {}): Promise<Rlqs
     limiter: { shouldRateLimit: () => Promise.reject(new Error('unused')) },
     health: new HealthState(true),
     rlqs: service,
+    limits: o.limits,
+    onTransportAction: metrics.transportAction,
   });
   const port = await server.listen('127.0.0.1', 0);
   return {

@@ -195,13 +195,6 @@ export function abandonAction(bucketId: WireBucketId): WireBucketAction {
   return { bucketId, abandonAction: {} };
 }
 
-/** Whether two verdicts would be the same strategy on Envoy (so pushing one again changes nothing but the TTL). */
-export function sameStrategy(a: BucketVerdict | undefined, b: BucketVerdict): boolean {
-  if (a === undefined || a.kind !== b.kind) return false;
-  if (a.kind !== 'token_bucket' || b.kind !== 'token_bucket') return true;
-  return a.tokensPerFill === b.tokensPerFill && a.maxTokens === b.maxTokens && a.fillIntervalSec === b.fillIntervalSec;
-}
-
 /** RESOURCE_EXHAUSTED naming a bound and its setting. */
 export function boundError(what: string, limit: number, setting: string): RlqsBoundError {
   return new RlqsBoundError(`${what}; at most ${limit} (${setting}); raise ${setting} or split the load`);
