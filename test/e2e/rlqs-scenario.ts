@@ -32,11 +32,11 @@ export const OVERSHOOT = overshootBound({
 });
 
 /** A config directory with the scenario's one rule (`api: orders`, fixed window). */
-export function scenarioConfigDir(): string {
+export function scenarioConfigDir(limit = LIMIT, windowSec = WINDOW_SEC): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-rlqs-'));
   writeFileSync(
     path.join(dir, 'rlqs.yaml'),
-    `domain: ${DOMAIN}\ndescriptors:\n  - key: api\n    value: orders\n    rate_limit: { unit: second, unit_multiplier: ${WINDOW_SEC}, requests_per_unit: ${LIMIT}, algorithm: fixed_window }\n`,
+    `domain: ${DOMAIN}\ndescriptors:\n  - key: api\n    value: orders\n    rate_limit: { unit: second, unit_multiplier: ${windowSec}, requests_per_unit: ${limit}, algorithm: fixed_window }\n`,
   );
   return dir;
 }
@@ -58,7 +58,12 @@ export class Fleet {
   private last = performance.now();
 
   /** `addresses(i)`: the RLQS servers Envoy i tries, in order. */
-  constructor(addresses: (i: number) => readonly string[], demand: readonly number[], idPrefix = 'envoy') {
+  constructor(
+    addresses: (i: number) => readonly string[],
+    demand: readonly number[],
+    idPrefix = 'envoy',
+    private readonly windowSec = WINDOW_SEC,
+  ) {
     this.demand = [...demand];
     this.acc = demand.map(() => 0);
     this.envoys = demand.map((_, i) =>
@@ -86,7 +91,7 @@ export class Fleet {
 
   /** Admitted per window that lies wholly inside the run, oldest first. */
   fullWindows(): { start: number; admitted: number }[] {
-    const ms = WINDOW_SEC * 1000;
+    const ms = this.windowSec * 1000;
     const end = this.stoppedAt || Date.now();
     return [...this.admitted]
       .filter(([start]) => start >= this.startedAt && start + ms <= end)
@@ -104,7 +109,7 @@ export class Fleet {
     const now = performance.now();
     const dt = (now - this.last) / 1000;
     this.last = now;
-    const window = Math.floor(Date.now() / (WINDOW_SEC * 1000)) * WINDOW_SEC * 1000;
+    const window = Math.floor(Date.now() / (this.windowSec * 1000)) * this.windowSec * 1000;
     for (let i = 0; i < this.envoys.length; i++) {
       this.acc[i]! += this.demand[i]! * dt;
       while (this.acc[i]! >= 1) {
