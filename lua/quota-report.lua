@@ -19,7 +19,8 @@ Contract
   ARGV[4..] for 'r' only, decimal strings: allowed (>= 0), denied (>= 0), interval (whole
             seconds, 1..3600), threshold (the limit's requests per window), windowMs (ms),
             maxEnvoys, floorFraction, ttlIntervals, reclaimIntervals, maxFillSec (constants of
-            src/quota/allocate.ts, sent so they are declared once).
+            src/quota/allocate.ts, sent so they are declared once), firstReport ('1' when
+            time_elapsed was 0: the TTL then uses the other Envoys' longest interval).
   Reply     'r': { tokensPerFill, fillIntervalSec, ttlSec } (tokensPerFill 0: DENY_ALL), or
             { -1, envoys } when the Envoy is new and the rule already has maxEnvoys.
             'f': 1 when the Envoy was known, else 0.
@@ -59,6 +60,7 @@ end
 local allowed, denied, interval = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local threshold, windowMs, maxEnvoys = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local floorFraction, ttlIntervals, reclaimIntervals, maxFill = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local firstReport = ARGV[14] == '1'
 
 -- 1. Charge the allowed requests (admitted already, so past the limit too), read what is left.
 local left, resetLeft
@@ -105,11 +107,17 @@ if previous ~= nil then
   local mean = (previous[1] + demand) / 2
   if not (demand > mean) then demand = mean end
 end
-local demands, holding = { demand }, {}
+-- A first report (time_elapsed 0) takes its TTL interval from the other Envoys' state: the
+-- longest of (reclaimAt - heldUntil) / ((reclaimIntervals - ttlIntervals) x 1000).
+local demands, holding, ttlInterval = { demand }, {}, interval
 for id, e in pairs(envoys) do
   if id ~= envoy then
     demands[#demands + 1] = e[1]
     if e[3] > now then holding[#holding + 1] = e[2] else holding[#holding + 1] = 0 end
+    if firstReport then
+      local theirs = (e[4] - e[3]) / ((reclaimIntervals - ttlIntervals) * 1000)
+      if theirs > ttlInterval then ttlInterval = theirs end
+    end
   end
 end
 
@@ -124,8 +132,11 @@ local rate = 0
 if cap > 0 then
   local n = #demands
   local floor = (floorFraction * cap) / n
+  for i = 1, n do
+    if not (demands[i] > floor) then demands[i] = floor end
+  end
   table.sort(demands)
-  local rest, m, level = cap - n * floor, n, math.huge
+  local rest, m, level = cap, n, math.huge
   for i = 1, n do
     if demands[i] > rest / m then
       level = rest / m
@@ -134,9 +145,10 @@ if cap > 0 then
     rest = rest - demands[i]
     m = m - 1
   end
-  local fair = demand
-  if not (demand < level) then fair = level end
-  fair = floor + fair
+  local wanted = demand
+  if not (demand > floor) then wanted = floor end
+  local fair = wanted
+  if not (wanted < level) then fair = level end
   table.sort(holding)
   local others = 0
   for i = 1, #holding do others = others + holding[i] end
@@ -154,8 +166,8 @@ elseif rate > 0 then
   fill = math.ceil(1 / rate)
   if fill > maxFill then fill = 1 else tokens = 1 end
 end
-local ttlSec = ttlIntervals * interval
-local reclaimAt = now + reclaimIntervals * interval * 1000
+local ttlSec = ttlIntervals * ttlInterval
+local reclaimAt = now + reclaimIntervals * ttlInterval * 1000
 redis.call('HSET', stateKey, envoy, struct.pack('<dddd', demand, tokens / fill, now + ttlSec * 1000, reclaimAt))
 local last = reclaimAt
 for _, e in pairs(envoys) do

@@ -37,7 +37,7 @@ export function createQuotaStore(options: QuotaStoreOptions): QuotaStore {
 }
 
 export type { QuotaAssignment, QuotaLimit, QuotaReport, QuotaStore } from './types.js';
-export { MAX_ENVOYS_PER_RULE, MAX_ENVOY_ID_LENGTH, MAX_REPORT_INTERVAL_SEC } from './types.js';
+export { MAX_ENVOYS_PER_RULE, MAX_ENVOY_ID_LENGTH, MAX_REPORT_INTERVAL_SEC, MAX_RULE_KEY_LENGTH } from './types.js';
 export { quotaCounterKey, quotaStateKey } from './keys.js';
 export { overshootBound, FLOOR_FRACTION, TTL_INTERVALS, RECLAIM_INTERVALS, type OvershootInput } from './allocate.js';
 export { MemoryQuotaStore, type MemoryQuotaStoreOptions } from './memory-store.js';

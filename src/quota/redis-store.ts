@@ -41,6 +41,10 @@ export class RedisQuotaStore implements QuotaStore {
   constructor(options: RedisQuotaStoreOptions) {
     const script = options.script ?? assembleQuotaReportScript();
     this.client = options.redis.type === 'cluster' ? createClusterClient(options.redis) : createRedisClient(options.redis);
+    // Connection errors surface on the calls (ML_ERR_BACKEND_UNAVAILABLE) and the counter
+    // backend, on the same Redis, logs the transitions; without a listener ioredis would print
+    // every reconnection failure as an unhandled error event.
+    this.client.on('error', () => undefined);
     this.client.defineCommand(COMMAND, { lua: script.source });
     this.run = (this.client as unknown as Record<string, Run>)[COMMAND]!.bind(this.client);
     this.maxEnvoys = String(options.maxEnvoysPerRule ?? MAX_ENVOYS_PER_RULE);
@@ -70,6 +74,7 @@ export class RedisQuotaStore implements QuotaStore {
       String(TTL_INTERVALS),
       String(RECLAIM_INTERVALS),
       String(MAX_FILL_INTERVAL_SEC),
+      r.elapsedSec < 1 ? '1' : '0',
     ]);
     if (!Array.isArray(reply) || reply.length < 2 || !reply.every((v) => typeof v === 'number')) {
       throw new BackendError(`lua/quota-report.lua answered ${JSON.stringify(reply)}, expected [tokensPerFill, fillIntervalSec, ttlSec]`);

@@ -10,7 +10,7 @@ import {
   type EnvoyQuotaState,
 } from './allocate.js';
 import { checkEnvoyId } from './keys.js';
-import { MAX_REPORT_INTERVAL_SEC, type QuotaAssignment, type QuotaReport } from './types.js';
+import { MAX_REPORT_INTERVAL_SEC, MAX_RULE_KEY_LENGTH, type QuotaAssignment, type QuotaReport } from './types.js';
 
 /**
  * One report's way through a store, in TypeScript: validation (both stores), then the steps the
@@ -29,7 +29,11 @@ export interface CheckedReport extends QuotaReport {
 /** Validates a report (throws InvalidRequestError naming the field) and clamps its interval. */
 export function checkReport(r: QuotaReport): CheckedReport {
   checkEnvoyId(r.envoyId);
-  if (r.ruleKey.length === 0) throw new InvalidRequestError('RLQS report: ruleKey is empty (build it with quotaCounterKey)');
+  if (r.ruleKey.length === 0 || r.ruleKey.length > MAX_RULE_KEY_LENGTH) {
+    throw new InvalidRequestError(
+      `RLQS report: ruleKey must be 1..${MAX_RULE_KEY_LENGTH} characters, got ${r.ruleKey.length} (build it with quotaCounterKey)`,
+    );
+  }
   for (const [field, v] of [
     ['allowed', r.allowed],
     ['denied', r.denied],
@@ -74,22 +78,31 @@ export function assign(
   const demand = smoothDemand(previous?.demand, r.allowed, r.denied, r.interval);
   const demands: number[] = [demand];
   const othersHolding: number[] = [];
+  // A first report (time_elapsed 0: Envoy reports a new bucket at once) says nothing of the
+  // reporting interval; its TTL then uses the longest interval of the rule's other Envoys
+  // (they usually share one filter config), read back from their state, so the assignment does
+  // not expire before the Envoy's first periodic report. 1 s when it is the rule's only Envoy.
+  let ttlInterval = r.interval;
   for (const [id, e] of envoys) {
     if (id === r.envoyId) continue;
     demands.push(e.demand);
     othersHolding.push(e.heldUntilMs > nowMs ? e.heldRate : 0);
+    if (r.elapsedSec < 1) {
+      const theirs = (e.reclaimAtMs - e.heldUntilMs) / ((RECLAIM_INTERVALS - TTL_INTERVALS) * 1000);
+      if (theirs > ttlInterval) ttlInterval = theirs;
+    }
   }
   const limitRate = r.limit.requestsPerUnit / (r.limit.windowMs / 1000);
   const cap = capacity(limitRate, counter.remaining, counter.resetMs);
   const share = shareOf(cap, demand, demands, othersHolding);
   const bucket = tokenBucketFor(share.rate);
   const heldRate = bucket.tokensPerFill / bucket.fillIntervalSec;
-  const ttlSec = TTL_INTERVALS * r.interval;
+  const ttlSec = TTL_INTERVALS * ttlInterval;
   const state: EnvoyQuotaState = {
     demand,
     heldRate,
     heldUntilMs: nowMs + ttlSec * 1000,
-    reclaimAtMs: nowMs + RECLAIM_INTERVALS * r.interval * 1000,
+    reclaimAtMs: nowMs + RECLAIM_INTERVALS * ttlInterval * 1000,
   };
   const assignment = assignmentOf(bucket.tokensPerFill, bucket.fillIntervalSec, ttlSec);
   return { state, assignment };

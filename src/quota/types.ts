@@ -60,7 +60,10 @@ export interface QuotaStore {
    * Records the reports (each Envoy's demand and allowed requests, charged to the rule's budget)
    * and returns one assignment per report, in order. `nowMs` is for tests (the Redis store
    * otherwise uses Redis TIME, the memory store Date.now()). Throws a {@link QuotaError} for an
-   * invalid report and a backend error (transient) when the store cannot be reached.
+   * invalid report (nothing is recorded then) and a backend error (transient) when the store
+   * cannot be reached. Reports are applied one by one, in order; when one fails, the Redis store
+   * may have applied the others (each report is its own atomic script): the caller answers the
+   * failed buckets by its failure policy and the next reports carry on.
    */
   report(reports: readonly QuotaReport[], nowMs?: number): Promise<QuotaAssignment[]>;
   /** Drops an Envoy from a rule's division (its stream ended for good or it abandoned the bucket). */
@@ -74,6 +77,8 @@ export interface QuotaStore {
   close(): Promise<void>;
 }
 
+/** Longest accepted {@link QuotaReport.ruleKey} (quotaCounterKey builds keys of prefix + ~60 characters). */
+export const MAX_RULE_KEY_LENGTH = 1024;
 /** Longest accepted {@link QuotaReport.envoyId}, in UTF-16 units. */
 export const MAX_ENVOY_ID_LENGTH = 256;
 /** Longest `time_elapsed` taken at face value (1 hour); longer ones are clamped. */

@@ -105,13 +105,16 @@ export function defineQuotaSuite(name: string, make: () => Promise<QuotaHarness>
     };
 
     it(
-      'a lone Envoy gets its demand plus the floor, as a whole-second token bucket',
+      'a lone Envoy gets its demand (at least the floor), as a whole-second token bucket',
       withHarness(async (h) => {
         const key = ruleKey();
-        // R = 100/s, floor 12.5/s, demand 50/s: 62.5/s, rounded down to 62 tokens per second.
-        expect(await (await h.store()).report([report(key, 'envoy-a', 30, 20)], T0)).toEqual([
-          { tokensPerFill: 62, fillIntervalSec: 1, maxTokens: 62, ttlSec: 2, ratePerSec: 62, denyAll: false },
+        const store = await h.store();
+        // R = 100/s, floor 12.5/s, demand 50.5/s: 50.5/s, rounded down to 50 tokens per second.
+        expect(await store.report([report(key, 'envoy-a', 61, 40, 2)], T0)).toEqual([
+          { tokensPerFill: 50, fillIntervalSec: 1, maxTokens: 50, ttlSec: 4, ratePerSec: 50, denyAll: false },
         ]);
+        // A second Envoy asking 0.5/s gets the floor: 5,938 left over 60 s = 98.97/s, x 0.125 / 2 = 6.19/s.
+        expect(await store.report([report(key, 'envoy-b', 1, 0, 2)], T0)).toMatchObject([{ tokensPerFill: 6, ttlSec: 4 }]);
       }),
     );
 
@@ -174,6 +177,20 @@ export function defineQuotaSuite(name: string, make: () => Promise<QuotaHarness>
         const got = await play(await h.store(), seq);
         expect(got).toEqual(await reference(seq));
         expect(got[5]!.ratePerSec).toBeGreaterThan(got[4]!.ratePerSec);
+      }),
+    );
+
+    it(
+      "a first report (time_elapsed 0) gets its TTL from the rule's other Envoys' reporting interval",
+      withHarness(async (h) => {
+        const key = ruleKey();
+        const store = await h.store();
+        const [lone] = await store.report([report(key, 'first', 1, 0, 0)], T0);
+        expect(lone!.ttlSec).toBe(2);
+        const [periodic] = await store.report([report(key, 'periodic', 50, 0, 5)], T0 + 1_000);
+        expect(periodic!.ttlSec).toBe(10);
+        const [joining] = await store.report([report(key, 'joining', 1, 0, 0)], T0 + 2_000);
+        expect(joining!.ttlSec).toBe(10);
       }),
     );
 

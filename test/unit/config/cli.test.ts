@@ -7,6 +7,7 @@ import {
   assembleEvaluateBatchScript,
   assembleEvaluateOneScript,
   assembleEvaluateScript,
+  assembleQuotaReportScript,
   assembleRefundScript,
 } from '../../../src/backend/redis/lua-assembler.js';
 import { runCli } from '../../../src/cli.js';
@@ -109,7 +110,7 @@ describe('meshlimit check-config', () => {
 });
 
 const LIST =
-  '  evaluate\n  evaluate-one fixed_window\n  evaluate-one sliding_window\n  evaluate-one token_bucket\n  evaluate-batch\n  refund\n';
+  '  evaluate\n  evaluate-one fixed_window\n  evaluate-one sliding_window\n  evaluate-one token_bucket\n  evaluate-batch\n  refund\n  quota-report\n';
 
 describe('meshlimit print-lua', () => {
   it('prints exactly the source the backend registers on stdout, and its SHA1 on stderr', async () => {
@@ -125,6 +126,7 @@ describe('meshlimit print-lua', () => {
     ['evaluate', assembleEvaluateScript],
     ['evaluate-batch', assembleEvaluateBatchScript],
     ['refund', assembleRefundScript],
+    ['quota-report', assembleQuotaReportScript],
   ] as const)('prints the %s script', async (name, assemble) => {
     const r = await run('print-lua', name);
     expect(r.code).toBe(0);
