@@ -5,7 +5,7 @@
  */
 import type { BackendStack } from './backend/stack.js';
 import type { CompiledSnapshot, ConfigStore } from './config/index.js';
-import { createQuotaStore } from './quota/index.js';
+import { createQuotaStore, type QuotaStore, type QuotaStoreOptions } from './quota/index.js';
 import { Assigner } from './server/grpc/rlqs/assigner.js';
 import { RlqsService } from './server/grpc/rlqs/service.js';
 import type { Settings } from './settings/index.js';
@@ -28,7 +28,7 @@ export function openRlqs(
 ): OpenedRlqs | undefined {
   const s = settings.rlqs;
   if (!s.enabled) return undefined;
-  const quota = createQuotaStore(
+  const quota = lazyQuotaStore(
     settings.backend.type === 'redis' ? { type: 'redis', redis: settings.redis } : { type: 'memory', backend: stack.store },
   );
   const fallbackTtlSec = Math.max(1, Math.ceil((2 * s.reassignIntervalMs) / 1000));
@@ -53,4 +53,26 @@ export function openRlqs(
     span: tracingEnabled() ? (name, attributes, fn) => inSpan(name, attributes, () => fn()) : undefined,
   });
   return { service, close: () => quota.close() };
+}
+
+/**
+ * The quota store, created on the first RLQS report: a deployment that serves only RLS opens no
+ * second Redis connection. The first report waits for the connection (up to 2 s) instead of
+ * being answered by the failure policy because the client was created a moment before.
+ */
+function lazyQuotaStore(options: QuotaStoreOptions): QuotaStore {
+  let store: QuotaStore | undefined;
+  let ready: Promise<void> | undefined;
+  const open = async (): Promise<QuotaStore> => {
+    store ??= createQuotaStore(options);
+    ready ??= store.waitReady(2000).catch(() => undefined);
+    await ready;
+    return store;
+  };
+  return {
+    report: async (reports, nowMs) => (await open()).report(reports, nowMs),
+    forget: async (ruleKey, envoyId, nowMs) => (await open()).forget(ruleKey, envoyId, nowMs),
+    waitReady: async (timeoutMs) => (await open()).waitReady(timeoutMs),
+    close: async () => store?.close(),
+  };
 }
