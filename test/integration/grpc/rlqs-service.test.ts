@@ -69,6 +69,28 @@ describe('RLQS assignments', () => {
     expect(r!.bucketAction[0]!.quotaAssignmentAction!.rateLimitStrategy).toEqual({ blanketRule: 'ALLOW_ALL' });
   });
 
+  it('RLQS_REASSIGN_INTERVAL_MS: an Envoy that stops reporting is still pushed assignments, and its share shrinks when another Envoy gets busy', async () => {
+    await start({ settings: { reassignIntervalMs: 200 } });
+    const quiet = open('quiet');
+    quiet.send({ domain: 'rlqs', bucketQuotaUsages: [usage(ORDERS, 80, 0, 1)] });
+    await quiet.responsesAtLeast(1);
+    const rate = (r: (typeof quiet.responses)[number]): number => {
+      const tb = r.bucketAction[0]!.quotaAssignmentAction!.rateLimitStrategy!.tokenBucket!;
+      return tb.tokensPerFill!.value / tb.fillInterval!.seconds;
+    };
+    const first = rate(quiet.responses[0]!);
+    const busy = open('busy');
+    for (let i = 0; i < 3; i++) {
+      busy.send({ domain: 'rlqs', bucketQuotaUsages: [usage(ORDERS, 90, 400, 1)] });
+      await busy.responsesAtLeast(i + 1);
+    }
+    // The quiet stream sent one report; what follows was pushed by re-evaluation.
+    const pushed = await quiet.responsesAtLeast(3);
+    expect(pushed.length).toBeGreaterThanOrEqual(3);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(rate(quiet.responses.at(-1)!)).toBeLessThan(first);
+  });
+
   it('a bucket that reports no request for RLQS_ABANDON_AFTER_S is abandoned', async () => {
     await start({ settings: { abandonAfterSec: 1, reassignIntervalMs: 200 } });
     const s = open('e1');
