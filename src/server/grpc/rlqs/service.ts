@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { DeadlineExceededError, InvalidRequestError, isMeshlimitError, type MeshlimitError } from '../../../errors.js';
+import { DeadlineExceededError, InternalError, InvalidRequestError, isMeshlimitError, type MeshlimitError } from '../../../errors.js';
 import { MAX_ENVOY_ID_LENGTH } from '../../../quota/index.js';
 import type { RlqsMetrics, RlqsStreamEnd } from '../../../telemetry/rlqs-metrics.js';
 import type { Assigner } from './assigner.js';
@@ -28,7 +28,7 @@ export interface RlqsServiceOptions {
   /** GRPC_STREAM_TIMEOUT_MS: how long a new stream may wait before its first report. */
   readonly firstReportTimeoutMs: number;
   readonly metrics?: RlqsMetrics | undefined;
-  readonly logger?: { info(obj: object, msg: string): void; debug(obj: object, msg: string): void } | undefined;
+  readonly logger?: { error(obj: object, msg: string): void } | undefined;
   /** Runs a round inside a trace span (tracing on); undefined runs it bare. */
   readonly span?: (<T>(name: string, attributes: Record<string, string | number>, fn: () => Promise<T>) => Promise<T>) | undefined;
   /** Test clock (Unix ms). */
@@ -100,8 +100,14 @@ export class RlqsService {
         send: (response) => {
           if (ended === undefined) call.write(response);
         },
-        fail: (err) =>
-          end(isMeshlimitError(err) && err.grpcStatus === grpc.status.RESOURCE_EXHAUSTED ? 'resource_exhausted' : 'invalid_argument', err),
+        fail: (err: unknown) => {
+          if (!isMeshlimitError(err)) {
+            // A bug, not the client's fault: INTERNAL without details, logged with its stack.
+            this.o.logger?.error({ err }, 'RLQS stream failed');
+            return end('error', new InternalError('internal error', { cause: err }));
+          }
+          end(err.grpcStatus === grpc.status.RESOURCE_EXHAUSTED ? 'resource_exhausted' : 'invalid_argument', err);
+        },
       },
       typeof envoyId === 'string' ? envoyId : '',
     );

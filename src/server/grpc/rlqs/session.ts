@@ -10,7 +10,7 @@
  * request for RLQS_ABANDON_AFTER_S. A closed stream's buckets stay in the store, so an Envoy that
  * reconnects (with the same RLQS_CLIENT_ID_HEADER) resumes its shares.
  */
-import { InvalidRequestError, type MeshlimitError } from '../../../errors.js';
+import { InvalidRequestError } from '../../../errors.js';
 import type { RlqsMetrics, RlqsRoundOutcome } from '../../../telemetry/rlqs-metrics.js';
 import type { Assigner, BucketTarget, RoundItem } from './assigner.js';
 import {
@@ -30,8 +30,8 @@ import {
 
 export interface SessionChannel {
   send(response: WireQuotaResponse): void;
-  /** Ends the stream with the error's status. */
-  fail(err: MeshlimitError): void;
+  /** Ends the stream with the error's status (a MeshlimitError's; INTERNAL for anything else). */
+  fail(err: unknown): void;
 }
 
 /** What a session needs from the service that owns it. */
@@ -98,7 +98,7 @@ export class RlqsSession {
       );
       this.checkBucketBound(usages);
     } catch (err) {
-      return this.fail(err as MeshlimitError);
+      return this.fail(err);
     }
     this.enqueue(() => this.report(usages));
   }
@@ -124,13 +124,13 @@ export class RlqsSession {
     this.subs.clear();
   }
 
-  private fail(err: MeshlimitError): void {
+  private fail(err: unknown): void {
     this.channel.fail(err);
     this.close();
   }
 
   private enqueue(step: () => Promise<void>): void {
-    this.queue = this.queue.then(step).catch((err: unknown) => this.fail(err as MeshlimitError));
+    this.queue = this.queue.then(step).catch((err: unknown) => this.fail(err));
   }
 
   private checkDomain(domain: string): void {
