@@ -58,6 +58,8 @@ export interface RlqsHarnessOptions {
   readonly store?: QuotaStore;
   readonly storeReady?: () => boolean;
   readonly policy?: FailurePolicy;
+  /** Runs each round inside a span (as src/rlqs-wiring.ts does when tracing is on). */
+  readonly span?: <T>(name: string, attributes: Record<string, string | number>, fn: () => Promise<T>) => Promise<T>;
   /** The gRPC port's transport bounds (GRPC_*); the defaults when undefined. */
   readonly limits?: TransportLimits;
 }
@@ -94,6 +96,7 @@ export async function startRlqsHarness(o: RlqsHarnessOptions = {}): Promise<Rlqs
     assigner,
     firstReportTimeoutMs: o.firstReportTimeoutMs ?? 5000,
     metrics: metrics.rlqs,
+    span: o.span,
   });
   const server = createGrpcServer({
     limiter: { shouldRateLimit: () => Promise.reject(new Error('unused')) },
