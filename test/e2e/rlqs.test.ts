@@ -82,6 +82,36 @@ describe('RLQS: 5 Envoys, one global limit', () => {
     expectShift(r.before, r.after);
   }, 60_000);
 
+  it('a process stopped with SIGTERM: its assignments expire at once (TTL 0), its streams end OK, its Envoys move to the other', async () => {
+    const [a, b] = [await meshlimit(), await meshlimit()];
+    const fleet = new Fleet(
+      (i) => (i < 3 ? [a!.grpcAddress, b!.grpcAddress] : [b!.grpcAddress, a!.grpcAddress]),
+      [BUSY, IDLE, IDLE, IDLE, IDLE],
+      'term',
+    );
+    try {
+      await sleep(4000);
+      const expiriesBefore = fleet.envoys.map((e) => e.expiries);
+      await a!.proc.stop();
+      await sleep(3 * REPORTING_INTERVAL_SEC * 1000);
+      for (let i = 0; i < 3; i++) {
+        const e = fleet.envoys[i]!;
+        expect(e.streamEnds[0]).toEqual({ code: 0, details: 'OK' });
+        expect(e.zeroTtlAssignments).toBe(1);
+        expect(e.expiries).toBeGreaterThan(expiriesBefore[i]!);
+        expect(e.currentAddress).toBe(b!.grpcAddress);
+        expect(e.assignment(BUCKET)?.kind).toBe('token_bucket');
+      }
+      // The Envoys on B were not touched.
+      for (let i = 3; i < ENVOYS; i++) {
+        expect(fleet.envoys[i]!.streamEnds).toEqual([]);
+        expect(fleet.envoys[i]!.zeroTtlAssignments).toBe(0);
+      }
+    } finally {
+      fleet.stop();
+    }
+  }, 60_000);
+
   it('a process killed mid-run: its Envoys reconnect to the other and keep their shares', async () => {
     const [a, b] = [await meshlimit(), await meshlimit()];
     // Envoys 0..2 on A (then B), 3..4 on B (then A).

@@ -109,6 +109,10 @@ export class SimEnvoy {
   /** Streams opened, and how each ended (status code). */
   streamsOpened = 0;
   readonly streamEnds: { code: number; details: string }[] = [];
+  /** Assignments that expired (TTL ran out, or was 0). */
+  expiries = 0;
+  /** Assignments received with TTL 0 (a server shutting down). */
+  zeroTtlAssignments = 0;
   /** The address of the current stream. */
   currentAddress: string | undefined;
 
@@ -270,6 +274,7 @@ export class SimEnvoy {
       else continue; // requests_per_time_unit or no strategy: skipped, as Envoy does
       clearTimeout(b.expiry);
       const ttlMs = (q.assignmentTimeToLive?.seconds ?? 0) * 1000;
+      if (ttlMs === 0) this.zeroTtlAssignments++;
       b.expiry = setTimeout(() => this.expire(b), ttlMs);
     }
   }
@@ -298,6 +303,7 @@ export class SimEnvoy {
 
   private expire(b: Bucket): void {
     b.expiry = undefined;
+    this.expiries++;
     b.action = this.o.expired === undefined ? undefined : { kind: this.o.expired };
   }
 }
