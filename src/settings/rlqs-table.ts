@@ -59,7 +59,7 @@ export const RLQS_DEFS = {
     default: 'x-meshlimit-client-id',
     parse: (raw: string) => headerName(raw).toLowerCase(),
     description:
-      "gRPC metadata naming the Envoy on an RLQS stream (set it with the rlqs_server `grpc_service.initial_metadata`): an Envoy that reconnects, to this process or another, resumes its buckets' demand and shares. Without it each stream is a new Envoy and the old one's share is reclaimed after `RLQS_ABANDON_AFTER_S`.",
+      "gRPC metadata naming the Envoy on an RLQS stream (set it with the rlqs_server `grpc_service.initial_metadata`): an Envoy that reconnects, to this process or another, resumes its buckets' demand and shares. Without it each stream is a new Envoy and the old one's share is reclaimed by the store after 4 reporting intervals without a report.",
   }),
   RLQS_REASSIGN_INTERVAL_MS: setting({
     group: 'rlqs',
@@ -73,7 +73,7 @@ export const RLQS_DEFS = {
     default: '60',
     parse: integer(1, 86_400),
     description:
-      "Whole seconds a bucket may report no request (allowed + denied = 0) before it is abandoned (`abandon_action`): its share is returned to the other Envoys and Envoy forgets the bucket until its next request. Also how long a closed stream's buckets keep their share in the store.",
+      'Whole seconds a bucket may report no request (allowed + denied = 0) before it is abandoned (`abandon_action`): its share is returned to the other Envoys and Envoy forgets the bucket until its next request. A closed stream\'s Envoy is not abandoned: the store drops it from the division after 4 reporting intervals without a report (README "Allocation rule and overshoot bound"), and keeps it if it reconnects before.',
   }),
   RLQS_MAX_STREAMS: setting({
     group: 'rlqs',
