@@ -6,14 +6,15 @@ import { createLifecycle } from './lifecycle.js';
 import { RateLimiter, type StateRead } from './limiter/limiter.js';
 import { OverLimitCache } from './limiter/over-limit-cache.js';
 import type { Backend } from './limiter/ports.js';
-import { startResolver, type DescriptorResolver } from './resolve/index.js';
+import { startResolver, type DescriptorResolver, type StartResolverOptions } from './resolve/index.js';
 import { createDecider } from './server/decide.js';
 import { explainHandler } from './server/explain/explain-handler.js';
 import { HealthState } from './server/grpc/health.js';
 import { createGrpcTls } from './server/grpc/tls.js';
-import { createAdminHttps } from './server/http/tls.js';
+import { createAdminHttps, type AdminHttps } from './server/http/tls.js';
 import type { AdminRoutesOptions } from './server/http/admin-routes.js';
 import { createServers } from './server/servers.js';
+import { openRlqs } from './rlqs-wiring.js';
 import type { Settings } from './settings/index.js';
 import { backendEvents, configEvents, decisionObserver, requestRecorder, resolutionObserver, tlsReloadEvents } from './telemetry/events.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
@@ -61,10 +62,8 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   // Telemetry.
   const logger = overrides.logger ?? createLogger(settings.log);
   const metrics = createMetrics();
-  // The gRPC port's TLS files (checked by the settings), read before anything else is opened.
-  const grpcTls = openGrpcTls(settings, metrics, logger);
-  const adminTls = settings.admin.tls;
-  const adminHttps = adminTls && createAdminHttps({ ...adminTls, onReload: tlsReloadEvents(metrics, logger, 'admin') });
+  // The ports' TLS files (checked by the settings), read before anything else is opened.
+  const { grpcTls, adminHttps } = openTls(settings, metrics, logger);
   // Config (CONFIG_TYPE): a directory or an xDS management server; swapped atomically on every good change.
   const hooksForConfig = configEvents(metrics, logger, () => config.store.current());
   const config = await openConfigFeed(settings, { logger, pollMs: overrides.configPollMs, ...hooksForConfig });
@@ -74,7 +73,8 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const health = new HealthState(false);
   let resolver: DescriptorResolver | undefined;
   let tenants: OverrideStore | undefined;
-  const onStop = (): void => void (resolver?.close(), tenants?.close());
+  let rlqs: ReturnType<typeof openRlqs>;
+  const onStop = (): void => void (resolver?.close(), tenants?.close(), rlqs?.close());
   const lifecycle = createLifecycle({ settings, health, logger, config, stack: () => stack, onStop });
   store.onChange(() => lifecycle.refreshHealth());
   const domainPolicy = (domain: string) => store.current().domainOptions(domain)?.failureMode;
@@ -85,22 +85,16 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   const { limiter, overrides: tenantStore, admin } = await startLimiter(settings, config, stack, metrics, logger, overrides.now);
   tenants = tenantStore;
   // Descriptor resolution (a verified JWT's claim, else the client address), before the limiter.
-  resolver = await startResolver({
-    config: store,
-    onChange: (l) => store.onChange(l),
-    logger,
-    observer: resolutionObserver(metrics),
-  }).catch(async (err: unknown) => {
-    await stack.backend.close();
-    throw err;
-  });
+  resolver = await openResolver(store, metrics, logger, () => stack.backend.close());
   const resolved = resolver;
   const decide = createDecider(
-    (check) => resolved.resolve(check),
-    (check, deadline, cancel) => limiter.decide(check, deadline, cancel),
+    (c) => resolved.resolve(c),
+    (c, deadline, cancel) => limiter.decide(c, deadline, cancel),
   );
-  // Servers: gRPC (RLS + health) and the HTTP admin app, one pipeline and one recorder for both.
+  rlqs = openRlqs(settings, stack, store, metrics, logger); // RLQS_ENABLED: quota division, same config and store
+  // Servers: gRPC (RLS + health + RLQS) and the HTTP admin app, one pipeline and one recorder for both.
   const servers = createServers({
+    rlqs: rlqs?.service,
     grpcTls,
     adminHttps,
     decide,
@@ -138,15 +132,46 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
   };
 }
 
-/** GRPC_SERVER_USE_TLS: the certificate source (re-read on change), or undefined for plaintext. */
-function openGrpcTls(settings: Settings, metrics: Metrics, logger: Logger): ReturnType<typeof createGrpcTls> | undefined {
+/** Descriptor resolution over the config store; on failure `closeBackend` runs before the error is thrown on. */
+async function openResolver(
+  store: ConfigStore<CompiledSnapshot>,
+  metrics: Metrics,
+  logger: Logger,
+  closeBackend: () => Promise<void>,
+): Promise<DescriptorResolver> {
+  const options: StartResolverOptions = {
+    config: store,
+    onChange: (l) => store.onChange(l),
+    logger,
+    observer: resolutionObserver(metrics),
+  };
+  return startResolver(options).catch(async (err: unknown) => {
+    await closeBackend();
+    throw err;
+  });
+}
+
+/**
+ * The ports' TLS, read before anything else is opened (the settings checked the files):
+ * GRPC_SERVER_USE_TLS's certificate source and ADMIN_TLS_*'s, each re-read on change; undefined
+ * for plaintext.
+ */
+function openTls(
+  settings: Settings,
+  metrics: Metrics,
+  logger: Logger,
+): { grpcTls: ReturnType<typeof createGrpcTls> | undefined; adminHttps: AdminHttps | undefined } {
   const tls = settings.grpc.tls;
   if (tls?.unusedCaFile !== undefined)
     logger.info(
       { GRPC_SERVER_TLS_CA_CERT: tls.unusedCaFile },
       'GRPC_SERVER_TLS_CA_CERT is not read (as in envoyproxy/ratelimit): client certificates are not required; set GRPC_CLIENT_TLS_CACERT to require them',
     );
-  return tls && createGrpcTls({ ...tls, onReload: tlsReloadEvents(metrics, logger) });
+  const admin = settings.admin.tls;
+  return {
+    grpcTls: tls && createGrpcTls({ ...tls, onReload: tlsReloadEvents(metrics, logger) }),
+    adminHttps: admin && createAdminHttps({ ...admin, onReload: tlsReloadEvents(metrics, logger, 'admin') }),
+  };
 }
 
 /**

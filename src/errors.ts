@@ -113,6 +113,13 @@ export const ERROR_CODES = {
     description:
       'A mutating admin endpoint (counter reset, tenant overrides) was called while no admin token is configured; set `ADMIN_TOKEN` or `ADMIN_TOKEN_FILE` to enable it.',
   },
+  ML_ERR_RLQS_BOUND: {
+    grpc: GrpcCode.RESOURCE_EXHAUSTED,
+    http: 429,
+    transient: false,
+    description:
+      'An RLQS stream went past one of its bounds (streams per process, buckets per stream, reports per second); the message names the bound and its `RLQS_*` setting. The stream is closed; Envoy reopens it at its next report.',
+  },
   ML_ERR_NOT_FOUND: {
     grpc: GrpcCode.NOT_FOUND,
     http: 404,
@@ -178,6 +185,11 @@ export class SettingsError extends MeshlimitError {
   ) {
     super(`setting ${setting}: ${detail}`);
   }
+}
+
+/** An RLQS stream past one of its `RLQS_*` bounds (src/server/grpc/rlqs/): the message names the bound and the setting. */
+export class RlqsBoundError extends MeshlimitError {
+  readonly code = 'ML_ERR_RLQS_BOUND' as const;
 }
 
 export class InvalidRequestError extends MeshlimitError {

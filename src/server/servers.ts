@@ -7,6 +7,7 @@ import type { HealthState } from './grpc/health.js';
 import type { ResponseHeaderNames, SoftLimit } from './grpc/mapping.js';
 import { createGrpcServer, type GrpcServer } from './grpc/server.js';
 import type { GrpcTls } from './grpc/tls.js';
+import type { RlqsService } from './grpc/rlqs/service.js';
 import type { TransportAction } from '../telemetry/metrics.js';
 import type { TransportLimits } from './grpc/transport-guard.js';
 import type { AdminRoutesOptions } from './http/admin-routes.js';
@@ -51,6 +52,8 @@ export interface ServersOptions {
   readonly admin?: AdminRoutesOptions | undefined;
   /** ADMIN_TLS_*: the HTTP port's certificate and watcher; plaintext when undefined. */
   readonly adminHttps?: AdminHttps | undefined;
+  /** RLQS on the gRPC port (RLQS_ENABLED); absent: not served. */
+  readonly rlqs?: RlqsService | undefined;
 }
 
 /**
@@ -64,6 +67,7 @@ export function createServers(o: ServersOptions): { grpc: GrpcServer; http: Http
     health: o.health,
     limits: o.grpcLimits,
     tls: o.grpcTls,
+    rlqs: o.rlqs,
     onTransportAction: o.onTransportAction,
     headers,
     logger,

@@ -53,7 +53,7 @@ export const GRPC_TRANSPORT_DEFS = {
     default: '5000',
     parse: integer(1, 3_600_000),
     description:
-      'Milliseconds a gRPC stream may take to deliver its whole request, and a unary call (`ShouldRateLimit`, health `Check`) to end; past it the stream is reset (RST_STREAM CANCEL), so clients that never finish a request cannot hold streams. A health `Watch` lives on once its request is complete. Reset between 1 and 1.25 times this after the stream opened.',
+      'Milliseconds a gRPC stream may take to deliver its whole request, and a unary call (`ShouldRateLimit`, health `Check`) to end; past it the stream is reset (RST_STREAM CANCEL), so clients that never finish a request cannot hold streams. A health `Watch` lives on once its request is complete; an RLQS stream (whose request never completes) is not reset by it, but must send its first report within it. Reset between 1 and 1.25 times this after the stream opened.',
   }),
   GRPC_KEEPALIVE_TIME: setting({
     group: 'grpc',

@@ -10,6 +10,7 @@ import type { RedisSettings } from './redis.js';
 import { composeRedisGroup, type RedisGroup } from './redis-group.js';
 import { loadGrpcTls, type GrpcServerTls } from './grpc-tls.js';
 import { composeAdmin, type AdminSettings } from './admin-table.js';
+import type { RlqsSettings } from './rlqs-table.js';
 import { InvalidValue, SettingsErrors } from './spec.js';
 import { RETIRED_SETTINGS, SETTINGS, type Parsed, type SettingName } from './table.js';
 import { composeXds, type ConfigType, type XdsSettings } from './xds.js';
@@ -39,6 +40,7 @@ export { InvalidValue, parseBool, SETTING_GROUPS, SettingsErrors, type SettingGr
 export { RETIRED_SETTINGS, SETTINGS, type SettingName } from './table.js';
 export { settingsMarkdownTable } from './markdown.js';
 export type { GrpcServerTls } from './grpc-tls.js';
+export type { RlqsSettings, RlqsUnmatchedAction } from './rlqs-table.js';
 export { CONFIG_TYPES, headerMap, nodeMetadata, type ConfigType, type XdsSettings } from './xds.js';
 export { ignoredSettingsMessage, UPSTREAM_SETTINGS, upstreamRow, type UpstreamRow } from './upstream.js';
 
@@ -78,6 +80,8 @@ export interface Settings {
     /** GRPC_SERVER_USE_TLS and the files (./grpc-tls.ts); undefined: plaintext. */
     readonly tls: GrpcServerTls | undefined;
   };
+  /** The RLQS service (./rlqs-table.ts, src/server/grpc/rlqs/). */
+  readonly rlqs: RlqsSettings;
   readonly config: {
     /** CONFIG_TYPE: the YAML directory (`FILE`) or an xDS management server (`GRPC_XDS_SOTW`, see `xds`). */
     readonly type: ConfigType;
@@ -252,6 +256,7 @@ function group(
       uds: p.GRPC_UDS,
       tls: grpcTls,
     },
+    rlqs: rlqsGroup(p),
     config: {
       type: p.CONFIG_TYPE,
       forceStartWithoutInitialConfig: p.FORCE_START_WITHOUT_INITIAL_CONFIG,
@@ -300,6 +305,23 @@ function group(
     tracing: compose.tracingGroup(p),
     ignoredUpstream,
     lifecycle: { gracefulShutdownMs: p.GRACEFUL_SHUTDOWN_MS, workers: p.WORKERS, redisRequiredAtStart: p.REDIS_REQUIRED_AT_START },
+  };
+}
+
+/** The RLQS_* rows as the `rlqs` group. */
+function rlqsGroup(p: Parsed): RlqsSettings {
+  return {
+    enabled: p.RLQS_ENABLED,
+    unmatched: p.RLQS_UNMATCHED_BUCKET,
+    unmatchedTtlSec: p.RLQS_UNMATCHED_TTL_S,
+    bucketKeyOrder: p.RLQS_BUCKET_KEY_ORDER,
+    clientIdHeader: p.RLQS_CLIENT_ID_HEADER,
+    reassignIntervalMs: p.RLQS_REASSIGN_INTERVAL_MS,
+    abandonAfterSec: p.RLQS_ABANDON_AFTER_S,
+    maxStreams: p.RLQS_MAX_STREAMS,
+    maxBucketsPerStream: p.RLQS_MAX_BUCKETS_PER_STREAM,
+    maxBucketEntries: p.RLQS_MAX_BUCKET_ENTRIES,
+    maxReportsPerSecond: p.RLQS_MAX_REPORTS_PER_SECOND,
   };
 }
 

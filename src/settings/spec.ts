@@ -10,6 +10,7 @@ import { SettingsError } from '../errors.js';
 export const SETTING_GROUPS = [
   'http',
   'grpc',
+  'rlqs',
   'config',
   'xds',
   'backend',

@@ -22,6 +22,7 @@ import { ADMIN_DEFS } from './admin-table.js';
 import { ADMIN_TLS_DEFS } from './admin-tls.js';
 import { GRPC_TRANSPORT_DEFS } from './grpc-table.js';
 import { GRPC_TLS_DEFS } from './grpc-tls.js';
+import { RLQS_DEFS } from './rlqs-table.js';
 import { CONFIG_SOURCE_DEFS } from './xds.js';
 import {
   UPSTREAM_CONFIG_DEFS,
@@ -71,6 +72,7 @@ const DEFS = {
   GRPC_PORT: setting({ group: 'grpc', default: '8081', parse: port, description: 'Port of the gRPC server. `0` picks a free port.' }),
   ...GRPC_TRANSPORT_DEFS,
   ...GRPC_TLS_DEFS,
+  ...RLQS_DEFS,
   // config
   CONFIG_DIR: setting({
     group: 'config',

@@ -4,10 +4,11 @@ import { BACKEND_ERROR_KINDS, type BackendErrorKind } from '../backend/resilienc
 import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
 import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
-import { transportMetrics, type TransportAction } from './transport-metrics.js';
+import { TRANSPORT_METRIC_NAMES, transportMetrics, type TransportAction } from './transport-metrics.js';
 import { ENFORCEMENT_METRIC_NAMES, enforcementMetrics, type EnforcementMetrics } from './enforcement-metrics.js';
 import { RESERVATION_METRIC_NAMES, reservationMetrics, type ReservationMetrics } from './reservation-metrics.js';
 import { HotCounter, HotHistogram, perRule } from './series.js';
+import { RLQS_METRIC_NAMES, rlqsMetrics, type RlqsMetrics } from './rlqs-metrics.js';
 
 /**
  * Every Prometheus metric meshlimit exports, declared here and nowhere else, on a dedicated
@@ -33,16 +34,13 @@ import { HotCounter, HotHistogram, perRule } from './series.js';
  */
 
 export const DECISION_RESULTS = ['ok', 'over_limit', 'shadow_over_limit', 'unlimited', 'no_rule', 'error'] as const;
-/** Outcome of one descriptor. */
-export type DecisionResult = (typeof DECISION_RESULTS)[number];
+export type DecisionResult = (typeof DECISION_RESULTS)[number]; // of one descriptor
 
 export const REQUEST_RESULTS = ['ok', 'over_limit', 'error'] as const;
-/** Outcome of one whole request, for the latency histogram. */
-export type RequestResult = (typeof REQUEST_RESULTS)[number];
+export type RequestResult = (typeof REQUEST_RESULTS)[number]; // of one request, for the latency histogram
 
 export const REQUEST_CODES = ['ok', 'over_limit', 'invalid_argument', 'unavailable', 'deadline_exceeded', 'cancelled', 'internal'] as const;
-/** gRPC/HTTP outcome of one request. */
-export type RequestCode = (typeof REQUEST_CODES)[number];
+export type RequestCode = (typeof REQUEST_CODES)[number]; // gRPC/HTTP outcome of one request
 
 export { TRANSPORT_ACTIONS, type TransportAction } from './transport-metrics.js';
 
@@ -76,12 +74,11 @@ export const METRIC_NAMES = [
   'meshlimit_breaker_state',
   'meshlimit_breaker_transitions_total',
   'meshlimit_redis_command_duration_seconds',
-  'meshlimit_grpc_transport_actions_total',
-  'meshlimit_grpc_tls_reloads_total',
-  'meshlimit_admin_tls_reloads_total',
+  ...TRANSPORT_METRIC_NAMES,
   ...INFO_METRIC_NAMES,
   ...ENFORCEMENT_METRIC_NAMES,
   ...RESERVATION_METRIC_NAMES,
+  ...RLQS_METRIC_NAMES,
 ] as const;
 
 /** What a successful config (re)load reports. */
@@ -99,6 +96,8 @@ export interface Metrics {
   /** Unknown domains, unmatched descriptors, idle rules (./enforcement-metrics.ts); reservations (./reservation-metrics.ts). */
   readonly enforcement: EnforcementMetrics;
   readonly reservations: ReservationMetrics;
+  /** The RLQS service's streams, buckets and assignments (./rlqs-metrics.ts). */
+  readonly rlqs: RlqsMetrics;
   /** Content-Type of {@link render}'s output (Prometheus text exposition format). */
   readonly contentType: string;
   /** The exposition text, for `GET /metrics`. */
@@ -159,6 +158,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     enforcement: enforcementMetrics(registry, options.now),
     reservations: reservationMetrics(registry),
+    rlqs: rlqsMetrics(registry),
     contentType: registry.contentType,
     render: () => registry.metrics(),
     ...requestMetrics(registry, domains),

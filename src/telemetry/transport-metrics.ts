@@ -12,6 +12,12 @@ const GUARD_ACTIONS = ['connection_refused', 'stream_refused', 'stream_timeout',
 export const TRANSPORT_ACTIONS = [...GUARD_ACTIONS, 'san_refused'] as const;
 export type TransportAction = (typeof TRANSPORT_ACTIONS)[number];
 
+export const TRANSPORT_METRIC_NAMES = [
+  'meshlimit_grpc_transport_actions_total',
+  'meshlimit_grpc_tls_reloads_total',
+  'meshlimit_admin_tls_reloads_total',
+] as const;
+
 export interface TransportMetrics {
   transportAction(action: TransportAction): void;
   /** A changed set of TLS files of the gRPC port (`grpc`) or the HTTP port (`admin`, ADMIN_TLS_*). */

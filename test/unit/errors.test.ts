@@ -20,6 +20,7 @@ import {
   AdminDisabledError,
   NotFoundError,
   QuotaEnvoysError,
+  RlqsBoundError,
 } from '../../src/errors.js';
 
 /** Every error class has a stable code, the right transient flag and status mapping, and a README entry. */
@@ -38,6 +39,7 @@ const instances: [MeshlimitError, keyof typeof ERROR_CODES, boolean, number, num
   [new UnauthorizedError('who'), 'ML_ERR_UNAUTHORIZED', false, GrpcCode.UNAUTHENTICATED, 401],
   [new AdminDisabledError('off'), 'ML_ERR_ADMIN_DISABLED', false, GrpcCode.PERMISSION_DENIED, 403],
   [new NotFoundError('none'), 'ML_ERR_NOT_FOUND', false, GrpcCode.NOT_FOUND, 404],
+  [new RlqsBoundError('too many'), 'ML_ERR_RLQS_BOUND', false, GrpcCode.RESOURCE_EXHAUSTED, 429],
   [new QuotaEnvoysError('full'), 'ML_ERR_QUOTA_ENVOYS', false, GrpcCode.RESOURCE_EXHAUSTED, 429],
 ];
 

@@ -1,5 +1,5 @@
 /**
- * Loads the RLS v3 and grpc.health.v1 protocol files from `proto/` (repository root) with
+ * Loads the RLS v3, RLQS v3 and grpc.health.v1 protocol files from `proto/` (repository root) with
  * @grpc/proto-loader. One module so the server, the client and the tests decode with the same
  * files; each option set is loaded once per process.
  *
@@ -14,10 +14,12 @@ export const PROTO_DIR = fileURLToPath(new URL('../../../proto/', import.meta.ur
 
 export const RLS_PROTO_FILE = 'envoy/service/ratelimit/v3/rls.proto';
 export const HEALTH_PROTO_FILE = 'grpc/health/v1/health.proto';
+export const RLQS_PROTO_FILE = 'envoy/service/rate_limit_quota/v3/rlqs.proto';
 
 /** Fully-qualified service names (also the names grpc.health.v1 reports on). */
 export const RLS_SERVICE = 'envoy.service.ratelimit.v3.RateLimitService';
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+export const RLQS_SERVICE = 'envoy.service.rate_limit_quota.v3.RateLimitQuotaService';
 
 /**
  * Server-side decode options; `mapping.ts` relies on them:
@@ -59,15 +61,15 @@ export const CLIENT_LOADER_OPTIONS: Readonly<protoLoader.Options> = Object.freez
 let serverPackage: protoLoader.PackageDefinition | undefined;
 let clientPackage: protoLoader.PackageDefinition | undefined;
 
-/** RLS + health definitions decoded with {@link SERVER_LOADER_OPTIONS}. Loaded once. */
+/** RLS + health + RLQS definitions decoded with {@link SERVER_LOADER_OPTIONS}. Loaded once. */
 export function loadServerPackage(): protoLoader.PackageDefinition {
-  serverPackage ??= protoLoader.loadSync([RLS_PROTO_FILE, HEALTH_PROTO_FILE], { ...SERVER_LOADER_OPTIONS });
+  serverPackage ??= protoLoader.loadSync([RLS_PROTO_FILE, HEALTH_PROTO_FILE, RLQS_PROTO_FILE], { ...SERVER_LOADER_OPTIONS });
   return serverPackage;
 }
 
-/** RLS + health definitions decoded with {@link CLIENT_LOADER_OPTIONS}. Loaded once. */
+/** RLS + health + RLQS definitions decoded with {@link CLIENT_LOADER_OPTIONS}. Loaded once. */
 export function loadClientPackage(): protoLoader.PackageDefinition {
-  clientPackage ??= protoLoader.loadSync([RLS_PROTO_FILE, HEALTH_PROTO_FILE], { ...CLIENT_LOADER_OPTIONS });
+  clientPackage ??= protoLoader.loadSync([RLS_PROTO_FILE, HEALTH_PROTO_FILE, RLQS_PROTO_FILE], { ...CLIENT_LOADER_OPTIONS });
   return clientPackage;
 }
 

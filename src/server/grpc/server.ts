@@ -29,7 +29,8 @@ import {
   type WireRateLimitRequest,
   type WireRateLimitResponse,
 } from './mapping.js';
-import { HEALTH_SERVICE, loadServerPackage, RLS_SERVICE, serviceDefinition } from './protos.js';
+import { HEALTH_SERVICE, loadServerPackage, RLQS_SERVICE, RLS_SERVICE, serviceDefinition } from './protos.js';
+import type { RlqsService } from './rlqs/service.js';
 import type { GrpcTls } from './tls.js';
 import { DEFAULT_TRANSPORT_LIMITS, TransportGuard, transportServerOptions, type TransportLimits } from './transport-guard.js';
 import { clearStaleSocket } from './unix-socket.js';
@@ -92,6 +93,8 @@ export interface GrpcServerOptions extends ShouldRateLimitHandlerOptions {
   readonly serverOptions?: grpc.ServerOptions | undefined;
   /** TLS (GRPC_SERVER_USE_TLS, ./tls.ts): the credentials every listen uses; plaintext when undefined. */
   readonly tls?: GrpcTls | undefined;
+  /** RLQS (RLQS_ENABLED, ./rlqs/service.ts); not served when undefined. */
+  readonly rlqs?: RlqsService | undefined;
 }
 
 export interface GrpcServer {
@@ -255,7 +258,14 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
       .filter((m) => m.requestStream || m.responseStream)
       .map((m) => m.path),
   );
-  const guard = new TransportGuard(limits, longLived, opts.onTransportAction, opts.tls?.acceptPeer);
+  const openEnded: string[] = [];
+  if (opts.rlqs !== undefined) {
+    const def = serviceDefinition(pkg, RLQS_SERVICE);
+    server.addService(def, { StreamRateLimitQuotas: opts.rlqs.handler });
+    openEnded.push(...Object.values(def).map((m) => m.path));
+    opts.rlqs.start();
+  }
+  const guard = new TransportGuard(limits, longLived, opts.onTransportAction, opts.tls?.acceptPeer, openEnded);
   const defaultCredentials = (): grpc.ServerCredentials => opts.tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   const bind = (address: string, credentials: grpc.ServerCredentials): Promise<number> =>
     new Promise<number>((resolve, reject) => {
@@ -283,6 +293,8 @@ export function createGrpcServer(opts: GrpcServerOptions): GrpcServer {
     },
     close(graceMs) {
       opts.health.setServing(false);
+      // RLQS streams never end on their own: expire their assignments and end them first.
+      opts.rlqs?.shutdown();
       health.endWatches();
       return new Promise<void>((resolve) => {
         const done = (): void => {

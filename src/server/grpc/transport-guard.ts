@@ -165,6 +165,11 @@ export class TransportGuard {
   readonly idleTicks: number;
   /** Paths of streaming methods: their streams are bounded until their request is complete. */
   readonly longLivedPaths: readonly string[];
+  /**
+   * Paths of bidirectional methods whose request never completes (RLQS): never reset by the
+   * stream timeout; their handler bounds them (first report, reports per second, streams).
+   */
+  readonly openEndedPaths: readonly string[];
   private readonly sweepMs: number;
   private readonly sessions = new Set<SessionGuard>();
   private readonly attached = new WeakSet<object>();
@@ -177,14 +182,17 @@ export class TransportGuard {
    * @param acceptPeer with TLS, whether a connection's client may stay once its handshake is
    *   done (GRPC_CLIENT_TLS_SAN, ./tls.ts); one it refuses is destroyed before any of its
    *   streams is read. Runs once per connection, on grpc-js's HTTP/2 server's `secureConnection`.
+   * @param openEndedPaths see {@link TransportGuard.openEndedPaths}.
    */
   constructor(
     readonly limits: TransportLimits,
     longLivedPaths: Iterable<string>,
     private readonly onAction?: (action: TransportAction) => void,
     private readonly acceptPeer?: (socket: TLSSocket) => boolean,
+    openEndedPaths: Iterable<string> = [],
   ) {
     this.longLivedPaths = [...longLivedPaths];
+    this.openEndedPaths = [...openEndedPaths];
     const idleMs = limits.maxConnectionIdleMs > 0 ? limits.maxConnectionIdleMs : Number.POSITIVE_INFINITY;
     this.sweepMs = Math.max(10, Math.ceil(Math.min(limits.streamTimeoutMs, idleMs) / 4));
     this.streamTicks = Math.ceil(limits.streamTimeoutMs / this.sweepMs);
@@ -288,8 +296,10 @@ class SessionGuard {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
-    this.streams.set(stream, guard.tick);
     const path = headers[':path'];
+    // Untimed, but counted as open (the connection is busy, never idle-closed under it).
+    for (const p of guard.openEndedPaths) if (p === path) return void this.longLived.add(stream);
+    this.streams.set(stream, guard.tick);
     // A plain loop of string comparisons: the paths' lengths differ, so each is one length check.
     for (const p of guard.longLivedPaths) if (p === path) this.longLived.add(stream);
   };

@@ -130,6 +130,19 @@ describe('defaults', () => {
         auditMax: 1000,
         tls: undefined,
       },
+      rlqs: {
+        enabled: true,
+        unmatched: 'allow_all',
+        unmatchedTtlSec: 60,
+        bucketKeyOrder: [],
+        clientIdHeader: 'x-meshlimit-client-id',
+        reassignIntervalMs: 1000,
+        abandonAfterSec: 60,
+        maxStreams: 10_000,
+        maxBucketsPerStream: 1000,
+        maxBucketEntries: 32,
+        maxReportsPerSecond: 100,
+      },
     } satisfies Settings);
   });
 
