@@ -114,7 +114,11 @@ describe('web console', () => {
     await page.locator('#overrides-table tbody button', { hasText: 'Remove' }).click();
     await expect.poll(() => page.locator('#overrides-table tbody tr').count()).toBe(0);
     await expect.poll(() => page.locator('#audit-table tbody tr').count()).toBe(2);
-    expect((await ask('company_id', 'globex')).status).toBe(429);
+    // Back to 2 a minute: the third ask in a row is denied, whether or not the minute of the
+    // load above has ended meanwhile (a single ask was answered 200 when it had, on a slow run).
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await ask('company_id', 'globex')).status);
+    expect(statuses[2]).toBe(429);
     expect(errors).toEqual([]);
   }, 60_000);
 });
