@@ -5,13 +5,7 @@ import { defineConfig } from 'vitest/config';
  * instances, clusters, Prometheus and service processes). The second runs its files one at a time:
  * on a 2-core CI box, two files each starting a 6-node Redis Cluster or 4 service processes would
  * starve each other into timeouts that say nothing about the code.
- *
- * A third, `rlqs-e2e`, holds the RLQS fleet tests: 100 s of simulated Envoys reporting once a
- * second over several windows, which mostly wait on timers and use little CPU once their
- * processes are up. Projects run side by side, so they overlap the integration files instead of
- * adding to them (the suite went from about 470 to 590 s with them inside `integration`).
  */
-const RLQS_E2E = ['test/e2e/rlqs.test.ts', 'test/e2e/rlqs-cluster.test.ts'];
 const shared = {
   pool: 'forks' as const,
   testTimeout: 30_000,
@@ -28,11 +22,9 @@ export default defineConfig({
           ...shared,
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/deploy/**/*.test.ts', 'test/regressions/**/*.test.ts'],
-          exclude: RLQS_E2E,
           fileParallelism: false,
         },
       },
-      { test: { ...shared, name: 'rlqs-e2e', include: RLQS_E2E, fileParallelism: false } },
     ],
   },
 });

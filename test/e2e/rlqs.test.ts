@@ -28,11 +28,18 @@ import {
   sleep,
 } from './rlqs-scenario.js';
 
-let redis: RedisInstance;
 let configDir: string;
 const started: ServiceProcess[] = [];
+const redises: RedisInstance[] = [];
 
-async function meshlimit(): Promise<ServiceProcess> {
+/** A redis-server of the test's own: the tests run at once (each mostly waits on its Envoys' reporting timers), each with its own budget. */
+async function ownRedis(): Promise<RedisInstance> {
+  const redis = await startRedis();
+  redises.push(redis);
+  return redis;
+}
+
+async function meshlimit(redis: RedisInstance): Promise<ServiceProcess> {
   const svc = await spawnService(
     { CONFIG_DIR: configDir, BACKEND_TYPE: 'redis', REDIS_URL: redis.url, ...SCENARIO_ENV },
     { what: 'RLQS e2e' },
@@ -41,14 +48,13 @@ async function meshlimit(): Promise<ServiceProcess> {
   return svc;
 }
 
-beforeAll(async () => {
+beforeAll(() => {
   configDir = scenarioConfigDir();
-  redis = await startRedis();
 });
 
 afterAll(async () => {
   await Promise.allSettled(started.map((s) => s.proc.stop()));
-  await redis?.stop();
+  await Promise.allSettled(redises.map((r) => r.stop()));
 });
 
 function expectWithinBound(windows: readonly { admitted: number }[]): void {
@@ -67,23 +73,25 @@ function expectShift(before: readonly number[], after: readonly number[]): void 
   expect(before[0]).toBe(Math.max(...before));
 }
 
-describe('RLQS: 5 Envoys, one global limit', () => {
+describe.concurrent('RLQS: 5 Envoys, one global limit', () => {
   it('one meshlimit on one Redis: every window within the bound; shares follow a demand shift within two reporting intervals', async () => {
-    const svc = await meshlimit();
+    const svc = await meshlimit(await ownRedis());
     const r = await runShift('1 process', () => [svc.grpcAddress]);
     expectWithinBound(r.windows);
     expectShift(r.before, r.after);
   }, 60_000);
 
   it('two meshlimit processes on one Redis: the same', async () => {
-    const [a, b] = [await meshlimit(), await meshlimit()];
+    const redis = await ownRedis();
+    const [a, b] = await Promise.all([meshlimit(redis), meshlimit(redis)]);
     const r = await runShift('2 processes', (i) => [i % 2 === 0 ? a!.grpcAddress : b!.grpcAddress]);
     expectWithinBound(r.windows);
     expectShift(r.before, r.after);
   }, 60_000);
 
   it('a process stopped with SIGTERM: its assignments expire at once (TTL 0), its streams end OK, its Envoys move to the other', async () => {
-    const [a, b] = [await meshlimit(), await meshlimit()];
+    const redis = await ownRedis();
+    const [a, b] = await Promise.all([meshlimit(redis), meshlimit(redis)]);
     const fleet = new Fleet(
       (i) => (i < 3 ? [a!.grpcAddress, b!.grpcAddress] : [b!.grpcAddress, a!.grpcAddress]),
       [BUSY, IDLE, IDLE, IDLE, IDLE],
@@ -113,7 +121,8 @@ describe('RLQS: 5 Envoys, one global limit', () => {
   }, 60_000);
 
   it('a process killed mid-run: its Envoys reconnect to the other and keep their shares', async () => {
-    const [a, b] = [await meshlimit(), await meshlimit()];
+    const redis = await ownRedis();
+    const [a, b] = await Promise.all([meshlimit(redis), meshlimit(redis)]);
     // Envoys 0..2 on A (then B), 3..4 on B (then A).
     const fleet = new Fleet(
       (i) => (i < 3 ? [a!.grpcAddress, b!.grpcAddress] : [b!.grpcAddress, a!.grpcAddress]),
