@@ -1,7 +1,6 @@
 import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
 import type * as grpc from '@grpc/grpc-js';
-import { TlsFileWatcher, type TlsMaterial } from '../grpc/tls.js';
-import type { TlsReloadEvent } from '../../telemetry/events.js';
+import { TlsFileWatcher, type GrpcTlsOptions, type TlsMaterial } from '../grpc/tls.js';
 
 /**
  * HTTPS on the HTTP port (ADMIN_TLS_*, src/settings/admin-tls.ts) with the same file watcher as
@@ -16,13 +15,8 @@ export interface AdminHttps {
   follow(server: HttpsServer): () => void;
 }
 
-export interface AdminHttpsOptions {
-  readonly certFile: string;
-  readonly keyFile: string;
-  readonly clientCaFile: string | undefined;
-  readonly reloadIntervalMs: number;
-  readonly onReload?: ((event: TlsReloadEvent) => void) | undefined;
-}
+/** The HTTP port's files and reload interval: the gRPC port's options without its client SAN check. */
+export type AdminHttpsOptions = Omit<GrpcTlsOptions, 'clientSan'>;
 
 export function createAdminHttps(o: AdminHttpsOptions): AdminHttps {
   const watcher = new TlsFileWatcher({
