@@ -135,19 +135,16 @@ export class RateLimiter {
     const requestHits = check.hitsAddend === 0 ? 1 : check.hitsAddend;
     const plans = this.plan(snapshot, check, requestHits);
     const ops: CounterOp[] = [];
-    const { quota, candidateStart } = buildOps(this.options.keyPrefix, check, plans, ops);
+    const { quota, reservation, candidateStart } = buildOps(this.options.keyPrefix, check, plans, ops);
     if (ops.length === 0) return this.conclude(check, plans, [], undefined);
-    if (hasReservation(plans)) return this.reserving(check, plans, ops, quota, deadline, cancellation);
+    if (reservation) return this.reserving(check, plans, ops, quota, deadline, cancellation);
     const cache = this.options.overLimitCache;
     // Candidate ops never deny: the cache answers from the enforced ops alone (candidates then go uncounted, as a denied request charges nothing).
     const enforcedOps = candidateStart === ops.length ? ops : ops.slice(0, candidateStart);
     const fromCache =
       cache?.enabled === true && candidateStart > 0 ? cachedDenial(cache, enforcedOps, this.options.now?.() ?? Date.now()) : undefined;
     if (fromCache !== undefined) return this.conclude(check, plans, fromCache, undefined);
-    if (deadline !== undefined && Date.now() >= deadline) {
-      throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
-    }
-    if (cancellation?.cancelled === true) throw new CancelledError('the caller cancelled the request before its counters were evaluated');
+    stillWanted(deadline, cancellation);
     const options = this.optionsFor(domain, quota);
     const backend = this.backend;
     if (backend.evaluateSync !== undefined) return this.evaluated(check, plans, ops, backend.evaluateSync(ops, options));
@@ -168,10 +165,7 @@ export class RateLimiter {
     deadline: number | undefined,
     cancellation: CancellationProbe | undefined,
   ): Promise<Decision> {
-    if (deadline !== undefined && Date.now() >= deadline) {
-      throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
-    }
-    if (cancellation?.cancelled === true) throw new CancelledError('the caller cancelled the request before its counters were evaluated');
+    stillWanted(deadline, cancellation);
     const options = this.optionsFor(check.domain, quota);
     return evaluateWithReservations(this.backend, check, plans, ops, options, this.observer?.onReservation).then(({ outcomes, degraded }) =>
       this.conclude(check, plans, outcomes, degraded),
@@ -362,6 +356,13 @@ export class RateLimiter {
       this.observer.onStatus(check.domain, statuses[i]!, known, descriptor, descriptor.hitsAddend ?? requestHits);
     }
   }
+}
+
+/** Throws when the caller has stopped waiting (its deadline passed, or it cancelled) before the backend is asked. */
+function stillWanted(deadline: number | undefined, cancellation: CancellationProbe | undefined): void {
+  if (deadline !== undefined && Date.now() >= deadline)
+    throw new DeadlineExceededError('deadline exceeded before the counters were evaluated');
+  if (cancellation?.cancelled === true) throw new CancelledError('the caller cancelled the request before its counters were evaluated');
 }
 
 /** Explain and the admin API read ordinary counters only: a reservation rule's state is a hash of its own (lua/reservation.lua). */

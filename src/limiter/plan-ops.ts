@@ -9,22 +9,26 @@ export const NONE: readonly Limit[] = Object.freeze([]);
 /**
  * Appends the ops of `plans` to `ops` (setting each plan's `firstOp`), then their candidate ops
  * (`firstCandidate`; never enforced, on counters of their own, after every enforced op so the
- * enforced ops' indices and outcomes are the same with or without them); true when a quota-mode
- * descriptor has an op. `ops.length` before the candidates is the returned `candidateStart`.
+ * enforced ops' indices and outcomes are the same with or without them). Returns whether a
+ * quota-mode descriptor has an op (`quota`), whether a reservation rule's descriptor has one
+ * (`reservation`: the request takes ./reservations.ts's path), and `ops.length` before the
+ * candidates (`candidateStart`).
  */
 export function buildOps(
   keyPrefix: string,
   check: RateLimitCheck,
   plans: Planned[],
   ops: CounterOp[],
-): { quota: boolean; candidateStart: number } {
+): { quota: boolean; reservation: boolean; candidateStart: number } {
   let quota = false;
+  let reservation = false;
   for (let i = 0; i < plans.length; i++) {
     const p = plans[i]!;
     p.firstOp = ops.length;
     if (p.limits.length === 0) continue;
     if (p.quota) quota = true;
     const rule = p.rule;
+    if (rule?.reservation !== undefined) reservation = true;
     const entries = check.descriptors[i]!.entries;
     const tag = descriptorTag(
       check.domain,
@@ -60,7 +64,7 @@ export function buildOps(
       });
     }
   }
-  return { quota, candidateStart };
+  return { quota, reservation, candidateStart };
 }
 
 /**
