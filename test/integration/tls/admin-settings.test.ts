@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../../src/settings/index.js';
+import { settingsErrorOf } from '../../support/settings-error.js';
 import { createTestPki, type TestPki } from '../../support/tls-pki.js';
 
 /** ADMIN_TLS_*: read and checked at start-up; each problem names the setting (and the file). */
@@ -10,14 +11,7 @@ beforeAll(() => {
 });
 afterAll(() => pki?.remove());
 
-const errorOf = (env: Record<string, string>): string => {
-  try {
-    loadSettings(env);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('loadSettings did not throw');
-};
+const errorOf = settingsErrorOf;
 
 describe('HTTP port TLS settings', () => {
   it('off by default; on with a certificate and its key; mTLS with a client CA', () => {

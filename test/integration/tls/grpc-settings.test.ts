@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../../src/settings/index.js';
+import { settingsErrorOf } from '../../support/settings-error.js';
 import { createTestPki, type TestPki } from '../../support/tls-pki.js';
 
 /**
@@ -22,14 +23,7 @@ const tls = (extra: Record<string, string> = {}) => ({
   GRPC_SERVER_TLS_KEY: pki.server.key,
   ...extra,
 });
-const errorOf = (env: Record<string, string>): string => {
-  try {
-    loadSettings(env);
-  } catch (err) {
-    return (err as Error).message;
-  }
-  throw new Error('loadSettings did not throw');
-};
+const errorOf = settingsErrorOf;
 
 describe('gRPC server TLS settings', () => {
   it("loads Envoy Gateway's environment: TLS on, GRPC_SERVER_TLS_CA_CERT kept aside as unread", () => {
