@@ -3,28 +3,12 @@
  * the setting its message names (README "RLQS" > Settings).
  */
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_TRANSPORT_LIMITS } from '../../../src/server/grpc/transport-guard.js';
-import { openRawStream, startRlqsHarness, usage, type RawStream, type RlqsHarness, type RlqsHarnessOptions } from './rlqs-harness.js';
+import { harnessPerTest, usage } from './rlqs-harness.js';
 
-let h: RlqsHarness | undefined;
-const streams: RawStream[] = [];
-
-async function start(o: RlqsHarnessOptions = {}): Promise<RlqsHarness> {
-  h = await startRlqsHarness(o);
-  return h;
-}
-function open(envoyId?: string): RawStream {
-  const s = openRawStream(h!.address, envoyId);
-  streams.push(s);
-  return s;
-}
-
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.close();
-  await h?.close();
-  h = undefined;
-});
+const harness = harnessPerTest();
+const { start, open } = harness;
 
 describe('RLQS stream bounds', () => {
   it('RLQS_MAX_STREAMS: one stream more than the process allows is RESOURCE_EXHAUSTED', async () => {
@@ -39,8 +23,8 @@ describe('RLQS stream bounds', () => {
     expect(status.details).toBe(
       'this process has 1 RLQS streams open; at most 1 (RLQS_MAX_STREAMS); raise RLQS_MAX_STREAMS or split the load',
     );
-    expect(h!.service.streamCount).toBe(1);
-    expect(await h!.metrics.render()).toMatch(/meshlimit_rlqs_streams_ended_total\{outcome="resource_exhausted"\} 1/);
+    expect(harness.current().service.streamCount).toBe(1);
+    expect(await harness.current().metrics.render()).toMatch(/meshlimit_rlqs_streams_ended_total\{outcome="resource_exhausted"\} 1/);
   });
 
   it('RLQS_MAX_BUCKETS_PER_STREAM: subscribing to one bucket more is RESOURCE_EXHAUSTED', async () => {
@@ -106,8 +90,8 @@ describe('RLQS stream bounds', () => {
       await s.responsesAtLeast(i);
       await new Promise((r) => setTimeout(r, 150));
     }
-    expect(h!.service.streamCount).toBe(1);
-    expect(await h!.metrics.render()).toMatch(/meshlimit_grpc_transport_actions_total\{action="stream_timeout"\} 0/);
+    expect(harness.current().service.streamCount).toBe(1);
+    expect(await harness.current().metrics.render()).toMatch(/meshlimit_grpc_transport_actions_total\{action="stream_timeout"\} 0/);
   });
 
   it('the first report must name the domain; a later one may not change it', async () => {

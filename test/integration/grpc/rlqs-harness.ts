@@ -5,6 +5,7 @@
  * it is pushed and how it ended.
  */
 import * as grpc from '@grpc/grpc-js';
+import { afterEach } from 'vitest';
 import { MemoryBackend } from '../../../src/backend/memory.js';
 import type { DescriptorEntry, FailurePolicy, Rule } from '../../../src/limiter/types.js';
 import { MemoryQuotaStore, type QuotaStore } from '../../../src/quota/index.js';
@@ -182,4 +183,35 @@ export function openRawStream(address: string, envoyId?: string): RawStream {
 /** One usage of `bucket` as Envoy writes it. */
 export function usage(bucket: Record<string, string>, allowed = 1, denied = 0, elapsedSec = 1): object {
   return { bucketId: { bucket }, timeElapsed: { seconds: elapsedSec, nanos: 0 }, numRequestsAllowed: allowed, numRequestsDenied: denied };
+}
+
+/** A harness per test: `start` it, `open` raw streams on it, `current()` to inspect it; both closed after each test. */
+export function harnessPerTest(): {
+  start(o?: RlqsHarnessOptions): Promise<RlqsHarness>;
+  open(envoyId?: string): RawStream;
+  current(): RlqsHarness;
+  /** Closes the harness now (a shutdown test); the test's end then has nothing left to close. */
+  close(): Promise<void>;
+} {
+  let h: RlqsHarness | undefined;
+  const streams: RawStream[] = [];
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    await h?.close();
+    h = undefined;
+  });
+  return {
+    start: async (o = {}) => (h = await startRlqsHarness(o)),
+    open(envoyId) {
+      const s = openRawStream(h!.address, envoyId);
+      streams.push(s);
+      return s;
+    },
+    current: () => h!,
+    async close() {
+      const closing = h;
+      h = undefined;
+      await closing?.close();
+    },
+  };
 }

@@ -4,30 +4,14 @@
  * names), and what the failure policy answers while the quota store is unavailable.
  */
 import * as grpc from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RedisQuotaStore } from '../../../src/quota/index.js';
 import { getFreePort } from '../../support/ports.js';
-import { openRawStream, startRlqsHarness, usage, type RawStream, type RlqsHarness, type RlqsHarnessOptions } from './rlqs-harness.js';
+import { harnessPerTest, usage } from './rlqs-harness.js';
 
 const ORDERS = { api: 'orders' };
-let h: RlqsHarness | undefined;
-const streams: RawStream[] = [];
-
-async function start(o: RlqsHarnessOptions = {}): Promise<RlqsHarness> {
-  h = await startRlqsHarness(o);
-  return h;
-}
-function open(envoyId?: string): RawStream {
-  const s = openRawStream(h!.address, envoyId);
-  streams.push(s);
-  return s;
-}
-
-afterEach(async () => {
-  for (const s of streams.splice(0)) s.close();
-  await h?.close();
-  h = undefined;
-});
+const harness = harnessPerTest();
+const { start, open } = harness;
 
 describe('RLQS assignments', () => {
   it('a report of a rule bucket is answered with a token bucket: whole-second fill interval and TTL, tokens_per_fill >= 1', async () => {
@@ -52,7 +36,7 @@ describe('RLQS assignments', () => {
     s.send({ domain: 'rlqs', bucketQuotaUsages: [usage({ api: 'other' })] });
     const [r] = await s.responsesAtLeast(1);
     expect(r!.bucketAction[0]!.quotaAssignmentAction!.rateLimitStrategy).toEqual({ blanketRule: 'ALLOW_ALL' });
-    await h!.close();
+    await harness.current().close();
     await start({ unmatched: 'deny_all' });
     const d = open();
     d.send({ domain: 'rlqs', bucketQuotaUsages: [usage({ api: 'other' })] });
@@ -107,7 +91,7 @@ describe('RLQS assignments', () => {
     });
     const abandon = rs.flatMap((r) => r.bucketAction).find((a) => a.abandonAction);
     expect(abandon!.bucketId.bucket).toEqual(ORDERS);
-    expect(h!.service.streamCount).toBe(1);
+    expect(harness.current().service.streamCount).toBe(1);
   });
 
   it('shutdown pushes every assignment again with TTL 0, then ends the stream with OK', async () => {
@@ -116,7 +100,6 @@ describe('RLQS assignments', () => {
     s.send({ domain: 'rlqs', bucketQuotaUsages: [usage(ORDERS, 5), usage({ api: 'other' })] });
     await s.responsesAtLeast(1);
     await harness.close();
-    h = undefined;
     const status = await s.ended;
     expect(status.code).toBe(grpc.status.OK);
     const last = s.responses.at(-1)!;
@@ -149,6 +132,8 @@ describe('RLQS failure policy (quota store unavailable)', () => {
     const [rb] = await b.responsesAtLeast(1);
     const tb = rb!.bucketAction[0]!.quotaAssignmentAction!.rateLimitStrategy!.tokenBucket!;
     expect(tb).toMatchObject({ maxTokens: 125, tokensPerFill: { value: 125 }, fillInterval: { seconds: 5 } });
-    expect(await h!.metrics.render()).toMatch(/meshlimit_rlqs_reassignment_duration_seconds_count\{outcome="failure_policy"\} [1-9]/);
+    expect(await harness.current().metrics.render()).toMatch(
+      /meshlimit_rlqs_reassignment_duration_seconds_count\{outcome="failure_policy"\} [1-9]/,
+    );
   });
 });
