@@ -40,6 +40,12 @@ export interface Conn {
   readonly session: http2.ClientHttp2Session;
   /** The first GOAWAY received: its error code and debug data. */
   goaway: { code: number; data: string } | undefined;
+  /**
+   * The first GOAWAY's last stream id: the highest the server had processed when it sent it
+   * (Node fills it in from nghttp2), so `(id + 1) / 2` client streams reached the server, however
+   * many more the client wrote before the GOAWAY reached it.
+   */
+  goawayLastStreamId: number | undefined;
   /** Set when the connection closed (for any reason). */
   closed: boolean;
   /** The server's SETTINGS, once received. */
@@ -57,12 +63,17 @@ export function connect(port: number, opts: { peerMaxConcurrentStreams?: number 
   const conn: Conn = {
     session,
     goaway: undefined,
+    goawayLastStreamId: undefined,
     closed: false,
     settings: new Promise((resolve) => session.once('remoteSettings', resolve)),
     done: new Promise((resolve) => session.once('close', resolve)),
   };
   session.on('error', () => undefined);
-  session.on('goaway', (code, _last, data) => (conn.goaway ??= { code, data: data?.toString() ?? '' }));
+  session.on('goaway', (code, last, data) => {
+    if (conn.goaway !== undefined) return;
+    conn.goaway = { code, data: data?.toString() ?? '' };
+    conn.goawayLastStreamId = last;
+  });
   session.once('close', () => (conn.closed = true));
   return conn;
 }
@@ -105,6 +116,12 @@ export function openIncomplete(conn: Conn, n: number, tally: StreamTally, path =
     tally.track(stream);
     stream.write(Buffer.from([0, 0, 0]));
   }
+}
+
+/** How many client streams the server had processed when it sent its GOAWAY (see `goawayLastStreamId`). */
+export function streamsProcessedBeforeGoaway(conn: Conn): number {
+  if (conn.goawayLastStreamId === undefined) throw new Error('no GOAWAY received');
+  return (conn.goawayLastStreamId + 1) / 2;
 }
 
 /** Opens a stream on `path` with a complete request (`body`, END_STREAM); tracked by `tally`. */
@@ -174,6 +191,31 @@ export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (m === null) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(m[1]) / 1024;
+}
+
+/** NODE_OPTIONS for a service process that heapAfterFullGc() can ask (see heap-probe.mjs). */
+export const HEAP_PROBE_NODE_OPTIONS = '--import ./test/support/heap-probe.mjs';
+
+const probesAsked = new Map<number, number>();
+
+/**
+ * The heap a service process started with HEAP_PROBE_NODE_OPTIONS keeps after full GCs, and its
+ * RSS then, in MiB: what it retains, not the garbage V8 has yet to collect.
+ */
+export async function heapAfterFullGc(proc: { pid: number; output(): string }): Promise<{ heap: number; rss: number }> {
+  const seq = (probesAsked.get(proc.pid) ?? 0) + 1;
+  probesAsked.set(proc.pid, seq);
+  process.kill(proc.pid, 'SIGUSR2');
+  const line = new RegExp(`heap-probe (\\{"seq":${seq},[^\\n]*\\})`);
+  for (let waited = 0; waited < 10_000; waited += 20) {
+    const m = line.exec(proc.output());
+    if (m !== null) {
+      const { heapUsed, rss } = JSON.parse(m[1]!) as { heapUsed: number; rss: number };
+      return { heap: heapUsed / 2 ** 20, rss: rss / 2 ** 20 };
+    }
+    await sleep(20);
+  }
+  throw new Error(`pid ${proc.pid} wrote no heap-probe line ${seq} within 10 s: was it started with HEAP_PROBE_NODE_OPTIONS?`);
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
