@@ -5,6 +5,7 @@
  * (heap after a full GC) from garbage V8 has not yet collected (RSS at any moment). Read it with
  * heapAfterFullGc() in h2-attacker.ts.
  */
+import process from 'node:process';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
