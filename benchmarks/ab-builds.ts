@@ -6,6 +6,9 @@
  * For "did this change make the hot path slower?".
  *
  *   npx tsx benchmarks/ab-builds.ts --base <rev> [--reps 11] [--seconds 3] [--scenario one-tb] [--backend memory|redis]
+ *                                   [--latency <requests per run>]
+ *
+ * With `--latency`, one request at a time (h2load -c1 -m1) and the p50 and p99 ratios instead.
  *
  * The base is built from `git archive <rev>` into benchmarks/.work/ab-base (it runs with this
  * tree's node_modules). Writes benchmarks/.work/ab-builds-<scenario>-<backend>.json.
@@ -24,9 +27,17 @@ const reps = Number(args.get('reps') ?? 11);
 const seconds = Number(args.get('seconds') ?? 3);
 const scenario = SCENARIOS.find((s) => s.id === (args.get('scenario') ?? 'one-tb'));
 const backendKind = args.get('backend') ?? 'memory';
-if (base === '' || scenario === undefined || !(reps > 0) || !(seconds > 0) || !['memory', 'redis'].includes(backendKind)) {
+const latency = args.has('latency') ? Number(args.get('latency')) : undefined;
+if (
+  (latency !== undefined && !(latency >= 1000)) ||
+  base === '' ||
+  scenario === undefined ||
+  !(reps > 0) ||
+  !(seconds > 0) ||
+  !['memory', 'redis'].includes(backendKind)
+) {
   process.stderr.write(
-    'usage: npx tsx benchmarks/ab-builds.ts --base <rev> [--reps N] [--seconds S] [--scenario one-tb|one-fw|four|...] [--backend memory|redis]\n',
+    'usage: npx tsx benchmarks/ab-builds.ts --base <rev> [--reps N] [--seconds S] [--scenario one-tb|one-fw|four|...] [--backend memory|redis] [--latency N>=1000]\n',
   );
   process.exit(2);
 }
@@ -62,10 +73,15 @@ async function main(): Promise<void> {
     backend: backendKind as 'memory' | 'redis',
     reps,
     secondsPerRun: seconds,
+    latencyRequests: latency,
     workDir: WORK,
     progress: (rep, n, line) => process.stderr.write(`rep ${rep}/${n}: ${line}\n`),
   });
-  const out = path.join(ROOT, 'benchmarks/.work', `ab-builds-${scenario!.id}-${backendKind}.json`);
+  const out = path.join(
+    ROOT,
+    'benchmarks/.work',
+    `ab-builds-${scenario!.id}-${backendKind}${latency === undefined ? '' : '-latency'}.json`,
+  );
   writeFileSync(out, `${JSON.stringify({ base, ...summary }, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify({ base, ...summary }, null, 2)}\n`);
 }

@@ -3,7 +3,8 @@
  * benchmarks/codec/ab.ts: two codecs in one build): each build started alone on the service CPU
  * in turn, in the order A B, B A, A B, ..., under the same h2load load, warmed up first. Reported:
  * the median of the per-pair ratios (A / B requests per second) with its 95% interval, and service
- * CPU per request.
+ * CPU per request. With `latencyRequests`, the load is one request at a time (h2load -c1 -m1, as
+ * the benchmark's latency table) and the ratios are of p50 and p99 (A / B: below 1 is faster).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -31,6 +32,8 @@ export interface AbOptions {
   readonly secondsPerRun: number;
   /** Where the request frames are written. */
   readonly workDir: string;
+  /** One request at a time, this many per run, and latency ratios instead of throughput. */
+  readonly latencyRequests?: number | undefined;
   /** On each line of progress, after the rep number. */
   readonly progress: (rep: number, reps: number, line: string) => void;
 }
@@ -45,7 +48,8 @@ export async function runAb(o: AbOptions): Promise<Record<string, unknown>> {
   });
   const redis = o.backend === 'redis' ? await startStandaloneRedis(cpus.load) : undefined;
   const configDir = path.join(ROOT, 'benchmarks/config/throughput');
-  const shape = { clients: 8, streams: 8 };
+  const latency = o.latencyRequests;
+  const shape = latency === undefined ? { clients: 8, streams: 8 } : { clients: 1, streams: 1 };
   const run = async (side: AbSide, rate: number): Promise<Sample> => {
     const t: Target = await startMeshlimit({
       name: side.name,
@@ -56,6 +60,10 @@ export async function runAb(o: AbOptions): Promise<Record<string, unknown>> {
       backend: redis ?? 'memory',
     });
     try {
+      if (latency !== undefined) {
+        await h2loadRun(t, frames.slice(0, 1), shape, 5_000, cpus.load); // warm-up
+        return await h2loadRun(t, frames.slice(0, 1), shape, latency, cpus.load, o.workDir);
+      }
       await h2loadRun(t, frames, shape, 20_000, cpus.load); // warm-up
       return await h2loadRun(t, frames, shape, Math.max(5_000, Math.round((rate * o.secondsPerRun) / frames.length)), cpus.load);
     } finally {
@@ -72,15 +80,37 @@ export async function runAb(o: AbOptions): Promise<Record<string, unknown>> {
       const p = got as { a: Sample; b: Sample };
       pairs.push(p);
       rate = p.a.rps;
-      const side = (s: AbSide, x: Sample): string => `${s.name} ${Math.round(x.rps)} req/s (${x.serviceCpuUsPerRequest.toFixed(1)} us cpu)`;
-      o.progress(
-        rep + 1,
-        o.reps,
-        `${side(o.a, p.a)}, ${side(o.b, p.b)}, ratio ${(p.a.rps / p.b.rps).toFixed(3)}, errors ${p.a.errors + p.b.errors}`,
-      );
+      const side = (s: AbSide, x: Sample): string =>
+        latency === undefined
+          ? `${s.name} ${Math.round(x.rps)} req/s (${x.serviceCpuUsPerRequest.toFixed(1)} us cpu)`
+          : `${s.name} p50 ${x.latency?.p50} ms p99 ${x.latency?.p99} ms`;
+      const ratio = latency === undefined ? p.a.rps / p.b.rps : p.a.latency!.p50 / p.b.latency!.p50;
+      o.progress(rep + 1, o.reps, `${side(o.a, p.a)}, ${side(o.b, p.b)}, ratio ${ratio.toFixed(3)}, errors ${p.a.errors + p.b.errors}`);
     }
   } finally {
     await redis?.stop();
+  }
+  const errors = pairs.reduce((acc, p) => acc + p.a.errors + p.b.errors, 0);
+  const common = {
+    when: new Date().toISOString(),
+    node: process.version,
+    scenario: o.scenario.id,
+    backend: o.backend,
+    reps: o.reps,
+    cpus: cpus.note,
+  };
+  if (latency !== undefined) {
+    const of = (q: 'p50' | 'p99') => {
+      const r = pairs.map((p) => p.a.latency![q] / p.b.latency![q]);
+      return {
+        ratio: { median: round(median(r), 3), interval95: medianInterval(r), runs: r.map((x) => round(x, 3)) },
+        ms: {
+          [o.a.name]: round(median(pairs.map((p) => p.a.latency![q])), 3),
+          [o.b.name]: round(median(pairs.map((p) => p.b.latency![q])), 3),
+        },
+      };
+    };
+    return { ...common, requestsPerRun: latency, load: 'h2load -c1 -m1', p50: of('p50'), p99: of('p99'), errors };
   }
   const ratios = pairs.map((p) => p.a.rps / p.b.rps);
   const cpuRatios = pairs.map((p) => p.b.serviceCpuUsPerRequest / p.a.serviceCpuUsPerRequest);
@@ -89,18 +119,13 @@ export async function runAb(o: AbOptions): Promise<Record<string, unknown>> {
     [o.b.name]: digits === undefined ? Math.round(median(pairs.map((p) => f(p.b)))) : round(median(pairs.map((p) => f(p.b))), digits),
   });
   return {
-    when: new Date().toISOString(),
-    node: process.version,
-    scenario: o.scenario.id,
-    backend: o.backend,
-    reps: o.reps,
+    ...common,
     secondsPerRun: o.secondsPerRun,
     load: `h2load -c${shape.clients} -m${shape.streams}`,
-    cpus: cpus.note,
     throughputRatio: { median: round(median(ratios), 3), interval95: medianInterval(ratios), runs: ratios.map((x) => round(x, 3)) },
     cpuPerRequestRatio: { median: round(median(cpuRatios), 3), interval95: medianInterval(cpuRatios) },
     rps: both((s) => s.rps, undefined),
     serviceCpuUsPerRequest: both((s) => s.serviceCpuUsPerRequest, 2),
-    errors: pairs.reduce((acc, p) => acc + p.a.errors + p.b.errors, 0),
+    errors,
   };
 }
