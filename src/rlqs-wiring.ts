@@ -37,7 +37,7 @@ export function openRlqs(
     quota,
     keyPrefix: settings.backend.cacheKeyPrefix,
     unmatched: { kind: s.unmatched, ttlSec: s.unmatchedTtlSec },
-    storeReady: () => stack.storesConnected(),
+    storeReady: () => stack.mainAvailable(),
     policyFor: (domain) => store.current().domainOptions(domain)?.failureMode ?? settings.resilience.failurePolicy,
     replicas: settings.resilience.localFallbackReplicas,
     fallbackTtlSec,

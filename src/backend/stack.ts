@@ -96,6 +96,13 @@ export interface BackendStack {
   storesConnected(): boolean;
   /** Why the stores are not connected (which Redis, what failed, what to check), one sentence each; undefined when they are. */
   whyNotConnected(): string | undefined;
+  /**
+   * The main store is connected and its breaker is not open: what RLQS asks before calling its
+   * quota store, which lives on that Redis. A hung Redis opens the breaker (silence) while its
+   * connection still counts as up, so the connection alone would let every report wait out
+   * REDIS_COMMAND_TIMEOUT_MS.
+   */
+  mainAvailable(): boolean;
 }
 
 export function createBackendStack(options: BackendStackOptions, hooks: BackendStackHooks = {}): BackendStack {
@@ -110,10 +117,12 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
       hasBreaker: false,
       storesConnected: () => true,
       whyNotConnected: () => undefined,
+      mainAvailable: () => true,
     };
   }
   const main = redisStack(options, options.redis, 'main', hooks);
   const hasBreaker = options.resilience.breaker.enabled;
+  const mainAvailable = (): boolean => main.store.isReady() && main.breaker?.state() !== 'open';
   if (options.redisPerSecond === undefined) {
     return {
       store: main.store,
@@ -123,6 +132,7 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
       hasBreaker,
       storesConnected: () => main.store.isReady(),
       whyNotConnected: () => whyNotConnected([main.store]),
+      mainAvailable,
     };
   }
   const perSecond = redisStack(options, options.redisPerSecond, 'per_second', hooks);
@@ -137,6 +147,7 @@ export function createBackendStack(options: BackendStackOptions, hooks: BackendS
     hasBreaker,
     storesConnected,
     whyNotConnected: why,
+    mainAvailable,
   };
 }
 
@@ -188,7 +199,7 @@ function redisStack(
   redis: RedisConnectionOptions,
   name: StoreName,
   hooks: BackendStackHooks,
-): { store: Backend; backend: Backend } {
+): { store: Backend; backend: Backend; breaker: CircuitBreakerBackend | undefined } {
   const onRedisState = hooks.onRedisState;
   const onBreaker = hooks.onBreakerTransition;
   const store = createBackend({
@@ -222,7 +233,7 @@ function redisStack(
     },
     { onDegraded: hooks.onDegraded, onError: hooks.onBackendError },
   );
-  return { store, backend };
+  return { store, backend, breaker: guarded instanceof CircuitBreakerBackend ? guarded : undefined };
 }
 
 /** The store's account of its own calls, when it keeps one (the Redis backends do). */

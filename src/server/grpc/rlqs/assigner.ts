@@ -9,8 +9,8 @@
  *   LOCAL_FALLBACK_REPLICAS)`, as RLS's `local` policy) split evenly among the Envoys this process
  *   serves on that rule, refilled once per window.
  *
- * "Unavailable" is what makes RLS's breaker fail fast (the counter store's connection is down)
- * or a transient error from the quota store itself. Any other error (a bug, a rule the store
+ * "Unavailable" is what makes RLS fail fast (the main counter store's connection is down, or its
+ * breaker is open: a hung Redis) or a transient error from the quota store itself. Any other error (a bug, a rule the store
  * refuses) is logged and the round's buckets get the unmatched-bucket verdict.
  */
 import { isTransientFailure } from '../../../backend/resilience/circuit-breaker.js';
@@ -34,7 +34,7 @@ export interface AssignerOptions {
   readonly keyPrefix: string;
   /** RLQS_UNMATCHED_BUCKET / RLQS_UNMATCHED_TTL_S. */
   readonly unmatched: BucketVerdict;
-  /** False while the counter store is known to be down (RLS's breaker would fail fast). */
+  /** False while the main counter store is known to be down: not connected, or RLS's breaker open. */
   readonly storeReady: () => boolean;
   /** The domain's failure_mode, else FAILURE_POLICY. */
   readonly policyFor: (domain: string) => FailurePolicy;
