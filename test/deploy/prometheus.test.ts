@@ -8,6 +8,7 @@ import { parseDocument, parse as parseYaml, stringify } from 'yaml';
 import type { RlsDescriptorInput } from '../../src/client/rls-client.js';
 import { METRIC_NAMES } from '../../src/telemetry/metrics.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
+import { SimEnvoy } from '../support/rlqs-envoy.js';
 import { bootService, eventually, type BootedService } from '../support/service.js';
 import { ROOT, loadManifestFile } from './lib/manifests.js';
 import { assertPrometheusInstalled, sampleValues, startPrometheus, type PrometheusInstance, type QueryData } from './lib/prometheus.js';
@@ -78,6 +79,24 @@ function edgeConfig(jwksFile: string): string {
   return doc.toString();
 }
 
+/**
+ * A domain for the RLQS and reservation panels: a fixed-window rule an RLQS bucket maps to, and a
+ * token reservation with a 1 s TTL, so that the reservations the load leaves unsettled expire.
+ */
+const AI_CONFIG = `domain: ai
+descriptors:
+  - key: api
+    value: orders
+    rate_limit: { unit: minute, requests_per_unit: 6000, algorithm: fixed_window }
+  - key: tenant
+    descriptors:
+      - key: phase
+        descriptors:
+          - key: request_id
+            rate_limit: { unit: minute, requests_per_unit: 1000000 }
+            reservation: { estimate: 10, ttl_seconds: 1 }
+`;
+
 const BROKEN_CONFIG = 'domain: broken\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n';
 
 describe('Grafana dashboard and Prometheus rules', () => {
@@ -112,6 +131,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
     let prom: PrometheusInstance;
     let dir: string;
     let load: { stop(): Promise<void> } | undefined;
+    let envoy: SimEnvoy | undefined;
 
     beforeAll(async () => {
       dir = mkdtempSync(path.join(tmpdir(), 'meshlimit-dashboard-'));
@@ -131,7 +151,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
 
       redis = await startRedis();
       svc = await bootService({
-        files: { 'edge.yaml': edgeConfig(jwksFile) },
+        files: { 'edge.yaml': edgeConfig(jwksFile), 'ai.yaml': AI_CONFIG },
         env: {
           BACKEND_TYPE: 'redis',
           REDIS_URL: `127.0.0.1:${redis.port}`,
@@ -165,11 +185,30 @@ describe('Grafana dashboard and Prometheus rules', () => {
         const p = { key: 'path', value: c.path };
         return [{ entries: [...auth, ip] }, { entries: [...auth, ip, p] }, { entries: [p] }];
       };
+      // An Envoy on RLQS for one bucket, and token reservations of which every fourth is never settled.
+      envoy = new SimEnvoy({
+        addresses: [`127.0.0.1:${svc.handle.grpcPort}`],
+        domain: 'ai',
+        reportingIntervalSec: 1,
+        noAssignment: 'allow_all',
+      }).start();
+      const reservation = (phase: 'reserve' | 'settle', id: number, cost?: number): RlsDescriptorInput => ({
+        entries: [
+          { key: 'tenant', value: 't1' },
+          { key: 'phase', value: phase },
+          { key: 'request_id', value: `r-${id}` },
+        ],
+        hitsAddend: cost,
+      });
       let running = true;
       const loop = (async () => {
         for (let i = 0; running; i++) {
           const c = callers[i % callers.length]!;
           await svc.client.shouldRateLimit({ domain: 'edge', descriptors: descriptorsOf(c) }).catch(() => undefined);
+          envoy!.request({ api: 'orders' });
+          await svc.client.shouldRateLimit({ domain: 'ai', descriptors: [reservation('reserve', i)] }).catch(() => undefined);
+          if (i % 4 !== 0)
+            await svc.client.shouldRateLimit({ domain: 'ai', descriptors: [reservation('settle', i, 7)] }).catch(() => undefined);
           if (i % callers.length === callers.length - 1) {
             // Enforcement gaps: a typo'd domain, and a descriptor shape no rule of edge matches.
             await svc.client.shouldRateLimit({ domain: 'edg', descriptors: descriptorsOf(c) }).catch(() => undefined);
@@ -208,6 +247,18 @@ describe('Grafana dashboard and Prometheus rules', () => {
         50,
       );
 
+      // Unsettled reservations released by their TTL, and RLQS rounds answered from the store, before the outage.
+      await eventually(
+        async () => /meshlimit_reservations_total\{[^}]*outcome="expired"\} [1-9]/.test(await svc.handle.metrics.render()),
+        10_000,
+        50,
+      );
+      await eventually(
+        async () => /meshlimit_rlqs_reassignment_duration_seconds_count\{outcome="store"\} [1-9]/.test(await svc.handle.metrics.render()),
+        10_000,
+        50,
+      );
+
       // A Redis outage: failing calls open the breaker, answers come from the local fallback.
       await redis.kill();
       await eventually(
@@ -233,6 +284,12 @@ describe('Grafana dashboard and Prometheus rules', () => {
       await eventually(scraped('increase(meshlimit_unmatched_descriptors_total{domain="edge",shape="tenant"}[1m]) > 0'), 10_000, 200);
       await eventually(scraped('increase(meshlimit_candidate_decisions_total{outcome="would_deny"}[1m]) > 0'), 10_000, 200);
       await eventually(scraped('increase(meshlimit_near_limit_hits_total[1m]) > 0'), 10_000, 200);
+      await eventually(
+        scraped('increase(meshlimit_rlqs_reassignment_duration_seconds_count{outcome="failure_policy"}[1m]) > 0'),
+        10_000,
+        200,
+      );
+      await eventually(scraped('increase(meshlimit_reservations_total{outcome="expired"}[1m]) > 0'), 10_000, 200);
       const since = Date.now();
       await eventually(
         async () => {
@@ -246,6 +303,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
 
     afterAll(async () => {
       await load?.stop();
+      envoy?.close();
       await prom?.stop();
       await svc?.close();
       await redis?.stop();
@@ -314,6 +372,8 @@ describe('Grafana dashboard and Prometheus rules', () => {
       expect(['pending', 'firing']).toContain(state('MeshlimitDegradedAnswers'));
       expect(['pending', 'firing']).toContain(state('MeshlimitUnknownDomain'));
       expect(['pending', 'firing']).toContain(state('MeshlimitUnmatchedDescriptors'));
+      expect(['pending', 'firing']).toContain(state('MeshlimitRlqsOnFailurePolicy'));
+      expect(['pending', 'firing']).toContain(state('MeshlimitReservationsNotSettled'));
       expect(state('MeshlimitRuleIdle')).toBe('inactive');
       expect(state('MeshlimitDown')).toBe('inactive');
     });
