@@ -8,6 +8,7 @@ import { parseDocument, parse as parseYaml, stringify } from 'yaml';
 import type { RlsDescriptorInput } from '../../src/client/rls-client.js';
 import { METRIC_NAMES } from '../../src/telemetry/metrics.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
+import { reserveCheck, RESERVATION_CONFIG, rlsInput, settleCheck } from '../support/reservations.js';
 import { SimEnvoy } from '../support/rlqs-envoy.js';
 import { bootService, eventually, type BootedService } from '../support/service.js';
 import { ROOT, loadManifestFile } from './lib/manifests.js';
@@ -80,21 +81,13 @@ function edgeConfig(jwksFile: string): string {
 }
 
 /**
- * A domain for the RLQS and reservation panels: a fixed-window rule an RLQS bucket maps to, and a
- * token reservation with a 1 s TTL, so that the reservations the load leaves unsettled expire.
+ * A domain for the RLQS and reservation panels: the reservation example of the race tests (its
+ * in-flight rule releases an unsettled reservation after 2 s) and a fixed-window rule an RLQS
+ * bucket maps to.
  */
-const AI_CONFIG = `domain: ai
-descriptors:
-  - key: api
+const AI_CONFIG = `${RESERVATION_CONFIG}  - key: api
     value: orders
     rate_limit: { unit: minute, requests_per_unit: 6000, algorithm: fixed_window }
-  - key: tenant
-    descriptors:
-      - key: phase
-        descriptors:
-          - key: request_id
-            rate_limit: { unit: minute, requests_per_unit: 1000000 }
-            reservation: { estimate: 10, ttl_seconds: 1 }
 `;
 
 const BROKEN_CONFIG = 'domain: broken\ndescriptors:\n  - key: k\n    rate_limit: { unit: fortnight, requests_per_unit: 1 }\n';
@@ -185,30 +178,22 @@ describe('Grafana dashboard and Prometheus rules', () => {
         const p = { key: 'path', value: c.path };
         return [{ entries: [...auth, ip] }, { entries: [...auth, ip, p] }, { entries: [p] }];
       };
-      // An Envoy on RLQS for one bucket, and token reservations of which every fourth is never settled.
+      // An Envoy on RLQS for one bucket, and in-flight reservations of which every fourth is never settled.
       envoy = new SimEnvoy({
         addresses: [`127.0.0.1:${svc.handle.grpcPort}`],
         domain: 'ai',
         reportingIntervalSec: 1,
         noAssignment: 'allow_all',
       }).start();
-      const reservation = (phase: 'reserve' | 'settle', id: number, cost?: number): RlsDescriptorInput => ({
-        entries: [
-          { key: 'tenant', value: 't1' },
-          { key: 'phase', value: phase },
-          { key: 'request_id', value: `r-${id}` },
-        ],
-        hitsAddend: cost,
-      });
       let running = true;
       const loop = (async () => {
         for (let i = 0; running; i++) {
           const c = callers[i % callers.length]!;
           await svc.client.shouldRateLimit({ domain: 'edge', descriptors: descriptorsOf(c) }).catch(() => undefined);
           envoy!.request({ api: 'orders' });
-          await svc.client.shouldRateLimit({ domain: 'ai', descriptors: [reservation('reserve', i)] }).catch(() => undefined);
+          await svc.client.shouldRateLimit(rlsInput(reserveCheck('t1', `r-${i}`, 'inflight_tenant'))).catch(() => undefined);
           if (i % 4 !== 0)
-            await svc.client.shouldRateLimit({ domain: 'ai', descriptors: [reservation('settle', i, 7)] }).catch(() => undefined);
+            await svc.client.shouldRateLimit(rlsInput(settleCheck('t1', `r-${i}`, 0, 'inflight_tenant'))).catch(() => undefined);
           if (i % callers.length === callers.length - 1) {
             // Enforcement gaps: a typo'd domain, and a descriptor shape no rule of edge matches.
             await svc.client.shouldRateLimit({ domain: 'edg', descriptors: descriptorsOf(c) }).catch(() => undefined);
@@ -247,17 +232,11 @@ describe('Grafana dashboard and Prometheus rules', () => {
         50,
       );
 
-      // Unsettled reservations released by their TTL, and RLQS rounds answered from the store, before the outage.
-      await eventually(
-        async () => /meshlimit_reservations_total\{[^}]*outcome="expired"\} [1-9]/.test(await svc.handle.metrics.render()),
-        10_000,
-        50,
-      );
-      await eventually(
-        async () => /meshlimit_rlqs_reassignment_duration_seconds_count\{outcome="store"\} [1-9]/.test(await svc.handle.metrics.render()),
-        10_000,
-        50,
-      );
+      // Unsettled reservations released by their TTL (seen rising by Prometheus: increase() needs
+      // two samples of the series), and RLQS rounds answered from the store, before the outage.
+      const scraped = (query: string) => async (): Promise<boolean> => (await prom.api<QueryData>('query', { query })).result.length > 0;
+      await eventually(scraped('increase(meshlimit_reservations_total{outcome="expired"}[1m]) > 0'), 15_000, 200);
+      await eventually(scraped('increase(meshlimit_rlqs_reassignment_duration_seconds_count{outcome="store"}[1m]) > 0'), 10_000, 200);
 
       // A Redis outage: failing calls open the breaker, answers come from the local fallback.
       await redis.kill();
@@ -276,7 +255,6 @@ describe('Grafana dashboard and Prometheus rules', () => {
         10_000,
         200,
       );
-      const scraped = (query: string) => async (): Promise<boolean> => (await prom.api<QueryData>('query', { query })).result.length > 0;
       await eventually(scraped('meshlimit_degraded_answers_total{outcome="local_fallback"} > 0'), 10_000, 200);
       await eventually(scraped('max_over_time(meshlimit_breaker_state{state="open"}[1m]) == 1'), 10_000, 200);
       await eventually(scraped('meshlimit_config_last_reload_success == 0'), 10_000, 200);

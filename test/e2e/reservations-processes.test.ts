@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRlsClient, type RlsClient, type RlsRequestInput } from '../../src/client/rls-client.js';
+import { createRlsClient, type RlsClient } from '../../src/client/rls-client.js';
 import type { RateLimitCheck } from '../../src/limiter/types.js';
 import type { TrackedChild } from '../support/child.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
-import { plainCheck, realCosts, reserveCheck, RESERVATION_CONFIG, settleCheck } from '../support/reservations.js';
+import { plainCheck, realCosts, reserveCheck, RESERVATION_CONFIG, rlsInput, settleCheck } from '../support/reservations.js';
 import { spawnService } from '../support/service-process.js';
 import { eventually } from '../support/service.js';
 
@@ -50,13 +50,8 @@ afterAll(async () => {
   rmSync(configDir, { recursive: true, force: true });
 });
 
-const wire = (c: RateLimitCheck): RlsRequestInput => ({
-  domain: c.domain,
-  hitsAddend: c.hitsAddend,
-  descriptors: c.descriptors.map((d) => ({ entries: d.entries, hitsAddend: d.hitsAddend })),
-});
 const ask = async (i: number, c: RateLimitCheck): Promise<string> =>
-  (await procs[i % procs.length]!.client.shouldRateLimit(wire(c), { deadlineMs: 30_000 })).overallCode;
+  (await procs[i % procs.length]!.client.shouldRateLimit(rlsInput(c), { deadlineMs: 30_000 })).overallCode;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits out the last seconds of a minute, so a window does not roll between a settle and the read of its charge. */

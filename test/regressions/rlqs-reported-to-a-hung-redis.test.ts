@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimEnvoy } from '../support/rlqs-envoy.js';
-import { startRedis, type RedisInstance } from '../support/redis.js';
-import { bootService, eventually, metricValue, type BootedService } from '../support/service.js';
+import { startHungRedisService, type HungRedisService } from '../support/hung-redis.js';
+import { eventually } from '../support/service.js';
 
 /**
  * What broke: RLQS asked only whether the counter store's connection was up before sending a
@@ -22,64 +22,46 @@ descriptors:
     value: b
     rate_limit: { unit: minute, requests_per_unit: 600, algorithm: fixed_window }
 `;
-let redis: RedisInstance;
-let svc: BootedService;
+let h: HungRedisService;
 let envoy: SimEnvoy | undefined;
 beforeAll(async () => {
-  redis = await startRedis();
-  svc = await bootService({
+  h = await startHungRedisService({
     files: { 'h.yaml': CONFIG },
-    env: {
-      BACKEND_TYPE: 'redis',
-      REDIS_URL: `127.0.0.1:${redis.port}`,
-      REDIS_COMMAND_TIMEOUT_MS: '100',
-      BREAKER_SILENCE_MS: '250',
-      BREAKER_OPEN_MS: '60000',
-      FAILURE_POLICY: 'deny',
-    },
+    domain: 'h',
+    descriptor: { key: 'k', value: 'v' },
+    env: { REDIS_COMMAND_TIMEOUT_MS: '100', BREAKER_SILENCE_MS: '250', BREAKER_OPEN_MS: '60000', FAILURE_POLICY: 'deny' },
   });
 });
 afterAll(async () => {
   envoy?.close();
-  if (redis !== undefined) process.kill(redis.pid, 'SIGCONT');
-  await svc?.close();
-  await redis?.stop();
+  await h?.close();
 });
-
-const ask = () =>
-  svc.client.shouldRateLimit({ domain: 'h', descriptors: [{ entries: [{ key: 'k', value: 'v' }] }] }, { deadlineMs: 5_000 });
 
 describe('RLQS while RLS`s breaker is open on a hung Redis', () => {
   it('answers with the failure policy without sending the report to Redis', async () => {
-    for (let i = 0; i < 50; i++) await ask();
+    for (let i = 0; i < 50; i++) await h.ask();
     // An Envoy subscribed while Redis answers: its quota store is open and connected.
     envoy = new SimEnvoy({
-      addresses: [`127.0.0.1:${svc.handle.grpcPort}`],
+      addresses: [`127.0.0.1:${h.svc.handle.grpcPort}`],
       domain: 'h',
       reportingIntervalSec: 60,
       noAssignment: 'allow_all',
     });
     envoy.request({ api: 'a' });
     await eventually(async () => envoy!.assignment({ api: 'a' })?.kind === 'token_bucket', 5_000, 20);
-    const keysBefore = await redis.client().dbsize();
-
-    process.kill(redis.pid, 'SIGSTOP');
-    const stoppedAt = performance.now();
-    while ((await metricValue(svc.httpUrl, 'meshlimit_breaker_state{state="open"}')) !== 1) {
-      expect(performance.now() - stoppedAt).toBeLessThan(5_000);
-      await ask().catch(() => undefined);
-    }
+    const keysBefore = await h.redis.client().dbsize();
+    expect(await h.hangUntilBreakerOpens()).toBeDefined();
     // A bucket of another rule, first reported now: its verdict is the failure policy's (deny).
     envoy.request({ api: 'b' });
     await eventually(async () => envoy!.assignment({ api: 'b' }) !== undefined, 5_000, 20);
     expect(envoy.assignment({ api: 'b' })?.kind).toBe('deny_all');
 
-    process.kill(redis.pid, 'SIGCONT');
+    h.resume();
     // Whatever was queued in the quota store's socket runs now: no key of rule b may appear.
-    await eventually(async () => (await redis.client().ping()) === 'PONG', 5_000, 20);
+    await eventually(async () => (await h.redis.client().ping()) === 'PONG', 5_000, 20);
     await new Promise((r) => setTimeout(r, 300));
     // Rule a's counter and quota state and RLS's counter; before the fix rule b's two keys too.
-    const keys = await redis.client().keys('*');
+    const keys = await h.redis.client().keys('*');
     expect(keys.length, keys.join(', ')).toBe(keysBefore);
   });
 });

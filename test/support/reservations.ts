@@ -1,3 +1,4 @@
+import type { RlsRequestInput } from '../../src/client/rls-client.js';
 import type { RateLimitCheck } from '../../src/limiter/types.js';
 
 /**
@@ -61,6 +62,15 @@ export function settleCheck(tenant: string, id: string, cost: number, tenantKey 
         ],
       },
     ],
+  };
+}
+
+/** A check as meshlimit's gRPC client sends it (what Envoy puts on the wire). */
+export function rlsInput(c: RateLimitCheck): RlsRequestInput {
+  return {
+    domain: c.domain,
+    hitsAddend: c.hitsAddend,
+    descriptors: c.descriptors.map((d) => ({ entries: d.entries, hitsAddend: d.hitsAddend })),
   };
 }
 
