@@ -1,3 +1,4 @@
+import { DEFAULT_STRING_LIMITS } from '../limiter/string-limits.js';
 import { FAILURE_POLICIES, type FailurePolicy, type MetadataStruct } from '../limiter/types.js';
 import { at, Checker, join, type Problem } from './checker.js';
 import { checkCandidates, checkList, checkSingle, type LimitSpec, type LimitsSpec } from './limit-schema.js';
@@ -102,7 +103,10 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
     domainLine = d.keyLine;
     const s = c.str(d.value, 'domain');
     if (s === '') c.error('domain', `config file cannot have empty domain${at(d.keyLine)}`);
-    else if (s !== undefined) domain = s;
+    else if (s !== undefined) {
+      domain = s;
+      warnUnreachable(c, 'domain', s, DEFAULT_STRING_LIMITS.maxDomainBytes, d.keyLine, 'domain', 'every request of this domain is refused');
+    }
   }
 
   let failureMode: FailurePolicy | undefined;
@@ -148,25 +152,8 @@ function checkDescriptor(c: Checker, node: YNode, path: string, parentKeys: read
   c.keys(node, path, DESCRIPTOR_KEYS);
   const e = node.entries;
 
-  let key = '';
-  const k = e.get('key');
-  if (k === undefined) c.error(join(path, 'key'), `missing; descriptor has empty key${at(node.line)}`);
-  else {
-    const s = c.str(k.value, join(path, 'key'));
-    if (s === '') c.error(join(path, 'key'), `descriptor has empty key${at(k.keyLine)}`);
-    else if (s !== undefined) key = s;
-  }
-
-  let value: string | undefined;
-  const v = e.get('value');
-  if (v !== undefined) {
-    const s = c.str(v.value, join(path, 'value'));
-    // Upstream treats an empty value as "no value" (the rule matches any value of the key). A
-    // config upstream accepts must load unchanged, so this is a warning (it is often a templating
-    // slip that turned a specific rule into a catch-all), not an error.
-    if (s === '') c.warn(join(path, 'value'), `is empty${at(v.keyLine)}; treated as absent, so the rule matches any value of ${q(key)}`);
-    else value = s;
-  }
+  const key = descriptorKey(c, node, path);
+  const value = descriptorValue(c, node, path, key);
 
   const shadowMode = c.bool(e.get('shadow_mode')?.value, join(path, 'shadow_mode'));
   const quotaMode = c.bool(e.get('quota_mode')?.value, join(path, 'quota_mode'));
@@ -217,4 +204,49 @@ function checkDescriptor(c: Checker, node: YNode, path: string, parentKeys: read
     reservation,
     descriptors,
   };
+}
+
+/** The descriptor's `key` ('' when missing or invalid, with the error recorded). */
+function descriptorKey(c: Checker, node: YNode & { kind: 'map' }, path: string): string {
+  const k = node.entries.get('key');
+  if (k === undefined) {
+    c.error(join(path, 'key'), `missing; descriptor has empty key${at(node.line)}`);
+    return '';
+  }
+  const s = c.str(k.value, join(path, 'key'));
+  if (s === '') c.error(join(path, 'key'), `descriptor has empty key${at(k.keyLine)}`);
+  if (s === undefined || s === '') return '';
+  warnUnreachable(c, join(path, 'key'), s, DEFAULT_STRING_LIMITS.maxKeyBytes, k.keyLine, 'key', 'this rule can never match');
+  return s;
+}
+
+/** The descriptor's `value`; undefined when absent, empty or invalid. */
+function descriptorValue(c: Checker, node: YNode & { kind: 'map' }, path: string, key: string): string | undefined {
+  const v = node.entries.get('value');
+  if (v === undefined) return undefined;
+  const s = c.str(v.value, join(path, 'value'));
+  // Upstream treats an empty value as "no value" (the rule matches any value of the key). A
+  // config upstream accepts must load unchanged, so this is a warning (it is often a templating
+  // slip that turned a specific rule into a catch-all), not an error.
+  if (s === '') c.warn(join(path, 'value'), `is empty${at(v.keyLine)}; treated as absent, so the rule matches any value of ${q(key)}`);
+  if (s === undefined || s === '') return undefined;
+  const consequence = 'this rule can never match unless MAX_DESCRIPTOR_VALUE_BYTES is raised';
+  warnUnreachable(c, join(path, 'value'), s, DEFAULT_STRING_LIMITS.maxValueBytes, v.keyLine, 'value', consequence);
+  return s;
+}
+
+/**
+ * A domain, key or value longer than a request may carry (src/limiter/string-limits.ts) cannot be
+ * matched: a request carrying it is refused with INVALID_ARGUMENT, and Envoy's default
+ * `failure_mode_deny: false` then lets that request through unlimited. Upstream accepts any
+ * length, so this is a warning, not an error.
+ */
+function warnUnreachable(c: Checker, field: string, s: string, max: number, line: number, what: string, consequence: string): void {
+  if (s.length * 3 <= max) return;
+  const bytes = Buffer.byteLength(s, 'utf8');
+  if (bytes <= max) return;
+  c.warn(
+    field,
+    `is ${bytes} bytes${at(line)}; meshlimit refuses a request whose ${what} is over ${max} bytes (INVALID_ARGUMENT, which Envoy's default failure_mode_deny: false lets through unlimited), so ${consequence}`,
+  );
 }
