@@ -77,6 +77,8 @@ export interface BackendStackHooks {
   readonly onDegraded?: (reason: DegradedReason) => void;
   /** An error reached the failure policy. */
   readonly onBackendError?: (kind: BackendErrorKind) => void;
+  /** A refund (the give-back of a denied request's charge) failed on `store`: that charge stays until its window moves on. */
+  readonly onRefundError?: (error: Error, store: StoreName) => void;
   /** Spans each store call when tracing is on. */
   readonly span?: SpanRunner | undefined;
 }
@@ -204,7 +206,11 @@ function redisStack(
   const onBreaker = hooks.onBreakerTransition;
   const store = createBackend({
     type: 'redis',
-    redis: { ...redis, onStateChange: onRedisState === undefined ? undefined : (change) => onRedisState(change, name) },
+    redis: {
+      ...redis,
+      onStateChange: onRedisState === undefined ? undefined : (change) => onRedisState(change, name),
+      onRefundError: hooks.onRefundError === undefined ? undefined : (error) => hooks.onRefundError?.(error, name),
+    },
   });
   const timed = new InstrumentedBackend(store, hooks.observeRedis ?? (() => {}), hooks.span);
   const r = options.resilience;

@@ -250,6 +250,10 @@ export function backendEvents(metrics: Metrics, logger: Logger, onChange: () => 
     observeRedis: (seconds, ok) => metrics.observeRedis(seconds, ok),
     onDegraded: (reason) => metrics.degradedAnswer(reason),
     onBackendError: (kind) => metrics.backendError(kind),
+    onRefundError: (error, store) => {
+      metrics.backendError('refund_failed');
+      logger.debug({ store, error: error.message }, 'refund of a denied request failed: its charge stays until the window moves on');
+    },
   };
 }
 

@@ -285,7 +285,7 @@ function backendMetrics(
 ): Pick<Metrics, 'backendError' | 'degradedAnswer' | 'breakerTransition' | 'setBreakerState' | 'observeRedis'> {
   const backendErrors = new Counter({
     name: 'meshlimit_backend_errors_total',
-    help: 'Failed backend calls by outcome: transient (timeout, connection, failover), permanent (script error, a bug) or circuit_open (failed fast by the breaker).',
+    help: "Failed backend calls by outcome: transient (timeout, connection, failover), permanent (script error, a bug), circuit_open (failed fast by the breaker), overloaded (shed), refund_failed (a denied request's charge could not be given back).",
     labelNames: ['outcome'] as const,
     registers: [registry],
   });

@@ -30,9 +30,11 @@ export { FAILURE_POLICIES, type FailurePolicy };
 
 /**
  * What kind of backend error reached the policy. `circuit_open`: the breaker failed fast;
- * `overloaded`: admission control shed the request; in both the store was not called.
+ * `overloaded`: admission control shed the request; in both the store was not called. One kind
+ * never reaches the policy: `refund_failed`, a give-back of a denied request's charge that failed
+ * (the request was answered; the charge stays until its window moves on), reported by the stores.
  */
-export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open', 'overloaded'] as const;
+export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open', 'overloaded', 'refund_failed'] as const;
 export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
 
 export interface FailurePolicyOptions {

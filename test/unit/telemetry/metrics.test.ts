@@ -55,6 +55,7 @@ describe('declaration', () => {
       { labels: { outcome: 'permanent' }, value: 0 },
       { labels: { outcome: 'circuit_open' }, value: 0 },
       { labels: { outcome: 'overloaded' }, value: 0 },
+      { labels: { outcome: 'refund_failed' }, value: 0 },
     ]);
     expect(await samples(metrics, 'meshlimit_degraded_answers_total')).toEqual([
       { labels: { outcome: 'circuit_open' }, value: 0 },
