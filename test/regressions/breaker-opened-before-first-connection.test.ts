@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startService, type ServiceHandle } from '../../src/app.js';
-import { createBackendStack } from '../../src/backend/stack.js';
 import { createRlsClient } from '../../src/client/rls-client.js';
-import type { CounterOp } from '../../src/limiter/types.js';
 import { loadSettings } from '../../src/settings/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { minuteOp, stackOf } from '../support/backend-stack.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 
 /**
@@ -34,15 +33,7 @@ afterAll(async () => {
 });
 
 const env = () => ({ PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', GRPC_HOST: '127.0.0.1', CONFIG_DIR: dir, LOG_LEVEL: 'fatal' });
-const op = (key: string): CounterOp => ({
-  key,
-  algorithm: 'fixed_window',
-  windowMs: 60_000,
-  threshold: 5,
-  burst: 5,
-  hits: 1,
-  enforce: true,
-});
+const op = minuteOp;
 
 describe('a replica that just started', () => {
   it('counts its very first requests (it served before Redis was connected, and the breaker opened)', async () => {
@@ -73,10 +64,7 @@ describe('a replica that just started', () => {
   it('a call made before the first connection fails, and does not keep the breaker open once Redis is up', async () => {
     const settings = loadSettings({ ...env(), BACKEND_TYPE: 'redis', REDIS_URL: `127.0.0.1:${redis.port}`, FAILURE_POLICY: 'deny' });
     const transitions: string[] = [];
-    const stack = createBackendStack(
-      { ...settings, ...settings.backend, domainPolicy: () => undefined },
-      { onBreakerTransition: (from, to, reason) => transitions.push(`${from}->${to} (${reason})`) },
-    );
+    const stack = stackOf(settings, { onBreakerTransition: (from, to, reason) => transitions.push(`${from}->${to} (${reason})`) });
     try {
       // Before the connection: unavailable (FAILURE_POLICY=deny answers it as an error), not counted.
       await expect(stack.backend.evaluate([op('{reg}:early')], { chargeOnDeny: false, domain: 'r' })).rejects.toThrow(

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackendStack, type BackendStack } from '../../src/backend/stack.js';
-import type { CounterOp } from '../../src/limiter/types.js';
+import type { BackendStack } from '../../src/backend/stack.js';
 import { loadSettings } from '../../src/settings/index.js';
 import { backendEvents } from '../../src/telemetry/events.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics, type Metrics } from '../../src/telemetry/metrics.js';
+import { minuteOp, stackOf } from '../support/backend-stack.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 import { eventually } from '../support/service.js';
 
@@ -23,7 +23,7 @@ beforeAll(async () => {
   const settings = loadSettings({ BACKEND_TYPE: 'redis', REDIS_URL: `127.0.0.1:${redis.port}`, REDIS_COMMAND_TIMEOUT_MS: '100' });
   metrics = createMetrics();
   const events = backendEvents(metrics, createLogger({ level: 'fatal', format: 'json' }), () => undefined);
-  stack = createBackendStack({ ...settings, ...settings.backend, domainPolicy: () => undefined }, events);
+  stack = stackOf(settings, events);
   await eventually(async () => stack.storesConnected(), 10_000, 20);
 });
 afterAll(async () => {
@@ -32,15 +32,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const op: CounterOp = {
-  key: 'refund-reg:{k}',
-  algorithm: 'fixed_window',
-  windowMs: 60_000,
-  threshold: 5,
-  burst: 5,
-  hits: 1,
-  enforce: true,
-};
+const op = minuteOp('refund-reg:{k}');
 
 describe('a refund that fails', () => {
   it('is counted as meshlimit_backend_errors_total{outcome="refund_failed"}, and the give-back still resolves', async () => {
