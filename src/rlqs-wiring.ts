@@ -1,11 +1,11 @@
 /**
  * Wiring of the RLQS service (RLQS_ENABLED), kept out of app.ts's line budget: the quota store on
- * the same backend settings as the counters, the assigner over the live config and the RLS
+ * the same backend settings as the counters (with REDIS_PERSECOND, per-second limits on that Redis), the assigner over the live config and the RLS
  * failure policy, the service with its metrics and spans. Holds no logic of its own.
  */
 import type { BackendStack } from './backend/stack.js';
 import type { CompiledSnapshot, ConfigStore } from './config/index.js';
-import { createQuotaStore, type QuotaStore, type QuotaStoreOptions } from './quota/index.js';
+import { createQuotaStore, SplitQuotaStore, type QuotaStore } from './quota/index.js';
 import { Assigner } from './server/grpc/rlqs/assigner.js';
 import { RlqsService } from './server/grpc/rlqs/service.js';
 import type { Settings } from './settings/index.js';
@@ -28,9 +28,12 @@ export function openRlqs(
 ): OpenedRlqs | undefined {
   const s = settings.rlqs;
   if (!s.enabled) return undefined;
-  const quota = lazyQuotaStore(
-    settings.backend.type === 'redis' ? { type: 'redis', redis: settings.redis } : { type: 'memory', backend: stack.store },
-  );
+  const quota = lazyQuotaStore(() => {
+    if (settings.backend.type !== 'redis') return createQuotaStore({ type: 'memory', backend: stack.store });
+    const main = createQuotaStore({ type: 'redis', redis: settings.redis });
+    const perSecond = settings.redisPerSecond;
+    return perSecond === undefined ? main : new SplitQuotaStore(main, createQuotaStore({ type: 'redis', redis: perSecond }));
+  });
   const fallbackTtlSec = Math.max(1, Math.ceil((2 * s.reassignIntervalMs) / 1000));
   const assigner = new Assigner({
     findRule: (domain, entries) => store.current().findRule(domain, entries),
@@ -60,11 +63,11 @@ export function openRlqs(
  * second Redis connection. The first report waits for the connection (up to 2 s) instead of
  * being answered by the failure policy because the client was created a moment before.
  */
-function lazyQuotaStore(options: QuotaStoreOptions): QuotaStore {
+function lazyQuotaStore(create: () => QuotaStore): QuotaStore {
   let store: QuotaStore | undefined;
   let ready: Promise<void> | undefined;
   const open = async (): Promise<QuotaStore> => {
-    store ??= createQuotaStore(options);
+    store ??= create();
     ready ??= store.waitReady(2000).catch(() => undefined);
     await ready;
     return store;

@@ -42,3 +42,4 @@ export { quotaCounterKey, quotaStateKey } from './keys.js';
 export { overshootBound, FLOOR_FRACTION, TTL_INTERVALS, RECLAIM_INTERVALS, type OvershootInput } from './allocate.js';
 export { MemoryQuotaStore, type MemoryQuotaStoreOptions } from './memory-store.js';
 export { RedisQuotaStore, type RedisQuotaStoreOptions } from './redis-store.js';
+export { SplitQuotaStore } from './split-store.js';
