@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SimEnvoy } from '../support/rlqs-envoy.js';
+import { rlqsRules, SimEnvoy } from '../support/rlqs-envoy.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 import { bootService, eventually, type BootedService } from '../support/service.js';
 
@@ -11,15 +11,7 @@ import { bootService, eventually, type BootedService } from '../support/service.
  * per-second limit lives in the per-second Redis, beside its RLS counter, as every other rule's
  * lives beside its counter in the main one.
  */
-const CONFIG = `domain: q
-descriptors:
-  - key: api
-    value: fast
-    rate_limit: { unit: second, requests_per_unit: 100, algorithm: fixed_window }
-  - key: api
-    value: slow
-    rate_limit: { unit: minute, requests_per_unit: 600, algorithm: fixed_window }
-`;
+const CONFIG = `domain: q\ndescriptors:\n${rlqsRules('api', { fast: 'second 100', slow: 'minute 600' })}`;
 let main: RedisInstance;
 let perSecond: RedisInstance;
 let svc: BootedService;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SimEnvoy } from '../support/rlqs-envoy.js';
+import { rlqsRules, SimEnvoy } from '../support/rlqs-envoy.js';
 import { startHungRedisService, type HungRedisService } from '../support/hung-redis.js';
 import { eventually } from '../support/service.js';
 
@@ -15,13 +15,7 @@ const CONFIG = `domain: h
 descriptors:
   - key: k
     rate_limit: { unit: hour, requests_per_unit: 1000000 }
-  - key: api
-    value: a
-    rate_limit: { unit: minute, requests_per_unit: 600, algorithm: fixed_window }
-  - key: api
-    value: b
-    rate_limit: { unit: minute, requests_per_unit: 600, algorithm: fixed_window }
-`;
+${rlqsRules('api', { a: 'minute 600', b: 'minute 600' })}`;
 let h: HungRedisService;
 let envoy: SimEnvoy | undefined;
 beforeAll(async () => {

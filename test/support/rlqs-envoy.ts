@@ -28,6 +28,19 @@ import { loadClientPackage, RLQS_SERVICE } from '../../src/server/grpc/protos.js
 
 export type Blanket = 'allow_all' | 'deny_all';
 
+/**
+ * Descriptor config lines (under `descriptors:`) of one fixed-window rule per value of `key`,
+ * the algorithm RLQS divides: `{ fast: 'second 100' }` is `key: api, value: fast` at 100 a second.
+ */
+export function rlqsRules(key: string, limits: Readonly<Record<string, string>>): string {
+  return Object.entries(limits)
+    .map(([value, limit]) => {
+      const [unit, perUnit] = limit.split(' ');
+      return `  - key: ${key}\n    value: ${value}\n    rate_limit: { unit: ${unit}, requests_per_unit: ${perUnit}, algorithm: fixed_window }\n`;
+    })
+    .join('');
+}
+
 export interface SimEnvoyOptions {
   /** `host:port` of the RLQS servers, tried in order (the next one after a stream breaks). */
   readonly addresses: readonly string[];
