@@ -91,7 +91,7 @@ export async function startService(settings: Settings, overrides: ServiceOverrid
     (c) => resolved.resolve(c),
     (c, deadline, cancel) => limiter.decide(c, deadline, cancel),
   );
-  rlqs = openRlqs(settings, stack, store, metrics, logger); // RLQS_ENABLED: quota division, same config and store
+  rlqs = openRlqs(settings, stack, store, metrics, logger, tenantStore); // RLQS_ENABLED: quota division, same config, store and overrides
   // Servers: gRPC (RLS + health + RLQS) and the HTTP admin app, one pipeline and one recorder for both.
   const servers = createServers({
     rlqs: rlqs?.service,

@@ -5,6 +5,7 @@
  */
 import type { BackendStack } from './backend/stack.js';
 import type { CompiledSnapshot, ConfigStore } from './config/index.js';
+import { ruleWithOverride, type OverrideSource } from './limiter/overrides.js';
 import { createQuotaStore, SplitQuotaStore, type QuotaStore } from './quota/index.js';
 import { Assigner } from './server/grpc/rlqs/assigner.js';
 import { RlqsService } from './server/grpc/rlqs/service.js';
@@ -25,6 +26,7 @@ export function openRlqs(
   store: ConfigStore<CompiledSnapshot>,
   metrics: Metrics,
   logger: Logger,
+  tenants?: { current(): OverrideSource },
 ): OpenedRlqs | undefined {
   const s = settings.rlqs;
   if (!s.enabled) return undefined;
@@ -36,7 +38,9 @@ export function openRlqs(
   });
   const fallbackTtlSec = Math.max(1, Math.ceil((2 * s.reassignIntervalMs) / 1000));
   const assigner = new Assigner({
-    findRule: (domain, entries) => store.current().findRule(domain, entries),
+    // As RLS's decisions: a tenant override replaces the rule's limits (read at each report).
+    findRule: (domain, entries) =>
+      ruleWithOverride(domain, store.current().findRule(domain, entries), tenants?.current().lookup(domain, entries)),
     quota,
     keyPrefix: settings.backend.cacheKeyPrefix,
     unmatched: { kind: s.unmatched, ttlSec: s.unmatchedTtlSec },

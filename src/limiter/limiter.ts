@@ -3,7 +3,7 @@ import { validate } from './validate-check.js';
 import { limitIdentity } from './keys.js';
 import type { OverLimitCache } from './over-limit-cache.js';
 import { counterRefs, type CounterRef } from './counter-refs.js';
-import { tenantRule, type OverrideSource } from './overrides.js';
+import { ruleWithOverride, type OverrideSource } from './overrides.js';
 import { evaluateStored } from './algorithms/evaluate.js';
 import type { Explanation, StateRead } from './explanation.js';
 import { buildOps, NONE } from './plan-ops.js';
@@ -286,10 +286,7 @@ export class RateLimiter {
         };
         limits = rule.limits;
       } else {
-        rule = snapshot.findRule(check.domain, d.entries);
-        const tenant = overrides?.lookup(check.domain, d.entries);
-        // A reservation rule keeps its own limit: an override would turn it into an ordinary rule.
-        if (tenant !== undefined && rule?.reservation === undefined) rule = tenantRule(check.domain, rule, tenant);
+        rule = ruleWithOverride(check.domain, snapshot.findRule(check.domain, d.entries), overrides?.lookup(check.domain, d.entries));
         limits = rule === undefined || rule.unlimited ? [] : rule.limits;
       }
       for (const l of limits) {

@@ -100,3 +100,12 @@ export function tenantRule(domain: string, matched: Rule | undefined, limit: Lim
     tenantOverride: true,
   };
 }
+
+/**
+ * The rule a descriptor is limited by once tenant overrides apply (RLS decisions and RLQS buckets
+ * alike): `tenant` (its override's limit, if any) replaces the matched rule's limits, except on a
+ * reservation rule, which keeps its own (an override would turn it into an ordinary rule).
+ */
+export function ruleWithOverride(domain: string, matched: Rule | undefined, tenant: Limit | undefined): Rule | undefined {
+  return tenant !== undefined && matched?.reservation === undefined ? tenantRule(domain, matched, tenant) : matched;
+}

@@ -9,7 +9,7 @@ import type { RlsDescriptorInput } from '../../src/client/rls-client.js';
 import { METRIC_NAMES } from '../../src/telemetry/metrics.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 import { reserveCheck, RESERVATION_CONFIG, rlsInput, settleCheck } from '../support/reservations.js';
-import { SimEnvoy } from '../support/rlqs-envoy.js';
+import { envoyOn, type SimEnvoy } from '../support/rlqs-envoy.js';
 import { bootService, eventually, type BootedService } from '../support/service.js';
 import { ROOT, loadManifestFile } from './lib/manifests.js';
 import { assertPrometheusInstalled, sampleValues, startPrometheus, type PrometheusInstance, type QueryData } from './lib/prometheus.js';
@@ -179,12 +179,7 @@ describe('Grafana dashboard and Prometheus rules', () => {
         return [{ entries: [...auth, ip] }, { entries: [...auth, ip, p] }, { entries: [p] }];
       };
       // An Envoy on RLQS for one bucket, and in-flight reservations of which every fourth is never settled.
-      envoy = new SimEnvoy({
-        addresses: [`127.0.0.1:${svc.handle.grpcPort}`],
-        domain: 'ai',
-        reportingIntervalSec: 1,
-        noAssignment: 'allow_all',
-      }).start();
+      envoy = envoyOn(svc.handle.grpcPort, 'ai', 1).start();
       let running = true;
       const loop = (async () => {
         for (let i = 0; running; i++) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rlqsRules, SimEnvoy } from '../support/rlqs-envoy.js';
+import { envoyOn, rlqsRules, type SimEnvoy } from '../support/rlqs-envoy.js';
 import { startRedis, type RedisInstance } from '../support/redis.js';
 import { bootService, eventually, type BootedService } from '../support/service.js';
 
@@ -36,12 +36,7 @@ afterAll(async () => {
 
 describe('RLQS with REDIS_PERSECOND', () => {
   it('divides a per-second rule in the per-second Redis, beside its RLS counter, and a minute rule in the main one', async () => {
-    envoy = new SimEnvoy({
-      addresses: [`127.0.0.1:${svc.handle.grpcPort}`],
-      domain: 'q',
-      reportingIntervalSec: 60,
-      noAssignment: 'allow_all',
-    });
+    envoy = envoyOn(svc.handle.grpcPort, 'q');
     envoy.request({ api: 'fast' });
     await eventually(async () => envoy!.assignment({ api: 'fast' })?.kind === 'token_bucket', 5_000, 20);
     // The same rule through RLS, in the same second: its counter goes to the per-second Redis.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rlqsRules, SimEnvoy } from '../support/rlqs-envoy.js';
+import { envoyOn, rlqsRules, type SimEnvoy } from '../support/rlqs-envoy.js';
 import { startHungRedisService, type HungRedisService } from '../support/hung-redis.js';
 import { eventually } from '../support/service.js';
 
@@ -35,12 +35,7 @@ describe('RLQS while RLS`s breaker is open on a hung Redis', () => {
   it('answers with the failure policy without sending the report to Redis', async () => {
     for (let i = 0; i < 50; i++) await h.ask();
     // An Envoy subscribed while Redis answers: its quota store is open and connected.
-    envoy = new SimEnvoy({
-      addresses: [`127.0.0.1:${h.svc.handle.grpcPort}`],
-      domain: 'h',
-      reportingIntervalSec: 60,
-      noAssignment: 'allow_all',
-    });
+    envoy = envoyOn(h.svc.handle.grpcPort, 'h');
     envoy.request({ api: 'a' });
     await eventually(async () => envoy!.assignment({ api: 'a' })?.kind === 'token_bucket', 5_000, 20);
     const keysBefore = await h.redis.client().keys('*');

@@ -28,6 +28,11 @@ import { loadClientPackage, RLQS_SERVICE } from '../../src/server/grpc/protos.js
 
 export type Blanket = 'allow_all' | 'deny_all';
 
+/** An Envoy (not started) on meshlimit's gRPC `port` for `domain`, admitting before its first assignment. */
+export function envoyOn(port: number, domain: string, reportingIntervalSec = 60): SimEnvoy {
+  return new SimEnvoy({ addresses: [`127.0.0.1:${port}`], domain, reportingIntervalSec, noAssignment: 'allow_all' });
+}
+
 /**
  * Descriptor config lines (under `descriptors:`) of one fixed-window rule per value of `key`,
  * the algorithm RLQS divides: `{ fast: 'second 100' }` is `key: api, value: fast` at 100 a second.
