@@ -202,19 +202,18 @@ function redisStack(
   name: StoreName,
   hooks: BackendStackHooks,
 ): { store: Backend; backend: Backend; breaker: CircuitBreakerBackend | undefined } {
-  const onRedisState = hooks.onRedisState;
-  const onBreaker = hooks.onBreakerTransition;
+  const { onRedisState, onRefundError, onBreakerTransition: onBreaker } = hooks;
   const store = createBackend({
     type: 'redis',
     redis: {
       ...redis,
       onStateChange: onRedisState === undefined ? undefined : (change) => onRedisState(change, name),
-      onRefundError: hooks.onRefundError === undefined ? undefined : (error) => hooks.onRefundError?.(error, name),
+      onRefundError: onRefundError === undefined ? undefined : (error) => onRefundError(error, name),
     },
   });
   const timed = new InstrumentedBackend(store, hooks.observeRedis ?? (() => {}), hooks.span);
   const r = options.resilience;
-  const guarded = r.breaker.enabled
+  const breaker = r.breaker.enabled
     ? new CircuitBreakerBackend(
         timed,
         {
@@ -227,8 +226,8 @@ function redisStack(
         },
         { onStateChange: onBreaker === undefined ? undefined : (from, to, reason) => onBreaker(from, to, reason, name) },
       )
-    : timed;
-  const admitted = new AdmissionBackend(guarded, r.admission);
+    : undefined;
+  const admitted = new AdmissionBackend(breaker ?? timed, r.admission);
   const backend = new FailurePolicyBackend(
     admitted,
     {
@@ -239,7 +238,7 @@ function redisStack(
     },
     { onDegraded: hooks.onDegraded, onError: hooks.onBackendError },
   );
-  return { store, backend, breaker: guarded instanceof CircuitBreakerBackend ? guarded : undefined };
+  return { store, backend, breaker };
 }
 
 /** The store's account of its own calls, when it keeps one (the Redis backends do). */

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CIRCUIT_STATES, type CircuitState } from '../backend/resilience/circuit-breaker.js';
-import { BACKEND_ERROR_KINDS, type BackendErrorKind } from '../backend/resilience/failure-policy.js';
+import { BACKEND_ERROR_OUTCOMES, type BackendErrorOutcome } from '../backend/resilience/failure-policy.js';
 import { DEGRADED_REASONS, type DegradedReason } from '../limiter/types.js';
 import { RESOLUTION_OUTCOMES, type ResolutionOutcome } from '../resolve/outcome.js';
 import { buildInfoGauge, configInfoGauge, INFO_METRIC_NAMES } from './info-metrics.js';
@@ -118,7 +118,7 @@ export interface Metrics {
   configReload(ok: true, info: LoadedConfigInfo): void;
   configReload(ok: false): void;
   /** Counts one failed backend call. */
-  backendError(kind: BackendErrorKind): void;
+  backendError(kind: BackendErrorOutcome): void;
   /** Counts one answer that did not come from exact shared counters. */
   degradedAnswer(reason: DegradedReason): void;
   /** Records a circuit-breaker transition (called once per transition, never per call). */
@@ -317,7 +317,7 @@ function backendMetrics(
   );
   const redisOk = redisDuration.labels('ok');
   const redisError = redisDuration.labels('error');
-  const backendChildren = childrenOf(BACKEND_ERROR_KINDS, (k) => backendErrors.labels(k) as Child);
+  const backendChildren = childrenOf(BACKEND_ERROR_OUTCOMES, (k) => backendErrors.labels(k) as Child);
   const degradedChildren = childrenOf(DEGRADED_REASONS, (r) => degraded.labels(r) as Child);
   for (const c of [...Object.values(backendChildren), ...Object.values(degradedChildren)]) c.inc(0);
   const setState = (state: CircuitState): void => {

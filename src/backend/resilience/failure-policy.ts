@@ -30,12 +30,17 @@ export { FAILURE_POLICIES, type FailurePolicy };
 
 /**
  * What kind of backend error reached the policy. `circuit_open`: the breaker failed fast;
- * `overloaded`: admission control shed the request; in both the store was not called. One kind
- * never reaches the policy: `refund_failed`, a give-back of a denied request's charge that failed
- * (the request was answered; the charge stays until its window moves on), reported by the stores.
+ * `overloaded`: admission control shed the request; in both the store was not called.
  */
-export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open', 'overloaded', 'refund_failed'] as const;
+export const BACKEND_ERROR_KINDS = ['transient', 'permanent', 'circuit_open', 'overloaded'] as const;
 export type BackendErrorKind = (typeof BACKEND_ERROR_KINDS)[number];
+/**
+ * The outcomes of meshlimit_backend_errors_total: the kinds above, and `refund_failed`, which
+ * never reaches the policy (the stores report a failed give-back of a denied request's charge;
+ * the request was answered, the charge stays until its window moves on).
+ */
+export const BACKEND_ERROR_OUTCOMES = [...BACKEND_ERROR_KINDS, 'refund_failed'] as const;
+export type BackendErrorOutcome = (typeof BACKEND_ERROR_OUTCOMES)[number];
 
 export interface FailurePolicyOptions {
   /** Default policy, used by `evaluate` and for domains `perDomain` says nothing about. */
