@@ -1,4 +1,4 @@
-import { DEFAULT_STRING_LIMITS } from '../limiter/string-limits.js';
+import { DEFAULT_STRING_LIMITS, overBytes } from '../limiter/string-limits.js';
 import { FAILURE_POLICIES, type FailurePolicy, type MetadataStruct } from '../limiter/types.js';
 import { at, Checker, join, type Problem } from './checker.js';
 import { checkCandidates, checkList, checkSingle, type LimitSpec, type LimitsSpec } from './limit-schema.js';
@@ -105,7 +105,7 @@ export function checkFile(file: string, root: YNode | null): CheckResult {
     if (s === '') c.error('domain', `config file cannot have empty domain${at(d.keyLine)}`);
     else if (s !== undefined) {
       domain = s;
-      warnUnreachable(c, 'domain', s, DEFAULT_STRING_LIMITS.maxDomainBytes, d.keyLine, 'domain', 'every request of this domain is refused');
+      warnUnreachable(c, 'domain', s, d.keyLine, 'domain');
     }
   }
 
@@ -216,7 +216,7 @@ function descriptorKey(c: Checker, node: YNode & { kind: 'map' }, path: string):
   const s = c.str(k.value, join(path, 'key'));
   if (s === '') c.error(join(path, 'key'), `descriptor has empty key${at(k.keyLine)}`);
   if (s === undefined || s === '') return '';
-  warnUnreachable(c, join(path, 'key'), s, DEFAULT_STRING_LIMITS.maxKeyBytes, k.keyLine, 'key', 'this rule can never match');
+  warnUnreachable(c, join(path, 'key'), s, k.keyLine, 'key');
   return s;
 }
 
@@ -230,8 +230,7 @@ function descriptorValue(c: Checker, node: YNode & { kind: 'map' }, path: string
   // slip that turned a specific rule into a catch-all), not an error.
   if (s === '') c.warn(join(path, 'value'), `is empty${at(v.keyLine)}; treated as absent, so the rule matches any value of ${q(key)}`);
   if (s === undefined || s === '') return undefined;
-  const consequence = 'this rule can never match unless MAX_DESCRIPTOR_VALUE_BYTES is raised';
-  warnUnreachable(c, join(path, 'value'), s, DEFAULT_STRING_LIMITS.maxValueBytes, v.keyLine, 'value', consequence);
+  warnUnreachable(c, join(path, 'value'), s, v.keyLine, 'value');
   return s;
 }
 
@@ -241,12 +240,18 @@ function descriptorValue(c: Checker, node: YNode & { kind: 'map' }, path: string
  * `failure_mode_deny: false` then lets that request through unlimited. Upstream accepts any
  * length, so this is a warning, not an error.
  */
-function warnUnreachable(c: Checker, field: string, s: string, max: number, line: number, what: string, consequence: string): void {
-  if (s.length * 3 <= max) return;
-  const bytes = Buffer.byteLength(s, 'utf8');
-  if (bytes <= max) return;
+function warnUnreachable(c: Checker, field: string, s: string, line: number, what: keyof typeof UNREACHABLE): void {
+  const { max, consequence } = UNREACHABLE[what];
+  if (!overBytes(s, max)) return;
   c.warn(
     field,
-    `is ${bytes} bytes${at(line)}; meshlimit refuses a request whose ${what} is over ${max} bytes (INVALID_ARGUMENT, which Envoy's default failure_mode_deny: false lets through unlimited), so ${consequence}`,
+    `is ${Buffer.byteLength(s, 'utf8')} bytes${at(line)}; meshlimit refuses a request whose ${what} is over ${max} bytes (INVALID_ARGUMENT, which Envoy's default failure_mode_deny: false lets through unlimited), so ${consequence}`,
   );
 }
+
+/** Per string a request carries: its bound, and what a config string over it means. */
+const UNREACHABLE = {
+  domain: { max: DEFAULT_STRING_LIMITS.maxDomainBytes, consequence: 'every request of this domain is refused' },
+  key: { max: DEFAULT_STRING_LIMITS.maxKeyBytes, consequence: 'this rule can never match' },
+  value: { max: DEFAULT_STRING_LIMITS.maxValueBytes, consequence: 'this rule can never match unless MAX_DESCRIPTOR_VALUE_BYTES is raised' },
+} as const;

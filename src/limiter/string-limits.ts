@@ -37,18 +37,19 @@ export function checkStringSizes(
   descriptors: readonly { readonly entries: readonly DescriptorEntry[] }[],
   limits: StringLimits,
 ): void {
-  if (over(domain, limits.maxDomainBytes)) throw tooLong('domain', domain, limits.maxDomainBytes);
+  if (overBytes(domain, limits.maxDomainBytes)) throw tooLong('domain', domain, limits.maxDomainBytes);
   for (let i = 0; i < descriptors.length; i++) {
     const entries = descriptors[i]!.entries;
     for (let j = 0; j < entries.length; j++) {
       const e = entries[j]!;
-      if (over(e.key, limits.maxKeyBytes)) throw tooLong(`descriptors[${i}].entries[${j}].key`, e.key, limits.maxKeyBytes);
-      if (over(e.value, limits.maxValueBytes)) throw tooLong(`descriptors[${i}].entries[${j}].value`, e.value, limits.maxValueBytes);
+      if (overBytes(e.key, limits.maxKeyBytes)) throw tooLong(`descriptors[${i}].entries[${j}].key`, e.key, limits.maxKeyBytes);
+      if (overBytes(e.value, limits.maxValueBytes)) throw tooLong(`descriptors[${i}].entries[${j}].value`, e.value, limits.maxValueBytes);
     }
   }
 }
 
-function over(s: string, max: number): boolean {
+/** True when `s` is over `max` UTF-8 bytes (the byte length computed only when the UTF-16 length leaves it open). */
+export function overBytes(s: string, max: number): boolean {
   const n = s.length;
   if (n * 3 <= max) return false;
   return n > max || Buffer.byteLength(s, 'utf8') > max;
