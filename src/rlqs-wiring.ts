@@ -1,7 +1,8 @@
 /**
  * Wiring of the RLQS service (RLQS_ENABLED), kept out of app.ts's line budget: the quota store on
- * the same backend settings as the counters (with REDIS_PERSECOND, per-second limits on that Redis), the assigner over the live config and the RLS
- * failure policy, the service with its metrics and spans. Holds no logic of its own.
+ * the same backend settings as the counters (with REDIS_PERSECOND, per-second limits on that
+ * Redis), the assigner over the live config, tenant overrides and the RLS failure policy, the
+ * service with its metrics and spans. Holds no logic of its own.
  */
 import type { BackendStack } from './backend/stack.js';
 import type { CompiledSnapshot, ConfigStore } from './config/index.js';

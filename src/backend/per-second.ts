@@ -44,8 +44,12 @@ import type { CounterOp, CounterOutcome, EvaluateOptions, EvaluateResult } from 
  */
 
 /** The per-second rule: a window of exactly one second (upstream's `unit == SECOND`). */
+export function isPerSecondWindow(windowMs: number): boolean {
+  return windowMs === 1_000;
+}
+
 export function isPerSecondOp(op: CounterOp): boolean {
-  return op.windowMs === 1_000;
+  return isPerSecondWindow(op.windowMs);
 }
 
 export interface PerSecondSplitOptions {

@@ -1,8 +1,9 @@
+import { isPerSecondWindow } from '../backend/per-second.js';
 import type { QuotaAssignment, QuotaReport, QuotaStore } from './types.js';
 
 /**
- * REDIS_PERSECOND for RLQS: the quota state of a per-second limit (a window of exactly one
- * second, as src/backend/per-second.ts routes RLS counters) lives in the per-second Redis beside
+ * REDIS_PERSECOND for RLQS: the quota state of a per-second limit (isPerSecondWindow, as
+ * src/backend/per-second.ts routes RLS counters) lives in the per-second Redis beside
  * that limit's RLS counter, every other in the main Redis, so RLQS and RLS still share one budget
  * per rule. A report's reports go to their stores in parallel and come back in the order given.
  */
@@ -13,7 +14,7 @@ export class SplitQuotaStore implements QuotaStore {
   ) {}
 
   async report(reports: readonly QuotaReport[], nowMs?: number): Promise<QuotaAssignment[]> {
-    const toPerSecond = reports.map((r) => r.limit.windowMs === 1_000);
+    const toPerSecond = reports.map((r) => isPerSecondWindow(r.limit.windowMs));
     const [main, perSecond] = await Promise.all([
       this.main.report(
         reports.filter((_, i) => !toPerSecond[i]),

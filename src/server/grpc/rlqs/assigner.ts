@@ -10,8 +10,9 @@
  *   serves on that rule, refilled once per window.
  *
  * "Unavailable" is what makes RLS fail fast (the main counter store's connection is down, or its
- * breaker is open: a hung Redis) or a transient error from the quota store itself. Any other error (a bug, a rule the store
- * refuses) is logged and the round's buckets get the unmatched-bucket verdict.
+ * breaker is open: a hung Redis) or a transient error from the quota store itself. Any other
+ * error (a bug, a rule the store refuses) is logged and the round's buckets get the
+ * unmatched-bucket verdict.
  */
 import { isTransientFailure } from '../../../backend/resilience/circuit-breaker.js';
 import { perReplicaShare } from '../../../backend/resilience/local-limits.js';
