@@ -99,31 +99,36 @@ export async function runAb(o: AbOptions): Promise<Record<string, unknown>> {
     reps: o.reps,
     cpus: cpus.note,
   };
-  if (latency !== undefined) {
-    const of = (q: 'p50' | 'p99') => {
-      const r = pairs.map((p) => p.a.latency![q] / p.b.latency![q]);
-      return {
-        ratio: { median: round(median(r), 3), interval95: medianInterval(r), runs: r.map((x) => round(x, 3)) },
-        ms: {
-          [o.a.name]: round(median(pairs.map((p) => p.a.latency![q])), 3),
-          [o.b.name]: round(median(pairs.map((p) => p.b.latency![q])), 3),
-        },
-      };
+  /** Per side, the median of `f` over the repetitions (rounded to `digits`, or to an integer). */
+  const both = (f: (s: Sample) => number, digits: number | undefined): Record<string, number> => {
+    const m = (side: 'a' | 'b'): number => median(pairs.map((p) => f(p[side])));
+    return {
+      [o.a.name]: digits === undefined ? Math.round(m('a')) : round(m('a'), digits),
+      [o.b.name]: digits === undefined ? Math.round(m('b')) : round(m('b'), digits),
     };
+  };
+  /** The median of per-pair ratios with its 95% interval (and each pair's, with `runs`). */
+  const summary = (r: number[], runs = true) => ({
+    median: round(median(r), 3),
+    interval95: medianInterval(r),
+    ...(runs ? { runs: r.map((x) => round(x, 3)) } : {}),
+  });
+  if (latency !== undefined) {
+    const of = (q: 'p50' | 'p99') => ({
+      ratio: summary(pairs.map((p) => p.a.latency![q] / p.b.latency![q])),
+      ms: both((s) => s.latency![q], 3),
+    });
     return { ...common, requestsPerRun: latency, load: 'h2load -c1 -m1', p50: of('p50'), p99: of('p99'), errors };
   }
-  const ratios = pairs.map((p) => p.a.rps / p.b.rps);
-  const cpuRatios = pairs.map((p) => p.b.serviceCpuUsPerRequest / p.a.serviceCpuUsPerRequest);
-  const both = (f: (s: Sample) => number, digits: number | undefined): Record<string, number> => ({
-    [o.a.name]: digits === undefined ? Math.round(median(pairs.map((p) => f(p.a)))) : round(median(pairs.map((p) => f(p.a))), digits),
-    [o.b.name]: digits === undefined ? Math.round(median(pairs.map((p) => f(p.b)))) : round(median(pairs.map((p) => f(p.b))), digits),
-  });
   return {
     ...common,
     secondsPerRun: o.secondsPerRun,
     load: `h2load -c${shape.clients} -m${shape.streams}`,
-    throughputRatio: { median: round(median(ratios), 3), interval95: medianInterval(ratios), runs: ratios.map((x) => round(x, 3)) },
-    cpuPerRequestRatio: { median: round(median(cpuRatios), 3), interval95: medianInterval(cpuRatios) },
+    throughputRatio: summary(pairs.map((p) => p.a.rps / p.b.rps)),
+    cpuPerRequestRatio: summary(
+      pairs.map((p) => p.b.serviceCpuUsPerRequest / p.a.serviceCpuUsPerRequest),
+      false,
+    ),
     rps: both((s) => s.rps, undefined),
     serviceCpuUsPerRequest: both((s) => s.serviceCpuUsPerRequest, 2),
     errors,
